@@ -1,0 +1,138 @@
+"""Settings: one frozen dataclass read from the environment (and `.env`, via python-dotenv)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dotenv import dotenv_values
+
+DEFAULT_DATABASE_URL = "sqlite:///customersdot.sqlite3"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the bot cannot use; the message names the variable."""
+
+
+def _split_list(raw: str | None) -> frozenset[str]:
+    if not raw:
+        return frozenset()
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _parse_bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _parse_int(name: str, raw: str | None, default: int, minimum: int = 0) -> int:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _base_url(raw: str | None, default: str) -> str:
+    return (raw or default).strip().rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    allowed_user_ids: frozenset[str] = field(default_factory=frozenset)
+    allowed_emails: frozenset[str] = field(default_factory=frozenset)
+    allowed_email_domains: frozenset[str] = field(default_factory=frozenset)
+    allowed_usergroups: frozenset[str] = field(default_factory=frozenset)
+    access_request_url: str | None = None
+    show_contact_emails_in_channels: bool = False
+    identity_cache_seconds: int = 300
+    customersdot_url: str = "https://customers.gitlab.com"
+    zuora_url: str = "https://www.zuora.com"
+    version_app_url: str = "https://version.gitlab.com"
+    salesforce_url: str = "https://gitlab.my.salesforce.com"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env"
+    ) -> Settings:
+        """Read settings; real environment variables win over `.env` entries."""
+        values: dict[str, str | None] = {}
+        if dotenv_path and os.path.exists(dotenv_path):
+            values.update(dotenv_values(dotenv_path))
+        values.update(os.environ if environ is None else environ)
+
+        def get(name: str) -> str | None:
+            raw = values.get(name)
+            return raw if raw is None or raw.strip() else None
+
+        api_url = (get("SLACK_API_URL") or DEFAULT_SLACK_API_URL).strip()
+        if not api_url.endswith("/"):
+            api_url += "/"
+        return cls(
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_app_token=get("SLACK_APP_TOKEN"),
+            slack_api_url=api_url,
+            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            allowed_user_ids=_split_list(get("ALLOWED_USER_IDS")),
+            allowed_emails=frozenset(e.lower() for e in _split_list(get("ALLOWED_EMAILS"))),
+            allowed_email_domains=frozenset(
+                d.lower().lstrip("@") for d in _split_list(get("ALLOWED_EMAIL_DOMAINS"))
+            ),
+            allowed_usergroups=frozenset(
+                g.lstrip("@") for g in _split_list(get("ALLOWED_USERGROUPS"))
+            ),
+            access_request_url=get("ACCESS_REQUEST_URL"),
+            show_contact_emails_in_channels=_parse_bool(
+                "SHOW_CONTACT_EMAILS_IN_CHANNELS", get("SHOW_CONTACT_EMAILS_IN_CHANNELS"), False
+            ),
+            identity_cache_seconds=_parse_int(
+                "IDENTITY_CACHE_SECONDS", get("IDENTITY_CACHE_SECONDS"), 300
+            ),
+            customersdot_url=_base_url(get("CUSTOMERSDOT_URL"), cls.customersdot_url),
+            zuora_url=_base_url(get("ZUORA_URL"), cls.zuora_url),
+            version_app_url=_base_url(get("VERSION_APP_URL"), cls.version_app_url),
+            salesforce_url=_base_url(get("SALESFORCE_URL"), cls.salesforce_url),
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        )
+
+    def __repr__(self) -> str:
+        # Secrets never reach logs, including through an accidental repr().
+        secret_fields = {"slack_bot_token", "slack_signing_secret", "slack_app_token"}
+        shown = []
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name in secret_fields and value:
+                value = "***"
+            if name == "database_url":
+                value = redact_url_password(value)
+            shown.append(f"{name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+
+def redact_url_password(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, at, location = rest.rpartition("@")
+    user, colon, _password = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}{at}{location}"

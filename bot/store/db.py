@@ -1,0 +1,89 @@
+"""Engine and session factory. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from bot.store.models import AUDIT_SCHEMA
+
+# A lookup must answer inside Slack's 3 seconds; waiting longer for a lock helps nobody.
+SQLITE_BUSY_TIMEOUT_MS = 2000
+
+
+def is_sqlite(url_or_engine: str | Engine) -> bool:
+    url = url_or_engine.url if isinstance(url_or_engine, Engine) else make_url(url_or_engine)
+    return url.get_backend_name() == "sqlite"
+
+
+def sqlite_audit_path(database: str | None) -> str:
+    """The attached audit file that sits beside a SQLite store (`x.sqlite3` -> `x.audit.sqlite3`)."""
+    if not database or database == ":memory:":
+        return ":memory:"
+    path = Path(database)
+    return str(path.with_name(f"{path.stem}.audit{path.suffix or '.sqlite3'}"))
+
+
+def create_store_engine(database_url: str, **kwargs: Any) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(database_url, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(database_url, **kwargs)
+
+
+def _create_sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
+    url = make_url(database_url)
+    in_memory = not url.database or url.database == ":memory:"
+    if in_memory:
+        # One shared connection, or every pooled connection would see its own empty database.
+        kwargs.setdefault("poolclass", StaticPool)
+    kwargs.setdefault("connect_args", {"check_same_thread": False})
+    engine = create_engine(database_url, **kwargs)
+    audit_path = sqlite_audit_path(url.database)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Turn off pysqlite's own implicit BEGIN (SQLAlchemy's documented recipe): the
+        # "begin" listener below makes SQLAlchemy's transactions the only ones.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("ATTACH DATABASE ? AS " + AUDIT_SCHEMA, (audit_path,))
+        if not in_memory:
+            # WAL: lookups keep reading while an import writes.
+            for schema in ("main", AUDIT_SCHEMA):
+                cursor.execute(f"PRAGMA {schema}.journal_mode = WAL")
+                cursor.execute(f"PRAGMA {schema}.synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work: commit on success, roll back on any error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,176 @@
+"""Typed SQLAlchemy models of the store (DESIGN.md: The store).
+
+The bot mirrors CustomersDot; it never writes back. Timestamps are stored as naive UTC and
+come back timezone-aware, because SQLite keeps no zone and mixing the two breaks comparisons.
+The audit table lives in its own schema, `audit`: on PostgreSQL a real schema, on SQLite an
+attached database file, so a long import holding the mirror's write lock never stalls the
+audit write of a lookup made meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+AUDIT_SCHEMA = "audit"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and returned as an aware UTC datetime."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a timezone first")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Customer(Base):
+    """A customer: keyed `sf:<salesforce account id>`, else `name:<normalised company name>`."""
+
+    __tablename__ = "customer"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    # Casefolded, accents, punctuation and legal suffixes removed (bot.search.company_search_key).
+    search_key: Mapped[str] = mapped_column(String(300), index=True)
+    salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class License(Base):
+    __tablename__ = "license"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    customer_key: Mapped[str] = mapped_column(String(300), index=True)
+    company: Mapped[str] = mapped_column(Text)
+    contact_name: Mapped[str | None] = mapped_column(Text)
+    contact_email: Mapped[str | None] = mapped_column(Text)
+    # Lowercased address and its domain, indexed, for `jane@acme.io` and `@acme.io` queries.
+    contact_email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    contact_email_domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    plan: Mapped[str] = mapped_column(String(64))
+    user_count: Mapped[int | None] = mapped_column(Integer)
+    previous_user_count: Mapped[int | None] = mapped_column(Integer)
+    trueup_quantity: Mapped[int | None] = mapped_column(Integer)
+    trial: Mapped[bool] = mapped_column(Boolean, default=False)
+    license_type: Mapped[str | None] = mapped_column(String(32))
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    starts_at: Mapped[date | None] = mapped_column(Date)
+    expires_at: Mapped[date | None] = mapped_column(Date)
+    zuora_subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Stored upper-cased so `a-s00012345` finds `A-S00012345` through the index.
+    zuora_subscription_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+    zuora_account_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Reconciliation(Base):
+    __tablename__ = "reconciliation"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    customer_name: Mapped[str] = mapped_column(Text)
+    # Matches Customer.search_key when no license shares the Zuora subscription id.
+    customer_search_key: Mapped[str] = mapped_column(String(300), index=True)
+    subscription_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    zuora_subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reconcile_on: Mapped[date | None] = mapped_column(Date)
+    reconcile_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+    user_count: Mapped[int | None] = mapped_column(Integer)
+    # Money is exact: integer minor units (cents) with the ISO 4217 currency code.
+    invoiced_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class Host(Base):
+    """A GitLab instance reporting usage pings (version.gitlab.com), keyed by hostname."""
+
+    __tablename__ = "host"
+
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    license_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    gitlab_version: Mapped[str | None] = mapped_column(String(64))
+    active_user_count: Mapped[int | None] = mapped_column(Integer)
+    historical_max_users: Mapped[int | None] = mapped_column(Integer)
+    last_ping_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportRun(Base):
+    """One finished import: the source of "data as of" on cards."""
+
+    __tablename__ = "import_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    file: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(Integer)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_import_run_kind_finished_at", "kind", "finished_at"),)
+
+
+class AuditEvent(Base):
+    """Who looked up what, where, when, with what outcome. Carries query text: logs never do."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    # Where it came from: "/license", "/recon", "share", "pick", "shortcut" ...
+    surface: Mapped[str] = mapped_column(String(64))
+    query: Mapped[str | None] = mapped_column(Text)
+    # "ok", "ambiguous", "not_found", "usage", "denied", "error"
+    outcome: Mapped[str] = mapped_column(String(16))
+    result_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Why a refusal happened ("not_listed", "guest", ...) or which rule allowed.
+    reason: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_event_user_id_at", "user_id", "at"),
+        {"schema": AUDIT_SCHEMA},
+    )

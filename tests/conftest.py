@@ -1,0 +1,142 @@
+"""Shared fixtures. Store tests run on both engines: SQLite files and a real PostgreSQL server.
+
+PostgreSQL comes from TEST_POSTGRES_URL (`eval "$(scripts/start-postgres.sh)"` sets it). Without
+it the PostgreSQL half is skipped on a developer's machine, and fails in CI (CI=true), where a
+silent skip would hide that half of the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.store.db import create_store_engine, make_session_factory, sqlite_audit_path
+from bot.store.models import AUDIT_SCHEMA, Base
+from bot.store.schema import upgrade
+
+ENGINES = ("sqlite", "postgresql")
+
+
+def _postgres_base_url() -> str | None:
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if url:
+        return url
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(
+            "TEST_POSTGRES_URL is not set in CI: the PostgreSQL half of the suite must run "
+            "(.ci/run starts a server with scripts/start-postgres.sh)"
+        )
+    return None
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite store, copied for each test (cheaper than migrating every time)."""
+    path = tmp_path_factory.mktemp("template") / "store.sqlite3"
+    engine = create_store_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA main.wal_checkpoint(TRUNCATE)")
+        connection.exec_driver_sql(f"PRAGMA {AUDIT_SCHEMA}.wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> str | None:
+    """A migrated database of this xdist worker's own on the test server."""
+    base = _postgres_base_url()
+    if base is None:
+        return None
+    url = make_url(base)
+    database = f"{url.database}_{worker_id}"
+    admin = create_store_engine(
+        url.set(database="postgres").render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    admin.dispose()
+    worker_url = url.set(database=database).render_as_string(hide_password=False)
+    engine = create_store_engine(worker_url)
+    upgrade(engine)
+    engine.dispose()
+    return worker_url
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    # pytest-xdist provides this fixture too; this fallback serves plain `pytest`.
+    workerinput = getattr(request.config, "workerinput", None)
+    return workerinput["workerid"] if workerinput else "main"
+
+
+def _truncate_postgres(engine: Engine) -> None:
+    tables = [f"{t.schema}.{t.name}" if t.schema else t.name for t in Base.metadata.sorted_tables]
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=ENGINES)
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """An empty, migrated store: a fresh SQLite file, or the worker's PostgreSQL database."""
+    if request.param == "sqlite":
+        path = tmp_path / "store.sqlite3"
+        shutil.copy(sqlite_template, path)
+        shutil.copy(sqlite_audit_path(str(sqlite_template)), sqlite_audit_path(str(path)))
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    if url is None:
+        pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+    engine = create_store_engine(url)
+    _truncate_postgres(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    engine = create_store_engine(store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+def settings(store_url: str) -> Settings:
+    """Settings for a test: the store under test, one allowed user, no real Slack."""
+    return Settings(
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret="test-signing-secret",
+        database_url=store_url,
+        allowed_user_ids=frozenset({"UALLOWED"}),
+        access_request_url="https://access.example.test/request",
+    )
+
+
+def with_settings(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)

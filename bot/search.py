@@ -1,11 +1,32 @@
-"""Query text -> what the user meant (DESIGN.md: Search)."""
+"""Query text -> what the user meant (DESIGN.md: Search).
+
+One box, many meanings: digits are a license id, `jane@acme.io` an email, `@acme.io` an email
+domain, `A-S00012345` a subscription name, `gitlab.acme.io` a hostname (then an email domain),
+anything else a company name. Whatever finds nothing in its own way falls back to names.
+
+Names are matched on `customer.search_key` (see `company_search_key`). The engine's trigram
+index finds a bounded set of candidates without scanning the table; this module then ranks
+them with one scoring function for both engines, so SQLite and PostgreSQL agree on the order.
+"""
 
 from __future__ import annotations
 
+import enum
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-# Legal-form words dropped from company names so "Acme, Inc." and "ACME GmbH" meet at "acme".
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, text, union
+from sqlalchemy.orm import Session
+
+from bot.records import CustomerChoice
+from bot.store.models import Customer, Host, License, Reconciliation
+from bot.store.queries import customer_choices
+
+# Legal-form words dropped from the end of company names, so "Acme, Inc." and "ACME GmbH"
+# meet at "acme" while "AB Volvo" keeps its "ab".
 LEGAL_SUFFIXES = frozenset(
     (
         "inc incorporated llc llp lp ltd limited corp corporation co company plc gmbh mbh ag"
@@ -13,29 +34,493 @@ LEGAL_SUFFIXES = frozenset(
     ).split()
 )
 
-_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+# Leaves room for "name:" in Customer.key (String(300)) when a customer is keyed by name.
+MAX_SEARCH_KEY_LENGTH = 250
+# Anything longer is not a customer name; searching on it only costs time.
+MAX_QUERY_LENGTH = 200
+# The largest value a BigInteger license id can hold; larger digit strings cannot be an id.
+MAX_LICENSE_ID = 2**63 - 1
+
+# How many rows each index probe may hand to the ranking. Bounds the work per lookup however
+# many customers share a common trigram.
+CANDIDATE_LIMIT = 100
+# Below this many characters (after normalising) trigrams say nothing: prefix match instead.
+MIN_TRIGRAM_QUERY_LENGTH = 3
+# A substring match counts as a match from this length; "ing" is in half the customer list.
+MIN_SUBSTRING_QUERY_LENGTH = 4
+# Trigram scores (0..1): at or above MATCH_SCORE a candidate is a match; between
+# SUGGESTION_SCORE and MATCH_SCORE it is only offered as "did you mean".
+MATCH_SCORE = 0.35
+SUGGESTION_SCORE = 0.2
+MAX_SUGGESTIONS = 3
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# Apostrophes vanish rather than split: "McDonald's" meets "mcdonalds".
+_APOSTROPHES = re.compile(r"['’`´]")
+# Letters that carry no combining accent in Unicode and so survive NFKD.
+_LETTER_FOLDS = str.maketrans(
+    {"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+)
 
 
 def company_search_key(name: str) -> str:
-    """Casefolded, accents, punctuation and legal suffixes removed; words single-spaced.
+    """Casefolded, accents, punctuation and trailing legal forms removed; words single-spaced.
 
-    A name made only of suffix words ("Company Ltd") keeps them rather than becoming empty.
+    Runs of single letters are joined ("I.B.M." -> "ibm", "S.A." -> "sa"). Legal forms are
+    dropped only at the end of the name, where they are legal forms ("Société Générale S.A."
+    -> "societe generale", "A B Testing Co." -> "ab testing", "AB Volvo" -> "ab volvo"). A name
+    made only of legal-form words ("Company Ltd") is kept whole rather than becoming empty.
+    The result is idempotent, so a user typing a key finds it.
     """
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    # Casefold on both sides of NFKD: each can produce characters the other then changes.
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
     without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
-    words = [w for w in _NON_WORD.sub(" ", without_accents).replace("_", " ").split() if w]
-    # "g.m.b.h." and "s.a." arrive as single letters once punctuation is gone: rejoin them.
+    plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
+    merged = _fit_length(_join_single_letters(_NON_WORD.sub(" ", plain).split()))
+    kept = list(merged)
+    while kept and kept[-1] in LEGAL_SUFFIXES:
+        kept.pop()
+    return " ".join(kept or merged)
+
+
+def _fit_length(words: list[str]) -> list[str]:
+    """Whole words up to MAX_SEARCH_KEY_LENGTH; cut before suffixes go, so a key is stable."""
+    fitted: list[str] = []
+    length = -1
+    for word in words:
+        length += 1 + len(word)
+        if length > MAX_SEARCH_KEY_LENGTH:
+            return fitted or [word[:MAX_SEARCH_KEY_LENGTH]]
+        fitted.append(word)
+    return fitted
+
+
+def _join_single_letters(words: list[str]) -> list[str]:
+    """["a", "b", "testing"] -> ["ab", "testing"]; a trailing "x a s" -> ["x", "as"]."""
     merged: list[str] = []
     run: list[str] = []
-    for word in [*words, ""]:
-        if len(word) == 1 and word.isalpha():
+    for position, word in enumerate([*words, ""]):
+        if len(word) == 1:
             run.append(word)
             continue
         if run:
-            joined = "".join(run)
-            merged.extend([joined] if joined in LEGAL_SUFFIXES else run)
+            at_end = position == len(words)
+            merged.extend(_split_run(run) if at_end else ["".join(run)])
             run = []
         if word:
             merged.append(word)
-    kept = [w for w in merged if w not in LEGAL_SUFFIXES]
-    return " ".join(kept or merged)
+    return merged
+
+
+def _split_run(run: list[str]) -> list[str]:
+    # At the end of a name a legal form may follow an initial: "Company X A/S" is "x" + "as".
+    for start in range(len(run) - 1):
+        tail = "".join(run[start:])
+        if tail in LEGAL_SUFFIXES:
+            head = "".join(run[:start])
+            return [head, tail] if head else [tail]
+    return ["".join(run)]
+
+
+# --- Parsing --------------------------------------------------------------------------------
+
+
+class QueryKind(enum.Enum):
+    EMPTY = "empty"
+    LICENSE_ID = "license_id"
+    EMAIL = "email"
+    EMAIL_DOMAIN = "email_domain"
+    SUBSCRIPTION_NAME = "subscription_name"
+    HOSTNAME = "hostname"
+    NAME = "name"
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    kind: QueryKind
+    text: str  # what the user typed, Slack's markup removed, trimmed and capped
+    value: str  # the term for `kind`: lowercased email/domain/host, upper-cased subscription
+    name_key: str  # company_search_key(text): what the fallback to names searches for
+    license_id: int | None = None  # LICENSE_ID only; None when the digits overflow an id
+
+
+# Slack rewrites typed emails, links, mentions and channels as <target|label> or <target>.
+_SLACK_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_EMAIL = re.compile(r"^[^@\s<>]+@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
+_EMAIL_DOMAIN = re.compile(r"^@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
+_SUBSCRIPTION_NAME = re.compile(r"^A-S\d+$", re.IGNORECASE)
+_HOSTNAME = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$", re.IGNORECASE
+)
+
+
+def _unwrap_slack_markup(match: re.Match[str]) -> str:
+    target, label = match.group(1), match.group(2)
+    if target.startswith("mailto:"):
+        return target.removeprefix("mailto:")
+    if target[:1] in {"@", "#", "!"}:
+        # A mention or channel: its label if Slack sent one, else the bare id. Never a customer,
+        # but searched as a name (finding nothing) rather than refused.
+        return (label or target[1:]).lstrip("@#")
+    if "://" in target:
+        return label or target
+    return label if label is not None else target
+
+
+def _hostname_of_url(candidate: str) -> str | None:
+    if "://" not in candidate:
+        return None
+    try:
+        return urlsplit(candidate).hostname
+    except ValueError:
+        return None
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """What kind of search the text asks for. Accepts any input; never raises."""
+    cleaned = _SLACK_MARKUP.sub(_unwrap_slack_markup, text).strip()[:MAX_QUERY_LENGTH].strip()
+    name_key = company_search_key(cleaned)
+    if not cleaned:
+        return ParsedQuery(QueryKind.EMPTY, "", "", "")
+    lowered = cleaned.lower()
+    if cleaned.isascii() and cleaned.isdigit():
+        number = int(cleaned)
+        license_id = number if number <= MAX_LICENSE_ID else None
+        return ParsedQuery(QueryKind.LICENSE_ID, cleaned, cleaned, name_key, license_id)
+    if _EMAIL.match(cleaned):
+        return ParsedQuery(QueryKind.EMAIL, cleaned, lowered, name_key)
+    if match := _EMAIL_DOMAIN.match(cleaned):
+        return ParsedQuery(QueryKind.EMAIL_DOMAIN, cleaned, match.group(1).lower(), name_key)
+    if _SUBSCRIPTION_NAME.match(cleaned):
+        return ParsedQuery(QueryKind.SUBSCRIPTION_NAME, cleaned, cleaned.upper(), name_key)
+    hostname = _hostname_of_url(cleaned) or lowered.rstrip(".").split("/", 1)[0]
+    hostname = hostname.rsplit(":", 1)[0] if re.search(r":\d+$", hostname) else hostname
+    if " " not in cleaned and "." in hostname and _HOSTNAME.match(hostname):
+        return ParsedQuery(QueryKind.HOSTNAME, cleaned, hostname.lower(), name_key)
+    return ParsedQuery(QueryKind.NAME, cleaned, name_key, name_key)
+
+
+# --- Finding --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: ParsedQuery
+    choices: tuple[CustomerChoice, ...] = ()  # best first; the pick list when not resolved
+    resolved: CustomerChoice | None = None  # set when the query clearly means one customer
+    suggestions: tuple[str, ...] = ()  # nearest names, when nothing matched
+    matched_by: QueryKind | None = None  # the matcher that found `choices` (NAME on fallback)
+    has_more: bool = False  # more customers matched than `choices` holds
+
+
+def find_customers(session: Session, text: str, *, limit: int = 8) -> SearchResult:
+    """The customers `text` means, best first (DESIGN.md: Search)."""
+    query = parse_query(text)
+    if query.kind is QueryKind.EMPTY:
+        return SearchResult(query)
+    for matched_by, matcher in _exact_matchers(query):
+        keys = matcher(session, limit + 1)
+        if keys:
+            return _result(session, query, matched_by, keys, limit, clear_winner=len(keys) == 1)
+    ranked = _rank_names(session, query.name_key)
+    matches = [candidate for candidate in ranked if candidate.is_match]
+    if not matches:
+        suggestions: list[str] = []
+        for candidate in ranked:
+            if candidate.score >= SUGGESTION_SCORE and candidate.name not in suggestions:
+                suggestions.append(candidate.name)
+        return SearchResult(query, suggestions=tuple(suggestions[:MAX_SUGGESTIONS]))
+    exact = [candidate.key for candidate in matches if candidate.search_key == query.name_key]
+    keys = [candidate.key for candidate in matches]
+    winner = exact[0] if len(exact) == 1 else (keys[0] if len(keys) == 1 else None)
+    return _result(session, query, QueryKind.NAME, keys, limit, clear_winner=winner is not None)
+
+
+def _result(
+    session: Session,
+    query: ParsedQuery,
+    matched_by: QueryKind,
+    keys: Sequence[str],
+    limit: int,
+    *,
+    clear_winner: bool,
+) -> SearchResult:
+    choices = tuple(customer_choices(session, keys[:limit]))
+    resolved = choices[0] if clear_winner and choices and choices[0].key == keys[0] else None
+    return SearchResult(
+        query,
+        choices=choices,
+        resolved=resolved,
+        matched_by=matched_by,
+        has_more=len(keys) > limit,
+    )
+
+
+_Matcher = Callable[[Session, int], list[str]]
+
+
+def _exact_matchers(query: ParsedQuery) -> list[tuple[QueryKind, _Matcher]]:
+    """The matchers other than names for this query, in the order they are tried."""
+    value = query.value
+    if query.kind is QueryKind.LICENSE_ID and query.license_id is not None:
+        license_id = query.license_id
+        return [(query.kind, lambda s, n: _customers_of(s, License.id == license_id, n))]
+    if query.kind is QueryKind.EMAIL:
+        return [(query.kind, lambda s, n: _customers_of(s, License.contact_email_key == value, n))]
+    if query.kind is QueryKind.EMAIL_DOMAIN:
+        return [(query.kind, lambda s, n: _domain_customers(s, value, n))]
+    if query.kind is QueryKind.SUBSCRIPTION_NAME:
+        return [(query.kind, lambda s, n: _subscription_customers(s, value, n))]
+    if query.kind is QueryKind.HOSTNAME:
+        return [
+            (QueryKind.HOSTNAME, lambda s, n: _host_customers(s, value, n)),
+            (QueryKind.EMAIL_DOMAIN, lambda s, n: _domain_customers(s, value, n)),
+        ]
+    return []
+
+
+def _customers_of(session: Session, license_filter: ColumnElement[bool], limit: int) -> list[str]:
+    """Customers of the licenses matching the filter: most matching licenses first."""
+    statement = (
+        select(License.customer_key)
+        .join(Customer, Customer.key == License.customer_key)
+        .where(license_filter)
+        .group_by(License.customer_key)
+        .order_by(
+            func.count().desc(),
+            func.max(License.issued_at).desc().nulls_last(),
+            License.customer_key,
+        )
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def _domain_customers(session: Session, domain: str, limit: int) -> list[str]:
+    return _customers_of(session, License.contact_email_domain == domain, limit)
+
+
+def _host_customers(session: Session, hostname: str, limit: int) -> list[str]:
+    licensed = select(Host.license_id).where(Host.hostname == hostname).scalar_subquery()
+    return _customers_of(session, License.id.in_(licensed), limit)
+
+
+def _subscription_customers(session: Session, subscription_name: str, limit: int) -> list[str]:
+    """Licenses of the subscription, else its reconciliations' customers (DESIGN.md's rule)."""
+    found = _customers_of(session, License.zuora_subscription_name == subscription_name, limit)
+    if found:
+        return found
+    # A subscription reconciled but never licensed here: a reconciliation belongs to the
+    # customer whose license shares its Zuora subscription id, else to the same-named customer.
+    reconciliations = (
+        select(Reconciliation.zuora_subscription_id, Reconciliation.customer_search_key)
+        .where(Reconciliation.subscription_name == subscription_name)
+        .subquery()
+    )
+    by_subscription_id = select(License.customer_key.label("key")).join(
+        reconciliations, reconciliations.c.zuora_subscription_id == License.zuora_subscription_id
+    )
+    by_name = (
+        select(Customer.key.label("key"))
+        .join(reconciliations, reconciliations.c.customer_search_key == Customer.search_key)
+        .where(
+            ~select(License.id)
+            .where(License.zuora_subscription_id == reconciliations.c.zuora_subscription_id)
+            .exists()
+        )
+    )
+    owners = union(by_subscription_id, by_name).subquery()
+    statement = (
+        select(Customer.key)
+        .where(Customer.key.in_(select(owners.c.key)))
+        .order_by(Customer.name, Customer.key)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+# --- Names ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    key: str
+    name: str
+    search_key: str
+    tier: int  # 0 exact, 1 key starts with the query, 2 a word does, 3 substring, 4 fuzzy
+    score: float  # trigram similarity, 0..1
+
+    @property
+    def is_match(self) -> bool:
+        return self.tier < _FUZZY_TIER or self.score >= MATCH_SCORE
+
+
+_FUZZY_TIER = 4
+
+
+def _rank_names(session: Session, name_key: str) -> list[_Candidate]:
+    if not name_key:
+        return []
+    rows = _name_candidates(session, name_key)
+    candidates = {
+        key: _score_candidate(key, name, search_key, name_key) for key, name, search_key in rows
+    }
+    return sorted(
+        candidates.values(),
+        key=lambda c: (c.tier, -c.score, len(c.search_key), c.name.casefold(), c.key),
+    )
+
+
+def _name_candidates(session: Session, name_key: str) -> list[tuple[str, str, str]]:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return _postgresql_candidates(session, name_key)
+    if dialect == "sqlite":
+        return _sqlite_candidates(session, name_key)
+    return _prefix_candidates(session, name_key)
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _prefix_candidates(session: Session, name_key: str) -> list[tuple[str, str, str]]:
+    # A range over the plain B-tree index on search_key: under SQLite's binary collation
+    # every key starting with `name_key` sorts between it and it + the highest code point.
+    statement = (
+        select(Customer.key, Customer.name, Customer.search_key)
+        .where(Customer.search_key >= name_key, Customer.search_key < name_key + "\U0010ffff")
+        .order_by(Customer.search_key)
+        .limit(CANDIDATE_LIMIT)
+    )
+    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+
+
+# Names of the SQLite FTS5 table (migration 0002) kept in step with customer.search_key.
+SQLITE_NAME_INDEX = "customer_search"
+
+
+def _sqlite_candidates(session: Session, name_key: str) -> list[tuple[str, str, str]]:
+    found = _prefix_candidates(session, name_key)
+    if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
+        return found
+    # FTS5's trigram tokenizer: a quoted string is a substring match, an OR of trigrams is a
+    # match on any shared trigram, ranked by bm25 (more shared trigrams, shorter keys first).
+    probes = [" OR ".join(_fts_string(trigram) for trigram in _sqlite_trigrams(name_key))]
+    if len(name_key) >= MIN_SUBSTRING_QUERY_LENGTH:
+        probes.insert(0, _fts_string(name_key))
+    for probe in probes:
+        rows = session.execute(
+            text(
+                f"SELECT c.key, c.name, c.search_key FROM customer AS c WHERE c.rowid IN ("
+                f"SELECT rowid FROM {SQLITE_NAME_INDEX} WHERE {SQLITE_NAME_INDEX} MATCH :probe"
+                f" ORDER BY rank LIMIT :limit)"
+            ),
+            {"probe": probe, "limit": CANDIDATE_LIMIT},
+        )
+        found.extend(tuple(row) for row in rows)  # type: ignore[misc]
+    return found
+
+
+def _fts_string(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _sqlite_trigrams(name_key: str) -> list[str]:
+    """The distinct 3-character substrings, as FTS5's trigram tokenizer cuts the key."""
+    return list(dict.fromkeys(name_key[i : i + 3] for i in range(len(name_key) - 2)))
+
+
+# pg_trgm's operators `%` and `<%` match at or above these thresholds (set per transaction),
+# looser than MATCH_SCORE so near misses reach the ranking as suggestions.
+PG_SIMILARITY_THRESHOLD = 0.2
+PG_WORD_SIMILARITY_THRESHOLD = 0.4
+
+
+def _postgresql_candidates(session: Session, name_key: str) -> list[tuple[str, str, str]]:
+    search_key = Customer.search_key
+    starts_with = search_key.like(_escape_like(name_key) + "%", escape="\\")
+    if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
+        # The GIN trigram index serves LIKE 'ab%' too, whatever the column's collation.
+        statement: Select[tuple[str, str, str]] = (
+            select(Customer.key, Customer.name, search_key)
+            .where(starts_with)
+            .order_by(search_key)
+            .limit(CANDIDATE_LIMIT)
+        )
+        return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+    session.execute(
+        select(
+            func.set_config("pg_trgm.similarity_threshold", str(PG_SIMILARITY_THRESHOLD), True),
+            func.set_config(
+                "pg_trgm.word_similarity_threshold", str(PG_WORD_SIMILARITY_THRESHOLD), True
+            ),
+        )
+    )
+    query = literal(name_key)
+    conditions = [
+        search_key.op("%", is_comparison=True)(query),
+        query.op("<%", is_comparison=True)(search_key),
+        starts_with,
+    ]
+    if len(name_key) >= MIN_SUBSTRING_QUERY_LENGTH:
+        conditions.append(search_key.contains(name_key, autoescape=True))
+    statement = (
+        select(Customer.key, Customer.name, search_key)
+        .where(or_(*conditions))
+        .order_by(
+            (search_key == query).desc(),
+            starts_with.desc(),
+            func.greatest(
+                func.similarity(search_key, query), func.word_similarity(query, search_key)
+            ).desc(),
+            func.length(search_key),
+            Customer.key,
+        )
+        .limit(CANDIDATE_LIMIT)
+    )
+    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+
+
+def _score_candidate(key: str, name: str, search_key: str, query: str) -> _Candidate:
+    if search_key == query:
+        tier = 0
+    elif search_key.startswith(query):
+        tier = 1
+    elif f" {query}" in f" {search_key}":
+        tier = 2
+    elif len(query) >= MIN_SUBSTRING_QUERY_LENGTH and query in search_key:
+        tier = 3
+    else:
+        tier = _FUZZY_TIER
+    return _Candidate(key, name, search_key, tier, trigram_score(query, search_key))
+
+
+def trigrams(value: str) -> frozenset[str]:
+    """pg_trgm's trigrams: each word padded with two spaces before and one after."""
+    found: set[str] = set()
+    for word in value.split():
+        padded = f"  {word} "
+        found.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return frozenset(found)
+
+
+def _similarity(left: frozenset[str], right: frozenset[str]) -> float:
+    if not left or not right:
+        return 0.0
+    shared = len(left & right)
+    return shared / (len(left) + len(right) - shared)
+
+
+def trigram_score(query: str, search_key: str) -> float:
+    """How alike a query and a key are, 0..1: their trigram similarity, or that of the query
+    with the best run of as many consecutive words of the key, so "initek" scores well against
+    "initech global services" (an approximation of pg_trgm's word_similarity)."""
+    query_trigrams = trigrams(query)
+    best = _similarity(query_trigrams, trigrams(search_key))
+    key_words = search_key.split()
+    width = min(len(query.split()), len(key_words))
+    for start in range(len(key_words) - width + 1):
+        window = " ".join(key_words[start : start + width])
+        best = max(best, _similarity(query_trigrams, trigrams(window)))
+    return best

@@ -1,0 +1,203 @@
+"""The store's read queries: ORM rows in, plain records (bot/records.py) out.
+
+Each lookup runs a small, fixed number of statements however many licenses, hosts or
+reconciliations a customer has: nothing here loads row by row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.licensing import summarise_licenses
+from bot.records import (
+    CustomerChoice,
+    CustomerLicenses,
+    CustomerReconciliations,
+    CustomerRecord,
+    HostRecord,
+    LicenseRecord,
+    ReconciliationRecord,
+    Standing,
+)
+from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
+
+# ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts}).
+LICENSES_IMPORT = "licenses"
+RECONCILIATIONS_IMPORT = "reconciliations"
+HOSTS_IMPORT = "hosts"
+
+
+def latest_import_at(session: Session, kind: str | None = None) -> datetime | None:
+    """When the latest import (of `kind`, or of any kind) finished: the cards' "data as of"."""
+    statement = select(func.max(ImportRun.finished_at))
+    if kind is not None:
+        statement = statement.where(ImportRun.kind == kind)
+    return session.scalar(statement)
+
+
+def load_customer_licenses(
+    session: Session, customer_key: str, *, today: date
+) -> CustomerLicenses | None:
+    """Everything the license card shows for one customer; None if the customer is gone."""
+    customer = session.get(Customer, customer_key)
+    if customer is None:
+        return None
+    licenses = session.scalars(select(License).where(License.customer_key == customer_key))
+    hosts = session.scalars(
+        select(Host)
+        .where(
+            Host.license_id.in_(
+                select(License.id).where(License.customer_key == customer_key).scalar_subquery()
+            )
+        )
+        .order_by(Host.last_ping_at.desc().nulls_last(), Host.hostname)
+    )
+    hosts_by_license: dict[int, list[HostRecord]] = defaultdict(list)
+    for host in hosts:
+        if host.license_id is not None:
+            hosts_by_license[host.license_id].append(host_record(host))
+    return CustomerLicenses(
+        customer=customer_record(customer),
+        overview=summarise_licenses((license_record(row) for row in licenses), today),
+        hosts_by_license={
+            license_id: tuple(found) for license_id, found in hosts_by_license.items()
+        },
+        data_as_of=latest_import_at(session, LICENSES_IMPORT),
+        today=today,
+    )
+
+
+def load_customer_reconciliations(
+    session: Session, customer_key: str
+) -> CustomerReconciliations | None:
+    """The customer's seat reconciliations, newest first; None if the customer is gone.
+
+    A reconciliation belongs to the customer whose license has the same Zuora subscription
+    id; only one whose subscription id no license carries falls back to the customer with
+    the same normalised name.
+    """
+    customer = session.get(Customer, customer_key)
+    if customer is None:
+        return None
+    subscriptions_of_customer = (
+        select(License.zuora_subscription_id)
+        .where(License.customer_key == customer_key, License.zuora_subscription_id.is_not(None))
+        .scalar_subquery()
+    )
+    licensed_by_some_customer = (
+        select(License.id)
+        .where(License.zuora_subscription_id == Reconciliation.zuora_subscription_id)
+        .exists()
+    )
+    rows = session.scalars(
+        select(Reconciliation)
+        .where(
+            or_(
+                Reconciliation.zuora_subscription_id.in_(subscriptions_of_customer),
+                (Reconciliation.customer_search_key == customer.search_key)
+                & ~licensed_by_some_customer,
+            )
+        )
+        .order_by(Reconciliation.reconcile_on.desc().nulls_last(), Reconciliation.id.desc())
+    )
+    return CustomerReconciliations(
+        customer=customer_record(customer),
+        reconciliations=tuple(reconciliation_record(row) for row in rows),
+        data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT),
+    )
+
+
+def customer_choices(
+    session: Session, keys: Sequence[str], *, today: date | None = None
+) -> list[CustomerChoice]:
+    """Pick-list lines for these customers, in the order given; unknown keys are skipped."""
+    if not keys:
+        return []
+    today = today or datetime.now(UTC).date()
+    customers = {
+        customer.key: customer
+        for customer in session.scalars(select(Customer).where(Customer.key.in_(keys)))
+    }
+    licenses_by_customer: dict[str, list[LicenseRecord]] = defaultdict(list)
+    for row in session.scalars(select(License).where(License.customer_key.in_(keys))):
+        licenses_by_customer[row.customer_key].append(license_record(row))
+    choices: list[CustomerChoice] = []
+    for key in dict.fromkeys(keys):
+        customer = customers.get(key)
+        if customer is None:
+            continue
+        overview = summarise_licenses(licenses_by_customer[key], today)
+        active = (
+            overview.lead if overview.lead and overview.lead.standing is Standing.ACTIVE else None
+        )
+        choices.append(
+            CustomerChoice(
+                key=customer.key,
+                name=customer.name,
+                license_count=overview.license_count,
+                active_plan=active.license.plan if active else None,
+                active_user_count=active.license.user_count if active else None,
+            )
+        )
+    return choices
+
+
+def customer_record(customer: Customer) -> CustomerRecord:
+    return CustomerRecord(
+        key=customer.key, name=customer.name, salesforce_account_id=customer.salesforce_account_id
+    )
+
+
+def license_record(row: License) -> LicenseRecord:
+    return LicenseRecord(
+        id=row.id,
+        company=row.company,
+        plan=row.plan,
+        trial=bool(row.trial),
+        contact_name=row.contact_name,
+        contact_email=row.contact_email,
+        user_count=row.user_count,
+        previous_user_count=row.previous_user_count,
+        trueup_quantity=row.trueup_quantity,
+        license_type=row.license_type,
+        issued_at=row.issued_at,
+        starts_at=row.starts_at,
+        expires_at=row.expires_at,
+        zuora_subscription_id=row.zuora_subscription_id,
+        zuora_subscription_name=row.zuora_subscription_name,
+        salesforce_account_id=row.salesforce_account_id,
+        zuora_account_id=row.zuora_account_id,
+    )
+
+
+def host_record(row: Host) -> HostRecord:
+    return HostRecord(
+        hostname=row.hostname,
+        license_id=row.license_id,
+        gitlab_version=row.gitlab_version,
+        active_user_count=row.active_user_count,
+        historical_max_users=row.historical_max_users,
+        last_ping_at=row.last_ping_at,
+    )
+
+
+def reconciliation_record(row: Reconciliation) -> ReconciliationRecord:
+    return ReconciliationRecord(
+        id=row.id,
+        customer_name=row.customer_name,
+        status=row.status,
+        subscription_name=row.subscription_name,
+        zuora_subscription_id=row.zuora_subscription_id,
+        reconcile_on=row.reconcile_on,
+        reconcile_done_at=row.reconcile_done_at,
+        skip_reason=row.skip_reason,
+        user_count=row.user_count,
+        invoiced_amount_minor=row.invoiced_amount_minor,
+        currency=row.currency,
+        error_message=row.error_message,
+    )

@@ -1,0 +1,486 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete, text, update
+from sqlalchemy.orm import Session
+
+from bot.search import (
+    MAX_QUERY_LENGTH,
+    MAX_SEARCH_KEY_LENGTH,
+    QueryKind,
+    company_search_key,
+    find_customers,
+    parse_query,
+    trigram_score,
+)
+from bot.store.models import Customer, Host, License, Reconciliation
+from bot.store.schema import MIGRATIONS_DIR
+
+# --- company_search_key ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Acme, Inc.", "acme"),
+        ("ACME Corp", "acme"),
+        ("Acme GmbH", "acme"),
+        ("Société Générale S.A.", "societe generale"),
+        ("Müller Logistik GmbH & Co. KG", "muller logistik"),
+        ("A B Testing Co.", "ab testing"),  # "A B" is a name here, not the Swedish AB
+        ("AB Volvo", "ab volvo"),  # a legal form at the front is part of how people say it
+        ("Volvo AB", "volvo"),
+        ("I.B.M.", "ibm"),
+        ("Company X A/S", "company x"),
+        ("Ørsted A/S", "orsted"),
+        ("McDonald’s Corporation", "mcdonalds"),
+        ("Company Ltd", "company ltd"),  # only suffix words: kept whole
+        ("  Globex   Corporation  ", "globex"),
+        ("3M Company", "3m"),
+        ("Booking.com B.V.", "booking com"),
+        ("snake_case Ltd", "snake case"),
+        ("", ""),
+        ("!!!", ""),
+    ],
+)
+def test_company_search_key(name: str, key: str) -> None:
+    assert company_search_key(name) == key
+
+
+@given(st.text(max_size=400))
+def test_company_search_key_is_stable_and_bounded(name: str) -> None:
+    key = company_search_key(name)
+    # A user who types a key finds it: normalising it again changes nothing.
+    assert company_search_key(key) == key
+    assert len(key) <= MAX_SEARCH_KEY_LENGTH
+    assert key == key.strip() and "  " not in key
+
+
+# --- parse_query ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "value"),
+    [
+        ("", QueryKind.EMPTY, ""),
+        ("   ", QueryKind.EMPTY, ""),
+        ("12345", QueryKind.LICENSE_ID, "12345"),
+        (" 12345 ", QueryKind.LICENSE_ID, "12345"),
+        ("jane@acme.io", QueryKind.EMAIL, "jane@acme.io"),
+        ("Jane.Doe@ACME.io", QueryKind.EMAIL, "jane.doe@acme.io"),
+        ("<mailto:jane@acme.io|jane@acme.io>", QueryKind.EMAIL, "jane@acme.io"),
+        ("@acme.io", QueryKind.EMAIL_DOMAIN, "acme.io"),
+        ("@ACME.co.uk", QueryKind.EMAIL_DOMAIN, "acme.co.uk"),
+        ("A-S00012345", QueryKind.SUBSCRIPTION_NAME, "A-S00012345"),
+        ("a-s00012345", QueryKind.SUBSCRIPTION_NAME, "A-S00012345"),
+        ("gitlab.acme.io", QueryKind.HOSTNAME, "gitlab.acme.io"),
+        ("GitLab.Acme.IO.", QueryKind.HOSTNAME, "gitlab.acme.io"),
+        ("<http://gitlab.acme.io|gitlab.acme.io>", QueryKind.HOSTNAME, "gitlab.acme.io"),
+        ("<https://gitlab.acme.io/users/sign_in>", QueryKind.HOSTNAME, "gitlab.acme.io"),
+        ("https://gitlab.acme.io:8443/explore", QueryKind.HOSTNAME, "gitlab.acme.io"),
+        ("gitlab.acme.io:8080", QueryKind.HOSTNAME, "gitlab.acme.io"),
+        ("10.0.0.12", QueryKind.HOSTNAME, "10.0.0.12"),
+        ("Acme", QueryKind.NAME, "acme"),
+        ("Acme Inc.", QueryKind.NAME, "acme"),
+        ("St. Jude Medical", QueryKind.NAME, "st jude medical"),
+        ("Yahoo!.com", QueryKind.NAME, "yahoo com"),
+        ("<@U123ABC>", QueryKind.NAME, "u123abc"),
+        ("<@U123ABC|jane>", QueryKind.NAME, "jane"),
+        ("<!channel>", QueryKind.NAME, "channel"),
+        ("<#C123|deals>", QueryKind.NAME, "deals"),
+        ("<!subteam^S123|@sales>", QueryKind.NAME, "sales"),
+        ("@acme", QueryKind.NAME, "acme"),
+    ],
+)
+def test_parse_query_kinds(raw: str, kind: QueryKind, value: str) -> None:
+    parsed = parse_query(raw)
+    assert parsed.kind is kind
+    assert parsed.value == value
+
+
+def test_license_ids_beyond_a_bigint_parse_without_an_id() -> None:
+    assert parse_query("9223372036854775807").license_id == 2**63 - 1
+    huge = parse_query("9" * 40)
+    assert huge.kind is QueryKind.LICENSE_ID
+    assert huge.license_id is None
+
+
+def test_long_input_is_capped() -> None:
+    parsed = parse_query("Acme " * 1000)
+    assert len(parsed.text) <= MAX_QUERY_LENGTH
+    assert parsed.name_key.startswith("acme acme")
+
+
+@given(st.text(max_size=300))
+def test_parse_query_accepts_anything(raw: str) -> None:
+    parsed = parse_query(raw)
+    assert len(parsed.text) <= MAX_QUERY_LENGTH
+    assert (parsed.kind is QueryKind.EMPTY) == (parsed.text == "")
+
+
+def test_trigram_score_prefers_the_intended_name() -> None:
+    assert trigram_score("initek", "initech") > trigram_score("initek", "initrode industries")
+    # A word inside a longer name scores as well as the word alone.
+    assert trigram_score("initek", "initech global services") == trigram_score("initek", "initech")
+    assert trigram_score("acme", "acme") == 1.0
+    assert trigram_score("zzzz", "acme") == 0.0
+
+
+# --- find_customers over both engines -------------------------------------------------------
+
+CUSTOMERS = {
+    "sf:INITECH": "Initech",
+    "sf:INITECH-GS": "Initech Global Services",
+    "sf:INITRODE": "Initrode Industries",
+    "sf:ACME": "ACME Corp",
+    "name:acme widgets": "Acme Widgets",
+    "sf:SOCGEN": "Société Générale S.A.",
+    "sf:GE": "General Electric Company",
+    "sf:VOLVO": "AB Volvo",
+    "name:ab testing": "A B Testing Co.",
+    "sf:IBM": "IBM",
+    "sf:3M": "3M Company",
+    "sf:MCD": "McDonald's Corporation",
+    "sf:GLOBEX": "Globex Corporation",
+    "sf:UMBRELLA": "Umbrella Pharmaceuticals GmbH",
+    "sf:ORSTED": "Ørsted A/S",
+    "sf:BOOKING": "Booking.com B.V.",
+    "sf:MULLER": "Müller Logistik GmbH & Co. KG",
+    "sf:HOOLI": "Hooli",
+    "sf:PIEDPIPER": "Pied Piper",
+}
+
+
+def add_customer(session: Session, key: str, name: str) -> None:
+    session.add(Customer(key=key, name=name, search_key=company_search_key(name)))
+
+
+def add_license(
+    session: Session,
+    license_id: int,
+    customer_key: str,
+    *,
+    email: str | None = None,
+    subscription_name: str | None = None,
+    subscription_id: str | None = None,
+    issued_at: datetime | None = None,
+) -> None:
+    session.add(
+        License(
+            id=license_id,
+            customer_key=customer_key,
+            company=CUSTOMERS.get(customer_key, customer_key),
+            plan="premium",
+            user_count=50,
+            trial=False,
+            starts_at=date(2020, 1, 1),
+            contact_email=email,
+            contact_email_key=email.lower() if email else None,
+            contact_email_domain=email.lower().rsplit("@", 1)[1] if email else None,
+            zuora_subscription_name=subscription_name,
+            zuora_subscription_id=subscription_id,
+            issued_at=issued_at,
+        )
+    )
+
+
+@pytest.fixture
+def customers(session: Session) -> Session:
+    for key, name in CUSTOMERS.items():
+        add_customer(session, key, name)
+    add_license(
+        session, 1001, "sf:INITECH", email="Jane@Initech.com", subscription_name="A-S00000001"
+    )
+    add_license(session, 1002, "sf:INITECH-GS", email="ops@initech-gs.com")
+    add_license(session, 2001, "sf:GLOBEX", email="bob@globex.io", subscription_name="A-S00000002")
+    add_license(session, 2002, "sf:HOOLI", email="it@hooli.xyz")
+    add_license(session, 2003, "sf:BOOKING", email="licensing@booking.com")
+    add_license(session, 4_000_000_000, "sf:PIEDPIPER", email="richard@piedpiper.com")
+    session.add(Host(hostname="gitlab.globex.io", license_id=2001))
+    session.add(Host(hostname="gitlab.hooli.xyz", license_id=2002))
+    session.add(
+        Reconciliation(
+            id=1,
+            customer_name="Umbrella Pharmaceuticals",
+            customer_search_key=company_search_key("Umbrella Pharmaceuticals"),
+            subscription_name="A-S00000009",
+            status="pending",
+        )
+    )
+    session.commit()
+    return session
+
+
+FINDS = [
+    # Names: case, punctuation, accents, legal suffixes, typos.
+    ("Initech", "sf:INITECH", QueryKind.NAME),
+    ("INITECH, Inc.", "sf:INITECH", QueryKind.NAME),
+    ("Initek", "sf:INITECH", QueryKind.NAME),
+    ("initech global", "sf:INITECH-GS", QueryKind.NAME),
+    ("initrode", "sf:INITRODE", QueryKind.NAME),
+    ("acme inc", "sf:ACME", QueryKind.NAME),
+    ("Acme", "sf:ACME", QueryKind.NAME),
+    ("acme widgets", "name:acme widgets", QueryKind.NAME),
+    ("societe generale", "sf:SOCGEN", QueryKind.NAME),
+    ("Société Générale SA", "sf:SOCGEN", QueryKind.NAME),
+    ("societe generalle", "sf:SOCGEN", QueryKind.NAME),
+    ("general electric", "sf:GE", QueryKind.NAME),
+    ("volvo", "sf:VOLVO", QueryKind.NAME),
+    ("AB Volvo", "sf:VOLVO", QueryKind.NAME),
+    ("a b testing", "name:ab testing", QueryKind.NAME),
+    ("mcdonalds", "sf:MCD", QueryKind.NAME),
+    ("McDonald's Corp", "sf:MCD", QueryKind.NAME),
+    ("orsted", "sf:ORSTED", QueryKind.NAME),
+    ("Ørsted", "sf:ORSTED", QueryKind.NAME),
+    ("muller", "sf:MULLER", QueryKind.NAME),
+    ("umbrela pharma", "sf:UMBRELLA", QueryKind.NAME),
+    ("glbex", "sf:GLOBEX", QueryKind.NAME),
+    ("pharmaceuticals", "sf:UMBRELLA", QueryKind.NAME),
+    # Short queries: a prefix of the key.
+    ("ib", "sf:IBM", QueryKind.NAME),
+    ("3m", "sf:3M", QueryKind.NAME),
+    ("h", "sf:HOOLI", QueryKind.NAME),
+    # Emails, domains, subscriptions, ids, hostnames.
+    ("jane@initech.com", "sf:INITECH", QueryKind.EMAIL),
+    ("JANE@INITECH.COM", "sf:INITECH", QueryKind.EMAIL),
+    ("<mailto:jane@initech.com|jane@initech.com>", "sf:INITECH", QueryKind.EMAIL),
+    ("@globex.io", "sf:GLOBEX", QueryKind.EMAIL_DOMAIN),
+    ("A-S00000002", "sf:GLOBEX", QueryKind.SUBSCRIPTION_NAME),
+    ("a-s00000001", "sf:INITECH", QueryKind.SUBSCRIPTION_NAME),
+    ("A-S00000009", "sf:UMBRELLA", QueryKind.SUBSCRIPTION_NAME),  # reconciled, never licensed
+    ("1001", "sf:INITECH", QueryKind.LICENSE_ID),
+    ("4000000000", "sf:PIEDPIPER", QueryKind.LICENSE_ID),
+    ("gitlab.globex.io", "sf:GLOBEX", QueryKind.HOSTNAME),
+    ("<http://gitlab.hooli.xyz|gitlab.hooli.xyz>", "sf:HOOLI", QueryKind.HOSTNAME),
+    ("https://GitLab.Hooli.xyz/users/sign_in", "sf:HOOLI", QueryKind.HOSTNAME),
+    ("initech.com", "sf:INITECH", QueryKind.EMAIL_DOMAIN),  # no such host: an email domain
+    ("booking.com", "sf:BOOKING", QueryKind.EMAIL_DOMAIN),
+    # Nothing found their own way: names.
+    ("Booking.com BV", "sf:BOOKING", QueryKind.NAME),
+    ("hooli.com", "sf:HOOLI", QueryKind.NAME),
+    ("nobody@globex.com", "sf:GLOBEX", QueryKind.NAME),
+    ("A-S99999999", None, None),
+    ("424242", None, None),
+]
+
+
+@pytest.mark.parametrize(("query", "expected_key", "matched_by"), FINDS)
+def test_finds_the_intended_customer_first(
+    customers: Session, query: str, expected_key: str | None, matched_by: QueryKind | None
+) -> None:
+    result = find_customers(customers, query)
+    assert result.matched_by is matched_by
+    if expected_key is None:
+        assert result.choices == ()
+        assert result.resolved is None
+    else:
+        assert result.choices, f"{query!r} found nothing"
+        assert result.choices[0].key == expected_key, [c.key for c in result.choices]
+
+
+@pytest.mark.parametrize(
+    "query", ["Initech", "initech inc", "jane@initech.com", "1001", "A-S00000001", "mcdonalds"]
+)
+def test_a_query_that_means_one_customer_resolves(customers: Session, query: str) -> None:
+    result = find_customers(customers, query)
+    assert result.resolved is not None
+    assert result.resolved.key == result.choices[0].key
+
+
+def test_an_exact_name_resolves_even_when_longer_names_also_match(customers: Session) -> None:
+    result = find_customers(customers, "acme")
+    assert [c.key for c in result.choices] == ["sf:ACME", "name:acme widgets"]
+    assert result.resolved is not None and result.resolved.key == "sf:ACME"
+
+
+def test_several_matches_without_a_winner_give_a_pick_list(customers: Session) -> None:
+    result = find_customers(customers, "gen")
+    assert result.resolved is None
+    assert {c.key for c in result.choices} == {"sf:GE", "sf:SOCGEN"}
+
+
+def test_two_customers_with_the_same_name_are_not_resolved(customers: Session) -> None:
+    add_customer(customers, "sf:HOOLI-EU", "Hooli GmbH")
+    customers.commit()
+    result = find_customers(customers, "Hooli")
+    assert result.resolved is None
+    assert {c.key for c in result.choices} == {"sf:HOOLI", "sf:HOOLI-EU"}
+
+
+def test_an_email_shared_by_two_customers_gives_a_pick_list(customers: Session) -> None:
+    add_license(customers, 3001, "sf:ACME", email="buyer@reseller.com")
+    add_license(customers, 3002, "sf:GLOBEX", email="buyer@reseller.com")
+    add_license(customers, 3003, "sf:GLOBEX", email="buyer@reseller.com")
+    customers.commit()
+    result = find_customers(customers, "buyer@reseller.com")
+    assert result.matched_by is QueryKind.EMAIL
+    assert result.resolved is None
+    # Most licenses sent to that address first.
+    assert [c.key for c in result.choices] == ["sf:GLOBEX", "sf:ACME"]
+
+
+def test_choices_carry_license_counts_and_the_active_license(customers: Session) -> None:
+    result = find_customers(customers, "jane@initech.com")
+    assert result.resolved is not None
+    assert result.resolved.name == "Initech"
+    assert result.resolved.license_count == 1
+    assert (result.resolved.active_plan, result.resolved.active_user_count) == ("premium", 50)
+
+
+def test_nothing_found_suggests_the_closest_names(customers: Session) -> None:
+    result = find_customers(customers, "Initechnical Holdings")
+    assert result.choices == ()
+    assert result.resolved is None
+    assert result.suggestions
+    assert result.suggestions[0] in {"Initech", "Initech Global Services"}
+
+
+def test_nothing_like_it_suggests_nothing(customers: Session) -> None:
+    result = find_customers(customers, "qqqq zzzz")
+    assert (result.choices, result.suggestions, result.resolved) == ((), (), None)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "   ",
+        "9" * 40,
+        '"',
+        'acme" OR "x',
+        "acme*",
+        "NEAR(acme widgets)",
+        "%_%",
+        "\\",
+        "<@U123>",
+        "<!here>",
+        "<>",
+        "a" * 5000,
+        "\x00acme",
+        "🙂🙂🙂",
+        "@",
+        "@.",
+        "a@b",
+    ],
+)
+def test_odd_input_never_crashes(customers: Session, query: str) -> None:
+    result = find_customers(customers, query)
+    assert all(choice.key in CUSTOMERS for choice in result.choices)
+
+
+def test_many_similar_names_keep_the_exact_match_first(customers: Session) -> None:
+    for number in range(300):
+        add_customer(customers, f"name:acme {number:03}", f"Acme {number:03} Holdings")
+    customers.commit()
+    result = find_customers(customers, "ACME, Inc.", limit=5)
+    assert result.resolved is not None and result.resolved.key == "sf:ACME"
+    assert len(result.choices) == 5
+    assert result.has_more
+    typo = find_customers(customers, "Acme 117 Holdigns", limit=5)
+    assert typo.choices[0].key == "name:acme 117"
+
+
+def test_name_index_follows_inserts_updates_and_deletes(customers: Session) -> None:
+    customers.execute(
+        update(Customer)
+        .where(Customer.key == "sf:HOOLI")
+        .values(name="Hooli XYZ", search_key=company_search_key("Hooli XYZ"))
+    )
+    customers.execute(delete(Customer).where(Customer.key == "sf:GLOBEX"))
+    add_customer(customers, "sf:NEW", "Nucleus Platforms")
+    customers.commit()
+
+    assert find_customers(customers, "nucleus platfroms").choices[0].key == "sf:NEW"
+    assert find_customers(customers, "hooli xyz").resolved.key == "sf:HOOLI"  # type: ignore[union-attr]
+    assert all(c.key != "sf:GLOBEX" for c in find_customers(customers, "globex").choices)
+    if customers.get_bind().dialect.name == "sqlite":
+        # Raises if the FTS index disagrees with the customer table it indexes.
+        customers.execute(
+            text(
+                "INSERT INTO customer_search (customer_search, rank) VALUES ('integrity-check', 1)"
+            )
+        )
+
+
+def test_upsert_keeps_the_name_index_in_step(customers: Session) -> None:
+    dialect = customers.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(Customer.__table__)
+    statement = statement.on_conflict_do_update(
+        index_elements=[Customer.__table__.c.key],
+        set_={"name": statement.excluded.name, "search_key": statement.excluded.search_key},
+    )
+    customers.execute(
+        statement,
+        [
+            {
+                "key": "sf:INITRODE",
+                "name": "Vandelay Industries",
+                "search_key": "vandelay industries",
+            }
+        ],
+    )
+    customers.commit()
+    assert find_customers(customers, "vandelay").resolved.key == "sf:INITRODE"  # type: ignore[union-attr]
+    assert all(c.key != "sf:INITRODE" for c in find_customers(customers, "initrode").choices)
+
+
+def test_found_licenses_whose_customer_row_is_missing_are_skipped(customers: Session) -> None:
+    add_license(customers, 9001, "sf:GONE", email="x@gone.example")
+    customers.commit()
+    result = find_customers(customers, "9001")
+    assert result.choices == ()
+
+
+def test_issued_at_orders_customers_found_by_domain(customers: Session) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    add_license(customers, 5001, "sf:ACME", email="a@shared.example", issued_at=at)
+    add_license(customers, 5002, "sf:HOOLI", email="b@shared.example", issued_at=None)
+    add_license(
+        customers, 5003, "sf:IBM", email="c@shared.example", issued_at=at.replace(year=2025)
+    )
+    customers.commit()
+    result = find_customers(customers, "@shared.example")
+    assert [c.key for c in result.choices] == ["sf:ACME", "sf:IBM", "sf:HOOLI"]
+
+
+def _name_index_exists(session: Session) -> bool:
+    if session.get_bind().dialect.name == "sqlite":
+        found = "SELECT count(*) FROM sqlite_master WHERE name = 'customer_search'"
+    else:
+        found = "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_customer_search_key_trgm'"
+    return bool(session.execute(text(found)).scalar_one())
+
+
+def test_search_index_migration_downgrades_and_rebuilds(engine: Engine, customers: Session) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+    def migrate(step: Callable[[Config, str], None], revision: str) -> None:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            step(config, revision)
+
+    customers.close()
+    try:
+        migrate(command.downgrade, "0001")
+        assert not _name_index_exists(customers)
+        customers.close()
+        add_customer(customers, "sf:LATE", "Latecomer Analytics")  # written while unindexed
+        customers.commit()
+    finally:
+        migrate(command.upgrade, "head")
+    assert _name_index_exists(customers)
+    # Rows written before the index existed are indexed by the upgrade.
+    assert find_customers(customers, "latecomer anlytics").choices[0].key == "sf:LATE"
+    assert find_customers(customers, "Initek").choices[0].key == "sf:INITECH"

@@ -24,6 +24,7 @@ CUSTOMER_PICK_RECON_ACTION = "customer_pick_recon"
 # Block ids
 CARD_HEADER_BLOCK = "card_header"
 CARD_ACTIONS_BLOCK = "card_actions"
+CARD_LINKS_BLOCK = "card_links"  # URL buttons (Zuora, CustomersDot, hostnames)
 PICK_LIST_BLOCK_PREFIX = "pick:"
 FOOTER_BLOCK = "card_footer"
 

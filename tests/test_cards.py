@@ -1,0 +1,853 @@
+"""Card builders: Slack's limits, the words salespeople read, privacy and escaping.
+
+Every message goes through `check_message`, which calls slack_sdk's `to_dict()` (it raises
+SlackObjectFormationError on most limits) and then checks the limits `to_dict()` does not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from bot import ids
+from bot.cards import (
+    CardMessage,
+    build_license_card,
+    build_not_found,
+    build_notice,
+    build_pick_list,
+    build_recon_card,
+    build_refusal,
+    build_usage,
+    escape_text,
+    format_money,
+    link,
+    plan_label,
+    relative_dates,
+)
+from bot.links import Links
+from bot.records import (
+    CustomerChoice,
+    CustomerLicenses,
+    CustomerReconciliations,
+    CustomerRecord,
+    HostRecord,
+    LicenseOverview,
+    LicenseRecord,
+    RankedLicense,
+    ReconciliationRecord,
+    Standing,
+)
+
+LINKS = Links(
+    customersdot_url="https://customers.example.test",
+    zuora_url="https://zuora.example.test",
+    version_app_url="https://version.example.test",
+    salesforce_url="https://salesforce.example.test",
+)
+LINK_BASES = (
+    LINKS.customersdot_url,
+    LINKS.zuora_url,
+    LINKS.version_app_url,
+    LINKS.salesforce_url,
+)
+TODAY = date(2026, 2, 11)
+DATA_AS_OF = datetime(2026, 2, 11, 6, 0, tzinfo=UTC)
+SUBSCRIPTION_ID = "2c92a0fe6b1f2b48016b2c0e3f7a1234"
+EMAIL = "jane.doe@acme.io"
+HOSTILE = "<!channel> <@U999> <https://evil.example|click> @here & @everyone | co"
+
+
+# ---------------------------------------------------------------------------------------------
+# The limits checker
+
+
+def _texts_of_block(block: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(kind, text) for every text object in a block dict."""
+    if isinstance(block.get("text"), dict):
+        yield block["text"]["type"], block["text"]["text"]
+    for field in block.get("fields") or []:
+        yield field["type"], field["text"]
+    for element in block.get("elements") or []:
+        if element.get("type") in {"mrkdwn", "plain_text"}:
+            yield element["type"], element["text"]
+        elif isinstance(element.get("text"), dict):
+            yield element["text"]["type"], element["text"]["text"]
+    accessory = block.get("accessory")
+    if accessory and isinstance(accessory.get("text"), dict):
+        yield accessory["text"]["type"], accessory["text"]["text"]
+
+
+def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
+    texts = [message["text"]]
+    for block in message["blocks"]:
+        texts += [text for kind, text in _texts_of_block(block) if kind == "mrkdwn"]
+    return texts
+
+
+def check_message(message: CardMessage) -> dict[str, Any]:
+    """The message as Slack gets it, after checking every limit the API would enforce."""
+    as_dict = message.to_dict()  # slack_sdk's own validators run here
+    assert as_dict == {"text": message.text, "blocks": message.blocks_as_dicts()}
+    blocks = as_dict["blocks"]
+    assert 0 < len(blocks) <= 50
+    assert 0 < len(as_dict["text"]) <= 3000
+    block_ids = [block["block_id"] for block in blocks if "block_id" in block]
+    assert len(block_ids) == len(set(block_ids)), "block_ids must be unique within a message"
+    for block in blocks:
+        kind = block["type"]
+        if kind == "header":
+            assert 0 < len(block["text"]["text"]) <= 150
+        if kind == "section":
+            assert "text" in block or block.get("fields")
+            if "text" in block:
+                assert 0 < len(block["text"]["text"]) <= 3000
+            fields = block.get("fields") or []
+            assert len(fields) <= 10
+            assert all(0 < len(field["text"]) <= 2000 for field in fields)
+        if kind == "context":
+            assert 0 < len(block["elements"]) <= 10
+        if kind == "actions":
+            assert 0 < len(block["elements"]) <= 25
+        buttons = [e for e in block.get("elements") or [] if e.get("type") == "button"]
+        if block.get("accessory", {}).get("type") == "button":
+            buttons.append(block["accessory"])
+        for button in buttons:
+            assert 0 < len(button["text"]["text"]) <= 75
+            assert len(button.get("value", "")) <= 2000
+            assert len(button.get("url", "")) <= 3000
+        action_ids = [button["action_id"] for button in buttons]
+        assert len(action_ids) == len(set(action_ids)), f"duplicate action_id in {block}"
+    for text in mrkdwn_texts(as_dict):
+        assert_only_our_markup(text)
+    return as_dict
+
+
+_ANGLE = re.compile(r"<([^<>]*)>")
+
+
+def assert_only_our_markup(text: str, allowed_mentions: tuple[str, ...] = ()) -> None:
+    """Every `<...>` in mrkdwn is a link we built or an intended mention; no stray `<`/`>`."""
+    for token in _ANGLE.findall(text):
+        target, _, label = token.partition("|")
+        assert "|" not in label, f"a `|` in a label splits it: {token!r}"
+        if target.startswith("@"):
+            assert re.fullmatch(r"@[UW][A-Z0-9]+", target), token
+            continue
+        assert target.startswith(LINK_BASES) or target.startswith("mailto:"), token
+    assert "<" not in _ANGLE.sub("", text) and ">" not in _ANGLE.sub("", text)
+
+
+def dumped(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Test data
+
+
+def make_license(license_id: int, **overrides: Any) -> LicenseRecord:
+    values: dict[str, Any] = {
+        "id": license_id,
+        "company": "Acme Corp",
+        "plan": "premium",
+        "trial": False,
+        "contact_name": "Jane Doe",
+        "contact_email": EMAIL,
+        "user_count": 50,
+        "license_type": "cloud",
+        "issued_at": datetime(2025, 2, 27, 14, 3, tzinfo=UTC),
+        "starts_at": date(2025, 3, 1),
+        "expires_at": date(2026, 3, 1),
+        "zuora_subscription_id": SUBSCRIPTION_ID,
+        "zuora_subscription_name": "A-S00012345",
+        "salesforce_account_id": "0016100000XyZ12",
+    }
+    values.update(overrides)
+    return LicenseRecord(**values)
+
+
+def make_customer_licenses(
+    *,
+    lead: RankedLicense | None,
+    others: tuple[RankedLicense, ...] = (),
+    trials: tuple[RankedLicense, ...] = (),
+    hosts: tuple[HostRecord, ...] = (),
+    name: str = "Acme Corp",
+    key: str = "sf:0016100000XyZ12",
+    salesforce_account_id: str | None = "0016100000XyZ12",
+    data_as_of: datetime | None = DATA_AS_OF,
+) -> CustomerLicenses:
+    hosts_by_license = {lead.license.id: hosts} if lead is not None and hosts else {}
+    return CustomerLicenses(
+        customer=CustomerRecord(key=key, name=name, salesforce_account_id=salesforce_account_id),
+        overview=LicenseOverview(lead=lead, others=others, trials=trials),
+        hosts_by_license=hosts_by_license,
+        data_as_of=data_as_of,
+        today=TODAY,
+    )
+
+
+def make_host(number: int, pinged_days_ago: int = 2) -> HostRecord:
+    return HostRecord(
+        hostname=f"gitlab{number}.acme.io",
+        license_id=1234,
+        gitlab_version="16.4.1",
+        active_user_count=48,
+        historical_max_users=50,
+        last_ping_at=datetime(2026, 2, 11, 5, 0, tzinfo=UTC) - timedelta(days=pinged_days_ago),
+    )
+
+
+def normal_customer(**overrides: Any) -> CustomerLicenses:
+    lead = RankedLicense(
+        make_license(1234, previous_user_count=40, trueup_quantity=5), Standing.ACTIVE
+    )
+    others = (
+        RankedLicense(
+            make_license(1100, plan="starter", user_count=20, expires_at=date(2025, 2, 28)),
+            Standing.EXPIRED,
+        ),
+    )
+    trials = (
+        RankedLicense(
+            make_license(
+                900, plan="ultimate", trial=True, starts_at=date(2024, 2, 1), user_count=100
+            ),
+            Standing.EXPIRED,
+        ),
+    )
+    values: dict[str, Any] = {
+        "lead": lead,
+        "others": others,
+        "trials": trials,
+        "hosts": (make_host(1), make_host(2, pinged_days_ago=0)),
+    }
+    values.update(overrides)
+    return make_customer_licenses(**values)
+
+
+def license_card(data: CustomerLicenses, **options: Any) -> dict[str, Any]:
+    options.setdefault("include_contact_emails", True)
+    return check_message(build_license_card(data, LINKS, **options))
+
+
+def block_with_id(message: dict[str, Any], block_id: str) -> dict[str, Any]:
+    matches = [block for block in message["blocks"] if block.get("block_id") == block_id]
+    assert len(matches) == 1, f"expected one block {block_id!r}"
+    return matches[0]
+
+
+def all_text(message: dict[str, Any]) -> str:
+    texts = [message["text"]]
+    for block in message["blocks"]:
+        texts += [text for _kind, text in _texts_of_block(block)]
+    return "\n".join(texts)
+
+
+# ---------------------------------------------------------------------------------------------
+# License card
+
+
+def test_normal_customer_card_leads_with_the_active_license() -> None:
+    message = license_card(normal_customer())
+    blocks = message["blocks"]
+    text = all_text(message)
+
+    assert blocks[0] == {
+        "type": "header",
+        "block_id": ids.CARD_HEADER_BLOCK,
+        "text": {"type": "plain_text", "text": "Acme Corp"},
+    }
+    counts = blocks[1]["elements"][0]["text"]
+    assert counts.startswith("2 licenses · 1 trial · ")
+    assert "<https://salesforce.example.test/0016100000XyZ12|Salesforce account>" in counts
+
+    lead = blocks[2]
+    assert "Active license" in lead["text"]["text"]
+    assert "<https://customers.example.test/admin/license/1234|#1234>" in lead["text"]["text"]
+    assert "Premium · 50 seats · expires in 18 days" in lead["text"]["text"]
+    fields = [field["text"] for field in lead["fields"]]
+    assert "*Seats*\n50 seats, was 40, 5 true-ups" in fields
+    assert "*Type*\nCloud · paid" in fields
+    assert "*Starts*\n2025-03-01" in fields
+    assert "*Expires*\n2026-03-01" in fields
+    assert "*Issued*\n2025-02-27 14:03 UTC" in fields
+    assert "*Subscription*\nA-S00012345" in fields
+    assert f"*Sent to*\nJane Doe\n<mailto:{EMAIL}|{EMAIL}>" in fields
+
+    assert "• `gitlab2.acme.io` · 16.4.1 · 48 active users · reported today" in text
+    assert "reported 2 days ago" in text
+    assert (
+        "• <https://customers.example.test/admin/license/1100|#1100> Starter · 20 seats · "
+        "2025-03-01 → 2025-02-28 (expired) · "
+        f"<https://zuora.example.test/apps/Subscription.do?method=view&amp;id={SUBSCRIPTION_ID}"
+        "|A-S00012345>"
+    ) in text
+    assert (
+        "*1 trial:* <https://customers.example.test/admin/license/900|2024-02 Ultimate 100 users>"
+        in text
+    )
+    assert block_with_id(message, ids.FOOTER_BLOCK)["elements"][0]["text"] == (
+        "Data as of 2026-02-11 06:00 UTC"
+    )
+    assert message["text"] == "Acme Corp: Premium, 50 seats, expires in 18 days"
+
+
+def test_link_buttons_open_zuora_customersdot_and_hostnames() -> None:
+    message = license_card(normal_customer())
+    buttons = block_with_id(message, ids.CARD_LINKS_BLOCK)["elements"]
+    assert [(b["text"]["text"], b["url"], b["action_id"]) for b in buttons] == [
+        (
+            "Zuora subscription",
+            f"https://zuora.example.test/apps/Subscription.do?method=view&id={SUBSCRIPTION_ID}",
+            ids.link_action_id("zuora_subscription"),
+        ),
+        (
+            "CustomersDot",
+            "https://customers.example.test/admin/license/1234",
+            ids.link_action_id("customersdot_license"),
+        ),
+        (
+            "Hostnames",
+            "https://version.example.test/licenses/1234",
+            ids.link_action_id("license_hostnames"),
+        ),
+    ]
+    assert all(ids.LINK_ACTION_PATTERN.match(b["action_id"]) for b in buttons)
+
+
+def test_no_zuora_button_without_a_subscription_id() -> None:
+    lead = RankedLicense(make_license(1234, zuora_subscription_id=None), Standing.ACTIVE)
+    message = license_card(make_customer_licenses(lead=lead))
+    labels = [b["text"]["text"] for b in block_with_id(message, ids.CARD_LINKS_BLOCK)["elements"]]
+    assert labels == ["CustomersDot", "Hostnames"]
+
+
+def test_share_button_carries_the_customer_key() -> None:
+    message = license_card(normal_customer())
+    share = block_with_id(message, ids.CARD_ACTIONS_BLOCK)["elements"]
+    assert share == [
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Share in channel"},
+            "action_id": ids.LICENSE_SHARE_ACTION,
+            "value": "sf:0016100000XyZ12",
+        }
+    ]
+
+
+def test_shared_card_names_who_shared_it_and_has_no_share_button() -> None:
+    message = license_card(
+        normal_customer(), include_contact_emails=False, shareable=False, shared_by_user_id="U123"
+    )
+    assert not [b for b in message["blocks"] if b.get("block_id") == ids.CARD_ACTIONS_BLOCK]
+    assert "Shared by <@U123>" in all_text(message)
+
+
+def test_shared_by_that_is_not_a_user_id_is_escaped() -> None:
+    message = license_card(normal_customer(), shareable=False, shared_by_user_id="<!channel>")
+    text = all_text(message)
+    assert "Shared by &lt;!channel&gt;" in text
+    assert "<!channel>" not in text
+
+
+def test_contact_email_only_when_asked_for() -> None:
+    without = license_card(normal_customer(), include_contact_emails=False)
+    assert EMAIL not in dumped(without)
+    assert "mailto:" not in dumped(without)
+    assert "Jane Doe" in dumped(
+        without
+    )  # the name is who it was sent to; only the email is PII-gated
+
+    with_emails = license_card(normal_customer(), include_contact_emails=True)
+    assert f"<mailto:{EMAIL}|{EMAIL}>" in dumped(with_emails)
+    # The notification text never carries contact details.
+    assert EMAIL not in with_emails["text"] and "Jane" not in with_emails["text"]
+
+
+def test_no_hosts_says_so() -> None:
+    message = license_card(normal_customer(hosts=()))
+    assert "*Hosts*\nNo usage pings for this license." in all_text(message)
+
+
+def test_many_hosts_show_the_most_recent_five_then_a_link() -> None:
+    hosts = tuple(make_host(number, pinged_days_ago=number) for number in range(12))
+    message = license_card(normal_customer(hosts=hosts))
+    text = all_text(message)
+    assert "*Hosts* (12)" in text
+    shown = re.findall(r"`(gitlab\d+)\.acme\.io`", text)
+    assert shown == ["gitlab0", "gitlab1", "gitlab2", "gitlab3", "gitlab4"]
+    assert "and 7 more on <https://version.example.test/licenses/1234|version.gitlab.com>" in text
+
+
+def test_only_trials_says_no_paid_license_and_lists_them() -> None:
+    trials = tuple(
+        RankedLicense(
+            make_license(
+                500 + n, trial=True, plan="ultimate", starts_at=date(2025, n + 1, 1), user_count=50
+            ),
+            Standing.EXPIRED,
+        )
+        for n in range(3)
+    )
+    message = license_card(make_customer_licenses(lead=None, trials=trials))
+    text = all_text(message)
+    assert "No paid license yet" in text
+    assert "0 licenses · 3 trials" in text
+    assert (
+        "*3 trials:* <https://customers.example.test/admin/license/500|2025-01 Ultimate 50 users>"
+        in text
+    )
+    assert not [b for b in message["blocks"] if b.get("block_id") == ids.CARD_LINKS_BLOCK]
+    assert message["text"] == "Acme Corp: no paid license yet, 3 trials"
+
+
+def test_many_trials_are_capped() -> None:
+    trials = tuple(
+        RankedLicense(make_license(3000 + n, trial=True), Standing.EXPIRED) for n in range(40)
+    )
+    text = all_text(license_card(normal_customer(trials=trials)))
+    assert "*40 trials:*" in text
+    assert text.count("/admin/license/3") == 10
+    assert "and 30 more" in text
+
+
+def test_two_hundred_licenses_with_huge_names_fit_in_one_message() -> None:
+    huge = "Ü" * 250 + "<b>" * 84  # 500 characters, some of which grow when escaped
+    assert len(huge) >= 500
+
+    def huge_license(license_id: int, **overrides: Any) -> LicenseRecord:
+        return make_license(
+            license_id,
+            company=huge,
+            contact_name=huge,
+            contact_email=huge + "@acme.io",
+            plan=huge,
+            license_type=huge,
+            zuora_subscription_name=huge,
+            zuora_subscription_id=huge,
+            **overrides,
+        )
+
+    lead = RankedLicense(huge_license(10_000), Standing.ACTIVE)
+    others = tuple(RankedLicense(huge_license(9_999 - n), Standing.EXPIRED) for n in range(180))
+    trials = tuple(
+        RankedLicense(huge_license(5_000 + n, trial=True), Standing.EXPIRED) for n in range(19)
+    )
+    hosts = tuple(
+        HostRecord(hostname=huge, license_id=10_000, gitlab_version=huge) for _ in range(50)
+    )
+    data = make_customer_licenses(
+        lead=lead, others=others, trials=trials, hosts=hosts, name=huge, key="name:" + "k" * 290
+    )
+    message = license_card(data)
+    assert len(message["blocks"]) <= 50
+    assert message["blocks"][0]["text"]["text"].endswith("…")
+    assert len(message["blocks"][0]["text"]["text"]) == 150
+    text = all_text(message)
+    assert "180 licenses" not in text  # counts include the lead
+    assert "181 licenses · 19 trials" in text
+    assert "…and 160 more licenses in <https://customers.example.test|CustomersDot>" in text
+
+
+def test_lead_in_grace_and_expired_and_upcoming_read_in_words() -> None:
+    grace = RankedLicense(make_license(1, expires_at=TODAY - timedelta(days=3)), Standing.IN_GRACE)
+    text = all_text(license_card(make_customer_licenses(lead=grace)))
+    assert "Expired, in grace period" in text
+    assert "expired 3 days ago, in grace" in text
+
+    expired = RankedLicense(make_license(1, expires_at=date(2025, 12, 10)), Standing.EXPIRED)
+    text = all_text(license_card(make_customer_licenses(lead=expired)))
+    assert "No active license" in text and "expired 2 months ago" in text
+
+    upcoming = RankedLicense(
+        make_license(1, starts_at=TODAY + timedelta(days=5)), Standing.UPCOMING
+    )
+    text = all_text(license_card(make_customer_licenses(lead=upcoming)))
+    assert "Upcoming license" in text and "starts in 5 days" in text
+
+
+def test_footer_without_import_and_in_another_zone() -> None:
+    message = license_card(normal_customer(data_as_of=None))
+    footer = block_with_id(message, ids.FOOTER_BLOCK)
+    assert footer["elements"][0]["text"] == "No import recorded yet"
+
+    berlin_morning = datetime(2026, 2, 11, 7, 0, tzinfo=timezone(timedelta(hours=1)))
+    message = license_card(normal_customer(data_as_of=berlin_morning))
+    footer = block_with_id(message, ids.FOOTER_BLOCK)
+    assert footer["elements"][0]["text"] == "Data as of 2026-02-11 06:00 UTC"
+
+
+def test_licensee_shown_only_when_it_differs_from_the_customer() -> None:
+    same = license_card(normal_customer())
+    assert "*Licensee*" not in all_text(same)
+    lead = RankedLicense(make_license(1234, company="Acme Europe GmbH"), Standing.ACTIVE)
+    different = license_card(make_customer_licenses(lead=lead))
+    assert "*Licensee*\nAcme Europe GmbH" in all_text(different)
+
+
+def test_hostile_company_contact_and_plan_never_become_markup() -> None:
+    lead = RankedLicense(
+        make_license(
+            1234,
+            company=HOSTILE,
+            contact_name=HOSTILE,
+            contact_email="x|y>@evil.example",
+            plan=HOSTILE,
+            zuora_subscription_name=HOSTILE,
+        ),
+        Standing.ACTIVE,
+    )
+    host = HostRecord(hostname="`<!here>`", license_id=1234, gitlab_version=HOSTILE)
+    other = RankedLicense(make_license(99, zuora_subscription_name="A|B"), Standing.EXPIRED)
+    data = make_customer_licenses(lead=lead, others=(other,), hosts=(host,), name=HOSTILE)
+    message = license_card(data, shareable=False, shared_by_user_id="U0ABC")
+    # check_message already proved every <...> is ours; these make the intent explicit.
+    text = "\n".join(mrkdwn_texts(message))
+    for forbidden in ("<!channel>", "<@U999>", "<https://evil", "<!here>", "@here", "@everyone"):
+        assert forbidden not in text
+    assert "&lt;!channel&gt; &lt;@U999&gt;" in text
+    assert "|A¦B>" in text
+    assert "&amp; @\u200deveryone" in text
+    # plain_text (the header) is not parsed, so it keeps the characters, broadcasts still broken
+    assert message["blocks"][0]["text"]["text"].startswith("<!channel> <@U999>")
+    assert "@\u200dhere" in message["blocks"][0]["text"]["text"]
+
+
+def test_share_button_is_dropped_when_the_key_cannot_fit() -> None:
+    message = license_card(normal_customer(key="k" * 2001))
+    assert not [b for b in message["blocks"] if b.get("block_id") == ids.CARD_ACTIONS_BLOCK]
+
+
+# ---------------------------------------------------------------------------------------------
+# Words: dates, plans, money
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "expires_at", "standing", "words"),
+    [
+        (date(2025, 3, 1), TODAY + timedelta(days=18), Standing.ACTIVE, "expires in 18 days"),
+        (date(2025, 3, 1), TODAY + timedelta(days=1), Standing.ACTIVE, "expires tomorrow"),
+        (date(2025, 3, 1), TODAY, Standing.ACTIVE, "expires today"),
+        (date(2025, 3, 1), TODAY + timedelta(days=200), Standing.ACTIVE, "expires in 7 months"),
+        (date(2025, 3, 1), TODAY + timedelta(days=800), Standing.ACTIVE, "expires in 2 years"),
+        (
+            date(2025, 3, 1),
+            TODAY - timedelta(days=1),
+            Standing.IN_GRACE,
+            "expired yesterday, in grace",
+        ),
+        (
+            date(2025, 3, 1),
+            TODAY - timedelta(days=3),
+            Standing.IN_GRACE,
+            "expired 3 days ago, in grace",
+        ),
+        (date(2024, 3, 1), TODAY - timedelta(days=62), Standing.EXPIRED, "expired 2 months ago"),
+        (date(2025, 3, 1), None, Standing.ACTIVE, "no expiry"),
+        (TODAY + timedelta(days=5), date(2027, 1, 1), Standing.UPCOMING, "starts in 5 days"),
+        (TODAY + timedelta(days=1), date(2027, 1, 1), Standing.UPCOMING, "starts tomorrow"),
+    ],
+)
+def test_relative_date_words(
+    starts_at: date, expires_at: date | None, standing: Standing, words: str
+) -> None:
+    license = make_license(1, starts_at=starts_at, expires_at=expires_at)
+    assert relative_dates(license, standing, TODAY) == words
+
+
+@pytest.mark.parametrize(
+    ("plan", "label"),
+    [
+        ("premium", "Premium"),
+        ("ULTIMATE", "Ultimate"),
+        ("starter", "Starter"),
+        ("gitlab_com_premium", "GitLab.com Premium"),
+        ("gitlab_com_ultimate_trial", "GitLab.com Ultimate trial"),
+        ("some_new_plan", "Some new plan"),
+        ("", "Unknown plan"),
+        (None, "Unknown plan"),
+    ],
+)
+def test_plan_labels(plan: str | None, label: str) -> None:
+    assert plan_label(plan) == label
+
+
+@pytest.mark.parametrize(
+    ("amount_minor", "currency", "shown"),
+    [
+        (431250, "USD", "$4,312.50"),
+        (431250, "usd", "$4,312.50"),
+        (-431250, "USD", "-$4,312.50"),
+        (5, "USD", "$0.05"),
+        (123456, "EUR", "€1,234.56"),
+        (99, "GBP", "£0.99"),
+        (1234567, "JPY", "¥1,234,567"),
+        (1234567, "KWD", "1,234.567 KWD"),
+        (-5, "BHD", "-0.005 BHD"),
+        (500000, "CHF", "5,000.00 CHF"),
+        (0, "CHF", "0.00 CHF"),
+        (1000, None, "10.00"),
+        (1000, "<b>", "10.00 &lt;b&gt;"),
+    ],
+)
+def test_money_formatting(amount_minor: int, currency: str | None, shown: str) -> None:
+    assert format_money(amount_minor, currency) == shown
+
+
+# ---------------------------------------------------------------------------------------------
+# Escaping
+
+
+def test_escape_text_escapes_control_characters_and_broadcasts() -> None:
+    assert escape_text("A & B <C>") == "A &amp; B &lt;C&gt;"
+    assert escape_text("<!channel>") == "&lt;!channel&gt;"
+    assert escape_text("@channel hi") == "@\u200dchannel hi"
+    assert escape_text("ping @Here now") == "ping @\u200dHere now"
+    assert escape_text("jane@channelpartner.io") == "jane@channelpartner.io"
+    assert escape_text("two\nlines\tand\x00nul") == "two lines and nul"
+
+
+def test_escape_text_truncates_before_escaping() -> None:
+    escaped = escape_text("&" * 10_000, 10)
+    assert escaped == "&amp;" * 9 + "…"
+
+
+def test_link_labels_are_escaped_and_cannot_split() -> None:
+    assert link("https://x.test/a?b=1&c=2", "<b>|x") == "<https://x.test/a?b=1&amp;c=2|&lt;b&gt;¦x>"
+    assert link("https://x.test/a|b>c", "ok") == "<https://x.test/a%7Cb%3Ec|ok>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciliation card
+
+
+def make_reconciliation(record_id: int, **overrides: Any) -> ReconciliationRecord:
+    values: dict[str, Any] = {
+        "id": record_id,
+        "customer_name": "Acme Corp",
+        "status": "processed",
+        "subscription_name": "A-S00012345",
+        "zuora_subscription_id": SUBSCRIPTION_ID,
+        "reconcile_on": date(2025, 6, 1),
+        "reconcile_done_at": datetime(2025, 6, 2, 3, 4, tzinfo=UTC),
+        "user_count": 62,
+        "invoiced_amount_minor": 431250,
+        "currency": "USD",
+    }
+    values.update(overrides)
+    return ReconciliationRecord(**values)
+
+
+def recon_card(*records: ReconciliationRecord, name: str = "Acme Corp") -> dict[str, Any]:
+    data = CustomerReconciliations(
+        customer=CustomerRecord(key="sf:1", name=name),
+        reconciliations=records,
+        data_as_of=DATA_AS_OF,
+    )
+    return check_message(build_recon_card(data, LINKS))
+
+
+def test_recon_card_shows_a_processed_reconciliation() -> None:
+    message = recon_card(make_reconciliation(77))
+    section = message["blocks"][2]["text"]["text"]
+    assert section.splitlines() == [
+        f"*<https://zuora.example.test/apps/Subscription.do?method=view&amp;id={SUBSCRIPTION_ID}"
+        "|A-S00012345>* · ✅ Processed",
+        "Reconcile on 2025-06-01 · finished 2025-06-02",
+        "62 users after reconciliation · invoiced $4,312.50",
+        "<https://customers.example.test/admin/reconciliation/77|Open in CustomersDot>",
+    ]
+    assert message["blocks"][0]["text"]["text"] == "Seat reconciliations: Acme Corp"
+    assert block_with_id(message, ids.FOOTER_BLOCK)["elements"][0]["text"] == (
+        "Data as of 2026-02-11 06:00 UTC"
+    )
+    assert message["text"] == "Acme Corp: 1 seat reconciliation, latest ✅ Processed"
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("pending", "⏳ Pending"),
+        ("processed", "✅ Processed"),
+        ("skipped", "⏭️ Skipped"),
+        ("failed", "❌ Failed"),
+        ("FAILED", "❌ Failed"),
+        ("on_hold", "on_hold"),
+        ("<!here>", "&lt;!here&gt;"),
+    ],
+)
+def test_every_recon_status_in_words(status: str, words: str) -> None:
+    message = recon_card(make_reconciliation(1, status=status))
+    assert f"· {words}\n" in message["blocks"][2]["text"]["text"]
+
+
+def test_skip_reason_and_error_in_plain_words_and_truncated() -> None:
+    message = recon_card(
+        make_reconciliation(1, status="skipped", skip_reason="no_seat_change"),
+        make_reconciliation(
+            2, status="failed", error_message="Zuora said: " + "x" * 5000 + " <!channel>"
+        ),
+    )
+    text = all_text(message)
+    assert "Skipped because: No seat change" in text
+    error_line = next(line for line in text.splitlines() if line.startswith("Error: "))
+    assert error_line.startswith("Error: Zuora said: xxx")
+    assert error_line.endswith("…")
+    assert len(error_line) < 400
+
+
+def test_recon_without_subscription_id_or_amounts() -> None:
+    message = recon_card(
+        make_reconciliation(
+            5,
+            zuora_subscription_id=None,
+            reconcile_done_at=None,
+            user_count=None,
+            invoiced_amount_minor=None,
+            status="pending",
+        )
+    )
+    lines = message["blocks"][2]["text"]["text"].splitlines()
+    assert lines[:2] == ["*A-S00012345* · ⏳ Pending", "Reconcile on 2025-06-01"]
+    assert "invoiced" not in message["blocks"][2]["text"]["text"]
+
+
+def test_no_reconciliations_says_so() -> None:
+    message = recon_card(name="Acme <Corp>")
+    assert "No seat reconciliations for Acme &lt;Corp&gt;." in all_text(message)
+    assert message["text"] == "No seat reconciliations for Acme &lt;Corp&gt;"
+
+
+def test_many_reconciliations_are_capped_within_the_block_limit() -> None:
+    records = tuple(
+        make_reconciliation(n, subscription_name="A-S" + "9" * 500, skip_reason="y" * 3000)
+        for n in range(300)
+    )
+    message = recon_card(*records, name="N" * 1000)
+    assert len(message["blocks"]) <= 50
+    assert "…and 288 older reconciliations in <https://customers.example.test|CustomersDot>" in (
+        all_text(message)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pick list, not found, usage, refusal, notice
+
+
+def test_pick_list_one_button_per_customer() -> None:
+    choices = [
+        CustomerChoice("sf:1", "Acme Corp", 12, "premium", 50),
+        CustomerChoice("name:acme labs", "Acme Labs", 1, None, None),
+    ]
+    message = check_message(
+        build_pick_list("acme", choices, action_id=ids.CUSTOMER_PICK_LICENSE_ACTION)
+    )
+    assert message["blocks"][0]["text"]["text"] == "Several customers match “acme”. Pick one:"
+    first, second = message["blocks"][1:3]
+    assert first["block_id"] == f"{ids.PICK_LIST_BLOCK_PREFIX}0"
+    assert first["text"]["text"] == "*Acme Corp* · 12 licenses · Premium, 50 seats"
+    assert first["accessory"]["action_id"] == ids.CUSTOMER_PICK_LICENSE_ACTION
+    assert first["accessory"]["value"] == "sf:1"
+    assert first["accessory"]["text"]["text"] == "Show"
+    assert second["block_id"] == f"{ids.PICK_LIST_BLOCK_PREFIX}1"
+    assert second["text"]["text"] == "*Acme Labs* · 1 license · no active license"
+    assert second["accessory"]["value"] == "name:acme labs"
+
+
+def test_pick_list_is_capped_and_counts_the_rest() -> None:
+    choices = [CustomerChoice(f"k{n}", f"Acme {n}", 1) for n in range(30)]
+    message = check_message(
+        build_pick_list(
+            "x" * 10_000, choices, action_id=ids.CUSTOMER_PICK_RECON_ACTION, more_count=5
+        )
+    )
+    buttons = [b for b in message["blocks"] if "accessory" in b]
+    assert len(buttons) == 10
+    assert "…and 25 more matches" in all_text(message)
+    assert len(message["blocks"][0]["text"]["text"]) < 200
+
+
+def test_pick_list_escapes_query_and_names() -> None:
+    message = check_message(
+        build_pick_list(
+            HOSTILE,
+            [CustomerChoice("k", HOSTILE, 1), CustomerChoice("j", "B", 1)],
+            action_id=ids.CUSTOMER_PICK_LICENSE_ACTION,
+        )
+    )
+    assert "<!channel>" not in dumped(message)
+    assert "“&lt;!channel&gt; &lt;@U999&gt;" in message["blocks"][0]["text"]["text"]
+
+
+def test_not_found_suggests_names_and_what_can_be_searched() -> None:
+    message = check_message(
+        build_not_found("acmee", ["Acme Corp", "Acme <Labs>"], command="/license")
+    )
+    text = all_text(message)
+    assert "No customer matches “acmee”." in text
+    assert "Did you mean: Acme Corp, Acme &lt;Labs&gt;?" in text
+    assert "`/license Acme`" in text and "license id" in text and "hostname" in text
+
+
+def test_not_found_without_suggestions_and_with_a_huge_hostile_query() -> None:
+    message = check_message(build_not_found(HOSTILE * 200, [], command="/recon"))
+    text = all_text(message)
+    assert "Did you mean" not in text
+    assert "<!channel>" not in dumped(message)
+    assert len(message["blocks"][0]["text"]["text"]) < 300
+
+
+@pytest.mark.parametrize("command", [ids.LICENSE_COMMAND, ids.RECON_COMMAND])
+def test_usage_has_an_example_of_every_search(command: str) -> None:
+    text = all_text(check_message(build_usage(command)))
+    for example in ("Acme", "jane@acme.io", "@acme.io", "A-S00012345", "12345", "gitlab.acme.io"):
+        assert f"`{command} {example}`" in text
+    assert ("seat reconciliations" in text) == (command == ids.RECON_COMMAND)
+
+
+@pytest.mark.parametrize(
+    ("reason", "words", "offers_request"),
+    [
+        ("not_listed", "not on the list", True),
+        ("guest", "Guest accounts", False),
+        ("external", "other organisations", False),
+        ("deactivated", "Deactivated", False),
+        ("unknown_user", "couldn't find your Slack profile", True),
+        ("identity_unavailable", "Try again in a minute", False),
+        ("something_new", "don't have access", True),
+    ],
+)
+def test_refusals(reason: str, words: str, offers_request: bool) -> None:
+    url = "https://customers.example.test/access"
+    message = check_message(build_refusal(url, reason))
+    text = all_text(message)
+    assert words in text
+    assert (f"<{url}|request access here>" in text) is offers_request
+    assert len(message["blocks"]) == 1
+
+    without_url = all_text(check_message(build_refusal(None, reason)))
+    assert "request access" not in without_url
+
+
+def test_notice_is_one_escaped_section() -> None:
+    message = check_message(build_notice("The license store is unavailable <right> now."))
+    assert message == {
+        "text": "The license store is unavailable &lt;right&gt; now.",
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "The license store is unavailable &lt;right&gt; now.",
+                    "verbatim": True,
+                },
+            }
+        ],
+    }

@@ -1,0 +1,341 @@
+"""The allowlist as one Bolt global middleware (DESIGN.md: Permissions as middleware).
+
+Every request that names a user is checked before any listener runs: slash commands, block
+actions, suggestions, shortcuts, modal submissions, events. An allowed request continues with
+its `AccessDecision` in `context["access"]`; a refused one is audited and answered politely,
+with no customer data, and no listener ever sees it. Slack's lifecycle events
+(`app_uninstalled`, `tokens_revoked`) carry no user and pass unchecked; any other request
+without a user is refused.
+
+    app.use(allowlist_middleware(resolver,
+                                 session_factory=session_factory,
+                                 access_request_url=settings.access_request_url,
+                                 refusal_builder=build_refusal))
+
+How each kind of refused request is answered:
+- slash command: an ephemeral refusal in the ack (the HTTP response);
+- block_actions: ack, then an ephemeral refusal through the response_url, never replacing
+  the message the button was on (it may be someone else's card in a channel);
+- block_suggestion: no options;
+- view_submission: the modal is replaced by a refusal modal (there is no input to attach an
+  `errors` entry to, and closing it silently would look like success);
+- shortcuts, message actions, view_closed, events: ack and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from slack_bolt.context import BoltContext
+from slack_bolt.middleware import Middleware
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.models.blocks import Block
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.audit import AuditEntry, record_audit
+from bot.identity import (
+    BOT,
+    DEACTIVATED,
+    EXTERNAL,
+    GUEST,
+    IDENTITY_UNAVAILABLE,
+    AccessDecision,
+    AccessResolver,
+    LocalOperatorResolver,
+)
+
+logger = logging.getLogger(__name__)
+
+ACCESS_CONTEXT_KEY = "access"
+DENIED_OUTCOME = "denied"
+NO_USER_REASON = "no_user"
+# Slack's lifecycle events carry no user: nobody to check, and the app must still hear them.
+LIFECYCLE_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
+REFUSAL_MODAL_TITLE = "CustomersDot"
+
+ResolverProvider = Callable[[BoltContext], AccessResolver]
+AuditSink = Callable[[AuditEntry], None]
+
+
+class RefusalMessage(Protocol):
+    """What a refusal builder returns: `bot.cards.CardMessage` fits."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def blocks(self) -> Sequence[Block | dict[str, Any]]: ...
+
+
+# (access_request_url, reason) -> message; `bot.cards.build_refusal` fits this shape.
+RefusalBuilder = Callable[[str | None, str], RefusalMessage]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted, where, through which surface: read from any kind of Slack request."""
+
+    kind: str  # "command", "block_actions", "block_suggestion", "view_submission", "event", ...
+    surface: str  # command name, action id, callback id, or event type
+    user_id: str | None
+    team_id: str | None
+    enterprise_id: str | None
+    channel_id: str | None = None
+    query: str | None = None  # the command text; nothing else is a query
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def identify_actor(body: Mapping[str, Any]) -> Actor:
+    """Find the acting user in a slash command, interaction or Events API body."""
+    if "command" in body and "user_id" in body:
+        return Actor(
+            kind="command",
+            surface=str(body["command"]),
+            user_id=_str(body.get("user_id")),
+            team_id=_str(body.get("team_id")),
+            enterprise_id=_str(body.get("enterprise_id")),
+            channel_id=_str(body.get("channel_id")),
+            query=str(body.get("text") or ""),
+        )
+    kind = str(body.get("type") or "unknown")
+    if kind == "event_callback":
+        return _event_actor(body)
+    user = _dict(body.get("user"))
+    team = _dict(body.get("team"))
+    enterprise = _dict(body.get("enterprise"))
+    channel = _dict(body.get("channel"))
+    container = _dict(body.get("container"))
+    view = _dict(body.get("view"))
+    actions = body.get("actions")
+    first_action = _dict(actions[0]) if isinstance(actions, list) and actions else {}
+    surface = (
+        _str(first_action.get("action_id"))
+        or _str(body.get("action_id"))
+        or _str(body.get("callback_id"))
+        or _str(view.get("callback_id"))
+        or kind
+    )
+    return Actor(
+        kind=kind,
+        surface=surface,
+        user_id=_str(user.get("id")),
+        # On Enterprise Grid user.team_id may be the organisation's id: prefer team.id.
+        team_id=_str(team.get("id")) or _str(user.get("team_id")),
+        enterprise_id=_str(enterprise.get("id")) or _str(team.get("enterprise_id")),
+        channel_id=_str(channel.get("id")) or _str(container.get("channel_id")),
+    )
+
+
+def _event_actor(body: Mapping[str, Any]) -> Actor:
+    event = _dict(body.get("event"))
+    user = event.get("user")
+    user_id = _str(user) or _str(_dict(user).get("id"))
+    return Actor(
+        kind="event",
+        surface=str(event.get("type") or "event"),
+        user_id=user_id,
+        team_id=_str(body.get("team_id")),
+        enterprise_id=_str(body.get("enterprise_id")),
+        channel_id=_str(event.get("channel")),
+    )
+
+
+def is_lifecycle_event(body: Mapping[str, Any]) -> bool:
+    return (
+        body.get("type") == "event_callback"
+        and _dict(body.get("event")).get("type") in LIFECYCLE_EVENTS
+    )
+
+
+def refusal_text(reason: str, access_request_url: str | None) -> str:
+    """A polite refusal that says what to do next, and nothing about any customer."""
+    if reason == IDENTITY_UNAVAILABLE:
+        return (
+            "Sorry, I couldn't check your access with Slack just now. Please try again in a minute."
+        )
+    if reason in {GUEST, EXTERNAL, BOT, DEACTIVATED}:
+        return "Sorry, CustomersDot lookups are only available to members of this organisation."
+    text = "Sorry, CustomersDot lookups are limited to people on the sales allowlist."
+    if access_request_url:
+        return f"{text} <{access_request_url}|Request access> and try again once it's granted."
+    return f"{text} Ask your Slack admin for access."
+
+
+def _refusal_modal(text: str, blocks: Sequence[Block | dict[str, Any]] | None) -> dict[str, Any]:
+    shown = [
+        block.to_dict() if isinstance(block, Block) else dict(block)
+        for block in blocks or [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    ]
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": REFUSAL_MODAL_TITLE},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": shown,
+    }
+
+
+class AllowlistMiddleware(Middleware):
+    """Refuses, audits and answers every request whose user the resolver does not allow."""
+
+    def __init__(
+        self,
+        resolver_provider: ResolverProvider,
+        *,
+        audit: AuditSink | None = None,
+        access_request_url: str | None = None,
+        refusal_builder: RefusalBuilder | None = None,
+    ) -> None:
+        self._resolver_provider = resolver_provider
+        self._audit = audit
+        self._access_request_url = access_request_url
+        self._refusal_builder = refusal_builder
+
+    @property
+    def name(self) -> str:
+        return "AllowlistMiddleware"
+
+    def process(
+        self,
+        *,
+        req: BoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], BoltResponse],
+    ) -> BoltResponse | None:
+        body = req.body or {}
+        if is_lifecycle_event(body):
+            return next()
+        actor = identify_actor(body)
+        decision = self._decide(req.context, actor)
+        if decision.allowed:
+            req.context[ACCESS_CONTEXT_KEY] = decision
+            return next()
+        return self._refuse(req, actor, decision)
+
+    def _decide(self, context: BoltContext, actor: Actor) -> AccessDecision:
+        if actor.user_id is None:
+            return AccessDecision.refuse(NO_USER_REASON)
+        # The workspace the app is installed in (auth.test) is the one whose members the
+        # allowlist means: a Slack Connect request may name the visitor's own team instead.
+        authorize_result = context.authorize_result
+        team_id = (authorize_result.team_id if authorize_result else None) or actor.team_id
+        enterprise_id = (
+            authorize_result.enterprise_id if authorize_result else None
+        ) or actor.enterprise_id
+        try:
+            return self._resolver_provider(context).decide(actor.user_id, team_id, enterprise_id)
+        except Exception:
+            # A resolver bug must not open the door.
+            logger.exception("access check failed for user %s", actor.user_id)
+            return AccessDecision.refuse(IDENTITY_UNAVAILABLE)
+
+    def _refuse(self, req: BoltRequest, actor: Actor, decision: AccessDecision) -> BoltResponse:
+        logger.info(
+            "refused user=%s team=%s kind=%s surface=%s reason=%s",
+            actor.user_id,
+            actor.team_id,
+            actor.kind,
+            actor.surface,
+            decision.reason,
+        )
+        self._write_audit(actor, decision)
+        text, blocks = self._refusal_message(decision.reason)
+        ack = req.context.ack
+        if actor.kind == "command":
+            return ack(text=text, blocks=blocks, response_type="ephemeral")
+        if actor.kind == "block_suggestion":
+            return ack(options=[])
+        if actor.kind == "view_submission":
+            return ack(response_action="update", view=_refusal_modal(text, blocks))
+        response = ack()
+        if actor.kind == "block_actions" and req.context.respond is not None:
+            try:
+                req.context.respond(
+                    text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+                )
+            except Exception:
+                logger.exception("could not send the refusal to user %s", actor.user_id)
+        return response
+
+    def _refusal_message(self, reason: str) -> tuple[str, list[Block | dict[str, Any]] | None]:
+        if self._refusal_builder is not None:
+            try:
+                message = self._refusal_builder(self._access_request_url, reason)
+                return message.text, list(message.blocks)
+            except Exception:
+                # The plain text still refuses politely; a card bug must not leak an error.
+                logger.exception("the refusal card could not be built (reason %s)", reason)
+        return refusal_text(reason, self._access_request_url), None
+
+    def _write_audit(self, actor: Actor, decision: AccessDecision) -> None:
+        if self._audit is None:
+            return
+        entry = AuditEntry(
+            surface=actor.surface,
+            outcome=DENIED_OUTCOME,
+            user_id=actor.user_id,
+            team_id=actor.team_id,
+            enterprise_id=actor.enterprise_id,
+            channel_id=actor.channel_id,
+            query=actor.query,
+            reason=decision.reason,
+        )
+        try:
+            self._audit(entry)
+        except Exception:
+            # The refusal stands either way; a lost audit row is logged, not fatal.
+            logger.exception("could not audit the refusal of user %s", actor.user_id)
+
+
+def allowlist_middleware(
+    resolver: AccessResolver | ResolverProvider,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    audit: AuditSink | None = None,
+    access_request_url: str | None = None,
+    refusal_builder: RefusalBuilder | None = None,
+) -> AllowlistMiddleware:
+    """The allowlist middleware for `app.use(...)`; see the module docstring.
+
+    `resolver` is an `AccessResolver` (e.g. `IdentityResolver`), or a function of the request's
+    `BoltContext` returning one. Refusals are audited to `session_factory`'s store, or handed to
+    `audit` (give one or the other, or neither in tests that do not look).
+    """
+    if session_factory is not None and audit is not None:
+        raise ValueError("give session_factory or audit, not both")
+    if session_factory is not None:
+        factory = session_factory
+
+        def audit_to_store(entry: AuditEntry) -> None:
+            record_audit(factory, entry)
+
+        audit = audit_to_store
+    if isinstance(resolver, AccessResolver):
+        fixed = resolver
+
+        def provider(_context: BoltContext) -> AccessResolver:
+            return fixed
+
+    else:
+        provider = resolver
+    return AllowlistMiddleware(
+        provider,
+        audit=audit,
+        access_request_url=access_request_url,
+        refusal_builder=refusal_builder,
+    )
+
+
+def local_operator_middleware() -> AllowlistMiddleware:
+    """Shell mode: everyone is the trusted local operator; no Slack API call is made."""
+    return allowlist_middleware(LocalOperatorResolver())

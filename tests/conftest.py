@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from bot.config import Settings
 from bot.store.db import create_store_engine, make_session_factory, sqlite_audit_path
 from bot.store.models import AUDIT_SCHEMA, Base
 from bot.store.schema import upgrade
+from tests.slack_standin import slack_standin  # noqa: F401  (a fixture for every test module)
 
 ENGINES = ("sqlite", "postgresql")
 
@@ -52,14 +54,19 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_url(worker_id: str) -> str | None:
-    """A migrated database of this xdist worker's own on the test server."""
+@contextmanager
+def fresh_postgres_database(name: str) -> Iterator[str | None]:
+    """A new, migrated database on the test server (None: no server here), dropped afterwards.
+
+    The process id in its name keeps concurrent runs on one server (xdist workers, two
+    developers) from dropping each other's databases.
+    """
     base = _postgres_base_url()
     if base is None:
-        return None
+        yield None
+        return
     url = make_url(base)
-    database = f"{url.database}_{worker_id}"
+    database = f"{url.database}_{name}_{os.getpid()}"
     admin = create_store_engine(
         url.set(database="postgres").render_as_string(hide_password=False),
         isolation_level="AUTOCOMMIT",
@@ -67,12 +74,23 @@ def postgres_url(worker_id: str) -> str | None:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{database}"'))
-    admin.dispose()
-    worker_url = url.set(database=database).render_as_string(hide_password=False)
-    engine = create_store_engine(worker_url)
+    database_url = url.set(database=database).render_as_string(hide_password=False)
+    engine = create_store_engine(database_url)
     upgrade(engine)
     engine.dispose()
-    return worker_url
+    try:
+        yield database_url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str | None]:
+    """This test process's own migrated database, emptied before each test by `store_url`."""
+    with fresh_postgres_database(worker_id) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

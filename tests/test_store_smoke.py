@@ -16,3 +16,17 @@ def test_migrated_store_round_trips_rows_and_aware_timestamps(engine, session):
     session.expire_all()
     assert session.scalars(select(AuditEvent.at)).one() == at
     assert session.get(Customer, "name:acme").name == "Acme"
+
+
+def test_models_and_migrations_describe_the_same_schema(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from bot.store.models import Base
+    from bot.store.schema import include_object
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"include_schemas": True, "include_object": include_object}
+        )
+        assert compare_metadata(context, Base.metadata) == []

@@ -15,6 +15,18 @@ from bot.store.db import is_sqlite
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+# The name search index is engine-specific and lives only in migration 0002 (an FTS5 table and
+# its triggers on SQLite, a pg_trgm GIN index on PostgreSQL), not in the models.
+SEARCH_INDEX_OBJECTS = ("customer_search", "ix_customer_search_key_trgm")
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Autogenerate filter: leave the engine-specific search index alone."""
+    return not (name and name.startswith(SEARCH_INDEX_OBJECTS))
+
+
 def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

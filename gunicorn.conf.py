@@ -1,0 +1,18 @@
+"""Production gunicorn settings (HTTP mode). `gunicorn bot.wsgi:app --config gunicorn.conf.py`."""
+
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+# Heroku and most platforms set WEB_CONCURRENCY to what the dyno or container can hold.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads let a worker answer a lookup while its lazy listeners post to Slack.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Slack gives up after 3 seconds; a request still running long after that is stuck.
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+# No query strings in the access log: Slack posts bodies, but be safe with anything else.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, Settings, redact_url_password
+
+
+def test_defaults_follow_the_design():
+    settings = Settings.from_env({}, dotenv_path=None)
+    assert settings.database_url == "sqlite:///customersdot.sqlite3"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.identity_cache_seconds == 300
+    assert settings.show_contact_emails_in_channels is False
+    assert not settings.allowed_user_ids and not settings.allowed_emails
+
+
+def test_lists_are_split_trimmed_and_normalised():
+    settings = Settings.from_env(
+        {
+            "ALLOWED_USER_IDS": "U1, U2,,",
+            "ALLOWED_EMAILS": "Jane@Example.com",
+            "ALLOWED_EMAIL_DOMAINS": "@Example.COM, gitlab.com",
+            "ALLOWED_USERGROUPS": "@sales,S0123",
+            "SLACK_API_URL": "http://127.0.0.1:9/api",
+        },
+        dotenv_path=None,
+    )
+    assert settings.allowed_user_ids == {"U1", "U2"}
+    assert settings.allowed_emails == {"jane@example.com"}
+    assert settings.allowed_email_domains == {"example.com", "gitlab.com"}
+    assert settings.allowed_usergroups == {"sales", "S0123"}
+    assert settings.slack_api_url == "http://127.0.0.1:9/api/"
+
+
+def test_environment_wins_over_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DATABASE_URL=sqlite:///from-dotenv.sqlite3\nIDENTITY_CACHE_SECONDS=60\n")
+    settings = Settings.from_env(
+        {"DATABASE_URL": "sqlite:///from-env.sqlite3"}, dotenv_path=str(dotenv)
+    )
+    assert settings.database_url == "sqlite:///from-env.sqlite3"
+    assert settings.identity_cache_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("IDENTITY_CACHE_SECONDS", "soon"),
+        ("IDENTITY_CACHE_SECONDS", "-1"),
+        ("SHOW_CONTACT_EMAILS_IN_CHANNELS", "maybe"),
+    ],
+)
+def test_bad_values_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value}, dotenv_path=None)
+
+
+def test_secrets_never_appear_in_repr():
+    settings = Settings.from_env(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-secret-token",
+            "SLACK_SIGNING_SECRET": "signing-secret-value",
+            "DATABASE_URL": "postgresql+psycopg://bot:db-password@db/customersdot",
+        },
+        dotenv_path=None,
+    )
+    shown = repr(settings)
+    for secret in ("xoxb-secret-token", "signing-secret-value", "db-password"):
+        assert secret not in shown
+    assert redact_url_password("postgresql://u:p@h/d") == "postgresql://u:***@h/d"
+    assert redact_url_password("sqlite:///x.sqlite3") == "sqlite:///x.sqlite3"

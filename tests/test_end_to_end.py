@@ -1,0 +1,278 @@
+"""The WSGI app driven as Slack drives it: signed form-encoded commands, `payload=` interactions.
+
+Runs on both engines, against the loopback Slack stand-in; asserts on the HTTP responses, on
+what reached the stand-in (Web API calls, response_url posts) and on the audit table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot import ids
+from bot.app import SlackWsgiApp, build_services, create_app
+from bot.config import Settings
+from bot.store.models import AuditEvent
+from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.slack_requests import (
+    block_actions_payload,
+    interaction_body,
+    post_to_wsgi,
+    slash_command_body,
+)
+from tests.slack_standin import SlackStandIn
+
+SECRET = "e2e-signing-secret"
+ALLOWED = "UALLOWED"
+ACCESS_URL = "https://access.example.test/request"
+
+
+@dataclass
+class Bot:
+    wsgi: SlackWsgiApp
+    slack: SlackStandIn
+    settings: Settings
+
+    def command(self, command: str, text: str, *, user_id: str = ALLOWED, **kwargs: Any):
+        body = slash_command_body(
+            command, text, user_id=user_id, response_url=self.slack.response_url("cmd"), **kwargs
+        )
+        return post_to_wsgi(self.wsgi, body, SECRET)
+
+    def click(self, action_id: str, value: str, *, user_id: str = ALLOWED, name: str = "click"):
+        payload = block_actions_payload(
+            action_id,
+            value=value,
+            user_id=user_id,
+            is_ephemeral=True,
+            response_url=self.slack.response_url(name),
+        )
+        return post_to_wsgi(self.wsgi, interaction_body(payload), SECRET)
+
+    def wait_for_response_post(self, name: str, count: int = 1) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            posts = self.slack.responses_to(name)
+            if len(posts) >= count:
+                return posts
+            time.sleep(0.02)
+        raise AssertionError(f"no response_url post to {name!r} within 10 s")
+
+    def audit_rows(self) -> list[AuditEvent]:
+        services = self.wsgi._services
+        with services.session_factory() as session:
+            return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+
+
+@pytest.fixture
+def bot(settings, slack_standin, tmp_path) -> Bot:
+    slack_standin.add_user(ALLOWED, email="ae@sales.example")
+    slack_standin.add_user("UNOTLISTED", email="someone@sales.example")
+    slack_standin.add_user("UGUEST", email="ae@sales.example", is_restricted=True)
+    settings = replace(
+        settings,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_standin.api_url,
+        allowed_user_ids=frozenset({ALLOWED, "UGUEST"}),
+        access_request_url=ACCESS_URL,
+    )
+    services = build_services(settings)
+    load_dataset(services.session_factory, tmp_path, datetime.now(UTC).date())
+    wsgi = SlackWsgiApp(create_app(settings, services=services), services)
+    slack_standin.clear()
+    return Bot(wsgi, slack_standin, settings)
+
+
+def message_json(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False)
+
+
+def test_license_command_answers_ephemerally_in_the_http_response(bot):
+    response = bot.command("/license", "initech")
+    assert response.status == 200
+    message = response.json()
+    assert message["response_type"] == "ephemeral"
+    assert message["text"]
+    shown = message_json(message)
+    assert "Initech" in shown
+    assert INITECH_EMAIL in shown  # the requester sees who received the license
+    assert "gitlab.initech.example" in shown
+    assert "https://customers.gitlab.com/admin/license/9001" in shown
+    # Answered in the response itself: no Web API call was needed (identity is looked up once).
+    assert {call.method for call in bot.slack.calls} <= {"users.info"}
+    [row] = bot.audit_rows()
+    assert (row.surface, row.outcome, row.user_id, row.query) == (
+        "/license",
+        "ok",
+        ALLOWED,
+        "initech",
+    )
+
+
+@pytest.mark.parametrize(
+    "query", ["initek", "INITECH llc", "bill.lumbergh@initech.example", "@initech.example",
+              "a-s00090001", "9001", "gitlab.initech.example"],
+)  # fmt: skip
+def test_every_kind_of_query_finds_the_customer(bot, query):
+    message = bot.command("/license", query).json()
+    assert message["blocks"][0]["text"]["text"].startswith("Initech"), message_json(message)
+
+
+def test_a_second_command_costs_no_slack_api_call(bot):
+    bot.command("/license", "initech")
+    bot.command("/license", "globex")
+    assert bot.slack.call_count("users.info") == 1
+
+
+def test_ambiguous_name_gives_a_pick_list_and_picking_replaces_the_reply(bot):
+    message = bot.command("/license", "umbrel").json()
+    buttons = [
+        block["accessory"]
+        for block in message["blocks"]
+        if block.get("accessory", {}).get("action_id") == ids.CUSTOMER_PICK_LICENSE_ACTION
+    ]
+    assert len(buttons) == 2
+    response = bot.click(ids.CUSTOMER_PICK_LICENSE_ACTION, buttons[0]["value"], name="pick")
+    assert response.status == 200
+    [posted] = bot.wait_for_response_post("pick")
+    assert posted["replace_original"] is True
+    assert posted["response_type"] == "ephemeral"
+    assert "Umbrella" in posted["blocks"][0]["text"]["text"]
+
+
+def test_share_posts_the_card_in_channel_without_contact_emails(bot):
+    message = bot.command("/license", "initech").json()
+    [share] = [
+        element
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element.get("action_id") == ids.LICENSE_SHARE_ACTION
+    ]
+    response = bot.click(ids.LICENSE_SHARE_ACTION, share["value"], name="share")
+    assert response.status == 200
+    [posted] = bot.wait_for_response_post("share")
+    assert posted["response_type"] == "in_channel"
+    assert posted["replace_original"] is False
+    shown = message_json(posted)
+    assert "Initech" in shown
+    for email in ALL_CONTACT_EMAILS:
+        assert email not in shown
+    assert f"<@{ALLOWED}>" in shown  # credited to the person who shared it
+    assert ids.LICENSE_SHARE_ACTION not in shown  # no share button on a shared card
+
+
+def test_recon_command_lists_reconciliations_newest_first(bot):
+    message = bot.command("/recon", "initech").json()
+    shown = message_json(message)
+    assert "$4,312.50" in shown
+    assert "Customer opted out" in shown
+    assert "Zuora rejected the amendment" in shown
+    assert shown.index("$4,312.50") < shown.index("Zuora rejected")
+
+
+def test_nothing_found_suggests_nearest_names_and_empty_query_shows_usage(bot):
+    not_found = message_json(bot.command("/license", "zzzqqq nothing").json())
+    assert "No customer" in not_found
+    usage = message_json(bot.command("/license", "   ").json())
+    assert "/license" in usage and "A-S00012345" in usage
+
+
+@pytest.mark.parametrize("query", ["<!channel>", "<@U123ABC> hi", "<!here|here>", "x" * 5000])
+def test_hostile_queries_are_answered_and_never_become_mentions(bot, query):
+    response = bot.command("/license", query)
+    assert response.status == 200
+    shown = message_json(response.json())
+    assert "<!channel>" not in shown and "<!here" not in shown and "<@U123ABC>" not in shown
+
+
+def test_someone_not_on_the_allowlist_is_refused_politely_with_no_data(bot):
+    message = bot.command("/license", "initech", user_id="UNOTLISTED").json()
+    shown = message_json(message)
+    assert ACCESS_URL in shown
+    assert "Initech" not in shown and "initech" not in shown.replace("initech", "", 0)
+    [row] = bot.audit_rows()
+    assert (row.outcome, row.reason, row.user_id) == ("denied", "not_listed", "UNOTLISTED")
+
+
+def test_a_listed_guest_is_refused(bot):
+    shown = message_json(bot.command("/license", "initech", user_id="UGUEST").json())
+    assert INITECH_EMAIL not in shown and "9001" not in shown
+    assert bot.audit_rows()[-1].reason == "guest"
+
+
+def test_a_refused_user_clicking_a_share_button_gets_nothing_shared(bot):
+    bot.click(ids.LICENSE_SHARE_ACTION, "sf:0016100000INITEC", user_id="UNOTLISTED", name="x")
+    time.sleep(0.3)
+    shown = message_json(bot.slack.responses_to("x"))
+    assert "in_channel" not in shown and "Initech" not in shown
+
+
+def test_bad_signature_and_stale_timestamp_get_401(bot):
+    body = slash_command_body("/license", "initech")
+    assert post_to_wsgi(bot.wsgi, body, "wrong-secret").status == 401
+    stale = int(time.time()) - 6 * 60
+    assert post_to_wsgi(bot.wsgi, body, SECRET, timestamp=stale).status == 401
+    assert bot.audit_rows() == []
+
+
+def test_url_buttons_are_acknowledged(bot):
+    response = bot.click(ids.link_action_id("customersdot"), "", name="link")
+    assert response.status == 200
+
+
+def test_health_and_readiness_probes(bot):
+    def get(path: str) -> tuple[str, dict[str, Any]]:
+        captured: dict[str, str] = {}
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path}
+        body = b"".join(bot.wsgi(environ, lambda status, headers: captured.update(s=status)))
+        return captured["s"], json.loads(body)
+
+    assert get("/healthz") == ("200 OK", {"status": "ok"})
+    assert get("/readyz") == ("200 OK", {"ready": True, "store": "ok"})
+    assert get("/nope")[0].startswith("404")
+
+
+def test_a_lookup_during_an_import_is_answered_and_audited(bot):
+    """An import holds the store's write lock for its whole transaction; lookups go on."""
+    from bot.store.models import Customer
+
+    services = bot.wsgi._services
+    with services.session_factory() as importing:
+        importing.add(Customer(key="name:in flight", name="In Flight", search_key="in flight"))
+        importing.flush()  # the write lock is now held until this session ends
+        response = bot.command("/license", "initech")
+        assert response.status == 200
+        assert "Initech" in message_json(response.json())
+        importing.rollback()
+    assert [(row.surface, row.outcome) for row in bot.audit_rows()] == [("/license", "ok")]
+
+
+def test_a_store_that_is_down_gets_a_clear_answer_and_the_app_keeps_serving(
+    settings, slack_standin
+):
+    slack_standin.add_user(ALLOWED, email="ae@sales.example")
+    down = replace(
+        settings,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_standin.api_url,
+        # Nothing listens on port 1: every connection is refused at once.
+        database_url="postgresql+psycopg://bot@127.0.0.1:1/customersdot",
+    )
+    services = build_services(down)
+    wsgi = SlackWsgiApp(create_app(down, services=services), services)
+    body = slash_command_body("/license", "initech", response_url=slack_standin.response_url())
+    for _ in range(2):
+        response = post_to_wsgi(wsgi, body, SECRET)
+        assert response.status == 200
+        assert "unavailable" in response.json()["text"]
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/readyz"}
+    statuses: list[str] = []
+    b"".join(wsgi(environ, lambda status, headers: statuses.append(status)))
+    assert statuses == ["503 Service Unavailable"]

@@ -1,0 +1,183 @@
+"""HTTP mode for real: gunicorn with the Procfile's config, two workers, on both engines.
+
+A loopback Slack stand-in answers the Web API; signed requests go over TCP exactly as Slack
+sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot import ids
+from bot.store.db import create_store_engine, make_session_factory
+from bot.store.schema import upgrade
+from tests.conftest import ENGINES, fresh_postgres_database
+from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.slack_requests import (
+    block_actions_payload,
+    interaction_body,
+    post_to_url,
+    slash_command_body,
+)
+from tests.slack_standin import SlackStandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "gunicorn-signing-secret"
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Server:
+    url: str
+    slack: SlackStandIn
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.url}/slack/events"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"gunicorn exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"gunicorn did not become healthy:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp(f"gunicorn-{request.param}")
+    with _database(request.param, workdir) as database_url, SlackStandIn() as slack:
+        slack.add_user("UALLOWED", email="ae@sales.example")
+        slack.add_user("UNOTLISTED", email="someone@sales.example")
+        engine = create_store_engine(database_url)
+        load_dataset(make_session_factory(engine), workdir, datetime.now(UTC).date())
+        engine.dispose()
+        port = _free_port()
+        env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "2",
+            "SLACK_BOT_TOKEN": "xoxb-gunicorn-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "DATABASE_URL": database_url,
+            "ALLOWED_USER_IDS": "UALLOWED",
+            "ACCESS_REQUEST_URL": "https://access.example.test/request",
+            "PYTHONPATH": str(ROOT),
+        }
+        log = workdir / "gunicorn.log"
+        with log.open("wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+                 "--config", str(ROOT / "gunicorn.conf.py")],
+                cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_healthy(url, process, log)
+            yield Server(url, slack)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@contextmanager
+def _database(engine_name: str, workdir: Path) -> Iterator[str]:
+    if engine_name == "sqlite":
+        database_url = f"sqlite:///{workdir / 'store.sqlite3'}"
+        engine = create_store_engine(database_url)
+        upgrade(engine)
+        engine.dispose()
+        yield database_url
+        return
+    with fresh_postgres_database("gunicorn") as database_url:
+        if database_url is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        yield database_url
+
+
+def _wait_for_post(slack: SlackStandIn, name: str) -> dict:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if posts := slack.responses_to(name):
+            return posts[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"nothing was posted to response_url {name!r}")
+
+
+def test_probes_answer(server):
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/readyz").json() == {"ready": True, "store": "ok"}
+
+
+def test_license_lookup_and_share_through_gunicorn(server):
+    body = slash_command_body("/license", "Initech", response_url=server.slack.response_url("c"))
+    response = post_to_url(server.events_url, body, SECRET)
+    assert response.status_code == 200
+    card = response.json()
+    assert card["response_type"] == "ephemeral"
+    assert INITECH_EMAIL in json.dumps(card)
+
+    share = block_actions_payload(
+        ids.LICENSE_SHARE_ACTION,
+        value="sf:0016100000INITEC",
+        is_ephemeral=True,
+        response_url=server.slack.response_url("share"),
+    )
+    assert post_to_url(server.events_url, interaction_body(share), SECRET).status_code == 200
+    posted = _wait_for_post(server.slack, "share")
+    assert posted["response_type"] == "in_channel"
+    shared = json.dumps(posted)
+    assert "Initech" in shared
+    assert not any(email in shared for email in ALL_CONTACT_EMAILS)
+
+
+def test_refusal_and_bad_signature_through_gunicorn(server):
+    refused = post_to_url(
+        server.events_url, slash_command_body("/license", "Initech", user_id="UNOTLISTED"), SECRET
+    )
+    assert refused.status_code == 200
+    assert "access.example.test" in refused.text and INITECH_EMAIL not in refused.text
+    forged = post_to_url(server.events_url, slash_command_body("/license", "Initech"), "wrong")
+    assert forged.status_code == 401
+    stale = post_to_url(
+        server.events_url,
+        slash_command_body("/license", "Initech"),
+        SECRET,
+        timestamp=int(time.time()) - 600,
+    )
+    assert stale.status_code == 401
+
+
+def test_recon_through_gunicorn(server):
+    response = post_to_url(server.events_url, slash_command_body("/recon", "globex"), SECRET)
+    assert response.status_code == 200
+    assert "A-S00091000" in response.text

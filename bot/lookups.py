@@ -20,7 +20,11 @@ from bot.audit import AuditEntry, record_audit
 from bot.cards import CardMessage
 from bot.links import Links
 from bot.search import QueryKind, find_customers
-from bot.store.queries import load_customer_licenses, load_customer_reconciliations
+from bot.store.queries import (
+    latest_import_at,
+    load_customer_licenses,
+    load_customer_reconciliations,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +33,10 @@ STORE_UNAVAILABLE = (
     "if it keeps happening, tell the team that runs this bot."
 )
 CUSTOMER_GONE = "That customer is no longer in the license store. Search again with /license."
+STORE_EMPTY = (
+    "The license store is empty: no export has been imported yet. Whoever runs this bot loads "
+    "one with `python -m bot import licenses FILE` (or `python -m bot demo` to try it)."
+)
 
 PICK_ACTION_BY_COMMAND = {
     ids.LICENSE_COMMAND: ids.CUSTOMER_PICK_LICENSE_ACTION,
@@ -117,6 +125,8 @@ class LookupService:
                 text, result.choices, action_id=PICK_ACTION_BY_COMMAND[command]
             )
             return Answer(message, "ambiguous", len(result.choices))
+        if latest_import_at(session) is None:
+            return Answer(cards.build_notice(STORE_EMPTY), "not_found")
         return Answer(cards.build_not_found(text, result.suggestions, command=command), "not_found")
 
     def _customer_card(

@@ -115,6 +115,7 @@ def test_a_fresh_sqlite_store_is_created_on_first_use(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "customersdot.sqlite3").exists()
     assert (tmp_path / "customersdot.audit.sqlite3").exists()
+    assert "store is empty" in result.stdout and "python -m bot import" in result.stdout
 
 
 def test_serve_without_an_app_token_explains_the_modes(tmp_path):

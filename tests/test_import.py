@@ -521,6 +521,12 @@ def test_a_row_with_the_wrong_number_of_values(session_factory, tmp_path):
             '{"id": true, "company": "Acme", "plan": "x"}\n',
             "line 1: id 'true' is not a whole number",
         ),
+        ('{"id": 1, "company": "Ac\\u0000me", "plan": "x"}\n', "line 1: company contains a NUL"),
+        ("id,company,plan\n1,Acme,x\n2,Ac\x00me,x\n", "line 3: company contains a NUL character"),
+        (
+            '{"id": 1, "company": "A", "plan": "x", "issued_at": "0001-01-01T00:00:00+01:00"}\n',
+            "line 1: issued_at '0001-01-01T00:00:00+01:00' is not a timestamp",
+        ),
     ],
 )
 def test_malformed_files(session_factory, tmp_path, content, reason):

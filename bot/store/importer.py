@@ -22,7 +22,18 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, String, Table, bindparam, cast, delete, func, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +45,9 @@ BATCH_SIZE = 2000
 KEY_CHUNK_SIZE = 500
 # `--full` refuses to remove more than this share of a table's rows without --allow-mass-delete.
 MASS_DELETE_SHARE = Decimal("0.10")
+
+# PostgreSQL: refresh planner statistics once a table has grown by at least this many rows.
+ANALYZE_MIN_ROWS = 5000
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -95,16 +109,16 @@ class ImportSummary:
 
     def describe(self) -> str:
         """One line for the operator, e.g. for the CLI's final message."""
-        text = (
+        description = (
             f"{self.kind.value}: {self.rows:,} rows from {self.file}: {self.inserted:,} inserted, "
             f"{self.updated:,} updated, {self.unchanged:,} unchanged, {self.deleted:,} deleted"
         )
         if self.kind is ImportKind.LICENSES:
-            text += (
+            description += (
                 f"; customers: {self.customers_written:,} added or changed, "
                 f"{self.customers_deleted:,} removed"
             )
-        return text
+        return description
 
 
 def import_file(
@@ -225,14 +239,14 @@ def _boolean(raw: str) -> bool:
 
 def _timestamp(raw: str) -> datetime:
     """ISO 8601; no zone means UTC; `Z` and Rails' trailing ` UTC` are accepted."""
-    text = raw[:-4] + "+00:00" if raw.endswith(" UTC") else raw
-    if not _ISO_TIMESTAMP_START.match(text):
+    iso_text = raw[:-4] + "+00:00" if raw.endswith(" UTC") else raw
+    if not _ISO_TIMESTAMP_START.match(iso_text):
         raise _InvalidValue("is not a timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601)")
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
+        value = datetime.fromisoformat(iso_text)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset pushes it past year 1..9999
         raise _InvalidValue("is not a timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601)") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _date(raw: str) -> date:
@@ -511,6 +525,8 @@ def _convert(spec: _KindSpec, line: int, cells: dict[str, str | None]) -> dict[s
                 )
             values[spec_field.name] = None
             continue
+        if "\x00" in raw:  # PostgreSQL text cannot hold NUL; no export means one
+            raise ImportFailed(f"{spec_field.name} contains a NUL character", line=line)
         try:
             values[spec_field.name] = spec_field.parse(raw)
         except _InvalidValue as error:
@@ -563,8 +579,8 @@ def _is_json_lines(path: Path) -> bool:
     if path.suffix.lower() in {".jsonl", ".ndjson"}:
         return True
     with closing(_decoded_lines(path)) as lines:
-        for text in lines:
-            stripped = text.strip()
+        for line_text in lines:
+            stripped = line_text.strip()
             if stripped:
                 return stripped.startswith("{")
     return False
@@ -661,11 +677,11 @@ class _Records:
     ) -> Generator[tuple[int, dict[str, str | None]], None, None]:
         known = spec.field_names
         unknown_reported: set[str] = set()
-        for number, text in enumerate(_decoded_lines(self.path), start=1):
-            if not text.strip():
+        for number, line_text in enumerate(_decoded_lines(self.path), start=1):
+            if not line_text.strip():
                 continue
             try:
-                record = json.loads(text, parse_float=Decimal)
+                record = json.loads(line_text, parse_float=Decimal)
             except json.JSONDecodeError as error:
                 raise ImportFailed(
                     f"not valid JSON ({error.msg} at column {error.colno})", line=number
@@ -768,6 +784,40 @@ def _upsert_statement(
     )
 
 
+class _PlannerStatistics:
+    """Keeps PostgreSQL's row estimates for a table in step while an import grows it.
+
+    The planner sizes tables from statistics gathered before the import's transaction began;
+    a first import into an empty store would otherwise be planned as if the table held nothing
+    (hash joins over the whole table for every batch: quadratic). ANALYZE inside the
+    transaction samples its own uncommitted rows, and rolls back with it. Analysing each time
+    the table has doubled keeps that to a handful of runs.
+    """
+
+    def __init__(self, session: Session, table: Table) -> None:
+        self.session = session
+        self.table = table
+        self.enabled = session.get_bind().dialect.name == "postgresql"
+        self.known_rows = 0.0
+        self.added_since = 0
+        if self.enabled:
+            estimate = session.scalar(
+                text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)"),
+                {"name": table.name},
+            )
+            self.known_rows = max(float(estimate or 0), 0.0)  # -1: never analysed
+
+    def rows_added(self, count: int) -> None:
+        if not self.enabled or not count:
+            return
+        self.added_since += count
+        if self.added_since >= max(ANALYZE_MIN_ROWS, self.known_rows):
+            quoted = self.session.get_bind().dialect.identifier_preparer.format_table(self.table)
+            self.session.execute(text(f"ANALYZE {quoted}"))
+            self.known_rows += self.added_since
+            self.added_since = 0
+
+
 class _ImportWork:
     """The state of one import inside its transaction."""
 
@@ -789,6 +839,12 @@ class _ImportWork:
         self.rows_before = 0
         if full:
             self.rows_before = session.scalar(select(func.count()).select_from(spec.table)) or 0
+        self.table_statistics = _PlannerStatistics(session, spec.table)
+        self.customer_statistics = (
+            _PlannerStatistics(session, Customer.__table__)  # type: ignore[arg-type]
+            if spec.kind is ImportKind.LICENSES
+            else None
+        )
 
     def add(self, line: int, cells: dict[str, str | None]) -> None:
         row = _convert(self.spec, line, cells)
@@ -830,6 +886,7 @@ class _ImportWork:
                 if stored is not None:
                     self.touched_customers.add(stored["customer_key"])
         _upsert(self.session, self.spec.table, self.spec.key, changed)
+        self.table_statistics.rows_added(len(batch) - len(existing))
 
     def delete_missing(self, *, allow_mass_delete: bool) -> None:
         stored_keys = self.session.scalars(select(self.key_column)).all()
@@ -910,6 +967,8 @@ class _ImportWork:
                     }
                 )
         _upsert(self.session, Customer.__table__, "key", wanted)  # type: ignore[arg-type]
+        if self.customer_statistics is not None:
+            self.customer_statistics.rows_added(len(newest_company) - len(stored))
         self.customers_written += len(wanted)
         orphans = [key for key in stored if key not in newest_company]
         if orphans:

@@ -21,6 +21,21 @@ LICENSE_SHARE_ACTION = "license_share"
 CUSTOMER_PICK_LICENSE_ACTION = "customer_pick_license"
 CUSTOMER_PICK_RECON_ACTION = "customer_pick_recon"
 
+LICENSE_SEND_TO_ME_ACTION = "license_send_to_me"
+HOME_RECENT_LOOKUP_ACTION = "home_recent_lookup"
+
+# Shortcuts (callback_id) and the modals they open (view callback_id)
+POST_CARD_SHORTCUT = "post_license_card"  # message shortcut: post a card into the thread
+LOOKUP_SHORTCUT = "lookup_license"  # global shortcut: look up in a modal
+SHORTCUTS = (POST_CARD_SHORTCUT, LOOKUP_SHORTCUT)
+POST_CARD_MODAL = "post_license_card_modal"
+LOOKUP_MODAL = "lookup_license_modal"
+LOOKUP_RESULT_MODAL = "lookup_license_result_modal"
+CUSTOMER_SELECT_ACTION = "customer_select"  # external_select: block_suggestion + block_actions
+
+# Events the app subscribes to (manifest bot_events)
+BOT_EVENTS = ("app_home_opened", "link_shared", "app_uninstalled", "tokens_revoked")
+
 # Block ids
 CARD_HEADER_BLOCK = "card_header"
 CARD_ACTIONS_BLOCK = "card_actions"

@@ -24,6 +24,14 @@ SCOPE_REASONS = {
     "users:read": "users.info in bot/identity.py",
     "users:read.email": "users.info profile.email for ALLOWED_EMAILS / ALLOWED_EMAIL_DOMAINS",
     "usergroups:read": "usergroups.list and usergroups.users.list in bot/identity.py",
+    "chat:write": "chat.postMessage into a deal thread and the requester's DM",
+    "im:write": "conversations.open for the requester's DM",
+    "channels:read": "conversations.info: refuse externally shared channels",
+    "groups:read": "conversations.info on private channels",
+    "im:read": "conversations.info on direct messages",
+    "mpim:read": "conversations.info on group direct messages",
+    "links:read": "link_shared events",
+    "links:write": "chat.unfurl",
 }
 
 
@@ -48,18 +56,40 @@ def test_manifest_requests_exactly_the_scopes_with_a_reason(manifest):
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(SCOPE_REASONS)
 
 
-def test_every_web_api_method_the_code_calls_is_covered_by_a_scope():
+def test_every_web_api_method_the_code_calls_is_covered_by_a_scope(manifest):
     method_scopes = {
         "users_info": "users:read",
         "usergroups_list": "usergroups:read",
         "usergroups_users_list": "usergroups:read",
         "auth_test": None,
+        "chat_postMessage": "chat:write",
+        "chat_postEphemeral": "chat:write",
+        "conversations_open": "im:write",
+        "conversations_info": "channels:read",
+        "chat_unfurl": "links:write",
+        "views_open": None,
+        "views_update": None,
+        "views_push": None,
+        "views_publish": None,
     }
     called = set()
     for path in [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("handlers").rglob("*.py")]:
         called |= set(re.findall(r"client\.([a-z_]+)\(", path.read_text()))
     unknown = called - set(method_scopes)
     assert not unknown, f"Web API methods without a scope entry here: {unknown}"
+    requested = set(manifest["oauth_config"]["scopes"]["bot"])
+    needed = {method_scopes[method] for method in called} - {None}
+    assert needed <= requested, (
+        f"scopes the code needs but the manifest lacks: {needed - requested}"
+    )
+
+
+def test_manifest_declares_the_shortcuts_and_events_the_app_handles(manifest):
+    declared = {s["callback_id"] for s in manifest["features"]["shortcuts"]}
+    assert declared == set(ids.SHORTCUTS)
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert events == set(ids.BOT_EVENTS)
+    assert "customers.gitlab.com" in manifest["features"]["unfurl_domains"]
 
 
 def test_interactivity_is_on_for_buttons(manifest):

@@ -174,3 +174,23 @@ class AuditEvent(Base):
         Index("ix_audit_event_user_id_at", "user_id", "at"),
         {"schema": AUDIT_SCHEMA},
     )
+
+
+class UnfurlRecord(Base):
+    """A link unfurled in a conversation: no repeat unfurl of it there within 30 minutes."""
+
+    __tablename__ = "unfurl_record"
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    unfurled_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ProcessedEvent(Base):
+    """An Events API delivery already handled: Slack's retries of it are dropped, whichever
+    worker or instance receives them (the primary key makes the claim atomic)."""
+
+    __tablename__ = "processed_event"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

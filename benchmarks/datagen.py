@@ -7,6 +7,8 @@ import random
 from datetime import date, timedelta
 from pathlib import Path
 
+from bot.store.importer import ImportKind, import_columns
+
 FIRST = (
     "Acme Global Initech Globex Umbrella Stark Wayne Wonka Hooli Pied Piper Soylent Cyberdyne "
     "Tyrell Aperture Black Mesa Vandelay Dunder Mifflin Sterling Cooper Prestige Monarch Gringotts "
@@ -19,11 +21,7 @@ SECOND = (
 SUFFIX = ["Inc.", "LLC", "GmbH", "Ltd", "S.A.", "B.V.", "Corp", "", "", ""]
 PLANS = ["starter", "premium", "ultimate", "gitlab_com_premium", "gitlab_com_ultimate"]
 TYPES = ["cloud", "offline_cloud", "legacy"]
-LICENSE_HEADER = [
-    "id", "company", "contact_name", "contact_email", "plan", "user_count", "trial", "issued_at",
-    "starts_at", "expires_at", "license_type", "zuora_subscription_id", "zuora_subscription_name",
-    "previous_user_count", "trueup_quantity", "salesforce_account_id", "zuora_account_id",
-]  # fmt: skip
+LICENSE_HEADER = list(import_columns(ImportKind.LICENSES))
 
 
 def company_name(index: int, rng: random.Random) -> str:

@@ -30,6 +30,7 @@ from bot.store.importer import (
     DEFAULT_CURRENCY_EXPONENT,
     ImportKind,
     ImportSummary,
+    import_columns,
     import_file,
 )
 
@@ -39,47 +40,9 @@ FIRST_LICENSE_ID = 10_001
 FIRST_RECONCILIATION_ID = 70_001
 GRACE_DAYS = 14
 
-LICENSE_COLUMNS = (
-    "id",
-    "company",
-    "contact_name",
-    "contact_email",
-    "plan",
-    "user_count",
-    "trial",
-    "issued_at",
-    "starts_at",
-    "expires_at",
-    "license_type",
-    "zuora_subscription_id",
-    "zuora_subscription_name",
-    "previous_user_count",
-    "trueup_quantity",
-    "salesforce_account_id",
-    "zuora_account_id",
-)
-RECONCILIATION_COLUMNS = (
-    "id",
-    "customer",
-    "subscription_name",
-    "zuora_subscription_id",
-    "status",
-    "reconcile_on",
-    "reconcile_done_at",
-    "skip_reason",
-    "user_count",
-    "invoiced_amount",
-    "currency",
-    "error_message",
-)
-HOST_COLUMNS = (
-    "hostname",
-    "license_id",
-    "gitlab_version",
-    "active_user_count",
-    "historical_max_users",
-    "last_ping_at",
-)
+LICENSE_COLUMNS = tuple(import_columns(ImportKind.LICENSES))
+RECONCILIATION_COLUMNS = tuple(import_columns(ImportKind.RECONCILIATIONS))
+HOST_COLUMNS = tuple(import_columns(ImportKind.HOSTS))
 FILE_NAMES = {
     ImportKind.LICENSES: "demo-licenses.csv",
     ImportKind.RECONCILIATIONS: "demo-reconciliations.csv",

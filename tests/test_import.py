@@ -15,52 +15,15 @@ from bot.store.importer import (
     BATCH_SIZE,
     ImportFailed,
     ImportKind,
+    import_columns,
     import_file,
     minor_units,
 )
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 
-LICENSE_COLUMNS = [
-    "id",
-    "company",
-    "contact_name",
-    "contact_email",
-    "plan",
-    "user_count",
-    "trial",
-    "issued_at",
-    "starts_at",
-    "expires_at",
-    "license_type",
-    "zuora_subscription_id",
-    "zuora_subscription_name",
-    "previous_user_count",
-    "trueup_quantity",
-    "salesforce_account_id",
-    "zuora_account_id",
-]
-RECONCILIATION_COLUMNS = [
-    "id",
-    "customer",
-    "subscription_name",
-    "zuora_subscription_id",
-    "status",
-    "reconcile_on",
-    "reconcile_done_at",
-    "skip_reason",
-    "user_count",
-    "invoiced_amount",
-    "currency",
-    "error_message",
-]
-HOST_COLUMNS = [
-    "hostname",
-    "license_id",
-    "gitlab_version",
-    "active_user_count",
-    "historical_max_users",
-    "last_ping_at",
-]
+LICENSE_COLUMNS = list(import_columns(ImportKind.LICENSES))
+RECONCILIATION_COLUMNS = list(import_columns(ImportKind.RECONCILIATIONS))
+HOST_COLUMNS = list(import_columns(ImportKind.HOSTS))
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SUBSCRIPTION_ID = "2c92a0fe7a3f1d2b017a4e5c6d7e8f90"
 

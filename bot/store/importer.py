@@ -498,6 +498,12 @@ _SPECS: dict[ImportKind, _KindSpec] = {
 }
 
 
+def import_columns(kind: ImportKind | str) -> tuple[str, ...]:
+    """The columns of a kind of export, in DESIGN.md's order: the one list the demo, the
+    benchmarks and the tests write their files with."""
+    return tuple(f.name for f in _spec_for(kind).fields)
+
+
 def _spec_for(kind: ImportKind | str) -> _KindSpec:
     try:
         return _SPECS[ImportKind(str(kind).strip().lower())]

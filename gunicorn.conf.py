@@ -12,7 +12,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-accesslog = "-"
+# bot.logs writes one line per request (team, user, surface, status, latency); with
+# LOG_FORMAT=json gunicorn's own text access line would only break the JSON stream.
+accesslog = None if os.environ.get("LOG_FORMAT", "").strip().lower() == "json" else "-"
 # No query strings in the access log: Slack posts bodies, but be safe with anything else.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,16 +13,25 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cards import build_refusal
 from bot.config import Settings
-from bot.identity import IdentityResolver
+from bot.dedupe import EventDedupeMiddleware
+from bot.identity import AccessResolver, IdentityResolver
+from bot.installations import (
+    EncryptedInstallationStore,
+    WorkspaceResolvers,
+    build_authorize,
+    build_installation_store,
+    build_oauth_settings,
+)
 from bot.links import Links
+from bot.logs import configure_logging as _configure_logging
 from bot.lookups import LookupService
 from bot.permissions import allowlist_middleware, local_operator_middleware
+from bot.slack_client import create_web_client
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import ensure_schema, is_up_to_date
 
@@ -40,6 +49,8 @@ class Services:
     session_factory: sessionmaker[Session]
     links: Links
     lookups: LookupService
+    # OAuth mode only (many workspaces): where installs and their encrypted tokens live.
+    installation_store: EncryptedInstallationStore | None = None
 
 
 def build_services(
@@ -48,7 +59,11 @@ def build_services(
     engine: Engine | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Services:
-    engine = engine or create_store_engine(settings.database_url)
+    engine = engine or create_store_engine(
+        settings.database_url,
+        statement_timeout_ms=settings.database_statement_timeout_ms,
+        connect_timeout_seconds=settings.database_connect_timeout_seconds,
+    )
     ensure_schema(engine)
     session_factory = make_session_factory(engine)
     links = Links.from_settings(settings)
@@ -58,15 +73,11 @@ def build_services(
         show_contact_emails_in_channels=settings.show_contact_emails_in_channels,
         clock=clock,
     )
-    return Services(settings, engine, session_factory, links, lookups)
-
-
-def create_web_client(settings: Settings, token: str | None = None) -> WebClient:
-    return WebClient(
-        token=token or settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        timeout=10,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+    installation_store = (
+        build_installation_store(settings, engine) if settings.oauth_enabled else None
+    )
+    return Services(
+        settings, engine, session_factory, links, lookups, installation_store=installation_store
     )
 
 
@@ -75,21 +86,40 @@ def create_app(
     *,
     services: Services | None = None,
     client: WebClient | None = None,
-    identity_resolver: IdentityResolver | None = None,
+    identity_resolver: AccessResolver | None = None,
 ) -> App:
-    """The Bolt app for Slack (HTTP or Socket Mode): signed requests, the allowlist enforced."""
-    if not settings.slack_bot_token or not settings.slack_signing_secret:
-        raise ValueError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must be set to talk to Slack")
+    """The Bolt app for Slack (HTTP or Socket Mode): signed requests, the allowlist enforced.
+
+    One workspace with SLACK_BOT_TOKEN; many (OAuth installs, tokens from the store) with
+    SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES.
+    """
+    if not settings.slack_signing_secret or not (
+        settings.slack_bot_token or settings.oauth_enabled
+    ):
+        raise ValueError(
+            "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET "
+            "and SLACK_SCOPES for many workspaces) must be set to talk to Slack"
+        )
     services = services or build_services(settings)
-    client = client or create_web_client(settings)
-    app = App(
-        name="customersdot",
-        client=client,
-        signing_secret=settings.slack_signing_secret,
-        # Answer in the HTTP response itself: Bolt's threaded runner adds ~10 ms to every ack.
-        process_before_response=True,
-    )
-    resolver = identity_resolver or IdentityResolver(client, settings)
+    resolver: AccessResolver | WorkspaceResolvers
+    if settings.oauth_enabled:
+        app = _create_oauth_app(settings, services, client)
+        # Each workspace's users are looked up with that workspace's own token.
+        resolver = identity_resolver or WorkspaceResolvers(
+            settings, lambda token: create_web_client(settings, token)
+        )
+    else:
+        client = client or create_web_client(settings)
+        app = App(
+            name="customersdot",
+            client=client,
+            signing_secret=settings.slack_signing_secret,
+            # Answer in the HTTP response itself: Bolt's threaded runner adds ~10 ms to every ack.
+            process_before_response=True,
+        )
+        resolver = identity_resolver or IdentityResolver(client, settings)
+    # First: a retried Events API delivery is dropped before anything else acts on it.
+    app.use(EventDedupeMiddleware(services.session_factory))
     app.use(
         allowlist_middleware(
             resolver,
@@ -100,6 +130,23 @@ def create_app(
     )
     _register_handlers(app, services)
     return app
+
+
+def _create_oauth_app(settings: Settings, services: Services, client: WebClient | None) -> App:
+    store = services.installation_store
+    if store is None:
+        store = build_installation_store(settings, services.engine)
+    # No token of its own: every request is authorized with its installation's token.
+    client = client or create_web_client(replace(settings, slack_bot_token=None))
+    oauth_settings = build_oauth_settings(settings, services.engine, store)
+    return App(
+        name="customersdot",
+        client=client,
+        signing_secret=settings.slack_signing_secret,
+        oauth_settings=oauth_settings,
+        authorize=build_authorize(oauth_settings, client),
+        process_before_response=True,
+    )
 
 
 def create_local_app(settings: Settings, *, services: Services | None = None) -> App:
@@ -135,6 +182,11 @@ class SlackWsgiApp:
     def __init__(self, bolt_app: App, services: Services) -> None:
         self._slack = SlackRequestHandler(bolt_app, path=SLACK_EVENTS_PATH)
         self._services = services
+        flow = bolt_app.oauth_flow
+        # OAuth mode: the install link and Slack's redirect back after consent.
+        self._oauth_paths = (
+            frozenset({flow.install_path, flow.redirect_uri_path}) if flow else frozenset()
+        )
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -148,6 +200,8 @@ class SlackWsgiApp:
             status = "200 OK" if ready else "503 Service Unavailable"
             return _json_response(start_response, status, {"ready": ready, "store": detail})
         if path == SLACK_EVENTS_PATH:
+            return self._slack(environ, start_response)
+        if path in self._oauth_paths and method == "GET":
             return self._slack(environ, start_response)
         return _json_response(start_response, "404 Not Found", {"error": "not_found"})
 
@@ -176,7 +230,5 @@ def create_wsgi_app(settings: Settings) -> SlackWsgiApp:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    """LOG_FORMAT's formatter on the root logger, with secrets and emails redacted."""
+    _configure_logging(settings)

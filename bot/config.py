@@ -45,6 +45,43 @@ def _parse_int(name: str, raw: str | None, default: int, minimum: int = 0) -> in
     return value
 
 
+TOKEN_ENCRYPTION_KEY_HOWTO = (
+    "SLACK_TOKEN_ENCRYPTION_KEY must be set to a Fernet key (32 url-safe base64-encoded bytes) "
+    "to keep Slack tokens encrypted in the store; make one with: python -c "
+    '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
+
+
+def parse_token_encryption_keys(raw: str | None) -> tuple[str, ...]:
+    """SLACK_TOKEN_ENCRYPTION_KEY: comma-separated Fernet keys, the first one encrypts."""
+    from cryptography.fernet import Fernet  # only OAuth mode needs it
+
+    keys = tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+    if not keys:
+        raise ConfigError(TOKEN_ENCRYPTION_KEY_HOWTO)
+    for key in keys:
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            # The message never repeats the value: it is a secret, even when malformed.
+            raise ConfigError(
+                f"SLACK_TOKEN_ENCRYPTION_KEY is not a valid key. {TOKEN_ENCRYPTION_KEY_HOWTO}"
+            ) from None
+    return keys
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _parse_choice(name: str, raw: str | None, choices: tuple[str, ...], default: str) -> str:
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return value
+
+
 def _base_url(raw: str | None, default: str) -> str:
     return (raw or default).strip().rstrip("/")
 
@@ -68,6 +105,19 @@ class Settings:
     version_app_url: str = "https://version.gitlab.com"
     salesforce_url: str = "https://gitlab.my.salesforce.com"
     log_level: str = "INFO"
+    # "text" or "json" (one JSON object per line, for log shippers).
+    log_format: str = "text"
+    # Bounds every query of the serving path (PostgreSQL), so a slow or locked store answers
+    # with the "unavailable" notice inside Slack's 3 seconds; imports and migrations have none.
+    database_statement_timeout_ms: int = 2000
+    # How long opening a connection to a dead or unreachable store may take (PostgreSQL).
+    database_connect_timeout_seconds: int = 2
+    # Many workspaces (OAuth installs): all three of id, secret and scopes, or none.
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_scopes: tuple[str, ...] = ()
+    slack_redirect_uri: str | None = None
+    slack_token_encryption_key: str | None = None
 
     @classmethod
     def from_env(
@@ -86,6 +136,18 @@ class Settings:
         api_url = (get("SLACK_API_URL") or DEFAULT_SLACK_API_URL).strip()
         if not api_url.endswith("/"):
             api_url += "/"
+        oauth = {
+            name: get(name) for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_SCOPES")
+        }
+        if any(oauth.values()) and not all(oauth.values()):
+            missing = ", ".join(name for name, value in oauth.items() if not value)
+            raise ConfigError(
+                "SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES turn on OAuth installs "
+                f"together; {missing} not set"
+            )
+        if all(oauth.values()):
+            # OAuth mode keeps tokens in the store: refuse to start without a way to encrypt them.
+            parse_token_encryption_keys(get("SLACK_TOKEN_ENCRYPTION_KEY"))
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -112,11 +174,34 @@ class Settings:
             version_app_url=_base_url(get("VERSION_APP_URL"), cls.version_app_url),
             salesforce_url=_base_url(get("SALESFORCE_URL"), cls.salesforce_url),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            log_format=_parse_choice("LOG_FORMAT", get("LOG_FORMAT"), LOG_FORMATS, "text"),
+            database_statement_timeout_ms=_parse_int(
+                "DATABASE_STATEMENT_TIMEOUT_MS", get("DATABASE_STATEMENT_TIMEOUT_MS"), 2000, 1
+            ),
+            database_connect_timeout_seconds=_parse_int(
+                "DATABASE_CONNECT_TIMEOUT_SECONDS", get("DATABASE_CONNECT_TIMEOUT_SECONDS"), 2, 1
+            ),
+            slack_client_id=oauth["SLACK_CLIENT_ID"],
+            slack_client_secret=oauth["SLACK_CLIENT_SECRET"],
+            slack_scopes=tuple(sorted(_split_list(oauth["SLACK_SCOPES"]))),
+            slack_redirect_uri=get("SLACK_REDIRECT_URI"),
+            slack_token_encryption_key=get("SLACK_TOKEN_ENCRYPTION_KEY"),
         )
+
+    @property
+    def oauth_enabled(self) -> bool:
+        """Installable into many workspaces (OAuth) rather than one (SLACK_BOT_TOKEN)."""
+        return bool(self.slack_client_id and self.slack_client_secret and self.slack_scopes)
 
     def __repr__(self) -> str:
         # Secrets never reach logs, including through an accidental repr().
-        secret_fields = {"slack_bot_token", "slack_signing_secret", "slack_app_token"}
+        secret_fields = {
+            "slack_bot_token",
+            "slack_signing_secret",
+            "slack_app_token",
+            "slack_client_secret",
+            "slack_token_encryption_key",
+        }
         shown = []
         for name in self.__dataclass_fields__:
             value = getattr(self, name)

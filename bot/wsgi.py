@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from bot.app import configure_logging, create_wsgi_app
 from bot.config import Settings
+from bot.logs import RequestLogMiddleware
 
 settings = Settings.from_env()
 configure_logging(settings)
-app = create_wsgi_app(settings)
+# One log line per request (team, user, surface, status, latency), secrets and emails redacted.
+app = RequestLogMiddleware(create_wsgi_app(settings))

@@ -406,10 +406,11 @@ def post_to_wsgi(
     *,
     path: str = "/slack/events",
     timestamp: int | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> WsgiResponse:
     """POST a signed Slack request to a WSGI callable in-process (what gunicorn would do)."""
     raw = body.encode("utf-8")
-    headers = signed_headers(signing_secret, body, timestamp=timestamp)
+    headers_to_send = signed_headers(signing_secret, body, timestamp=timestamp)
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "POST",
         "SCRIPT_NAME": "",
@@ -418,7 +419,7 @@ def post_to_wsgi(
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1",
-        "CONTENT_TYPE": headers.pop("Content-Type"),
+        "CONTENT_TYPE": headers_to_send.pop("Content-Type"),
         "CONTENT_LENGTH": str(len(raw)),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
@@ -428,7 +429,7 @@ def post_to_wsgi(
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
-    for name, value in headers.items():
+    for name, value in {**headers_to_send, **(headers or {})}.items():
         environ["HTTP_" + name.upper().replace("-", "_")] = value
     captured: dict[str, Any] = {}
 
@@ -456,10 +457,11 @@ def post_to_url(
     *,
     timestamp: int | None = None,
     timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
 ) -> httpx.Response:
     """POST a signed Slack request to a running server (loopback only in tests)."""
     host = httpx.URL(url).host
     if host not in {"127.0.0.1", "localhost", "::1"}:
         raise ValueError(f"tests post only to loopback addresses, not {host!r}")
-    headers = signed_headers(signing_secret, body, timestamp=timestamp)
-    return httpx.post(url, content=body.encode("utf-8"), headers=headers, timeout=timeout)
+    sent = {**signed_headers(signing_secret, body, timestamp=timestamp), **(headers or {})}
+    return httpx.post(url, content=body.encode("utf-8"), headers=sent, timeout=timeout)

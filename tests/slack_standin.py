@@ -128,6 +128,11 @@ class SlackStandIn:
         self._ts_counter = itertools.count(1)
         self._id_counter = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        # OAuth (many workspaces): codes Slack would hand out, and the tokens they grant.
+        self.oauth_grants: dict[str, dict[str, Any]] = {}
+        self.installed_tokens: dict[str, dict[str, Any]] = {}
+        self.refresh_tokens: dict[str, dict[str, Any]] = {}
+        self._rotation_counter = itertools.count(1)
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -308,6 +313,65 @@ class SlackStandIn:
             self.channels[channel_id] = channel
         return channel
 
+    # ---- OAuth: installs into many workspaces ------------------------------------------------
+
+    def add_oauth_grant(
+        self,
+        code: str,
+        *,
+        team_id: str,
+        bot_token: str,
+        team_name: str | None = None,
+        enterprise_id: str | None = None,
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+        installer_id: str = "UINSTALLER",
+        scope: str = "commands,users:read,users:read.email,usergroups:read",
+        refresh_token: str | None = None,
+        expires_in: int = 43_200,
+        is_enterprise_install: bool = False,
+    ) -> dict[str, Any]:
+        """What oauth.v2.access answers for `code`; with `refresh_token`, a rotating token.
+
+        The bot token then answers auth.test as that workspace's bot.
+        """
+        grant: dict[str, Any] = {
+            "ok": True,
+            "app_id": self.app_id,
+            "authed_user": {"id": installer_id},
+            "scope": scope,
+            "token_type": "bot",
+            "access_token": bot_token,
+            "bot_user_id": bot_user_id,
+            "team": {"id": team_id, "name": team_name or team_id},
+            "enterprise": (
+                {"id": enterprise_id, "name": f"{enterprise_id} Org"} if enterprise_id else None
+            ),
+            "is_enterprise_install": is_enterprise_install,
+        }
+        if refresh_token is not None:
+            grant["refresh_token"] = refresh_token
+            grant["expires_in"] = expires_in
+        identity = {
+            "team_id": team_id,
+            "team_name": team_name or team_id,
+            "enterprise_id": enterprise_id,
+            "bot_user_id": bot_user_id,
+            "bot_id": bot_id,
+            "is_enterprise_install": is_enterprise_install,
+        }
+        with self._lock:
+            self.oauth_grants[code] = grant
+            self.installed_tokens[bot_token] = identity
+            if refresh_token is not None:
+                self.refresh_tokens[refresh_token] = identity
+        return grant
+
+    def revoke_token(self, token: str) -> None:
+        """auth.test with `token` answers invalid_auth from now on."""
+        with self._lock:
+            self.installed_tokens[token] = {"revoked": True}
+
     # ---- failure injection ------------------------------------------------------------------
 
     def fail(
@@ -389,8 +453,14 @@ class SlackStandIn:
     def _fresh_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._id_counter):08d}"
 
-    def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def answer(
+        self, method: str, params: dict[str, Any], token: str | None = None
+    ) -> dict[str, Any]:
         """The JSON answer to one Web API call (no failure injection here)."""
+        if method == "auth.test":
+            # Which workspace a token belongs to is the whole point of auth.test.
+            with self._lock:
+                return copy.deepcopy(self._answer_auth_test(params, token))
         answerer = getattr(self, "_answer_" + method.replace(".", "_"), None)
         if answerer is None:
             return {"ok": True}
@@ -398,7 +468,51 @@ class SlackStandIn:
             result: dict[str, Any] = answerer(params)
         return copy.deepcopy(result)
 
-    def _answer_auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _answer_oauth_v2_access(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("grant_type") == "refresh_token":
+            identity = self.refresh_tokens.pop(str(params.get("refresh_token", "")), None)
+            if identity is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            n = next(self._rotation_counter)
+            token = f"xoxe.xoxb-1-rotated-{n}"
+            refresh = f"xoxe-1-refresh-{n}"
+            self.installed_tokens[token] = identity
+            self.refresh_tokens[refresh] = identity
+            return {
+                "ok": True,
+                "app_id": self.app_id,
+                "token_type": "bot",
+                "access_token": token,
+                "refresh_token": refresh,
+                "expires_in": 43_200,
+                "scope": "commands,users:read",
+                "bot_user_id": identity["bot_user_id"],
+                "team": {"id": identity["team_id"], "name": identity["team_name"]},
+                "enterprise": None,
+            }
+        grant = self.oauth_grants.pop(str(params.get("code", "")), None)
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        return grant
+
+    def _answer_auth_test(self, params: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+        installed = self.installed_tokens.get(token) if token else None
+        if installed is not None:
+            if installed.get("revoked"):
+                return {"ok": False, "error": "invalid_auth"}
+            answer: dict[str, Any] = {
+                "ok": True,
+                "url": f"https://{installed['team_id'].lower()}.slack.com/",
+                "team": installed["team_name"],
+                "user": "customersdot",
+                "team_id": installed["team_id"],
+                "user_id": installed["bot_user_id"],
+                "bot_id": installed["bot_id"],
+                "is_enterprise_install": installed["is_enterprise_install"],
+            }
+            if installed["enterprise_id"]:
+                answer["enterprise_id"] = installed["enterprise_id"]
+            return answer
         result: dict[str, Any] = {
             "ok": True,
             "url": f"https://{self.team_domain}.slack.com/",
@@ -597,15 +711,14 @@ def _make_handler(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             method = url.path.removeprefix(API_PREFIX)
             params: dict[str, Any] = dict(parse_qsl(url.query, keep_blank_values=True))
             params.update(_parse_body(raw, content_type))
-            standin._record(
-                RecordedCall(
-                    method=method,
-                    params=params,
-                    authorization=self.headers.get("Authorization"),
-                    http_method=self.command,
-                    content_type=content_type,
-                )
+            call = RecordedCall(
+                method=method,
+                params=params,
+                authorization=self.headers.get("Authorization"),
+                http_method=self.command,
+                content_type=content_type,
             )
+            standin._record(call)
             failure = standin._take_failure(method)
             if failure is not None:
                 if failure.kind == "rate_limited":
@@ -622,7 +735,7 @@ def _make_handler(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                     self._send_json(200, {"ok": False, "error": failure.error})
                     return
                 time.sleep(failure.delay_seconds)
-            self._send_json(200, standin.answer(method, params))
+            self._send_json(200, standin.answer(method, params, call.token))
 
     return Handler
 

@@ -16,6 +16,8 @@ from bot.store.models import AUDIT_SCHEMA
 
 # A lookup must answer inside Slack's 3 seconds; waiting longer for a lock helps nobody.
 SQLITE_BUSY_TIMEOUT_MS = 2000
+# Waiting this long for a free pooled connection means the store is stuck: answer instead.
+POOL_TIMEOUT_SECONDS = 1.0
 
 
 def is_sqlite(url_or_engine: str | Engine) -> bool:
@@ -31,11 +33,34 @@ def sqlite_audit_path(database: str | None) -> str:
     return str(path.with_name(f"{path.stem}.audit{path.suffix or '.sqlite3'}"))
 
 
-def create_store_engine(database_url: str, **kwargs: Any) -> Engine:
+def create_store_engine(
+    database_url: str,
+    *,
+    statement_timeout_ms: int | None = None,
+    connect_timeout_seconds: int | None = None,
+    **kwargs: Any,
+) -> Engine:
+    """The store's engine. The serving path passes the timeouts (PostgreSQL only; SQLite has
+    its busy timeout): every query then ends within `statement_timeout_ms`, a connection to a
+    dead server fails within `connect_timeout_seconds`, and waiting for a pooled connection
+    fails within POOL_TIMEOUT_SECONDS, so a lookup answers with the "unavailable" notice inside
+    Slack's 3 seconds. Imports and migrations run without a statement timeout."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(database_url, **kwargs)
+    # A connection the server (or a proxy) dropped is replaced, not handed to a query.
     kwargs.setdefault("pool_pre_ping", True)
+    if url.get_backend_name() == "postgresql":
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        if statement_timeout_ms is not None:
+            connect_args.setdefault("options", f"-c statement_timeout={int(statement_timeout_ms)}")
+        if connect_timeout_seconds is not None:
+            connect_args.setdefault("connect_timeout", int(connect_timeout_seconds))
+            # Unacknowledged writes to a vanished server fail in this time, not the kernel's
+            # ~15 minutes (libpq ignores it where TCP_USER_TIMEOUT does not exist).
+            connect_args.setdefault("tcp_user_timeout", int(connect_timeout_seconds) * 1000)
+            kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
+        kwargs["connect_args"] = connect_args
     return create_engine(database_url, **kwargs)
 
 

@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# CustomersDot for Slack, HTTP mode: gunicorn on $PORT (default 8000), as a non-root user.
+#   docker build -t customersdot-slack .
+#   docker run --env-file .env -p 8000:8000 customersdot-slack
+#   docker run --env-file .env customersdot-slack python -m bot db upgrade   # release step
+
+ARG PYTHON_VERSION=3.12
+
+FROM python:${PYTHON_VERSION}-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH="/opt/venv/bin:$PATH"
+WORKDIR /src
+# Dependencies first, so a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY handlers ./handlers
+RUN pip install .
+
+FROM python:${PYTHON_VERSION}-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH="/opt/venv/bin:$PATH" \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    LOG_FORMAT=json
+RUN groupadd --system app && useradd --system --gid app --home-dir /app --no-create-home app
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY --chown=root:root gunicorn.conf.py ./
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz\", timeout=2)"]
+CMD ["gunicorn", "bot.wsgi:app", "--config", "gunicorn.conf.py"]

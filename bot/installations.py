@@ -1,0 +1,325 @@
+"""Many workspaces: OAuth installs kept in the store, their tokens encrypted at rest.
+
+With SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES set the bot is installable into any
+number of workspaces (and Enterprise Grid organisations). Bolt's OAuth flow serves
+/slack/install and /slack/oauth_redirect, and slack_sdk's SQLAlchemy installation and state
+stores keep what it learns in our own store, in tables our Alembic migrations create (0004).
+
+Tokens (bot, user, refresh) are encrypted with Fernet under SLACK_TOKEN_ENCRYPTION_KEY by a
+column type, so every path through slack_sdk's store (install, token rotation, lookups) encrypts
+on write and decrypts on read without copying its queries. A leaked database dump or backup then
+holds no usable Slack token. Several comma-separated keys are accepted: the first encrypts,
+all decrypt, so a key can be rotated without a flag day.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
+from slack_bolt.context import BoltContext
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk import WebClient
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import Dialect, Engine, MetaData, Table, Text
+from sqlalchemy.types import TypeDecorator
+
+from bot.config import ConfigError, Settings, parse_token_encryption_keys
+from bot.identity import AccessResolver, IdentityResolver
+
+logger = logging.getLogger(__name__)
+
+ENCRYPTION_KEY_VARIABLE = "SLACK_TOKEN_ENCRYPTION_KEY"
+INSTALLATIONS_TABLE = SQLAlchemyInstallationStore.default_installations_table_name
+BOTS_TABLE = SQLAlchemyInstallationStore.default_bots_table_name
+OAUTH_STATES_TABLE = SQLAlchemyOAuthStateStore.default_table_name
+# Tables (and their indexes, named "<table>_idx") that slack_sdk's stores define, not our models.
+SLACK_SDK_TABLES = (INSTALLATIONS_TABLE, BOTS_TABLE, OAUTH_STATES_TABLE)
+# Every column of slack_sdk's tables that holds a secret.
+TOKEN_COLUMNS = (
+    "bot_token",
+    "bot_refresh_token",
+    "user_token",
+    "user_refresh_token",
+)
+INSTALL_PATH = "/slack/install"
+REDIRECT_URI_PATH = "/slack/oauth_redirect"
+# Refresh a rotating token this long before it expires (Slack issues them for 12 hours).
+TOKEN_ROTATION_MINUTES = 120
+OAUTH_STATE_SECONDS = 600
+ENCRYPTED_PREFIX = "fernet:"
+
+
+class TokenCipher:
+    """Encrypts Slack tokens for the store; decrypts them for Bolt."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        fernets = [Fernet(key.encode()) for key in keys]
+        if not fernets:
+            raise ValueError("at least one key is needed")
+        self._fernet = MultiFernet(fernets)
+
+    @classmethod
+    def from_setting(cls, raw: str | None) -> TokenCipher:
+        """The cipher for SLACK_TOKEN_ENCRYPTION_KEY, or a ConfigError saying how to make one."""
+        return cls(parse_token_encryption_keys(raw))
+
+    def encrypt(self, token: str) -> str:
+        return ENCRYPTED_PREFIX + self._fernet.encrypt(token.encode()).decode()
+
+    def decrypt(self, stored: str) -> str:
+        if not stored.startswith(ENCRYPTED_PREFIX):
+            # Never hand Bolt a value we did not write: a plaintext token planted in the table
+            # (or one written before encryption) must not be used.
+            raise ValueError("a token in the store is not encrypted")
+        try:
+            return self._fernet.decrypt(stored.removeprefix(ENCRYPTED_PREFIX).encode()).decode()
+        except InvalidToken:
+            raise ValueError(
+                f"a token in the store cannot be decrypted with {ENCRYPTION_KEY_VARIABLE}"
+            ) from None
+
+
+class EncryptedToken(TypeDecorator[str]):
+    """A token column: Fernet ciphertext in the database, the token itself in Python.
+
+    Without a cipher (migrations, schema comparison) it is a plain TEXT column: ciphertext is
+    longer than slack_sdk's VARCHAR(200) allows for long rotating tokens.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, cipher: TokenCipher | None = None) -> None:
+        super().__init__()
+        self.cipher = cipher
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if self.cipher is None:
+            raise ValueError("refusing to store a Slack token without encryption")
+        return self.cipher.encrypt(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or self.cipher is None:
+            return value
+        return self.cipher.decrypt(value)
+
+
+def _with_encrypted_tokens(table: Table, cipher: TokenCipher | None) -> Table:
+    for name in TOKEN_COLUMNS:
+        if name in table.c:
+            table.c[name].type = EncryptedToken(cipher)
+    return table
+
+
+def build_installation_tables(
+    metadata: MetaData, cipher: TokenCipher | None = None
+) -> tuple[Table, Table]:
+    """slack_sdk's installations and bots tables, token columns encrypted; (installations, bots)."""
+    installations = SQLAlchemyInstallationStore.build_installations_table(
+        metadata, INSTALLATIONS_TABLE
+    )
+    bots = SQLAlchemyInstallationStore.build_bots_table(metadata, BOTS_TABLE)
+    return _with_encrypted_tokens(installations, cipher), _with_encrypted_tokens(bots, cipher)
+
+
+def slack_sdk_metadata() -> MetaData:
+    """The schema of slack_sdk's stores as the bot uses it: what migration 0004 must create."""
+    metadata = MetaData()
+    build_installation_tables(metadata)
+    SQLAlchemyOAuthStateStore.build_oauth_states_table(metadata, OAUTH_STATES_TABLE)
+    return metadata
+
+
+class EncryptedInstallationStore(SQLAlchemyInstallationStore):
+    """slack_sdk's SQLAlchemy installation store, unchanged but for encrypted token columns.
+
+    The tables come from migrations, never from `create_tables()`.
+    """
+
+    def __init__(self, client_id: str, engine: Engine, cipher: TokenCipher) -> None:
+        super().__init__(client_id=client_id, engine=engine, logger=logger)
+        self.metadata = MetaData()
+        self.installations, self.bots = build_installation_tables(self.metadata, cipher)
+
+    def create_tables(self) -> None:
+        raise NotImplementedError(
+            "the installation tables are created by `python -m bot db upgrade`"
+        )
+
+    def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        """Every installation and bot row of a workspace (or an org-wide install), tokens too."""
+        self.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+        self.delete_installation(enterprise_id=enterprise_id, team_id=team_id)
+        logger.info("deleted installation enterprise=%s team=%s", enterprise_id, team_id)
+
+    def delete_user_tokens(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str
+    ) -> None:
+        """Forget one user's tokens, keeping the workspace's bot installation."""
+        c = self.installations.c
+        with self.engine.begin() as connection:
+            connection.execute(
+                self.installations.update()
+                .where(
+                    c.client_id == self.client_id,
+                    c.enterprise_id == enterprise_id,
+                    c.team_id == team_id,
+                    c.user_id == user_id,
+                )
+                .values(
+                    user_token=None,
+                    user_refresh_token=None,
+                    user_token_expires_at=None,
+                    user_scopes=None,
+                )
+            )
+
+
+def installation_team(team_id: str | None, is_enterprise_install: bool) -> str | None:
+    """The team id an installation is stored under: none for an org-wide (Grid) install."""
+    return None if is_enterprise_install else team_id
+
+
+def forget_uninstalled(
+    store: EncryptedInstallationStore,
+    *,
+    enterprise_id: str | None,
+    team_id: str | None,
+    is_enterprise_install: bool = False,
+) -> None:
+    """app_uninstalled: every installation row and token of the workspace or org, at once."""
+    store.delete_all(
+        enterprise_id=enterprise_id, team_id=installation_team(team_id, is_enterprise_install)
+    )
+
+
+def forget_revoked_tokens(
+    store: EncryptedInstallationStore,
+    tokens: Mapping[str, Any],
+    *,
+    enterprise_id: str | None,
+    team_id: str | None,
+    is_enterprise_install: bool = False,
+) -> None:
+    """tokens_revoked: `tokens` is the event's {"oauth": [user ids], "bot": [bot user ids]}."""
+    team = installation_team(team_id, is_enterprise_install)
+    if tokens.get("bot"):
+        # The app is bot-only: without its bot token an installation is of no use, and its
+        # rows hold copies of that (revoked) token. Forget them all.
+        store.delete_all(enterprise_id=enterprise_id, team_id=team)
+    for user_id in tokens.get("oauth") or []:
+        store.delete_user_tokens(enterprise_id=enterprise_id, team_id=team, user_id=str(user_id))
+
+
+def build_installation_store(settings: Settings, engine: Engine) -> EncryptedInstallationStore:
+    """The store of OAuth installs; a ConfigError without a valid SLACK_TOKEN_ENCRYPTION_KEY."""
+    if not settings.oauth_enabled or settings.slack_client_id is None:
+        raise ConfigError(
+            "SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES are needed for OAuth installs"
+        )
+    cipher = TokenCipher.from_setting(settings.slack_token_encryption_key)
+    return EncryptedInstallationStore(settings.slack_client_id, engine, cipher)
+
+
+def build_oauth_settings(
+    settings: Settings,
+    engine: Engine,
+    installation_store: EncryptedInstallationStore,
+) -> OAuthSettings:
+    if settings.slack_client_id is None or settings.slack_client_secret is None:
+        raise ConfigError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are needed for OAuth installs")
+    return OAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret,
+        scopes=list(settings.slack_scopes),
+        # Slack's scopes for a user token: none; the bot acts only as itself.
+        user_scopes=[],
+        redirect_uri=settings.slack_redirect_uri,
+        install_path=INSTALL_PATH,
+        redirect_uri_path=REDIRECT_URI_PATH,
+        # /slack/install sends the installer straight to Slack's consent screen.
+        install_page_rendering_enabled=False,
+        installation_store=installation_store,
+        # Only the bot token is ever used; installers' user tokens are not requested.
+        installation_store_bot_only=True,
+        token_rotation_expiration_minutes=TOKEN_ROTATION_MINUTES,
+        state_store=SQLAlchemyOAuthStateStore(
+            expiration_seconds=OAUTH_STATE_SECONDS, engine=engine, logger=logger
+        ),
+        state_expiration_seconds=OAUTH_STATE_SECONDS,
+        logger=logger,
+    )
+
+
+def build_authorize(oauth_settings: OAuthSettings, client: WebClient) -> InstallationStoreAuthorize:
+    """Bolt's installation-store authorize, with its token rotator on our Web API client.
+
+    OAuthSettings' own authorize would refresh tokens through a default client (slack.com,
+    whatever SLACK_API_URL says); this one honours it.
+    """
+    return InstallationStoreAuthorize(
+        logger=logger,
+        installation_store=oauth_settings.installation_store,
+        client_id=oauth_settings.client_id,
+        client_secret=oauth_settings.client_secret,
+        token_rotation_expiration_minutes=oauth_settings.token_rotation_expiration_minutes,
+        bot_only=oauth_settings.installation_store_bot_only,
+        # auth.test once per token, not once per request; a deleted installation is never
+        # found in the store, so a cached result cannot outlive an uninstall.
+        cache_enabled=True,
+        client=client,
+    )
+
+
+ClientFactory = Callable[[str | None], WebClient]
+
+
+class WorkspaceResolvers:
+    """`context -> IdentityResolver`: one resolver (and identity cache) per installation.
+
+    Each workspace's users and user groups are read with that workspace's bot token. The
+    resolver's client follows the token Bolt authorized the request with, so a rotated token
+    replaces the old one on the next request.
+    """
+
+    def __init__(self, settings: Settings, client_factory: ClientFactory) -> None:
+        self._settings = settings
+        self._client_factory = client_factory
+        self._lock = threading.Lock()
+        self._resolvers: dict[
+            tuple[str | None, str | None], tuple[IdentityResolver, WebClient]
+        ] = {}
+
+    def __call__(self, context: BoltContext) -> AccessResolver:
+        result = context.authorize_result
+        key = (
+            (result.enterprise_id if result else None) or context.enterprise_id,
+            (result.team_id if result else None) or context.team_id,
+        )
+        token = context.bot_token
+        with self._lock:
+            entry = self._resolvers.get(key)
+            if entry is None:
+                client = self._client_factory(token)
+                entry = (IdentityResolver(client, self._settings), client)
+                self._resolvers[key] = entry
+            resolver, client = entry
+            if token and client.token != token:
+                client.token = token
+        return resolver
+
+    def forget(self, enterprise_id: str | None, team_id: str | None) -> None:
+        """Drop a workspace's resolver and its cached decisions (it was uninstalled)."""
+        with self._lock:
+            self._resolvers.pop((enterprise_id, team_id), None)
+
+    def __len__(self) -> int:
+        return len(self._resolvers)

@@ -1,0 +1,288 @@
+"""Logging: text or one JSON object per line (`LOG_FORMAT=json`), one line per HTTP request,
+and redaction of secrets and emails from every line.
+
+Redaction happens in the formatters, on the finished line, so nothing slips through a log
+call's arguments, an exception's message or a traceback: Slack tokens (`xoxb-…`, `xoxp-…`,
+`xapp-…`, …), the signing secret and other configured secrets, database passwords in URLs,
+and email addresses (customer contacts must never reach logs; the audit table has them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import Any
+from urllib.parse import parse_qs
+
+from bot.config import Settings
+
+REQUEST_LOGGER = "bot.requests"
+TOKEN_PATTERN = re.compile(r"\b(?:xox[abpre]|xapp|xoxe\.xox[bp])-[A-Za-z0-9-]+")
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+URL_PASSWORD_PATTERN = re.compile(r"(?P<prefix>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@/\s]+@")
+REDACTED = "[redacted]"
+EMAIL_REDACTED = "[email]"
+# Bodies larger than this are not parsed for the request line (Slack's are a few KB).
+MAX_LOGGED_BODY_BYTES = 1_000_000
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD_RECORD_FIELDS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+# The current request's id, so every line logged while serving it can carry it.
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "customersdot_request_id", default=None
+)
+
+
+class Redactor:
+    """Removes secrets and email addresses from text."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        # Longest first, so a secret containing another is removed whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        text = TOKEN_PATTERN.sub(REDACTED, text)
+        text = URL_PASSWORD_PATTERN.sub(r"\g<prefix>:***@", text)
+        return EMAIL_PATTERN.sub(EMAIL_REDACTED, text)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to records logged while a request is being served."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = _request_id.get()
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self._redact = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = _extras(record)
+        if extras:
+            line += " " + " ".join(f"{key}={value}" for key, value in extras.items())
+        return self._redact(line)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the `extra=` fields, exception."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redact = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(_extras(record))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        # Redact the finished line: JSON escaping leaves tokens and emails intact as text.
+        return self._redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD_RECORD_FIELDS and value is not None and not key.startswith("_")
+    }
+
+
+def build_formatter(settings: Settings) -> logging.Formatter:
+    redactor = Redactor(
+        [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token]
+    )
+    return JsonFormatter(redactor) if settings.log_format == "json" else TextFormatter(redactor)
+
+
+def configure_logging(settings: Settings) -> None:
+    """The root handler: stderr, `LOG_FORMAT`'s formatter, redaction, request ids."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(build_formatter(settings))
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    # Gunicorn's error log goes through its own handlers: give them the same format.
+    for name in ("gunicorn.error",):
+        for existing in logging.getLogger(name).handlers:
+            existing.setFormatter(build_formatter(settings))
+            existing.addFilter(RequestIdFilter())
+
+
+# ---- one line per request ---------------------------------------------------------------------
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def describe_slack_body(raw: bytes, content_type: str | None) -> dict[str, str]:
+    """team, user, kind and surface (command, action id, callback id, event type) of a Slack
+    request body. Never the command text, and never anything else a user typed."""
+    try:
+        body = _parse_slack_body(raw, content_type)
+    except ValueError:
+        return {}
+    from bot.permissions import identify_actor  # bot.permissions imports slack_bolt: keep late
+
+    actor = identify_actor(body)
+    fields = {
+        "kind": actor.kind,
+        "surface": actor.surface,
+        "team": actor.team_id,
+        "user": actor.user_id,
+        "event_id": body.get("event_id") if isinstance(body.get("event_id"), str) else None,
+    }
+    return {key: value for key, value in fields.items() if value}
+
+
+def _parse_slack_body(raw: bytes, content_type: str | None) -> Mapping[str, Any]:
+    text = raw.decode("utf-8")
+    if content_type and content_type.startswith("application/json"):
+        parsed = json.loads(text)
+        return parsed if isinstance(parsed, dict) else {}
+    form = {key: values[0] for key, values in parse_qs(text).items()}
+    if "payload" in form:
+        payload = json.loads(form["payload"])
+        return payload if isinstance(payload, dict) else {}
+    return form
+
+
+def outcome_of(status: int) -> str:
+    if status < 300:
+        return "ok"
+    if status in (401, 403):
+        return "unauthorized"
+    if status == 404:
+        return "not_found"
+    if status < 500:
+        return "bad_request"
+    if status == 503:
+        return "unavailable"
+    return "error"
+
+
+class RequestLogMiddleware:
+    """WSGI wrapper: logs one line per request (request id, team, user, kind, surface, Slack
+    retry number, HTTP status, outcome, latency in ms). Probes are logged at DEBUG only."""
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._app = app
+        self._clock = clock
+        self._logger = logger or logging.getLogger(REQUEST_LOGGER)
+
+    def __getattr__(self, name: str) -> Any:
+        # The wrapped app's attributes (tests reach `_services`) stay reachable.
+        return getattr(self._app, name)
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        started = self._clock()
+        # Heroku's router sends X-Request-Id; elsewhere make one up.
+        request_id = environ.get("HTTP_X_REQUEST_ID") or uuid.uuid4().hex[:16]
+        token = _request_id.set(request_id)
+        fields: dict[str, Any] = {
+            "request_id": request_id,
+            "method": environ.get("REQUEST_METHOD", "GET"),
+            "path": environ.get("PATH_INFO", ""),
+        }
+        if fields["method"] == "POST":
+            fields.update(self._read_body_fields(environ))
+        retry_num = environ.get("HTTP_X_SLACK_RETRY_NUM")
+        if retry_num:
+            fields["retry_num"] = retry_num
+            fields["retry_reason"] = environ.get("HTTP_X_SLACK_RETRY_REASON")
+        status_holder: dict[str, int] = {}
+
+        def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            status_holder["status"] = int(status.split(" ", 1)[0])
+            if exc_info is not None:
+                return start_response(status, headers, exc_info)
+            return start_response(status, headers)
+
+        try:
+            result = self._app(environ, recording_start_response)
+        except Exception:
+            self._log(fields, 500, started, level=logging.ERROR)
+            _request_id.reset(token)
+            raise
+        return self._finish(result, fields, status_holder, started, token)
+
+    def _finish(
+        self,
+        result: Iterable[bytes],
+        fields: dict[str, Any],
+        status_holder: dict[str, int],
+        started: float,
+        token: contextvars.Token[str | None],
+    ) -> Iterator[bytes]:
+        try:
+            yield from result
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            status = status_holder.get("status", 500)
+            quiet = fields["path"] in PROBE_PATHS and status < 500
+            level = logging.DEBUG if quiet else logging.INFO
+            self._log(fields, status, started, level=level)
+            # ValueError: the body was iterated in another context (a server thread switch).
+            with contextlib.suppress(ValueError):
+                _request_id.reset(token)
+
+    def _read_body_fields(self, environ: dict[str, Any]) -> dict[str, str]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return {}
+        if length <= 0 or length > MAX_LOGGED_BODY_BYTES:
+            return {}
+        raw = environ["wsgi.input"].read(length)
+        # Give the app an unread body again.
+        environ["wsgi.input"] = BytesIO(raw)
+        try:
+            return describe_slack_body(raw, environ.get("CONTENT_TYPE"))
+        except Exception:  # a malformed body is the app's to answer, not the logger's
+            return {}
+
+    def _log(self, fields: dict[str, Any], status: int, started: float, *, level: int) -> None:
+        latency_ms = round((self._clock() - started) * 1000, 1)
+        line = {**fields, "status": status, "outcome": outcome_of(status), "latency_ms": latency_ms}
+        summary = " ".join(
+            f"{key}={line[key]}"
+            for key in ("method", "path", "kind", "surface", "status", "latency_ms")
+            if line.get(key) is not None
+        )
+        self._logger.log(level, "request %s", summary, extra=line)

@@ -1,0 +1,65 @@
+"""app_uninstalled and tokens_revoked: forget the workspace's installation and tokens at once.
+
+These events carry no user; the allowlist lets them through (bot.permissions). With OAuth
+installs the rows and their encrypted tokens are deleted from the store before the event is
+acknowledged; with a single SLACK_BOT_TOKEN there is nothing stored to delete, so the event is
+logged for the operator, who should remove the token from the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import BoltContext
+
+from bot.installations import forget_revoked_tokens, forget_uninstalled
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.app import Services
+
+logger = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services) -> None:
+    store = services.installation_store
+
+    def handle_app_uninstalled(context: BoltContext) -> None:
+        logger.info("app_uninstalled enterprise=%s team=%s", context.enterprise_id, context.team_id)
+        if store is None:
+            logger.warning("the app was uninstalled: SLACK_BOT_TOKEN no longer works")
+            return
+        forget_uninstalled(
+            store,
+            enterprise_id=context.enterprise_id,
+            team_id=context.team_id,
+            is_enterprise_install=bool(context.is_enterprise_install),
+        )
+
+    def handle_tokens_revoked(event: dict[str, Any], context: BoltContext) -> None:
+        tokens = event.get("tokens") or {}
+        logger.info(
+            "tokens_revoked enterprise=%s team=%s bot=%d user=%d",
+            context.enterprise_id,
+            context.team_id,
+            len(tokens.get("bot") or []),
+            len(tokens.get("oauth") or []),
+        )
+        if store is None:
+            if tokens.get("bot"):
+                logger.warning("the bot token was revoked: SLACK_BOT_TOKEN no longer works")
+            return
+        forget_revoked_tokens(
+            store,
+            tokens,
+            enterprise_id=context.enterprise_id,
+            team_id=context.team_id,
+            is_enterprise_install=bool(context.is_enterprise_install),
+        )
+
+    # Bolt acknowledges events itself; with process_before_response the deletion is done
+    # before Slack hears the ack.
+    app.event("app_uninstalled")(handle_app_uninstalled)
+    app.event("tokens_revoked")(handle_tokens_revoked)

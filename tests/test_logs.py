@@ -1,0 +1,159 @@
+"""Structured logs: JSON lines, one line per request, and redaction of secrets and emails."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from itertools import count
+
+import pytest
+
+from bot.app import SlackWsgiApp, build_services, create_app
+from bot.config import ConfigError, Settings
+from bot.logs import (
+    REQUEST_LOGGER,
+    JsonFormatter,
+    Redactor,
+    RequestLogMiddleware,
+    configure_logging,
+)
+from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
+
+SECRET = "logs-signing-secret-1234"
+
+
+def test_redaction_removes_tokens_secrets_emails_and_passwords():
+    redact = Redactor([SECRET])
+    line = (
+        f"token xoxb-123-456-abcDEF user xoxp-9-9 app xapp-1-A0-77 refresh xoxe.xoxb-1-zz "
+        f"secret {SECRET} contact jane.doe+x@initech.example "
+        f"db postgresql+psycopg://app:s3cret@db.internal:5432/store"
+    )
+    shown = redact(line)
+    for leaked in ("xoxb-123", "xoxp-9", "xapp-1", "xoxe.", SECRET, "jane.doe", "s3cret"):
+        assert leaked not in shown, shown
+    assert "postgresql+psycopg://app:***@db.internal:5432/store" in shown
+    assert "[email]" in shown
+
+
+def _record(msg: str, *args: object, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("bot.test", logging.WARNING, __file__, 1, msg, args, None)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_the_json_formatter_writes_one_object_per_line_with_extras():
+    formatter = JsonFormatter(Redactor([SECRET]))
+    line = formatter.format(
+        _record("lookup by %s failed\nsecond line", "ae@sales.example", team="T1", latency_ms=12.5)
+    )
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "WARNING" and entry["logger"] == "bot.test"
+    assert entry["message"] == "lookup by [email] failed\nsecond line"
+    assert (entry["team"], entry["latency_ms"]) == ("T1", 12.5)
+
+
+def test_exceptions_are_redacted_too():
+    formatter = JsonFormatter(Redactor([SECRET]))
+    try:
+        raise RuntimeError(f"auth failed for xoxb-1-2-3 with {SECRET}")
+    except RuntimeError:
+        import sys
+
+        record = _record("boom")
+        record.exc_info = sys.exc_info()
+    entry = json.loads(formatter.format(record))
+    assert "RuntimeError" in entry["exception"]
+    assert "xoxb-1" not in entry["exception"] and SECRET not in entry["exception"]
+
+
+def test_log_format_is_validated():
+    assert Settings.from_env({"LOG_FORMAT": "JSON"}, dotenv_path=None).log_format == "json"
+    assert Settings.from_env({}, dotenv_path=None).log_format == "text"
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        Settings.from_env({"LOG_FORMAT": "xml"}, dotenv_path=None)
+
+
+@pytest.fixture
+def restore_root_logging():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_configure_logging_json_redacts_every_line(restore_root_logging, capsys):
+    settings = Settings(
+        slack_bot_token="xoxb-live-token-value",
+        slack_signing_secret=SECRET,
+        log_format="json",
+    )
+    configure_logging(settings)
+    logging.getLogger("bot.anything").warning(
+        "token=%s secret=%s email=%s", "xoxb-live-token-value", SECRET, "c@initech.example"
+    )
+    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    entry = json.loads(lines[-1])
+    assert entry["message"] == "token=[redacted] secret=[redacted] email=[email]"
+
+
+@pytest.fixture
+def logged_app(settings, slack_standin):
+    slack_standin.add_user("UALLOWED", email="ae@sales.example")
+    settings = replace(settings, slack_signing_secret=SECRET, slack_api_url=slack_standin.api_url)
+    services = build_services(settings)
+    inner = SlackWsgiApp(create_app(settings, services=services), services)
+    ticks = count(start=0.0, step=0.25)  # each look at the clock is 250 ms later
+    return RequestLogMiddleware(inner, clock=lambda: next(ticks))
+
+
+def _request_records(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == REQUEST_LOGGER]
+
+
+def test_one_line_per_request_with_who_what_and_how_long(logged_app, caplog):
+    caplog.set_level(logging.DEBUG, logger=REQUEST_LOGGER)
+    body = slash_command_body("/license", "jane@initech.example", user_id="UALLOWED")
+    response = post_to_wsgi(logged_app, body, SECRET, headers={"X-Request-Id": "req-42"})
+    assert response.status == 200
+    [record] = _request_records(caplog)
+    assert record.levelno == logging.INFO
+    assert (record.request_id, record.team, record.user, record.kind, record.surface) == (
+        "req-42",
+        "T0TEAM",
+        "UALLOWED",
+        "command",
+        "/license",
+    )
+    assert (record.status, record.outcome, record.latency_ms) == (200, "ok", 250.0)
+    # The query a user typed (here an email) is the audit table's, never the log's.
+    assert "initech" not in json.dumps(vars(record), default=str)
+
+
+def test_forged_requests_and_slack_retries_are_logged(logged_app, caplog):
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    post_to_wsgi(logged_app, slash_command_body("/license", "x"), "wrong-secret")
+    event = event_body({"type": "app_home_opened", "user": "UALLOWED"}, event_id="EvLog")
+    post_to_wsgi(logged_app, event, SECRET, headers={"X-Slack-Retry-Num": "2"})
+    forged, retried = _request_records(caplog)
+    assert (forged.status, forged.outcome) == (401, "unauthorized")
+    assert (retried.event_id, retried.retry_num, retried.surface) == (
+        "EvLog",
+        "2",
+        "app_home_opened",
+    )
+
+
+def test_probes_are_logged_at_debug_only(logged_app, caplog):
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/healthz"}
+    body = b"".join(logged_app(environ, lambda *_args: None))
+    assert json.loads(body) == {"status": "ok"}
+    assert _request_records(caplog) == []

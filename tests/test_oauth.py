@@ -1,0 +1,328 @@
+"""Many workspaces end to end: install, redirect, commands per workspace, rotation, uninstall.
+
+Drives the WSGI app as browsers and Slack do, on both engines, against the loopback stand-in
+(SLACK_API_URL): Slack's authorize URL is only generated, never fetched.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select, text
+
+from bot.app import SlackWsgiApp, build_services, create_app
+from bot.config import Settings
+from bot.store.models import AuditEvent
+from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
+from tests.slack_standin import RecordedCall, SlackStandIn
+from tests.test_installations import clear_installation_tables, raw_rows
+
+SECRET = "oauth-signing-secret"
+CLIENT_ID = "111.222"
+CLIENT_SECRET = "oauth-client-secret"
+KEY = Fernet.generate_key().decode()
+STATE_COOKIE = "slack-app-oauth-state"
+_event_ids = itertools.count(1)
+
+
+def client_credentials(call: RecordedCall) -> tuple[str, str]:
+    """slack_sdk sends oauth.v2.access's client id and secret as HTTP Basic auth."""
+    scheme, _, encoded = (call.authorization or "").partition(" ")
+    assert scheme == "Basic"
+    client_id, _, client_secret = base64.b64decode(encoded).decode().partition(":")
+    return client_id, client_secret
+
+
+@dataclass
+class Got:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def get(wsgi: Callable[..., Any], path: str, query: str = "", cookie: str | None = None) -> Got:
+    """A browser's GET, in-process."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if cookie is not None:
+        environ["HTTP_COOKIE"] = cookie
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+        captured["status"] = int(status.split(" ", 1)[0])
+        captured["headers"] = {name.lower(): value for name, value in headers}
+        return lambda _data: None
+
+    body = b"".join(wsgi(environ, start_response))
+    return Got(captured["status"], captured["headers"], body.decode("utf-8"))
+
+
+@dataclass
+class OAuthBot:
+    wsgi: SlackWsgiApp
+    slack: SlackStandIn
+    settings: Settings
+
+    @property
+    def engine(self):
+        return self.wsgi._services.engine
+
+    def start_install(self) -> tuple[str, str]:
+        """GET /slack/install: (state, cookie header to send back)."""
+        response = get(self.wsgi, "/slack/install")
+        assert response.status == 302
+        state = parse_qs(urlsplit(response.headers["location"]).query)["state"][0]
+        cookie = response.headers["set-cookie"].split(";", 1)[0]
+        return state, cookie
+
+    def install(self, code: str, **grant: Any) -> Got:
+        self.slack.add_oauth_grant(code, **grant)
+        state, cookie = self.start_install()
+        return get(
+            self.wsgi, "/slack/oauth_redirect", urlencode({"code": code, "state": state}), cookie
+        )
+
+    def command(self, team_id: str, user_id: str, *, enterprise_id: str | None = None):
+        body = slash_command_body(
+            "/license",
+            "acme",
+            user_id=user_id,
+            team_id=team_id,
+            enterprise_id=enterprise_id,
+            response_url=self.slack.response_url("cmd"),
+        )
+        return post_to_wsgi(self.wsgi, body, SECRET)
+
+    def event(self, event: dict[str, Any], team_id: str, enterprise_id: str | None = None):
+        body = event_body(
+            event,
+            team_id=team_id,
+            enterprise_id=enterprise_id,
+            event_id=f"EvLIFECYCLE{next(_event_ids):04d}",
+        )
+        return post_to_wsgi(self.wsgi, body, SECRET)
+
+    def audit_rows(self) -> list[AuditEvent]:
+        with self.wsgi._services.session_factory() as session:
+            return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+
+
+@pytest.fixture
+def oauth_bot(settings: Settings, slack_standin: SlackStandIn, engine) -> OAuthBot:
+    clear_installation_tables(engine)
+    settings = replace(
+        settings,
+        slack_bot_token=None,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_standin.api_url,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        slack_scopes=("commands", "users:read"),
+        slack_token_encryption_key=KEY,
+        allowed_user_ids=frozenset({"UALLOWED", "UCOLLEAGUE", "UPARTNER"}),
+    )
+    services = build_services(settings)
+    wsgi = SlackWsgiApp(create_app(settings, services=services), services)
+    return OAuthBot(wsgi, slack_standin, settings)
+
+
+def test_install_sends_the_browser_to_slack_with_a_state_it_remembers(oauth_bot):
+    response = get(oauth_bot.wsgi, "/slack/install")
+    assert response.status == 302
+    location = urlsplit(response.headers["location"])
+    assert (location.scheme, location.netloc, location.path) == (
+        "https",
+        "slack.com",
+        "/oauth/v2/authorize",
+    )
+    query = parse_qs(location.query)
+    assert query["client_id"] == [CLIENT_ID]
+    assert query["scope"] == ["commands,users:read"]
+    state = query["state"][0]
+    assert response.headers["set-cookie"].startswith(f"{STATE_COOKIE}={state};")
+    assert [row["state"] for row in raw_rows(oauth_bot.engine, "slack_oauth_states")] == [state]
+    assert oauth_bot.slack.calls == []  # nothing was fetched
+
+
+def test_oauth_redirect_exchanges_the_code_and_stores_encrypted_tokens(oauth_bot):
+    response = oauth_bot.install("code-1", team_id="T1", bot_token="xoxb-t1-plaintext-secret")
+    assert response.status == 200, response.body
+    [exchange] = oauth_bot.slack.calls_to("oauth.v2.access")
+    assert exchange.params["code"] == "code-1"
+    assert client_credentials(exchange) == (CLIENT_ID, CLIENT_SECRET)
+    for table in ("slack_installations", "slack_bots"):
+        [row] = raw_rows(oauth_bot.engine, table)
+        assert row["team_id"] == "T1"
+        assert str(row["bot_token"]).startswith("fernet:")
+        assert "xoxb-t1-plaintext-secret" not in " ".join(str(v) for v in row.values())
+    # The state was single-use.
+    assert raw_rows(oauth_bot.engine, "slack_oauth_states") == []
+
+
+def test_a_redirect_without_the_browsers_state_or_a_replayed_state_installs_nothing(oauth_bot):
+    oauth_bot.slack.add_oauth_grant("code-2", team_id="T1", bot_token="xoxb-t1")
+    state, cookie = oauth_bot.start_install()
+    query = urlencode({"code": "code-2", "state": state})
+    forged = get(oauth_bot.wsgi, "/slack/oauth_redirect", query)  # no cookie
+    assert forged.status == 400
+    assert get(oauth_bot.wsgi, "/slack/oauth_redirect", query, cookie).status == 200
+    replayed = get(oauth_bot.wsgi, "/slack/oauth_redirect", query, cookie)
+    assert replayed.status == 401  # Bolt: invalid_state
+    assert oauth_bot.slack.call_count("oauth.v2.access") == 1
+    assert len(raw_rows(oauth_bot.engine, "slack_bots")) == 1
+
+
+def test_each_workspace_is_answered_with_its_own_token_and_audited_with_its_ids(oauth_bot):
+    oauth_bot.install("code-a", team_id="T1", bot_token="xoxb-team-one")
+    oauth_bot.install("code-b", team_id="T2", enterprise_id="E1", bot_token="xoxb-team-two")
+    oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T1")
+    oauth_bot.slack.add_user("UCOLLEAGUE", email="ae@two.example", team_id="T2", enterprise_id="E1")
+    oauth_bot.slack.clear()
+
+    first = oauth_bot.command("T1", "UALLOWED")
+    second = oauth_bot.command("T2", "UCOLLEAGUE", enterprise_id="E1")
+    assert first.status == second.status == 200
+    assert first.json()["response_type"] == second.json()["response_type"] == "ephemeral"
+    users_info = {
+        call.params["user"]: call.token for call in oauth_bot.slack.calls_to("users.info")
+    }
+    assert users_info == {"UALLOWED": "xoxb-team-one", "UCOLLEAGUE": "xoxb-team-two"}
+    audited = {(row.user_id, row.team_id, row.enterprise_id) for row in oauth_bot.audit_rows()}
+    assert audited == {("UALLOWED", "T1", None), ("UCOLLEAGUE", "T2", "E1")}
+
+
+def test_on_enterprise_grid_external_means_another_enterprise(oauth_bot):
+    oauth_bot.install("code-g", team_id="T2", enterprise_id="E1", bot_token="xoxb-grid")
+    # A colleague whose home workspace is another one of the same organisation.
+    oauth_bot.slack.add_user("UCOLLEAGUE", email="c@acme.example", team_id="T3", enterprise_id="E1")
+    # Someone from another organisation in a shared channel, even though listed by id.
+    oauth_bot.slack.add_user(
+        "UPARTNER", email="p@partner.example", team_id="T9", enterprise_id="E9"
+    )
+
+    assert oauth_bot.command("T2", "UCOLLEAGUE", enterprise_id="E1").status == 200
+    assert oauth_bot.command("T2", "UPARTNER", enterprise_id="E1").status == 200
+    reasons = {row.user_id: (row.outcome, row.reason) for row in oauth_bot.audit_rows()}
+    assert reasons["UPARTNER"] == ("denied", "external")
+    assert reasons["UCOLLEAGUE"][0] != "denied"
+
+
+def test_a_workspace_that_never_installed_gets_no_answer_and_no_lookup(oauth_bot):
+    oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T7")
+    response = oauth_bot.command("T7", "UALLOWED")
+    assert "acme" not in response.text.lower()
+    assert oauth_bot.slack.calls_to("users.info") == []
+    assert oauth_bot.audit_rows() == []
+
+
+def test_an_expiring_rotating_token_is_refreshed_and_stored_encrypted(oauth_bot):
+    # Slack's rotating tokens last 12 hours; this one is due (inside the 2-hour margin).
+    oauth_bot.install(
+        "code-r",
+        team_id="T1",
+        bot_token="xoxe.xoxb-1-original",
+        refresh_token="xoxe-1-original-refresh",
+        expires_in=60,
+    )
+    oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T1")
+    oauth_bot.slack.clear()
+
+    assert oauth_bot.command("T1", "UALLOWED").status == 200
+    [refresh] = oauth_bot.slack.calls_to("oauth.v2.access")
+    assert refresh.params["grant_type"] == "refresh_token"
+    assert refresh.params["refresh_token"] == "xoxe-1-original-refresh"
+    assert client_credentials(refresh) == (CLIENT_ID, CLIENT_SECRET)
+    [users_info] = oauth_bot.slack.calls_to("users.info")
+    assert users_info.token == "xoxe.xoxb-1-rotated-1"
+    [bot_row] = raw_rows(oauth_bot.engine, "slack_bots")
+    stored = " ".join(str(v) for v in bot_row.values())
+    assert "xoxe.xoxb-1-rotated-1" not in stored
+    assert "xoxe-1-refresh-1" not in stored
+    store = oauth_bot.wsgi._services.installation_store
+    bot = store.find_bot(enterprise_id=None, team_id="T1")
+    assert (bot.bot_token, bot.bot_refresh_token) == ("xoxe.xoxb-1-rotated-1", "xoxe-1-refresh-1")
+
+    # The fresh token lasts 12 hours: the next request does not refresh again.
+    oauth_bot.command("T1", "UALLOWED")
+    assert oauth_bot.slack.call_count("oauth.v2.access") == 1
+
+
+def test_app_uninstalled_deletes_the_workspace_at_once(oauth_bot):
+    oauth_bot.install("code-u1", team_id="T1", bot_token="xoxb-one")
+    oauth_bot.install("code-u2", team_id="T2", bot_token="xoxb-two")
+    oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T1")
+
+    response = oauth_bot.event({"type": "app_uninstalled"}, team_id="T1")
+    assert response.status == 200
+    for table in ("slack_installations", "slack_bots"):
+        assert {row["team_id"] for row in raw_rows(oauth_bot.engine, table)} == {"T2"}
+    oauth_bot.slack.clear()
+    oauth_bot.command("T1", "UALLOWED")
+    assert oauth_bot.slack.calls_to("users.info") == []
+
+
+def test_tokens_revoked_deletes_the_installation_and_its_tokens(oauth_bot):
+    oauth_bot.install("code-v", team_id="T1", enterprise_id="E1", bot_token="xoxb-revoked")
+    event = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}}
+    assert oauth_bot.event(event, team_id="T1", enterprise_id="E1").status == 200
+    assert raw_rows(oauth_bot.engine, "slack_installations") == []
+    assert raw_rows(oauth_bot.engine, "slack_bots") == []
+
+
+def test_single_token_mode_acknowledges_lifecycle_events_and_keeps_working(
+    settings, slack_standin, engine
+):
+    settings = replace(settings, slack_signing_secret=SECRET, slack_api_url=slack_standin.api_url)
+    services = build_services(settings)
+    assert services.installation_store is None
+    wsgi = SlackWsgiApp(create_app(settings, services=services), services)
+    for number, event in enumerate(
+        [{"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}}, {"type": "app_uninstalled"}]
+    ):
+        body = event_body(event, event_id=f"EvSINGLE{number}")
+        assert post_to_wsgi(wsgi, body, SECRET).status == 200
+    # No OAuth routes without OAuth settings.
+    assert get(wsgi, "/slack/install").status == 404
+    assert json.loads(get(wsgi, "/healthz").body) == {"status": "ok"}
+
+
+def test_oauth_mode_needs_no_bot_token_but_does_need_the_key(settings, engine):
+    from bot.config import ConfigError
+
+    oauth = replace(
+        settings,
+        slack_bot_token=None,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        slack_scopes=("commands",),
+    )
+    with pytest.raises(ConfigError, match="SLACK_TOKEN_ENCRYPTION_KEY"):
+        create_app(oauth)
+    # With nothing to authenticate as, the app refuses to start.
+    with pytest.raises(ValueError, match="SLACK_BOT_TOKEN"):
+        create_app(replace(settings, slack_bot_token=None))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM slack_bots")).scalar_one() == 0

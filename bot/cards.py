@@ -36,6 +36,7 @@ from bot.records import (
     CustomerLicenses,
     CustomerReconciliations,
     HostRecord,
+    LicenseOverview,
     LicenseRecord,
     RankedLicense,
     ReconciliationRecord,
@@ -65,6 +66,7 @@ SHORT_CODE_MAX = 40  # subscription names, GitLab versions, currency codes, stat
 HOSTNAME_MAX = 100
 REASON_MAX = 300
 FALLBACK_TEXT_MAX = 300
+NOTE_MAX = 500  # the shortcut modal's note input allows this many characters
 ID_IN_URL_MAX = 64  # Zuora/Salesforce ids are 18-32 characters; longer ones are bad data
 
 # How many rows of each list a card shows before pointing to the source system.
@@ -428,13 +430,14 @@ def _lead_section(
     *,
     customer_name: str,
     include_contact_emails: bool,
+    heading: str | None = None,
 ) -> SectionBlock:
     license = ranked.license
     plan = escape_text(plan_label(license.plan), PLAN_MAX)
     summary = " · ".join(
         [plan, seats_words(license.user_count), relative_dates(license, ranked.standing, today)]
     )
-    heading = _LEAD_HEADINGS[ranked.standing]
+    heading = heading or _LEAD_HEADINGS[ranked.standing]
     text = f"{heading} {link(links.license(license.id), f'#{license.id}')}\n*{summary}*"
 
     kind = license_type_label(license.license_type)
@@ -584,9 +587,34 @@ def _share_actions(customer_key: str) -> ActionsBlock | None:
                 text=PlainTextObject(text="Share in channel"),
                 action_id=ids.LICENSE_SHARE_ACTION,
                 value=customer_key,
-            )
+            ),
+            # Ephemeral replies vanish and never reach a phone; a DM from the bot stays.
+            ButtonElement(
+                text=PlainTextObject(text="Send to me"),
+                action_id=ids.LICENSE_SEND_TO_ME_ACTION,
+                value=customer_key,
+            ),
         ],
     )
+
+
+def _featured_first(overview: LicenseOverview, featured_license_id: int | None) -> LicenseOverview:
+    """The overview with the featured license as its lead; the former lead becomes the first
+    of the others, since it is still the one the active-license rule picked."""
+    if featured_license_id is None or overview.lead is None:
+        return overview
+    if overview.lead.license.id == featured_license_id:
+        return overview
+    for position, ranked in enumerate(overview.others):
+        if ranked.license.id == featured_license_id:
+            others = (overview.lead, *overview.others[:position], *overview.others[position + 1 :])
+            return LicenseOverview(lead=ranked, others=others, trials=overview.trials)
+    return overview  # trials and unknown ids are not featured: the card stays as it was
+
+
+def _note_section(note: str) -> SectionBlock | None:
+    text = escape_text(note, NOTE_MAX)
+    return _section(f"💬 {text}") if text else None
 
 
 def _shared_by(user_id: str) -> str:
@@ -603,10 +631,17 @@ def build_license_card(
     shareable: bool = True,
     shared_by_user_id: str | None = None,
     today: date | None = None,
+    featured_license_id: int | None = None,
+    note: str | None = None,
 ) -> CardMessage:
-    """One customer's licenses: the lead license in full, then the rest in one line each."""
+    """One customer's licenses: the lead license in full, then the rest in one line each.
+
+    `featured_license_id` (a paid license of the customer) takes the lead section's place, as
+    the license a deal thread is about; `note` is the poster's words, shown under the header.
+    """
     today = today or data.today or datetime.now(UTC).date()
-    overview = data.overview
+    original_lead = data.overview.lead
+    overview = _featured_first(data.overview, featured_license_id)
     customer = data.customer
     name = escape_text(customer.name, NAME_MAX)
     paid_count = (1 if overview.lead else 0) + len(overview.others)
@@ -621,8 +656,12 @@ def build_license_card(
     blocks: list[Block] = [_header(customer.name), _context(" · ".join(counts))]
     if shared_by_user_id:
         blocks.append(_context(_shared_by(shared_by_user_id)))
+    note_section = _note_section(note) if note else None
+    if note_section is not None:
+        blocks.append(note_section)
 
     lead = overview.lead
+    featured = lead is not None and lead is not original_lead
     if lead is None:
         blocks.append(_section("*No paid license yet.*"))
         fallback = f"{name}: no paid license yet, {plural(len(overview.trials), 'trial')}"
@@ -634,6 +673,11 @@ def build_license_card(
                 today,
                 customer_name=customer.name,
                 include_contact_emails=include_contact_emails,
+                heading=(
+                    f"📌 *Featured license* ({_STANDING_WORDS[lead.standing]})"
+                    if featured
+                    else None
+                ),
             )
         )
         blocks.append(_lead_link_buttons(lead.license, links))
@@ -833,3 +877,89 @@ def build_notice(text: str) -> CardMessage:
     """A short message with no card around it, e.g. the store being unavailable."""
     safe = escape_text(text, SECTION_TEXT_MAX - 1)
     return CardMessage(text=_fallback(safe), blocks=[_section(safe)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Link unfurls: compact cards under a link someone posted (DESIGN.md: Privacy, one rule)
+
+
+_UNFURL_STANDING = {
+    Standing.ACTIVE: "✅ Active",
+    Standing.IN_GRACE: "⚠️ Expired, in grace period",
+    Standing.EXPIRED: "⛔ Expired",
+    Standing.UPCOMING: "🕒 Upcoming",
+}
+
+
+def _ranked_licenses(data: CustomerLicenses) -> list[RankedLicense]:
+    overview = data.overview
+    lead = [overview.lead] if overview.lead is not None else []
+    return [*lead, *overview.others, *overview.trials]
+
+
+def build_license_unfurl(
+    data: CustomerLicenses,
+    license_id: int,
+    links: Links,
+    *,
+    include_contact_emails: bool,
+    today: date | None = None,
+) -> CardMessage:
+    """The compact card under a posted license link: THAT license featured, then the
+    customer's current license when it is another one. No header, no buttons: it hangs under
+    someone else's message, so it stays a few lines long."""
+    today = today or data.today or datetime.now(UTC).date()
+    name = escape_text(data.customer.name, NAME_MAX)
+    featured = next(
+        (ranked for ranked in _ranked_licenses(data) if ranked.license.id == license_id), None
+    )
+    if featured is None:
+        # The link names a license the store no longer files under this customer.
+        text = f"*{name}*\nLicense #{int(license_id)} is not in the license store."
+        blocks: list[Block] = [_section(text), _footer(data.data_as_of)]
+        return CardMessage(text=_fallback(f"{name}: license #{int(license_id)}"), blocks=blocks)
+
+    license = featured.license
+    plan = escape_text(plan_label(license.plan), PLAN_MAX)
+    summary = " · ".join(
+        [plan, seats_words(license.user_count), relative_dates(license, featured.standing, today)]
+    )
+    heading = _UNFURL_STANDING[featured.standing] + (" trial" if license.trial else "")
+    license_link = link(links.license(license.id), f"#{license.id}")
+    text = f"*{name}*\n{heading} license {license_link}: {summary}"
+
+    fields = [
+        f"*Type*\n{escape_text(license_type_label(license.license_type), SHORT_CODE_MAX)}",
+        f"*Starts → expires*\n{_date_range(license)}",
+    ]
+    recipient = _recipient(license, include_contact_emails=include_contact_emails)
+    if recipient:
+        fields.append(f"*Sent to*\n{recipient}")
+    if license.zuora_subscription_name:
+        fields.append(
+            f"*Subscription*\n{escape_text(license.zuora_subscription_name, SHORT_CODE_MAX)}"
+        )
+    blocks = [SectionBlock(text=_mrkdwn(text), fields=[_mrkdwn(field) for field in fields])]
+
+    lead = data.overview.lead
+    if lead is not None and lead.license.id != license.id:
+        current = lead.license
+        blocks.append(
+            _context(
+                f"Current license: {link(links.license(current.id), f'#{current.id}')} "
+                f"{escape_text(plan_label(current.plan), PLAN_MAX)}, "
+                f"{seats_words(current.user_count)} ({_STANDING_WORDS[lead.standing]})"
+            )
+        )
+    blocks.append(_footer(data.data_as_of))
+    return CardMessage(text=_fallback(f"{name}: {summary}"), blocks=blocks)
+
+
+def build_recon_unfurl(
+    record: ReconciliationRecord, links: Links, *, data_as_of: datetime | None
+) -> CardMessage:
+    """The compact card under a posted reconciliation link: that one reconciliation."""
+    name = escape_text(record.customer_name, NAME_MAX)
+    text = f"*{name}* · seat reconciliation\n{_reconciliation_text(record, links)}"
+    fallback = f"{name}: seat reconciliation, {recon_status_words(record.status)}"
+    return CardMessage(text=_fallback(fallback), blocks=[_section(text), _footer(data_as_of)])

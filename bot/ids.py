@@ -32,6 +32,14 @@ POST_CARD_MODAL = "post_license_card_modal"
 LOOKUP_MODAL = "lookup_license_modal"
 LOOKUP_RESULT_MODAL = "lookup_license_result_modal"
 CUSTOMER_SELECT_ACTION = "customer_select"  # external_select: block_suggestion + block_actions
+# The shortcut modals' inputs (block_id, action_id): read back from view.state on submission.
+CUSTOMER_BLOCK = "customer"
+LICENSE_BLOCK = "featured_license"
+LICENSE_SELECT_ACTION = "featured_license_select"
+NOTE_BLOCK = "note"
+NOTE_ACTION = "note_input"
+CONVERSATION_BLOCK = "conversation"
+CONVERSATION_SELECT_ACTION = "conversation_select"
 
 # Events the app subscribes to (manifest bot_events)
 BOT_EVENTS = ("app_home_opened", "link_shared", "app_uninstalled", "tokens_revoked")

@@ -12,18 +12,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import cards, ids
-from bot.audit import AuditEntry, record_audit
+from bot.audit import AuditEntry, recent_lookups, record_audit
 from bot.cards import CardMessage
+from bot.home import HomeFacts
 from bot.links import Links
-from bot.search import QueryKind, find_customers
+from bot.modals import decode_option_value
+from bot.records import CustomerChoice, LicenseOverview
+from bot.search import QueryKind, find_customer_in_text, find_customers
+from bot.store.models import Customer
 from bot.store.queries import (
+    RECONCILIATIONS_IMPORT,
+    customer_choices,
+    customer_key_of_license,
     latest_import_at,
     load_customer_licenses,
     load_customer_reconciliations,
+    load_reconciliation,
 )
 
 logger = logging.getLogger(__name__)
@@ -32,6 +41,11 @@ STORE_UNAVAILABLE = (
     "The license store is unavailable right now. Try again in a minute; "
     "if it keeps happening, tell the team that runs this bot."
 )
+LINK_GONE = "That record is not in the license store."
+# The audit surface of a link unfurled into a conversation.
+UNFURL_SURFACE = "link_shared"
+# How many of a user's latest audit rows App Home reads to find a few distinct lookups.
+HOME_AUDIT_ROWS = 50
 CUSTOMER_GONE = "That customer is no longer in the license store. Search again with /license."
 STORE_EMPTY = (
     "The license store is empty: no export has been imported yet. Whoever runs this bot loads "
@@ -101,14 +115,27 @@ class LookupService:
         *,
         audience: Audience,
         surface: str,
+        featured_license_id: int | None = None,
+        note: str | None = None,
+        shareable: bool | None = None,
     ) -> Answer:
-        """One customer's card, by key: a pick-list choice or a card being shared."""
+        """One customer's card, by key (or a modal's option value for it): a pick-list choice,
+        a card being shared, posted by a shortcut or sent to the requester's DM.
+
+        `shareable=None` means: share buttons on requester cards only."""
         return self._audited(
             surface=surface,
             query=customer_key,
             requester=requester,
             build=lambda session: self._customer_card(
-                session, command, customer_key, audience=audience, shared_by=requester.user_id
+                session,
+                command,
+                resolve_customer_key(session, customer_key),
+                audience=audience,
+                shared_by=requester.user_id,
+                featured_license_id=featured_license_id,
+                note=note,
+                shareable=shareable,
             ),
         )
 
@@ -137,6 +164,9 @@ class LookupService:
         *,
         audience: Audience,
         shared_by: str | None = None,
+        featured_license_id: int | None = None,
+        note: str | None = None,
+        shareable: bool | None = None,
     ) -> Answer:
         to_conversation = audience is Audience.CONVERSATION
         if command == ids.RECON_COMMAND:
@@ -152,8 +182,10 @@ class LookupService:
             licenses,
             self._links,
             include_contact_emails=self._show_emails_in_channels if to_conversation else True,
-            shareable=not to_conversation,
+            shareable=(not to_conversation) if shareable is None else shareable,
             shared_by_user_id=shared_by if to_conversation else None,
+            featured_license_id=featured_license_id,
+            note=note,
         )
         return Answer(message, "ok", licenses.overview.license_count)
 
@@ -187,3 +219,195 @@ class LookupService:
             logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
             return Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
         return answer
+
+    # ---- link unfurls and App Home (issue 3) -------------------------------------------------
+
+    def _shows_contact_emails(self, audience: Audience) -> bool:
+        # The one redaction rule: the requester sees emails; a conversation per the setting.
+        return True if audience is Audience.REQUESTER else self._show_emails_in_channels
+
+    def answer_license_link(self, license_id: int, url: str, requester: Requester) -> Answer:
+        """The compact card of a posted license link: its customer, that license featured.
+
+        Unfurls hang in a conversation, so they are built for Audience.CONVERSATION."""
+        return self._audited(
+            surface=UNFURL_SURFACE,
+            query=url,
+            requester=requester,
+            build=lambda session: self._license_unfurl(session, license_id),
+        )
+
+    def answer_reconciliation_link(
+        self, reconciliation_id: int, url: str, requester: Requester
+    ) -> Answer:
+        """The compact card of a posted reconciliation link (Audience.CONVERSATION)."""
+        return self._audited(
+            surface=UNFURL_SURFACE,
+            query=url,
+            requester=requester,
+            build=lambda session: self._reconciliation_unfurl(session, reconciliation_id),
+        )
+
+    def home_facts(self, user_id: str) -> HomeFacts:
+        """What an allowed user's App Home shows from the store: recent lookups, data as of.
+
+        Only reads; a store that cannot answer gives a Home that says so, not an error."""
+        try:
+            with self._session_factory() as session:
+                return HomeFacts(
+                    recent=tuple(recent_lookups(session, user_id, limit=HOME_AUDIT_ROWS)),
+                    data_as_of=latest_import_at(session),
+                )
+        except SQLAlchemyError as error:
+            logger.error("home: store error %s", type(error).__name__)
+            return HomeFacts(recent=(), data_as_of=None, store_available=False)
+
+    def _license_unfurl(self, session: Session, license_id: int) -> Answer:
+        customer_key = customer_key_of_license(session, license_id)
+        licenses = (
+            None
+            if customer_key is None
+            else load_customer_licenses(session, customer_key, today=self._clock().date())
+        )
+        if licenses is None:
+            return Answer(cards.build_notice(LINK_GONE), "not_found")
+        message = cards.build_license_unfurl(
+            licenses,
+            license_id,
+            self._links,
+            include_contact_emails=self._shows_contact_emails(Audience.CONVERSATION),
+        )
+        return Answer(message, "ok", 1)
+
+    def _reconciliation_unfurl(self, session: Session, reconciliation_id: int) -> Answer:
+        record = load_reconciliation(session, reconciliation_id)
+        if record is None:
+            return Answer(cards.build_notice(LINK_GONE), "not_found")
+        message = cards.build_recon_unfurl(
+            record, self._links, data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT)
+        )
+        return Answer(message, "ok", 1)
+
+    # ---- shortcut modals (issue 3): customer options, suggestions, licenses to feature ------
+
+    def customer_choices_for(self, text: str, requester: Requester) -> list[CustomerChoice]:
+        """What an external select offers for `text`: the same search as /license."""
+        choices: list[CustomerChoice] = []
+
+        def search(session: Session) -> tuple[str, int]:
+            result = find_customers(session, text, limit=MODAL_OPTIONS_SEARCHED)
+            choices.extend([result.resolved] if result.resolved else result.choices)
+            return ("ok" if choices else "not_found"), len(choices)
+
+        if not self._audited_read(SUGGEST_SURFACE, text, requester, search):
+            return []
+        return choices
+
+    def suggest_customer(self, message_text: str, requester: Requester) -> CustomerSelection | None:
+        """The customer a message talks about, with its licenses, to preselect in the
+        shortcut's modal."""
+        found: list[CustomerSelection] = []
+
+        def suggest(session: Session) -> tuple[str, int]:
+            choice = find_customer_in_text(session, message_text)
+            licenses = (
+                None
+                if choice is None
+                else load_customer_licenses(session, choice.key, today=self._clock().date())
+            )
+            if choice is None or licenses is None:
+                return "not_found", 0
+            found.append(CustomerSelection(choice, licenses.overview))
+            return "ok", 1
+
+        query = message_text[:SUGGESTION_QUERY_MAX]
+        if not self._audited_read(ids.POST_CARD_SHORTCUT, query, requester, suggest):
+            return None
+        return found[0] if found else None
+
+    def customer_selection(
+        self, customer_value: str, requester: Requester
+    ) -> CustomerSelection | None:
+        """A customer picked in a modal: its pick-list line and licenses, to offer one to
+        feature. None when the customer is gone or the store cannot answer."""
+        selected: list[CustomerSelection] = []
+
+        def load(session: Session) -> tuple[str, int]:
+            key = resolve_customer_key(session, customer_value)
+            licenses = load_customer_licenses(session, key, today=self._clock().date())
+            choices = customer_choices(session, [key])
+            if licenses is None or not choices:
+                return "not_found", 0
+            selected.append(CustomerSelection(choices[0], licenses.overview))
+            return "ok", licenses.overview.license_count
+
+        if not self._audited_read(SELECT_SURFACE, customer_value, requester, load):
+            return None
+        return selected[0] if selected else None
+
+    def _audited_read(
+        self,
+        surface: str,
+        query: str,
+        requester: Requester,
+        read: Callable[[Session], tuple[str, int]],
+    ) -> bool:
+        """Run a lookup that returns no card, and audit it; False when it must not be shown."""
+        try:
+            with self._session_factory() as session:
+                outcome, count = read(session)
+        except SQLAlchemyError as error:
+            logger.error("lookup failed: store error %s", type(error).__name__)
+            outcome, count = "error", 0
+        entry = AuditEntry(
+            surface=surface,
+            outcome=outcome,
+            user_id=requester.user_id,
+            team_id=requester.team_id,
+            enterprise_id=requester.enterprise_id,
+            channel_id=requester.channel_id,
+            query=query,
+            result_count=count,
+        )
+        try:
+            record_audit(self._session_factory, entry, now=self._clock())
+        except SQLAlchemyError as error:
+            logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
+            return False
+        return outcome != "error"
+
+
+# The audit surfaces of the modals' searches (the card itself is audited by its own surface).
+SUGGEST_SURFACE = "customer_suggest"
+SELECT_SURFACE = "customer_select"
+MODAL_OPTIONS_SEARCHED = 20
+SUGGESTION_QUERY_MAX = 500
+
+
+@dataclass(frozen=True)
+class CustomerSelection:
+    choice: CustomerChoice
+    overview: LicenseOverview
+
+
+def resolve_customer_key(session: Session, value: str) -> str:
+    """A customer key from a key or a modal option value (long keys travel as prefix+digest).
+
+    The prefix is a range on the primary key, which both engines answer from its index (the
+    bytewise order of SQLite and of the C collation); a database with a linguistic collation
+    may order keys otherwise, so an empty range falls back to a plain prefix match."""
+    decoded = decode_option_value(value)
+    if isinstance(decoded, str):
+        return decoded
+    prefix = decoded.prefix
+    last = ord(prefix[-1]) if prefix else 0x10FFFF
+    after_prefix = prefix[:-1] + chr(last + 1) if last < 0x10FFFF else None
+    ranged = select(Customer.key).where(Customer.key >= prefix)
+    if after_prefix is not None:
+        ranged = ranged.where(Customer.key < after_prefix)
+    anywhere = select(Customer.key).where(Customer.key.startswith(prefix, autoescape=True))
+    for statement in (ranged, anywhere):
+        for key in session.scalars(statement):
+            if decoded.matches(key):
+                return key
+    return value

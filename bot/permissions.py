@@ -20,6 +20,9 @@ How each kind of refused request is answered:
 - view_submission: the modal is replaced by a refusal modal (there is no input to attach an
   `errors` entry to, and closing it silently would look like success);
 - shortcuts, message actions, view_closed, events: ack and nothing else.
+- app_home_opened: the one exception. The refusal is audited, then the event reaches its
+  listener with the refusal in `context["access"]`, so the Home tab can say how to ask for
+  access (with no customer data); Slack gives the bot no other way to answer there.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ DENIED_OUTCOME = "denied"
 NO_USER_REASON = "no_user"
 # Slack's lifecycle events carry no user: nobody to check, and the app must still hear them.
 LIFECYCLE_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
+# Events a refused user still gets an answer to: the listener reads the refusal from
+# context["access"] and shows only how to ask for access.
+REFUSAL_AWARE_EVENTS = frozenset({"app_home_opened"})
 REFUSAL_MODAL_TITLE = "CustomersDot"
 
 ResolverProvider = Callable[[BoltContext], AccessResolver]
@@ -218,6 +224,14 @@ class AllowlistMiddleware(Middleware):
         actor = identify_actor(body)
         decision = self._decide(req.context, actor)
         if decision.allowed:
+            req.context[ACCESS_CONTEXT_KEY] = decision
+            return next()
+        if (
+            actor.kind == "event"
+            and actor.surface in REFUSAL_AWARE_EVENTS
+            and actor.user_id is not None
+        ):
+            self._write_audit(actor, decision)
             req.context[ACCESS_CONTEXT_KEY] = decision
             return next()
         return self._refuse(req, actor, decision)

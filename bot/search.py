@@ -524,3 +524,68 @@ def trigram_score(query: str, search_key: str) -> float:
         window = " ".join(key_words[start : start + width])
         best = max(best, _similarity(query_trigrams, trigrams(window)))
     return best
+
+
+# --- A customer named in a message (the "Post license card" shortcut) -----------------------
+
+# A deal thread names its customer early; reading further only finds more noise.
+MESSAGE_WORDS_SCANNED = 80
+MAX_PHRASE_WORDS = 4
+MAX_EXACT_TOKENS = 5
+# Words that are never worth proposing as a customer on their own.
+_MESSAGE_STOPWORDS = frozenset(
+    (
+        "the and for with from this that deal renewal review license licence licenses call"
+        " customer account quote true up seats users plan thread meeting update about"
+    ).split()
+)
+_TOKEN_PUNCTUATION = "\"'“”‘’()[]{},;:!?*_~`"
+_MESSAGE_KINDS = (
+    QueryKind.EMAIL,
+    QueryKind.EMAIL_DOMAIN,
+    QueryKind.SUBSCRIPTION_NAME,
+    QueryKind.HOSTNAME,
+)
+
+
+def find_customer_in_text(session: Session, text: str) -> CustomerChoice | None:
+    """The customer a message most likely talks about, or None.
+
+    An email, domain, subscription or hostname in the text names one exactly; otherwise the
+    longest run of words (up to four) whose normalised form is some customer's search key,
+    earliest first: "Initech renewal next week" proposes Initech. A bounded number of
+    indexed queries, however long the message.
+    """
+    cleaned = _SLACK_MARKUP.sub(_unwrap_slack_markup, text[:4000])
+    words = [word.strip(_TOKEN_PUNCTUATION) for word in cleaned.split()[:MESSAGE_WORDS_SCANNED]]
+    words = [word for word in words if word]
+    tried = 0
+    for word in dict.fromkeys(words):
+        query = parse_query(word.rstrip("."))
+        if query.kind not in _MESSAGE_KINDS:
+            continue
+        for _, matcher in _exact_matchers(query):
+            keys = matcher(session, 1)
+            if keys:
+                return next(iter(customer_choices(session, keys)), None)
+        tried += 1
+        if tried >= MAX_EXACT_TOKENS:
+            break
+    phrases: dict[str, tuple[int, int]] = {}  # search key -> (-word count, position)
+    for size in range(MAX_PHRASE_WORDS, 0, -1):
+        for start in range(len(words) - size + 1):
+            key = company_search_key(" ".join(words[start : start + size]))
+            if len(key) < MIN_TRIGRAM_QUERY_LENGTH or key in _MESSAGE_STOPWORDS:
+                continue
+            phrases.setdefault(key, (-size, start))
+    if not phrases:
+        return None
+    rows = session.execute(
+        select(Customer.key, Customer.search_key)
+        .where(Customer.search_key.in_(list(phrases)))
+        .order_by(Customer.key)
+    ).all()
+    if not rows:
+        return None
+    best_key, _ = min(rows, key=lambda row: phrases[row[1]])
+    return next(iter(customer_choices(session, [best_key])), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import actions, commands
+from handlers import actions, commands, events, lifecycle, shortcuts
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -15,3 +15,6 @@ if TYPE_CHECKING:
 def register(app: App, services: Services) -> None:
     commands.register(app, services)
     actions.register(app, services)
+    shortcuts.register(app, services)
+    events.register(app, services)
+    lifecycle.register(app, services)

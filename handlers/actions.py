@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, Respond
+from slack_sdk import WebClient
 
 from bot import ids
+from bot.conversations import send_direct_message
 from bot.lookups import COMMAND_BY_PICK_ACTION, Audience
 from handlers.payloads import action_value, requester_from_interaction
 
@@ -14,6 +16,10 @@ if TYPE_CHECKING:
     from slack_bolt import App
 
     from bot.app import Services
+
+
+SEND_TO_ME_SURFACE = "send_to_me"
+SENT_TO_DM = "Sent to your direct messages with CustomersDot, where it stays."
 
 
 def acknowledge(ack: Ack) -> None:
@@ -47,9 +53,32 @@ def register(app: App, services: Services) -> None:
         )
         respond(response_type="ephemeral", replace_original=True, **answer.payload())
 
+    def send_card_to_requester(
+        body: dict[str, Any], client: WebClient, respond: Respond | None
+    ) -> None:
+        # The requester's own card (emails included) into their DM with the bot, where it
+        # stays; no buttons on it, since it is already where it was sent.
+        requester = requester_from_interaction(body)
+        answer = lookups.answer_customer(
+            ids.LICENSE_COMMAND,
+            action_value(body),
+            requester,
+            audience=Audience.REQUESTER,
+            surface=SEND_TO_ME_SURFACE,
+            shareable=False,
+        )
+        problem = answer.message.text if answer.outcome != "ok" else None
+        if problem is None and requester.user_id:
+            problem = send_direct_message(client, requester.user_id, **answer.payload())
+        if respond is None:
+            return  # a button in a modal has no response_url; the DM (or nothing) tells
+        # Never a silent failure: say where the card went, or why it did not.
+        respond(text=problem or SENT_TO_DM, response_type="ephemeral", replace_original=False)
+
     # URL buttons open in the browser, but Slack still sends block_actions for them.
     app.action(ids.LINK_ACTION_PATTERN)(acknowledge)
     # The Web API call (response_url) need not precede the ack: it runs lazily.
     app.action(ids.LICENSE_SHARE_ACTION)(ack=acknowledge, lazy=[share_license_card])
+    app.action(ids.LICENSE_SEND_TO_ME_ACTION)(ack=acknowledge, lazy=[send_card_to_requester])
     for pick_action in COMMAND_BY_PICK_ACTION:
         app.action(pick_action)(ack=acknowledge, lazy=[show_picked_customer])

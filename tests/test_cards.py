@@ -338,7 +338,13 @@ def test_share_button_carries_the_customer_key() -> None:
             "text": {"type": "plain_text", "text": "Share in channel"},
             "action_id": ids.LICENSE_SHARE_ACTION,
             "value": "sf:0016100000XyZ12",
-        }
+        },
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Send to me"},
+            "action_id": ids.LICENSE_SEND_TO_ME_ACTION,
+            "value": "sf:0016100000XyZ12",
+        },
     ]
 
 

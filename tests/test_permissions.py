@@ -291,9 +291,20 @@ def test_refused_shortcut_is_only_acked(harness: Harness, payload: dict[str, Any
 
 
 def test_refused_event_is_only_acked(harness: Harness) -> None:
-    response = harness.dispatch(event_body({"type": "app_home_opened", "user": "UGUEST"}))
+    event = {"type": "link_shared", "user": "UGUEST", "channel": "C0SALES", "links": []}
+    response = harness.dispatch(event_body(event))
     assert (response.status, response.body) == (200, "")
     assert harness.handled == []
+    assert [(a.surface, a.reason) for a in harness.audits] == [("link_shared", "guest")]
+
+
+def test_refused_app_home_opened_reaches_its_listener_with_the_refusal(harness: Harness) -> None:
+    """The Home tab is the one place a refused user can be told how to ask for access."""
+    response = harness.dispatch(event_body({"type": "app_home_opened", "user": "UGUEST"}))
+    assert (response.status, response.body) == (200, "")
+    assert harness.handled == ["app_home_opened"]
+    [access] = harness.access_seen
+    assert (access.allowed, access.reason) == (False, "guest")
     assert [(a.surface, a.reason) for a in harness.audits] == [("app_home_opened", "guest")]
 
 

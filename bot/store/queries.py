@@ -201,3 +201,14 @@ def reconciliation_record(row: Reconciliation) -> ReconciliationRecord:
         currency=row.currency,
         error_message=row.error_message,
     )
+
+
+def customer_key_of_license(session: Session, license_id: int) -> str | None:
+    """The customer a license is filed under (a posted license link); None if unknown."""
+    return session.scalar(select(License.customer_key).where(License.id == license_id))
+
+
+def load_reconciliation(session: Session, reconciliation_id: int) -> ReconciliationRecord | None:
+    """One reconciliation by its CustomersDot id (a posted reconciliation link)."""
+    row = session.get(Reconciliation, reconciliation_id)
+    return None if row is None else reconciliation_record(row)

@@ -1,0 +1,188 @@
+"""Can the bot post a card here? And, when Slack refuses a post, what do we tell the user?
+
+DESIGN.md (Privacy): cards go only to the conversation the user acted in or one they chose,
+and never into a conversation shared with another organisation; when the bot cannot tell,
+it does not post. `conversations.info` is the one source: a channel it cannot see, or an
+answer it cannot read, is a "no" with words saying what to do next.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+logger = logging.getLogger(__name__)
+
+INVITE_HINT = "Add me first with `/invite @CustomersDot`, then try again."
+CANNOT_SEE = f"I can't see this conversation. {INVITE_HINT}"
+NOT_A_MEMBER = f"I'm not in this channel. {INVITE_HINT}"
+EXTERNAL = (
+    "This conversation is shared with another organisation (Slack Connect): customer data "
+    "never goes there. Use an internal channel."
+)
+DIRECT_MESSAGE = (
+    "I can't post into a direct message between people. Use `/license` there (only you see "
+    "the answer), or post the card in a channel."
+)
+ARCHIVED = "This channel is archived, so nothing can be posted in it."
+RESTRICTED = (
+    "Only some people can post in this channel, and I'm not one of them. "
+    "Ask a channel manager, or post the card in another channel."
+)
+UNREACHABLE = "I couldn't check this conversation with Slack just now. Try again in a minute."
+REJECTED = "Slack didn't accept the card. Try again in a minute; if it keeps happening, tell the team that runs this bot."
+
+# chat.postMessage / conversations.info error codes -> what the user should read.
+_ERROR_WORDS = {
+    "channel_not_found": CANNOT_SEE,
+    "not_in_channel": NOT_A_MEMBER,
+    "missing_scope": CANNOT_SEE,
+    "is_archived": ARCHIVED,
+    "restricted_action": RESTRICTED,
+    "restricted_action_read_only_channel": RESTRICTED,
+    "restricted_action_thread_only_channel": RESTRICTED,
+    "restricted_action_non_threadable_channel": RESTRICTED,
+    "cannot_reply_to_message": RESTRICTED,
+    "ekm_access_denied": RESTRICTED,
+    "team_access_not_granted": CANNOT_SEE,
+    "unreachable": UNREACHABLE,
+    "ratelimited": UNREACHABLE,
+    "rate_limited": UNREACHABLE,
+    "fatal_error": UNREACHABLE,
+    "internal_error": UNREACHABLE,
+    "service_unavailable": UNREACHABLE,
+    "request_timeout": UNREACHABLE,
+}
+
+
+@dataclass(frozen=True)
+class PostCheck:
+    """Whether a card may go into a conversation; `problem` says why not, in plain words."""
+
+    allowed: bool
+    problem: str | None = None
+    reason: str | None = None  # a short code for logs and tests: "external", "not_member" ...
+
+    @classmethod
+    def ok(cls) -> PostCheck:
+        return cls(True)
+
+    @classmethod
+    def refuse(cls, reason: str, problem: str) -> PostCheck:
+        return cls(False, problem, reason)
+
+
+def slack_error_code(error: SlackApiError) -> str:
+    """The Web API error code, or "unreachable" when Slack itself failed (HTTP 5xx, 429, or
+    an answer that is not JSON): those are worth a retry, not an invitation."""
+    response = error.response
+    status = getattr(response, "status_code", 200) if response is not None else 500
+    data = getattr(response, "data", None)
+    if status >= 500 or status == 429 or not isinstance(data, dict):
+        return "unreachable"
+    return str(data.get("error") or "error")
+
+
+def explain_slack_error(error_code: str | None) -> str:
+    """Plain words for a Slack Web API error code; never the code or a trace alone."""
+    return _ERROR_WORDS.get(error_code or "", REJECTED)
+
+
+def _is_direct_message_id(channel_id: str) -> bool:
+    return channel_id.startswith("D")
+
+
+def judge_conversation(channel: dict[str, Any], *, requester_user_id: str | None) -> PostCheck:
+    """The decision on a `conversations.info` channel object (pure; see check_conversation)."""
+    # Any sign of another organisation is a no: the flags Slack documents, pending ones too,
+    # and a share that is not within this Enterprise organisation.
+    if channel.get("is_ext_shared") or channel.get("is_pending_ext_shared"):
+        return PostCheck.refuse("external", EXTERNAL)
+    if channel.get("is_shared") and not channel.get("is_org_shared"):
+        return PostCheck.refuse("external", EXTERNAL)
+    if channel.get("is_im"):
+        # The bot sees only its own DMs; one with the requester is theirs to fill.
+        if requester_user_id is None or channel.get("user") != requester_user_id:
+            return PostCheck.refuse("direct_message", DIRECT_MESSAGE)
+        return PostCheck.ok()
+    if channel.get("is_archived"):
+        return PostCheck.refuse("archived", ARCHIVED)
+    if channel.get("is_member") is False:
+        return PostCheck.refuse("not_member", NOT_A_MEMBER)
+    return PostCheck.ok()
+
+
+def check_conversation(
+    client: WebClient, channel_id: str | None, *, requester_user_id: str | None
+) -> PostCheck:
+    """Ask Slack about the conversation, then judge it. Any doubt is a refusal."""
+    if not channel_id:
+        return PostCheck.refuse("no_conversation", CANNOT_SEE)
+    try:
+        response = client.conversations_info(channel=channel_id)
+    except SlackApiError as error:
+        code = slack_error_code(error)
+        logger.info("conversations.info refused for %s: %s", channel_id, code)
+        if code != "unreachable" and _is_direct_message_id(channel_id):
+            return PostCheck.refuse("direct_message", DIRECT_MESSAGE)
+        return PostCheck.refuse(code, explain_slack_error(code))
+    except (SlackClientError, OSError) as error:
+        logger.warning("conversations.info failed for %s: %s", channel_id, type(error).__name__)
+        return PostCheck.refuse("unreachable", UNREACHABLE)
+    channel = response.get("channel")
+    if not isinstance(channel, dict):
+        return PostCheck.refuse("unreadable", UNREACHABLE)
+    return judge_conversation(channel, requester_user_id=requester_user_id)
+
+
+def post_message(
+    client: WebClient,
+    channel_id: str,
+    *,
+    text: str,
+    blocks: list[dict[str, Any]],
+    thread_ts: str | None = None,
+) -> str | None:
+    """Post; None when Slack took it, else the plain-language reason it did not."""
+    try:
+        client.chat_postMessage(
+            channel=channel_id,
+            thread_ts=thread_ts,
+            text=text,
+            blocks=blocks,
+            # A card is a card: links in it must not unfurl into previews of their own.
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+    except SlackApiError as error:
+        code = slack_error_code(error)
+        logger.info("chat.postMessage refused in %s: %s", channel_id, code)
+        return explain_slack_error(code)
+    except (SlackClientError, OSError) as error:
+        logger.warning("chat.postMessage failed in %s: %s", channel_id, type(error).__name__)
+        return UNREACHABLE
+    return None
+
+
+def send_direct_message(
+    client: WebClient, user_id: str, *, text: str, blocks: list[dict[str, Any]]
+) -> str | None:
+    """Post into the user's DM with the bot (opened if need be); None when it arrived."""
+    try:
+        opened = client.conversations_open(users=user_id)
+    except SlackApiError as error:
+        code = slack_error_code(error)
+        logger.info("conversations.open refused for %s: %s", user_id, code)
+        return explain_slack_error(code)
+    except (SlackClientError, OSError) as error:
+        logger.warning("conversations.open failed for %s: %s", user_id, type(error).__name__)
+        return UNREACHABLE
+    channel = opened.get("channel")
+    channel_id = channel.get("id") if isinstance(channel, dict) else None
+    if not isinstance(channel_id, str) or not channel_id:
+        return UNREACHABLE
+    return post_message(client, channel_id, text=text, blocks=blocks)

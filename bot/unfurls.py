@@ -1,0 +1,240 @@
+"""Link unfurls: a posted CustomersDot admin link gets the compact card under it.
+
+    {CUSTOMERSDOT_URL}/admin/license/{id}         -> that license's customer, that license first
+    {CUSTOMERSDOT_URL}/admin/reconciliation/{id}  -> that reconciliation
+
+The allowlist middleware has already refused links shared by people who are not allowed. Here
+the bot also fails closed wherever the card could reach people outside the organisation, or
+somewhere it cannot check: an externally shared conversation (the envelope's
+`is_ext_shared_channel`, or conversations.info saying so), a conversation conversations.info
+cannot describe, and the message composer (`channel: "COMPOSER"`, `source: "composer"`), where
+the message's eventual audience is unknown.
+
+Our own limits, after GitHub's Slack app: at most 3 unfurls per message, and no repeat unfurl
+of the same link in a conversation within 30 minutes. The repeat rule is a claim in the shared
+store (`unfurl_record`), so it holds across workers and instances, and also drops Slack's
+retries of an event that was already handled.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from slack_sdk import WebClient
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.links import Links
+from bot.lookups import LookupService, Requester
+from bot.store.db import session_scope
+from bot.store.models import UnfurlRecord
+
+logger = logging.getLogger(__name__)
+
+MAX_UNFURLS_PER_MESSAGE = 3
+REPEAT_WINDOW = timedelta(minutes=30)
+COMPOSER_CHANNEL = "COMPOSER"
+COMPOSER_SOURCE = "composer"
+_ADMIN_PATH = re.compile(r"^/admin/(license|reconciliation)/([0-9]{1,18})/?$")
+# UnfurlRecord's column widths.
+_CHANNEL_WIDTH = 32
+_URL_WIDTH = 1000
+
+LinkKind = Literal["license", "reconciliation"]
+
+
+@dataclass(frozen=True)
+class AdminLink:
+    """A CustomersDot admin link as posted (`url`, the unfurls key) and what it names."""
+
+    kind: LinkKind
+    record_id: int
+    url: str
+
+
+@dataclass(frozen=True)
+class UnfurlPlan:
+    """What to send to chat.unfurl: the message, and url -> {"blocks": [...]}."""
+
+    channel: str
+    ts: str
+    unfurls: dict[str, dict[str, Any]]
+
+
+def parse_admin_link(url: str, customersdot_url: str) -> AdminLink | None:
+    """The license or reconciliation a URL under `customersdot_url` names; None otherwise."""
+    try:
+        base = urlsplit(customersdot_url.rstrip("/"))
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if (parts.scheme.lower(), parts.netloc.lower()) != (base.scheme.lower(), base.netloc.lower()):
+        return None
+    if not parts.path.startswith(base.path):
+        return None
+    match = _ADMIN_PATH.match(parts.path[len(base.path) :])
+    if match is None:
+        return None
+    kind: LinkKind = "license" if match.group(1) == "license" else "reconciliation"
+    return AdminLink(kind=kind, record_id=int(match.group(2)), url=url)
+
+
+def links_to_unfurl(links: Iterable[Mapping[str, Any]], customersdot_url: str) -> list[AdminLink]:
+    """The first `MAX_UNFURLS_PER_MESSAGE` distinct admin links of a link_shared event."""
+    found: list[AdminLink] = []
+    seen: set[tuple[str, int]] = set()
+    for entry in links:
+        url = entry.get("url") if isinstance(entry, Mapping) else None
+        if not isinstance(url, str):
+            continue
+        admin_link = parse_admin_link(url, customersdot_url)
+        if admin_link is None or (admin_link.kind, admin_link.record_id) in seen:
+            continue
+        seen.add((admin_link.kind, admin_link.record_id))
+        found.append(admin_link)
+        if len(found) >= MAX_UNFURLS_PER_MESSAGE:
+            break
+    return found
+
+
+def claim_unfurl(
+    session_factory: sessionmaker[Session],
+    channel_id: str,
+    url: str,
+    *,
+    now: datetime,
+    window: timedelta = REPEAT_WINDOW,
+) -> bool:
+    """True if this worker may unfurl `url` in `channel_id` now; False if it was within `window`.
+
+    Atomic on both engines: the insert wins only for the first claimant (primary key); an
+    existing row is taken over only by the one update that still sees it older than `window`.
+    """
+    channel_id, url = channel_id[:_CHANNEL_WIDTH], url[:_URL_WIDTH]
+    try:
+        with session_scope(session_factory) as session:
+            session.add(UnfurlRecord(channel_id=channel_id, url=url, unfurled_at=now))
+        return True
+    except IntegrityError:
+        pass
+    with session_scope(session_factory) as session:
+        result = session.execute(
+            update(UnfurlRecord)
+            .where(
+                UnfurlRecord.channel_id == channel_id,
+                UnfurlRecord.url == url,
+                UnfurlRecord.unfurled_at <= now - window,
+            )
+            .values(unfurled_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def conversation_is_internal(client: WebClient, channel_id: str) -> bool:
+    """True only when Slack confirms the conversation is not shared with another organisation."""
+    try:
+        response = client.conversations_info(channel=channel_id)
+    except Exception as error:  # SlackApiError, a network error: either way, we cannot tell
+        logger.info("unfurl: conversations.info failed for %s (%s)", channel_id, type(error))
+        return False
+    channel = response.get("channel")
+    if not isinstance(channel, dict):
+        return False
+    return not (channel.get("is_ext_shared") or channel.get("is_pending_ext_shared"))
+
+
+def _blocked_reason(body: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
+    if body.get("is_ext_shared_channel"):
+        return "externally shared conversation"
+    channel = event.get("channel")
+    if not isinstance(channel, str) or not channel or channel == COMPOSER_CHANNEL:
+        return "message composer"
+    if event.get("source") == COMPOSER_SOURCE:
+        return "message composer"
+    if not isinstance(event.get("message_ts"), str) or not event.get("message_ts"):
+        return "no message"
+    return None
+
+
+class Unfurler:
+    """Turns a link_shared event into the chat.unfurl call to make, if any."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        lookups: LookupService,
+        links: Links,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._lookups = lookups
+        self._customersdot_url = links.customersdot_url
+        self._links = links
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def plan(self, body: Mapping[str, Any], client: WebClient) -> UnfurlPlan | None:
+        """The unfurls for this event (each audited), or None when nothing may be unfurled."""
+        event = body.get("event")
+        if not isinstance(event, Mapping):
+            return None
+        reason = _blocked_reason(body, event)
+        if reason is not None:
+            logger.info("unfurl skipped: %s", reason)
+            return None
+        admin_links = links_to_unfurl(event.get("links") or (), self._customersdot_url)
+        if not admin_links:
+            return None
+        channel = str(event["channel"])
+        if not conversation_is_internal(client, channel):
+            logger.info("unfurl skipped: conversation %s is shared or unknown", channel)
+            return None
+        requester = Requester(
+            user_id=_text(event.get("user")),
+            team_id=_text(body.get("team_id")),
+            enterprise_id=_text(body.get("enterprise_id")),
+            channel_id=channel,
+        )
+        unfurls: dict[str, dict[str, Any]] = {}
+        for admin_link in admin_links:
+            if not self._claim(channel, admin_link):
+                continue
+            if admin_link.kind == "license":
+                answer = self._lookups.answer_license_link(
+                    admin_link.record_id, admin_link.url, requester
+                )
+            else:
+                answer = self._lookups.answer_reconciliation_link(
+                    admin_link.record_id, admin_link.url, requester
+                )
+            if answer.outcome == "ok":
+                unfurls[admin_link.url] = {"blocks": answer.message.blocks_as_dicts()}
+        if not unfurls:
+            return None
+        return UnfurlPlan(channel=channel, ts=str(event["message_ts"]), unfurls=unfurls)
+
+    def _claim(self, channel: str, admin_link: AdminLink) -> bool:
+        # Keyed by the canonical URL: the same license linked with another query string or a
+        # trailing slash is the same link to the people reading the conversation.
+        if admin_link.kind == "license":
+            canonical = self._links.license(admin_link.record_id)
+        else:
+            canonical = self._links.reconciliation(admin_link.record_id)
+        try:
+            return claim_unfurl(self._session_factory, channel, canonical, now=self._clock())
+        except SQLAlchemyError as error:
+            # No claim, no unfurl: a store that cannot record it cannot answer it either.
+            logger.error("unfurl claim failed: %s", type(error).__name__)
+            return False
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

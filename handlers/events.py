@@ -1,0 +1,69 @@
+"""Events and App Home: app_home_opened, link_shared, and the Home tab's recent-lookup buttons.
+
+Every Web API call here (views.publish, chat.unfurl, views.open) need not precede the HTTP
+response, so each runs in a lazy listener after the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
+
+from bot import ids
+from bot.home import build_card_modal, build_home_view, parse_recent_lookup_value
+from bot.identity import AccessDecision
+from bot.permissions import ACCESS_CONTEXT_KEY
+from bot.unfurls import Unfurler
+from handlers.payloads import action_value, requester_from_interaction
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.app import Services
+
+logger = logging.getLogger(__name__)
+
+HOME_TAB = "home"
+
+
+def acknowledge(ack: Ack) -> None:
+    ack()
+
+
+def register(app: App, services: Services) -> None:
+    lookups = services.lookups
+    access_request_url = services.settings.access_request_url
+    unfurler = Unfurler(services.session_factory, lookups, services.links)
+
+    def publish_home(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        # app_home_opened also fires for the Messages tab, which the bot does not draw.
+        if event.get("tab", HOME_TAB) != HOME_TAB or not event.get("user"):
+            return
+        access = context.get(ACCESS_CONTEXT_KEY)
+        decision = access if isinstance(access, AccessDecision) else None
+        allowed = decision is not None and decision.allowed
+        facts = lookups.home_facts(event["user"]) if allowed else None
+        view = build_home_view(decision, facts, access_request_url=access_request_url)
+        client.views_publish(user_id=event["user"], view=view)
+
+    def unfurl_links(body: dict[str, Any], client: WebClient) -> None:
+        plan = unfurler.plan(body, client)
+        if plan is not None:
+            client.chat_unfurl(channel=plan.channel, ts=plan.ts, unfurls=plan.unfurls)
+
+    def open_recent_lookup(body: dict[str, Any], client: WebClient) -> None:
+        parsed = parse_recent_lookup_value(action_value(body))
+        if parsed is None:
+            logger.info("home: ignored a recent-lookup button we did not build")
+            return
+        command, query = parsed
+        answer = lookups.answer_query(command, query, requester_from_interaction(body))
+        view = build_card_modal(answer.message, command=command, query=query)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    app.event("app_home_opened")(ack=acknowledge, lazy=[publish_home])
+    app.event("link_shared")(ack=acknowledge, lazy=[unfurl_links])
+    app.action(ids.HOME_RECENT_LOOKUP_ACTION)(ack=acknowledge, lazy=[open_recent_lookup])

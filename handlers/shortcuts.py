@@ -1,0 +1,284 @@
+"""The message shortcut "Post license card", the global shortcut "Look up a license", and
+their modals: the customer search (block_suggestion), picking a customer (block_actions) and
+the submissions (view_submission).
+
+A shortcut's trigger id expires in 3 seconds, so the modal is opened first, in the ack
+listener; the Slack calls that can wait (is this conversation postable? which customer does
+the message name?) fill it lazily through `views.update`. Submissions answer in the HTTP
+response: they post the card, then close the modal, or keep it open with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.models.views import View
+
+from bot import ids
+from bot.conversations import check_conversation, post_message
+from bot.lookups import Audience, CustomerSelection
+from bot.modals import (
+    ModalContext,
+    build_lookup_modal,
+    build_lookup_result_modal,
+    build_message_modal,
+    build_post_card_modal,
+    customer_options,
+    error_text,
+    license_options,
+)
+from handlers.payloads import requester_from_interaction
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.app import Services
+
+logger = logging.getLogger(__name__)
+
+PICK_A_CUSTOMER = "Pick a customer."
+
+
+@dataclass(frozen=True)
+class ModalForm:
+    """What the user entered in a shortcut modal, read from `view.state.values`."""
+
+    customer: str | None = None  # the external select's option value
+    license_id: int | None = None
+    note: str | None = None
+    conversation: str | None = None
+
+    @classmethod
+    def read(cls, view: dict[str, Any]) -> ModalForm:
+        values = (view.get("state") or {}).get("values") or {}
+
+        def element(block_id: str, action_id: str) -> dict[str, Any]:
+            found = (values.get(block_id) or {}).get(action_id)
+            return found if isinstance(found, dict) else {}
+
+        def selected(block_id: str, action_id: str) -> str | None:
+            option = element(block_id, action_id).get("selected_option")
+            value = option.get("value") if isinstance(option, dict) else None
+            return value if isinstance(value, str) and value else None
+
+        license_value = selected(ids.LICENSE_BLOCK, ids.LICENSE_SELECT_ACTION)
+        note = element(ids.NOTE_BLOCK, ids.NOTE_ACTION).get("value")
+        conversation = element(ids.CONVERSATION_BLOCK, ids.CONVERSATION_SELECT_ACTION).get(
+            "selected_conversation"
+        )
+        return cls(
+            customer=selected(ids.CUSTOMER_BLOCK, ids.CUSTOMER_SELECT_ACTION),
+            license_id=int(license_value) if license_value and license_value.isdigit() else None,
+            note=(note.strip() or None) if isinstance(note, str) else None,
+            conversation=conversation if isinstance(conversation, str) and conversation else None,
+        )
+
+
+def thread_of(body: dict[str, Any]) -> ModalContext:
+    """Where a message shortcut's card goes: the thread's parent, whichever message it was
+    used on (a reply carries its parent's ts as thread_ts)."""
+    message = body.get("message") or {}
+    channel = body.get("channel") or {}
+    return ModalContext(
+        channel_id=channel.get("id"),
+        thread_ts=message.get("thread_ts") or message.get("ts") or body.get("message_ts"),
+    )
+
+
+def post_card_external_id(body: dict[str, Any]) -> str:
+    # Trigger ids are unique, so the lazy listener can find the modal it must fill.
+    return f"{ids.POST_CARD_MODAL}:{body.get('trigger_id', '')}"[:255]
+
+
+def _update_view(client: WebClient, view: View, **where: str | None) -> None:
+    try:
+        client.views_update(view=view, **{k: v for k, v in where.items() if v})
+    except (SlackApiError, SlackClientError, OSError) as error:
+        # The user closed the modal, or changed it since (hash_conflict): nothing to fill.
+        logger.info("views.update skipped: %s", type(error).__name__)
+
+
+def _errors(ack: Ack, block_id: str, text: str) -> None:
+    ack(response_action="errors", errors={block_id: error_text(text)})
+
+
+def register(app: App, services: Services) -> None:
+    lookups = services.lookups
+
+    # ---- message shortcut: Post license card ---------------------------------------------
+
+    def open_post_card_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=build_post_card_modal(thread_of(body), external_id=post_card_external_id(body)),
+        )
+
+    def fill_post_card_modal(body: dict[str, Any], client: WebClient) -> None:
+        target = thread_of(body)
+        requester = requester_from_interaction(body)
+        external_id = post_card_external_id(body)
+        check = check_conversation(client, target.channel_id, requester_user_id=requester.user_id)
+        if not check.allowed:
+            # Say so at once, in the modal, rather than after the user filled it in.
+            view = build_message_modal(check.problem or "", external_id=external_id)
+            _update_view(client, view, external_id=external_id)
+            return
+        text = str((body.get("message") or {}).get("text") or "")
+        suggested = lookups.suggest_customer(text, requester) if text.strip() else None
+        if suggested is None:
+            return
+        view = build_post_card_modal(
+            target,
+            suggested=suggested.choice,
+            licenses=license_options(suggested.overview),
+            external_id=external_id,
+        )
+        _update_view(client, view, external_id=external_id)
+
+    def post_card_from_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        view = body["view"]
+        target = ModalContext.decode(view.get("private_metadata"))
+        form = ModalForm.read(view)
+        requester = replace(requester_from_interaction(body), channel_id=target.channel_id)
+        if form.customer is None:
+            _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
+            return
+        check = check_conversation(client, target.channel_id, requester_user_id=requester.user_id)
+        if not check.allowed or target.channel_id is None:
+            _errors(ack, ids.CUSTOMER_BLOCK, check.problem or "")
+            return
+        answer = lookups.answer_customer(
+            ids.LICENSE_COMMAND,
+            form.customer,
+            requester,
+            audience=Audience.CONVERSATION,
+            surface=ids.POST_CARD_SHORTCUT,
+            featured_license_id=form.license_id,
+            note=form.note,
+        )
+        if answer.outcome != "ok":
+            _errors(ack, ids.CUSTOMER_BLOCK, answer.message.text)
+            return
+        problem = post_message(
+            client, target.channel_id, thread_ts=target.thread_ts, **answer.payload()
+        )
+        if problem is not None:
+            _errors(ack, ids.CUSTOMER_BLOCK, problem)
+            return
+        ack()
+
+    # ---- global shortcut: Look up a license ----------------------------------------------
+
+    def open_lookup_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(trigger_id=body["trigger_id"], view=build_lookup_modal())
+
+    def show_lookup_result(ack: Ack, body: dict[str, Any]) -> None:
+        form = ModalForm.read(body["view"])
+        if form.customer is None:
+            _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
+            return
+        # The requester's own card, in the modal: no share buttons (there is no message to
+        # share from); the conversation picker below sends it on.
+        answer = lookups.answer_customer(
+            ids.LICENSE_COMMAND,
+            form.customer,
+            requester_from_interaction(body),
+            audience=Audience.REQUESTER,
+            surface=ids.LOOKUP_SHORTCUT,
+            featured_license_id=form.license_id,
+            shareable=False,
+        )
+        if answer.outcome != "ok":
+            _errors(ack, ids.CUSTOMER_BLOCK, answer.message.text)
+            return
+        context = ModalContext(customer=form.customer, license_id=form.license_id)
+        ack(response_action="update", view=build_lookup_result_modal(answer.message, context))
+
+    def send_lookup_result(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        view = body["view"]
+        looked_up = ModalContext.decode(view.get("private_metadata"))
+        form = ModalForm.read(view)
+        conversation = form.conversation
+        requester = replace(requester_from_interaction(body), channel_id=conversation)
+        check = check_conversation(client, conversation, requester_user_id=requester.user_id)
+        if not check.allowed or conversation is None:
+            _errors(ack, ids.CONVERSATION_BLOCK, check.problem or "")
+            return
+        answer = lookups.answer_customer(
+            ids.LICENSE_COMMAND,
+            looked_up.customer or "",
+            requester,
+            audience=Audience.CONVERSATION,
+            surface=ids.LOOKUP_RESULT_MODAL,
+            featured_license_id=looked_up.license_id,
+            note=form.note,
+        )
+        if answer.outcome != "ok":
+            _errors(ack, ids.CONVERSATION_BLOCK, answer.message.text)
+            return
+        problem = post_message(client, conversation, **answer.payload())
+        if problem is not None:
+            _errors(ack, ids.CONVERSATION_BLOCK, problem)
+            return
+        done = build_message_modal(f"Sent the card to <#{conversation}>.")
+        ack(response_action="update", view=done)
+
+    # ---- the customer select, in both modals ---------------------------------------------
+
+    def suggest_customers(ack: Ack, body: dict[str, Any]) -> None:
+        choices = lookups.customer_choices_for(
+            str(body.get("value") or ""), requester_from_interaction(body)
+        )
+        ack(options=customer_options(choices))
+
+    def acknowledge(ack: Ack) -> None:
+        ack()
+
+    def refill_for_customer(body: dict[str, Any], client: WebClient) -> None:
+        view = body.get("view") or {}
+        action = (body.get("actions") or [{}])[0]
+        option = action.get("selected_option") or {}
+        value = option.get("value")
+        if not isinstance(value, str) or not value:
+            return
+        selection = lookups.customer_selection(value, requester_from_interaction(body))
+        new_view = _refilled(view, selection)
+        if new_view is not None:
+            _update_view(client, new_view, view_id=view.get("id"), hash=view.get("hash"))
+
+    app.message_shortcut(ids.POST_CARD_SHORTCUT)(
+        ack=open_post_card_modal, lazy=[fill_post_card_modal]
+    )
+    app.view_submission(ids.POST_CARD_MODAL)(post_card_from_modal)
+    app.global_shortcut(ids.LOOKUP_SHORTCUT)(open_lookup_modal)
+    app.view_submission(ids.LOOKUP_MODAL)(show_lookup_result)
+    app.view_submission(ids.LOOKUP_RESULT_MODAL)(send_lookup_result)
+    app.options(ids.CUSTOMER_SELECT_ACTION)(suggest_customers)
+    # Picking a customer refills the modal lazily (views.update); other inputs need no answer.
+    app.block_action(ids.CUSTOMER_SELECT_ACTION)(ack=acknowledge, lazy=[refill_for_customer])
+    app.block_action(ids.LICENSE_SELECT_ACTION)(acknowledge)
+
+
+def _refilled(view: dict[str, Any], selection: CustomerSelection | None) -> View | None:
+    """The modal the user is in, rebuilt around the customer they picked (note kept)."""
+    if selection is None:
+        return None
+    licenses = license_options(selection.overview)
+    callback_id = view.get("callback_id")
+    if callback_id == ids.POST_CARD_MODAL:
+        return build_post_card_modal(
+            ModalContext.decode(view.get("private_metadata")),
+            suggested=selection.choice,
+            licenses=licenses,
+            note=ModalForm.read(view).note,
+        )
+    if callback_id == ids.LOOKUP_MODAL:
+        return build_lookup_modal(selected=selection.choice, licenses=licenses)
+    return None

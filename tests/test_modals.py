@@ -1,0 +1,62 @@
+"""The modal builders (validated by slack_sdk) and long customer keys in option values."""
+
+from __future__ import annotations
+
+from bot import ids
+from bot.lookups import resolve_customer_key
+from bot.modals import (
+    OPTION_VALUE_MAX,
+    ModalContext,
+    build_lookup_modal,
+    build_message_modal,
+    build_post_card_modal,
+    customer_option_text,
+    decode_option_value,
+    encode_option_value,
+)
+from bot.records import CustomerChoice
+from bot.store.models import Customer
+
+
+def test_short_keys_travel_as_they_are_and_long_ones_fit_in_150_characters() -> None:
+    assert encode_option_value("sf:0016100000INITEC") == "sf:0016100000INITEC"
+    long_key = "name:" + "initech global services " * 12
+    value = encode_option_value(long_key[:300])
+    assert len(value) <= OPTION_VALUE_MAX
+    reference = decode_option_value(value)
+    assert not isinstance(reference, str) and reference.matches(long_key[:300])
+
+
+def test_a_long_key_is_resolved_among_keys_sharing_its_prefix(session) -> None:
+    prefix = "name:" + "a" * 200
+    keys = [f"{prefix} one", f"{prefix} two", "sf:SHORT"]
+    session.add_all(Customer(key=key, name=key[-3:], search_key=key[5:]) for key in keys)
+    session.commit()
+    for key in keys:
+        assert resolve_customer_key(session, encode_option_value(key)) == key
+    gone = encode_option_value(f"{prefix} three")
+    assert resolve_customer_key(session, gone) == gone  # finds nothing: "customer gone"
+
+
+def test_option_text_fits_75_characters_with_the_name_cut_first() -> None:
+    choice = CustomerChoice(key="k", name="N" * 300, license_count=3, active_plan="premium",
+                            active_user_count=120)  # fmt: skip
+    text = customer_option_text(choice)
+    assert len(text) <= 75 and text.endswith("Premium, 120 seats")
+
+
+def test_every_modal_passes_slack_sdk_validation() -> None:
+    context = ModalContext(channel_id="C1", thread_ts="1700000000.000100")
+    choice = CustomerChoice(key="sf:1", name="Initech", license_count=2)
+    views = [
+        build_post_card_modal(context, suggested=choice, note="hello", external_id="x"),
+        build_lookup_modal(selected=choice),
+        build_message_modal("Nope."),
+    ]
+    for view in views:
+        as_dict = view.to_dict()
+        assert len(as_dict["title"]["text"]) <= 24
+    assert ModalContext.decode(context.encode()) == context
+    assert ModalContext.decode("not json") == ModalContext()
+    first = build_post_card_modal(context).to_dict()["blocks"][0]
+    assert first["block_id"] == ids.CUSTOMER_BLOCK and first["dispatch_action"] is True

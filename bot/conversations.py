@@ -9,6 +9,7 @@ answer it cannot read, is a "no" with words saying what to do next.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,13 +97,22 @@ def _is_direct_message_id(channel_id: str) -> bool:
     return channel_id.startswith("D")
 
 
+def shared_with_another_organisation(channel: Mapping[str, Any]) -> bool:
+    """The one rule for "customer data must not go here" (cards posted, links unfurled).
+
+    Any sign of another organisation counts: the flags Slack documents, pending ones too, and
+    a share that is not within this Enterprise organisation.
+    """
+    return bool(
+        channel.get("is_ext_shared")
+        or channel.get("is_pending_ext_shared")
+        or (channel.get("is_shared") and not channel.get("is_org_shared"))
+    )
+
+
 def judge_conversation(channel: dict[str, Any], *, requester_user_id: str | None) -> PostCheck:
     """The decision on a `conversations.info` channel object (pure; see check_conversation)."""
-    # Any sign of another organisation is a no: the flags Slack documents, pending ones too,
-    # and a share that is not within this Enterprise organisation.
-    if channel.get("is_ext_shared") or channel.get("is_pending_ext_shared"):
-        return PostCheck.refuse("external", EXTERNAL)
-    if channel.get("is_shared") and not channel.get("is_org_shared"):
+    if shared_with_another_organisation(channel):
         return PostCheck.refuse("external", EXTERNAL)
     if channel.get("is_im"):
         # The bot sees only its own DMs; one with the requester is theirs to fill.

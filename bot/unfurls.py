@@ -31,6 +31,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.conversations import shared_with_another_organisation
 from bot.links import Links
 from bot.lookups import LookupService, Requester
 from bot.store.db import session_scope
@@ -148,7 +149,7 @@ def conversation_is_internal(client: WebClient, channel_id: str) -> bool:
     channel = response.get("channel")
     if not isinstance(channel, dict):
         return False
-    return not (channel.get("is_ext_shared") or channel.get("is_pending_ext_shared"))
+    return not shared_with_another_organisation(channel)
 
 
 def _blocked_reason(body: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:

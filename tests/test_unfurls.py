@@ -209,14 +209,17 @@ def test_nothing_unfurls_in_an_externally_shared_conversation(bot):
 def test_nothing_unfurls_where_conversations_info_says_shared_or_cannot_tell(bot):
     bot.slack.add_channel("C0CONNECT", is_shared=True, is_ext_shared=True)
     bot.slack.add_channel("C0PENDING", is_pending_ext_shared=True)
+    # Shared, and not within this Enterprise organisation: another organisation is in it.
+    bot.slack.add_channel("C0OTHERORG", is_shared=True, is_org_shared=False)
     bot.event(link_shared(LICENSE_9001, channel="C0CONNECT"))
     bot.event(link_shared(LICENSE_9001, channel="C0PENDING"))
+    bot.event(link_shared(LICENSE_9001, channel="C0OTHERORG"))
     bot.event(link_shared(LICENSE_9001, channel="C0UNKNOWN"))  # channel_not_found
     bot.drain()  # the failure below is for the next call only
     bot.slack.fail("conversations.info", "server_error", times=5)
     bot.event(link_shared(LICENSE_9001, channel=CHANNEL))
     bot.drain()
-    assert len(bot.calls("conversations.info")) >= 4
+    assert len(bot.calls("conversations.info")) >= 5
     assert bot.calls("chat.unfurl") == []
 
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 from bot.licensing import summarise_licenses
@@ -87,22 +87,27 @@ def load_customer_reconciliations(
     subscriptions_of_customer = (
         select(License.zuora_subscription_id)
         .where(License.customer_key == customer_key, License.zuora_subscription_id.is_not(None))
-        .scalar_subquery()
+        .distinct()
+        .subquery()
     )
     licensed_by_some_customer = (
         select(License.id)
         .where(License.zuora_subscription_id == Reconciliation.zuora_subscription_id)
         .exists()
     )
+    # Two indexed lookups joined by UNION rather than one WHERE with OR: PostgreSQL cannot
+    # serve `IN (subquery) OR ...` from indexes and would scan every reconciliation.
+    by_subscription = select(Reconciliation.id).join(
+        subscriptions_of_customer,
+        subscriptions_of_customer.c.zuora_subscription_id == Reconciliation.zuora_subscription_id,
+    )
+    by_name = select(Reconciliation.id).where(
+        Reconciliation.customer_search_key == customer.search_key, ~licensed_by_some_customer
+    )
+    owned = union(by_subscription, by_name).subquery()
     rows = session.scalars(
         select(Reconciliation)
-        .where(
-            or_(
-                Reconciliation.zuora_subscription_id.in_(subscriptions_of_customer),
-                (Reconciliation.customer_search_key == customer.search_key)
-                & ~licensed_by_some_customer,
-            )
-        )
+        .join(owned, owned.c.id == Reconciliation.id)
         .order_by(Reconciliation.reconcile_on.desc().nulls_last(), Reconciliation.id.desc())
     )
     return CustomerReconciliations(

@@ -1,0 +1,105 @@
+"""Every statement a lookup runs is served by an index, on both engines (asserted from plans).
+
+The statements are captured as the real lookup runs them, then explained: SQLite's
+`EXPLAIN QUERY PLAN` must not SCAN a store table, and PostgreSQL's plan must have no Seq Scan on
+one. The test tables are tiny, where PostgreSQL's planner rightly prefers a sequential scan, so
+`enable_seqscan` is turned off: a plan that still scans has no index able to serve it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from bot.search import find_customers
+from bot.store.queries import load_customer_licenses, load_customer_reconciliations
+from tests.e2e_dataset import load_dataset
+
+STORE_TABLES = {"customer", "license", "reconciliation", "host"}
+QUERIES = [
+    "initech",  # exact name
+    "initek",  # typo
+    "in",  # short prefix
+    "umbrel",  # prefix of two
+    "bill.lumbergh@initech.example",
+    "@initech.example",
+    "A-S00090001",
+    "9001",
+    "gitlab.initech.example",
+]
+
+
+@contextmanager
+def captured_selects(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
+def full_scans(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            details = [row[-1] for row in rows]
+            return [
+                d
+                for d in details
+                if re.match(r"SCAN (\w+)", d)
+                and re.match(r"SCAN (\w+)", d).group(1) in STORE_TABLES
+                and "USING" not in d  # "SCAN t USING INDEX" walks an index in order
+            ]
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        [plan_json] = connection.exec_driver_sql(
+            f"EXPLAIN (FORMAT JSON) {statement}", parameters
+        ).one()
+        plan = plan_json if isinstance(plan_json, list) else json.loads(plan_json)
+        scans: list[str] = []
+
+        def walk(node: dict[str, Any]) -> None:
+            if node.get("Node Type") == "Seq Scan" and node.get("Relation Name") in STORE_TABLES:
+                scans.append(f"Seq Scan on {node['Relation Name']}")
+            for child in node.get("Plans", []):
+                walk(child)
+
+        walk(plan[0]["Plan"])
+        return scans
+
+
+@pytest.fixture
+def loaded(session_factory, tmp_path):
+    load_dataset(session_factory, tmp_path, datetime.now(UTC).date())
+    return session_factory
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_search_statements_use_indexes(engine, loaded, query):
+    with captured_selects(engine) as statements, loaded() as session:
+        result = find_customers(session, query)
+    assert result.choices, f"{query!r} should find a customer in the dataset"
+    assert statements
+    for statement, parameters in statements:
+        assert full_scans(engine, statement, parameters) == [], statement
+
+
+def test_card_statements_use_indexes(engine, loaded):
+    today = datetime.now(UTC).date()
+    with captured_selects(engine) as statements, loaded() as session:
+        assert load_customer_licenses(session, "sf:0016100000INITEC", today=today)
+        assert load_customer_reconciliations(session, "sf:0016100000INITEC")
+    for statement, parameters in statements:
+        assert full_scans(engine, statement, parameters) == [], statement

@@ -30,3 +30,34 @@ def test_models_and_migrations_describe_the_same_schema(engine):
             connection, opts={"include_schemas": True, "include_object": include_object}
         )
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_concurrent_upgrades_of_a_fresh_postgres_database_take_turns():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.store.db import create_store_engine
+    from bot.store.schema import head_revision
+    from tests.conftest import fresh_postgres_database
+
+    with fresh_postgres_database("concurrent_upgrade") as url:
+        if url is None:
+            import pytest
+
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL")
+        engine = create_store_engine(url)
+        with engine.begin() as connection:  # back to an empty database
+            connection.exec_driver_sql(
+                "DROP SCHEMA public CASCADE; CREATE SCHEMA public; DROP SCHEMA audit CASCADE"
+            )
+        # lock_timeout bounds the test: without the advisory lock the upgrades block each other
+        # on catalog locks, and this turns that hang into a failure (the lock waits in turn).
+        engines = [
+            create_store_engine(url, connect_args={"options": "-c lock_timeout=20000"})
+            for _ in range(4)
+        ]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(upgrade, engines))
+        assert all(is_up_to_date(e) for e in engines)
+        assert head_revision() is not None
+        for e in [engine, *engines]:
+            e.dispose()

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from bot.store.db import is_sqlite
 
@@ -50,10 +50,18 @@ def is_up_to_date(engine: Engine) -> bool:
     return current_revision(engine) == head_revision()
 
 
+# Any constant will do: it names the lock every instance's `db upgrade` queues on.
+MIGRATION_LOCK_ID = 7_245_160_118
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`. Idempotent: safe to run from every release."""
+    """Bring the schema to `revision`. Idempotent, and safe to run from every release and every
+    instance at once: on PostgreSQL the migration waits on an advisory lock held until commit,
+    so concurrent runs take turns and the later ones find nothing left to do."""
     config = _alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

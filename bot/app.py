@@ -28,7 +28,9 @@ from bot.installations import (
     build_oauth_settings,
 )
 from bot.links import Links
-from bot.logs import configure_logging as _configure_logging
+
+# Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
+from bot.logs import configure_logging as configure_logging
 from bot.lookups import LookupService
 from bot.permissions import allowlist_middleware, local_operator_middleware
 from bot.slack_client import create_web_client
@@ -72,6 +74,7 @@ def build_services(
         links,
         show_contact_emails_in_channels=settings.show_contact_emails_in_channels,
         clock=clock,
+        rate_limit_per_hour=settings.lookup_rate_limit_per_hour,
     )
     installation_store = (
         build_installation_store(settings, engine) if settings.oauth_enabled else None
@@ -227,8 +230,3 @@ def _json_response(
 def create_wsgi_app(settings: Settings) -> SlackWsgiApp:
     services = build_services(settings)
     return SlackWsgiApp(create_app(settings, services=services), services)
-
-
-def configure_logging(settings: Settings) -> None:
-    """LOG_FORMAT's formatter on the root logger, with secrets and emails redacted."""
-    _configure_logging(settings)

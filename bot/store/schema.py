@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -37,7 +38,9 @@ def _alembic_config() -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
+    # Cached: /readyz asks on every probe, and the migration scripts do not change at run time.
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 

@@ -1,11 +1,11 @@
-"""python -m bot <command>: serve, shell, import, demo, db."""
+"""python -m bot <command>: serve, shell, import, demo, audit, db."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import ConfigError, Settings
@@ -48,6 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load a synthetic demo dataset into the store")
     demo.set_defaults(run=_demo)
 
+    audit = commands.add_parser("audit", help="export or purge the audit trail")
+    audit_commands = audit.add_subparsers(required=True, metavar="action")
+    export = audit_commands.add_parser(
+        "export", help="write the audit rows of a date range (UTC days) as CSV"
+    )
+    export.add_argument("--since", type=_day, required=True, help="first day, YYYY-MM-DD")
+    export.add_argument("--until", type=_day, required=True, help="last day (included)")
+    export.add_argument("--output", type=Path, help="CSV file to write (default: stdout)")
+    export.set_defaults(run=_audit_export)
+    audit_commands.add_parser(
+        "purge", help="delete audit rows older than AUDIT_RETENTION_DAYS (default 400)"
+    ).set_defaults(run=_audit_purge)
+
     db = commands.add_parser("db", help="schema migrations")
     db_commands = db.add_subparsers(required=True, metavar="action")
     db_commands.add_parser("upgrade", help="migrate the store to the latest schema").set_defaults(
@@ -57,6 +70,56 @@ def _parser() -> argparse.ArgumentParser:
         run=_db_current
     )
     return parser
+
+
+def _day(raw: str) -> datetime:
+    try:
+        return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {raw!r}") from None
+
+
+def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.audit import export_audit_csv
+    from bot.store.db import create_store_engine, make_session_factory
+    from bot.store.schema import ensure_schema
+
+    if args.until < args.since:
+        print("audit export: --until is before --since", file=sys.stderr)
+        return 2
+    engine = create_store_engine(settings.database_url)
+    ensure_schema(engine)
+    # --until names a whole day: rows up to its end are included.
+    bounds = {"since": args.since, "until": args.until + timedelta(days=1)}
+    try:
+        with make_session_factory(engine)() as session:
+            if args.output is None:
+                rows = export_audit_csv(session, sys.stdout, **bounds)
+            else:
+                with args.output.open("w", newline="", encoding="utf-8") as out:
+                    rows = export_audit_csv(session, out, **bounds)
+    finally:
+        engine.dispose()
+    print(f"audit export: {rows:,} rows", file=sys.stderr)
+    return 0
+
+
+def _audit_purge(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.audit import purge_audit
+    from bot.store.db import create_store_engine, make_session_factory, session_scope
+    from bot.store.schema import ensure_schema
+
+    engine = create_store_engine(settings.database_url)
+    ensure_schema(engine)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            deleted = purge_audit(
+                session, now=datetime.now(UTC), retention_days=settings.audit_retention_days
+            )
+    finally:
+        engine.dispose()
+    print(f"audit purge: {deleted:,} rows older than {settings.audit_retention_days} days deleted")
+    return 0
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:

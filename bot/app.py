@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -33,11 +34,15 @@ from bot.links import Links
 from bot.logs import configure_logging as configure_logging
 from bot.lookups import LookupService
 from bot.permissions import allowlist_middleware, local_operator_middleware
+from bot.request_shape import malformed_reason
 from bot.slack_client import create_web_client
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import ensure_schema, is_up_to_date
 
 SLACK_EVENTS_PATH = "/slack/events"
+# What Bolt answers a request whose signature does not verify.
+INVALID_REQUEST = {"error": "invalid request"}
+MALFORMED_REQUEST = {"error": "malformed request"}
 LOCAL_TEAM_ID = "T0LOCAL"
 LOCAL_USER_ID = "U0LOCAL"
 
@@ -203,6 +208,12 @@ class SlackWsgiApp:
             status = "200 OK" if ready else "503 Service Unavailable"
             return _json_response(start_response, status, {"ready": ready, "store": detail})
         if path == SLACK_EVENTS_PATH:
+            if not _timestamp_is_well_formed(environ):
+                # slack_sdk's verifier raises on a non-integer timestamp (a 500): refuse as
+                # Bolt refuses any other unverifiable request.
+                return _json_response(start_response, "401 Unauthorized", INVALID_REQUEST)
+            if _body_is_malformed(environ):
+                return _json_response(start_response, "400 Bad Request", MALFORMED_REQUEST)
             return self._slack(environ, start_response)
         if path in self._oauth_paths and method == "GET":
             return self._slack(environ, start_response)
@@ -215,6 +226,30 @@ class SlackWsgiApp:
             logging.getLogger(__name__).warning("readiness: store unreachable: %s", type(error))
             return False, "unreachable"
         return (True, "ok") if migrated else (False, "not migrated")
+
+
+def _timestamp_is_well_formed(environ: dict[str, Any]) -> bool:
+    """Absent (Bolt refuses it as too old) or what Slack sends: Unix seconds, ASCII digits."""
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+    return timestamp is None or (timestamp.isascii() and timestamp.isdigit())
+
+
+def _body_is_malformed(environ: dict[str, Any]) -> bool:
+    """Read the body once, check its shape (bot.request_shape), and put it back for Bolt."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return True
+    raw = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    reason = malformed_reason(body, environ.get("CONTENT_TYPE"))
+    if reason is not None:
+        logging.getLogger(__name__).info("refused a malformed Slack request: %s", reason)
+    return reason is not None
 
 
 def _json_response(

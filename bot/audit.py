@@ -9,11 +9,14 @@ The audit table carries query text; logs never do. Log lines here name ids and o
 
 from __future__ import annotations
 
+import csv
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.db import session_scope
@@ -55,7 +58,13 @@ class RecentLookup:
 
 
 def _clip(value: str | None, width: int) -> str | None:
-    return None if value is None else value[:width]
+    return None if value is None else _storable(value)[:width]
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text cannot hold NUL (psycopg raises DataError), and a failed audit write
+    # withholds the answer: keep the row, with U+FFFD where the NUL was.
+    return text.replace("\x00", "\ufffd")
 
 
 def record_audit(
@@ -67,13 +76,13 @@ def record_audit(
         session.add(
             AuditEvent(
                 at=at,
-                surface=entry.surface[:_SURFACE_WIDTH],
-                outcome=entry.outcome[:_OUTCOME_WIDTH],
+                surface=_storable(entry.surface)[:_SURFACE_WIDTH],
+                outcome=_storable(entry.outcome)[:_OUTCOME_WIDTH],
                 user_id=_clip(entry.user_id, _ID_WIDTH),
                 team_id=_clip(entry.team_id, _ID_WIDTH),
                 enterprise_id=_clip(entry.enterprise_id, _ID_WIDTH),
                 channel_id=_clip(entry.channel_id, _ID_WIDTH),
-                query=entry.query,
+                query=None if entry.query is None else _storable(entry.query),
                 result_count=entry.result_count,
                 reason=_clip(entry.reason, _REASON_WIDTH),
             )
@@ -115,3 +124,105 @@ def recent_lookups(session: Session, user_id: str, limit: int = 10) -> list[Rece
         )
         for row in rows
     ]
+
+
+# ---- rate limit, export, retention (issue 5) -----------------------------------------------
+
+# The window of the per-user lookup limit: rolling, counted from the audit table, so every
+# worker and instance sharing the store enforces one limit.
+RATE_LIMIT_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class RateLimitHit:
+    lookups: int  # lookups counted in the window
+    limit: int
+    retry_at: datetime  # when the oldest counted lookup leaves the window
+
+
+def rate_limit_hit(
+    session: Session, user_id: str, *, limit: int, now: datetime
+) -> RateLimitHit | None:
+    """None while `user_id` has made fewer than `limit` lookups in the last hour.
+
+    Reads the user's `limit`-th newest lookup in the window through ix_audit_event_user_id_at;
+    only when it exists (the limit reached) are the window's rows counted for the message.
+    Refusals, errors and rate-limited attempts do not count, so hammering while limited does
+    not extend the wait."""
+    if limit <= 0:
+        return None
+    since = now - RATE_LIMIT_WINDOW
+    in_window = (
+        AuditEvent.user_id == user_id,
+        AuditEvent.at > since,
+        AuditEvent.outcome.in_(LOOKUP_OUTCOMES),
+    )
+    limit_th = session.scalar(
+        select(AuditEvent.at)
+        .where(*in_window)
+        .order_by(AuditEvent.at.desc())
+        .offset(limit - 1)
+        .limit(1)
+    )
+    if limit_th is None:
+        return None
+    count = session.scalar(select(func.count()).select_from(AuditEvent).where(*in_window)) or 0
+    return RateLimitHit(lookups=count, limit=limit, retry_at=limit_th + RATE_LIMIT_WINDOW)
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "at",
+    "team_id",
+    "enterprise_id",
+    "user_id",
+    "channel_id",
+    "surface",
+    "query",
+    "outcome",
+    "result_count",
+    "reason",
+)
+# Rows fetched per round trip: the export streams, its memory does not grow with the range.
+EXPORT_BATCH = 1000
+
+
+def _iso_utc(at: datetime) -> str:
+    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _audit_rows(session: Session, since: datetime, until: datetime) -> Iterator[list[object]]:
+    statement = (
+        select(*(getattr(AuditEvent, name) for name in EXPORT_COLUMNS))
+        .where(AuditEvent.at >= since, AuditEvent.at < until)
+        .order_by(AuditEvent.at, AuditEvent.id)
+        .execution_options(yield_per=EXPORT_BATCH)
+    )
+    for row in session.execute(statement):
+        values: list[object] = list(row)
+        values[1] = _iso_utc(row.at)
+        yield values
+
+
+def export_audit_csv(session: Session, out: TextIO, *, since: datetime, until: datetime) -> int:
+    """Write audit rows with since <= at < until to `out` as CSV (all columns, UTC times);
+    return how many rows were written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    written = 0
+    for values in _audit_rows(session, since, until):
+        writer.writerow(values)
+        written += 1
+    return written
+
+
+def purge_audit(session: Session, *, now: datetime, retention_days: int) -> int:
+    """Delete audit rows older than `retention_days`; return how many. The caller commits."""
+    cutoff = now - timedelta(days=retention_days)
+    result = session.execute(
+        delete(AuditEvent)
+        .where(AuditEvent.at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -118,6 +118,11 @@ class Settings:
     slack_scopes: tuple[str, ...] = ()
     slack_redirect_uri: str | None = None
     slack_token_encryption_key: str | None = None
+    # Lookups one user may make per rolling hour (counted in the audit table, so shared by all
+    # workers and instances); stops an allowed account scraping the customer base. 0 = off.
+    lookup_rate_limit_per_hour: int = 300  # type-ahead in the modals counts: ~6 requests a search
+    # `python -m bot audit purge` deletes audit rows older than this.
+    audit_retention_days: int = 400
 
     @classmethod
     def from_env(
@@ -186,6 +191,12 @@ class Settings:
             slack_scopes=tuple(sorted(_split_list(oauth["SLACK_SCOPES"]))),
             slack_redirect_uri=get("SLACK_REDIRECT_URI"),
             slack_token_encryption_key=get("SLACK_TOKEN_ENCRYPTION_KEY"),
+            lookup_rate_limit_per_hour=_parse_int(
+                "LOOKUP_RATE_LIMIT_PER_HOUR", get("LOOKUP_RATE_LIMIT_PER_HOUR"), 300
+            ),
+            audit_retention_days=_parse_int(
+                "AUDIT_RETENTION_DAYS", get("AUDIT_RETENTION_DAYS"), 400, 1
+            ),
         )
 
     @property

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import cards, ids
-from bot.audit import AuditEntry, recent_lookups, record_audit
+from bot.audit import AuditEntry, RateLimitHit, rate_limit_hit, recent_lookups, record_audit
 from bot.cards import CardMessage
 from bot.home import HomeFacts
 from bot.links import Links
@@ -92,11 +92,14 @@ class LookupService:
         *,
         show_contact_emails_in_channels: bool = False,
         clock: Callable[[], datetime] | None = None,
+        rate_limit_per_hour: int = 0,
     ) -> None:
         self._session_factory = session_factory
         self._links = links
         self._show_emails_in_channels = show_contact_emails_in_channels
         self._clock = clock or (lambda: datetime.now(UTC))
+        # 0 = no limit (LOOKUP_RATE_LIMIT_PER_HOUR).
+        self._rate_limit = rate_limit_per_hour
 
     def answer_query(self, command: str, text: str, requester: Requester) -> Answer:
         """A slash command: search, then a card, a pick list, a not-found or the usage."""
@@ -140,12 +143,13 @@ class LookupService:
         )
 
     def _answer_query(self, session: Session, command: str, text: str) -> Answer:
-        result = find_customers(session, text)
+        # A clear winner's card is loaded next: skip loading its pick-list line first.
+        result = find_customers(session, text, load_choices=False)
         if result.query.kind is QueryKind.EMPTY:
             return Answer(cards.build_usage(command), "usage")
-        if result.resolved is not None:
+        if result.resolved_key is not None:
             return self._customer_card(
-                session, command, result.resolved.key, audience=Audience.REQUESTER
+                session, command, result.resolved_key, audience=Audience.REQUESTER
             )
         if result.choices:
             message = cards.build_pick_list(
@@ -199,7 +203,8 @@ class LookupService:
     ) -> Answer:
         try:
             with self._session_factory() as session:
-                answer = build(session)
+                hit = self._rate_limit_hit(session, requester)
+                answer = build(session) if hit is None else rate_limited_answer(hit)
         except SQLAlchemyError as error:
             logger.error("lookup failed: store error %s", type(error).__name__)
             answer = Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
@@ -355,7 +360,8 @@ class LookupService:
         """Run a lookup that returns no card, and audit it; False when it must not be shown."""
         try:
             with self._session_factory() as session:
-                outcome, count = read(session)
+                hit = self._rate_limit_hit(session, requester)
+                outcome, count = read(session) if hit is None else (RATE_LIMITED, 0)
         except SQLAlchemyError as error:
             logger.error("lookup failed: store error %s", type(error).__name__)
             outcome, count = "error", 0
@@ -374,7 +380,27 @@ class LookupService:
         except SQLAlchemyError as error:
             logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
             return False
-        return outcome != "error"
+        return outcome not in ("error", RATE_LIMITED)
+
+    def _rate_limit_hit(self, session: Session, requester: Requester) -> RateLimitHit | None:
+        # Checked before any search, on every surface: they all come through here.
+        if not self._rate_limit or not requester.user_id:
+            return None
+        return rate_limit_hit(session, requester.user_id, limit=self._rate_limit, now=self._clock())
+
+
+RATE_LIMITED = "rate_limited"
+
+
+def rate_limited_notice(hit: RateLimitHit) -> str:
+    return (
+        f"You've made {hit.lookups} lookups in the last hour; the limit is {hit.limit} "
+        f"to protect customer data; try again at {hit.retry_at.astimezone(UTC):%H:%M} UTC."
+    )
+
+
+def rate_limited_answer(hit: RateLimitHit) -> Answer:
+    return Answer(cards.build_notice(rate_limited_notice(hit)), RATE_LIMITED)
 
 
 # The audit surfaces of the modals' searches (the card itself is audited by its own surface).

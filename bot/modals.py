@@ -95,6 +95,8 @@ def decode_option_value(value: str) -> str | LongKeyReference:
     if not value.startswith(_LONG_KEY_MARK):
         return value
     body = value[len(_LONG_KEY_MARK) :]
+    if len(body) <= _DIGEST_LENGTH:
+        return value  # too short to be ours (a forged value): looked up, it finds nothing
     prefix, mark, digest = (
         body[: -_DIGEST_LENGTH - 1],
         body[-_DIGEST_LENGTH - 1],

@@ -12,6 +12,7 @@ them with one scoring function for both engines, so SQLite and PostgreSQL agree 
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -211,18 +212,25 @@ class SearchResult:
     suggestions: tuple[str, ...] = ()  # nearest names, when nothing matched
     matched_by: QueryKind | None = None  # the matcher that found `choices` (NAME on fallback)
     has_more: bool = False  # more customers matched than `choices` holds
+    # The clear winner's key; set even when `load_choices=False` skipped loading `resolved`.
+    resolved_key: str | None = None
 
 
-def find_customers(session: Session, text: str, *, limit: int = 8) -> SearchResult:
-    """The customers `text` means, best first (DESIGN.md: Search)."""
+def find_customers(
+    session: Session, text: str, *, limit: int = 8, load_choices: bool = True
+) -> SearchResult:
+    """The customers `text` means, best first (DESIGN.md: Search).
+
+    `load_choices=False`: a clear winner comes back as `resolved_key` only, without loading
+    its pick-list line (and licenses), for a caller that loads the whole card next anyway."""
     query = parse_query(text)
     if query.kind is QueryKind.EMPTY:
         return SearchResult(query)
     for matched_by, matcher in _exact_matchers(query):
         keys = matcher(session, limit + 1)
         if keys:
-            return _result(session, query, matched_by, keys, limit, clear_winner=len(keys) == 1)
-    ranked = _rank_names(session, query.name_key)
+            return _result(session, query, matched_by, keys, limit, len(keys) == 1, load_choices)
+    ranked = _rank_names(session, query.name_key, exact_wins=not load_choices)
     matches = [candidate for candidate in ranked if candidate.is_match]
     if not matches:
         suggestions: list[str] = []
@@ -233,7 +241,7 @@ def find_customers(session: Session, text: str, *, limit: int = 8) -> SearchResu
     exact = [candidate.key for candidate in matches if candidate.search_key == query.name_key]
     keys = [candidate.key for candidate in matches]
     winner = exact[0] if len(exact) == 1 else (keys[0] if len(keys) == 1 else None)
-    return _result(session, query, QueryKind.NAME, keys, limit, clear_winner=winner is not None)
+    return _result(session, query, QueryKind.NAME, keys, limit, winner is not None, load_choices)
 
 
 def _result(
@@ -242,9 +250,12 @@ def _result(
     matched_by: QueryKind,
     keys: Sequence[str],
     limit: int,
-    *,
     clear_winner: bool,
+    load_choices: bool,
 ) -> SearchResult:
+    if clear_winner and not load_choices:
+        # Every matcher reads keys from (or joined to) the customer table: the key exists.
+        return SearchResult(query, matched_by=matched_by, resolved_key=keys[0])
     choices = tuple(customer_choices(session, keys[:limit]))
     resolved = choices[0] if clear_winner and choices and choices[0].key == keys[0] else None
     return SearchResult(
@@ -253,6 +264,7 @@ def _result(
         resolved=resolved,
         matched_by=matched_by,
         has_more=len(keys) > limit,
+        resolved_key=resolved.key if resolved else None,
     )
 
 
@@ -358,10 +370,12 @@ class _Candidate:
 _FUZZY_TIER = 4
 
 
-def _rank_names(session: Session, name_key: str) -> list[_Candidate]:
+def _rank_names(session: Session, name_key: str, *, exact_wins: bool = False) -> list[_Candidate]:
+    """`exact_wins`: the caller only needs the winner when there is one; a unique exact key
+    may then come back alone (PostgreSQL skips its costliest statement)."""
     if not name_key:
         return []
-    rows = _name_candidates(session, name_key)
+    rows = _name_candidates(session, name_key, exact_wins=exact_wins)
     candidates = {
         key: _score_candidate(key, name, search_key, name_key) for key, name, search_key in rows
     }
@@ -371,10 +385,12 @@ def _rank_names(session: Session, name_key: str) -> list[_Candidate]:
     )
 
 
-def _name_candidates(session: Session, name_key: str) -> list[tuple[str, str, str]]:
+def _name_candidates(
+    session: Session, name_key: str, *, exact_wins: bool = False
+) -> list[tuple[str, str, str]]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return _postgresql_candidates(session, name_key)
+        return _postgresql_candidates(session, name_key, exact_wins=exact_wins)
     if dialect == "sqlite":
         return _sqlite_candidates(session, name_key)
     return _prefix_candidates(session, name_key)
@@ -404,6 +420,13 @@ def _sqlite_candidates(session: Session, name_key: str) -> list[tuple[str, str, 
     found = _prefix_candidates(session, name_key)
     if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
         return found
+    if [row[2] for row in found[:2]].count(name_key) == 1 or len(found) >= CANDIDATE_LIMIT:
+        # Exactly one customer has this very key (the range is ordered by key, so exact keys
+        # come first): it wins whatever the trigram probes add. Or the range alone filled the
+        # candidates with keys starting with the query, which outrank anything the probes
+        # find. Either way skip the probes: an OR of common trigrams over every name is the
+        # costliest statement a lookup can run.
+        return found
     # FTS5's trigram tokenizer: a quoted string is a substring match, an OR of trigrams is a
     # match on any shared trigram, ranked by bm25 (more shared trigrams, shorter keys first).
     probes = [" OR ".join(_fts_string(trigram) for trigram in _sqlite_trigrams(name_key))]
@@ -418,7 +441,11 @@ def _sqlite_candidates(session: Session, name_key: str) -> list[tuple[str, str, 
             ),
             {"probe": probe, "limit": CANDIDATE_LIMIT},
         )
-        found.extend(tuple(row) for row in rows)  # type: ignore[misc]
+        matched = [tuple(row) for row in rows]
+        found.extend(matched)  # type: ignore[arg-type]
+        if probe is not probes[-1] and len(matched) >= CANDIDATE_LIMIT:
+            # A full set of substring matches: fuzzy candidates would only rank below them.
+            break
     return found
 
 
@@ -437,7 +464,9 @@ PG_SIMILARITY_THRESHOLD = 0.2
 PG_WORD_SIMILARITY_THRESHOLD = 0.4
 
 
-def _postgresql_candidates(session: Session, name_key: str) -> list[tuple[str, str, str]]:
+def _postgresql_candidates(
+    session: Session, name_key: str, *, exact_wins: bool = False
+) -> list[tuple[str, str, str]]:
     search_key = Customer.search_key
     starts_with = search_key.like(_escape_like(name_key) + "%", escape="\\")
     if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
@@ -449,6 +478,17 @@ def _postgresql_candidates(session: Session, name_key: str) -> list[tuple[str, s
             .limit(CANDIDATE_LIMIT)
         )
         return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+    exact = exact_wins and [
+        tuple(row)
+        for row in session.execute(
+            select(Customer.key, Customer.name, search_key).where(search_key == name_key).limit(2)
+        )
+    ]
+    if exact and len(exact) == 1:
+        # Exactly one customer has this very key (a B-tree lookup): it wins whatever the
+        # trigram query adds, and that query ranks every name sharing a trigram (~0.4 s at
+        # 250,000 names).
+        return exact  # type: ignore[return-value]
     session.execute(
         select(
             func.set_config("pg_trgm.similarity_threshold", str(PG_SIMILARITY_THRESHOLD), True),
@@ -498,11 +538,15 @@ def _score_candidate(key: str, name: str, search_key: str, query: str) -> _Candi
 
 def trigrams(value: str) -> frozenset[str]:
     """pg_trgm's trigrams: each word padded with two spaces before and one after."""
-    found: set[str] = set()
-    for word in value.split():
-        padded = f"  {word} "
-        found.update(padded[i : i + 3] for i in range(len(padded) - 2))
-    return frozenset(found)
+    return frozenset().union(*(_word_trigrams(word) for word in value.split()))
+
+
+@functools.lru_cache(maxsize=65536)
+def _word_trigrams(word: str) -> frozenset[str]:
+    # Company names share their words: each word's trigrams are cut once per process, not
+    # once per candidate (ranking scores up to a few hundred candidates per lookup).
+    padded = f"  {word} "
+    return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
 
 
 def _similarity(left: frozenset[str], right: frozenset[str]) -> float:
@@ -517,12 +561,13 @@ def trigram_score(query: str, search_key: str) -> float:
     with the best run of as many consecutive words of the key, so "initek" scores well against
     "initech global services" (an approximation of pg_trgm's word_similarity)."""
     query_trigrams = trigrams(query)
-    best = _similarity(query_trigrams, trigrams(search_key))
-    key_words = search_key.split()
+    key_words = [_word_trigrams(word) for word in search_key.split()]
+    best = _similarity(query_trigrams, frozenset().union(*key_words))
     width = min(len(query.split()), len(key_words))
     for start in range(len(key_words) - width + 1):
-        window = " ".join(key_words[start : start + width])
-        best = max(best, _similarity(query_trigrams, trigrams(window)))
+        # A window's trigrams are its words' trigrams: each word is padded on its own.
+        window = frozenset().union(*key_words[start : start + width])
+        best = max(best, _similarity(query_trigrams, window))
     return best
 
 

@@ -114,6 +114,8 @@ def register(app: App, services: Services) -> None:
 
     def open_post_card_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
+        if not body.get("trigger_id"):
+            return  # Slack always sends one; without it no modal can open
         client.views_open(
             trigger_id=body["trigger_id"],
             view=build_post_card_modal(thread_of(body), external_id=post_card_external_id(body)),
@@ -177,6 +179,8 @@ def register(app: App, services: Services) -> None:
 
     def open_lookup_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
+        if not body.get("trigger_id"):
+            return  # Slack always sends one; without it no modal can open
         client.views_open(trigger_id=body["trigger_id"], view=build_lookup_modal())
 
     def show_lookup_result(ack: Ack, body: dict[str, Any]) -> None:

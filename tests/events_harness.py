@@ -40,7 +40,18 @@ ALLOWED = "UALLOWED"
 NOT_LISTED = "UNOTLISTED"
 GUEST = "UGUEST"
 EXTERNAL = "UEXTERNAL"
+SINGLE_CHANNEL_GUEST = "USCGUEST"
+DEACTIVATED = "UDEACTIVATED"
+UNKNOWN_TO_SLACK = "UUNKNOWN"  # users.info answers user_not_found
+USERS_INFO_FAILING = "UINFOFAILS"  # users.info answers an error: who it is cannot be checked
 REFUSED_USERS = (NOT_LISTED, GUEST, EXTERNAL)
+EVERY_REFUSED_USER = (
+    *REFUSED_USERS,
+    SINGLE_CHANNEL_GUEST,
+    DEACTIVATED,
+    UNKNOWN_TO_SLACK,
+    USERS_INFO_FAILING,
+)
 ACCESS_URL = "https://access.example.test/request"
 CHANNEL = "C0SALES"
 CUSTOMERSDOT = "https://customers.gitlab.com"
@@ -103,13 +114,15 @@ def make_events_bot(
     slack.add_user(NOT_LISTED, email="someone@sales.example")
     slack.add_user(GUEST, email="ae@sales.example", is_restricted=True)
     slack.add_user(EXTERNAL, email="visitor@partner.example", team_id="T0PARTNER")
+    slack.add_user(SINGLE_CHANNEL_GUEST, email="ae@sales.example", is_ultra_restricted=True)
+    slack.add_user(DEACTIVATED, email="ae@sales.example", deleted=True)
     slack.add_channel(CHANNEL)
     settings = replace(
         settings,
         slack_signing_secret=SECRET,
         slack_api_url=slack.api_url,
-        # The guest and the external user are listed: being listed must not let them in.
-        allowed_user_ids=frozenset({ALLOWED, GUEST, EXTERNAL}),
+        # Every refused account but NOT_LISTED is listed: being listed must not let it in.
+        allowed_user_ids=frozenset({ALLOWED, *EVERY_REFUSED_USER} - {NOT_LISTED}),
         access_request_url=ACCESS_URL,
         **changes,
     )

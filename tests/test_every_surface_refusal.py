@@ -1,8 +1,10 @@
 """A refused user gets nothing on every surface (DESIGN.md: Privacy).
 
-Table-driven: each surface the app answers (commands, block actions, block suggestions,
-shortcuts, view submissions, events) × each kind of refused user (not listed; a listed guest;
-a listed external user). For each, no customer field from the dataset appears in anything the
+Table-driven: each surface the app answers (commands, block actions including forged button
+values naming a real customer, block suggestions, shortcuts, view submissions, link unfurls,
+App Home) × each kind of refused user (not listed; and, though listed: a guest, a single-channel
+guest, an external/Slack Connect user, a deactivated account, an id Slack does not know, an
+account users.info cannot be asked about). For each, no customer field from the dataset appears in anything the
 bot sent: the HTTP response, response_url posts, and every Web API call the stand-in recorded.
 Where Slack lets the bot answer, the answer is a polite refusal; the refusal is audited.
 """
@@ -17,15 +19,18 @@ from typing import Any
 import pytest
 
 from bot import ids
-from tests.e2e_dataset import ALL_CONTACT_EMAILS
+from bot.modals import ModalContext
+from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
 from tests.events_harness import (
     ACCESS_URL,
     ALLOWED,
+    CHANNEL,
     CUSTOMERSDOT,
+    EVERY_REFUSED_USER,
     EXTERNAL,
     GUEST,
     NOT_LISTED,
-    REFUSED_USERS,
+    USERS_INFO_FAILING,
     EventsBot,
     app_home_opened,
     fresh_event_id,
@@ -56,6 +61,7 @@ CUSTOMER_FIELDS = (
     "0016100000INITEC", "gitlab.initech.example", "4,312.50", "Zuora rejected",
 )  # fmt: skip
 INITECH_KEY = "sf:0016100000INITEC"
+GLOBEX_KEY = "sf:0016100000GLOBEX"
 RESPONSE_URL_NAME = "surface"
 
 
@@ -125,7 +131,9 @@ def _submission(callback_id: str) -> Callable[[EventsBot, str], str]:
                 callback_id,
                 user_id=user,
                 state_values=state,
-                private_metadata=json.dumps({"channel": "C0SALES", "ts": "1700000000.000100"}),
+                private_metadata=ModalContext(
+                    channel_id=CHANNEL, thread_ts="1700000000.000100"
+                ).encode(),
             )
         )
 
@@ -139,6 +147,38 @@ SURFACES = [
     Surface("pick license", _action(ids.CUSTOMER_PICK_LICENSE_ACTION, INITECH_KEY), answers=True),
     Surface("pick recon", _action(ids.CUSTOMER_PICK_RECON_ACTION, INITECH_KEY), answers=True),
     Surface("send to me", _action(ids.LICENSE_SEND_TO_ME_ACTION, INITECH_KEY), answers=True),
+    # Forged values: a button Slack never showed this user, naming another real customer.
+    Surface("forged share", _action(ids.LICENSE_SHARE_ACTION, GLOBEX_KEY), answers=True),
+    Surface(
+        "forged pick by id",
+        _action(ids.CUSTOMER_PICK_LICENSE_ACTION, "0016100000GLOBEX"),
+        answers=True,
+    ),
+    Surface(
+        "forged select option",
+        lambda bot, user: _interaction(
+            {
+                **block_actions_payload(
+                    ids.CUSTOMER_SELECT_ACTION,
+                    user_id=user,
+                    response_url=None,
+                ),
+                "actions": [
+                    {
+                        "action_id": ids.CUSTOMER_SELECT_ACTION,
+                        "block_id": ids.CUSTOMER_BLOCK,
+                        "type": "external_select",
+                        "selected_option": {
+                            "text": {"type": "plain_text", "text": "Globex"},
+                            "value": GLOBEX_KEY,
+                        },
+                        "action_ts": "1700000100.000200",
+                    }
+                ],
+                "view": {"id": "V0FORGED", "callback_id": ids.LOOKUP_MODAL, "hash": "h"},
+            }
+        ),
+    ),
     Surface(
         "home recent lookup",
         _action(
@@ -212,9 +252,12 @@ def test_the_leak_detector_sees_customer_data_when_it_is_sent(bot):
     assert leaked_fields(everything_sent(bot, response))
 
 
-@pytest.mark.parametrize("user", REFUSED_USERS)
+@pytest.mark.parametrize("user", EVERY_REFUSED_USER)
 @pytest.mark.parametrize("surface", SURFACES, ids=lambda surface: surface.name)
 def test_a_refused_user_gets_no_customer_data(bot, surface: Surface, user: str):
+    if user == USERS_INFO_FAILING:
+        # Every users.info answer fails (not "user_not_found"): who asks cannot be checked.
+        bot.slack.fail("users.info", "error", times=100, error="fatal_error")
     response = bot.post(surface.body(bot, user))
     assert response.status == 200
     sent = everything_sent(bot, response)
@@ -222,7 +265,9 @@ def test_a_refused_user_gets_no_customer_data(bot, surface: Surface, user: str):
     assert "chat.postMessage" not in sent and "chat.unfurl" not in sent
     assert "views.open" not in sent  # no modal with data, and no lookup modal either
     if surface.answers:
-        assert "Sorry" in sent or "can't look up" in sent or "not on the list" in sent, sent
+        assert any(words in sent for words in ("Sorry", "can't", "couldn't", "not on the list")), (
+            sent
+        )
     denied = [row for row in bot.audit_rows() if row.outcome == "denied"]
     assert [row.user_id for row in denied] == [user]
     assert all(row.outcome == "denied" for row in bot.audit_rows())
@@ -244,3 +289,82 @@ def test_a_refused_users_home_shows_how_to_ask_for_access_and_no_data(bot, user,
     else:
         assert "can't look up customer licenses" in text  # guests and visitors never can
     assert [(row.surface, row.reason) for row in bot.audit_rows()] == [("app_home_opened", reason)]
+
+
+# ---- allowed users: contact emails stay out of conversations -------------------------------
+
+
+def _into_conversations(bot: EventsBot) -> list[Any]:
+    """Everything the bot put where others can read it: in_channel replies, posts, unfurls."""
+    bot.drain()
+    posted: list[Any] = [
+        post.body
+        for post in bot.slack.response_posts
+        if post.body.get("response_type") == "in_channel"
+    ]
+    for call in bot.slack.calls:
+        channel = str(call.params.get("channel") or "")
+        if call.method == "chat.unfurl" or (
+            call.method == "chat.postMessage" and not channel.startswith("D")
+        ):
+            posted.append({"method": call.method, "params": call.params})
+    return posted
+
+
+def _to_the_requester(bot: EventsBot, responses: list[WsgiResponse]) -> str:
+    """Ephemeral replies, modals and DMs: only the person who asked sees them."""
+    bot.drain()
+    private: list[Any] = [response.text for response in responses]
+    private += [
+        post.body
+        for post in bot.slack.response_posts
+        if post.body.get("response_type") != "in_channel"
+    ]
+    private += [
+        call.params
+        for call in bot.slack.calls
+        if str(call.params.get("channel") or "").startswith("D")
+    ]
+    return shown(private)
+
+
+def test_an_allowed_users_cards_in_conversations_carry_no_contact_email(bot):
+    assert bot.settings.show_contact_emails_in_channels is False
+    url = bot.slack.response_url(RESPONSE_URL_NAME)
+    private: list[WsgiResponse] = []
+    # Requester-only surfaces: the ephemeral /license reply, the lookup modal, send-to-me DM.
+    private.append(bot.command(ids.LICENSE_COMMAND, "initech"))
+    private.append(bot.post(_submission(ids.LOOKUP_MODAL)(bot, ALLOWED)))
+    bot.click(ids.LICENSE_SEND_TO_ME_ACTION, INITECH_KEY, response_url=url)
+    # Conversation surfaces: share, the message shortcut's post, the global shortcut's send,
+    # and an unfurl.
+    bot.click(ids.LICENSE_SHARE_ACTION, INITECH_KEY, response_url=url)
+    bot.post(_submission(ids.POST_CARD_MODAL)(bot, ALLOWED))
+    send_state = {
+        ids.CONVERSATION_BLOCK: {
+            ids.CONVERSATION_SELECT_ACTION: {
+                "type": "conversations_select",
+                "selected_conversation": CHANNEL,
+            }
+        }
+    }
+    metadata = ModalContext(customer=INITECH_KEY).encode()
+    bot.post(
+        _interaction(
+            view_submission_payload(
+                ids.LOOKUP_RESULT_MODAL, state_values=send_state, private_metadata=metadata
+            )
+        )
+    )
+    bot.event(link_shared(f"{CUSTOMERSDOT}/admin/license/9001"))
+
+    in_conversations = _into_conversations(bot)
+    methods = sorted(item.get("method", "response_url") for item in in_conversations)
+    # All four conversation surfaces posted a card: the share (response_url), two posts, one
+    # unfurl; else this test would pass by sending nothing.
+    assert methods == ["chat.postMessage", "chat.postMessage", "chat.unfurl", "response_url"]
+    text = shown(in_conversations)
+    assert "Initech" in text
+    assert [email for email in ALL_CONTACT_EMAILS if email in text] == []
+    # The control: the same cards, to the requester alone, do show the contact email.
+    assert INITECH_EMAIL in _to_the_requester(bot, private)

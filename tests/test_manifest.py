@@ -74,7 +74,7 @@ def test_every_web_api_method_the_code_calls_is_covered_by_a_scope(manifest):
     }
     called = set()
     for path in [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("handlers").rglob("*.py")]:
-        called |= set(re.findall(r"client\.([a-z_]+)\(", path.read_text()))
+        called |= set(re.findall(r"client\.([A-Za-z_]+)\(", path.read_text()))
     unknown = called - set(method_scopes)
     assert not unknown, f"Web API methods without a scope entry here: {unknown}"
     requested = set(manifest["oauth_config"]["scopes"]["bot"])
@@ -95,3 +95,42 @@ def test_manifest_declares_the_shortcuts_and_events_the_app_handles(manifest):
 def test_interactivity_is_on_for_buttons(manifest):
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["features"]["bot_user"]["display_name"] == "CustomersDot"
+
+
+# Least privilege, the reverse direction: each requested scope is needed by a method the code
+# calls, an event the app subscribes to, or a feature (scopes no method name implies).
+SCOPES_BY_METHOD = {
+    "users_info": {"users:read"},
+    "usergroups_list": {"usergroups:read"},
+    "usergroups_users_list": {"usergroups:read"},
+    "chat_postMessage": {"chat:write"},
+    "chat_postEphemeral": {"chat:write"},
+    "conversations_open": {"im:write"},
+    # Which of these conversations.info needs depends on the conversation's type.
+    "conversations_info": {"channels:read", "groups:read", "im:read", "mpim:read"},
+    "chat_unfurl": {"links:write"},
+}
+SCOPES_BY_EVENT = {"link_shared": {"links:read"}}
+
+
+def _called_methods() -> set[str]:
+    called: set[str] = set()
+    for path in [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("handlers").rglob("*.py")]:
+        called |= set(re.findall(r"client\.([A-Za-z_]+)\(", path.read_text()))
+    return called
+
+
+def test_every_requested_scope_is_needed_by_a_method_an_event_or_a_feature(manifest):
+    identity_source = (ROOT / "bot" / "identity.py").read_text()
+    features = {
+        # Slash commands need `commands`; no Web API method implies it.
+        "commands": bool(manifest["features"].get("slash_commands")),
+        # users.info returns profile.email only with this scope; the allowlist matches on it.
+        "users:read.email": '"email"' in identity_source and "users_info" in _called_methods(),
+    }
+    needed = {scope for method in _called_methods() for scope in SCOPES_BY_METHOD.get(method, ())}
+    for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
+        needed |= SCOPES_BY_EVENT.get(event, set())
+    needed |= {scope for scope, used in features.items() if used}
+    requested = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert requested - needed == set(), f"scopes requested but not needed: {requested - needed}"

@@ -1,0 +1,219 @@
+"""Benchmark 2: HTTP throughput of /license under gunicorn, against the fixed-text Bolt app.
+
+    python -m benchmarks.bench_http [--licenses 100000] [--database-url URL] [--seconds 10]
+
+Both servers run with the production settings (gunicorn.conf.py, as the Procfile does: gthread,
+WEB_CONCURRENCY=2 workers, 4 threads each); a loopback load generator keeps 16 clients busy,
+each on its own keep-alive connection, sending signed /license commands (a rotation over every
+query kind of benchmark 1). Requests per second and p50/p99 latency for each server, and the
+ratio, all measured in the same run. The load generator shares the machine's cores with the
+server (as it does with the floor), so compare the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.bench_lookup import (
+    SECRET,
+    generate,
+    in_fresh_process,
+    lookup_queries,
+    percentile,
+    timed_import,
+)
+from bot.store.db import create_store_engine
+from bot.store.schema import upgrade
+from tests.slack_requests import signed_headers, slash_command_body
+from tests.slack_standin import SlackStandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = 16
+# Enough users that none reaches the production per-user lookup limit (120 an hour) in a run.
+USERS = 128
+EVENTS_PATH = "/slack/events"
+WARM_ROUNDS = 10
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+    rate_limited: int
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(module: str, env: dict[str, str], log: Path) -> Iterator[int]:
+    port = _free_port()
+    full_env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port)}
+    full_env.setdefault("WEB_CONCURRENCY", "2")
+    full_env["PYTHONPATH"] = str(ROOT)
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", module, "--config", str(ROOT / "gunicorn.conf.py")],
+            cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited:\n{log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
+                time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def run_load(port: int, bodies: list[str], seconds: float) -> Load:
+    """CLIENTS threads, each on one keep-alive connection, for `seconds`."""
+    latencies: list[float] = []
+    errors = [0]
+    limited = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[float] = []
+        sent = number
+        while time.monotonic() < deadline:
+            body = bodies[sent % len(bodies)]
+            sent += CLIENTS
+            headers = signed_headers(SECRET, body)
+            started = time.perf_counter()
+            try:
+                connection.request("POST", EVENTS_PATH, body=body.encode(), headers=headers)
+                response = connection.getresponse()
+                text = response.read()
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                with lock:
+                    errors[0] += 1
+                continue
+            mine.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                with lock:
+                    errors[0] += 1
+            elif b"lookups in the last hour" in text:  # bot.lookups.rate_limited_notice
+                with lock:
+                    limited[0] += 1
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return Load(len(latencies), time.monotonic() - started, latencies, errors[0], limited[0])
+
+
+def report(label: str, load: Load) -> None:
+    print(
+        f"{label:<28} {load.per_second:8,.0f} req/s  p50 {statistics.median(load.latencies_ms):7.2f} ms"
+        f"  p99 {percentile(load.latencies_ms, 0.99):7.2f} ms  ({load.requests:,} requests,"
+        f" {load.errors} errors, {load.rate_limited} rate-limited)",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--licenses", type=int, default=100_000)
+    parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured load per server")
+    args = parser.parse_args(argv)
+    customers = max(1, args.licenses // 4)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    database_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
+    in_fresh_process(
+        generate, str(workdir), args.licenses, customers, args.licenses // 10, args.licenses // 20
+    )
+    engine = create_store_engine(database_url)
+    upgrade(engine)
+    engine.dispose()
+    for kind in ("licenses", "reconciliations", "hosts"):
+        in_fresh_process(timed_import, database_url, kind, str(workdir / f"{kind}.csv"))
+    print(f"store: {engine.url.get_backend_name()}, {args.licenses:,} licenses", flush=True)
+
+    users = [f"UHTTP{number:03d}" for number in range(USERS)]
+    queries = [
+        q for command, q in lookup_queries(workdir, customers).values() if command == "/license"
+    ]
+    # User n always asks query kind n mod 8: the clients rotate over the users, so every kind
+    # is in the mix evenly.
+    bodies = [
+        slash_command_body("/license", queries[number % len(queries)], user_id=user)
+        for number, user in enumerate(users)
+    ]
+    with SlackStandIn() as slack:
+        for user in users:
+            slack.add_user(user, email=f"{user.lower()}@sales.example")
+        env = {
+            "SLACK_BOT_TOKEN": "xoxb-bench-http",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "DATABASE_URL": database_url,
+            "ALLOWED_USER_IDS": ",".join(users),
+            "LOG_FORMAT": "json",
+        }
+        results: dict[str, Load] = {}
+        for label, module in (
+            ("floor (fixed-text Bolt app)", "benchmarks.floor_wsgi:app"),
+            ("/license (bot.wsgi)", "bot.wsgi:app"),
+        ):
+            with gunicorn(module, env, workdir / f"{module.split(':')[0]}.log") as port:
+                # Warm every user's identity in every worker (one users.info each), then
+                # measure with nothing calling Slack.
+                for _ in range(WARM_ROUNDS):
+                    slack.clear()
+                    run_load(port, bodies, 2.0)
+                    if slack.call_count() == 0:
+                        break
+                slack.clear()
+                results[label] = run_load(port, bodies, args.seconds)
+                report(label, results[label])
+                methods = Counter(call.method for call in slack.calls)
+                print(f"  Slack API calls during the measured load: {dict(methods) or 0}")
+    floor, ours = results.values()
+    print(f"/license throughput = {ours.per_second / floor.per_second:.0%} of the floor")
+
+
+if __name__ == "__main__":
+    main()

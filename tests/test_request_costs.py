@@ -1,0 +1,92 @@
+"""What one request costs, asserted: SQL statements per /license and /recon, Slack API calls.
+
+Timing lives in benchmarks/; these counts guard the shape that makes a lookup fast. They are
+the same whatever a customer's number of licenses, hosts or reconciliations (queries load
+sets, never row by row), so a change that adds a query per license, or a second card load,
+fails here. A warm /license calls Slack not at all: the identity cache answers the allowlist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from bot.app import build_services, create_app
+from bot.config import Settings
+from tests.e2e_dataset import load_dataset
+from tests.slack_requests import bolt_request, slash_command_body
+
+SECRET = "costs-signing-secret"
+ALLOWED = "UALLOWED"
+SQL_VERBS = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")
+
+# (command, query) -> (SQLite, PostgreSQL) SQL statements for one warm request, audit write
+# and rate-limit check included. Raise a figure only with a reason: each is paid on every
+# lookup. A unique exact name is one key lookup on both engines, then the card (customer,
+# licenses, hosts, data-as-of); other names probe FTS5 (SQLite) or set pg_trgm's thresholds
+# and run one trigram query (PostgreSQL).
+EXPECTED_STATEMENTS = {
+    ("/license", "initech"): (7, 7),  # exact name
+    ("/license", "initek"): (9, 9),  # typo
+    ("/license", "bill.lumbergh@initech.example"): (7, 7),  # email
+    ("/license", "@initech.example"): (7, 7),  # domain
+    ("/license", "A-S00090001"): (7, 7),  # subscription name
+    ("/license", "9001"): (7, 7),  # license id
+    ("/license", "gitlab.initech.example"): (7, 7),  # hostname
+    ("/license", "umbrel"): (7, 7),  # a pick list of two
+    ("/license", "zzzz nothing"): (6, 6),  # not found
+    ("/recon", "globex"): (6, 6),  # exact name
+}
+
+
+@contextmanager
+def counted_statements(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(SQL_VERBS):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.fixture
+def bot(store_url, slack_standin, tmp_path):
+    slack_standin.add_user(ALLOWED, email="ae@sales.example")
+    settings = Settings(
+        slack_bot_token="xoxb-costs",
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_standin.api_url,
+        database_url=store_url,
+        allowed_user_ids=frozenset({ALLOWED}),
+    )
+    services = build_services(settings)
+    load_dataset(services.session_factory, tmp_path, datetime.now(UTC).date())
+    app = create_app(settings, services=services)
+    yield app, services.engine
+    services.engine.dispose()
+
+
+@pytest.mark.parametrize(("command", "query"), list(EXPECTED_STATEMENTS))
+def test_statements_and_slack_calls_per_request(bot, slack_standin, command, query):
+    app, engine = bot
+    body = slash_command_body(command, query, user_id=ALLOWED)
+    assert app.dispatch(bolt_request(body, SECRET)).status == 200  # warms the identity cache
+    slack_standin.clear()
+    with counted_statements(engine) as statements:
+        response = app.dispatch(bolt_request(body, SECRET))
+    assert response.status == 200
+    assert slack_standin.call_count() == 0, slack_standin.calls
+    shown = "\n".join(statement[:120] for statement in statements)
+    sqlite_count, postgresql_count = EXPECTED_STATEMENTS[(command, query)]
+    expected = sqlite_count if engine.dialect.name == "sqlite" else postgresql_count
+    assert len(statements) == expected, shown

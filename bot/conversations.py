@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot import ids
+from bot.lookups import Audience, LookupService, Requester
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +179,38 @@ def post_message(
         logger.warning("chat.postMessage failed in %s: %s", channel_id, type(error).__name__)
         return UNREACHABLE
     return None
+
+
+def post_customer_card(
+    client: WebClient,
+    lookups: LookupService,
+    *,
+    conversation_id: str | None,
+    customer: str,
+    requester: Requester,
+    surface: str,
+    thread_ts: str | None = None,
+    featured_license_id: int | None = None,
+    note: str | None = None,
+) -> str | None:
+    """Post a customer's card, redacted for the conversation, where the user asked: check the
+    conversation, build (and audit) the card, post it. None when posted, else the problem to
+    show the user."""
+    check = check_conversation(client, conversation_id, requester_user_id=requester.user_id)
+    if not check.allowed or conversation_id is None:
+        return check.problem or ""
+    answer = lookups.answer_customer(
+        ids.LICENSE_COMMAND,
+        customer,
+        replace(requester, channel_id=conversation_id),
+        audience=Audience.CONVERSATION,
+        surface=surface,
+        featured_license_id=featured_license_id,
+        note=note,
+    )
+    if answer.outcome != "ok":
+        return answer.message.text
+    return post_message(client, conversation_id, thread_ts=thread_ts, **answer.payload())
 
 
 def send_direct_message(

@@ -11,7 +11,7 @@ response: they post the card, then close the modal, or keep it open with the rea
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.views import View
 
 from bot import ids
-from bot.conversations import check_conversation, post_message
+from bot.conversations import check_conversation, post_customer_card
 from bot.lookups import Audience, CustomerSelection
 from bot.modals import (
     ModalContext,
@@ -147,28 +147,19 @@ def register(app: App, services: Services) -> None:
         view = body["view"]
         target = ModalContext.decode(view.get("private_metadata"))
         form = ModalForm.read(view)
-        requester = replace(requester_from_interaction(body), channel_id=target.channel_id)
         if form.customer is None:
             _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
             return
-        check = check_conversation(client, target.channel_id, requester_user_id=requester.user_id)
-        if not check.allowed or target.channel_id is None:
-            _errors(ack, ids.CUSTOMER_BLOCK, check.problem or "")
-            return
-        answer = lookups.answer_customer(
-            ids.LICENSE_COMMAND,
-            form.customer,
-            requester,
-            audience=Audience.CONVERSATION,
+        problem = post_customer_card(
+            client,
+            lookups,
+            conversation_id=target.channel_id,
+            customer=form.customer,
+            requester=requester_from_interaction(body),
             surface=ids.POST_CARD_SHORTCUT,
+            thread_ts=target.thread_ts,
             featured_license_id=form.license_id,
             note=form.note,
-        )
-        if answer.outcome != "ok":
-            _errors(ack, ids.CUSTOMER_BLOCK, answer.message.text)
-            return
-        problem = post_message(
-            client, target.channel_id, thread_ts=target.thread_ts, **answer.payload()
         )
         if problem is not None:
             _errors(ack, ids.CUSTOMER_BLOCK, problem)
@@ -210,24 +201,16 @@ def register(app: App, services: Services) -> None:
         looked_up = ModalContext.decode(view.get("private_metadata"))
         form = ModalForm.read(view)
         conversation = form.conversation
-        requester = replace(requester_from_interaction(body), channel_id=conversation)
-        check = check_conversation(client, conversation, requester_user_id=requester.user_id)
-        if not check.allowed or conversation is None:
-            _errors(ack, ids.CONVERSATION_BLOCK, check.problem or "")
-            return
-        answer = lookups.answer_customer(
-            ids.LICENSE_COMMAND,
-            looked_up.customer or "",
-            requester,
-            audience=Audience.CONVERSATION,
+        problem = post_customer_card(
+            client,
+            lookups,
+            conversation_id=conversation,
+            customer=looked_up.customer or "",
+            requester=requester_from_interaction(body),
             surface=ids.LOOKUP_RESULT_MODAL,
             featured_license_id=looked_up.license_id,
             note=form.note,
         )
-        if answer.outcome != "ok":
-            _errors(ack, ids.CONVERSATION_BLOCK, answer.message.text)
-            return
-        problem = post_message(client, conversation, **answer.payload())
         if problem is not None:
             _errors(ack, ids.CONVERSATION_BLOCK, problem)
             return

@@ -9,7 +9,7 @@ answer it cannot read, is a "no" with words saying what to do next.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -231,3 +231,25 @@ def send_direct_message(
     if not isinstance(channel_id, str) or not channel_id:
         return UNREACHABLE
     return post_message(client, channel_id, text=text, blocks=blocks)
+
+
+SHARE_NOT_TAKEN = (
+    "Slack didn't take the card for that channel, so nothing was shared. Share buttons work for "
+    "30 minutes: run /license again and share from the new reply."
+)
+
+
+def post_via_response_url(respond: Callable[..., Any], **message: Any) -> bool:
+    """True when Slack accepted a post to an interaction's response_url.
+
+    slack_sdk's webhook client returns Slack's answer rather than raising on an expired URL or a
+    5xx, and raises on a closed connection: either way the caller must tell the user."""
+    try:
+        response = respond(**message)
+    except Exception as error:  # urllib errors, a reset connection: Slack did not take it
+        logger.warning("response_url post failed: %s", type(error).__name__)
+        return False
+    status = getattr(response, "status_code", 200)
+    if status != 200:
+        logger.warning("response_url post refused: HTTP %s", status)
+    return status == 200

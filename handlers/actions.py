@@ -8,7 +8,8 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
 from bot import ids
-from bot.conversations import send_direct_message
+from bot.cards import build_notice
+from bot.conversations import SHARE_NOT_TAKEN, post_via_response_url, send_direct_message
 from bot.lookups import COMMAND_BY_PICK_ACTION, Audience
 from handlers.payloads import action_value, requester_from_interaction
 
@@ -29,7 +30,7 @@ def acknowledge(ack: Ack) -> None:
 def register(app: App, services: Services) -> None:
     lookups = services.lookups
 
-    def share_license_card(body: dict[str, Any], respond: Respond) -> None:
+    def share_license_card(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         answer = lookups.answer_customer(
             ids.LICENSE_COMMAND,
             action_value(body),
@@ -40,7 +41,13 @@ def register(app: App, services: Services) -> None:
         if answer.outcome != "ok":
             respond(response_type="ephemeral", replace_original=False, **answer.payload())
             return
-        respond(response_type="in_channel", replace_original=False, **answer.payload())
+        shared = post_via_response_url(
+            respond, response_type="in_channel", replace_original=False, **answer.payload()
+        )
+        user_id = requester_from_interaction(body).user_id
+        if not shared and user_id:
+            # The response_url is what failed, so the one place left to say so is the DM.
+            send_direct_message(client, user_id, **build_notice(SHARE_NOT_TAKEN).to_dict())
 
     def show_picked_customer(body: dict[str, Any], respond: Respond) -> None:
         action_id = body["actions"][0]["action_id"]

@@ -701,6 +701,15 @@ def _make_handler(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             content_type = self.headers.get("Content-Type")
             if url.path.startswith(RESPOND_PREFIX):
                 name = url.path.removeprefix(RESPOND_PREFIX)
+                # `fail("respond/<name>", ...)` makes this response_url answer as Slack does
+                # when one has expired or Slack is down; nothing is posted then.
+                failure = standin._take_failure(f"respond/{name}")
+                if failure is not None and failure.kind != "delay":
+                    status = 429 if failure.kind == "rate_limited" else 500
+                    if failure.kind == "error":
+                        status = 404  # Slack: "expired_url" / "used_url"
+                    self._send(status, b"expired_url", content_type="text/plain")
+                    return
                 body = _parse_body(raw, content_type or "application/json")
                 standin._record_response_post(ResponseUrlPost(name=name, body=body))
                 self._send(200, b"ok", content_type="text/plain")

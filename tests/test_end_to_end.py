@@ -276,3 +276,19 @@ def test_a_store_that_is_down_gets_a_clear_answer_and_the_app_keeps_serving(
     statuses: list[str] = []
     b"".join(wsgi(environ, lambda status, headers: statuses.append(status)))
     assert statuses == ["503 Service Unavailable"]
+
+
+@pytest.mark.parametrize("kind", ["error", "server_error"])
+def test_a_share_slack_does_not_take_is_explained_in_the_users_dm(bot, kind):
+    bot.slack.fail("respond/share", kind)
+    response = bot.click(ids.LICENSE_SHARE_ACTION, "sf:0016100000INITEC", name="share")
+    assert response.status == 200
+    deadline = time.monotonic() + 10
+    while not bot.slack.calls_to("chat.postMessage") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert bot.slack.responses_to("share") == []  # nothing reached the channel
+    [opened] = bot.slack.calls_to("conversations.open")
+    assert opened.params["users"] == ALLOWED
+    [dm] = bot.slack.calls_to("chat.postMessage")
+    assert "nothing was shared" in dm.params["text"]
+    assert INITECH_EMAIL not in json.dumps(dm.params)

@@ -123,9 +123,8 @@ def _audit_purge(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
     from bot.app import configure_logging, create_app
+    from bot.socket_mode import ShapeCheckingSocketModeHandler
 
     if not settings.slack_app_token:
         print(
@@ -137,7 +136,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings)
     app = create_app(settings)
-    SocketModeHandler(app, settings.slack_app_token).start()
+    ShapeCheckingSocketModeHandler(app, settings.slack_app_token).start()
     return 0
 
 

@@ -4,7 +4,8 @@ Bolt parses the body before it verifies the signature, and its parsing and liste
 index into the payload without checking types: a truncated or non-object JSON payload, an
 empty `actions` list or an `event` that is a list raises inside Bolt (an exception out of the
 WSGI app, or a 500). Slack never sends such bodies, so they are answered 400 here, with the
-same rules Bolt's `parse_body` uses to find the payload.
+same rules Bolt's `parse_body` uses to find the payload. Socket Mode delivers payloads already
+parsed, so they skip the HTTP check; `bot.socket_mode` applies the same payload rules there.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ def malformed_reason(body: str, content_type: str | None) -> str | None:
         payload = _parse_like_bolt(body, content_type)
     except ValueError:  # json.JSONDecodeError is a ValueError
         return "body is not valid JSON"
+    return malformed_payload_reason(payload)
+
+
+def malformed_payload_reason(payload: Any) -> str | None:
+    """Why Bolt could not safely handle an already parsed payload (Socket Mode's), or None."""
     if not isinstance(payload, dict):
         return "payload is not a JSON object"
     if "event" in payload and not isinstance(payload["event"], dict):

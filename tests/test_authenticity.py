@@ -181,7 +181,7 @@ def test_a_request_signed_with_another_secret_is_refused(signed_bot):
 
 
 class _CapturingSocketModeHandler:
-    """Stands in for slack_bolt's SocketModeHandler: keeps the app `serve` hands it."""
+    """Stands in for the Socket Mode handler `serve` starts: keeps the app it is handed."""
 
     apps: ClassVar[list[App]] = []
 
@@ -198,10 +198,9 @@ def served_app(
     settings: Settings, slack_standin: SlackStandIn, tmp_path: Path, monkeypatch
 ) -> tuple[App, Services]:
     """The very app `python -m bot serve` builds (bot.__main__._serve), not a copy of it."""
-    import slack_bolt.adapter.socket_mode as socket_mode
-
     import bot.__main__ as cli
     import bot.app as bot_app
+    import bot.socket_mode as socket_mode
 
     slack_standin.add_user(ALLOWED, email="ae@sales.example")
     slack_standin.add_user(NOT_LISTED, email="someone@sales.example")
@@ -211,7 +210,7 @@ def served_app(
     services = build_services(settings)
     load_dataset(services.session_factory, tmp_path, datetime.now(UTC).date())
     monkeypatch.setattr(_CapturingSocketModeHandler, "apps", [])
-    monkeypatch.setattr(socket_mode, "SocketModeHandler", _CapturingSocketModeHandler)
+    monkeypatch.setattr(socket_mode, "ShapeCheckingSocketModeHandler", _CapturingSocketModeHandler)
     monkeypatch.setattr(bot_app, "configure_logging", lambda _settings: None)
     assert cli._serve(settings, argparse.Namespace()) == 0
     [app] = _CapturingSocketModeHandler.apps

@@ -36,7 +36,7 @@ import pytest
 API_PREFIX = "/api/"
 RESPOND_PREFIX = "/respond/"
 
-FailureKind = Literal["rate_limited", "server_error", "error", "delay"]
+FailureKind = Literal["rate_limited", "server_error", "error", "delay", "disconnect"]
 
 
 @dataclass(frozen=True)
@@ -384,7 +384,8 @@ class SlackStandIn:
         retry_after: int = 1,
     ) -> None:
         """The next `times` calls to `method` fail: "rate_limited" (HTTP 429 + Retry-After),
-        "server_error" (HTTP 500, not JSON), or "error" (HTTP 200, `{"ok": false, "error": error}`).
+        "server_error" (HTTP 500, not JSON), "error" (HTTP 200, `{"ok": false, "error": error}`),
+        or "disconnect" (the request is read, then the connection closes with no answer at all).
         """
         self._queue_failure(
             method, _Failure(kind=kind, remaining=times, error=error, retry_after=retry_after)
@@ -742,6 +743,10 @@ def _make_handler(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                     return
                 if failure.kind == "error":
                     self._send_json(200, {"ok": False, "error": failure.error})
+                    return
+                if failure.kind == "disconnect":
+                    # As a load balancer dropping the connection: no status line, no body.
+                    self.close_connection = True
                     return
                 time.sleep(failure.delay_seconds)
             self._send_json(200, standin.answer(method, params, call.token))

@@ -132,6 +132,20 @@ def test_a_refused_connection_is_retried_once(fake_time):
     assert len(fake_time.sleeps) == 1
 
 
+def test_a_connection_closed_without_an_answer_is_retried_once(client, slack_standin, fake_time):
+    slack_standin.fail("users.info", "disconnect")
+    assert client.users_info(user="U1")["ok"] is True
+    assert slack_standin.call_count("users.info") == 2
+    assert len(fake_time.sleeps) == 1
+
+
+def test_connections_closed_every_time_give_up_after_one_retry(client, slack_standin, fake_time):
+    slack_standin.fail("users.info", "disconnect", times=5)
+    with pytest.raises((URLError, ConnectionError)):
+        client.users_info(user="U1")
+    assert slack_standin.call_count("users.info") == 2
+
+
 def test_the_client_uses_the_configured_api_url_and_bounds(slack_standin):
     settings = Settings(slack_bot_token="xoxb-test", slack_api_url=slack_standin.api_url)
     client = create_web_client(settings)
@@ -178,7 +192,7 @@ def _timed_command(wsgi: SlackWsgiApp, settings: Settings) -> tuple[float, str, 
 
 @pytest.mark.parametrize(
     ("kind", "times", "retry_after"),
-    [("server_error", 5, 1), ("rate_limited", 5, 1), ("rate_limited", 1, 60)],
+    [("server_error", 5, 1), ("rate_limited", 5, 1), ("rate_limited", 1, 60), ("disconnect", 5, 1)],
 )
 def test_slack_failing_during_identity_lookup_refuses_inside_three_seconds(
     live_bot, slack_standin, kind, times, retry_after

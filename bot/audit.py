@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.db import session_scope
@@ -67,25 +67,31 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
+# Built once: every lookup writes one audit row, and a Core INSERT of a prebuilt statement skips
+# both the ORM unit of work (flush, identity map) and building and cache-keying a new statement.
+_INSERT_AUDIT_EVENT = insert(AuditEvent.__table__)
+
+
 def record_audit(
     session_factory: sessionmaker[Session], entry: AuditEntry, *, now: datetime | None = None
 ) -> None:
     """Write one audit row and commit it. Raises if the store cannot take it."""
     at = now or datetime.now(UTC)
     with session_scope(session_factory) as session:
-        session.add(
-            AuditEvent(
-                at=at,
-                surface=_storable(entry.surface)[:_SURFACE_WIDTH],
-                outcome=_storable(entry.outcome)[:_OUTCOME_WIDTH],
-                user_id=_clip(entry.user_id, _ID_WIDTH),
-                team_id=_clip(entry.team_id, _ID_WIDTH),
-                enterprise_id=_clip(entry.enterprise_id, _ID_WIDTH),
-                channel_id=_clip(entry.channel_id, _ID_WIDTH),
-                query=None if entry.query is None else _storable(entry.query),
-                result_count=entry.result_count,
-                reason=_clip(entry.reason, _REASON_WIDTH),
-            )
+        session.connection().execute(
+            _INSERT_AUDIT_EVENT,
+            {
+                "at": at,
+                "surface": _storable(entry.surface)[:_SURFACE_WIDTH],
+                "outcome": _storable(entry.outcome)[:_OUTCOME_WIDTH],
+                "user_id": _clip(entry.user_id, _ID_WIDTH),
+                "team_id": _clip(entry.team_id, _ID_WIDTH),
+                "enterprise_id": _clip(entry.enterprise_id, _ID_WIDTH),
+                "channel_id": _clip(entry.channel_id, _ID_WIDTH),
+                "query": None if entry.query is None else _storable(entry.query),
+                "result_count": entry.result_count,
+                "reason": _clip(entry.reason, _REASON_WIDTH),
+            },
         )
     logger.debug(
         "audit: user=%s team=%s surface=%s outcome=%s reason=%s results=%d",
@@ -151,23 +157,31 @@ def rate_limit_hit(
     not extend the wait."""
     if limit <= 0:
         return None
-    since = now - RATE_LIMIT_WINDOW
-    in_window = (
-        AuditEvent.user_id == user_id,
-        AuditEvent.at > since,
-        AuditEvent.outcome.in_(LOOKUP_OUTCOMES),
-    )
-    limit_th = session.scalar(
-        select(AuditEvent.at)
-        .where(*in_window)
-        .order_by(AuditEvent.at.desc())
-        .offset(limit - 1)
-        .limit(1)
-    )
+    params = {"user_id": user_id, "since": now - RATE_LIMIT_WINDOW}
+    # Core execution: plain values back, without the ORM's per-statement result machinery.
+    connection = session.connection()
+    limit_th = connection.scalar(_NTH_NEWEST_LOOKUP_AT, {**params, "skip": limit - 1})
     if limit_th is None:
         return None
-    count = session.scalar(select(func.count()).select_from(AuditEvent).where(*in_window)) or 0
+    count = connection.scalar(_LOOKUPS_IN_WINDOW, params) or 0
     return RateLimitHit(lookups=count, limit=limit, retry_at=limit_th + RATE_LIMIT_WINDOW)
+
+
+# Built once with bound parameters: the check runs before every lookup, and a prebuilt
+# statement is neither rebuilt nor cache-keyed again (its compiled form is cached per engine).
+_IN_WINDOW = (
+    AuditEvent.user_id == bindparam("user_id"),
+    AuditEvent.at > bindparam("since"),
+    AuditEvent.outcome.in_(LOOKUP_OUTCOMES),
+)
+_NTH_NEWEST_LOOKUP_AT = (
+    select(AuditEvent.at)
+    .where(*_IN_WINDOW)
+    .order_by(AuditEvent.at.desc())
+    .offset(bindparam("skip"))
+    .limit(1)
+)
+_LOOKUPS_IN_WINDOW = select(func.count()).select_from(AuditEvent).where(*_IN_WINDOW)
 
 
 EXPORT_COLUMNS = (

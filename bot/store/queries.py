@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, union
+from sqlalchemy import Row, bindparam, func, select, union
 from sqlalchemy.orm import Session
 
 from bot.licensing import summarise_licenses
@@ -35,31 +35,25 @@ HOSTS_IMPORT = "hosts"
 
 def latest_import_at(session: Session, kind: str | None = None) -> datetime | None:
     """When the latest import (of `kind`, or of any kind) finished: the cards' "data as of"."""
-    statement = select(func.max(ImportRun.finished_at))
-    if kind is not None:
-        statement = statement.where(ImportRun.kind == kind)
-    return session.scalar(statement)
+    if kind is None:
+        return session.connection().scalar(_LATEST_IMPORT_AT)
+    return session.connection().scalar(_LATEST_IMPORT_OF_KIND_AT, {"kind": kind})
 
 
 def load_customer_licenses(
     session: Session, customer_key: str, *, today: date
 ) -> CustomerLicenses | None:
     """Everything the license card shows for one customer; None if the customer is gone."""
-    customer = session.get(Customer, customer_key)
+    # Core execution of statements built once (below): a card is read on most lookups, and
+    # rebuilding, cache-keying and ORM-loading its three statements cost more than running
+    # them. Plain rows: the records are built from them straight away.
+    connection = session.connection()
+    params = {"customer_key": customer_key, "kind": LICENSES_IMPORT}
+    customer = connection.execute(_CUSTOMER_WITH_DATA_AS_OF, params).first()
     if customer is None:
         return None
-    # Plain rows, not ORM entities: the records are built from them straight away, and
-    # skipping the identity map is cheaper for a customer with many licenses.
-    licenses = session.execute(select(*LICENSE_COLUMNS).where(License.customer_key == customer_key))
-    hosts = session.execute(
-        select(*HOST_COLUMNS)
-        .where(
-            Host.license_id.in_(
-                select(License.id).where(License.customer_key == customer_key).scalar_subquery()
-            )
-        )
-        .order_by(Host.last_ping_at.desc().nulls_last(), Host.hostname)
-    )
+    licenses = connection.execute(_LICENSES_OF_CUSTOMER, params)
+    hosts = connection.execute(_HOSTS_OF_CUSTOMER, params)
     hosts_by_license: dict[int, list[HostRecord]] = defaultdict(list)
     for host in hosts:
         if host.license_id is not None:
@@ -70,7 +64,7 @@ def load_customer_licenses(
         hosts_by_license={
             license_id: tuple(found) for license_id, found in hosts_by_license.items()
         },
-        data_as_of=latest_import_at(session, LICENSES_IMPORT),
+        data_as_of=customer.data_as_of,
         today=today,
     )
 
@@ -84,39 +78,18 @@ def load_customer_reconciliations(
     id; only one whose subscription id no license carries falls back to the customer with
     the same normalised name.
     """
-    customer = session.get(Customer, customer_key)
+    connection = session.connection()
+    params = {"customer_key": customer_key, "kind": RECONCILIATIONS_IMPORT}
+    customer = connection.execute(_CUSTOMER_WITH_DATA_AS_OF, params).first()
     if customer is None:
         return None
-    subscriptions_of_customer = (
-        select(License.zuora_subscription_id)
-        .where(License.customer_key == customer_key, License.zuora_subscription_id.is_not(None))
-        .distinct()
-        .subquery()
-    )
-    licensed_by_some_customer = (
-        select(License.id)
-        .where(License.zuora_subscription_id == Reconciliation.zuora_subscription_id)
-        .exists()
-    )
-    # Two indexed lookups joined by UNION rather than one WHERE with OR: PostgreSQL cannot
-    # serve `IN (subquery) OR ...` from indexes and would scan every reconciliation.
-    by_subscription = select(Reconciliation.id).join(
-        subscriptions_of_customer,
-        subscriptions_of_customer.c.zuora_subscription_id == Reconciliation.zuora_subscription_id,
-    )
-    by_name = select(Reconciliation.id).where(
-        Reconciliation.customer_search_key == customer.search_key, ~licensed_by_some_customer
-    )
-    owned = union(by_subscription, by_name).subquery()
-    rows = session.scalars(
-        select(Reconciliation)
-        .join(owned, owned.c.id == Reconciliation.id)
-        .order_by(Reconciliation.reconcile_on.desc().nulls_last(), Reconciliation.id.desc())
+    rows = connection.execute(
+        _RECONCILIATIONS_OF_CUSTOMER, {**params, "search_key": customer.search_key}
     )
     return CustomerReconciliations(
         customer=customer_record(customer),
         reconciliations=tuple(reconciliation_record(row) for row in rows),
-        data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT),
+        data_as_of=customer.data_as_of,
     )
 
 
@@ -127,12 +100,11 @@ def customer_choices(
     if not keys:
         return []
     today = today or datetime.now(UTC).date()
-    customers = {
-        customer.key: customer
-        for customer in session.scalars(select(Customer).where(Customer.key.in_(keys)))
-    }
+    connection = session.connection()
+    params = {"keys": list(keys)}
+    customers = {row.key: row for row in connection.execute(_CUSTOMERS_BY_KEYS, params)}
     licenses_by_customer: dict[str, list[LicenseRecord]] = defaultdict(list)
-    for row in session.execute(select(*LICENSE_COLUMNS).where(License.customer_key.in_(keys))):
+    for row in connection.execute(_LICENSES_OF_CUSTOMERS, params):
         licenses_by_customer[row.customer_key].append(license_record(row))
     choices: list[CustomerChoice] = []
     for key in dict.fromkeys(keys):
@@ -158,9 +130,72 @@ def customer_choices(
 # Every column, for reads that build records from plain rows (attribute names = column names).
 LICENSE_COLUMNS = tuple(License.__table__.columns)
 HOST_COLUMNS = tuple(Host.__table__.columns)
+CUSTOMER_COLUMNS = (Customer.key, Customer.name, Customer.salesforce_account_id)
+
+# The lookup path's statements, built once with bound parameters (see load_customer_licenses).
+_LATEST_IMPORT_AT = select(func.max(ImportRun.finished_at))
+_LATEST_IMPORT_OF_KIND_AT = _LATEST_IMPORT_AT.where(ImportRun.kind == bindparam("kind"))
+# The card's "data as of" rides along with the customer: one round trip fewer per card.
+_CUSTOMER_WITH_DATA_AS_OF = select(
+    *CUSTOMER_COLUMNS,
+    Customer.search_key,
+    _LATEST_IMPORT_OF_KIND_AT.scalar_subquery().label("data_as_of"),
+).where(Customer.key == bindparam("customer_key"))
+_LICENSES_OF_CUSTOMER = select(*LICENSE_COLUMNS).where(
+    License.customer_key == bindparam("customer_key")
+)
+_HOSTS_OF_CUSTOMER = (
+    select(*HOST_COLUMNS)
+    .where(
+        Host.license_id.in_(
+            select(License.id)
+            .where(License.customer_key == bindparam("customer_key"))
+            .scalar_subquery()
+        )
+    )
+    .order_by(Host.last_ping_at.desc().nulls_last(), Host.hostname)
+)
+_SUBSCRIPTIONS_OF_CUSTOMER = (
+    select(License.zuora_subscription_id)
+    .where(
+        License.customer_key == bindparam("customer_key"),
+        License.zuora_subscription_id.is_not(None),
+    )
+    .distinct()
+    .subquery()
+)
+_LICENSED_BY_SOME_CUSTOMER = (
+    select(License.id)
+    .where(License.zuora_subscription_id == Reconciliation.zuora_subscription_id)
+    .exists()
+)
+# Two indexed lookups joined by UNION rather than one WHERE with OR: PostgreSQL cannot
+# serve `IN (subquery) OR ...` from indexes and would scan every reconciliation.
+_OWNED_RECONCILIATIONS = union(
+    select(Reconciliation.id).join(
+        _SUBSCRIPTIONS_OF_CUSTOMER,
+        _SUBSCRIPTIONS_OF_CUSTOMER.c.zuora_subscription_id == Reconciliation.zuora_subscription_id,
+    ),
+    select(Reconciliation.id).where(
+        Reconciliation.customer_search_key == bindparam("search_key"),
+        ~_LICENSED_BY_SOME_CUSTOMER,
+    ),
+).subquery()
+_RECONCILIATIONS_OF_CUSTOMER = (
+    select(*Reconciliation.__table__.columns)
+    .join(_OWNED_RECONCILIATIONS, _OWNED_RECONCILIATIONS.c.id == Reconciliation.id)
+    .order_by(Reconciliation.reconcile_on.desc().nulls_last(), Reconciliation.id.desc())
+)
+# Expanding IN: one compiled form whatever the number of keys.
+_CUSTOMERS_BY_KEYS = select(*CUSTOMER_COLUMNS).where(
+    Customer.key.in_(bindparam("keys", expanding=True))
+)
+_LICENSES_OF_CUSTOMERS = select(*LICENSE_COLUMNS).where(
+    License.customer_key.in_(bindparam("keys", expanding=True))
+)
 
 
-def customer_record(customer: Customer) -> CustomerRecord:
+def customer_record(customer: Customer | Row[Any]) -> CustomerRecord:
     return CustomerRecord(
         key=customer.key, name=customer.name, salesforce_account_id=customer.salesforce_account_id
     )
@@ -199,7 +234,7 @@ def host_record(row: Host | Row[Any]) -> HostRecord:
     )
 
 
-def reconciliation_record(row: Reconciliation) -> ReconciliationRecord:
+def reconciliation_record(row: Reconciliation | Row[Any]) -> ReconciliationRecord:
     return ReconciliationRecord(
         id=row.id,
         customer_name=row.customer_name,

@@ -13,7 +13,9 @@ the message's eventual audience is unknown.
 Our own limits, after GitHub's Slack app: at most 3 unfurls per message, and no repeat unfurl
 of the same link in a conversation within 30 minutes. The repeat rule is a claim in the shared
 store (`unfurl_record`), so it holds across workers and instances, and also drops Slack's
-retries of an event that was already handled.
+retries of an event that was already handled. A claim that produced no unfurl (the store could
+not answer, the record is gone, or chat.unfurl was refused) is released, so the next person to
+post the link gets its card instead of 30 minutes of silence.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,11 +64,14 @@ class AdminLink:
 
 @dataclass(frozen=True)
 class UnfurlPlan:
-    """What to send to chat.unfurl: the message, and url -> {"blocks": [...]}."""
+    """What to send to chat.unfurl: the message, and url -> {"blocks": [...]}; and the claims
+    (canonical URLs, taken at `claimed_at`) to release if Slack does not take it."""
 
     channel: str
     ts: str
     unfurls: dict[str, dict[str, Any]]
+    claimed_urls: tuple[str, ...] = ()
+    claimed_at: datetime | None = None
 
 
 def parse_admin_link(url: str, customersdot_url: str) -> AdminLink | None:
@@ -139,6 +144,21 @@ def claim_unfurl(
         return bool(getattr(result, "rowcount", 0) == 1)
 
 
+def release_unfurl(
+    session_factory: sessionmaker[Session], channel_id: str, url: str, *, claimed_at: datetime
+) -> None:
+    """Give back a claim that produced no unfurl; one taken over since (a later time) stays."""
+    channel_id, url = channel_id[:_CHANNEL_WIDTH], url[:_URL_WIDTH]
+    with session_scope(session_factory) as session:
+        session.execute(
+            delete(UnfurlRecord).where(
+                UnfurlRecord.channel_id == channel_id,
+                UnfurlRecord.url == url,
+                UnfurlRecord.unfurled_at == claimed_at,
+            )
+        )
+
+
 def conversation_is_internal(client: WebClient, channel_id: str) -> bool:
     """True only when Slack confirms the conversation is not shared with another organisation."""
     try:
@@ -205,8 +225,11 @@ class Unfurler:
             channel_id=channel,
         )
         unfurls: dict[str, dict[str, Any]] = {}
+        claimed: list[str] = []
+        claimed_at = self._clock()
         for admin_link in admin_links:
-            if not self._claim(channel, admin_link):
+            canonical = self._canonical_url(admin_link)
+            if not self._claim(channel, canonical, claimed_at):
                 continue
             if admin_link.kind == "license":
                 answer = self._lookups.answer_license_link(
@@ -218,23 +241,46 @@ class Unfurler:
                 )
             if answer.outcome == "ok":
                 unfurls[admin_link.url] = {"blocks": answer.message.blocks_as_dicts()}
+                claimed.append(canonical)
+            else:
+                self._release(channel, (canonical,), claimed_at)
         if not unfurls:
             return None
-        return UnfurlPlan(channel=channel, ts=str(event["message_ts"]), unfurls=unfurls)
+        return UnfurlPlan(
+            channel=channel,
+            ts=str(event["message_ts"]),
+            unfurls=unfurls,
+            claimed_urls=tuple(claimed),
+            claimed_at=claimed_at,
+        )
 
-    def _claim(self, channel: str, admin_link: AdminLink) -> bool:
-        # Keyed by the canonical URL: the same license linked with another query string or a
-        # trailing slash is the same link to the people reading the conversation.
+    def not_taken(self, plan: UnfurlPlan) -> None:
+        """chat.unfurl refused or failed: release the plan's claims so a later post unfurls."""
+        if plan.claimed_at is not None:
+            self._release(plan.channel, plan.claimed_urls, plan.claimed_at)
+
+    def _canonical_url(self, admin_link: AdminLink) -> str:
+        # Claims are keyed by the canonical URL: the same license linked with another query
+        # string or a trailing slash is the same link to the people reading the conversation.
         if admin_link.kind == "license":
-            canonical = self._links.license(admin_link.record_id)
-        else:
-            canonical = self._links.reconciliation(admin_link.record_id)
+            return self._links.license(admin_link.record_id)
+        return self._links.reconciliation(admin_link.record_id)
+
+    def _claim(self, channel: str, canonical: str, claimed_at: datetime) -> bool:
         try:
-            return claim_unfurl(self._session_factory, channel, canonical, now=self._clock())
+            return claim_unfurl(self._session_factory, channel, canonical, now=claimed_at)
         except SQLAlchemyError as error:
             # No claim, no unfurl: a store that cannot record it cannot answer it either.
             logger.error("unfurl claim failed: %s", type(error).__name__)
             return False
+
+    def _release(self, channel: str, canonical_urls: Iterable[str], claimed_at: datetime) -> None:
+        try:
+            for canonical in canonical_urls:
+                release_unfurl(self._session_factory, channel, canonical, claimed_at=claimed_at)
+        except SQLAlchemyError as error:
+            # The claim then simply expires after REPEAT_WINDOW.
+            logger.error("unfurl release failed: %s", type(error).__name__)
 
 
 def _text(value: Any) -> str | None:

@@ -51,8 +51,14 @@ def register(app: App, services: Services) -> None:
 
     def unfurl_links(body: dict[str, Any], client: WebClient) -> None:
         plan = unfurler.plan(body, client)
-        if plan is not None:
+        if plan is None:
+            return
+        try:
             client.chat_unfurl(channel=plan.channel, ts=plan.ts, unfurls=plan.unfurls)
+        except Exception as error:  # SlackApiError or a network error, after bounded retries
+            # Nobody waits on an unfurl, so there is no one to tell; the link stays unclaimed.
+            logger.warning("chat.unfurl failed (%s); claims released", type(error).__name__)
+            unfurler.not_taken(plan)
 
     def open_recent_lookup(body: dict[str, Any], client: WebClient) -> None:
         parsed = parse_recent_lookup_value(action_value(body))

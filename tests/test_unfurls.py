@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.store.models import UnfurlRecord
 from bot.unfurls import (
@@ -189,6 +189,32 @@ def test_the_same_link_is_not_unfurled_again_in_a_conversation_within_30_minutes
     bot.event(link_shared(LICENSE_9001, message_ts="1700000000.000300"))
     bot.drain()
     assert [call.params["ts"] for call in bot.calls("chat.unfurl")][-1] == "1700000000.000300"
+
+
+@pytest.mark.parametrize(
+    ("kind", "times", "error"),
+    # A 5xx is retried once, then given up; an ok:false answer is not retried.
+    [("server_error", 2, "internal_error"), ("error", 1, "cannot_unfurl_url")],
+)
+def test_a_link_slack_would_not_unfurl_is_unfurled_when_posted_again(bot, kind, times, error):
+    bot.slack.fail("chat.unfurl", kind, times=times, error=error)
+    bot.event(link_shared(LICENSE_9001, message_ts="1700000000.000100"))
+    bot.drain()
+    assert bot.calls("chat.unfurl") != []
+    bot.slack.clear()
+    bot.event(link_shared(LICENSE_9001, message_ts="1700000000.000200"))
+    bot.drain()
+    [call] = bot.calls("chat.unfurl")
+    assert call.params["ts"] == "1700000000.000200"
+
+
+def test_a_link_that_could_not_be_answered_is_not_held_for_30_minutes(bot):
+    missing = f"{CUSTOMERSDOT}/admin/license/424242"
+    bot.event(link_shared(missing, message_ts="1700000000.000100"))
+    bot.drain()
+    assert bot.calls("chat.unfurl") == []
+    with bot.services.session_factory() as session:
+        assert session.scalars(select(UnfurlRecord)).all() == []
 
 
 @pytest.mark.parametrize("user", [NOT_LISTED, GUEST])

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select, text, union
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, union
 from sqlalchemy.orm import Session
 
 from bot.records import CustomerChoice
@@ -230,7 +230,7 @@ def find_customers(
         keys = matcher(session, limit + 1)
         if keys:
             return _result(session, query, matched_by, keys, limit, len(keys) == 1, load_choices)
-    ranked = _rank_names(session, query.name_key, exact_wins=not load_choices)
+    ranked = _rank_names(session, query.name_key)
     matches = [candidate for candidate in ranked if candidate.is_match]
     if not matches:
         suggestions: list[str] = []
@@ -370,14 +370,13 @@ class _Candidate:
 _FUZZY_TIER = 4
 
 
-def _rank_names(session: Session, name_key: str, *, exact_wins: bool = False) -> list[_Candidate]:
-    """`exact_wins`: the caller only needs the winner when there is one; a unique exact key
-    may then come back alone (PostgreSQL skips its costliest statement)."""
+def _rank_names(session: Session, name_key: str) -> list[_Candidate]:
     if not name_key:
         return []
-    rows = _name_candidates(session, name_key, exact_wins=exact_wins)
+    rows = _name_candidates(session, name_key)
+    query = _ScoredQuery(name_key, trigrams(name_key), len(name_key.split()))
     candidates = {
-        key: _score_candidate(key, name, search_key, name_key) for key, name, search_key in rows
+        key: _score_candidate(key, name, search_key, query) for key, name, search_key in rows
     }
     return sorted(
         candidates.values(),
@@ -385,68 +384,137 @@ def _rank_names(session: Session, name_key: str, *, exact_wins: bool = False) ->
     )
 
 
-def _name_candidates(
-    session: Session, name_key: str, *, exact_wins: bool = False
-) -> list[tuple[str, str, str]]:
+_Row = tuple[str, str, str]  # customer key, name, search key
+
+
+def _name_candidates(session: Session, name_key: str) -> list[_Row]:
+    """At most a few LIMITed, index-served probes, cheapest and most telling first; each later
+    probe runs only while it can still change the answer.
+
+    1. Keys starting with the query (a B-tree range, ordered by key, so an exact key comes
+       first). A unique exact key wins whatever else matches; a range that fills the candidates
+       outranks anything the other probes find.
+    2. Keys with a word starting with the query, and keys containing it (trigram index), up to
+       CANDIDATE_LIMIT of each: word starts outrank matches inside a word, so however many
+       names have the query inside a word, they cannot crowd those out. A full set of either
+       outranks fuzzy matches.
+    3. Keys containing all but one of the query's words (trigram index): a typo in one word of
+       a name made of words shared with thousands of others ("mese media 125000"). When they
+       are few (the probe did not fill), they are the names the query means: any other name
+       misses two of its words.
+    4. The fuzzy probe: names sharing the most trigrams, ranked by the engine over every name
+       sharing one. The costliest statement a lookup can run, so it runs only when 1-3 found
+       too little: a typo in a one-word query, typos in two words.
+    Probes 2 and 3 are not ranked by the engine: ranking is what costs (every match must be
+    scored before the first is known), and below CANDIDATE_LIMIT rows they return every
+    match anyway, which this module then ranks.
+    """
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return _postgresql_candidates(session, name_key, exact_wins=exact_wins)
-    if dialect == "sqlite":
-        return _sqlite_candidates(session, name_key)
-    return _prefix_candidates(session, name_key)
+    found = _prefix_candidates(session, name_key)
+    if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH or dialect not in {"sqlite", "postgresql"}:
+        return found
+    if [row[2] for row in found[:2]].count(name_key) == 1 or len(found) >= CANDIDATE_LIMIT:
+        return found
+    probes = _SQLITE_PROBES if dialect == "sqlite" else _POSTGRESQL_PROBES
+    if len(name_key) >= MIN_SUBSTRING_QUERY_LENGTH:
+        containing = probes.containing(session, name_key)
+        found.extend(containing)
+        if len(containing) >= CANDIDATE_LIMIT:
+            return found
+    words = _probe_words(name_key)
+    if len(words) >= 2:
+        near = probes.all_words_but_one(session, words)
+        found.extend(near)
+        if 0 < len(near) < CANDIDATE_LIMIT:
+            return found
+    found.extend(probes.fuzzy(session, name_key))
+    return found
 
 
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+# Words shorter than a trigram cannot be looked up in a trigram index (and "co" or "7" would
+# match most names anyway); beyond a few words the probe's size grows as words squared.
+MIN_PROBE_WORD_LENGTH = 3
+MAX_PROBE_WORDS = 4
 
 
-def _prefix_candidates(session: Session, name_key: str) -> list[tuple[str, str, str]]:
-    # A range over the plain B-tree index on search_key: under SQLite's binary collation
-    # every key starting with `name_key` sorts between it and it + the highest code point.
+def _probe_words(name_key: str) -> list[str]:
+    """The query's distinct words the all-but-one probe looks for, in query order."""
+    long_words = [word for word in name_key.split() if len(word) >= MIN_PROBE_WORD_LENGTH]
+    return list(dict.fromkeys(long_words))[:MAX_PROBE_WORDS]
+
+
+def _all_but_one(words: Sequence[str]) -> list[list[str]]:
+    """[a, b, c] -> [[b, c], [a, c], [a, b]]: one word left out (the one with the typo)."""
+    return [[*words[:skipped], *words[skipped + 1 :]] for skipped in range(len(words))]
+
+
+def _prefix_candidates(session: Session, name_key: str) -> list[_Row]:
+    # A range over a B-tree index on search_key: under binary (C) collation every key starting
+    # with `name_key` sorts between it and it + the highest code point. SQLite compares text
+    # bytewise by default; on PostgreSQL the column's collation follows the database's locale,
+    # so the range reads migration 0005's C-collated index (LIKE 'x%' could not be served by
+    # the plain index under a non-C locale, nor return the keys in order).
+    search_key: ColumnElement[str] = Customer.search_key
+    if session.get_bind().dialect.name == "postgresql":
+        search_key = Customer.search_key.collate("C")
     statement = (
         select(Customer.key, Customer.name, Customer.search_key)
-        .where(Customer.search_key >= name_key, Customer.search_key < name_key + "\U0010ffff")
-        .order_by(Customer.search_key)
+        .where(search_key >= name_key, search_key < name_key + "\U0010ffff")
+        .order_by(search_key)
         .limit(CANDIDATE_LIMIT)
     )
     return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class _TrigramProbes:
+    """One engine's trigram-index probes (steps 2-4 of `_name_candidates`)."""
+
+    containing: Callable[[Session, str], list[_Row]]
+    all_words_but_one: Callable[[Session, Sequence[str]], list[_Row]]
+    fuzzy: Callable[[Session, str], list[_Row]]
 
 
 # Names of the SQLite FTS5 table (migration 0002) kept in step with customer.search_key.
 SQLITE_NAME_INDEX = "customer_search"
 
 
-def _sqlite_candidates(session: Session, name_key: str) -> list[tuple[str, str, str]]:
-    found = _prefix_candidates(session, name_key)
-    if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
-        return found
-    if [row[2] for row in found[:2]].count(name_key) == 1 or len(found) >= CANDIDATE_LIMIT:
-        # Exactly one customer has this very key (the range is ordered by key, so exact keys
-        # come first): it wins whatever the trigram probes add. Or the range alone filled the
-        # candidates with keys starting with the query, which outrank anything the probes
-        # find. Either way skip the probes: an OR of common trigrams over every name is the
-        # costliest statement a lookup can run.
-        return found
-    # FTS5's trigram tokenizer: a quoted string is a substring match, an OR of trigrams is a
-    # match on any shared trigram, ranked by bm25 (more shared trigrams, shorter keys first).
-    probes = [" OR ".join(_fts_string(trigram) for trigram in _sqlite_trigrams(name_key))]
-    if len(name_key) >= MIN_SUBSTRING_QUERY_LENGTH:
-        probes.insert(0, _fts_string(name_key))
-    for probe in probes:
-        rows = session.execute(
-            text(
-                f"SELECT c.key, c.name, c.search_key FROM customer AS c WHERE c.rowid IN ("
-                f"SELECT rowid FROM {SQLITE_NAME_INDEX} WHERE {SQLITE_NAME_INDEX} MATCH :probe"
-                f" ORDER BY rank LIMIT :limit)"
-            ),
-            {"probe": probe, "limit": CANDIDATE_LIMIT},
-        )
-        matched = [tuple(row) for row in rows]
-        found.extend(matched)  # type: ignore[arg-type]
-        if probe is not probes[-1] and len(matched) >= CANDIDATE_LIMIT:
-            # A full set of substring matches: fuzzy candidates would only rank below them.
-            break
-    return found
+# FTS5's trigram tokenizer: a quoted string is a substring match (spaces included, so
+# '" acme"' is a word starting with "acme"), an OR of trigrams is a match on any shared
+# trigram. ORDER BY rank (bm25: more shared trigrams, shorter keys first) scores every matching
+# row first; unranked, the LIMIT stops reading early.
+_SQLITE_MATCHING_ROWIDS = (
+    f"SELECT rowid FROM {SQLITE_NAME_INDEX} WHERE {SQLITE_NAME_INDEX} MATCH :probe LIMIT :limit"
+)
+
+
+def _sqlite_match(session: Session, expression: str, *, ranked: bool) -> list[_Row]:
+    order = " ORDER BY rank" if ranked else ""
+    rows = session.execute(
+        text(
+            f"SELECT c.key, c.name, c.search_key FROM customer AS c WHERE c.rowid IN ("
+            f"SELECT rowid FROM {SQLITE_NAME_INDEX} WHERE {SQLITE_NAME_INDEX} MATCH :probe"
+            f"{order} LIMIT :limit)"
+        ),
+        {"probe": expression, "limit": CANDIDATE_LIMIT},
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def _sqlite_containing(session: Session, name_key: str) -> list[_Row]:
+    rows = session.execute(
+        text(
+            "SELECT c.key, c.name, c.search_key FROM customer AS c WHERE c.rowid IN ("
+            f"SELECT rowid FROM ({_SQLITE_MATCHING_ROWIDS.replace(':probe', ':word_start')})"
+            f" UNION SELECT rowid FROM ({_SQLITE_MATCHING_ROWIDS}))"
+        ),
+        {
+            "word_start": _fts_string(" " + name_key),
+            "probe": _fts_string(name_key),
+            "limit": CANDIDATE_LIMIT,
+        },
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
 def _fts_string(value: str) -> str:
@@ -458,37 +526,59 @@ def _sqlite_trigrams(name_key: str) -> list[str]:
     return list(dict.fromkeys(name_key[i : i + 3] for i in range(len(name_key) - 2)))
 
 
+_SQLITE_PROBES = _TrigramProbes(
+    containing=_sqlite_containing,
+    all_words_but_one=lambda session, words: _sqlite_match(
+        session,
+        " OR ".join(
+            "(" + " AND ".join(_fts_string(word) for word in kept) + ")"
+            for kept in _all_but_one(words)
+        ),
+        ranked=False,
+    ),
+    fuzzy=lambda session, name_key: _sqlite_match(
+        session, " OR ".join(_fts_string(t) for t in _sqlite_trigrams(name_key)), ranked=True
+    ),
+)
+
+
+def _postgresql_containing(session: Session, name_key: str) -> list[_Row]:
+    columns = (Customer.key, Customer.name, Customer.search_key)
+    word_start = select(*columns).where(
+        Customer.search_key.contains(" " + name_key, autoescape=True)
+    )
+    inside = select(*columns).where(Customer.search_key.contains(name_key, autoescape=True))
+    # Selected from, so the statement starts with SELECT like every other (the plan and
+    # statement-count tests capture statements by their first word).
+    both = union(word_start.limit(CANDIDATE_LIMIT), inside.limit(CANDIDATE_LIMIT)).subquery()
+    return [tuple(row) for row in session.execute(select(both))]  # type: ignore[misc]
+
+
+def _postgresql_all_words_but_one(session: Session, words: Sequence[str]) -> list[_Row]:
+    # A BitmapOr of GIN scans, each intersecting its words' trigram lists: a name with all the
+    # words is found without ranking the thousands that share one.
+    statement = (
+        select(Customer.key, Customer.name, Customer.search_key)
+        .where(
+            or_(
+                *(
+                    and_(*(Customer.search_key.contains(word, autoescape=True) for word in kept))
+                    for kept in _all_but_one(words)
+                )
+            )
+        )
+        .limit(CANDIDATE_LIMIT)
+    )
+    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+
+
 # pg_trgm's operators `%` and `<%` match at or above these thresholds (set per transaction),
 # looser than MATCH_SCORE so near misses reach the ranking as suggestions.
 PG_SIMILARITY_THRESHOLD = 0.2
 PG_WORD_SIMILARITY_THRESHOLD = 0.4
 
 
-def _postgresql_candidates(
-    session: Session, name_key: str, *, exact_wins: bool = False
-) -> list[tuple[str, str, str]]:
-    search_key = Customer.search_key
-    starts_with = search_key.like(_escape_like(name_key) + "%", escape="\\")
-    if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
-        # The GIN trigram index serves LIKE 'ab%' too, whatever the column's collation.
-        statement: Select[tuple[str, str, str]] = (
-            select(Customer.key, Customer.name, search_key)
-            .where(starts_with)
-            .order_by(search_key)
-            .limit(CANDIDATE_LIMIT)
-        )
-        return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
-    exact = exact_wins and [
-        tuple(row)
-        for row in session.execute(
-            select(Customer.key, Customer.name, search_key).where(search_key == name_key).limit(2)
-        )
-    ]
-    if exact and len(exact) == 1:
-        # Exactly one customer has this very key (a B-tree lookup): it wins whatever the
-        # trigram query adds, and that query ranks every name sharing a trigram (~0.4 s at
-        # 250,000 names).
-        return exact  # type: ignore[return-value]
+def _postgresql_fuzzy(session: Session, name_key: str) -> list[_Row]:
     session.execute(
         select(
             func.set_config("pg_trgm.similarity_threshold", str(PG_SIMILARITY_THRESHOLD), True),
@@ -497,20 +587,17 @@ def _postgresql_candidates(
             ),
         )
     )
+    search_key = Customer.search_key
     query = literal(name_key)
-    conditions = [
-        search_key.op("%", is_comparison=True)(query),
-        query.op("<%", is_comparison=True)(search_key),
-        starts_with,
-    ]
-    if len(name_key) >= MIN_SUBSTRING_QUERY_LENGTH:
-        conditions.append(search_key.contains(name_key, autoescape=True))
     statement = (
         select(Customer.key, Customer.name, search_key)
-        .where(or_(*conditions))
+        .where(
+            or_(
+                search_key.op("%", is_comparison=True)(query),
+                query.op("<%", is_comparison=True)(search_key),
+            )
+        )
         .order_by(
-            (search_key == query).desc(),
-            starts_with.desc(),
             func.greatest(
                 func.similarity(search_key, query), func.word_similarity(query, search_key)
             ).desc(),
@@ -522,18 +609,35 @@ def _postgresql_candidates(
     return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
 
 
-def _score_candidate(key: str, name: str, search_key: str, query: str) -> _Candidate:
-    if search_key == query:
+_POSTGRESQL_PROBES = _TrigramProbes(
+    containing=_postgresql_containing,
+    all_words_but_one=_postgresql_all_words_but_one,
+    fuzzy=_postgresql_fuzzy,
+)
+
+
+@dataclass(frozen=True)
+class _ScoredQuery:
+    """What scoring needs of the query, computed once per lookup, not once per candidate."""
+
+    key: str
+    trigrams: frozenset[str]
+    width: int  # words
+
+
+def _score_candidate(key: str, name: str, search_key: str, query: _ScoredQuery) -> _Candidate:
+    if search_key == query.key:
         tier = 0
-    elif search_key.startswith(query):
+    elif search_key.startswith(query.key):
         tier = 1
-    elif f" {query}" in f" {search_key}":
+    elif f" {query.key}" in f" {search_key}":
         tier = 2
-    elif len(query) >= MIN_SUBSTRING_QUERY_LENGTH and query in search_key:
+    elif len(query.key) >= MIN_SUBSTRING_QUERY_LENGTH and query.key in search_key:
         tier = 3
     else:
         tier = _FUZZY_TIER
-    return _Candidate(key, name, search_key, tier, trigram_score(query, search_key))
+    score = _trigram_score(query.trigrams, query.width, search_key)
+    return _Candidate(key, name, search_key, tier, score)
 
 
 def trigrams(value: str) -> frozenset[str]:
@@ -560,13 +664,25 @@ def trigram_score(query: str, search_key: str) -> float:
     """How alike a query and a key are, 0..1: their trigram similarity, or that of the query
     with the best run of as many consecutive words of the key, so "initek" scores well against
     "initech global services" (an approximation of pg_trgm's word_similarity)."""
-    query_trigrams = trigrams(query)
+    return _trigram_score(trigrams(query), len(query.split()), search_key)
+
+
+def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key: str) -> float:
     key_words = [_word_trigrams(word) for word in search_key.split()]
     best = _similarity(query_trigrams, frozenset().union(*key_words))
-    width = min(len(query.split()), len(key_words))
-    for start in range(len(key_words) - width + 1):
-        # A window's trigrams are its words' trigrams: each word is padded on its own.
-        window = frozenset().union(*key_words[start : start + width])
+    width = min(query_width, len(key_words))
+    if width == len(key_words):
+        return best  # the only window is the whole key
+    # A window's trigrams are its words' trigrams: each word is padded on its own.
+    windows = (
+        key_words
+        if width == 1
+        else (
+            frozenset().union(*key_words[start : start + width])
+            for start in range(len(key_words) - width + 1)
+        )
+    )
+    for window in windows:
         best = max(best, _similarity(query_trigrams, window))
     return best
 

@@ -28,6 +28,9 @@ QUERIES = [
     "initek",  # typo
     "in",  # short prefix
     "umbrel",  # prefix of two
+    "brella",  # inside names: the substring probe
+    "umbrella pharmaceuticls",  # a typo in one word: the all-but-one-word probe
+    "umbrela pharmaceuticls",  # typos in both words: every probe, the fuzzy one last
     "bill.lumbergh@initech.example",
     "@initech.example",
     "A-S00090001",

@@ -387,6 +387,75 @@ def test_many_similar_names_keep_the_exact_match_first(customers: Session) -> No
     assert typo.choices[0].key == "name:acme 117"
 
 
+def add_shared_word_names(session: Session, count: int) -> None:
+    """Names made of the same few words, told apart by a number, as in benchmarks/datagen.py."""
+    for number in range(count):
+        add_customer(session, f"name:mesa media {number}", f"Mesa Media {number} Ltd")
+        add_customer(session, f"name:mesa labs {number}", f"Mesa Labs {number} GmbH")
+        add_customer(session, f"name:acme media {number}", f"Acme Media {number}")
+    session.commit()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Mesa Madia 117",  # a typo in the second word
+        "Mesa Meida 117 Ltd",  # letters swapped, legal suffix kept
+        "Mase Media 117",  # a typo in the first word
+        "mesa media 117 holdigns",  # a word the name lacks, itself misspelt
+    ],
+)
+def test_a_typo_in_one_word_of_names_sharing_their_words_finds_the_name(
+    customers: Session, query: str
+) -> None:
+    add_shared_word_names(customers, 150)
+    result = find_customers(customers, query)
+    assert result.choices, f"{query!r} found nothing"
+    assert result.choices[0].key == "name:mesa media 117", [c.key for c in result.choices]
+
+
+def test_a_typo_in_a_two_word_name_finds_it_among_names_sharing_its_words(
+    customers: Session,
+) -> None:
+    add_shared_word_names(customers, 150)
+    add_customer(customers, "sf:MESA-ROBOTICS", "Mesa Robotics")
+    customers.commit()
+    assert find_customers(customers, "mesa robtics").choices[0].key == "sf:MESA-ROBOTICS"
+    assert find_customers(customers, "mesaa robotics").choices[0].key == "sf:MESA-ROBOTICS"
+
+
+@pytest.mark.parametrize("starting", [5, 150])
+def test_a_four_letter_prefix_lists_the_names_starting_with_it_first(
+    customers: Session, starting: int
+) -> None:
+    # Names with "mesa" inside (as a word, or inside one) must not crowd out those starting
+    # with it, however many of either there are (written first: an index probe reading in
+    # rowid order meets them first).
+    for number in range(150):
+        add_customer(customers, f"name:comesa {number}", f"Comesa {number}")
+    for number in range(150):
+        add_customer(customers, f"name:acme mesa {number}", f"Acme Mesa {number}")
+    for number in range(starting):
+        add_customer(customers, f"name:mesa {number}", f"Mesa Labs {number}")
+    customers.commit()
+    result = find_customers(customers, "Mesa", limit=8)
+    assert result.resolved is None
+    assert result.has_more
+    shown = min(starting, 8)
+    assert all(c.name.startswith("Mesa") for c in result.choices[:shown]), result.choices
+    assert all(not c.name.startswith("Mesa") for c in result.choices[shown:]), result.choices
+    if starting < 8:
+        # Then the names with a word starting with it, before those with it inside a word.
+        assert result.choices[shown].name.startswith("Acme Mesa"), result.choices
+
+
+def test_an_exact_name_among_names_sharing_its_words_resolves(customers: Session) -> None:
+    add_shared_word_names(customers, 150)
+    for query in ("Mesa Media 117", "mesa media 117 ltd"):
+        result = find_customers(customers, query, load_choices=False)
+        assert result.resolved_key == "name:mesa media 117"
+
+
 def test_name_index_follows_inserts_updates_and_deletes(customers: Session) -> None:
     customers.execute(
         update(Customer)

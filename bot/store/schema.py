@@ -16,9 +16,14 @@ from bot.store.db import is_sqlite
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-# The name search index is engine-specific and lives only in migration 0002 (an FTS5 table and
-# its triggers on SQLite, a pg_trgm GIN index on PostgreSQL), not in the models.
-SEARCH_INDEX_OBJECTS = ("customer_search", "ix_customer_search_key_trgm")
+# The name search indexes are engine-specific and live only in migrations 0002 (an FTS5 table
+# and its triggers on SQLite, a pg_trgm GIN index on PostgreSQL) and 0005 (a C-collated B-tree
+# for prefixes on PostgreSQL), not in the models.
+SEARCH_INDEX_OBJECTS = (
+    "customer_search",
+    "ix_customer_search_key_trgm",
+    "ix_customer_search_key_prefix",
+)
 # slack_sdk's installation and OAuth state tables (migration 0004) are described by slack_sdk,
 # not by our models; their indexes are named "<table>_idx". tests/test_installations.py compares
 # them with bot.installations.slack_sdk_metadata() instead.

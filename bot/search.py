@@ -146,6 +146,7 @@ class ParsedQuery:
 
 
 # Slack rewrites typed emails, links, mentions and channels as <target|label> or <target>.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SLACK_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 _EMAIL = re.compile(r"^[^@\s<>]+@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
 _EMAIL_DOMAIN = re.compile(r"^@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
@@ -179,6 +180,9 @@ def _hostname_of_url(candidate: str) -> str | None:
 
 def parse_query(text: str) -> ParsedQuery:
     """What kind of search the text asks for. Accepts any input; never raises."""
+    # Control characters (C0, DEL, C1) are part of no name, email, id or hostname; a NUL
+    # reaching PostgreSQL in an email's local part was a DataError, not an answer.
+    text = _CONTROL_CHARACTERS.sub(" ", text)
     cleaned = _SLACK_MARKUP.sub(_unwrap_slack_markup, text).strip()[:MAX_QUERY_LENGTH].strip()
     name_key = company_search_key(cleaned)
     if not cleaned:

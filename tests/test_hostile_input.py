@@ -187,6 +187,11 @@ def test_any_text_typed_into_the_customer_select_gets_valid_options(
         "<@U123>",
         "<https://evil.example|initech>",
         "x" * 10_000,
+        # Found by hypothesis: a NUL in an email's local part reached PostgreSQL (DataError).
+        "\x00@0.0",
+        "bill\x00.lumbergh@initech.example",
+        "A-S0009\x000001",
+        "gitlab\x00.initech.example",
     ],
 )
 def test_known_hostile_queries_get_an_answer(lookups: LookupService, text: str):

@@ -50,6 +50,7 @@ def main() -> int:
         workdir = Path(scratch)
         # Smallest first: RUSAGE_CHILDREN reports the max over all children so far, so a flat
         # curve shows as the same figure for every size.
+        peaks: list[float] = []
         for size in sorted(args.sizes_mb):
             path = workdir / f"licenses-{size}mb.csv"
             rows = size * 1024 * 1024 // BYTES_PER_ROW
@@ -60,6 +61,9 @@ def main() -> int:
                 f"{actual:8.1f} MB file, {rows:,} rows: peak RSS so far {peak:.0f} MB (exit {code})"
             )
             path.unlink()
+            peaks.append(peak)
+    if len(peaks) > 1:
+        print(f"peak RSS at the largest size / at the smallest: {peaks[-1] / peaks[0]:.2f}")
     return 0
 
 

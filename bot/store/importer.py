@@ -1,8 +1,9 @@
 """Load CustomersDot and version.gitlab.com exports into the store (DESIGN.md: Import files).
 
 One file is one transaction: every row is validated and written, or nothing changes. Rows are
-streamed and written in batches with bulk upserts, so memory stays flat in the file size apart
-from the set of keys seen (needed for duplicate detection and `--full`). Only rows that differ
+streamed and written in batches with set-based upserts; the keys seen (duplicate detection,
+`--full`) and the customers to refresh are kept in temporary tables of the import's own
+connection, so memory stays flat in the file size. Only rows that differ
 from what the store holds are written, so re-importing a file touches nothing and fires no
 triggers.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import csv
 import enum
 import functools
+import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -23,26 +26,23 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
-    ColumnElement,
+    Date,
+    DateTime,
+    Dialect,
     String,
     Table,
-    bindparam,
-    cast,
-    delete,
     func,
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.search import company_search_key
-from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
+from bot.store.models import Customer, Host, ImportRun, License, Reconciliation, UTCDateTime
 
 BATCH_SIZE = 2000
-# Keys per IN (...) list: well under SQLite's and PostgreSQL's bound-parameter limits.
-KEY_CHUNK_SIZE = 500
 # `--full` refuses to remove more than this share of a table's rows without --allow-mass-delete.
 MASS_DELETE_SHARE = Decimal("0.10")
 
@@ -143,12 +143,16 @@ def import_file(
     records = _read_records(path)
     with session_factory() as session, session.begin(), closing(records.rows(spec)) as rows:
         run = _ImportWork(session, spec, full=full)
-        for line, values in rows:
-            run.add(line, values)
-            if len(run.batch) >= BATCH_SIZE:
-                run.flush()
-                if on_progress is not None:
-                    on_progress(run.rows)
+        try:
+            for line, values in rows:
+                run.add(line, values)
+                if len(run.batch) >= BATCH_SIZE:
+                    run.flush()
+                    if on_progress is not None:
+                        on_progress(run.rows)
+        except ImportFailed:
+            run.raise_earlier_duplicate()
+            raise
         if run.batch:
             run.flush()
             if on_progress is not None:
@@ -157,6 +161,7 @@ def import_file(
             run.delete_missing(allow_mass_delete=allow_mass_delete)
         if spec.kind is ImportKind.LICENSES:
             run.refresh_customers()
+        run.finish()
         finished_at = (now or datetime.now(UTC)).astimezone(UTC)
         session.add(
             ImportRun(
@@ -221,10 +226,15 @@ def _whole_number(raw: str, *, minimum: int, maximum: int) -> int:
 
 
 def _record_id(raw: str) -> int:
+    # Fast path: plain ASCII digits short enough to be in range (most cells).
+    if len(raw) < 19 and raw.isascii() and raw.isdigit() and raw != "0" * len(raw):
+        return int(raw)
     return _whole_number(raw, minimum=1, maximum=INT64_MAX)
 
 
 def _count(raw: str) -> int:
+    if len(raw) < 10 and raw.isascii() and raw.isdigit():
+        return int(raw)
     return _whole_number(raw, minimum=0, maximum=INT32_MAX)
 
 
@@ -237,6 +247,12 @@ def _boolean(raw: str) -> bool:
     raise _InvalidValue("is not true or false (true/false, yes/no, 1/0)")
 
 
+# Exports repeat dates and timestamps row after row (a day's licenses, plan boundaries): a
+# bounded cache of parsed values skips most of the parsing and holds little memory.
+PARSE_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _timestamp(raw: str) -> datetime:
     """ISO 8601; no zone means UTC; `Z` and Rails' trailing ` UTC` are accepted."""
     iso_text = raw[:-4] + "+00:00" if raw.endswith(" UTC") else raw
@@ -249,6 +265,7 @@ def _timestamp(raw: str) -> datetime:
         raise _InvalidValue("is not a timestamp (YYYY-MM-DD HH:MM:SS, ISO 8601)") from None
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _date(raw: str) -> date:
     """YYYY-MM-DD; a full timestamp gives the calendar date as written (its zone is not applied).
 
@@ -284,6 +301,7 @@ def _currency(raw: str) -> str:
 def _one_of(allowed: frozenset[str]) -> Callable[[str], str]:
     listed = ", ".join(sorted(allowed))
 
+    @functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
     def parse(raw: str) -> str:
         word = _WORD_SEPARATORS.sub("_", raw.strip().lower())
         if word not in allowed:
@@ -332,7 +350,9 @@ class _KindSpec:
     table: Table
     key: str
     fields: tuple[_Field, ...]
-    to_row: Callable[[dict[str, Any]], dict[str, Any]]
+    # File values in `fields` order -> the stored row, a tuple in `columns` order.
+    to_row: Callable[[Sequence[Any]], tuple[Any, ...]]
+    columns: tuple[str, ...]
     # Stored column -> file column, for length errors on derived columns.
     sources: dict[str, str] = field(default_factory=dict)
     noun: str = "row"
@@ -342,13 +362,31 @@ class _KindSpec:
         return frozenset(f.name for f in self.fields)
 
     @functools.cached_property
-    def length_limits(self) -> dict[str, int]:
-        """Stored column -> its VARCHAR length: PostgreSQL enforces these, SQLite does not."""
-        return {
-            column.name: column.type.length
-            for column in self.table.columns
+    def field_positions(self) -> dict[str, int]:
+        return {f.name: position for position, f in enumerate(self.fields)}
+
+    @functools.cached_property
+    def key_position(self) -> int:
+        return self.columns.index(self.key)
+
+    @functools.cached_property
+    def parsers(self) -> tuple[tuple[int, str, Callable[[str], Any] | None, bool], ...]:
+        """(position, name, parser or None for text kept as is, required) per file field."""
+        return tuple(
+            (position, f.name, None if f.parse is _text else f.parse, f.required)
+            for position, f in enumerate(self.fields)
+        )
+
+    @functools.cached_property
+    def length_checks(self) -> tuple[tuple[int, int, str], ...]:
+        """(position in the row, VARCHAR length, file column to name): PostgreSQL enforces
+        these lengths, SQLite does not, so both are checked here with the same message."""
+        return tuple(
+            (position, column.type.length, self.sources.get(name, name))
+            for position, name in enumerate(self.columns)
+            for column in (self.table.c[name],)
             if isinstance(column.type, String) and column.type.length
-        }
+        )
 
 
 def _customer_key(company: str, salesforce_account_id: str | None) -> str:
@@ -362,39 +400,110 @@ def _name_key(company: str) -> str:
     return company_search_key(company) or company.strip().casefold()
 
 
-def _license_row(values: dict[str, Any]) -> dict[str, Any]:
-    email: str | None = values["contact_email"]
+LICENSE_COLUMNS = (
+    "id",
+    "customer_key",
+    "company",
+    "contact_name",
+    "contact_email",
+    "contact_email_key",
+    "contact_email_domain",
+    "plan",
+    "user_count",
+    "previous_user_count",
+    "trueup_quantity",
+    "trial",
+    "license_type",
+    "issued_at",
+    "starts_at",
+    "expires_at",
+    "zuora_subscription_id",
+    "zuora_subscription_name",
+    "salesforce_account_id",
+    "zuora_account_id",
+)
+
+
+def _license_row(values: Sequence[Any]) -> tuple[Any, ...]:
+    (
+        license_id,
+        company,
+        contact_name,
+        email,
+        plan,
+        user_count,
+        trial,
+        issued_at,
+        starts_at,
+        expires_at,
+        license_type,
+        zuora_subscription_id,
+        zuora_subscription_name,
+        previous_user_count,
+        trueup_quantity,
+        salesforce_account_id,
+        zuora_account_id,
+    ) = values
     email_key = email.lower() if email else None
     domain: str | None = None
     if email_key and "@" in email_key:
         domain = email_key.rpartition("@")[2] or None
-    return {
-        "id": values["id"],
-        "customer_key": _customer_key(values["company"], values["salesforce_account_id"]),
-        "company": values["company"],
-        "contact_name": values["contact_name"],
-        "contact_email": email,
-        "contact_email_key": email_key,
-        "contact_email_domain": domain,
-        "plan": values["plan"],
-        "user_count": values["user_count"],
-        "previous_user_count": values["previous_user_count"],
-        "trueup_quantity": values["trueup_quantity"],
-        "trial": bool(values["trial"]),
-        "license_type": values["license_type"],
-        "issued_at": values["issued_at"],
-        "starts_at": values["starts_at"],
-        "expires_at": values["expires_at"],
-        "zuora_subscription_id": values["zuora_subscription_id"],
-        "zuora_subscription_name": values["zuora_subscription_name"],
-        "salesforce_account_id": values["salesforce_account_id"],
-        "zuora_account_id": values["zuora_account_id"],
-    }
+    return (
+        license_id,
+        _customer_key(company, salesforce_account_id),
+        company,
+        contact_name,
+        email,
+        email_key,
+        domain,
+        plan,
+        user_count,
+        previous_user_count,
+        trueup_quantity,
+        bool(trial),
+        license_type,
+        issued_at,
+        starts_at,
+        expires_at,
+        zuora_subscription_id,
+        zuora_subscription_name,
+        salesforce_account_id,
+        zuora_account_id,
+    )
 
 
-def _reconciliation_row(values: dict[str, Any]) -> dict[str, Any]:
-    amount: Decimal | None = values["invoiced_amount"]
-    currency: str | None = values["currency"]
+RECONCILIATION_COLUMNS = (
+    "id",
+    "customer_name",
+    "customer_search_key",
+    "subscription_name",
+    "zuora_subscription_id",
+    "status",
+    "reconcile_on",
+    "reconcile_done_at",
+    "skip_reason",
+    "user_count",
+    "invoiced_amount_minor",
+    "currency",
+    "error_message",
+)
+
+
+def _reconciliation_row(values: Sequence[Any]) -> tuple[Any, ...]:
+    (
+        reconciliation_id,
+        customer,
+        subscription_name,
+        zuora_subscription_id,
+        status,
+        reconcile_on,
+        reconcile_done_at,
+        skip_reason,
+        user_count,
+        amount,
+        currency,
+        error_message,
+    ) = values
     amount_minor: int | None = None
     if amount is not None:
         if currency is None:
@@ -405,25 +514,35 @@ def _reconciliation_row(values: dict[str, Any]) -> dict[str, Any]:
             raise _InvalidRow(f"invoiced_amount '{amount}' {error}") from None
         if abs(amount_minor) > INT64_MAX:
             raise _InvalidRow(f"invoiced_amount '{amount}' is too large")
-    return {
-        "id": values["id"],
-        "customer_name": values["customer"],
-        "customer_search_key": _name_key(values["customer"])[:300],
-        "subscription_name": values["subscription_name"],
-        "zuora_subscription_id": values["zuora_subscription_id"],
-        "status": values["status"],
-        "reconcile_on": values["reconcile_on"],
-        "reconcile_done_at": values["reconcile_done_at"],
-        "skip_reason": values["skip_reason"],
-        "user_count": values["user_count"],
-        "invoiced_amount_minor": amount_minor,
-        "currency": currency,
-        "error_message": values["error_message"],
-    }
+    return (
+        reconciliation_id,
+        customer,
+        _name_key(customer)[:300],
+        subscription_name,
+        zuora_subscription_id,
+        status,
+        reconcile_on,
+        reconcile_done_at,
+        skip_reason,
+        user_count,
+        amount_minor,
+        currency,
+        error_message,
+    )
 
 
-def _host_row(values: dict[str, Any]) -> dict[str, Any]:
-    return dict(values)
+HOST_COLUMNS = (
+    "hostname",
+    "license_id",
+    "gitlab_version",
+    "active_user_count",
+    "historical_max_users",
+    "last_ping_at",
+)
+
+
+def _host_row(values: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(values)
 
 
 _SPECS: dict[ImportKind, _KindSpec] = {
@@ -452,6 +571,7 @@ _SPECS: dict[ImportKind, _KindSpec] = {
             _Field("zuora_account_id", _text),
         ),
         to_row=_license_row,
+        columns=LICENSE_COLUMNS,
         sources={
             "customer_key": "company",
             "contact_email_key": "contact_email",
@@ -478,6 +598,7 @@ _SPECS: dict[ImportKind, _KindSpec] = {
             _Field("error_message", _text),
         ),
         to_row=_reconciliation_row,
+        columns=RECONCILIATION_COLUMNS,
         sources={"customer_name": "customer", "invoiced_amount_minor": "invoiced_amount"},
     ),
     ImportKind.HOSTS: _KindSpec(
@@ -494,6 +615,7 @@ _SPECS: dict[ImportKind, _KindSpec] = {
             _Field("last_ping_at", _timestamp),
         ),
         to_row=_host_row,
+        columns=HOST_COLUMNS,
     ),
 }
 
@@ -519,32 +641,31 @@ def _show(raw: str) -> str:
     return repr(shown)
 
 
-def _convert(spec: _KindSpec, line: int, cells: dict[str, str | None]) -> dict[str, Any]:
-    """File cells (already trimmed; None when empty) -> the row to store. Raises ImportFailed."""
-    values: dict[str, Any] = {}
-    for spec_field in spec.fields:
-        raw = cells.get(spec_field.name)
+def _convert(spec: _KindSpec, line: int, cells: list[Any]) -> tuple[Any, ...]:
+    """File cells in `spec.fields` order (trimmed; None when empty) -> the row to store.
+
+    Parses `cells` in place. Raises ImportFailed naming the line and the first bad field.
+    """
+    for position, name, parse, required in spec.parsers:
+        raw = cells[position]
         if raw is None:
-            if spec_field.required:
-                raise ImportFailed(
-                    f"{spec_field.name} is empty; every {spec.noun} needs one", line=line
-                )
-            values[spec_field.name] = None
+            if required:
+                raise ImportFailed(f"{name} is empty; every {spec.noun} needs one", line=line)
             continue
         if "\x00" in raw:  # PostgreSQL text cannot hold NUL; no export means one
-            raise ImportFailed(f"{spec_field.name} contains a NUL character", line=line)
-        try:
-            values[spec_field.name] = spec_field.parse(raw)
-        except _InvalidValue as error:
-            raise ImportFailed(f"{spec_field.name} {_show(raw)} {error}", line=line) from None
+            raise ImportFailed(f"{name} contains a NUL character", line=line)
+        if parse is not None:
+            try:
+                cells[position] = parse(raw)
+            except _InvalidValue as error:
+                raise ImportFailed(f"{name} {_show(raw)} {error}", line=line) from None
     try:
-        row = spec.to_row(values)
+        row = spec.to_row(cells)
     except _InvalidRow as error:
         raise ImportFailed(str(error), line=line) from None
-    for name, limit in spec.length_limits.items():
-        value = row.get(name)
+    for position, limit, source in spec.length_checks:
+        value = row[position]
         if value is not None and len(value) > limit:
-            source = spec.sources.get(name, name)
             raise ImportFailed(f"{source} is longer than {limit} characters", line=line)
     return row
 
@@ -581,6 +702,35 @@ def _decoded_lines(path: Path) -> Generator[str, None, None]:
                 ) from None
 
 
+# Bytes that are not UTF-8, as the "surrogateescape" error handler decodes them.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _open_text(path: Path) -> io.TextIOWrapper:
+    """The file as text, decoded in large chunks (the fast path); BOM dropped; lines end at
+    "\n" only, as in _decoded_lines. Bytes that are not UTF-8 are kept as surrogate escapes
+    for _check_decoded to report, when their record is reached, exactly as _decoded_lines
+    would have."""
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise ImportFailed(f"cannot read {path}: {error.strerror or error}") from None
+    if handle.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        handle.close()
+        raise ImportFailed("the file is UTF-16; save it as UTF-8 (Excel: 'CSV UTF-8')", line=1)
+    return io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="\n")
+
+
+def _check_decoded(path: Path, text: str) -> None:
+    """Raise _decoded_lines's error (line, byte, position) if `text` holds undecodable bytes."""
+    if text.isascii() or not _UNDECODABLE.search(text):
+        return
+    with closing(_decoded_lines(path)) as lines:
+        for _ in lines:  # raises ImportFailed at the first line that is not UTF-8
+            pass
+    raise ImportFailed("the file is not UTF-8; save it as UTF-8 (Excel: 'CSV UTF-8')")
+
+
 def _is_json_lines(path: Path) -> bool:
     if path.suffix.lower() in {".jsonl", ".ndjson"}:
         return True
@@ -600,24 +750,36 @@ class _Records:
         self.json_lines = _is_json_lines(path)
         self.warnings: list[str] = []
 
-    def rows(self, spec: _KindSpec) -> Generator[tuple[int, dict[str, str | None]], None, None]:
+    def rows(self, spec: _KindSpec) -> Generator[tuple[int, list[Any]], None, None]:
         if self.json_lines:
             return self._json_rows(spec)
         return self._csv_rows(spec)
 
-    def _csv_rows(
-        self, spec: _KindSpec
-    ) -> Generator[tuple[int, dict[str, str | None]], None, None]:
-        lines = _decoded_lines(self.path)
-        first_line = next(lines, None)
-        while first_line is not None and not first_line.strip():
-            first_line = next(lines, None)
-        if first_line is None:
-            raise ImportFailed("the file is empty: expected a header line naming the columns")
-        reader = csv.reader(_chain_one(first_line, lines), delimiter=_delimiter(first_line))
+    def _csv_rows(self, spec: _KindSpec) -> Generator[tuple[int, list[Any]], None, None]:
+        with _open_text(self.path) as lines:
+            first_line = lines.readline()
+            while first_line and not first_line.strip():
+                first_line = lines.readline()
+            if not first_line:
+                raise ImportFailed("the file is empty: expected a header line naming the columns")
+            yield from self._csv_records(spec, first_line, lines)
+
+    def _csv_records(
+        self, spec: _KindSpec, first_line: str, lines: Iterator[str]
+    ) -> Generator[tuple[int, list[Any]], None, None]:
+        reader = csv.reader(itertools.chain((first_line,), lines), delimiter=_delimiter(first_line))
         try:
             header = next(reader)
+            _check_decoded(self.path, "".join(header))
             columns = self._check_header(spec, header)
+            # (position in the file's row, position in spec.fields) for every known column.
+            placed = [
+                (cell_position, spec.field_positions[name])
+                for cell_position, name in enumerate(columns)
+                if name is not None
+            ]
+            field_count = len(spec.fields)
+            header_length = len(header)
             line_count = reader.line_num
             while True:
                 start = line_count + 1
@@ -626,21 +788,19 @@ class _Records:
                 except StopIteration:
                     return
                 line_count = reader.line_num
-                if not any(cell.strip() for cell in cells):
+                text = "".join(cells)
+                _check_decoded(self.path, text)
+                if not text.strip():  # a blank line, or only separators
                     continue
-                if len(cells) != len(header):
+                if len(cells) != header_length:
                     raise ImportFailed(
-                        f"{len(cells)} values but the header has {len(header)} columns",
+                        f"{len(cells)} values but the header has {header_length} columns",
                         line=start,
                     )
-                yield (
-                    start,
-                    {
-                        name: cell.strip() or None
-                        for name, cell in zip(columns, cells, strict=True)
-                        if name is not None
-                    },
-                )
+                values: list[Any] = [None] * field_count
+                for cell_position, field_position in placed:
+                    values[field_position] = cells[cell_position].strip() or None
+                yield start, values
         except csv.Error as error:
             raise ImportFailed(f"not valid CSV ({error})", line=reader.line_num) from None
 
@@ -678,9 +838,7 @@ class _Records:
             )
         return columns
 
-    def _json_rows(
-        self, spec: _KindSpec
-    ) -> Generator[tuple[int, dict[str, str | None]], None, None]:
+    def _json_rows(self, spec: _KindSpec) -> Generator[tuple[int, list[Any]], None, None]:
         known = spec.field_names
         unknown_reported: set[str] = set()
         for number, line_text in enumerate(_decoded_lines(self.path), start=1):
@@ -694,7 +852,8 @@ class _Records:
                 ) from None
             if not isinstance(record, dict):
                 raise ImportFailed("expected a JSON object ({...}) on each line", line=number)
-            cells: dict[str, str | None] = {}
+            cells: list[Any] = [None] * len(spec.fields)
+            seen: set[str] = set()
             for key, value in record.items():
                 name = _normalise_header(key)
                 if name not in known:
@@ -702,9 +861,10 @@ class _Records:
                         unknown_reported.add(name)
                         self.warnings.append(f"unknown column {key!r} ignored")
                     continue
-                if name in cells:
+                if name in seen:
                     raise ImportFailed(f"column {name} appears twice", line=number)
-                cells[name] = _json_cell(name, value, number)
+                seen.add(name)
+                cells[spec.field_positions[name]] = _json_cell(name, value, number)
             yield number, cells
 
 
@@ -719,11 +879,6 @@ def _json_cell(name: str, value: object, line: int) -> str | None:
     if isinstance(value, str):
         return value.strip() or None
     raise ImportFailed(f"{name} holds a JSON list or object; expected a plain value", line=line)
-
-
-def _chain_one(first: str, rest: Iterable[str]) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 def _delimiter(header_line: str) -> str:
@@ -742,52 +897,61 @@ def _read_records(path: Path) -> _Records:
 
 # --- Writing -------------------------------------------------------------------------------
 
-
-def _chunks(items: Sequence[Any], size: int = KEY_CHUNK_SIZE) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _key_in(session: Session, column: Column[Any], keys: Sequence[Any]) -> ColumnElement[bool]:
-    """`column IN (keys)`, in a form each engine plans well for a few hundred keys."""
-    if session.get_bind().dialect.name != "postgresql":
-        return column.in_(keys)
-    # psycopg prepares a statement run five times, and PostgreSQL's generic plan for
-    # `IN ($1, ..., $500)` may scan the table testing each row against the list one by one.
-    # One array parameter unnested is a relation the planner joins by hash or index instead,
-    # and the statement compiles once rather than once per list length.
-    keys_array = cast(
-        bindparam(None, list(keys), type_=postgresql.ARRAY(column.type)),
-        postgresql.ARRAY(column.type),
-    )
-    return column.in_(select(func.unnest(keys_array)))
+# An import's working sets live in temporary tables of its own connection, not in Python, so
+# its memory stays flat whatever the file's size: the keys seen so far with their lines
+# (duplicates, `--full`), the customers whose licenses may have changed (refreshed at the end)
+# and the batch being written. They vanish with the transaction: PostgreSQL drops them on
+# commit and a rollback undoes their creation (SQLite: the same, and they are dropped before
+# the commit); a killed process takes its connection, and so they, with it. Temporary tables
+# live in the connection's own schema (pg_temp_N, SQLite's `temp`), which Alembic never reads.
+BATCH_TABLE = "import_batch_rows"
+SEEN_TABLE = "import_seen_keys"
+TOUCHED_TABLE = "import_touched_customers"
+STORED_ROWS_TABLE = "import_stored_rows"  # PostgreSQL: a batch's rows whose keys are stored
+CUSTOMER_ROWS_TABLE = "import_customer_rows"  # PostgreSQL: a page of customers to write
+# Touched customers refreshed per statement round.
+CUSTOMER_PAGE_SIZE = 5000
 
 
-def _upsert(session: Session, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT (key) DO UPDATE for a batch of rows of identical shape."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        # psycopg's executemany sends one INSERT per row. With RETURNING, SQLAlchemy's
-        # "insertmanyvalues" batches the rows into multi-row VALUES statements, compiled once.
-        statement = _upsert_statement(postgresql.insert(table), table, key)
-        session.execute(statement.returning(table.c[key]), rows).all()
+def _sqlite_timestamp(value: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME text ("YYYY-MM-DD HH:MM:SS.ffffff") of the naive UTC time.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _sqlite_date(value: date) -> str:
+    return value.isoformat()
+
+
+def _stored_value(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The function turning a parsed value into what the driver is given for `column`
+    (None: the value as is). The common types are converted here directly, cached per value
+    (exports repeat them), rather than through SQLAlchemy's chain of processors;
+    tests/test_import_storage.py checks both agree. Any other type uses SQLAlchemy's."""
+    column_type = column.type
+    sqlite = dialect.name == "sqlite"
+    fast: Callable[[Any], Any] | None
+    if isinstance(column_type, UTCDateTime):
+        fast = _sqlite_timestamp if sqlite else _naive_utc
+    elif isinstance(column_type, Date) and not isinstance(column_type, DateTime):
+        fast = _sqlite_date if sqlite else None
+        if fast is None:
+            return None
+    elif isinstance(column_type, Boolean):
+        fast = int if sqlite else None
+        if fast is None:
+            return None
     else:
-        # sqlite3's executemany runs in-process with one prepared statement: already fast.
-        session.execute(_upsert_statement(sqlite.insert(table), table, key), rows)
+        return column_type.dialect_impl(dialect).bind_processor(dialect)
+    cached = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(fast)
 
+    def convert(value: Any) -> Any:
+        return None if value is None else cached(value)
 
-def _upsert_statement(
-    statement: postgresql.Insert | sqlite.Insert, table: Table, key: str
-) -> postgresql.Insert | sqlite.Insert:
-    return statement.on_conflict_do_update(
-        index_elements=[table.c[key]],
-        set_={
-            column.name: statement.excluded[column.name]
-            for column in table.columns
-            if column.name != key
-        },
-    )
+    return convert
 
 
 class _PlannerStatistics:
@@ -825,22 +989,47 @@ class _PlannerStatistics:
 
 
 class _ImportWork:
-    """The state of one import inside its transaction."""
+    """The state of one import inside its transaction.
+
+    Rows are written through the driver's cursor with positional tuples: SQLAlchemy's per-row
+    parameter processing cost more than the database's work. Each batch's keys (with their
+    lines and customers) are staged in a temporary table and checked by set-based statements:
+    keys seen before (duplicates), customers touched, rows already stored. Then SQLite upserts
+    the rows with one executemany; PostgreSQL COPYs the new rows straight in and updates the
+    stored ones from a staged copy. Either way only rows that differ are rewritten (a
+    re-import writes nothing and fires no triggers).
+    """
 
     def __init__(self, session: Session, spec: _KindSpec, *, full: bool) -> None:
         self.session = session
         self.spec = spec
-        self.key_column: Column[Any] = spec.table.c[spec.key]
-        self.batch: list[dict[str, Any]] = []
-        self.line_of_key: dict[Any, int] = {}
+        connection = session.connection()
+        self.dialect = connection.dialect
+        self.postgresql = self.dialect.name == "postgresql"
+        self.cursor: Any = connection.connection.cursor()
+        self.mark = "%s" if self.postgresql else "?"
+        self.table_name = spec.table.name
+        self.key_position = spec.key_position
+        # Values as the ORM would bind them (UTC timestamps naive, SQLite's date and timestamp
+        # text, booleans), so the driver stores what the ORM would, and the SQL comparison
+        # with stored rows compares like with like.
+        self.processors = [
+            (position, processor)
+            for position, name in enumerate(spec.columns)
+            if (processor := _stored_value(spec.table.c[name], self.dialect)) is not None
+        ]
+        self.batch: list[tuple[Any, ...]] = []
+        # Keys of the current batch -> their lines; earlier batches' keys are in SEEN_TABLE.
+        self.batch_lines: dict[Any, int] = {}
         self.rows = 0
         self.inserted = 0
         self.updated = 0
         self.deleted = 0
         self.customers_written = 0
         self.customers_deleted = 0
-        # Customers whose set of licenses may have changed: refreshed at the end.
-        self.touched_customers: set[str] = set()
+        self.licenses = spec.kind is ImportKind.LICENSES
+        self.customer_rows_table_created = False
+        self._create_work_tables()  # first: on PostgreSQL it takes the table's import lock
         # The mass-delete guard compares against the table as it was before this import.
         self.rows_before = 0
         if full:
@@ -848,138 +1037,351 @@ class _ImportWork:
         self.table_statistics = _PlannerStatistics(session, spec.table)
         self.customer_statistics = (
             _PlannerStatistics(session, Customer.__table__)  # type: ignore[arg-type]
-            if spec.kind is ImportKind.LICENSES
+            if self.licenses
             else None
         )
 
-    def add(self, line: int, cells: dict[str, str | None]) -> None:
+    # -- SQL helpers
+
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
+        self.cursor.execute(sql, parameters)
+        return int(self.cursor.rowcount)
+
+    def _fetch(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        self.cursor.execute(sql, parameters)
+        return list(self.cursor.fetchall())
+
+    def _insert_ignoring_conflicts(self, table: str, columns: str, select_sql: str) -> str:
+        if self.postgresql:
+            return f"INSERT INTO {table} ({columns}) {select_sql} ON CONFLICT DO NOTHING"
+        return f"INSERT OR IGNORE INTO {table} ({columns}) {select_sql}"
+
+    def _create_work_tables(self) -> None:
+        key_column = self.spec.table.c[self.spec.key]
+        if self.postgresql:
+            key_type = key_column.type.compile(self.dialect)
+            statements = [
+                # New rows are written with COPY straight into the table after a check that
+                # their keys are not stored: no other import may write the table meanwhile.
+                # Lookups only read, and are not blocked.
+                f"LOCK TABLE {self.table_name} IN SHARE ROW EXCLUSIVE MODE",
+                f"CREATE TEMPORARY TABLE {SEEN_TABLE} (key {key_type} PRIMARY KEY, "
+                "line integer NOT NULL) ON COMMIT DROP",
+                f"CREATE TEMPORARY TABLE {BATCH_TABLE} ON COMMIT DROP AS "
+                f"SELECT 0 AS line, {', '.join(self.staged_columns)} "
+                f"FROM {self.table_name} WITH NO DATA",
+                f"CREATE TEMPORARY TABLE {STORED_ROWS_TABLE} ON COMMIT DROP AS "
+                f"SELECT {', '.join(self.spec.columns)} FROM {self.table_name} WITH NO DATA",
+            ]
+            if self.licenses:
+                statements.append(
+                    f"CREATE TEMPORARY TABLE {TOUCHED_TABLE} (key varchar(300) PRIMARY KEY) "
+                    "ON COMMIT DROP"
+                )
+        else:
+            # INTEGER PRIMARY KEY is the rowid itself: one B-tree, no separate index.
+            key_type = "INTEGER" if key_column.type.python_type is int else "TEXT"
+            # No declared types: values are kept exactly as bound, as in the stored table.
+            statements = [
+                f"CREATE TEMP TABLE {SEEN_TABLE} (key {key_type} PRIMARY KEY, line INTEGER)",
+                f"CREATE TEMP TABLE {BATCH_TABLE} (line, {', '.join(self.staged_columns)})",
+            ]
+            if self.licenses:
+                statements.append(f"CREATE TEMP TABLE {TOUCHED_TABLE} (key TEXT PRIMARY KEY)")
+        for statement in statements:
+            self._execute(statement)
+
+    def finish(self) -> None:
+        """Before the commit: SQLite keeps temporary tables for the connection's life."""
+        if not self.postgresql:
+            for table in (BATCH_TABLE, SEEN_TABLE, TOUCHED_TABLE):
+                self._execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+    # -- rows
+
+    def add(self, line: int, cells: list[Any]) -> None:
         row = _convert(self.spec, line, cells)
-        key = row[self.spec.key]
-        first_line = self.line_of_key.get(key)
+        key = row[self.key_position]
+        first_line = self.batch_lines.get(key)
         if first_line is not None:
-            raise ImportFailed(
-                f"{self.spec.key} {key} appears twice, on lines {first_line} and {line}",
-                line=line,
-            )
-        self.line_of_key[key] = line
-        self.batch.append(row)
+            raise self._duplicate(key, first_line, line)
+        self.batch_lines[key] = line
+        if self.processors:
+            values = list(row)
+            for position, processor in self.processors:
+                values[position] = processor(values[position])
+            self.batch.append(tuple(values))
+        else:
+            self.batch.append(row)
         self.rows += 1
+
+    @functools.cached_property
+    def staged_columns(self) -> tuple[str, ...]:
+        """BATCH_TABLE's columns after `line`: what the set-based checks read (the rows
+        themselves go straight to the table, or through STORED_ROWS_TABLE)."""
+        return (self.spec.key, "customer_key") if self.licenses else (self.spec.key,)
+
+    def _duplicate(self, key: Any, first_line: int, line: int) -> ImportFailed:
+        return ImportFailed(
+            f"{self.spec.key} {key} appears twice, on lines {first_line} and {line}", line=line
+        )
+
+    def _stage(self) -> list[tuple[Any, ...]]:
+        """Move the pending batch into BATCH_TABLE; returns its rows."""
+        batch, self.batch = self.batch, []
+        lines, self.batch_lines = self.batch_lines, {}
+        columns = f"line, {', '.join(self.staged_columns)}"
+        key_position = self.key_position
+        if self.licenses:
+            customer_position = self.spec.columns.index("customer_key")
+            staged = [
+                (lines[row[key_position]], row[key_position], row[customer_position])
+                for row in batch
+            ]
+        else:
+            staged = [(lines[row[key_position]], row[key_position]) for row in batch]
+        if self.postgresql:
+            self._execute(f"TRUNCATE {BATCH_TABLE}")
+            self._copy(BATCH_TABLE, columns, staged)
+        else:
+            self._execute(f"DELETE FROM temp.{BATCH_TABLE}")
+            marks = ", ".join("?" * (len(self.staged_columns) + 1))
+            self.cursor.executemany(
+                f"INSERT INTO temp.{BATCH_TABLE} ({columns}) VALUES ({marks})", staged
+            )
+        return batch
+
+    def _copy(self, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _first_duplicate_in_stage(self, *, own_lines_seen: bool) -> ImportFailed | None:
+        """The staged row with the lowest line whose key an earlier batch already had."""
+        key = self.spec.key
+        own = "AND seen.line <> staged.line" if own_lines_seen else ""
+        found = self._fetch(
+            f"SELECT staged.{key}, seen.line, staged.line FROM {BATCH_TABLE} staged "
+            f"JOIN {SEEN_TABLE} seen ON seen.key = staged.{key} {own} "
+            "ORDER BY staged.line LIMIT 1"
+        )
+        return self._duplicate(*found[0]) if found else None
+
+    def raise_earlier_duplicate(self) -> None:
+        """Called when a row fails: a pending row that repeats an earlier batch's key comes
+        first in the file, so its error is the one to report (as a row-by-row check would)."""
+        if self.batch:
+            self._stage()
+            duplicate = self._first_duplicate_in_stage(own_lines_seen=False)
+            if duplicate is not None:
+                raise duplicate
 
     def flush(self) -> None:
         if not self.batch:
             return
-        batch, self.batch = self.batch, []
-        columns = list(batch[0])
-        existing = {
-            row[self.spec.key]: row
-            for row in self.session.execute(
-                select(*(self.spec.table.c[name] for name in columns)).where(
-                    _key_in(self.session, self.key_column, [row[self.spec.key] for row in batch])
+        batch = self._stage()
+        key = self.spec.key
+        table = self.table_name
+        added = self._execute(
+            self._insert_ignoring_conflicts(
+                SEEN_TABLE, "key, line", f"SELECT {key}, line FROM {BATCH_TABLE}"
+            )
+        )
+        if added != len(batch):
+            duplicate = self._first_duplicate_in_stage(own_lines_seen=True)
+            assert duplicate is not None
+            raise duplicate
+        if self.postgresql:
+            self._write_postgresql(batch)
+            return
+        ((existing,),) = self._fetch(
+            f"SELECT count(*) FROM {BATCH_TABLE} staged "
+            f"JOIN {table} stored ON stored.{key} = staged.{key}"
+        )
+        if self.licenses:
+            # The customer each row names, and the one it named before (it may move).
+            self._execute(
+                self._insert_ignoring_conflicts(
+                    TOUCHED_TABLE,
+                    "key",
+                    f"SELECT customer_key FROM {BATCH_TABLE} UNION "
+                    f"SELECT stored.customer_key FROM {table} stored "
+                    f"JOIN {BATCH_TABLE} staged ON stored.id = staged.id",
                 )
-            ).mappings()
-        }
-        changed: list[dict[str, Any]] = []
-        for row in batch:
-            stored = existing.get(row[self.spec.key])
-            if stored is None:
-                self.inserted += 1
-                changed.append(row)
-            elif any(stored[name] != value for name, value in row.items()):
-                self.updated += 1
-                changed.append(row)
-            if self.spec.kind is ImportKind.LICENSES:
-                self.touched_customers.add(row["customer_key"])
-                if stored is not None:
-                    self.touched_customers.add(stored["customer_key"])
-        _upsert(self.session, self.spec.table, self.spec.key, changed)
-        self.table_statistics.rows_added(len(batch) - len(existing))
+            )
+        # sqlite3's executemany runs in-process with one prepared statement: one pass.
+        self.cursor.executemany(self._upsert_sql, batch)
+        written = int(self.cursor.rowcount)
+        self.inserted += len(batch) - existing
+        self.updated += written - (len(batch) - existing)
+
+    def _write_postgresql(self, batch: list[tuple[Any, ...]]) -> None:
+        """New rows go in with COPY, as a bulk load would; rows whose keys are stored are
+        staged, and only those that differ are updated."""
+        key = self.spec.key
+        table = self.table_name
+        if self.licenses:
+            # One round trip: the stored rows' previous customers are touched too.
+            stored_keys = self._fetch(
+                f"WITH previous AS (SELECT stored.id, stored.customer_key FROM {table} stored "
+                f"JOIN {BATCH_TABLE} staged ON stored.id = staged.id), "
+                f"touched AS (INSERT INTO {TOUCHED_TABLE} (key) "
+                f"SELECT customer_key FROM {BATCH_TABLE} UNION SELECT customer_key FROM previous "
+                "ON CONFLICT DO NOTHING) "
+                "SELECT id FROM previous"
+            )
+        else:
+            stored_keys = self._fetch(
+                f"SELECT stored.{key} FROM {BATCH_TABLE} staged "
+                f"JOIN {table} stored ON stored.{key} = staged.{key}"
+            )
+        stored = {stored_key for (stored_key,) in stored_keys}
+        key_position = self.key_position
+        columns = ", ".join(self.spec.columns)
+        if stored:
+            new_rows = [row for row in batch if row[key_position] not in stored]
+            self._execute(f"TRUNCATE {STORED_ROWS_TABLE}")
+            self._copy(
+                STORED_ROWS_TABLE, columns, (row for row in batch if row[key_position] in stored)
+            )
+            self.updated += self._execute(self._update_sql)
+        else:
+            new_rows = batch
+        if new_rows:
+            self._copy(table, columns, new_rows)
+        self.inserted += len(new_rows)
+        self.table_statistics.rows_added(len(new_rows))
+
+    @functools.cached_property
+    def _update_sql(self) -> str:
+        """PostgreSQL: stored rows from STORED_ROWS_TABLE, rewritten only where some value
+        differs (a re-import writes nothing)."""
+        key = self.spec.key
+        table = self.table_name
+        others = [name for name in self.spec.columns if name != key]
+        return (
+            f"UPDATE {table} SET "
+            + ", ".join(f"{name} = incoming.{name}" for name in others)
+            + f" FROM {STORED_ROWS_TABLE} incoming WHERE {table}.{key} = incoming.{key} AND ("
+            + ", ".join(f"{table}.{name}" for name in others)
+            + ") IS DISTINCT FROM ("
+            + ", ".join(f"incoming.{name}" for name in others)
+            + ")"
+        )
+
+    @functools.cached_property
+    def _upsert_sql(self) -> str:
+        """SQLite: one row in; a stored row is rewritten only if some value differs."""
+        key = self.spec.key
+        table = self.table_name
+        columns = ", ".join(self.spec.columns)
+        others = [name for name in self.spec.columns if name != key]
+        stored = ", ".join(f"{table}.{name}" for name in others)
+        incoming = ", ".join(f"excluded.{name}" for name in others)
+        return (
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(self.spec.columns))}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET "
+            + ", ".join(f"{name} = excluded.{name}" for name in others)
+            + f" WHERE ({stored}) IS NOT ({incoming})"
+        )
 
     def delete_missing(self, *, allow_mass_delete: bool) -> None:
-        stored_keys = self.session.scalars(select(self.key_column)).all()
-        missing = [key for key in stored_keys if key not in self.line_of_key]
-        if not missing:
+        key = self.spec.key
+        table = self.table_name
+        missing = f"NOT EXISTS (SELECT 1 FROM {SEEN_TABLE} seen WHERE seen.key = {table}.{key})"
+        ((count,),) = self._fetch(f"SELECT count(*) FROM {table} WHERE {missing}")
+        if not count:
             return
-        if not allow_mass_delete and Decimal(len(missing)) > MASS_DELETE_SHARE * Decimal(
-            self.rows_before
-        ):
-            share = round(100 * len(missing) / max(self.rows_before, 1))
+        if not allow_mass_delete and Decimal(count) > MASS_DELETE_SHARE * Decimal(self.rows_before):
+            share = round(100 * count / max(self.rows_before, 1))
             raise ImportFailed(
-                f"--full would delete {len(missing):,} of {self.rows_before:,} "
+                f"--full would delete {count:,} of {self.rows_before:,} "
                 f"{self.spec.kind.value} ({share}%), more than the "
                 f"{int(MASS_DELETE_SHARE * 100)}% safety limit; nothing was changed. If the file "
                 "really is the complete export, run again with --allow-mass-delete."
             )
-        for chunk in _chunks(missing):
-            if self.spec.kind is ImportKind.LICENSES:
-                self.touched_customers.update(
-                    self.session.scalars(
-                        select(License.customer_key)
-                        .where(_key_in(self.session, License.__table__.c.id, chunk))
-                        .distinct()
-                    )
+        if self.licenses:
+            self._execute(
+                self._insert_ignoring_conflicts(
+                    TOUCHED_TABLE,
+                    "key",
+                    f"SELECT DISTINCT customer_key FROM {table} WHERE {missing}",
                 )
-            self.session.execute(
-                delete(self.spec.table).where(_key_in(self.session, self.key_column, chunk))
             )
-        self.deleted = len(missing)
+        self._execute(f"DELETE FROM {table} WHERE {missing}")
+        self.deleted = count
 
     def refresh_customers(self) -> None:
-        """Bring every touched customer in line with its licenses (name of the newest one)."""
-        for chunk in _chunks(sorted(self.touched_customers)):
-            self._refresh_customer_chunk(chunk)
-
-    def _refresh_customer_chunk(self, keys: Sequence[str]) -> None:
-        ranked = (
-            select(
-                License.customer_key,
-                License.company,
-                func.row_number()
-                .over(
-                    partition_by=License.customer_key,
-                    order_by=(License.issued_at.desc().nulls_last(), License.id.desc()),
-                )
-                .label("position"),
-            )
-            .where(_key_in(self.session, License.__table__.c.customer_key, keys))
-            .subquery()
+        """Bring every touched customer in line with its licenses (name of the newest one),
+        a page of touched keys at a time in key order; customers left without licenses go."""
+        mark = self.mark
+        page_sql = (
+            "SELECT touched.key, customer.key IS NOT NULL, customer.name, customer.search_key, "
+            "(SELECT license.company FROM license WHERE license.customer_key = touched.key "
+            " ORDER BY license.issued_at DESC NULLS LAST, license.id DESC LIMIT 1) "
+            f"FROM {TOUCHED_TABLE} touched LEFT JOIN customer ON customer.key = touched.key "
+            f"WHERE touched.key > {mark} ORDER BY touched.key LIMIT {CUSTOMER_PAGE_SIZE}"
         )
-        newest_company: dict[str, str] = {
-            key: company
-            for key, company in self.session.execute(
-                select(ranked.c.customer_key, ranked.c.company).where(ranked.c.position == 1)
-            )
-        }
-        stored = {
-            customer.key: customer
-            for customer in self.session.execute(
-                select(Customer.key, Customer.name, Customer.search_key).where(
-                    _key_in(self.session, Customer.__table__.c.key, keys)
-                )
-            )
-        }
-        wanted: list[dict[str, Any]] = []
-        for key, company in newest_company.items():
-            search_key = _name_key(company)[:300]
-            current = stored.get(key)
-            if current is None or (current.name, current.search_key) != (company, search_key):
+        upsert_sql = (
+            "INSERT INTO customer (key, name, search_key, salesforce_account_id) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT (key) DO UPDATE SET "
+            "name = excluded.name, search_key = excluded.search_key, "
+            "salesforce_account_id = excluded.salesforce_account_id"
+        )
+        after = ""  # every key starts "sf:" or "name:"
+        while page := self._fetch(page_sql, (after,)):
+            after = page[-1][0]
+            wanted: list[tuple[str, str, str, str | None]] = []
+            orphans: list[tuple[str]] = []
+            added = 0
+            for key, exists, name, search_key, newest_company in page:
+                if newest_company is None:
+                    if exists:
+                        orphans.append((key,))
+                    continue
+                wanted_search_key = _name_key(newest_company)[:300]
+                if exists and (name, search_key) == (newest_company, wanted_search_key):
+                    continue
+                added += not exists
                 wanted.append(
-                    {
-                        "key": key,
-                        "name": company,
-                        "search_key": search_key,
-                        "salesforce_account_id": key.removeprefix("sf:")
-                        if key.startswith("sf:")
-                        else None,
-                    }
+                    (
+                        key,
+                        newest_company,
+                        wanted_search_key,
+                        key.removeprefix("sf:") if key.startswith("sf:") else None,
+                    )
                 )
-        _upsert(self.session, Customer.__table__, "key", wanted)  # type: ignore[arg-type]
-        if self.customer_statistics is not None:
-            self.customer_statistics.rows_added(len(newest_company) - len(stored))
-        self.customers_written += len(wanted)
-        orphans = [key for key in stored if key not in newest_company]
-        if orphans:
-            customers = Customer.__table__
-            self.session.execute(
-                delete(customers).where(_key_in(self.session, customers.c.key, orphans))
-            )
+            if wanted:
+                self._write_customers(upsert_sql, wanted)
+            if orphans:
+                self.cursor.executemany(f"DELETE FROM customer WHERE key = {mark}", orphans)
+            self.customers_written += len(wanted)
             self.customers_deleted += len(orphans)
+            if self.customer_statistics is not None:
+                self.customer_statistics.rows_added(added - len(orphans))
+
+    def _write_customers(
+        self, upsert_sql: str, rows: list[tuple[str, str, str, str | None]]
+    ) -> None:
+        if not self.postgresql:
+            self.cursor.executemany(upsert_sql, rows)  # in-process: already the fast path
+            return
+        # One statement per page rather than one per customer (psycopg's executemany).
+        if not self.customer_rows_table_created:
+            self._execute(
+                f"CREATE TEMPORARY TABLE {CUSTOMER_ROWS_TABLE} ON COMMIT DROP AS "
+                "SELECT key, name, search_key, salesforce_account_id FROM customer WITH NO DATA"
+            )
+            self.customer_rows_table_created = True
+        else:
+            self._execute(f"TRUNCATE {CUSTOMER_ROWS_TABLE}")
+        columns = "key, name, search_key, salesforce_account_id"
+        with self.cursor.copy(f"COPY {CUSTOMER_ROWS_TABLE} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        self._execute(
+            f"INSERT INTO customer ({columns}) SELECT {columns} FROM {CUSTOMER_ROWS_TABLE} "
+            "ON CONFLICT (key) DO UPDATE SET name = excluded.name, "
+            "search_key = excluded.search_key, "
+            "salesforce_account_id = excluded.salesforce_account_id"
+        )

@@ -198,9 +198,13 @@ def lookup_queries(workdir: Path, customers: int) -> dict[str, tuple[str, str]]:
         rows = csv.reader(handle)
         next(rows)  # the header
         hostname = next(rows)[0]
+    # A one-word query with a letter typed twice ("Meesa"): the typo the all-words-but-one probe
+    # cannot catch, so it exercises the ranked trigram fallback over every name sharing a word.
+    word = next((w for w in name.split() if len(w) >= 4 and w.isalpha()), name.split()[0])
     return {
         "exact name": ("/license", name),
         "typo": ("/license", name.replace("a", "e", 1) if "a" in name else name + "x"),
+        "typo, one word": ("/license", word[:2] + word[1:]),
         "prefix": ("/license", company_search_key(name)[:4]),
         "email": ("/license", email),
         "domain": ("/license", f"@c{middle}.example"),

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, delete, event
 
 from bot.search import find_customers
+from bot.store.models import SearchWord
 from bot.store.queries import load_customer_licenses, load_customer_reconciliations
 from tests.e2e_dataset import load_dataset
 
-STORE_TABLES = {"customer", "license", "reconciliation", "host"}
+STORE_TABLES = {"customer", "license", "reconciliation", "host", "search_word"}
 QUERIES = [
     "initech",  # exact name
     "initek",  # typo
@@ -30,7 +31,9 @@ QUERIES = [
     "umbrel",  # prefix of two
     "brella",  # inside names: the substring probe
     "umbrella pharmaceuticls",  # a typo in one word: the all-but-one-word probe
-    "umbrela pharmaceuticls",  # typos in both words: every probe, the fuzzy one last
+    "umbrela pharmaceuticls",  # typos in both words: corrected by the name vocabulary
+    "pharmacuticals umbrela",  # corrected, then every corrected word (no key starts so)
+    "pharmacuticals",  # corrected, then a word starting with it
     "bill.lumbergh@initech.example",
     "@initech.example",
     "A-S00090001",
@@ -95,6 +98,25 @@ def test_search_statements_use_indexes(engine, loaded, query):
         result = find_customers(session, query)
     assert result.choices, f"{query!r} should find a customer in the dataset"
     assert statements
+    for statement, parameters in statements:
+        assert full_scans(engine, statement, parameters) == [], statement
+
+
+@pytest.mark.parametrize("query", ["initek", "umbrela pharmaceuticls"])
+def test_fuzzy_fallback_statements_use_indexes(engine, loaded, query):
+    # Without the words in the vocabulary (a stale one), typos reach the fuzzy probe.
+    with loaded() as session:
+        session.execute(delete(SearchWord))
+        session.commit()
+    with captured_selects(engine) as statements, loaded() as session:
+        result = find_customers(session, query)
+    assert result.choices, f"{query!r} should find a customer in the dataset"
+    ranked_names = [
+        s
+        for s, _ in statements
+        if ("ORDER BY rank" in s or "similarity(" in s) and "search_word" not in s
+    ]
+    assert ranked_names
     for statement, parameters in statements:
         assert full_scans(engine, statement, parameters) == [], statement
 

@@ -2,8 +2,9 @@
 
 The costly statement is the fuzzy trigram probe: the engine ranks every name sharing a trigram
 with the query (SQLite FTS5 `ORDER BY rank`, PostgreSQL pg_trgm `similarity`), thousands of
-names when names share words. Cheaper, LIMITed probes answer most queries first; these tests
-pin which queries may reach the ranked probe. Results are asserted in tests/test_search.py.
+names when names share words. Cheaper, LIMITed probes answer most queries first, then misspelt
+words corrected against the vocabulary of name words (`search_word`); these tests pin which
+queries may reach the ranked probe. Results are asserted in tests/test_search.py.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session
 
-from bot.search import CANDIDATE_LIMIT, company_search_key, find_customers
-from bot.store.models import Customer
+from bot.search import CANDIDATE_LIMIT, company_search_key, find_customers, search_words
+from bot.store.models import Customer, SearchWord
 
 # A statement with one of these ranks every trigram match before returning the first.
 RANKED_PROBE_MARKERS = ("ORDER BY rank", "similarity(")
@@ -40,7 +41,11 @@ def captured_statements(engine: Engine) -> Iterator[list[str]]:
 
 
 def with_marker(statements: list[str], markers: tuple[str, ...]) -> list[str]:
-    return [s for s in statements if any(marker in s for marker in markers)]
+    """Statements on names with a marker; the vocabulary's own ranking (search_word: a few
+    thousand words, not every name) does not count."""
+    return [
+        s for s in statements if any(marker in s for marker in markers) and "search_word" not in s
+    ]
 
 
 @pytest.fixture
@@ -55,6 +60,16 @@ def shared_words(session: Session) -> Session:
     session.add(Customer(key="sf:INITECH", name="Initech", search_key="initech"))
     session.commit()
     return session
+
+
+@pytest.fixture
+def with_vocabulary(shared_words: Session) -> Session:
+    """The names' words in the vocabulary, as the importer keeps it."""
+    keys = shared_words.scalars(select(Customer.search_key)).all()
+    words = set().union(*(search_words(key) for key in keys))
+    shared_words.add_all(SearchWord(word=word) for word in sorted(words))
+    shared_words.commit()
+    return shared_words
 
 
 @pytest.mark.parametrize(
@@ -85,13 +100,54 @@ def test_an_exact_key_or_a_full_key_range_reads_no_trigram_index(
 
 
 @pytest.mark.parametrize(
+    ("query", "expected_key"),
+    [
+        ("initek", "sf:INITECH"),
+        ("inittech", "sf:INITECH"),
+        ("meesa", "name:Mesa Labs 0"),  # a word of thousands of names, as in the benchmark
+        ("mese medai 117", "name:Mesa Media 117"),  # typos in two words
+        ("acmme meddia", "name:Acme Media 0"),
+    ],
+)
+def test_misspelt_words_are_corrected_by_the_vocabulary_not_the_ranked_probe(
+    engine: Engine, with_vocabulary: Session, query: str, expected_key: str
+) -> None:
+    with captured_statements(engine) as statements:
+        result = find_customers(with_vocabulary, query)
+    assert expected_key in [choice.key for choice in result.choices]
+    assert with_marker(statements, RANKED_PROBE_MARKERS) == []
+    assert any("search_word" in statement for statement in statements)
+
+
+@pytest.mark.parametrize(
     ("query", "expected_key"), [("initek", "sf:INITECH"), ("inittech", "sf:INITECH")]
 )
-def test_a_one_word_typo_falls_back_to_the_ranked_probe(
+def test_without_a_vocabulary_a_one_word_typo_falls_back_to_the_ranked_probe(
     engine: Engine, shared_words: Session, query: str, expected_key: str
 ) -> None:
-    # Nothing starts with or contains it, and there is no other word to match exactly.
+    # A store whose vocabulary lacks the word: nothing starts with or contains the query,
+    # there is no other word to match exactly, and no word to correct it to.
     with captured_statements(engine) as statements:
         result = find_customers(shared_words, query)
     assert result.choices[0].key == expected_key
+    assert len(with_marker(statements, RANKED_PROBE_MARKERS)) == 1
+
+
+def test_a_stale_vocabulary_word_falls_through_to_the_ranked_probe(
+    engine: Engine, with_vocabulary: Session
+) -> None:
+    # "initeck" is left from a renamed customer; the nearest word to "initeckk" names nobody.
+    with_vocabulary.execute(delete(SearchWord).where(SearchWord.word == "initech"))
+    with_vocabulary.add(SearchWord(word="initeck"))
+    with_vocabulary.commit()
+    with captured_statements(engine) as statements:
+        result = find_customers(with_vocabulary, "initeckk")
+    assert result.choices[0].key == "sf:INITECH"
+    assert len(with_marker(statements, RANKED_PROBE_MARKERS)) == 1
+
+
+def test_a_word_of_some_name_is_not_corrected(engine: Engine, with_vocabulary: Session) -> None:
+    # Every word is a vocabulary word: no name has them together, and no correction is tried.
+    with captured_statements(engine) as statements:
+        find_customers(with_vocabulary, "initech mesa labs")
     assert len(with_marker(statements, RANKED_PROBE_MARKERS)) == 1

@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.search import company_search_key
+from bot.search import company_search_key, search_words
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation, UTCDateTime
 
 BATCH_SIZE = 2000
@@ -1363,6 +1363,7 @@ class _ImportWork:
     def _write_customers(
         self, upsert_sql: str, rows: list[tuple[str, str, str, str | None]]
     ) -> None:
+        self._add_search_words(rows)
         if not self.postgresql:
             self.cursor.executemany(upsert_sql, rows)  # in-process: already the fast path
             return
@@ -1385,3 +1386,23 @@ class _ImportWork:
             "search_key = excluded.search_key, "
             "salesforce_account_id = excluded.salesforce_account_id"
         )
+
+    def _add_search_words(self, rows: list[tuple[str, str, str, str | None]]) -> None:
+        """The words of the page's search keys join the name vocabulary that bot.search
+        corrects misspelt query words against: one statement per page, words already known
+        skipped by the primary key (SQLite's FTS5 triggers fire only for new words). Words of
+        renamed or deleted customers are never removed: a query corrected to a word no name
+        has finds nothing and falls through to the fuzzy probe, so they are harmless."""
+        words = sorted(set().union(*(search_words(row[2]) for row in rows)))
+        if not words:
+            return
+        if self.postgresql:
+            self._execute(
+                "INSERT INTO search_word (word) SELECT unnest(CAST(%s AS text[])) "
+                "ON CONFLICT DO NOTHING",
+                (words,),
+            )
+        else:
+            self.cursor.executemany(
+                "INSERT OR IGNORE INTO search_word (word) VALUES (?)", [(word,) for word in words]
+            )

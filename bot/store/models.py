@@ -72,6 +72,16 @@ class Customer(Base):
     salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class SearchWord(Base):
+    """A word of some customer's search key (three letters or more, no digits): the vocabulary
+    a misspelt query word is corrected against (bot.search). Added by the importer, never
+    removed: a stale word corrects a query to a word no name has, which finds nothing."""
+
+    __tablename__ = "search_word"
+
+    word: Mapped[str] = mapped_column(String(300), primary_key=True)
+
+
 class License(Base):
     __tablename__ = "license"
 

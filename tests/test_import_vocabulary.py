@@ -1,0 +1,129 @@
+"""The name vocabulary (`search_word`, migration 0006) follows the customers every way they are
+written: each import path, the demo, and the migration's fill of an existing store.
+
+bot.search corrects a misspelt query word against it; a word missing from it sends a typo back
+to the costly fuzzy probe (tests/test_search_probes.py), so it must not fall behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, event, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.demo import load_demo
+from bot.search import find_customers, search_words
+from bot.store.models import Customer, SearchWord
+from bot.store.schema import MIGRATIONS_DIR, upgrade
+from tests.test_import import import_licenses, license_row, licenses_file
+
+
+def vocabulary(factory: sessionmaker[Session]) -> set[str]:
+    with factory() as session:
+        return set(session.scalars(select(SearchWord.word)))
+
+
+def customers_words(factory: sessionmaker[Session]) -> set[str]:
+    with factory() as session:
+        keys = session.scalars(select(Customer.search_key)).all()
+    return set().union(*(search_words(key) for key in keys))
+
+
+@contextmanager
+def captured_statements(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
+def ranked_name_probes(statements: list[str]) -> list[str]:
+    return [
+        s
+        for s in statements
+        if ("ORDER BY rank" in s or "similarity(" in s) and "search_word" not in s
+    ]
+
+
+COMPANIES = ["Acme Inc.", "Globex 2500 Corporation", "Société Générale S.A.", "AB Volvo", "Q7 Labs"]
+
+
+def test_an_import_adds_its_customers_name_words(session_factory, tmp_path: Path) -> None:
+    rows = [license_row(n, company=company) for n, company in enumerate(COMPANIES, start=1)]
+    import_licenses(session_factory, licenses_file(tmp_path, rows))
+    # No digits ("2500", "q7"), nothing under three letters ("ab"), no legal forms.
+    assert vocabulary(session_factory) == {"acme", "globex", "societe", "generale", "volvo", "labs"}
+
+
+def test_a_renamed_customer_adds_its_new_words_and_its_old_ones_stay(
+    engine: Engine, session_factory, tmp_path: Path
+) -> None:
+    import_licenses(session_factory, licenses_file(tmp_path, [license_row(1, company="Initech")]))
+    renamed = [license_row(1, company="Initrode Systems")]
+    import_licenses(session_factory, licenses_file(tmp_path, renamed, name="renamed.csv"))
+    assert customers_words(session_factory) == {"initrode", "systems"}
+    # "initech" names nobody now: a query corrected to it finds nothing and falls through.
+    assert vocabulary(session_factory) == {"initech", "initrode", "systems"}
+    with captured_statements(engine) as statements, session_factory() as session:
+        result = find_customers(session, "initrodde")
+    assert [choice.name for choice in result.choices] == ["Initrode Systems"]
+    assert ranked_name_probes(statements) == []
+
+
+def test_a_typo_of_an_imported_word_is_corrected_without_ranking_names(
+    engine: Engine, session_factory, tmp_path: Path
+) -> None:
+    # On SQLite the vocabulary's FTS5 table is filled by triggers as the importer inserts.
+    rows = [license_row(n, company=f"Monarch Labs {n}") for n in range(1, 6)]
+    import_licenses(session_factory, licenses_file(tmp_path, rows))
+    with captured_statements(engine) as statements, session_factory() as session:
+        result = find_customers(session, "Moonarch")
+    assert len(result.choices) == 5
+    assert ranked_name_probes(statements) == []
+
+
+def test_the_demo_keeps_the_vocabulary_in_step(session_factory) -> None:
+    load_demo(session_factory, datetime.now(UTC).date())
+    words = customers_words(session_factory)
+    assert words
+    assert vocabulary(session_factory) == words
+
+
+def test_the_migration_fills_the_vocabulary_of_an_existing_store(
+    engine: Engine, session_factory
+) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")  # a store from before the vocabulary
+    with session_factory() as session:
+        for name, search_key in [("Initech LLC", "initech"), ("Mesa Media 7", "mesa media 7")]:
+            session.add(Customer(key=f"name:{search_key}", name=name, search_key=search_key))
+        session.commit()
+    upgrade(engine)
+    assert vocabulary(session_factory) == {"initech", "mesa", "media"}
+    with session_factory() as session:
+        result = find_customers(session, "initek")
+    assert [choice.name for choice in result.choices] == ["Initech LLC"]
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            matched = connection.execute(
+                text(
+                    "SELECT count(*) FROM search_word_trigram WHERE search_word_trigram MATCH 'esa'"
+                )
+            ).scalar()
+        assert matched == 1

@@ -146,8 +146,8 @@ class ParsedQuery:
     license_id: int | None = None  # LICENSE_ID only; None when the digits overflow an id
 
 
-# Slack rewrites typed emails, links, mentions and channels as <target|label> or <target>.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Slack rewrites typed emails, links, mentions and channels as <target|label> or <target>.
 _SLACK_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 _EMAIL = re.compile(r"^[^@\s<>]+@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
 _EMAIL_DOMAIN = re.compile(r"^@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)

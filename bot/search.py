@@ -426,7 +426,7 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
         return _prefix_candidates(session, name_key)
     probes = _SQLITE_PROBES if dialect == "sqlite" else _POSTGRESQL_PROBES
     found, settled = _cheap_candidates(session, probes, name_key)
-    if settled or len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
+    if settled:
         return found
     corrected = _corrected_candidates(session, probes, _corrected_keys(session, probes, name_key))
     if corrected:
@@ -497,6 +497,9 @@ MAX_CORRECTED_QUERIES = 3
 # Vocabulary words each engine hands back per query word, before they are scored here (SQLite's
 # bm25 order only approximates trigram similarity: a few dozen, not the best few).
 WORD_CANDIDATE_LIMIT = 50
+# Longer query words are not corrected: no name word is this long, and SQLite's vocabulary probe
+# pairs a word's trigrams (n²/2 clauses: a 200-letter word took over a second).
+MAX_CORRECTABLE_WORD_LENGTH = 30
 
 
 def search_words(search_key: str) -> set[str]:
@@ -516,7 +519,9 @@ def _corrected_keys(session: Session, probes: _TrigramProbes, name_key: str) -> 
     since renamed or deleted) is harmless: the corrected query finds no name and the lookup
     falls through to the fuzzy probe."""
     words = name_key.split()
-    vocabulary_shaped = [word for word in words if search_words(word)]
+    vocabulary_shaped = [
+        word for word in words if search_words(word) and len(word) <= MAX_CORRECTABLE_WORD_LENGTH
+    ]
     checked = list(dict.fromkeys(vocabulary_shaped))[:MAX_PROBE_WORDS]
     if not checked:
         return []

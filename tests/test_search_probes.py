@@ -151,3 +151,14 @@ def test_a_word_of_some_name_is_not_corrected(engine: Engine, with_vocabulary: S
     with captured_statements(engine) as statements:
         find_customers(with_vocabulary, "initech mesa labs")
     assert len(with_marker(statements, RANKED_PROBE_MARKERS)) == 1
+
+
+def test_a_word_too_long_for_any_name_is_not_sent_to_the_vocabulary(
+    engine: Engine, with_vocabulary: Session
+) -> None:
+    # SQLite's vocabulary probe pairs the word's trigrams: 200 letters made ~20,000 clauses and
+    # took over a second. No name word is that long, so there is nothing to correct it to.
+    with captured_statements(engine) as statements:
+        result = find_customers(with_vocabulary, "initech" + "q" * 193)
+    assert not any("search_word" in statement for statement in statements)
+    assert result.choices == () or result.choices[0].key == "sf:INITECH"

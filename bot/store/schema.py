@@ -19,7 +19,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The name search indexes are engine-specific and live only in migrations 0002 (an FTS5 table
 # and its triggers on SQLite, a pg_trgm GIN index on PostgreSQL), 0005 (a C-collated B-tree
 # for prefixes on PostgreSQL) and 0006 (the word vocabulary's FTS5 table and triggers on SQLite,
-# a pg_trgm GiST index on PostgreSQL), not in the models.
+# a pg_trgm GIN index on PostgreSQL), not in the models.
 SEARCH_INDEX_OBJECTS = (
     "customer_search",
     "ix_customer_search_key_trgm",

@@ -909,6 +909,8 @@ SEEN_TABLE = "import_seen_keys"
 TOUCHED_TABLE = "import_touched_customers"
 STORED_ROWS_TABLE = "import_stored_rows"  # PostgreSQL: a batch's rows whose keys are stored
 CUSTOMER_ROWS_TABLE = "import_customer_rows"  # PostgreSQL: a page of customers to write
+# The temporary tables an import makes on SQLite (it keeps them for the connection's life).
+_SQLITE_WORK_TABLES = (BATCH_TABLE, SEEN_TABLE, TOUCHED_TABLE)
 # Touched customers refreshed per statement round.
 CUSTOMER_PAGE_SIZE = 5000
 
@@ -1082,7 +1084,10 @@ class _ImportWork:
             # INTEGER PRIMARY KEY is the rowid itself: one B-tree, no separate index.
             key_type = "INTEGER" if key_column.type.python_type is int else "TEXT"
             # No declared types: values are kept exactly as bound, as in the stored table.
+            # Dropped first: when a commit fails after `finish()`, its rollback restores them
+            # on this pooled connection, and the next import would find them already there.
             statements = [
+                *(f"DROP TABLE IF EXISTS temp.{table}" for table in _SQLITE_WORK_TABLES),
                 f"CREATE TEMP TABLE {SEEN_TABLE} (key {key_type} PRIMARY KEY, line INTEGER)",
                 f"CREATE TEMP TABLE {BATCH_TABLE} (line, {', '.join(self.staged_columns)})",
             ]
@@ -1094,7 +1099,7 @@ class _ImportWork:
     def finish(self) -> None:
         """Before the commit: SQLite keeps temporary tables for the connection's life."""
         if not self.postgresql:
-            for table in (BATCH_TABLE, SEEN_TABLE, TOUCHED_TABLE):
+            for table in _SQLITE_WORK_TABLES:
                 self._execute(f"DROP TABLE IF EXISTS temp.{table}")
 
     # -- rows

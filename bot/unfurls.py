@@ -70,8 +70,8 @@ class UnfurlPlan:
     channel: str
     ts: str
     unfurls: dict[str, dict[str, Any]]
-    claimed_urls: tuple[str, ...] = ()
-    claimed_at: datetime | None = None
+    claimed_urls: tuple[str, ...]
+    claimed_at: datetime
 
 
 def parse_admin_link(url: str, customersdot_url: str) -> AdminLink | None:
@@ -256,8 +256,7 @@ class Unfurler:
 
     def not_taken(self, plan: UnfurlPlan) -> None:
         """chat.unfurl refused or failed: release the plan's claims so a later post unfurls."""
-        if plan.claimed_at is not None:
-            self._release(plan.channel, plan.claimed_urls, plan.claimed_at)
+        self._release(plan.channel, plan.claimed_urls, plan.claimed_at)
 
     def _canonical_url(self, admin_link: AdminLink) -> str:
         # Claims are keyed by the canonical URL: the same license linked with another query

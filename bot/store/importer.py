@@ -1382,9 +1382,7 @@ class _ImportWork:
         else:
             self._execute(f"TRUNCATE {CUSTOMER_ROWS_TABLE}")
         columns = "key, name, search_key, salesforce_account_id"
-        with self.cursor.copy(f"COPY {CUSTOMER_ROWS_TABLE} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        self._copy(CUSTOMER_ROWS_TABLE, columns, rows)
         self._execute(
             f"INSERT INTO customer ({columns}) SELECT {columns} FROM {CUSTOMER_ROWS_TABLE} "
             "ON CONFLICT (key) DO UPDATE SET name = excluded.name, "

@@ -605,18 +605,23 @@ SQLITE_NAME_INDEX = "customer_search"
 # '" acme"' is a word starting with "acme"), an OR of trigrams is a match on any shared
 # trigram. ORDER BY rank (bm25: more shared trigrams, shorter keys first) scores every matching
 # row first; unranked, the LIMIT stops reading early.
-_SQLITE_MATCHING_ROWIDS = (
-    f"SELECT rowid FROM {SQLITE_NAME_INDEX} WHERE {SQLITE_NAME_INDEX} MATCH :probe LIMIT :limit"
+def _sqlite_matching_rowids(parameter: str, *, ranked: bool = False) -> str:
+    order = " ORDER BY rank" if ranked else ""
+    return (
+        f"SELECT rowid FROM {SQLITE_NAME_INDEX} WHERE {SQLITE_NAME_INDEX} MATCH :{parameter}"
+        f"{order} LIMIT :limit"
+    )
+
+
+_SQLITE_CUSTOMERS_WHERE_ROWID_IN = (
+    "SELECT c.key, c.name, c.search_key FROM customer AS c WHERE c.rowid IN "
 )
 
 
 def _sqlite_match(session: Session, expression: str, *, ranked: bool) -> list[_Row]:
-    order = " ORDER BY rank" if ranked else ""
     rows = session.execute(
         text(
-            f"SELECT c.key, c.name, c.search_key FROM customer AS c WHERE c.rowid IN ("
-            f"SELECT rowid FROM {SQLITE_NAME_INDEX} WHERE {SQLITE_NAME_INDEX} MATCH :probe"
-            f"{order} LIMIT :limit)"
+            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}({_sqlite_matching_rowids('probe', ranked=ranked)})"
         ),
         {"probe": expression, "limit": CANDIDATE_LIMIT},
     )
@@ -624,11 +629,13 @@ def _sqlite_match(session: Session, expression: str, *, ranked: bool) -> list[_R
 
 
 def _sqlite_containing(session: Session, name_key: str) -> list[_Row]:
+    # Word starts and matches anywhere, each LIMITed on its own: however many names contain
+    # the query inside a word, they cannot crowd out the word starts.
     rows = session.execute(
         text(
-            "SELECT c.key, c.name, c.search_key FROM customer AS c WHERE c.rowid IN ("
-            f"SELECT rowid FROM ({_SQLITE_MATCHING_ROWIDS.replace(':probe', ':word_start')})"
-            f" UNION SELECT rowid FROM ({_SQLITE_MATCHING_ROWIDS}))"
+            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
+            f"SELECT rowid FROM ({_sqlite_matching_rowids('word_start')})"
+            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids('probe')}))"
         ),
         {
             "word_start": _fts_string(" " + name_key),

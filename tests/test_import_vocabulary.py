@@ -7,21 +7,19 @@ to the costly fuzzy probe (tests/test_search_probes.py), so it must not fall beh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.demo import load_demo
 from bot.search import find_customers, search_words
 from bot.store.models import Customer, SearchWord
 from bot.store.schema import MIGRATIONS_DIR, upgrade
+from tests.sql_capture import captured_statements
 from tests.test_import import import_licenses, license_row, licenses_file
 
 
@@ -34,20 +32,6 @@ def customers_words(factory: sessionmaker[Session]) -> set[str]:
     with factory() as session:
         keys = session.scalars(select(Customer.search_key)).all()
     return set().union(*(search_words(key) for key in keys))
-
-
-@contextmanager
-def captured_statements(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
 
 
 def ranked_name_probes(statements: list[str]) -> list[str]:

@@ -3,9 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bot.records import Standing
@@ -17,6 +16,7 @@ from bot.store.queries import (
     load_customer_licenses,
     load_customer_reconciliations,
 )
+from tests.sql_capture import captured_statements
 
 TODAY = date(2026, 6, 15)
 
@@ -92,18 +92,9 @@ def add_import(session: Session, kind: str, finished_at: datetime) -> None:
 
 @contextmanager
 def counting_statements(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        # SQLite's engine issues its own BEGIN (bot/store/db.py): a transaction, not a query.
-        if args[2] != "BEGIN":
-            statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    # SQLite's engine issues its own BEGIN (bot/store/db.py): a transaction, not a query.
+    with captured_statements(engine, lambda statement: statement != "BEGIN") as statements:
         yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 # --- latest_import_at -----------------------------------------------------------------------

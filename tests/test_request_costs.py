@@ -8,18 +8,17 @@ fails here. A warm /license calls Slack not at all: the identity cache answers t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from bot.app import build_services, create_app
 from bot.config import Settings
 from tests.e2e_dataset import load_dataset
 from tests.slack_requests import bolt_request, slash_command_body
+from tests.sql_capture import captured_statements
 
 SECRET = "costs-signing-secret"
 ALLOWED = "UALLOWED"
@@ -50,19 +49,10 @@ EXPECTED_STATEMENTS = {
 }
 
 
-@contextmanager
-def counted_statements(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith(SQL_VERBS):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+def counted_statements(engine: Engine) -> AbstractContextManager[list[str]]:
+    return captured_statements(
+        engine, lambda statement: statement.lstrip().upper().startswith(SQL_VERBS)
+    )
 
 
 @pytest.fixture

@@ -9,35 +9,18 @@ queries may reach the ranked probe. Results are asserted in tests/test_search.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import Engine, delete, event, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from bot.search import CANDIDATE_LIMIT, company_search_key, find_customers, search_words
 from bot.store.models import Customer, SearchWord
+from tests.sql_capture import captured_statements
 
 # A statement with one of these ranks every trigram match before returning the first.
 RANKED_PROBE_MARKERS = ("ORDER BY rank", "similarity(")
 # A statement with one of these reads a trigram index (FTS5 MATCH, pg_trgm LIKE '%x%' or `%`).
 TRIGRAM_PROBE_MARKERS = ("MATCH", " LIKE ", *RANKED_PROBE_MARKERS)
-
-
-@contextmanager
-def captured_statements(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
 
 
 def with_marker(statements: list[str], markers: tuple[str, ...]) -> list[str]:

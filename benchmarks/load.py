@@ -32,6 +32,7 @@ from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import upgrade
 from tests.e2e_dataset import load_dataset
 from tests.slack_requests import (
+    DEFAULT_CHANNEL_ID,
     block_actions_payload,
     interaction_body,
     signed_headers,
@@ -217,6 +218,8 @@ def run_load(
     with SlackStandIn() as slack:
         for user in USERS:
             slack.add_user(user, email=f"{user.lower()}@sales.example")
+        # Shares pass the conversation check: an internal public channel the bot is not in.
+        slack.add_channel(DEFAULT_CHANNEL_ID, is_member=False)
         process, url = _start_gunicorn(slack, database_url, workdir, workers)
         try:
             lock = threading.Lock()

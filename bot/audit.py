@@ -37,7 +37,7 @@ _REASON_WIDTH = 64
 @dataclass(frozen=True)
 class AuditEntry:
     surface: str  # "/license", "/recon", an action id, a callback id, an event type
-    outcome: str  # "ok", "ambiguous", "not_found", "usage", "denied", "error"
+    outcome: str  # "ok", "ambiguous", "not_found", "usage", "denied", "error", "not_posted"
     user_id: str | None = None
     team_id: str | None = None
     enterprise_id: str | None = None

@@ -577,6 +577,15 @@ def _trials_section(trials: Sequence[RankedLicense], links: Links) -> SectionBlo
     return _section(f"*{plural(len(trials), 'trial')}:* " + ", ".join(labels))
 
 
+def _send_to_me_button(customer_key: str) -> ButtonElement:
+    # Ephemeral replies vanish and never reach a phone; a DM from the bot stays.
+    return ButtonElement(
+        text=PlainTextObject(text="Send to me"),
+        action_id=ids.LICENSE_SEND_TO_ME_ACTION,
+        value=customer_key,
+    )
+
+
 def _share_actions(customer_key: str) -> ActionsBlock | None:
     if len(customer_key) > BUTTON_VALUE_MAX:
         return None  # cannot round-trip through a button value; keys are far shorter
@@ -588,14 +597,23 @@ def _share_actions(customer_key: str) -> ActionsBlock | None:
                 action_id=ids.LICENSE_SHARE_ACTION,
                 value=customer_key,
             ),
-            # Ephemeral replies vanish and never reach a phone; a DM from the bot stays.
-            ButtonElement(
-                text=PlainTextObject(text="Send to me"),
-                action_id=ids.LICENSE_SEND_TO_ME_ACTION,
-                value=customer_key,
-            ),
+            _send_to_me_button(customer_key),
         ],
     )
+
+
+def build_share_refused(problem: str, customer_key: str) -> CardMessage:
+    """Why a card was not shared where the button was clicked, with a way to still get it:
+    Send to me puts it in the clicker's DM with the bot, which is theirs alone."""
+    text = f"Nothing was shared. {escape_text(problem, SECTION_TEXT_MAX - 40)}"
+    blocks: list[Block] = [_section(text)]
+    if len(customer_key) <= BUTTON_VALUE_MAX:
+        blocks.append(
+            ActionsBlock(
+                block_id=ids.CARD_ACTIONS_BLOCK, elements=[_send_to_me_button(customer_key)]
+            )
+        )
+    return CardMessage(text=_fallback(text), blocks=blocks)
 
 
 def _featured_first(overview: LicenseOverview, featured_license_id: int | None) -> LicenseOverview:

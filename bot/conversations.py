@@ -4,10 +4,18 @@ DESIGN.md (Privacy): cards go only to the conversation the user acted in or one 
 and never into a conversation shared with another organisation; when the bot cannot tell,
 it does not post. `conversations.info` is the one source: a channel it cannot see, or an
 answer it cannot read, is a "no" with words saying what to do next.
+
+Every path that puts a card into a conversation calls `check_conversation`: the share button
+(Slack posts through the interaction's response_url), the message shortcut and the lookup
+modal (the bot posts with chat.postMessage). What Slack answers a bot token, per kind:
+a public channel: its object, `is_member` saying whether the bot is in it (channels:read);
+a private channel, DM or group DM: its object only when the bot is in it, else
+`channel_not_found` (groups:read, im:read, mpim:read see only the bot's own conversations).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -22,7 +30,12 @@ from bot.lookups import Audience, LookupService, Requester
 logger = logging.getLogger(__name__)
 
 INVITE_HINT = "Add me first with `/invite @CustomersDot`, then try again."
-CANNOT_SEE = f"I can't see this conversation. {INVITE_HINT}"
+# channel_not_found: a private channel or a group DM the bot is not in (Slack does not say
+# which), so the words fit both; only a private channel can /invite it.
+CANNOT_SEE = (
+    "I can't see this conversation, so I can't tell who is in it. "
+    f"In a private channel: {INVITE_HINT}"
+)
 NOT_A_MEMBER = f"I'm not in this channel. {INVITE_HINT}"
 EXTERNAL = (
     "This conversation is shared with another organisation (Slack Connect): customer data "
@@ -61,6 +74,16 @@ _ERROR_WORDS = {
     "service_unavailable": UNREACHABLE,
     "request_timeout": UNREACHABLE,
 }
+
+
+class Delivery(enum.Enum):
+    """How a card would reach the conversation: decides whether the bot must be a member."""
+
+    # chat.postMessage as the bot: Slack refuses it (not_in_channel) where the bot is not in.
+    BOT_MESSAGE = "bot_message"
+    # Slack posts for the interaction through its response_url: no membership needed, so a
+    # public channel the bot can read but is not in is fine.
+    RESPONSE_URL = "response_url"
 
 
 @dataclass(frozen=True)
@@ -113,7 +136,21 @@ def shared_with_another_organisation(channel: Mapping[str, Any]) -> bool:
     )
 
 
-def judge_conversation(channel: dict[str, Any], *, requester_user_id: str | None) -> PostCheck:
+def _is_public_channel(channel: Mapping[str, Any]) -> bool:
+    # Only an explicit "not private" counts: a missing flag is a doubt, and doubt refuses.
+    return (
+        channel.get("is_private") is False
+        and not channel.get("is_im")
+        and not channel.get("is_mpim")
+    )
+
+
+def judge_conversation(
+    channel: dict[str, Any],
+    *,
+    requester_user_id: str | None,
+    delivery: Delivery = Delivery.BOT_MESSAGE,
+) -> PostCheck:
     """The decision on a `conversations.info` channel object (pure; see check_conversation)."""
     if shared_with_another_organisation(channel):
         return PostCheck.refuse("external", EXTERNAL)
@@ -125,14 +162,22 @@ def judge_conversation(channel: dict[str, Any], *, requester_user_id: str | None
     if channel.get("is_archived"):
         return PostCheck.refuse("archived", ARCHIVED)
     if channel.get("is_member") is False:
+        if delivery is Delivery.RESPONSE_URL and _is_public_channel(channel):
+            return PostCheck.ok()  # Slack posts it; the channel is public and internal
         return PostCheck.refuse("not_member", NOT_A_MEMBER)
     return PostCheck.ok()
 
 
 def check_conversation(
-    client: WebClient, channel_id: str | None, *, requester_user_id: str | None
+    client: WebClient,
+    channel_id: str | None,
+    *,
+    requester_user_id: str | None,
+    delivery: Delivery = Delivery.BOT_MESSAGE,
 ) -> PostCheck:
-    """Ask Slack about the conversation, then judge it. Any doubt is a refusal."""
+    """Ask Slack about the conversation, then judge it. Any doubt is a refusal: a conversation
+    Slack will not show the bot (a DM or group DM between people, a private channel it is not
+    in) or an answer it cannot get."""
     if not channel_id:
         return PostCheck.refuse("no_conversation", CANNOT_SEE)
     try:
@@ -149,7 +194,7 @@ def check_conversation(
     channel = response.get("channel")
     if not isinstance(channel, dict):
         return PostCheck.refuse("unreadable", UNREACHABLE)
-    return judge_conversation(channel, requester_user_id=requester_user_id)
+    return judge_conversation(channel, requester_user_id=requester_user_id, delivery=delivery)
 
 
 def post_message(
@@ -181,6 +226,31 @@ def post_message(
     return None
 
 
+def check_before_posting(
+    client: WebClient,
+    lookups: LookupService,
+    *,
+    conversation_id: str | None,
+    customer: str,
+    requester: Requester,
+    surface: str,
+    delivery: Delivery,
+) -> PostCheck:
+    """The conversation check every card goes through before it is built, with a refusal
+    audited (outcome "not_posted", the check's reason) so the trail shows what was withheld."""
+    check = check_conversation(
+        client, conversation_id, requester_user_id=requester.user_id, delivery=delivery
+    )
+    if not check.allowed:
+        lookups.record_not_posted(
+            surface=surface,
+            customer_key=customer,
+            requester=replace(requester, channel_id=conversation_id),
+            reason=check.reason,
+        )
+    return check
+
+
 def post_customer_card(
     client: WebClient,
     lookups: LookupService,
@@ -196,7 +266,15 @@ def post_customer_card(
     """Post a customer's card, redacted for the conversation, where the user asked: check the
     conversation, build (and audit) the card, post it. None when posted, else the problem to
     show the user."""
-    check = check_conversation(client, conversation_id, requester_user_id=requester.user_id)
+    check = check_before_posting(
+        client,
+        lookups,
+        conversation_id=conversation_id,
+        customer=customer,
+        requester=requester,
+        surface=surface,
+        delivery=Delivery.BOT_MESSAGE,
+    )
     if not check.allowed or conversation_id is None:
         return check.problem or ""
     answer = lookups.answer_customer(

@@ -160,6 +160,29 @@ class LookupService:
             return Answer(cards.build_notice(STORE_EMPTY), "not_found")
         return Answer(cards.build_not_found(text, result.suggestions, command=command), "not_found")
 
+    def record_not_posted(
+        self, *, surface: str, customer_key: str, requester: Requester, reason: str | None
+    ) -> None:
+        """Audit a card withheld because of where it would go (the conversation check refused).
+
+        No customer data was read or shown, so a failed write is logged, not fatal: the user
+        is still told why nothing was posted. Not a lookup, so the rate limit does not count it.
+        """
+        entry = AuditEntry(
+            surface=surface,
+            outcome=NOT_POSTED,
+            user_id=requester.user_id,
+            team_id=requester.team_id,
+            enterprise_id=requester.enterprise_id,
+            channel_id=requester.channel_id,
+            query=customer_key,
+            reason=reason,
+        )
+        try:
+            record_audit(self._session_factory, entry, now=self._clock())
+        except SQLAlchemyError as error:
+            logger.error("audit write failed for a withheld card: %s", type(error).__name__)
+
     def _customer_card(
         self,
         session: Session,
@@ -390,6 +413,8 @@ class LookupService:
 
 
 RATE_LIMITED = "rate_limited"
+# The audit outcome of a card the conversation check kept out of a conversation.
+NOT_POSTED = "not_posted"
 
 
 def rate_limited_notice(hit: RateLimitHit) -> str:

@@ -8,8 +8,14 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
 from bot import ids
-from bot.cards import build_notice
-from bot.conversations import SHARE_NOT_TAKEN, post_via_response_url, send_direct_message
+from bot.cards import build_notice, build_share_refused
+from bot.conversations import (
+    SHARE_NOT_TAKEN,
+    Delivery,
+    check_before_posting,
+    post_via_response_url,
+    send_direct_message,
+)
 from bot.lookups import COMMAND_BY_PICK_ACTION, Audience
 from handlers.payloads import action_value, requester_from_interaction
 
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
     from bot.app import Services
 
 
+SHARE_SURFACE = "share"
 SEND_TO_ME_SURFACE = "send_to_me"
 SENT_TO_DM = "Sent to your direct messages with CustomersDot, where it stays."
 
@@ -31,12 +38,29 @@ def register(app: App, services: Services) -> None:
     lookups = services.lookups
 
     def share_license_card(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        requester = requester_from_interaction(body)
+        customer = action_value(body)
+        # The same conversation check as the shortcut and the modal, before the card is even
+        # built; Slack posts through the response_url, so a public channel needs no /invite.
+        check = check_before_posting(
+            client,
+            lookups,
+            conversation_id=requester.channel_id,
+            customer=customer,
+            requester=requester,
+            surface=SHARE_SURFACE,
+            delivery=Delivery.RESPONSE_URL,
+        )
+        if not check.allowed:
+            refused = build_share_refused(check.problem or "", customer)
+            respond(response_type="ephemeral", replace_original=False, **refused.to_dict())
+            return
         answer = lookups.answer_customer(
             ids.LICENSE_COMMAND,
-            action_value(body),
-            requester_from_interaction(body),
+            customer,
+            requester,
             audience=Audience.CONVERSATION,
-            surface="share",
+            surface=SHARE_SURFACE,
         )
         if answer.outcome != "ok":
             respond(response_type="ephemeral", replace_original=False, **answer.payload())
@@ -44,7 +68,7 @@ def register(app: App, services: Services) -> None:
         shared = post_via_response_url(
             respond, response_type="in_channel", replace_original=False, **answer.payload()
         )
-        user_id = requester_from_interaction(body).user_id
+        user_id = requester.user_id
         if not shared and user_id:
             # The response_url is what failed, so the one place left to say so is the DM.
             send_direct_message(client, user_id, **build_notice(SHARE_NOT_TAKEN).to_dict())

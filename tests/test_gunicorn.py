@@ -76,6 +76,7 @@ def server(
     with _database(request.param, workdir) as database_url, SlackStandIn() as slack:
         slack.add_user("UALLOWED", email="ae@sales.example")
         slack.add_user("UNOTLISTED", email="someone@sales.example")
+        slack.add_channel("C0SALES")  # where the share clicks come from: internal, public
         engine = create_store_engine(database_url)
         load_dataset(make_session_factory(engine), workdir, datetime.now(UTC).date())
         engine.dispose()

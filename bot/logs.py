@@ -133,11 +133,7 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
-    # Gunicorn's error log goes through its own handlers: give them the same format.
-    for name in ("gunicorn.error",):
-        for existing in logging.getLogger(name).handlers:
-            existing.setFormatter(build_formatter(settings))
-            existing.addFilter(RequestIdFilter())
+    # gunicorn's own handlers get the same format from its logger_class (bot.gunicorn_logging).
 
 
 # ---- one line per request ---------------------------------------------------------------------

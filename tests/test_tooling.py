@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import socket
 import stat
 import subprocess
+import sys
+import tomllib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_INSTALLED = bool(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
@@ -109,3 +115,119 @@ def test_a_given_test_postgres_url_is_used_as_is(tmp_path, cluster):
     assert result.returncode == 0
     assert (tmp_path / "url").read_text().strip() == given
     assert not _listening(int(cluster["PGPORT"]))  # nothing was started
+
+
+# ---- the lock files: requirements.txt (runtime) and requirements-dev.txt (plus test tools) ----
+
+PROJECT_NAME = "customersdot-for-slack"
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared() -> tuple[dict[str, SpecifierSet], dict[str, SpecifierSet]]:
+    """pyproject.toml's runtime and dev dependencies: name -> version range."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def ranges(lines: list[str]) -> dict[str, SpecifierSet]:
+        return {_normalised(r.name): r.specifier for r in map(Requirement, lines)}
+
+    return ranges(project["dependencies"]), ranges(project["optional-dependencies"]["dev"])
+
+
+@dataclass(frozen=True)
+class Pin:
+    version: str
+    hashes: int
+    direct: bool  # pyproject.toml names it (pip-compile's "via customersdot-for-slack")
+
+
+def _locked(filename: str) -> dict[str, Pin]:
+    pins: dict[str, Pin] = {}
+    # pip-compile's header comment starts at column 0; a pin's "# via" lines are indented.
+    lines = [line for line in (ROOT / filename).read_text().splitlines() if line[:1] != "#"]
+    for block in re.split(r"\n(?=[A-Za-z0-9])", "\n".join(lines).strip()):
+        match = re.match(r"([A-Za-z0-9_.-]+)==(\S+)", block)
+        assert match, f"{filename}: not an exact pin: {block.splitlines()[0]!r}"
+        name = _normalised(match.group(1))
+        pins[name] = Pin(
+            version=match.group(2),
+            hashes=block.count("--hash=sha256:"),
+            direct=f"{PROJECT_NAME} (pyproject.toml)" in block,
+        )
+    return pins
+
+
+def test_the_lock_pins_exactly_what_pyproject_declares():
+    runtime, dev = _declared()
+    locked = _locked("requirements.txt")
+    # Names match both ways: a dependency added, renamed or dropped in pyproject.toml without
+    # `make lock` fails here.
+    assert {name for name, pin in locked.items() if pin.direct} == set(runtime)
+    for name, allowed in runtime.items():
+        assert allowed.contains(locked[name].version, prereleases=True), (name, allowed)
+    assert all(pin.hashes for pin in locked.values())
+
+    locked_dev = _locked("requirements-dev.txt")
+    assert {name for name, pin in locked_dev.items() if pin.direct} == set(runtime) | set(dev)
+    for name, allowed in dev.items():
+        assert allowed.contains(locked_dev[name].version, prereleases=True), (name, allowed)
+    assert all(pin.hashes for pin in locked_dev.values())
+    # The tests run on the versions production installs.
+    for name, pin in locked.items():
+        assert locked_dev[name].version == pin.version, name
+
+
+def test_the_lock_names_no_machine_specific_index():
+    for filename in ("requirements.txt", "requirements-dev.txt"):
+        text = (ROOT / filename).read_text()
+        assert not re.search(
+            r"^\s*(--index-url|--extra-index-url|--find-links|-f|-i)\b", text, re.M
+        )
+
+
+# ---- one Python version, and the Dockerfile's layers -------------------------------------------
+
+PYTHON_VERSION = (ROOT / ".python-version").read_text().strip()
+
+
+def test_one_python_version_for_ci_heroku_and_the_image():
+    assert re.fullmatch(r"3\.\d+", PYTHON_VERSION)  # Heroku and pyenv read major.minor
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.findall(r"^ARG PYTHON_VERSION=(\S+)$", dockerfile, re.M) == [PYTHON_VERSION]
+    assert "python:${PYTHON_VERSION}-slim" in dockerfile
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["tool"]["ruff"]["target-version"] == "py" + PYTHON_VERSION.replace(".", "")
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="CI's interpreter is the one that must match")
+def test_ci_runs_the_locked_python_version():
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" == PYTHON_VERSION
+
+
+def _build_stage_steps() -> list[str]:
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages = re.split(r"^FROM .*$", dockerfile, flags=re.M)
+    build = stages[1]
+    return [line.strip() for line in build.splitlines() if re.match(r"(COPY|RUN) ", line.strip())]
+
+
+def test_the_image_installs_the_locked_dependencies_before_copying_the_code():
+    steps = _build_stage_steps()
+    locked = steps.index("RUN pip install --require-hashes -r requirements.txt")
+    assert steps[locked - 1] == "COPY requirements.txt ./"
+    code_copies = [
+        i for i, step in enumerate(steps) if re.match(r"COPY (bot|handlers|pyproject)", step)
+    ]
+    assert code_copies and min(code_copies) > locked
+    [project_install] = [s for s in steps if s.startswith("RUN pip install") and s != steps[locked]]
+    assert project_install == "RUN pip install --no-deps ."
+    assert steps.index(project_install) > max(code_copies)
+
+
+def test_ci_installs_from_the_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet --require-hashes -r requirements-dev.txt" in makefile
+    assert "pip install --quiet --no-deps -e ." in makefile
+    assert "-e '.[dev]'" not in makefile  # resolving afresh would bypass the lock

@@ -231,3 +231,34 @@ def test_ci_installs_from_the_lock():
     assert "pip install --quiet --require-hashes -r requirements-dev.txt" in makefile
     assert "pip install --quiet --no-deps -e ." in makefile
     assert "-e '.[dev]'" not in makefile  # resolving afresh would bypass the lock
+
+
+# ---- benchmarks/README.md: figures with their command, commit and machine ----------------------
+
+BENCHMARKS_README = ROOT / "benchmarks" / "README.md"
+
+
+def _sections(markdown: str) -> list[tuple[str, str]]:
+    """(heading, body) for every heading of the document."""
+    parts = re.split(r"^(#{1,4} .+)$", markdown, flags=re.M)
+    return list(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_every_benchmark_figure_names_its_command_commit_and_machine():
+    text = BENCHMARKS_README.read_text()
+    machines_section = dict(_sections(text))["## Machines"]
+    machines = set(re.findall(r"^\| \*\*([\w-]+)\*\* \|", machines_section, re.M))
+    assert machines
+    figures = 0
+    for heading, body in _sections(text):
+        if heading in ("## Machines", "## Targets") or "|---" not in body:
+            continue
+        figures += 1
+        provenance = re.search(r"^Commit ([0-9a-f]{7,40}), machine ([\w-]+)", body, re.M)
+        assert provenance, f"{heading}: no 'Commit <hash>, machine <name>' line"
+        assert provenance.group(2) in machines, heading
+        assert re.search(r"`python -m benchmarks\.\w+[^`]*`", body), f"{heading}: no command"
+    assert figures >= 6
+    # A document of current figures, not a work log.
+    assert not re.search(r"\b[Ii]ssue \d+|this session|^Before ", text, re.M)
+    assert "## Log redactor" in text

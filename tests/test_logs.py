@@ -197,3 +197,32 @@ def test_the_text_request_line_says_each_field_once(logged_app, caplog, restore_
     for field in ("request_id=req-7", "method=GET", "path=/nowhere", "status=404", "latency_ms="):
         assert line.count(field) == 1, line
     assert "outcome=not_found" in line
+
+
+def test_gunicorns_own_lines_use_the_log_format_and_are_redacted(
+    monkeypatch, tmp_path, capsys, restore_root_logging
+):
+    from gunicorn.config import Config
+
+    from bot.gunicorn_logging import GunicornLogger
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    config = Config()
+    config.set("accesslog", "-")
+    logger = GunicornLogger(config)
+    try:
+        logger.error("worker failed with %s and xoxb-gunicorn-1-2 for ae@sales.example", SECRET)
+        logger.access_log.info('127.0.0.1 "GET /healthz" 200')
+    finally:
+        for log in (logger.error_log, logger.access_log):  # gunicorn's loggers are global
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
+    captured = capsys.readouterr()
+    [error] = [json.loads(line) for line in captured.err.splitlines()]
+    assert error["logger"] == "gunicorn.error"
+    assert error["message"] == "worker failed with [redacted] and [redacted] for [email]"
+    [access] = [json.loads(line) for line in captured.out.splitlines()]
+    assert access["logger"] == "gunicorn.access"

@@ -4,18 +4,24 @@
 #   docker run --env-file .env -p 8000:8000 customersdot-slack
 #   docker run --env-file .env customersdot-slack python -m bot db upgrade   # release step
 
-ARG PYTHON_VERSION=3.12
+# The Python that CI tests (.python-version). In your own build, pin the base image by digest
+# (python:3.11-slim@sha256:…) so a rebuild gets the same interpreter and system libraries.
+ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
 WORKDIR /src
-# Dependencies first, so a code change does not reinstall them.
+# Dependencies first, in a layer of their own, exactly as locked (versions and hashes): a code
+# change does not reinstall them.
+COPY requirements.txt ./
+RUN pip install --require-hashes -r requirements.txt
+# Then the code, without resolving anything again.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
-RUN pip install .
+RUN pip install --no-deps .
 
 FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -12,8 +12,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-# bot.logs writes one line per request (team, user, surface, status, latency); with
-# LOG_FORMAT=json gunicorn's own text access line would only break the JSON stream.
+# gunicorn's own lines (master, workers, access log) in LOG_FORMAT's format, redacted.
+logger_class = "bot.gunicorn_logging.GunicornLogger"
+# bot.logs writes one line per request (team, user, surface, status, outcome, latency); with
+# LOG_FORMAT=json that line is the one a log pipeline wants, and gunicorn's would repeat it.
 accesslog = None if os.environ.get("LOG_FORMAT", "").strip().lower() == "json" else "-"
 # No query strings in the access log: Slack posts bodies, but be safe with anything else.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'

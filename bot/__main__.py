@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,8 +25,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.run(settings, args) or 0)
 
 
+def cli_command() -> str:
+    """This CLI as the operator can type it here, for the hints it prints: `python -m bot`
+    outside an activated virtualenv would name another Python, without the dependencies."""
+    return command_for(Path(sys.executable), Path.cwd(), shutil.which("python"))
+
+
+def command_for(executable: Path, cwd: Path, python_on_path: str | None) -> str:
+    """`python -m bot` when `python` on PATH is `executable` (an activated virtualenv), else
+    `executable` itself: relative to `cwd` when under it (`.venv/bin/python -m bot`)."""
+    if python_on_path is not None and _same_directory(
+        Path(python_on_path).parent, executable.parent
+    ):
+        return "python -m bot"
+    try:
+        shown = executable.relative_to(cwd)
+    except ValueError:
+        shown = executable
+    return f"{shlex.quote(str(shown))} -m bot"
+
+
+def _same_directory(first: Path, second: Path) -> bool:
+    # Not resolve(): a virtualenv's python is a symlink to the base interpreter it was made from.
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser = argparse.ArgumentParser(prog=cli_command(), description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="command")
 
     serve = commands.add_parser("serve", help="run in Socket Mode (needs SLACK_APP_TOKEN)")
@@ -130,7 +161,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         print(
             "Socket Mode needs SLACK_APP_TOKEN (xapp-…), SLACK_BOT_TOKEN and "
             "SLACK_SIGNING_SECRET.\nFor HTTP mode run: gunicorn bot.wsgi:app\n"
-            "To try it without Slack: python -m bot shell",
+            f"To try it without Slack: {cli_command()} shell",
             file=sys.stderr,
         )
         return 2
@@ -195,7 +226,7 @@ def _demo(settings: Settings, _args: argparse.Namespace) -> int:
     engine.dispose()
     for summary in summaries:
         print(f"demo {summary.kind}: {summary.rows:,} rows loaded")
-    print("Try it: python -m bot shell, then type /license initech")
+    print(f"Try it: {cli_command()} shell, then type /license initech")
     return 0
 
 

@@ -202,11 +202,13 @@ class SlackWsgiApp:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz" and method in {"GET", "HEAD"}:
-            return _json_response(start_response, "200 OK", {"status": "ok"})
+            return _json_response(start_response, "200 OK", {"status": "ok"}, method=method)
         if path == "/readyz" and method in {"GET", "HEAD"}:
             ready, detail = self._readiness()
             status = "200 OK" if ready else "503 Service Unavailable"
-            return _json_response(start_response, status, {"ready": ready, "store": detail})
+            return _json_response(
+                start_response, status, {"ready": ready, "store": detail}, method=method
+            )
         if path == SLACK_EVENTS_PATH:
             if not _timestamp_is_well_formed(environ):
                 # slack_sdk's verifier raises on a non-integer timestamp (a 500): refuse as
@@ -253,13 +255,18 @@ def _body_is_malformed(environ: dict[str, Any]) -> bool:
 
 
 def _json_response(
-    start_response: Callable[..., Any], status: str, body: dict[str, Any]
+    start_response: Callable[..., Any],
+    status: str,
+    body: dict[str, Any],
+    *,
+    method: str = "GET",
 ) -> list[bytes]:
     data = json.dumps(body).encode()
     start_response(
         status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
     )
-    return [data]
+    # HEAD gets GET's headers and no body (RFC 9110): gunicorn warns about body bytes it drops.
+    return [] if method == "HEAD" else [data]
 
 
 def create_wsgi_app(settings: Settings) -> SlackWsgiApp:

@@ -19,6 +19,7 @@ from typing import TextIO
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.logs import note_request_outcome
 from bot.store.db import session_scope
 from bot.store.models import AuditEvent
 
@@ -75,7 +76,11 @@ _INSERT_AUDIT_EVENT = insert(AuditEvent.__table__)
 def record_audit(
     session_factory: sessionmaker[Session], entry: AuditEntry, *, now: datetime | None = None
 ) -> None:
-    """Write one audit row and commit it. Raises if the store cannot take it."""
+    """Write one audit row and commit it. Raises if the store cannot take it.
+
+    The entry's outcome is also the outcome of the HTTP request line (bot.logs), whether or not
+    the store takes the row: the decision was made either way."""
+    note_request_outcome(entry.outcome)
     at = now or datetime.now(UTC)
     with session_scope(session_factory) as session:
         session.connection().execute(

@@ -41,6 +41,11 @@ _STANDARD_RECORD_FIELDS = frozenset(
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "customersdot_request_id", default=None
 )
+# What the app decided for the current request. Slack gets a 200 for a refusal or a rate limit
+# too (the answer is the refusal), so the HTTP status alone cannot say it.
+_request_outcome: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "customersdot_request_outcome", default=None
+)
 
 
 class Redactor:
@@ -128,11 +133,7 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
-    # Gunicorn's error log goes through its own handlers: give them the same format.
-    for name in ("gunicorn.error",):
-        for existing in logging.getLogger(name).handlers:
-            existing.setFormatter(build_formatter(settings))
-            existing.addFilter(RequestIdFilter())
+    # gunicorn's own handlers get the same format from its logger_class (bot.gunicorn_logging).
 
 
 # ---- one line per request ---------------------------------------------------------------------
@@ -173,6 +174,15 @@ def _parse_slack_body(raw: bytes, content_type: str | None) -> Mapping[str, Any]
     return form
 
 
+def note_request_outcome(outcome: str) -> None:
+    """Record the outcome the app decided ("denied", "rate_limited", "not_found", …) for the
+    request being served, for its request line. Outside a request (Socket Mode, the shell, a
+    lazy listener's thread) there is no request line, and this does nothing."""
+    holder = _request_outcome.get()
+    if holder is not None:
+        holder["outcome"] = outcome
+
+
 def outcome_of(status: int) -> str:
     if status < 300:
         return "ok"
@@ -187,9 +197,21 @@ def outcome_of(status: int) -> str:
     return "error"
 
 
+_Tokens = tuple[contextvars.Token[str | None], contextvars.Token[dict[str, str] | None]]
+
+
+def _reset(tokens: _Tokens) -> None:
+    request_id_token, outcome_token = tokens
+    _request_outcome.reset(outcome_token)
+    _request_id.reset(request_id_token)
+
+
 class RequestLogMiddleware:
     """WSGI wrapper: logs one line per request (request id, team, user, kind, surface, Slack
-    retry number, HTTP status, outcome, latency in ms). Probes are logged at DEBUG only."""
+    retry number, HTTP status, outcome, latency in ms). Probes are logged at DEBUG only.
+
+    The outcome is what the app decided (`note_request_outcome`, called with every audit entry:
+    "denied", "rate_limited", "not_found", …) when the status is 2xx, else the status's."""
 
     def __init__(
         self,
@@ -212,7 +234,8 @@ class RequestLogMiddleware:
         started = self._clock()
         # Heroku's router sends X-Request-Id; elsewhere make one up.
         request_id = environ.get("HTTP_X_REQUEST_ID") or uuid.uuid4().hex[:16]
-        token = _request_id.set(request_id)
+        outcome_holder: dict[str, str] = {}
+        tokens = (_request_id.set(request_id), _request_outcome.set(outcome_holder))
         fields: dict[str, Any] = {
             "request_id": request_id,
             "method": environ.get("REQUEST_METHOD", "GET"),
@@ -236,17 +259,18 @@ class RequestLogMiddleware:
             result = self._app(environ, recording_start_response)
         except Exception:
             self._log(fields, 500, started, level=logging.ERROR)
-            _request_id.reset(token)
+            _reset(tokens)
             raise
-        return self._finish(result, fields, status_holder, started, token)
+        return self._finish(result, fields, status_holder, outcome_holder, started, tokens)
 
     def _finish(
         self,
         result: Iterable[bytes],
         fields: dict[str, Any],
         status_holder: dict[str, int],
+        outcome_holder: dict[str, str],
         started: float,
-        token: contextvars.Token[str | None],
+        tokens: _Tokens,
     ) -> Iterator[bytes]:
         try:
             yield from result
@@ -257,10 +281,10 @@ class RequestLogMiddleware:
             status = status_holder.get("status", 500)
             quiet = fields["path"] in PROBE_PATHS and status < 500
             level = logging.DEBUG if quiet else logging.INFO
-            self._log(fields, status, started, level=level)
+            self._log(fields, status, started, level=level, decided=outcome_holder.get("outcome"))
             # ValueError: the body was iterated in another context (a server thread switch).
             with contextlib.suppress(ValueError):
-                _request_id.reset(token)
+                _reset(tokens)
 
     def _read_body_fields(self, environ: dict[str, Any]) -> dict[str, str]:
         try:
@@ -277,12 +301,18 @@ class RequestLogMiddleware:
         except Exception:  # a malformed body is the app's to answer, not the logger's
             return {}
 
-    def _log(self, fields: dict[str, Any], status: int, started: float, *, level: int) -> None:
+    def _log(
+        self,
+        fields: dict[str, Any],
+        status: int,
+        started: float,
+        *,
+        level: int,
+        decided: str | None = None,
+    ) -> None:
         latency_ms = round((self._clock() - started) * 1000, 1)
-        line = {**fields, "status": status, "outcome": outcome_of(status), "latency_ms": latency_ms}
-        summary = " ".join(
-            f"{key}={line[key]}"
-            for key in ("method", "path", "kind", "surface", "status", "latency_ms")
-            if line.get(key) is not None
-        )
-        self._logger.log(level, "request %s", summary, extra=line)
+        # A failed status says what happened; a 2xx says only that Slack got an answer.
+        outcome = decided if decided is not None and status < 300 else outcome_of(status)
+        line = {**fields, "status": status, "outcome": outcome, "latency_ms": latency_ms}
+        # The fields are the line (as key=value in text, as keys in JSON): each said once.
+        self._logger.log(level, "request", extra=line)

@@ -2,16 +2,13 @@
 # Start a throwaway PostgreSQL cluster on a loopback port for the test suite and print its URL.
 # Installs Debian's PostgreSQL when it is missing. As root, initdb/pg_ctl run as `postgres`.
 # Usage: eval "$(scripts/start-postgres.sh)"   -> exports TEST_POSTGRES_URL
+# When it started the server (rather than finding it running), it also exports
+# TEST_POSTGRES_STARTED_DATA_DIR, for `scripts/stop-postgres.sh "$TEST_POSTGRES_STARTED_DATA_DIR"`.
 set -euo pipefail
+source "$(dirname "$0")/postgres-common.sh"
 
 PGPORT="${PGPORT:-54329}"
 PGDATA_DIR="${PGDATA_DIR:-/tmp/customersdot-pg-$PGPORT}"
-
-find_bin() {
-  local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-  [ -n "$dir" ] && [ -x "$dir/pg_ctl" ] && echo "$dir"
-}
 
 BIN=$(find_bin || true)
 if [ -z "$BIN" ]; then
@@ -22,19 +19,13 @@ if [ -z "$BIN" ]; then
   BIN=$(find_bin)
 fi
 
-as_owner() {
-  if [ "$(id -u)" = 0 ]; then
-    su postgres -s /bin/bash -c "$*"
-  else
-    bash -c "$*"
-  fi
-}
-
 if [ "$(id -u)" = 0 ]; then
   id postgres >/dev/null 2>&1 || useradd --system --home /var/lib/postgresql postgres
 fi
 
+started_here=
 if ! as_owner "'$BIN/pg_ctl' -D '$PGDATA_DIR' status" >/dev/null 2>&1; then
+  started_here=1
   rm -rf "$PGDATA_DIR"
   mkdir -p "$PGDATA_DIR"
   [ "$(id -u)" = 0 ] && chown postgres: "$PGDATA_DIR"
@@ -46,3 +37,6 @@ fi
   || "$BIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres customersdot_test
 
 echo "export TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:$PGPORT/customersdot_test"
+if [ -n "$started_here" ]; then
+  echo "export TEST_POSTGRES_STARTED_DATA_DIR=$PGDATA_DIR"
+fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.__main__ import command_for
 from tests.e2e_dataset import INITECH_EMAIL, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,3 +124,36 @@ def test_serve_without_an_app_token_explains_the_modes(tmp_path):
     result = run_bot("serve", database_url="", cwd=tmp_path)
     assert result.returncode == 2
     assert "SLACK_APP_TOKEN" in result.stderr and "gunicorn bot.wsgi:app" in result.stderr
+
+
+def test_the_demo_hint_runs_as_printed_outside_the_virtualenv(tmp_path):
+    """An operator who has not activated the virtualenv copies the hint into their shell: the
+    `python` on their PATH (if any) does not have the bot's dependencies."""
+    outside = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
+    demo = run_bot("demo", database_url=outside["DATABASE_URL"], cwd=tmp_path, **outside)
+    assert demo.returncode == 0, demo.stderr
+    [command] = re.findall(r"Try it: (.+) shell, then type /license initech", demo.stdout)
+    shell = subprocess.run(
+        f"{command} shell",
+        shell=True,
+        cwd=tmp_path,
+        env={**os.environ, **outside, "PYTHONPATH": str(ROOT)},
+        input="/license initech\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert "Initech" in shell.stdout
+
+
+def test_hints_name_the_interpreter_unless_it_is_the_python_on_path(tmp_path):
+    venv_python = tmp_path / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.touch()
+    assert command_for(venv_python, tmp_path, str(venv_python)) == "python -m bot"
+    assert command_for(venv_python, tmp_path, "/usr/bin/python") == ".venv/bin/python -m bot"
+    assert command_for(venv_python, tmp_path, None) == ".venv/bin/python -m bot"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert command_for(venv_python, elsewhere, None) == f"{venv_python} -m bot"

@@ -7,6 +7,7 @@ what reached the stand-in (Web API calls, response_url posts) and on the audit t
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -238,6 +239,36 @@ def test_health_and_readiness_probes(bot):
     assert get("/healthz") == ("200 OK", {"status": "ok"})
     assert get("/readyz") == ("200 OK", {"ready": True, "store": "ok"})
     assert get("/nope")[0].startswith("404")
+
+
+def test_head_probes_get_the_get_headers_and_no_body(bot):
+    """A body on a HEAD answer is dropped by gunicorn with a WARNING on every probe."""
+
+    def call(method: str, path: str) -> tuple[str, dict[str, str], bytes]:
+        captured: dict[str, Any] = {}
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path}
+        body = b"".join(
+            bot.wsgi(environ, lambda status, headers: captured.update(s=status, h=dict(headers)))
+        )
+        return captured["s"], captured["h"], body
+
+    for path in ("/healthz", "/readyz"):
+        get_status, get_headers, get_body = call("GET", path)
+        head_status, head_headers, head_body = call("HEAD", path)
+        assert (head_status, head_headers, head_body) == (get_status, get_headers, b"")
+        assert get_headers["Content-Length"] == str(len(get_body))
+
+
+def test_readiness_probes_write_no_alembic_lines_but_db_upgrade_does(bot, caplog):
+    from bot.store.schema import upgrade
+
+    caplog.set_level(logging.DEBUG, logger="alembic")
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/readyz"}
+    for _ in range(3):
+        b"".join(bot.wsgi(environ, lambda status, headers: None))
+    assert [r for r in caplog.records if r.name.startswith("alembic")] == []
+    upgrade(bot.wsgi._services.engine)
+    assert any(r.name == "alembic.runtime.migration" for r in caplog.records)
 
 
 def test_a_lookup_during_an_import_is_answered_and_audited(bot):

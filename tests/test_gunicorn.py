@@ -182,3 +182,56 @@ def test_recon_through_gunicorn(server):
     response = post_to_url(server.events_url, slash_command_body("/recon", "globex"), SECRET)
     assert response.status_code == 200
     assert "A-S00091000" in response.text
+
+
+def test_with_log_format_json_every_line_gunicorn_writes_is_json(tmp_path):
+    """Master, workers, access log and the bot's own lines: one JSON object per line, quiet
+    probes (no Alembic lines, no HEAD warning) and the refusal's request line says "denied"."""
+    with _database("sqlite", tmp_path) as database_url, SlackStandIn() as slack:
+        slack.add_user("UNOTLISTED", email="someone@sales.example")
+        port = _free_port()
+        env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "1",
+            "LOG_FORMAT": "json",
+            "SLACK_BOT_TOKEN": "xoxb-gunicorn-json-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "DATABASE_URL": database_url,
+            "ALLOWED_USER_IDS": "UALLOWED",
+            "PYTHONPATH": str(ROOT),
+        }
+        stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+                 "--config", str(ROOT / "gunicorn.conf.py"), "--access-logfile", "-"],
+                cwd=tmp_path, env=env, stdout=out, stderr=err,
+            )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_healthy(url, process, stderr)
+            assert httpx.head(f"{url}/healthz").status_code == 200
+            assert httpx.get(f"{url}/readyz").status_code == 200
+            body = slash_command_body("/license", "Initech", user_id="UNOTLISTED")
+            assert post_to_url(f"{url}/slack/events", body, SECRET).status_code == 200
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    lines = stdout.read_text().splitlines() + stderr.read_text().splitlines()
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise AssertionError(f"not a JSON line: {line!r}\n" + "\n".join(lines)) from None
+    messages = [(entry["logger"], entry["message"]) for entry in entries]
+    assert any(logger == "gunicorn.error" and "Booting worker" in m for logger, m in messages)
+    assert any(logger == "gunicorn.access" and "HEAD /healthz" in m for logger, m in messages)
+    assert not [
+        entry for entry in entries if entry["logger"].startswith(("alembic", "gunicorn.http"))
+    ]
+    [refused] = [entry for entry in entries if entry["logger"] == "bot.requests"]
+    assert (refused["user"], refused["status"], refused["outcome"]) == ("UNOTLISTED", 200, "denied")

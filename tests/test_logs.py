@@ -16,6 +16,7 @@ from bot.logs import (
     JsonFormatter,
     Redactor,
     RequestLogMiddleware,
+    build_formatter,
     configure_logging,
 )
 from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
@@ -132,7 +133,8 @@ def test_one_line_per_request_with_who_what_and_how_long(logged_app, caplog):
         "command",
         "/license",
     )
-    assert (record.status, record.outcome, record.latency_ms) == (200, "ok", 250.0)
+    # The store is empty: the lookup's own outcome, not the HTTP status's "ok".
+    assert (record.status, record.outcome, record.latency_ms) == (200, "not_found", 250.0)
     # The query a user typed (here an email) is the audit table's, never the log's.
     assert "initech" not in json.dumps(vars(record), default=str)
 
@@ -157,3 +159,70 @@ def test_probes_are_logged_at_debug_only(logged_app, caplog):
     body = b"".join(logged_app(environ, lambda *_args: None))
     assert json.loads(body) == {"status": "ok"}
     assert _request_records(caplog) == []
+
+
+def test_a_refused_user_is_logged_as_denied_not_ok(logged_app, caplog):
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    body = slash_command_body("/license", "Initech", user_id="UNOTLISTED")
+    response = post_to_wsgi(logged_app, body, SECRET)
+    assert response.status == 200  # Slack shows the refusal: the HTTP answer is a success
+    [record] = _request_records(caplog)
+    assert (record.user, record.status, record.outcome) == ("UNOTLISTED", 200, "denied")
+
+
+def test_a_rate_limited_lookup_is_logged_as_rate_limited(settings, slack_standin, caplog):
+    slack_standin.add_user("UALLOWED", email="ae@sales.example")
+    settings = replace(
+        settings,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_standin.api_url,
+        lookup_rate_limit_per_hour=1,
+    )
+    services = build_services(settings)
+    app = RequestLogMiddleware(SlackWsgiApp(create_app(settings, services=services), services))
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    for _ in range(2):
+        body = slash_command_body("/license", "Initech", user_id="UALLOWED")
+        assert post_to_wsgi(app, body, SECRET).status == 200
+    first, second = _request_records(caplog)
+    assert (first.outcome, second.outcome) == ("not_found", "rate_limited")
+
+
+def test_the_text_request_line_says_each_field_once(logged_app, caplog, restore_root_logging):
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/nowhere", "HTTP_X_REQUEST_ID": "req-7"}
+    b"".join(logged_app(environ, lambda *_args: None))
+    [record] = _request_records(caplog)
+    line = build_formatter(Settings(log_format="text")).format(record)
+    for field in ("request_id=req-7", "method=GET", "path=/nowhere", "status=404", "latency_ms="):
+        assert line.count(field) == 1, line
+    assert "outcome=not_found" in line
+
+
+def test_gunicorns_own_lines_use_the_log_format_and_are_redacted(
+    monkeypatch, tmp_path, capsys, restore_root_logging
+):
+    from gunicorn.config import Config
+
+    from bot.gunicorn_logging import GunicornLogger
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    config = Config()
+    config.set("accesslog", "-")
+    logger = GunicornLogger(config)
+    try:
+        logger.error("worker failed with %s and xoxb-gunicorn-1-2 for ae@sales.example", SECRET)
+        logger.access_log.info('127.0.0.1 "GET /healthz" 200')
+    finally:
+        for log in (logger.error_log, logger.access_log):  # gunicorn's loggers are global
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
+    captured = capsys.readouterr()
+    [error] = [json.loads(line) for line in captured.err.splitlines()]
+    assert error["logger"] == "gunicorn.error"
+    assert error["message"] == "worker failed with [redacted] and [redacted] for [email]"
+    [access] = [json.loads(line) for line in captured.out.splitlines()]
+    assert access["logger"] == "gunicorn.access"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -52,8 +56,42 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+# Alembic logs "Context impl …" and "Will assume … DDL" at INFO whenever a migration context
+# is made: useful before `db upgrade` runs migrations, noise on every /readyz probe.
+_ALEMBIC_MIGRATION_LOGGER = "alembic.runtime.migration"
+_reading_revision: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "customersdot_reading_revision", default=False
+)
+
+
+class _WhileReadingRevision(logging.Filter):
+    """Drops Alembic's context lines logged while only the current revision is being read."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _reading_revision.get()
+
+
+@functools.cache
+def _quiet_alembic_filter() -> _WhileReadingRevision:
+    # Installed on first use (no import-time side effects); a context variable, not the
+    # logger's level, so a `db upgrade` in another thread keeps its lines.
+    quiet = _WhileReadingRevision()
+    logging.getLogger(_ALEMBIC_MIGRATION_LOGGER).addFilter(quiet)
+    return quiet
+
+
+@contextlib.contextmanager
+def _reading_revision_quietly() -> Iterator[None]:
+    _quiet_alembic_filter()
+    token = _reading_revision.set(True)
+    try:
+        yield
+    finally:
+        _reading_revision.reset(token)
+
+
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with engine.connect() as connection, _reading_revision_quietly():
         return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -4,6 +4,14 @@ The allowlist (DESIGN.md: Configuration) admits a user by Slack id, email, email
 membership of a Slack user group. Guests, external (Slack Connect) users, deactivated users and
 bots are refused even when listed: being on a list does not make a guest an employee.
 
+Whose word counts (bot.organisations): the team and enterprise a user is a member of or
+external to are the installation's (bot.actor), never the request body's. Email and
+email-domain rules count only for users whose home workspace or Grid organisation is allowed
+(ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS), since an admin elsewhere can set any email on
+their members. In OAuth mode a user group is `T0123:S0456` and is read only with the bot token
+of that (allowed) workspace's installation (`owner_client`), never with the requesting
+workspace's: any workspace that installs the app can create a group called `sales`.
+
 Decisions are cached per process, per (enterprise, team, user), for
 `IDENTITY_CACHE_SECONDS`: a second command costs no Slack API call. The cache is not shared
 between gunicorn workers or instances, and nothing invalidates it, so a user removed from the
@@ -27,6 +35,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
+from bot.organisations import OrganisationAllowlist, parse_workspace_usergroup
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +47,13 @@ DEACTIVATED = "deactivated"
 BOT = "bot"
 UNKNOWN_USER = "unknown_user"
 IDENTITY_UNAVAILABLE = "identity_unavailable"
+# The request came through an installation outside ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS.
+OUTSIDE_ORGANISATION = "outside_organisation"
 REFUSAL_REASONS = (
     NOT_LISTED,
     GUEST,
     EXTERNAL,
+    OUTSIDE_ORGANISATION,
     DEACTIVATED,
     BOT,
     UNKNOWN_USER,
@@ -61,6 +73,9 @@ USER_NOT_FOUND_ERRORS = frozenset({"user_not_found", "users_not_found"})
 USERGROUP_ID_PATTERN = re.compile(r"^S[A-Z0-9]{2,}$")
 
 Clock = Callable[[], float]
+# OAuth mode: a workspace's (or Grid organisation's) id -> a client with the bot token of its
+# installation, or None when it has none or is not an allowed organisation.
+OwnerClient = Callable[[str], WebClient | None]
 
 
 @dataclass(frozen=True)
@@ -162,8 +177,12 @@ class IdentityResolver:
         *,
         clock: Clock = time.monotonic,
         max_entries: int = 10_000,
+        owner_client: OwnerClient | None = None,
     ) -> None:
         self._client = client
+        # OAuth mode: user groups are `T0123:S0456`, read only with the owner's own token.
+        self._owner_client = owner_client
+        self._organisations: OrganisationAllowlist = settings.organisations
         self._ttl = float(settings.identity_cache_seconds)
         self._clock = clock
         self._allowed_user_ids = frozenset(settings.allowed_user_ids)
@@ -236,7 +255,9 @@ class IdentityResolver:
 
         if user_id in self._allowed_user_ids:
             return _Verdict(AccessDecision.allow(RULE_USER_ID, email), valid_until)
-        if email is not None:
+        # An email address is only as trustworthy as the admin who set it: count it only for
+        # users whose home workspace or organisation is an allowed one.
+        if email is not None and self._organisations.allows(*_home_organisation(user)):
             if email in self._allowed_emails:
                 return _Verdict(AccessDecision.allow(RULE_EMAIL, email), valid_until)
             if email.rpartition("@")[2] in self._allowed_domains:
@@ -249,18 +270,20 @@ class IdentityResolver:
         valid_until = now + self._ttl
         unavailable = False
         handles: Mapping[str, str] = {}
-        if any(not USERGROUP_ID_PATTERN.match(entry) for entry in self._allowed_groups):
+        if self._owner_client is None and any(
+            not USERGROUP_ID_PATTERN.match(entry) for entry in self._allowed_groups
+        ):
             try:
                 handles, handles_until = self._group_ids_by_handle(now)
                 valid_until = min(valid_until, handles_until)
             except IdentityUnavailable:
                 unavailable = True
         for entry in self._allowed_groups:
-            group_id = entry if USERGROUP_ID_PATTERN.match(entry) else handles.get(entry.lower())
-            if group_id is None:
+            source = self._group_source(entry, handles)
+            if source is None:
                 continue
             try:
-                members, members_until = self._group_members_of(group_id, now)
+                members, members_until = self._group_members_of(*source, now)
             except IdentityUnavailable:
                 unavailable = True
                 continue
@@ -272,6 +295,21 @@ class IdentityResolver:
             # A group we could not read might have listed this user.
             raise IdentityUnavailable("user group membership unavailable")
         return _Verdict(AccessDecision.refuse(NOT_LISTED, email), valid_until)
+
+    def _group_source(
+        self, entry: str, handles: Mapping[str, str]
+    ) -> tuple[str, str, Callable[[], WebClient | None]] | None:
+        """(cache key, group id, the client to read it with) for an ALLOWED_USERGROUPS entry."""
+        owner_client = self._owner_client
+        if owner_client is None:
+            group_id = entry if USERGROUP_ID_PATTERN.match(entry) else handles.get(entry.lower())
+            return None if group_id is None else (group_id, group_id, lambda: self._client)
+        named = parse_workspace_usergroup(entry)
+        if named is None:
+            # Settings.check_organisations refuses these at startup; never read a group with
+            # the requesting workspace's token, whose admins chose what it is called.
+            return None
+        return entry, named.group_id, lambda: owner_client(named.owner_id)
 
     # ---- Slack calls --------------------------------------------------------------------------
 
@@ -322,31 +360,40 @@ class IdentityResolver:
                 self._handles.put("handles", handles, valid_until)
         return handles, valid_until
 
-    def _group_members_of(self, group_id: str, now: float) -> tuple[frozenset[str], float]:
+    def _group_members_of(
+        self, key: str, group_id: str, reader: Callable[[], WebClient | None], now: float
+    ) -> tuple[frozenset[str], float]:
         with self._lock:
-            cached = self._group_members.get(group_id, now)
+            cached = self._group_members.get(key, now)
         if cached is not None:
             return cached[1], cached[0]
         try:
-            response = self._client.usergroups_users_list(usergroup=group_id)
+            client = reader()
+        except Exception as error:
+            logger.warning("no client to read user group %s: %s", key, type(error).__name__)
+            raise IdentityUnavailable("installation store") from error
+        if client is None:
+            # Its workspace is not installed, or not an allowed organisation: it admits nobody.
+            logger.warning("ALLOWED_USERGROUPS names %s, whose workspace is not allowed", key)
+            return frozenset(), now + self._ttl
+        try:
+            response = client.usergroups_users_list(usergroup=group_id)
         except SlackApiError as error:
             code = _error_code(error)
             if code == "no_such_subteam":
                 # A deleted or disabled group admits nobody; that is an answer, not an outage.
-                logger.warning("ALLOWED_USERGROUPS names %s, which Slack does not know", group_id)
+                logger.warning("ALLOWED_USERGROUPS names %s, which Slack does not know", key)
                 return frozenset(), now + self._ttl
-            logger.warning("usergroups.users.list failed for %s: %s", group_id, code)
+            logger.warning("usergroups.users.list failed for %s: %s", key, code)
             raise IdentityUnavailable("usergroups.users.list") from error
         except Exception as error:
-            logger.warning(
-                "usergroups.users.list failed for %s: %s", group_id, type(error).__name__
-            )
+            logger.warning("usergroups.users.list failed for %s: %s", key, type(error).__name__)
             raise IdentityUnavailable("usergroups.users.list") from error
         members = frozenset(str(u) for u in response.get("users") or [])
         valid_until = now + self._ttl
         if self._ttl > 0:
             with self._lock:
-                self._group_members.put(group_id, members, valid_until)
+                self._group_members.put(key, members, valid_until)
         return members, valid_until
 
 
@@ -366,6 +413,19 @@ def _profile_email(user: Mapping[str, Any]) -> str | None:
     if not isinstance(email, str) or "@" not in email:
         return None
     return email.strip().lower()
+
+
+def _home_organisation(user: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(team id, enterprise id) of the user's own workspace and Grid organisation."""
+    enterprise_user = user.get("enterprise_user")
+    enterprise_id = (
+        enterprise_user.get("enterprise_id") if isinstance(enterprise_user, dict) else None
+    )
+    team_id = user.get("team_id")
+    return (
+        team_id if isinstance(team_id, str) else None,
+        enterprise_id if isinstance(enterprise_id, str) else None,
+    )
 
 
 def _refusal_for_account(

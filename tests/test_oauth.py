@@ -31,6 +31,9 @@ CLIENT_ID = "111.222"
 CLIENT_SECRET = "oauth-client-secret"
 KEY = Fernet.generate_key().decode()
 STATE_COOKIE = "slack-app-oauth-state"
+# The organisations the app serves; T7 and T9 are other organisations' workspaces.
+ALLOWED_TEAMS = ("T1", "T2")
+ALLOWED_ENTERPRISES = ("E1",)
 _event_ids = itertools.count(1)
 
 
@@ -143,6 +146,8 @@ def oauth_bot(settings: Settings, slack_standin: SlackStandIn, engine) -> OAuthB
         slack_scopes=("commands", "users:read"),
         slack_token_encryption_key=KEY,
         allowed_user_ids=frozenset({"UALLOWED", "UCOLLEAGUE", "UPARTNER"}),
+        allowed_team_ids=frozenset(ALLOWED_TEAMS),
+        allowed_enterprise_ids=frozenset(ALLOWED_ENTERPRISES),
     )
     services = build_services(settings)
     wsgi = SlackWsgiApp(create_app(settings, services=services), services)
@@ -318,6 +323,7 @@ def test_oauth_mode_needs_no_bot_token_but_does_need_the_key(settings, engine):
         slack_client_id=CLIENT_ID,
         slack_client_secret=CLIENT_SECRET,
         slack_scopes=("commands",),
+        allowed_team_ids=frozenset(ALLOWED_TEAMS),
     )
     with pytest.raises(ConfigError, match="SLACK_TOKEN_ENCRYPTION_KEY"):
         create_app(oauth)

@@ -257,7 +257,7 @@ class IdentityResolver:
             return _Verdict(AccessDecision.allow(RULE_USER_ID, email), valid_until)
         # An email address is only as trustworthy as the admin who set it: count it only for
         # users whose home workspace or organisation is an allowed one.
-        if email is not None and self._organisations.allows(*_home_organisation(user)):
+        if email is not None and self._is_of_allowed_organisation(user):
             if email in self._allowed_emails:
                 return _Verdict(AccessDecision.allow(RULE_EMAIL, email), valid_until)
             if email.rpartition("@")[2] in self._allowed_domains:
@@ -265,6 +265,13 @@ class IdentityResolver:
         if not self._allowed_groups:
             return _Verdict(AccessDecision.refuse(NOT_LISTED, email), valid_until)
         return self._decide_by_usergroups(user_id, email, now)
+
+    def _is_of_allowed_organisation(self, user: Mapping[str, Any]) -> bool:
+        """Is the user a member of an allowed workspace (on Grid: any of theirs) or org?"""
+        enterprise_id = _user_enterprise(user)
+        return any(
+            self._organisations.allows(team_id, enterprise_id) for team_id in _user_teams(user)
+        )
 
     def _decide_by_usergroups(self, user_id: str, email: str | None, now: float) -> _Verdict:
         valid_until = now + self._ttl
@@ -415,17 +422,22 @@ def _profile_email(user: Mapping[str, Any]) -> str | None:
     return email.strip().lower()
 
 
-def _home_organisation(user: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(team id, enterprise id) of the user's own workspace and Grid organisation."""
+def _user_enterprise(user: Mapping[str, Any]) -> str | None:
+    """The user's Enterprise Grid organisation, from users.info; None off Grid."""
     enterprise_user = user.get("enterprise_user")
     enterprise_id = (
         enterprise_user.get("enterprise_id") if isinstance(enterprise_user, dict) else None
     )
-    team_id = user.get("team_id")
-    return (
-        team_id if isinstance(team_id, str) else None,
-        enterprise_id if isinstance(enterprise_id, str) else None,
-    )
+    return enterprise_id if isinstance(enterprise_id, str) else None
+
+
+def _user_teams(user: Mapping[str, Any]) -> tuple[str | None, ...]:
+    """The user's workspaces: `team_id` (on Grid possibly the organisation's id) and, on Grid,
+    every workspace of the organisation they belong to; (None,) when Slack names none."""
+    enterprise_user = user.get("enterprise_user")
+    teams = enterprise_user.get("teams") if isinstance(enterprise_user, dict) else None
+    found = [user.get("team_id"), *(teams if isinstance(teams, list) else [])]
+    return tuple(team for team in found if isinstance(team, str)) or (None,)
 
 
 def _refusal_for_account(
@@ -450,10 +462,7 @@ def _is_external(user: Mapping[str, Any], team_id: str | None, enterprise_id: st
     if team_id is not None and user_team == team_id:
         return False
     if enterprise_id is not None:
-        enterprise_user = user.get("enterprise_user")
-        user_enterprise = (
-            enterprise_user.get("enterprise_id") if isinstance(enterprise_user, dict) else None
-        )
+        user_enterprise = _user_enterprise(user)
         # On Enterprise Grid a colleague's home workspace may differ from the request's.
         if user_enterprise == enterprise_id or user_team == enterprise_id:
             return False

@@ -157,6 +157,15 @@ def test_email_rules_count_only_for_users_of_an_allowed_organisation(
         # Listing the organisation makes its members' emails count.
         whole_org = make_resolver(standin, team_ids={TEAM}, enterprise_ids={"E0ACME"}, **rule)
         assert whole_org.decide("UOTHER", TEAM, "E0ACME").allowed
+    # Grid may report the organisation as a member's team_id; their workspaces then decide.
+    standin.add_user(
+        "UORGLEVEL",
+        email="org@acme.io",
+        team_id="E0ACME",
+        enterprise_user={"id": "UORGLEVEL", "enterprise_id": "E0ACME", "teams": [TEAM]},
+    )
+    resolver = make_resolver(standin, team_ids={TEAM}, domains={"acme.io"})
+    assert resolver.decide("UORGLEVEL", TEAM, "E0ACME").allowed
     # Without ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS (single workspace) nothing changes.
     assert make_resolver(standin, domains={"acme.io"}).decide("UOTHER", TEAM, "E0ACME").allowed
 

@@ -272,7 +272,8 @@ class OrganisationOAuthFlow(OAuthFlow):
     """Bolt's OAuth flow, storing only installations into an allowed organisation.
 
     Slack has already granted the token by the time the redirect arrives; refusing here keeps it
-    out of the store, so no request from that workspace is ever authorized."""
+    out of the store, so no request from that workspace is ever authorized, and the app is
+    uninstalled from it again (apps.uninstall) so it does not linger there, unusable."""
 
     def __init__(
         self,
@@ -293,13 +294,26 @@ class OrganisationOAuthFlow(OAuthFlow):
                 installation.team_id,
                 installation.enterprise_id,
             )
+            self._uninstall(installation)
             raise InstallationRefused(installation.team_id, installation.enterprise_id)
         super().store_installation(request, installation)
+
+    def _uninstall(self, installation: Installation) -> None:
+        try:
+            self.client.apps_uninstall(
+                token=installation.bot_token,
+                client_id=self.settings.client_id,
+                client_secret=self.settings.client_secret,
+            )
+        except Exception as error:  # the refusal stands; the token was never stored
+            logger.warning(
+                "apps.uninstall after a refused install failed: %s", type(error).__name__
+            )
 
 
 def refused_installation_page(error: InstallationRefused) -> str:
     """The page an installer from another organisation sees: what happened, and what to do."""
-    where = html.escape(error.enterprise_id if error.team_id is None else str(error.team_id))
+    where = html.escape(str(error.team_id or error.enterprise_id or "unknown"))
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
         "<title>CustomersDot was not installed</title></head><body>"

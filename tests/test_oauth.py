@@ -412,6 +412,13 @@ def test_an_install_into_another_organisation_is_refused_with_a_page_and_nothing
     assert "CustomersDot was not installed" in refused.body
     assert "T9" in refused.body and "ALLOWED_TEAM_IDS" in refused.body
     assert "xoxb-outside" not in refused.body
+    # The app does not linger in that workspace: it is uninstalled again with the granted token.
+    [uninstall] = oauth_bot.slack.calls_to("apps.uninstall")
+    assert uninstall.token == "xoxb-outside"
+    assert (uninstall.params["client_id"], uninstall.params["client_secret"]) == (
+        CLIENT_ID,
+        CLIENT_SECRET,
+    )
     # Another organisation's org-wide install, and a workspace of another Grid organisation.
     org_wide = oauth_bot.install(
         "code-org",

@@ -23,9 +23,11 @@ from bot.dedupe import EventDedupeMiddleware
 from bot.identity import AccessResolver, IdentityResolver
 from bot.installations import (
     EncryptedInstallationStore,
+    InstallationClients,
     WorkspaceResolvers,
     build_authorize,
     build_installation_store,
+    build_oauth_flow,
     build_oauth_settings,
 )
 from bot.links import Links
@@ -108,13 +110,18 @@ def create_app(
             "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET "
             "and SLACK_SCOPES for many workspaces) must be set to talk to Slack"
         )
+    # OAuth mode: no start without the organisations it serves (ALLOWED_TEAM_IDS ...).
+    settings.check_organisations()
     services = services or build_services(settings)
     resolver: AccessResolver | WorkspaceResolvers
     if settings.oauth_enabled:
-        app = _create_oauth_app(settings, services, client)
-        # Each workspace's users are looked up with that workspace's own token.
+        app, installation_clients = _create_oauth_app(settings, services, client)
+        # Each workspace's users are looked up with that workspace's own token, user groups
+        # with the token of the allowed workspace that owns them.
         resolver = identity_resolver or WorkspaceResolvers(
-            settings, lambda token: create_web_client(settings, token)
+            settings,
+            lambda token: create_web_client(settings, token),
+            owner_client=installation_clients,
         )
     else:
         client = client or create_web_client(settings)
@@ -134,27 +141,40 @@ def create_app(
             session_factory=services.session_factory,
             access_request_url=settings.access_request_url,
             refusal_builder=build_refusal,
+            organisations=settings.organisations,
         )
     )
     _register_handlers(app, services)
     return app
 
 
-def _create_oauth_app(settings: Settings, services: Services, client: WebClient | None) -> App:
+def _create_oauth_app(
+    settings: Settings, services: Services, client: WebClient | None
+) -> tuple[App, InstallationClients]:
     store = services.installation_store
     if store is None:
         store = build_installation_store(settings, services.engine)
     # No token of its own: every request is authorized with its installation's token.
     client = client or create_web_client(replace(settings, slack_bot_token=None))
     oauth_settings = build_oauth_settings(settings, services.engine, store)
-    return App(
+    authorize = build_authorize(oauth_settings, client)
+    app = App(
         name="customersdot",
         client=client,
         signing_secret=settings.slack_signing_secret,
-        oauth_settings=oauth_settings,
-        authorize=build_authorize(oauth_settings, client),
+        # Installs into another organisation are refused before anything is stored.
+        oauth_flow=build_oauth_flow(settings, oauth_settings, client),
+        authorize=authorize,
         process_before_response=True,
     )
+    installation_clients = InstallationClients(
+        store,
+        settings.organisations,
+        lambda token: create_web_client(settings, token),
+        authorize=authorize,
+        client=client,
+    )
+    return app, installation_clients
 
 
 def create_local_app(settings: Settings, *, services: Services | None = None) -> App:

@@ -123,6 +123,7 @@ _REFUSALS = {
     "not_listed": "You're not on the list of people who can look up customer licenses.",
     "guest": "Guest accounts can't look up customer licenses.",
     "external": "People from other organisations can't look up customer licenses here.",
+    "outside_organisation": "CustomersDot isn't available in this workspace.",
     "deactivated": "Deactivated accounts can't look up customer licenses.",
     "unknown_user": "We couldn't find your Slack profile, so we can't let you look up customer data.",
     "identity_unavailable": "We couldn't check who you are right now. Try again in a minute.",

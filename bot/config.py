@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from dotenv import dotenv_values
 
+from bot.organisations import OrganisationAllowlist, parse_workspace_usergroup
+
 DEFAULT_DATABASE_URL = "sqlite:///customersdot.sqlite3"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -97,6 +99,9 @@ class Settings:
     allowed_emails: frozenset[str] = field(default_factory=frozenset)
     allowed_email_domains: frozenset[str] = field(default_factory=frozenset)
     allowed_usergroups: frozenset[str] = field(default_factory=frozenset)
+    # The organisations the app serves (bot.organisations); required in OAuth mode.
+    allowed_team_ids: frozenset[str] = field(default_factory=frozenset)
+    allowed_enterprise_ids: frozenset[str] = field(default_factory=frozenset)
     access_request_url: str | None = None
     show_contact_emails_in_channels: bool = False
     identity_cache_seconds: int = 300
@@ -153,7 +158,7 @@ class Settings:
         if all(oauth.values()):
             # OAuth mode keeps tokens in the store: refuse to start without a way to encrypt them.
             parse_token_encryption_keys(get("SLACK_TOKEN_ENCRYPTION_KEY"))
-        return cls(
+        settings = cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_app_token=get("SLACK_APP_TOKEN"),
@@ -167,6 +172,8 @@ class Settings:
             allowed_usergroups=frozenset(
                 g.lstrip("@") for g in _split_list(get("ALLOWED_USERGROUPS"))
             ),
+            allowed_team_ids=_split_list(get("ALLOWED_TEAM_IDS")),
+            allowed_enterprise_ids=_split_list(get("ALLOWED_ENTERPRISE_IDS")),
             access_request_url=get("ACCESS_REQUEST_URL"),
             show_contact_emails_in_channels=_parse_bool(
                 "SHOW_CONTACT_EMAILS_IN_CHANNELS", get("SHOW_CONTACT_EMAILS_IN_CHANNELS"), False
@@ -198,11 +205,44 @@ class Settings:
                 "AUDIT_RETENTION_DAYS", get("AUDIT_RETENTION_DAYS"), 400, 1
             ),
         )
+        settings.check_organisations()
+        return settings
 
     @property
     def oauth_enabled(self) -> bool:
         """Installable into many workspaces (OAuth) rather than one (SLACK_BOT_TOKEN)."""
         return bool(self.slack_client_id and self.slack_client_secret and self.slack_scopes)
+
+    @property
+    def organisations(self) -> OrganisationAllowlist:
+        return OrganisationAllowlist(
+            team_ids=frozenset(self.allowed_team_ids),
+            enterprise_ids=frozenset(self.allowed_enterprise_ids),
+        )
+
+    def check_organisations(self) -> None:
+        """OAuth mode: a ConfigError unless the organisations and user groups are named safely.
+
+        Any workspace can install an OAuth app and name a user group `sales`: without an
+        allowlist of organisations, and groups named with the workspace that owns them, its
+        members would be let in. Called by `from_env` and again when the app is built (tests
+        and embedders build Settings in code).
+        """
+        if not self.oauth_enabled:
+            return
+        if not self.organisations.is_restricted:
+            raise ConfigError(
+                "OAuth mode (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SCOPES) needs "
+                "ALLOWED_TEAM_IDS or ALLOWED_ENTERPRISE_IDS: the workspaces or Enterprise Grid "
+                "organisations that may install and use the app (comma-separated T… / E… ids)"
+            )
+        unnamed = sorted(g for g in self.allowed_usergroups if parse_workspace_usergroup(g) is None)
+        if unnamed:
+            raise ConfigError(
+                "In OAuth mode ALLOWED_USERGROUPS names each group with the workspace that owns "
+                "it, as T0123:S0456 (team id, colon, user group id), so that it is read only "
+                f"from that workspace; not {', '.join(unnamed)}"
+            )
 
     def __repr__(self) -> str:
         # Secrets never reach logs, including through an accidental repr().

@@ -4,6 +4,14 @@ The allowlist (DESIGN.md: Configuration) admits a user by Slack id, email, email
 membership of a Slack user group. Guests, external (Slack Connect) users, deactivated users and
 bots are refused even when listed: being on a list does not make a guest an employee.
 
+Whose word counts (bot.organisations): the team and enterprise a user is a member of or
+external to are the installation's (bot.actor), never the request body's. Email and
+email-domain rules count only for users whose home workspace or Grid organisation is allowed
+(ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS), since an admin elsewhere can set any email on
+their members. In OAuth mode a user group is `T0123:S0456` and is read only with the bot token
+of that (allowed) workspace's installation (`owner_client`), never with the requesting
+workspace's: any workspace that installs the app can create a group called `sales`.
+
 Decisions are cached per process, per (enterprise, team, user), for
 `IDENTITY_CACHE_SECONDS`: a second command costs no Slack API call. The cache is not shared
 between gunicorn workers or instances, and nothing invalidates it, so a user removed from the
@@ -27,6 +35,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
+from bot.organisations import OrganisationAllowlist, parse_workspace_usergroup
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +47,13 @@ DEACTIVATED = "deactivated"
 BOT = "bot"
 UNKNOWN_USER = "unknown_user"
 IDENTITY_UNAVAILABLE = "identity_unavailable"
+# The request came through an installation outside ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS.
+OUTSIDE_ORGANISATION = "outside_organisation"
 REFUSAL_REASONS = (
     NOT_LISTED,
     GUEST,
     EXTERNAL,
+    OUTSIDE_ORGANISATION,
     DEACTIVATED,
     BOT,
     UNKNOWN_USER,
@@ -61,6 +73,9 @@ USER_NOT_FOUND_ERRORS = frozenset({"user_not_found", "users_not_found"})
 USERGROUP_ID_PATTERN = re.compile(r"^S[A-Z0-9]{2,}$")
 
 Clock = Callable[[], float]
+# OAuth mode: a workspace's (or Grid organisation's) id -> a client with the bot token of its
+# installation, or None when it has none or is not an allowed organisation.
+OwnerClient = Callable[[str], WebClient | None]
 
 
 @dataclass(frozen=True)
@@ -162,8 +177,12 @@ class IdentityResolver:
         *,
         clock: Clock = time.monotonic,
         max_entries: int = 10_000,
+        owner_client: OwnerClient | None = None,
     ) -> None:
         self._client = client
+        # OAuth mode: user groups are `T0123:S0456`, read only with the owner's own token.
+        self._owner_client = owner_client
+        self._organisations: OrganisationAllowlist = settings.organisations
         self._ttl = float(settings.identity_cache_seconds)
         self._clock = clock
         self._allowed_user_ids = frozenset(settings.allowed_user_ids)
@@ -236,7 +255,9 @@ class IdentityResolver:
 
         if user_id in self._allowed_user_ids:
             return _Verdict(AccessDecision.allow(RULE_USER_ID, email), valid_until)
-        if email is not None:
+        # An email address is only as trustworthy as the admin who set it: count it only for
+        # users whose home workspace or organisation is an allowed one.
+        if email is not None and self._is_of_allowed_organisation(user):
             if email in self._allowed_emails:
                 return _Verdict(AccessDecision.allow(RULE_EMAIL, email), valid_until)
             if email.rpartition("@")[2] in self._allowed_domains:
@@ -245,22 +266,31 @@ class IdentityResolver:
             return _Verdict(AccessDecision.refuse(NOT_LISTED, email), valid_until)
         return self._decide_by_usergroups(user_id, email, now)
 
+    def _is_of_allowed_organisation(self, user: Mapping[str, Any]) -> bool:
+        """Is the user a member of an allowed workspace (on Grid: any of theirs) or org?"""
+        enterprise_id = _user_enterprise(user)
+        return any(
+            self._organisations.allows(team_id, enterprise_id) for team_id in _user_teams(user)
+        )
+
     def _decide_by_usergroups(self, user_id: str, email: str | None, now: float) -> _Verdict:
         valid_until = now + self._ttl
         unavailable = False
         handles: Mapping[str, str] = {}
-        if any(not USERGROUP_ID_PATTERN.match(entry) for entry in self._allowed_groups):
+        if self._owner_client is None and any(
+            not USERGROUP_ID_PATTERN.match(entry) for entry in self._allowed_groups
+        ):
             try:
                 handles, handles_until = self._group_ids_by_handle(now)
                 valid_until = min(valid_until, handles_until)
             except IdentityUnavailable:
                 unavailable = True
         for entry in self._allowed_groups:
-            group_id = entry if USERGROUP_ID_PATTERN.match(entry) else handles.get(entry.lower())
-            if group_id is None:
+            source = self._group_source(entry, handles)
+            if source is None:
                 continue
             try:
-                members, members_until = self._group_members_of(group_id, now)
+                members, members_until = self._group_members_of(*source, now)
             except IdentityUnavailable:
                 unavailable = True
                 continue
@@ -272,6 +302,21 @@ class IdentityResolver:
             # A group we could not read might have listed this user.
             raise IdentityUnavailable("user group membership unavailable")
         return _Verdict(AccessDecision.refuse(NOT_LISTED, email), valid_until)
+
+    def _group_source(
+        self, entry: str, handles: Mapping[str, str]
+    ) -> tuple[str, str, Callable[[], WebClient | None]] | None:
+        """(cache key, group id, the client to read it with) for an ALLOWED_USERGROUPS entry."""
+        owner_client = self._owner_client
+        if owner_client is None:
+            group_id = entry if USERGROUP_ID_PATTERN.match(entry) else handles.get(entry.lower())
+            return None if group_id is None else (group_id, group_id, lambda: self._client)
+        named = parse_workspace_usergroup(entry)
+        if named is None:
+            # Settings.check_organisations refuses these at startup; never read a group with
+            # the requesting workspace's token, whose admins chose what it is called.
+            return None
+        return entry, named.group_id, lambda: owner_client(named.owner_id)
 
     # ---- Slack calls --------------------------------------------------------------------------
 
@@ -322,31 +367,40 @@ class IdentityResolver:
                 self._handles.put("handles", handles, valid_until)
         return handles, valid_until
 
-    def _group_members_of(self, group_id: str, now: float) -> tuple[frozenset[str], float]:
+    def _group_members_of(
+        self, key: str, group_id: str, reader: Callable[[], WebClient | None], now: float
+    ) -> tuple[frozenset[str], float]:
         with self._lock:
-            cached = self._group_members.get(group_id, now)
+            cached = self._group_members.get(key, now)
         if cached is not None:
             return cached[1], cached[0]
         try:
-            response = self._client.usergroups_users_list(usergroup=group_id)
+            client = reader()
+        except Exception as error:
+            logger.warning("no client to read user group %s: %s", key, type(error).__name__)
+            raise IdentityUnavailable("installation store") from error
+        if client is None:
+            # Its workspace is not installed, or not an allowed organisation: it admits nobody.
+            logger.warning("ALLOWED_USERGROUPS names %s, whose workspace is not allowed", key)
+            return frozenset(), now + self._ttl
+        try:
+            response = client.usergroups_users_list(usergroup=group_id)
         except SlackApiError as error:
             code = _error_code(error)
             if code == "no_such_subteam":
                 # A deleted or disabled group admits nobody; that is an answer, not an outage.
-                logger.warning("ALLOWED_USERGROUPS names %s, which Slack does not know", group_id)
+                logger.warning("ALLOWED_USERGROUPS names %s, which Slack does not know", key)
                 return frozenset(), now + self._ttl
-            logger.warning("usergroups.users.list failed for %s: %s", group_id, code)
+            logger.warning("usergroups.users.list failed for %s: %s", key, code)
             raise IdentityUnavailable("usergroups.users.list") from error
         except Exception as error:
-            logger.warning(
-                "usergroups.users.list failed for %s: %s", group_id, type(error).__name__
-            )
+            logger.warning("usergroups.users.list failed for %s: %s", key, type(error).__name__)
             raise IdentityUnavailable("usergroups.users.list") from error
         members = frozenset(str(u) for u in response.get("users") or [])
         valid_until = now + self._ttl
         if self._ttl > 0:
             with self._lock:
-                self._group_members.put(group_id, members, valid_until)
+                self._group_members.put(key, members, valid_until)
         return members, valid_until
 
 
@@ -366,6 +420,24 @@ def _profile_email(user: Mapping[str, Any]) -> str | None:
     if not isinstance(email, str) or "@" not in email:
         return None
     return email.strip().lower()
+
+
+def _user_enterprise(user: Mapping[str, Any]) -> str | None:
+    """The user's Enterprise Grid organisation, from users.info; None off Grid."""
+    enterprise_user = user.get("enterprise_user")
+    enterprise_id = (
+        enterprise_user.get("enterprise_id") if isinstance(enterprise_user, dict) else None
+    )
+    return enterprise_id if isinstance(enterprise_id, str) else None
+
+
+def _user_teams(user: Mapping[str, Any]) -> tuple[str | None, ...]:
+    """The user's workspaces: `team_id` (on Grid possibly the organisation's id) and, on Grid,
+    every workspace of the organisation they belong to; (None,) when Slack names none."""
+    enterprise_user = user.get("enterprise_user")
+    teams = enterprise_user.get("teams") if isinstance(enterprise_user, dict) else None
+    found = [user.get("team_id"), *(teams if isinstance(teams, list) else [])]
+    return tuple(team for team in found if isinstance(team, str)) or (None,)
 
 
 def _refusal_for_account(
@@ -390,10 +462,7 @@ def _is_external(user: Mapping[str, Any], team_id: str | None, enterprise_id: st
     if team_id is not None and user_team == team_id:
         return False
     if enterprise_id is not None:
-        enterprise_user = user.get("enterprise_user")
-        user_enterprise = (
-            enterprise_user.get("enterprise_id") if isinstance(enterprise_user, dict) else None
-        )
+        user_enterprise = _user_enterprise(user)
         # On Enterprise Grid a colleague's home workspace may differ from the request's.
         if user_enterprise == enterprise_id or user_team == enterprise_id:
             return False

@@ -10,10 +10,16 @@ column type, so every path through slack_sdk's store (install, token rotation, l
 on write and decrypts on read without copying its queries. A leaked database dump or backup then
 holds no usable Slack token. Several comma-separated keys are accepted: the first encrypts,
 all decrypt, so a key can be rotated without a flag day.
+
+Only the organisations in ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS (bot.organisations) may
+install: `OrganisationOAuthFlow` refuses any other installation after Slack's consent screen,
+before anything is stored, with a page that says why. User groups named `T0123:S0456` are read
+with the token of that allowed workspace's installation (`InstallationClients`).
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -22,15 +28,22 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.context import BoltContext
+from slack_bolt.error import BoltError
+from slack_bolt.oauth import OAuthFlow
+from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
+from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Dialect, Engine, MetaData, Table, Text
+from sqlalchemy import Dialect, Engine, MetaData, Table, Text, desc, select
 from sqlalchemy.types import TypeDecorator
 
 from bot.config import ConfigError, Settings, parse_token_encryption_keys
-from bot.identity import AccessResolver, IdentityResolver
+from bot.identity import AccessResolver, IdentityResolver, OwnerClient
+from bot.organisations import OrganisationAllowlist
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +167,20 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
             "the installation tables are created by `python -m bot db upgrade`"
         )
 
+    def find_bot_of_owner(self, owner_id: str) -> Bot | None:
+        """The latest bot installation of a workspace (T…, in or out of a Grid organisation),
+        or of an org-wide install (E…); None if there is none."""
+        c = self.bots.c
+        query = select(self.bots).where(c.client_id == self.client_id, c.bot_token.is_not(None))
+        if owner_id.startswith("E"):
+            query = query.where(c.enterprise_id == owner_id, c.team_id.is_(None))
+        else:
+            query = query.where(c.team_id == owner_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query.order_by(desc(c.installed_at)).limit(1)).mappings()
+            found = row.first()
+        return None if found is None else self.build_bot_entity(found)
+
     def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         """Every installation and bot row of a workspace (or an org-wide install), tokens too."""
         self.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
@@ -229,6 +256,100 @@ def build_installation_store(settings: Settings, engine: Engine) -> EncryptedIns
     return EncryptedInstallationStore(settings.slack_client_id, engine, cipher)
 
 
+INSTALL_REFUSED_STATUS = 403
+
+
+class InstallationRefused(BoltError):
+    """An installation into a workspace or organisation the app does not serve."""
+
+    def __init__(self, team_id: str | None, enterprise_id: str | None) -> None:
+        super().__init__(f"installation refused: team={team_id} enterprise={enterprise_id}")
+        self.team_id = team_id
+        self.enterprise_id = enterprise_id
+
+
+class OrganisationOAuthFlow(OAuthFlow):
+    """Bolt's OAuth flow, storing only installations into an allowed organisation.
+
+    Slack has already granted the token by the time the redirect arrives; refusing here keeps it
+    out of the store, so no request from that workspace is ever authorized, and the app is
+    uninstalled from it again (apps.uninstall) so it does not linger there, unusable."""
+
+    def __init__(
+        self,
+        *,
+        organisations: OrganisationAllowlist,
+        client: WebClient | None = None,
+        settings: OAuthSettings,
+    ) -> None:
+        super().__init__(client=client, logger=logger, settings=settings)
+        self.organisations = organisations
+
+    def store_installation(self, request: BoltRequest, installation: Installation) -> None:
+        team_id = None if installation.is_enterprise_install else installation.team_id
+        if not self.organisations.allows(team_id, installation.enterprise_id):
+            logger.warning(
+                "refused an installation into team=%s enterprise=%s: not in ALLOWED_TEAM_IDS or "
+                "ALLOWED_ENTERPRISE_IDS",
+                installation.team_id,
+                installation.enterprise_id,
+            )
+            self._uninstall(installation)
+            raise InstallationRefused(installation.team_id, installation.enterprise_id)
+        super().store_installation(request, installation)
+
+    def _uninstall(self, installation: Installation) -> None:
+        try:
+            self.client.apps_uninstall(
+                token=installation.bot_token,
+                client_id=self.settings.client_id,
+                client_secret=self.settings.client_secret,
+            )
+        except Exception as error:  # the refusal stands; the token was never stored
+            logger.warning(
+                "apps.uninstall after a refused install failed: %s", type(error).__name__
+            )
+
+
+def refused_installation_page(error: InstallationRefused) -> str:
+    """The page an installer from another organisation sees: what happened, and what to do."""
+    where = html.escape(str(error.team_id or error.enterprise_id or "unknown"))
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        "<title>CustomersDot was not installed</title></head><body>"
+        "<h1>CustomersDot was not installed</h1>"
+        f"<p>This app serves only its own organisation, and this workspace ({where}) is not "
+        "one of the workspaces or Enterprise Grid organisations it is set up for. Nothing was "
+        "stored.</p>"
+        "<p>If you think it should be, ask the team that runs CustomersDot to add the workspace "
+        "to <code>ALLOWED_TEAM_IDS</code> (or its organisation to "
+        "<code>ALLOWED_ENTERPRISE_IDS</code>), then install again. You can remove the app "
+        "from this workspace in its settings.</p></body></html>"
+    )
+
+
+def _install_succeeded(args: SuccessArgs) -> BoltResponse:
+    return args.default.success(args)
+
+
+def _install_failed(args: FailureArgs) -> BoltResponse:
+    if isinstance(args.error, InstallationRefused):
+        return BoltResponse(
+            status=INSTALL_REFUSED_STATUS,
+            body=refused_installation_page(args.error),
+            headers={"Content-Type": "text/html; charset=utf-8"},
+        )
+    return args.default.failure(args)
+
+
+def build_oauth_flow(
+    settings: Settings, oauth_settings: OAuthSettings, client: WebClient
+) -> OrganisationOAuthFlow:
+    return OrganisationOAuthFlow(
+        organisations=settings.organisations, client=client, settings=oauth_settings
+    )
+
+
 def build_oauth_settings(
     settings: Settings,
     engine: Engine,
@@ -255,6 +376,8 @@ def build_oauth_settings(
             expiration_seconds=OAUTH_STATE_SECONDS, engine=engine, logger=logger
         ),
         state_expiration_seconds=OAUTH_STATE_SECONDS,
+        # An installation outside the allowed organisations gets a page saying so.
+        callback_options=CallbackOptions(success=_install_succeeded, failure=_install_failed),
         logger=logger,
     )
 
@@ -285,31 +408,41 @@ ClientFactory = Callable[[str | None], WebClient]
 class WorkspaceResolvers:
     """`context -> IdentityResolver`: one resolver (and identity cache) per installation.
 
-    Each workspace's users and user groups are read with that workspace's bot token. The
-    resolver's client follows the token Bolt authorized the request with, so a rotated token
-    replaces the old one on the next request.
+    Each workspace's users are read with that workspace's bot token; user groups
+    (`T0123:S0456`) with the token of the allowed workspace that owns them (`owner_client`).
+    The resolver's client follows the token Bolt authorized the request with, so a rotated
+    token replaces the old one on the next request.
     """
 
-    def __init__(self, settings: Settings, client_factory: ClientFactory) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client_factory: ClientFactory,
+        *,
+        owner_client: OwnerClient | None = None,
+    ) -> None:
         self._settings = settings
         self._client_factory = client_factory
+        self._owner_client = owner_client
         self._lock = threading.Lock()
         self._resolvers: dict[
             tuple[str | None, str | None], tuple[IdentityResolver, WebClient]
         ] = {}
 
     def __call__(self, context: BoltContext) -> AccessResolver:
+        # The installation's ids (the authorize result), never the body's.
         result = context.authorize_result
         key = (
-            (result.enterprise_id if result else None) or context.enterprise_id,
-            (result.team_id if result else None) or context.team_id,
+            result.enterprise_id if result else None,
+            result.team_id if result else None,
         )
         token = context.bot_token
         with self._lock:
             entry = self._resolvers.get(key)
             if entry is None:
                 client = self._client_factory(token)
-                entry = (IdentityResolver(client, self._settings), client)
+                resolver = IdentityResolver(client, self._settings, owner_client=self._owner_client)
+                entry = (resolver, client)
                 self._resolvers[key] = entry
             resolver, client = entry
             if token and client.token != token:
@@ -323,3 +456,44 @@ class WorkspaceResolvers:
 
     def __len__(self) -> int:
         return len(self._resolvers)
+
+
+class InstallationClients:
+    """`owner id -> WebClient | None`: a client with the bot token of an allowed installation.
+
+    For reading a user group named `T0123:S0456`: the token is that workspace's own (or, for
+    `E…`, its org-wide install's), fetched through Bolt's authorize so an expiring rotating
+    token is refreshed first, and only when the installation's team or enterprise is allowed.
+    """
+
+    def __init__(
+        self,
+        store: EncryptedInstallationStore,
+        organisations: OrganisationAllowlist,
+        client_factory: ClientFactory,
+        *,
+        authorize: InstallationStoreAuthorize,
+        client: WebClient,
+    ) -> None:
+        self._store = store
+        self._organisations = organisations
+        self._client_factory = client_factory
+        self._authorize = authorize
+        self._client = client
+
+    def __call__(self, owner_id: str) -> WebClient | None:
+        bot = self._store.find_bot_of_owner(owner_id)
+        if bot is None:
+            return None
+        team_id = None if bot.is_enterprise_install else bot.team_id
+        if not self._organisations.allows(team_id, bot.enterprise_id):
+            return None
+        context = BoltContext(
+            {"client": self._client, "is_enterprise_install": bot.is_enterprise_install}
+        )
+        result = self._authorize(
+            context=context, enterprise_id=bot.enterprise_id, team_id=team_id, user_id=None
+        )
+        if result is None or not result.bot_token:
+            return None
+        return self._client_factory(result.bot_token)

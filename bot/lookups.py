@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import cards, ids
+from bot.actor import Actor
 from bot.audit import AuditEntry, RateLimitHit, rate_limit_hit, recent_lookups, record_audit
 from bot.cards import CardMessage
 from bot.home import HomeFacts
@@ -66,12 +67,8 @@ class Audience(enum.Enum):
     CONVERSATION = "conversation"  # shared into a channel or thread: emails per deployment setting
 
 
-@dataclass(frozen=True)
-class Requester:
-    user_id: str | None
-    team_id: str | None = None
-    enterprise_id: str | None = None
-    channel_id: str | None = None
+# Who asked: the request's one actor (bot.actor), built by the allowlist middleware.
+Requester = Actor
 
 
 @dataclass(frozen=True)

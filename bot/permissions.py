@@ -1,16 +1,21 @@
 """The allowlist as one Bolt global middleware (DESIGN.md: Permissions as middleware).
 
 Every request that names a user is checked before any listener runs: slash commands, block
-actions, suggestions, shortcuts, modal submissions, events. An allowed request continues with
-its `AccessDecision` in `context["access"]`; a refused one is audited and answered politely,
-with no customer data, and no listener ever sees it. Slack's lifecycle events
-(`app_uninstalled`, `tokens_revoked`) carry no user and pass unchecked; any other request
-without a user is refused.
+actions, suggestions, shortcuts, modal submissions, events. The middleware builds the request's
+one `Actor` (bot.actor: team and enterprise from the installation, never from the body) and
+keeps it in `context["actor"]`. First, the installation must belong to an allowed organisation
+(ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS, bot.organisations); then the user must be on the
+allowlist (bot.identity). An allowed request continues with its `AccessDecision` in
+`context["access"]`; a refused one is audited and answered politely, with no customer data,
+and no listener ever sees it. Slack's own requests (`url_verification`, and the lifecycle
+events `app_uninstalled`, `tokens_revoked`) act for no user and pass unchecked; any other
+request without a user is refused.
 
     app.use(allowlist_middleware(resolver,
                                  session_factory=session_factory,
                                  access_request_url=settings.access_request_url,
-                                 refusal_builder=build_refusal))
+                                 refusal_builder=build_refusal,
+                                 organisations=settings.organisations))
 
 How each kind of refused request is answered:
 - slash command: an ephemeral refusal in the ack (the HTTP response);
@@ -29,7 +34,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from slack_bolt.context import BoltContext
@@ -39,6 +43,8 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.actor import ACTOR_CONTEXT_KEY, Actor, actor_for_request
+from bot.actor import identify_actor as identify_actor  # re-exported: bot.logs reads bodies
 from bot.audit import AuditEntry, record_audit
 from bot.identity import (
     BOT,
@@ -46,10 +52,12 @@ from bot.identity import (
     EXTERNAL,
     GUEST,
     IDENTITY_UNAVAILABLE,
+    OUTSIDE_ORGANISATION,
     AccessDecision,
     AccessResolver,
     LocalOperatorResolver,
 )
+from bot.organisations import OrganisationAllowlist
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +66,8 @@ DENIED_OUTCOME = "denied"
 NO_USER_REASON = "no_user"
 # Slack's lifecycle events carry no user: nobody to check, and the app must still hear them.
 LIFECYCLE_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
+# Slack checking the Request URL: acts for nobody (Bolt answers it before any app middleware).
+URL_VERIFICATION = "url_verification"
 # Events a refused user still gets an answer to: the listener reads the refusal from
 # context["access"] and shows only how to ask for access.
 REFUSAL_AWARE_EVENTS = frozenset({"app_home_opened"})
@@ -81,80 +91,8 @@ class RefusalMessage(Protocol):
 RefusalBuilder = Callable[[str | None, str], RefusalMessage]
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who acted, where, through which surface: read from any kind of Slack request."""
-
-    kind: str  # "command", "block_actions", "block_suggestion", "view_submission", "event", ...
-    surface: str  # command name, action id, callback id, or event type
-    user_id: str | None
-    team_id: str | None
-    enterprise_id: str | None
-    channel_id: str | None = None
-    query: str | None = None  # the command text; nothing else is a query
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def identify_actor(body: Mapping[str, Any]) -> Actor:
-    """Find the acting user in a slash command, interaction or Events API body."""
-    if "command" in body and "user_id" in body:
-        return Actor(
-            kind="command",
-            surface=str(body["command"]),
-            user_id=_str(body.get("user_id")),
-            team_id=_str(body.get("team_id")),
-            enterprise_id=_str(body.get("enterprise_id")),
-            channel_id=_str(body.get("channel_id")),
-            query=str(body.get("text") or ""),
-        )
-    kind = str(body.get("type") or "unknown")
-    if kind == "event_callback":
-        return _event_actor(body)
-    user = _dict(body.get("user"))
-    team = _dict(body.get("team"))
-    enterprise = _dict(body.get("enterprise"))
-    channel = _dict(body.get("channel"))
-    container = _dict(body.get("container"))
-    view = _dict(body.get("view"))
-    actions = body.get("actions")
-    first_action = _dict(actions[0]) if isinstance(actions, list) and actions else {}
-    surface = (
-        _str(first_action.get("action_id"))
-        or _str(body.get("action_id"))
-        or _str(body.get("callback_id"))
-        or _str(view.get("callback_id"))
-        or kind
-    )
-    return Actor(
-        kind=kind,
-        surface=surface,
-        user_id=_str(user.get("id")),
-        # On Enterprise Grid user.team_id may be the organisation's id: prefer team.id.
-        team_id=_str(team.get("id")) or _str(user.get("team_id")),
-        enterprise_id=_str(enterprise.get("id")) or _str(team.get("enterprise_id")),
-        channel_id=_str(channel.get("id")) or _str(container.get("channel_id")),
-    )
-
-
-def _event_actor(body: Mapping[str, Any]) -> Actor:
-    event = _dict(body.get("event"))
-    user = event.get("user")
-    user_id = _str(user) or _str(_dict(user).get("id"))
-    return Actor(
-        kind="event",
-        surface=str(event.get("type") or "event"),
-        user_id=user_id,
-        team_id=_str(body.get("team_id")),
-        enterprise_id=_str(body.get("enterprise_id")),
-        channel_id=_str(event.get("channel")),
-    )
 
 
 def is_lifecycle_event(body: Mapping[str, Any]) -> bool:
@@ -164,13 +102,18 @@ def is_lifecycle_event(body: Mapping[str, Any]) -> bool:
     )
 
 
+def acts_for_no_user(body: Mapping[str, Any]) -> bool:
+    """Slack's own requests (url_verification, app_uninstalled, tokens_revoked): exempt."""
+    return body.get("type") == URL_VERIFICATION or is_lifecycle_event(body)
+
+
 def refusal_text(reason: str, access_request_url: str | None) -> str:
     """A polite refusal that says what to do next, and nothing about any customer."""
     if reason == IDENTITY_UNAVAILABLE:
         return (
             "Sorry, I couldn't check your access with Slack just now. Please try again in a minute."
         )
-    if reason in {GUEST, EXTERNAL, BOT, DEACTIVATED}:
+    if reason in {GUEST, EXTERNAL, OUTSIDE_ORGANISATION, BOT, DEACTIVATED}:
         return "Sorry, CustomersDot lookups are only available to members of this organisation."
     text = "Sorry, CustomersDot lookups are limited to people on the sales allowlist."
     if access_request_url:
@@ -201,8 +144,10 @@ class AllowlistMiddleware(Middleware):
         audit: AuditSink | None = None,
         access_request_url: str | None = None,
         refusal_builder: RefusalBuilder | None = None,
+        organisations: OrganisationAllowlist | None = None,
     ) -> None:
         self._resolver_provider = resolver_provider
+        self._organisations = organisations or OrganisationAllowlist()
         self._audit = audit
         self._access_request_url = access_request_url
         self._refusal_builder = refusal_builder
@@ -219,9 +164,11 @@ class AllowlistMiddleware(Middleware):
         next: Callable[[], BoltResponse],
     ) -> BoltResponse | None:
         body = req.body or {}
-        if is_lifecycle_event(body):
+        if acts_for_no_user(body):
             return next()
-        actor = identify_actor(body)
+        # The one actor of this request, for the listeners, the audit and the logs alike.
+        actor = actor_for_request(body, req.context.authorize_result)
+        req.context[ACTOR_CONTEXT_KEY] = actor
         decision = self._decide(req.context, actor)
         if decision.allowed:
             req.context[ACCESS_CONTEXT_KEY] = decision
@@ -230,6 +177,8 @@ class AllowlistMiddleware(Middleware):
             actor.kind == "event"
             and actor.surface in REFUSAL_AWARE_EVENTS
             and actor.user_id is not None
+            # An outside organisation's installation gets nothing drawn, not even a Home tab.
+            and decision.reason != OUTSIDE_ORGANISATION
         ):
             self._write_audit(actor, decision)
             req.context[ACCESS_CONTEXT_KEY] = decision
@@ -237,17 +186,18 @@ class AllowlistMiddleware(Middleware):
         return self._refuse(req, actor, decision)
 
     def _decide(self, context: BoltContext, actor: Actor) -> AccessDecision:
+        # Before anything else: an installation outside the allowed organisations gets no
+        # further, not even a users.info call with its token.
+        if not self._organisations.allows(actor.team_id, actor.enterprise_id):
+            return AccessDecision.refuse(OUTSIDE_ORGANISATION)
         if actor.user_id is None:
             return AccessDecision.refuse(NO_USER_REASON)
-        # The workspace the app is installed in (auth.test) is the one whose members the
-        # allowlist means: a Slack Connect request may name the visitor's own team instead.
-        authorize_result = context.authorize_result
-        team_id = (authorize_result.team_id if authorize_result else None) or actor.team_id
-        enterprise_id = (
-            authorize_result.enterprise_id if authorize_result else None
-        ) or actor.enterprise_id
+        # The actor's team and enterprise are the installation's (bot.actor): the workspace
+        # whose members the allowlist means, whatever a Slack Connect body says.
         try:
-            return self._resolver_provider(context).decide(actor.user_id, team_id, enterprise_id)
+            return self._resolver_provider(context).decide(
+                actor.user_id, actor.team_id, actor.enterprise_id
+            )
         except Exception:
             # A resolver bug must not open the door.
             logger.exception("access check failed for user %s", actor.user_id)
@@ -318,6 +268,7 @@ def allowlist_middleware(
     audit: AuditSink | None = None,
     access_request_url: str | None = None,
     refusal_builder: RefusalBuilder | None = None,
+    organisations: OrganisationAllowlist | None = None,
 ) -> AllowlistMiddleware:
     """The allowlist middleware for `app.use(...)`; see the module docstring.
 
@@ -347,6 +298,7 @@ def allowlist_middleware(
         audit=audit,
         access_request_url=access_request_url,
         refusal_builder=refusal_builder,
+        organisations=organisations,
     )
 
 

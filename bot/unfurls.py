@@ -202,8 +202,11 @@ class Unfurler:
         self._links = links
         self._clock = clock or (lambda: datetime.now(UTC))
 
-    def plan(self, body: Mapping[str, Any], client: WebClient) -> UnfurlPlan | None:
-        """The unfurls for this event (each audited), or None when nothing may be unfurled."""
+    def plan(
+        self, body: Mapping[str, Any], client: WebClient, requester: Requester
+    ) -> UnfurlPlan | None:
+        """The unfurls for this event (each audited as `requester`, the request's actor), or
+        None when nothing may be unfurled."""
         event = body.get("event")
         if not isinstance(event, Mapping):
             return None
@@ -218,12 +221,6 @@ class Unfurler:
         if not conversation_is_internal(client, channel):
             logger.info("unfurl skipped: conversation %s is shared or unknown", channel)
             return None
-        requester = Requester(
-            user_id=_text(event.get("user")),
-            team_id=_text(body.get("team_id")),
-            enterprise_id=_text(body.get("enterprise_id")),
-            channel_id=channel,
-        )
         unfurls: dict[str, dict[str, Any]] = {}
         claimed: list[str] = []
         claimed_at = self._clock()
@@ -280,7 +277,3 @@ class Unfurler:
         except SQLAlchemyError as error:
             # The claim then simply expires after REPEAT_WINDOW.
             logger.error("unfurl release failed: %s", type(error).__name__)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, Respond
+from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import ids
+from bot.actor import actor_of
 from bot.cards import build_notice, build_share_refused
 from bot.conversations import (
     SHARE_NOT_TAKEN,
@@ -17,7 +18,7 @@ from bot.conversations import (
     send_direct_message,
 )
 from bot.lookups import COMMAND_BY_PICK_ACTION, Audience
-from handlers.payloads import action_value, requester_from_interaction
+from handlers.payloads import action_value
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -37,8 +38,10 @@ def acknowledge(ack: Ack) -> None:
 def register(app: App, services: Services) -> None:
     lookups = services.lookups
 
-    def share_license_card(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        requester = requester_from_interaction(body)
+    def share_license_card(
+        body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+    ) -> None:
+        requester = actor_of(context)
         customer = action_value(body)
         # The same conversation check as the shortcut and the modal, before the card is even
         # built; Slack posts through the response_url, so a public channel needs no /invite.
@@ -73,23 +76,23 @@ def register(app: App, services: Services) -> None:
             # The response_url is what failed, so the one place left to say so is the DM.
             send_direct_message(client, user_id, **build_notice(SHARE_NOT_TAKEN).to_dict())
 
-    def show_picked_customer(body: dict[str, Any], respond: Respond) -> None:
+    def show_picked_customer(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         action_id = body["actions"][0]["action_id"]
         answer = lookups.answer_customer(
             COMMAND_BY_PICK_ACTION[action_id],
             action_value(body),
-            requester_from_interaction(body),
+            actor_of(context),
             audience=Audience.REQUESTER,
             surface="pick",
         )
         respond(response_type="ephemeral", replace_original=True, **answer.payload())
 
     def send_card_to_requester(
-        body: dict[str, Any], client: WebClient, respond: Respond | None
+        body: dict[str, Any], client: WebClient, respond: Respond | None, context: BoltContext
     ) -> None:
         # The requester's own card (emails included) into their DM with the bot, where it
         # stays; no buttons on it, since it is already where it was sent.
-        requester = requester_from_interaction(body)
+        requester = actor_of(context)
         answer = lookups.answer_customer(
             ids.LICENSE_COMMAND,
             action_value(body),

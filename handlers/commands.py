@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack
+from slack_bolt import Ack, BoltContext
 
 from bot import ids
-from handlers.payloads import requester_from_command
+from bot.actor import actor_of
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 def register(app: App, services: Services) -> None:
     lookups = services.lookups
 
-    def handle_lookup_command(ack: Ack, command: dict[str, Any]) -> None:
+    def handle_lookup_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         answer = lookups.answer_query(
-            command["command"], command.get("text") or "", requester_from_command(command)
+            command["command"], command.get("text") or "", actor_of(context)
         )
         ack(response_type="ephemeral", **answer.payload())
 

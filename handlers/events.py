@@ -13,11 +13,12 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot import ids
+from bot.actor import actor_of
 from bot.home import build_card_modal, build_home_view, parse_recent_lookup_value
 from bot.identity import AccessDecision
 from bot.permissions import ACCESS_CONTEXT_KEY
 from bot.unfurls import Unfurler
-from handlers.payloads import action_value, requester_from_interaction
+from handlers.payloads import action_value
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -49,8 +50,8 @@ def register(app: App, services: Services) -> None:
         view = build_home_view(decision, facts, access_request_url=access_request_url)
         client.views_publish(user_id=event["user"], view=view)
 
-    def unfurl_links(body: dict[str, Any], client: WebClient) -> None:
-        plan = unfurler.plan(body, client)
+    def unfurl_links(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        plan = unfurler.plan(body, client, actor_of(context))
         if plan is None:
             return
         try:
@@ -60,13 +61,13 @@ def register(app: App, services: Services) -> None:
             logger.warning("chat.unfurl failed (%s); claims released", type(error).__name__)
             unfurler.not_taken(plan)
 
-    def open_recent_lookup(body: dict[str, Any], client: WebClient) -> None:
+    def open_recent_lookup(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         parsed = parse_recent_lookup_value(action_value(body))
         if parsed is None:
             logger.info("home: ignored a recent-lookup button we did not build")
             return
         command, query = parsed
-        answer = lookups.answer_query(command, query, requester_from_interaction(body))
+        answer = lookups.answer_query(command, query, actor_of(context))
         view = build_card_modal(answer.message, command=command, query=query)
         client.views_open(trigger_id=body["trigger_id"], view=view)
 

@@ -14,12 +14,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.views import View
 
 from bot import ids
+from bot.actor import actor_of
 from bot.conversations import check_conversation, post_customer_card
 from bot.lookups import Audience, CustomerSelection
 from bot.modals import (
@@ -32,7 +33,6 @@ from bot.modals import (
     error_text,
     license_options,
 )
-from handlers.payloads import requester_from_interaction
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -121,9 +121,9 @@ def register(app: App, services: Services) -> None:
             view=build_post_card_modal(thread_of(body), external_id=post_card_external_id(body)),
         )
 
-    def fill_post_card_modal(body: dict[str, Any], client: WebClient) -> None:
+    def fill_post_card_modal(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         target = thread_of(body)
-        requester = requester_from_interaction(body)
+        requester = actor_of(context)
         external_id = post_card_external_id(body)
         check = check_conversation(client, target.channel_id, requester_user_id=requester.user_id)
         if not check.allowed:
@@ -143,7 +143,9 @@ def register(app: App, services: Services) -> None:
         )
         _update_view(client, view, external_id=external_id)
 
-    def post_card_from_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def post_card_from_modal(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         view = body["view"]
         target = ModalContext.decode(view.get("private_metadata"))
         form = ModalForm.read(view)
@@ -155,7 +157,7 @@ def register(app: App, services: Services) -> None:
             lookups,
             conversation_id=target.channel_id,
             customer=form.customer,
-            requester=requester_from_interaction(body),
+            requester=actor_of(context),
             surface=ids.POST_CARD_SHORTCUT,
             thread_ts=target.thread_ts,
             featured_license_id=form.license_id,
@@ -174,7 +176,7 @@ def register(app: App, services: Services) -> None:
             return  # Slack always sends one; without it no modal can open
         client.views_open(trigger_id=body["trigger_id"], view=build_lookup_modal())
 
-    def show_lookup_result(ack: Ack, body: dict[str, Any]) -> None:
+    def show_lookup_result(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         form = ModalForm.read(body["view"])
         if form.customer is None:
             _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
@@ -184,7 +186,7 @@ def register(app: App, services: Services) -> None:
         answer = lookups.answer_customer(
             ids.LICENSE_COMMAND,
             form.customer,
-            requester_from_interaction(body),
+            actor_of(context),
             audience=Audience.REQUESTER,
             surface=ids.LOOKUP_SHORTCUT,
             featured_license_id=form.license_id,
@@ -196,7 +198,9 @@ def register(app: App, services: Services) -> None:
         context = ModalContext(customer=form.customer, license_id=form.license_id)
         ack(response_action="update", view=build_lookup_result_modal(answer.message, context))
 
-    def send_lookup_result(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def send_lookup_result(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         view = body["view"]
         looked_up = ModalContext.decode(view.get("private_metadata"))
         form = ModalForm.read(view)
@@ -206,7 +210,7 @@ def register(app: App, services: Services) -> None:
             lookups,
             conversation_id=conversation,
             customer=looked_up.customer or "",
-            requester=requester_from_interaction(body),
+            requester=actor_of(context),
             surface=ids.LOOKUP_RESULT_MODAL,
             featured_license_id=looked_up.license_id,
             note=form.note,
@@ -219,23 +223,21 @@ def register(app: App, services: Services) -> None:
 
     # ---- the customer select, in both modals ---------------------------------------------
 
-    def suggest_customers(ack: Ack, body: dict[str, Any]) -> None:
-        choices = lookups.customer_choices_for(
-            str(body.get("value") or ""), requester_from_interaction(body)
-        )
+    def suggest_customers(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        choices = lookups.customer_choices_for(str(body.get("value") or ""), actor_of(context))
         ack(options=customer_options(choices))
 
     def acknowledge(ack: Ack) -> None:
         ack()
 
-    def refill_for_customer(body: dict[str, Any], client: WebClient) -> None:
+    def refill_for_customer(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         view = body.get("view") or {}
         action = (body.get("actions") or [{}])[0]
         option = action.get("selected_option") or {}
         value = option.get("value")
         if not isinstance(value, str) or not value:
             return
-        selection = lookups.customer_selection(value, requester_from_interaction(body))
+        selection = lookups.customer_selection(value, actor_of(context))
         new_view = _refilled(view, selection)
         if new_view is not None:
             _update_view(client, new_view, view_id=view.get("id"), hash=view.get("hash"))

@@ -273,6 +273,29 @@ def test_a_refused_user_gets_no_customer_data(bot, surface: Surface, user: str):
     assert all(row.outcome == "denied" for row in bot.audit_rows())
 
 
+@pytest.mark.parametrize("surface", SURFACES, ids=lambda surface: surface.name)
+def test_a_workspace_outside_the_listed_organisations_gets_no_customer_data(
+    settings, slack_standin, tmp_path, surface: Surface
+):
+    # The allowed user, through an installation (the bot token's workspace, T0TEAM) that is not
+    # one of the organisations the bot serves.
+    bot = make_events_bot(
+        settings, slack_standin, tmp_path, allowed_team_ids=frozenset({"T0ELSEWHERE"})
+    )
+    response = bot.post(surface.body(bot, ALLOWED))
+    assert response.status == 200
+    sent = everything_sent(bot, response)
+    assert leaked_fields(sent) == [], sent
+    for nothing in ("chat.postMessage", "chat.unfurl", "views.open", "views.publish"):
+        assert nothing not in sent  # not even a Home tab: nothing is drawn for it
+    assert "users.info" not in sent  # refused before anything else
+    if surface.answers and surface.name != "app_home_opened":
+        assert "isn't available in this workspace" in sent, sent
+    assert [(row.user_id, row.outcome, row.reason) for row in bot.audit_rows()] == [
+        (ALLOWED, "denied", "outside_organisation")
+    ]
+
+
 @pytest.mark.parametrize(
     ("user", "reason"), [(NOT_LISTED, "not_listed"), (GUEST, "guest"), (EXTERNAL, "external")]
 )

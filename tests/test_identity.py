@@ -52,10 +52,16 @@ def make_resolver(
         allowed_email_domains=frozenset(allowlist.pop("domains", ())),
         allowed_usergroups=frozenset(allowlist.pop("groups", ())),
         identity_cache_seconds=allowlist.pop("ttl", 300),
+        allowed_team_ids=frozenset(allowlist.pop("team_ids", ())),
+        allowed_enterprise_ids=frozenset(allowlist.pop("enterprise_ids", ())),
     )
     client = WebClient(token="xoxb-test", base_url=standin.api_url)
     return IdentityResolver(
-        client, settings, clock=clock or FakeClock(), max_entries=allowlist.pop("max_entries", 100)
+        client,
+        settings,
+        clock=clock or FakeClock(),
+        max_entries=allowlist.pop("max_entries", 100),
+        owner_client=allowlist.pop("owner_client", None),
     )
 
 
@@ -134,6 +140,61 @@ def test_same_enterprise_colleague_from_another_workspace_is_allowed(
     standin.add_user("U1", email="jane@acme.io", team_id="T0OTHER", enterprise_id="E0ACME")
     decision = make_resolver(standin, user_ids={"U1"}).decide("U1", TEAM, "E0ACME")
     assert decision.allowed
+
+
+def test_email_rules_count_only_for_users_of_an_allowed_organisation(
+    standin: SlackStandIn,
+) -> None:
+    # The app serves workspace T0TEAM of Grid organisation E0ACME, not the whole organisation:
+    # the admins of T0OTHER (same organisation, not listed) set their members' emails.
+    standin.add_user("UHOME", email="jane@acme.io", team_id=TEAM, enterprise_id="E0ACME")
+    standin.add_user("UOTHER", email="eve@acme.io", team_id="T0OTHER", enterprise_id="E0ACME")
+    for rule in ({"domains": {"acme.io"}}, {"emails": {"jane@acme.io", "eve@acme.io"}}):
+        resolver = make_resolver(standin, team_ids={TEAM}, **rule)
+        assert resolver.decide("UHOME", TEAM, "E0ACME").allowed
+        refused = resolver.decide("UOTHER", TEAM, "E0ACME")
+        assert (refused.allowed, refused.reason) == (False, "not_listed")
+        # Listing the organisation makes its members' emails count.
+        whole_org = make_resolver(standin, team_ids={TEAM}, enterprise_ids={"E0ACME"}, **rule)
+        assert whole_org.decide("UOTHER", TEAM, "E0ACME").allowed
+    # Grid may report the organisation as a member's team_id; their workspaces then decide.
+    standin.add_user(
+        "UORGLEVEL",
+        email="org@acme.io",
+        team_id="E0ACME",
+        enterprise_user={"id": "UORGLEVEL", "enterprise_id": "E0ACME", "teams": [TEAM]},
+    )
+    resolver = make_resolver(standin, team_ids={TEAM}, domains={"acme.io"})
+    assert resolver.decide("UORGLEVEL", TEAM, "E0ACME").allowed
+    # Without ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS (single workspace) nothing changes.
+    assert make_resolver(standin, domains={"acme.io"}).decide("UOTHER", TEAM, "E0ACME").allowed
+
+
+def test_in_oauth_mode_a_group_is_read_only_through_its_owners_client(
+    standin: SlackStandIn,
+) -> None:
+    standin.add_user("U1", email="a@acme.io")
+    standin.add_usergroup("S0SALES", "sales", ["U1"])
+    owner = WebClient(token="xoxb-owner", base_url=standin.api_url)
+    asked: list[str] = []
+
+    def owner_client(owner_id: str) -> WebClient | None:
+        asked.append(owner_id)
+        return owner if owner_id == "T0OWNER" else None
+
+    resolver = make_resolver(
+        standin, groups={"T0OWNER:S0SALES", "sales", "S0SALES"}, owner_client=owner_client
+    )
+    assert resolver.decide("U1", TEAM).rule == "usergroup:T0OWNER:S0SALES"
+    # A handle or a bare id is never read with the requesting workspace's client.
+    [read] = standin.calls_to("usergroups.users.list")
+    assert read.token == "xoxb-owner"
+    assert standin.calls_to("usergroups.list") == []
+    assert asked == ["T0OWNER"]
+    # A group whose workspace is not an allowed installation admits nobody.
+    other = make_resolver(standin, groups={"T0ELSE:S0SALES"}, owner_client=owner_client)
+    assert other.decide("U1", TEAM).reason == "not_listed"
+    assert standin.call_count("usergroups.users.list") == 1
 
 
 def test_local_operator_is_allowed_without_slack(standin: SlackStandIn) -> None:

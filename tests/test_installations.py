@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from cryptography.fernet import Fernet
 from slack_bolt import BoltContext
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import Engine, text
@@ -114,6 +115,7 @@ OAUTH_ENV = {
     "SLACK_CLIENT_ID": "111.222",
     "SLACK_CLIENT_SECRET": "client-secret-value",
     "SLACK_SCOPES": "users:read, commands",
+    "ALLOWED_TEAM_IDS": "T1",
 }
 
 
@@ -132,6 +134,37 @@ def test_settings_refuse_oauth_without_a_key_or_with_half_the_credentials():
     with pytest.raises(ConfigError, match="SLACK_SCOPES not set"):
         Settings.from_env({"SLACK_CLIENT_ID": "1", "SLACK_CLIENT_SECRET": "2"}, dotenv_path=None)
     assert not Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"}, dotenv_path=None).oauth_enabled
+
+
+def test_oauth_mode_refuses_to_start_without_the_organisations_it_serves():
+    env = {**OAUTH_ENV, "SLACK_TOKEN_ENCRYPTION_KEY": KEY}
+    del env["ALLOWED_TEAM_IDS"]
+    with pytest.raises(ConfigError, match="ALLOWED_TEAM_IDS or ALLOWED_ENTERPRISE_IDS"):
+        Settings.from_env(env, dotenv_path=None)
+    by_team = Settings.from_env({**env, "ALLOWED_TEAM_IDS": "T1, T2"}, dotenv_path=None)
+    assert by_team.allowed_team_ids == {"T1", "T2"}
+    by_org = Settings.from_env({**env, "ALLOWED_ENTERPRISE_IDS": "E1"}, dotenv_path=None)
+    assert by_org.allowed_enterprise_ids == {"E1"}
+    assert by_org.organisations.allows("T5", "E1")
+    assert not by_org.organisations.allows("T5", "E9")
+    # Single-workspace mode: optional, and read when given.
+    single = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1"}, dotenv_path=None)
+    assert not single.organisations.is_restricted
+    assert single.organisations.allows("T9", None)
+
+
+@pytest.mark.parametrize("groups", ["sales", "@sales", "S0123SALES", "T1:sales", "T1:S1,sales"])
+def test_oauth_mode_refuses_user_groups_not_named_with_their_workspace(groups: str):
+    env = {**OAUTH_ENV, "SLACK_TOKEN_ENCRYPTION_KEY": KEY, "ALLOWED_USERGROUPS": groups}
+    with pytest.raises(ConfigError, match="T0123:S0456"):
+        Settings.from_env(env, dotenv_path=None)
+
+
+def test_oauth_mode_takes_user_groups_named_with_their_workspace_and_single_mode_keeps_handles():
+    env = {**OAUTH_ENV, "SLACK_TOKEN_ENCRYPTION_KEY": KEY, "ALLOWED_USERGROUPS": "T1:S01, E1:S02"}
+    assert Settings.from_env(env, dotenv_path=None).allowed_usergroups == {"T1:S01", "E1:S02"}
+    single = {"SLACK_BOT_TOKEN": "xoxb-1", "ALLOWED_USERGROUPS": "@sales,S0123"}
+    assert Settings.from_env(single, dotenv_path=None).allowed_usergroups == {"sales", "S0123"}
 
 
 def test_building_the_store_checks_the_key(engine):
@@ -236,13 +269,37 @@ def test_each_workspace_gets_its_own_resolver_following_its_current_token():
         return made[-1]
 
     resolvers = WorkspaceResolvers(Settings(allowed_user_ids=frozenset({"U1"})), client_factory)
-    first = resolvers(BoltContext({"team_id": "T1", "bot_token": "xoxb-t1"}))
-    second = resolvers(BoltContext({"team_id": "T2", "bot_token": "xoxb-t2"}))
+    first = resolvers(authorized("T1", "xoxb-t1"))
+    second = resolvers(authorized("T2", "xoxb-t2"))
     assert first is not second
     assert [client.token for client in made] == ["xoxb-t1", "xoxb-t2"]
     # Token rotation: the same workspace, a new token; same resolver (and cache), new token.
-    again = resolvers(BoltContext({"team_id": "T1", "bot_token": "xoxb-t1-rotated"}))
+    again = resolvers(authorized("T1", "xoxb-t1-rotated"))
     assert again is first
     assert made[0].token == "xoxb-t1-rotated"
+    # The installation decides, not what the body says (context["team_id"] is the body's).
+    assert resolvers(authorized("T1", "xoxb-t1-rotated", body_team="T2")) is first
     resolvers.forget(None, "T1")
-    assert resolvers(BoltContext({"team_id": "T1", "bot_token": "xoxb-t1-rotated"})) is not first
+    assert resolvers(authorized("T1", "xoxb-t1-rotated")) is not first
+
+
+def authorized(team_id: str, token: str, *, body_team: str | None = None) -> BoltContext:
+    """A request's context after Bolt's authorize: the installation's ids and token."""
+    result = AuthorizeResult(enterprise_id=None, team_id=team_id, bot_token=token)
+    return BoltContext(
+        {"team_id": body_team or team_id, "bot_token": token, "authorize_result": result}
+    )
+
+
+def test_find_bot_of_owner_finds_a_workspace_in_or_out_of_an_org_and_an_org_wide_install(store):
+    store.save(installation("T1"))
+    store.save(installation("T2", enterprise_id="E1"))
+    store.save(installation(None, enterprise_id="E2", is_enterprise_install=True))
+    assert (store.find_bot_of_owner("T1").team_id, store.find_bot_of_owner("T1").enterprise_id) == (
+        "T1",
+        None,
+    )
+    assert store.find_bot_of_owner("T2").enterprise_id == "E1"
+    assert store.find_bot_of_owner("E2").bot_token == BOT_TOKEN
+    assert store.find_bot_of_owner("E1") is None  # E1 has no org-wide install
+    assert store.find_bot_of_owner("T9") is None

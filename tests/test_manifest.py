@@ -71,6 +71,8 @@ def test_every_web_api_method_the_code_calls_is_covered_by_a_scope(manifest):
         "views_update": None,
         "views_push": None,
         "views_publish": None,
+        # A refused OAuth install is undone with the app's client id and secret: no bot scope.
+        "apps_uninstall": None,
         # Not a Web API method: the Socket Mode websocket's acknowledgement, authorised by the
         # app-level token (connections:write), not by a bot scope.
         "send_socket_mode_response": None,

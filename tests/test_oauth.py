@@ -12,16 +12,20 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from cryptography.fernet import Fernet
+from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import select, text
 
 from bot.app import SlackWsgiApp, build_services, create_app
 from bot.config import Settings
 from bot.store.models import AuditEvent
+from tests.e2e_dataset import ALL_CONTACT_EMAILS, load_dataset
 from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
 from tests.slack_standin import RecordedCall, SlackStandIn
 from tests.test_installations import clear_installation_tables, raw_rows
@@ -31,6 +35,9 @@ CLIENT_ID = "111.222"
 CLIENT_SECRET = "oauth-client-secret"
 KEY = Fernet.generate_key().decode()
 STATE_COOKIE = "slack-app-oauth-state"
+# The organisations the app serves; T7 and T9 are other organisations' workspaces.
+ALLOWED_TEAMS = ("T1", "T2")
+ALLOWED_ENTERPRISES = ("E1",)
 _event_ids = itertools.count(1)
 
 
@@ -105,10 +112,12 @@ class OAuthBot:
             self.wsgi, "/slack/oauth_redirect", urlencode({"code": code, "state": state}), cookie
         )
 
-    def command(self, team_id: str, user_id: str, *, enterprise_id: str | None = None):
+    def command(
+        self, team_id: str, user_id: str, *, enterprise_id: str | None = None, text: str = "acme"
+    ):
         body = slash_command_body(
             "/license",
-            "acme",
+            text,
             user_id=user_id,
             team_id=team_id,
             enterprise_id=enterprise_id,
@@ -132,6 +141,18 @@ class OAuthBot:
 
 @pytest.fixture
 def oauth_bot(settings: Settings, slack_standin: SlackStandIn, engine) -> OAuthBot:
+    return make_oauth_bot(settings, slack_standin, engine)
+
+
+def make_oauth_bot(
+    settings: Settings,
+    slack_standin: SlackStandIn,
+    engine,
+    *,
+    dataset: Path | None = None,
+    **overrides: Any,
+) -> OAuthBot:
+    """The WSGI app in OAuth mode; `overrides` replace settings, `dataset` loads the e2e data."""
     clear_installation_tables(engine)
     settings = replace(
         settings,
@@ -143,8 +164,13 @@ def oauth_bot(settings: Settings, slack_standin: SlackStandIn, engine) -> OAuthB
         slack_scopes=("commands", "users:read"),
         slack_token_encryption_key=KEY,
         allowed_user_ids=frozenset({"UALLOWED", "UCOLLEAGUE", "UPARTNER"}),
+        allowed_team_ids=frozenset(ALLOWED_TEAMS),
+        allowed_enterprise_ids=frozenset(ALLOWED_ENTERPRISES),
     )
+    settings = replace(settings, **overrides)
     services = build_services(settings)
+    if dataset is not None:
+        load_dataset(services.session_factory, dataset, datetime.now(UTC).date())
     wsgi = SlackWsgiApp(create_app(settings, services=services), services)
     return OAuthBot(wsgi, slack_standin, settings)
 
@@ -318,6 +344,7 @@ def test_oauth_mode_needs_no_bot_token_but_does_need_the_key(settings, engine):
         slack_client_id=CLIENT_ID,
         slack_client_secret=CLIENT_SECRET,
         slack_scopes=("commands",),
+        allowed_team_ids=frozenset(ALLOWED_TEAMS),
     )
     with pytest.raises(ConfigError, match="SLACK_TOKEN_ENCRYPTION_KEY"):
         create_app(oauth)
@@ -326,3 +353,181 @@ def test_oauth_mode_needs_no_bot_token_but_does_need_the_key(settings, engine):
         create_app(replace(settings, slack_bot_token=None))
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM slack_bots")).scalar_one() == 0
+
+
+# ---- only the organisations the app serves (ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS) ---------
+
+
+def store_outside_installation(bot: OAuthBot, team_id: str, token: str) -> None:
+    """An installation that got into the store anyway (e.g. made before the allowlist existed);
+    the stand-in answers auth.test for its token as that workspace's bot."""
+    bot.slack.add_oauth_grant(f"unused-{team_id}", team_id=team_id, bot_token=token)
+    store = bot.wsgi._services.installation_store
+    assert store is not None
+    store.save(
+        Installation(
+            app_id="A0APP",
+            enterprise_id=None,
+            team_id=team_id,
+            bot_token=token,
+            bot_id="BBOT",
+            bot_user_id="UBOT",
+            bot_scopes="commands,users:read",
+            user_id="UINSTALLER",
+        )
+    )
+
+
+def test_oauth_mode_refuses_to_start_without_the_organisations_it_serves(settings, engine):
+    from bot.config import ConfigError
+
+    oauth = replace(
+        settings,
+        slack_bot_token=None,
+        slack_signing_secret=SECRET,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        slack_scopes=("commands",),
+        slack_token_encryption_key=KEY,
+    )
+    with pytest.raises(ConfigError, match="ALLOWED_TEAM_IDS or ALLOWED_ENTERPRISE_IDS"):
+        create_app(oauth)
+    # A user group by handle means any installing workspace's `sales`: refused too.
+    with pytest.raises(ConfigError, match="T0123:S0456"):
+        create_app(
+            replace(
+                oauth,
+                allowed_team_ids=frozenset({"T1"}),
+                allowed_usergroups=frozenset({"sales"}),
+            )
+        )
+
+
+def test_an_install_into_another_organisation_is_refused_with_a_page_and_nothing_stored(
+    oauth_bot,
+):
+    refused = oauth_bot.install("code-out", team_id="T9", bot_token="xoxb-outside")
+    assert refused.status == 403
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "CustomersDot was not installed" in refused.body
+    assert "T9" in refused.body and "ALLOWED_TEAM_IDS" in refused.body
+    assert "xoxb-outside" not in refused.body
+    # The app does not linger in that workspace: it is uninstalled again with the granted token.
+    [uninstall] = oauth_bot.slack.calls_to("apps.uninstall")
+    assert uninstall.token == "xoxb-outside"
+    assert (uninstall.params["client_id"], uninstall.params["client_secret"]) == (
+        CLIENT_ID,
+        CLIENT_SECRET,
+    )
+    # Another organisation's org-wide install, and a workspace of another Grid organisation.
+    org_wide = oauth_bot.install(
+        "code-org",
+        team_id="T8",
+        enterprise_id="E9",
+        is_enterprise_install=True,
+        bot_token="xoxb-e9",
+    )
+    assert org_wide.status == 403
+    assert (
+        oauth_bot.install("code-e9", team_id="T6", enterprise_id="E9", bot_token="x").status == 403
+    )
+    for table in ("slack_installations", "slack_bots"):
+        assert raw_rows(oauth_bot.engine, table) == []
+    # A listed workspace, and any workspace of a listed Grid organisation, install as before.
+    assert oauth_bot.install("code-in", team_id="T1", bot_token="xoxb-one").status == 200
+    assert (
+        oauth_bot.install("code-grid", team_id="T5", enterprise_id="E1", bot_token="b").status
+        == 200
+    )
+    assert {row["team_id"] for row in raw_rows(oauth_bot.engine, "slack_bots")} == {"T1", "T5"}
+
+
+def test_an_outside_workspace_with_its_own_sales_group_gets_a_refusal_not_customer_data(
+    settings, slack_standin, engine, tmp_path
+):
+    bot = make_oauth_bot(
+        settings,
+        slack_standin,
+        engine,
+        dataset=tmp_path,
+        allowed_user_ids=frozenset(),
+        allowed_usergroups=frozenset({"T1:S0SALES"}),
+        allowed_email_domains=frozenset({"one.example"}),
+    )
+    bot.install("code-1", team_id="T1", bot_token="xoxb-team-one")
+    # The outside workspace makes its own `sales` group, and gives its member our domain.
+    slack_standin.add_usergroup("S9SALES", "sales", ["UOUTSIDER"])
+    slack_standin.add_user("UOUTSIDER", email="eve@one.example", team_id="T9")
+    assert bot.install("code-9", team_id="T9", bot_token="xoxb-outside").status == 403
+    slack_standin.clear()
+    turned_away = bot.command("T9", "UOUTSIDER", text="Initech")  # no installation: no answer
+    assert "initech" not in turned_away.text.lower()
+    assert slack_standin.calls_to("users.info") == []
+
+    # Even an installation that is in the store (made before the allowlist) gets nowhere.
+    store_outside_installation(bot, "T9", "xoxb-outside")
+    slack_standin.clear()
+    response = bot.command("T9", "UOUTSIDER", text="Initech")
+    assert response.status == 200
+    answer = response.text
+    assert "isn't available in this workspace" in answer
+    assert "initech" not in answer.lower()
+    assert not [email for email in ALL_CONTACT_EMAILS if email in answer]
+    # Refused before anything else: not one Slack call made with the outside token.
+    assert slack_standin.calls_to("users.info") == []
+    assert slack_standin.calls_to("usergroups.list") == []
+    [row] = bot.audit_rows()
+    assert (row.user_id, row.team_id, row.outcome, row.reason, row.query) == (
+        "UOUTSIDER",
+        "T9",
+        "denied",
+        "outside_organisation",
+        "Initech",
+    )
+
+
+def test_a_user_group_is_read_with_the_token_of_the_workspace_that_owns_it(
+    settings, slack_standin, engine
+):
+    bot = make_oauth_bot(
+        settings,
+        slack_standin,
+        engine,
+        allowed_user_ids=frozenset(),
+        allowed_usergroups=frozenset({"T1:S0SALES", "T9:S9SALES"}),
+    )
+    bot.install("code-1", team_id="T1", enterprise_id="E1", bot_token="xoxb-team-one")
+    bot.install("code-2", team_id="T2", enterprise_id="E1", bot_token="xoxb-team-two")
+    store_outside_installation(bot, "T9", "xoxb-outside")
+    slack_standin.add_usergroup("S0SALES", "sales", ["UCOLLEAGUE"])
+    slack_standin.add_usergroup("S9SALES", "sales", ["USTRANGER"])
+    slack_standin.add_user("UCOLLEAGUE", email="c@two.example", team_id="T2", enterprise_id="E1")
+    slack_standin.add_user("USTRANGER", email="s@two.example", team_id="T2", enterprise_id="E1")
+    slack_standin.clear()
+
+    assert bot.command("T2", "UCOLLEAGUE", enterprise_id="E1").status == 200
+    assert bot.command("T2", "USTRANGER", enterprise_id="E1").status == 200
+    [users_info, _] = slack_standin.calls_to("users.info")
+    assert users_info.token == "xoxb-team-two"  # the requester, with the requesting workspace's
+    group_reads = {
+        (call.params["usergroup"], call.token)
+        for call in slack_standin.calls_to("usergroups.users.list")
+    }
+    # The allowed owner's group with the owner's token; a group of a workspace that is not
+    # allowed is never read at all, whatever its members.
+    assert group_reads == {("S0SALES", "xoxb-team-one")}
+    assert slack_standin.calls_to("usergroups.list") == []
+    outcomes = {row.user_id: (row.outcome, row.reason) for row in bot.audit_rows()}
+    assert outcomes["USTRANGER"] == ("denied", "not_listed")
+    assert outcomes["UCOLLEAGUE"][0] != "denied"
+
+
+def test_url_verification_and_lifecycle_events_act_for_no_user_and_stay_exempt(oauth_bot):
+    challenge = json.dumps({"type": "url_verification", "token": "t", "challenge": "c-123"})
+    response = post_to_wsgi(oauth_bot.wsgi, challenge, SECRET)
+    assert (response.status, response.json()) == (200, {"challenge": "c-123"})
+    # An outside workspace's lifecycle events are heard (and delete what it has here).
+    store_outside_installation(oauth_bot, "T9", "xoxb-outside")
+    assert oauth_bot.event({"type": "app_uninstalled"}, team_id="T9").status == 200
+    assert raw_rows(oauth_bot.engine, "slack_bots") == []
+    assert oauth_bot.audit_rows() == []

@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import SectionBlock
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.actor import actor_of
 from bot.audit import AuditEntry, record_audit
 from bot.config import Settings
 from bot.identity import (
@@ -24,6 +25,7 @@ from bot.identity import (
     IdentityResolver,
     LocalOperatorResolver,
 )
+from bot.organisations import OrganisationAllowlist
 from bot.permissions import (
     Actor,
     RefusalBuilder,
@@ -104,6 +106,7 @@ def build_harness(
     resolver: AccessResolver | None = None,
     refusal_builder: RefusalBuilder | None = None,
     local_operator: bool = False,
+    organisations: OrganisationAllowlist | None = None,
 ) -> Harness:
     clock = FakeClock()
     client = WebClient(token="xoxb-test", base_url=standin.api_url)
@@ -127,6 +130,7 @@ def build_harness(
                 audit=audit or harness.audits.append,
                 access_request_url=ACCESS_URL,
                 refusal_builder=refusal_builder,
+                organisations=organisations,
             )
         )
 
@@ -543,3 +547,75 @@ def test_identify_actor_on_enterprise_grid() -> None:
     )
     command = dict(parse_qsl(slash_command_body("/recon", "", enterprise_id="E0ACME")))
     assert identify_actor(command).enterprise_id == "E0ACME"
+
+
+# ---- whose team and enterprise decide: the installation's, never the body's -------------------
+
+
+def test_a_visitor_from_another_grid_organisation_in_a_workspace_not_on_grid_is_external(
+    harness: Harness,
+) -> None:
+    # The workspace the bot is installed in (auth.test: T0TEAM) is not on Enterprise Grid; a
+    # Slack Connect visitor from organisation E0PARTNER, with an allowed email domain, sends a
+    # request whose body names their organisation.
+    harness.standin.add_user(
+        "UVISITOR", email="visitor@acme.io", team_id="T0PARTNER", enterprise_id="E0PARTNER"
+    )
+    harness.dispatch(
+        slash_command_body(
+            "/license",
+            "initech",
+            user_id="UVISITOR",
+            team_id=TEAM,
+            enterprise_id="E0PARTNER",
+            response_url=harness.standin.response_url("command"),
+        )
+    )
+    assert harness.handled == []
+    assert [(a.user_id, a.reason) for a in harness.audits] == [("UVISITOR", "external")]
+
+
+def test_the_requests_one_actor_is_in_the_context_with_the_installations_ids(
+    harness: Harness,
+) -> None:
+    seen: list[Actor] = []
+
+    @harness.app.action("whoami")
+    def whoami(ack: Any, context: BoltContext) -> None:
+        ack()
+        seen.append(actor_of(context))
+
+    # The body names another workspace and organisation; the installation is T0TEAM, no Grid.
+    payload = block_actions_payload(
+        "whoami", user_id="UALLOWED", team_id="T0ELSEWHERE", enterprise_id="E0ELSEWHERE"
+    )
+    harness.dispatch(interaction_body(payload))
+    assert seen == [
+        Actor(
+            user_id="UALLOWED",
+            team_id=TEAM,
+            enterprise_id=None,
+            channel_id="C0SALES",
+            kind="block_actions",
+            surface="whoami",
+        )
+    ]
+    # The users.info answer decided against the installation's team, not the body's.
+    assert harness.standin.call_count("users.info") == 1
+
+
+def test_a_workspace_outside_the_listed_organisations_is_refused_before_anything_else(
+    standin: SlackStandIn,
+) -> None:
+    # Single-workspace mode with ALLOWED_TEAM_IDS set: enforced too.
+    settings = Settings(
+        allowed_email_domains=frozenset({"acme.io"}), allowed_team_ids=frozenset({"T0OTHER"})
+    )
+    harness = build_harness(standin, settings=settings, organisations=settings.organisations)
+    response = harness.command("UALLOWED")
+    assert harness.handled == []
+    assert [(a.user_id, a.team_id, a.reason) for a in harness.audits] == [
+        ("UALLOWED", TEAM, "outside_organisation")
+    ]
+    assert standin.calls_to("users.info") == []
+    assert "only available to members of this organisation" in str(response.body)

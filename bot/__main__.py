@@ -111,7 +111,7 @@ def _day(raw: str) -> datetime:
 
 
 def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.audit import export_audit_csv
+    from bot.store.audit import export_audit_csv
     from bot.store.db import create_store_engine, make_session_factory
     from bot.store.schema import ensure_schema
 
@@ -136,7 +136,7 @@ def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _audit_purge(settings: Settings, _args: argparse.Namespace) -> int:
-    from bot.audit import purge_audit
+    from bot.store.audit import purge_audit
     from bot.store.db import create_store_engine, make_session_factory, session_scope
     from bot.store.schema import ensure_schema
 
@@ -155,7 +155,7 @@ def _audit_purge(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.app import configure_logging, create_app
-    from bot.socket_mode import ShapeCheckingSocketModeHandler
+    from bot.slack.socket_mode import ShapeCheckingSocketModeHandler
 
     if not settings.slack_app_token:
         print(

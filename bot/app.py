@@ -17,11 +17,17 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cards import build_refusal
+from bot.answers.lookups import LookupService
 from bot.config import Settings
-from bot.dedupe import EventDedupeMiddleware
-from bot.identity import AccessResolver, IdentityResolver
-from bot.installations import (
+from bot.links import Links
+
+# Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
+from bot.logs import configure_logging as configure_logging
+from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
+from bot.slack.client import create_web_client
+from bot.slack.dedupe import EventDedupeMiddleware
+from bot.slack.identity import AccessResolver, IdentityResolver
+from bot.slack.installations import (
     EncryptedInstallationStore,
     InstallationClients,
     WorkspaceResolvers,
@@ -30,16 +36,10 @@ from bot.installations import (
     build_oauth_flow,
     build_oauth_settings,
 )
-from bot.links import Links
-
-# Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
-from bot.logs import configure_logging as configure_logging
-from bot.lookups import LookupService
-from bot.permissions import allowlist_middleware, local_operator_middleware
-from bot.request_shape import malformed_reason
-from bot.slack_client import create_web_client
+from bot.slack.request_shape import malformed_reason
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import ensure_schema, is_up_to_date
+from bot.views.cards import build_refusal
 
 SLACK_EVENTS_PATH = "/slack/events"
 # What Bolt answers a request whose signature does not verify.
@@ -257,7 +257,7 @@ def _timestamp_is_well_formed(environ: dict[str, Any]) -> bool:
 
 
 def _body_is_malformed(environ: dict[str, Any]) -> bool:
-    """Read the body once, check its shape (bot.request_shape), and put it back for Bolt."""
+    """Read the body once, check its shape (bot.slack.request_shape), and put it back for Bolt."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -149,7 +149,9 @@ def describe_slack_body(raw: bytes, content_type: str | None) -> dict[str, str]:
         body = _parse_slack_body(raw, content_type)
     except ValueError:
         return {}
-    from bot.permissions import identify_actor  # bot.permissions imports slack_bolt: keep late
+    from bot.slack.allowlist import (
+        identify_actor,  # bot.slack.allowlist imports slack_bolt: keep late
+    )
 
     actor = identify_actor(body)
     fields = {

@@ -22,7 +22,7 @@ from slack_bolt import App, BoltRequest
 
 from bot import ids
 from bot.app import LOCAL_TEAM_ID, LOCAL_USER_ID
-from bot.textcards import render_message
+from bot.views.text import render_message
 
 LOCAL_CHANNEL_ID = "D0LOCAL"
 RESPONSE_WAIT_SECONDS = 10.0

@@ -8,16 +8,16 @@ from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import ids
-from bot.actor import actor_of
-from bot.cards import build_notice, build_share_refused
-from bot.conversations import (
+from bot.answers.conversations import (
     SHARE_NOT_TAKEN,
     Delivery,
     check_before_posting,
     post_via_response_url,
     send_direct_message,
 )
-from bot.lookups import COMMAND_BY_PICK_ACTION, Audience
+from bot.answers.lookups import COMMAND_BY_PICK_ACTION, Audience
+from bot.slack.actor import actor_of
+from bot.views.cards import build_notice, build_share_refused
 from handlers.payloads import action_value
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, BoltContext
 
 from bot import ids
-from bot.actor import actor_of
+from bot.slack.actor import actor_of
 
 if TYPE_CHECKING:
     from slack_bolt import App

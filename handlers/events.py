@@ -13,11 +13,11 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot import ids
-from bot.actor import actor_of
-from bot.home import build_card_modal, build_home_view, parse_recent_lookup_value
-from bot.identity import AccessDecision
-from bot.permissions import ACCESS_CONTEXT_KEY
-from bot.unfurls import Unfurler
+from bot.answers.unfurls import Unfurler
+from bot.slack.actor import actor_of
+from bot.slack.allowlist import ACCESS_CONTEXT_KEY
+from bot.slack.identity import AccessDecision
+from bot.views.home import build_card_modal, build_home_view, parse_recent_lookup_value
 from handlers.payloads import action_value
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """app_uninstalled and tokens_revoked: forget the workspace's installation and tokens at once.
 
-These events carry no user; the allowlist lets them through (bot.permissions). With OAuth
+These events carry no user; the allowlist lets them through (bot.slack.allowlist). With OAuth
 installs the rows and their encrypted tokens are deleted from the store before the event is
 acknowledged; with a single SLACK_BOT_TOKEN there is nothing stored to delete, so the event is
 logged for the operator, who should remove the token from the environment.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import BoltContext
 
-from bot.installations import forget_revoked_tokens, forget_uninstalled
+from bot.slack.installations import forget_revoked_tokens, forget_uninstalled
 
 if TYPE_CHECKING:
     from slack_bolt import App

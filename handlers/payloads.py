@@ -1,4 +1,4 @@
-"""What a button carries. Who acted is the request's one actor (bot.actor.actor_of)."""
+"""What a button carries. Who acted is the request's one actor (bot.slack.actor.actor_of)."""
 
 from __future__ import annotations
 

@@ -20,10 +20,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.views import View
 
 from bot import ids
-from bot.actor import actor_of
-from bot.conversations import check_conversation, post_customer_card
-from bot.lookups import Audience, CustomerSelection
-from bot.modals import (
+from bot.answers.conversations import check_conversation, post_customer_card
+from bot.answers.lookups import Audience, CustomerSelection
+from bot.slack.actor import actor_of
+from bot.views.modals import (
     ModalContext,
     build_lookup_modal,
     build_lookup_result_modal,

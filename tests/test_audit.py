@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.audit import AuditEntry, recent_lookups, record_audit
+from bot.store.audit import AuditEntry, recent_lookups, record_audit
 from bot.store.db import is_sqlite
 from bot.store.models import AuditEvent, Customer
 
@@ -70,7 +70,7 @@ def test_long_ids_are_clipped_to_the_columns(
 def test_record_audit_logs_no_query_text(
     session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="bot.audit")
+    caplog.set_level(logging.DEBUG, logger="bot.store.audit")
     record_audit(
         session_factory,
         AuditEntry(surface="/license", outcome="ok", user_id="U1", query="jane@acme.io"),

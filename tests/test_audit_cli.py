@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.audit import EXPORT_COLUMNS, AuditEntry, export_audit_csv, purge_audit, record_audit
+from bot.store.audit import EXPORT_COLUMNS, AuditEntry, export_audit_csv, purge_audit, record_audit
 from bot.store.models import AuditEvent
 from tests.test_cli import run_bot
 
@@ -129,9 +129,9 @@ def test_the_cli_exports_a_date_range_and_purges(store_url, session_factory, tmp
 
 def test_export_streams(session_factory, session, monkeypatch) -> None:
     # yield_per: the rows come in batches, not one list of the whole range.
-    import bot.audit
+    import bot.store.audit
 
-    monkeypatch.setattr(bot.audit, "EXPORT_BATCH", 2)
+    monkeypatch.setattr(bot.store.audit, "EXPORT_BATCH", 2)
     base = datetime(2026, 11, 2, tzinfo=UTC)
     _seed(session_factory, *(base + timedelta(minutes=m) for m in range(5)))
     out = io.StringIO()

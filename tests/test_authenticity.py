@@ -200,7 +200,7 @@ def served_app(
     """The very app `python -m bot serve` builds (bot.__main__._serve), not a copy of it."""
     import bot.__main__ as cli
     import bot.app as bot_app
-    import bot.socket_mode as socket_mode
+    import bot.slack.socket_mode as socket_mode
 
     slack_standin.add_user(ALLOWED, email="ae@sales.example")
     slack_standin.add_user(NOT_LISTED, email="someone@sales.example")

@@ -15,7 +15,20 @@ from typing import Any
 import pytest
 
 from bot import ids
-from bot.cards import (
+from bot.links import Links
+from bot.records import (
+    CustomerChoice,
+    CustomerLicenses,
+    CustomerReconciliations,
+    CustomerRecord,
+    HostRecord,
+    LicenseOverview,
+    LicenseRecord,
+    RankedLicense,
+    ReconciliationRecord,
+    Standing,
+)
+from bot.views.cards import (
     CardMessage,
     build_license_card,
     build_not_found,
@@ -29,19 +42,6 @@ from bot.cards import (
     link,
     plan_label,
     relative_dates,
-)
-from bot.links import Links
-from bot.records import (
-    CustomerChoice,
-    CustomerLicenses,
-    CustomerReconciliations,
-    CustomerRecord,
-    HostRecord,
-    LicenseOverview,
-    LicenseRecord,
-    RankedLicense,
-    ReconciliationRecord,
-    Standing,
 )
 
 LINKS = Links(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot.app import SlackWsgiApp, build_services, create_app
-from bot.dedupe import (
+from bot.slack.dedupe import (
     RETENTION,
     EventDedupeMiddleware,
     claim_event,

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bot import ids
-from bot.modals import ModalContext
+from bot.views.modals import ModalContext
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
 from tests.events_harness import (
     ACCESS_URL,

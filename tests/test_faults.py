@@ -15,9 +15,9 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
 from bot import ids
+from bot.answers.lookups import STORE_UNAVAILABLE, LookupService, Requester
 from bot.config import Settings
 from bot.links import Links
-from bot.lookups import STORE_UNAVAILABLE, LookupService, Requester
 from bot.store.db import create_store_engine, is_sqlite, make_session_factory
 from bot.store.schema import ensure_schema
 from tests.e2e_dataset import INITECH_EMAIL, load_dataset

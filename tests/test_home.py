@@ -9,17 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import ids
-from bot.audit import AuditEntry, RecentLookup, record_audit
-from bot.cards import build_license_card
-from bot.home import (
-    HomeFacts,
-    build_card_modal,
-    build_home_view,
-    distinct_recent_lookups,
-    parse_recent_lookup_value,
-    recent_lookup_value,
-)
-from bot.identity import AccessDecision
 from bot.links import Links
 from bot.records import (
     CustomerLicenses,
@@ -28,6 +17,17 @@ from bot.records import (
     LicenseRecord,
     RankedLicense,
     Standing,
+)
+from bot.slack.identity import AccessDecision
+from bot.store.audit import AuditEntry, RecentLookup, record_audit
+from bot.views.cards import build_license_card
+from bot.views.home import (
+    HomeFacts,
+    build_card_modal,
+    build_home_view,
+    distinct_recent_lookups,
+    parse_recent_lookup_value,
+    recent_lookup_value,
 )
 from tests.e2e_dataset import INITECH_EMAIL
 from tests.events_harness import (

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from bot import ids
+from bot.answers.lookups import Audience, LookupService, Requester
 from bot.app import build_services
-from bot.lookups import Audience, LookupService, Requester
-from bot.modals import ModalContext, customer_options
 from bot.store.importer import import_file
+from bot.views.modals import ModalContext, customer_options
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, LICENSE_COLUMNS, load_dataset
 from tests.events_harness import (
     ALLOWED,

@@ -10,7 +10,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.config import Settings
-from bot.identity import (
+from bot.slack.identity import (
     LOCAL_OPERATOR_ACCESS,
     AccessDecision,
     IdentityResolver,

@@ -14,7 +14,7 @@ from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import Engine, text
 
 from bot.config import ConfigError, Settings
-from bot.installations import (
+from bot.slack.installations import (
     SLACK_SDK_TABLES,
     EncryptedInstallationStore,
     TokenCipher,

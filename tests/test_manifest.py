@@ -21,9 +21,9 @@ SCHEMA_CANDIDATES = [
 # Every scope the manifest requests, and why the code needs it.
 SCOPE_REASONS = {
     "commands": "/license and /recon",
-    "users:read": "users.info in bot/identity.py",
+    "users:read": "users.info in bot/slack/identity.py",
     "users:read.email": "users.info profile.email for ALLOWED_EMAILS / ALLOWED_EMAIL_DOMAINS",
-    "usergroups:read": "usergroups.list and usergroups.users.list in bot/identity.py",
+    "usergroups:read": "usergroups.list and usergroups.users.list in bot/slack/identity.py",
     "chat:write": "chat.postMessage into a deal thread and the requester's DM",
     "im:write": "conversations.open for the requester's DM",
     "channels:read": "conversations.info: refuse externally shared channels",
@@ -124,7 +124,7 @@ def _called_methods() -> set[str]:
 
 
 def test_every_requested_scope_is_needed_by_a_method_an_event_or_a_feature(manifest):
-    identity_source = (ROOT / "bot" / "identity.py").read_text()
+    identity_source = (ROOT / "bot" / "slack" / "identity.py").read_text()
     features = {
         # Slash commands need `commands`; no Web API method implies it.
         "commands": bool(manifest["features"].get("slash_commands")),

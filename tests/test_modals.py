@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from bot import ids
-from bot.lookups import resolve_customer_key
-from bot.modals import (
+from bot.answers.lookups import resolve_customer_key
+from bot.records import CustomerChoice
+from bot.store.models import Customer
+from bot.views.modals import (
     OPTION_VALUE_MAX,
     ModalContext,
     build_lookup_modal,
@@ -14,8 +16,6 @@ from bot.modals import (
     decode_option_value,
     encode_option_value,
 )
-from bot.records import CustomerChoice
-from bot.store.models import Customer
 
 
 def test_short_keys_travel_as_they_are_and_long_ones_fit_in_150_characters() -> None:

@@ -16,17 +16,9 @@ from slack_sdk.models.blocks import SectionBlock
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.actor import actor_of
-from bot.audit import AuditEntry, record_audit
 from bot.config import Settings
-from bot.identity import (
-    AccessDecision,
-    AccessResolver,
-    IdentityResolver,
-    LocalOperatorResolver,
-)
-from bot.organisations import OrganisationAllowlist
-from bot.permissions import (
+from bot.slack.actor import actor_of
+from bot.slack.allowlist import (
     Actor,
     RefusalBuilder,
     allowlist_middleware,
@@ -34,6 +26,14 @@ from bot.permissions import (
     local_operator_middleware,
     refusal_text,
 )
+from bot.slack.identity import (
+    AccessDecision,
+    AccessResolver,
+    IdentityResolver,
+    LocalOperatorResolver,
+)
+from bot.slack.organisations import OrganisationAllowlist
+from bot.store.audit import AuditEntry, record_audit
 from bot.store.models import AuditEvent
 from tests.slack_requests import (
     block_actions_payload,
@@ -384,7 +384,7 @@ def test_a_broken_card_builder_still_refuses_in_plain_text(standin: SlackStandIn
 
 
 def test_the_real_refusal_card_fits(standin: SlackStandIn) -> None:
-    from bot.cards import build_refusal
+    from bot.views.cards import build_refusal
 
     harness = build_harness(standin, refusal_builder=build_refusal)
     body = json.loads(harness.command("UOUTSIDER").body)

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ids
+from bot.answers.lookups import Audience, LookupService, Requester
 from bot.config import ConfigError, Settings
 from bot.links import Links
-from bot.lookups import Audience, LookupService, Requester
 from bot.store.models import AuditEvent
 from tests.e2e_dataset import INITECH_EMAIL, load_dataset
 

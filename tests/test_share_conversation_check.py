@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot import ids
-from bot.conversations import Delivery, judge_conversation
+from bot.answers.conversations import Delivery, judge_conversation
 from tests import test_end_to_end
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
 from tests.slack_requests import block_actions_payload, interaction_body, post_to_wsgi

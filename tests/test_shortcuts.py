@@ -18,7 +18,7 @@ from slack_sdk.models.views import View
 
 from bot import ids
 from bot.app import SlackWsgiApp, build_services, create_app
-from bot.modals import ModalContext
+from bot.views.modals import ModalContext
 from tests import test_end_to_end
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
 from tests.slack_requests import (

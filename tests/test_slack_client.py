@@ -18,13 +18,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import SlackWsgiApp, build_services, create_app
 from bot.config import Settings
-from bot.identity import IDENTITY_UNAVAILABLE, IdentityResolver
-from bot.slack_client import (
+from bot.slack.client import (
     ATTEMPT_TIMEOUT_SECONDS,
     MAX_RATE_LIMIT_WAIT_SECONDS,
     RETRY_BUDGET_SECONDS,
     create_web_client,
 )
+from bot.slack.identity import IDENTITY_UNAVAILABLE, IdentityResolver
 from tests.e2e_dataset import load_dataset
 from tests.slack_requests import post_to_wsgi, slash_command_body
 

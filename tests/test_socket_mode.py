@@ -18,7 +18,7 @@ import pytest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot import ids
-from bot.socket_mode import ShapeCheckingSocketModeHandler
+from bot.slack.socket_mode import ShapeCheckingSocketModeHandler
 from tests.events_harness import ALLOWED, EventsBot, make_events_bot
 from tests.slack_requests import block_actions_payload, slash_command_body
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from bot import ids
-from bot.cards import build_license_card, build_pick_list, build_recon_card, build_refusal
 from bot.links import Links
 from bot.records import (
     CustomerChoice,
@@ -19,7 +18,8 @@ from bot.records import (
     ReconciliationRecord,
     Standing,
 )
-from bot.textcards import BOLD, DIM, RESET, mrkdwn_to_text, render_message
+from bot.views.cards import build_license_card, build_pick_list, build_recon_card, build_refusal
+from bot.views.text import BOLD, DIM, RESET, mrkdwn_to_text, render_message
 
 LINKS = Links(
     customersdot_url="https://customers.example.test",

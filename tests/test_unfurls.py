@@ -12,14 +12,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.store.models import UnfurlRecord
-from bot.unfurls import (
+from bot.answers.unfurls import (
     MAX_UNFURLS_PER_MESSAGE,
     AdminLink,
     claim_unfurl,
     links_to_unfurl,
     parse_admin_link,
 )
+from bot.store.models import UnfurlRecord
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
 from tests.events_harness import (
     ALLOWED,

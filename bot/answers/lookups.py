@@ -16,15 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import cards, ids
-from bot.actor import Actor
-from bot.audit import AuditEntry, RateLimitHit, rate_limit_hit, recent_lookups, record_audit
-from bot.cards import CardMessage
-from bot.home import HomeFacts
+from bot import ids
 from bot.links import Links
-from bot.modals import decode_option_value
 from bot.records import CustomerChoice, LicenseOverview
 from bot.search import QueryKind, find_customer_in_text, find_customers
+from bot.slack.actor import Actor
+from bot.store.audit import AuditEntry, RateLimitHit, rate_limit_hit, recent_lookups, record_audit
 from bot.store.models import Customer
 from bot.store.queries import (
     RECONCILIATIONS_IMPORT,
@@ -35,6 +32,10 @@ from bot.store.queries import (
     load_customer_reconciliations,
     load_reconciliation,
 )
+from bot.views import cards
+from bot.views.cards import CardMessage
+from bot.views.home import HomeFacts
+from bot.views.modals import decode_option_value
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class Audience(enum.Enum):
     CONVERSATION = "conversation"  # shared into a channel or thread: emails per deployment setting
 
 
-# Who asked: the request's one actor (bot.actor), built by the allowlist middleware.
+# Who asked: the request's one actor (bot.slack.actor), built by the allowlist middleware.
 Requester = Actor
 
 

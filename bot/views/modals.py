@@ -36,7 +36,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import ids
-from bot.cards import (
+from bot.records import CustomerChoice, LicenseOverview, RankedLicense
+from bot.views.cards import (
     NOTE_MAX,
     CardMessage,
     clean_plain_text,
@@ -45,7 +46,6 @@ from bot.cards import (
     plural,
     seats_words,
 )
-from bot.records import CustomerChoice, LicenseOverview, RankedLicense
 
 MODAL_TITLE = "CustomersDot"  # at most 24 characters
 OPTION_TEXT_MAX = 75

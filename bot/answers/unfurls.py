@@ -33,9 +33,9 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.conversations import shared_with_another_organisation
+from bot.answers.conversations import shared_with_another_organisation
+from bot.answers.lookups import LookupService, Requester
 from bot.links import Links
-from bot.lookups import LookupService, Requester
 from bot.store.db import session_scope
 from bot.store.models import UnfurlRecord
 

@@ -4,8 +4,8 @@ The allowlist (DESIGN.md: Configuration) admits a user by Slack id, email, email
 membership of a Slack user group. Guests, external (Slack Connect) users, deactivated users and
 bots are refused even when listed: being on a list does not make a guest an employee.
 
-Whose word counts (bot.organisations): the team and enterprise a user is a member of or
-external to are the installation's (bot.actor), never the request body's. Email and
+Whose word counts (bot.slack.organisations): the team and enterprise a user is a member of or
+external to are the installation's (bot.slack.actor), never the request body's. Email and
 email-domain rules count only for users whose home workspace or Grid organisation is allowed
 (ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS), since an admin elsewhere can set any email on
 their members. In OAuth mode a user group is `T0123:S0456` and is read only with the bot token
@@ -35,7 +35,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
-from bot.organisations import OrganisationAllowlist, parse_workspace_usergroup
+from bot.slack.organisations import OrganisationAllowlist, parse_workspace_usergroup
 
 logger = logging.getLogger(__name__)
 

@@ -1,14 +1,14 @@
 """Which Slack organisations the app serves: ALLOWED_TEAM_IDS and ALLOWED_ENTERPRISE_IDS.
 
-One rule, used at install time (bot.installations refuses an OAuth install elsewhere), on every
-request that acts for a user (bot.permissions refuses a request whose installation is
-elsewhere), and for the allowlist's own sources (bot.identity: user groups are read only from
+One rule, used at install time (bot.slack.installations refuses an OAuth install elsewhere), on every
+request that acts for a user (bot.slack.allowlist refuses a request whose installation is
+elsewhere), and for the allowlist's own sources (bot.slack.identity: user groups are read only from
 an allowed workspace, and email rules count only for users of an allowed organisation).
 
 A workspace is allowed when its team id is listed, or when it belongs to a listed Enterprise
 Grid organisation. With neither setting (single-workspace mode only; OAuth mode refuses to
 start without one) the one workspace SLACK_BOT_TOKEN belongs to is the organisation, and the
-member-or-external check (bot.identity) is what keeps others out.
+member-or-external check (bot.slack.identity) is what keeps others out.
 
 In OAuth mode a user group is named with the workspace (or Grid organisation) that owns it,
 `T0123:S0456`: a handle like `sales` means whatever group any installing workspace chose to

@@ -2,10 +2,10 @@
 
 Every request that names a user is checked before any listener runs: slash commands, block
 actions, suggestions, shortcuts, modal submissions, events. The middleware builds the request's
-one `Actor` (bot.actor: team and enterprise from the installation, never from the body) and
+one `Actor` (bot.slack.actor: team and enterprise from the installation, never from the body) and
 keeps it in `context["actor"]`. First, the installation must belong to an allowed organisation
-(ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS, bot.organisations); then the user must be on the
-allowlist (bot.identity). An allowed request continues with its `AccessDecision` in
+(ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS, bot.slack.organisations); then the user must be on the
+allowlist (bot.slack.identity). An allowed request continues with its `AccessDecision` in
 `context["access"]`; a refused one is audited and answered politely, with no customer data,
 and no listener ever sees it. Slack's own requests (`url_verification`, and the lifecycle
 events `app_uninstalled`, `tokens_revoked`) act for no user and pass unchecked; any other
@@ -43,10 +43,9 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.actor import ACTOR_CONTEXT_KEY, Actor, actor_for_request
-from bot.actor import identify_actor as identify_actor  # re-exported: bot.logs reads bodies
-from bot.audit import AuditEntry, record_audit
-from bot.identity import (
+from bot.slack.actor import ACTOR_CONTEXT_KEY, Actor, actor_for_request
+from bot.slack.actor import identify_actor as identify_actor  # re-exported: bot.logs reads bodies
+from bot.slack.identity import (
     BOT,
     DEACTIVATED,
     EXTERNAL,
@@ -57,7 +56,8 @@ from bot.identity import (
     AccessResolver,
     LocalOperatorResolver,
 )
-from bot.organisations import OrganisationAllowlist
+from bot.slack.organisations import OrganisationAllowlist
+from bot.store.audit import AuditEntry, record_audit
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ AuditSink = Callable[[AuditEntry], None]
 
 
 class RefusalMessage(Protocol):
-    """What a refusal builder returns: `bot.cards.CardMessage` fits."""
+    """What a refusal builder returns: `bot.views.cards.CardMessage` fits."""
 
     @property
     def text(self) -> str: ...
@@ -87,7 +87,7 @@ class RefusalMessage(Protocol):
     def blocks(self) -> Sequence[Block | dict[str, Any]]: ...
 
 
-# (access_request_url, reason) -> message; `bot.cards.build_refusal` fits this shape.
+# (access_request_url, reason) -> message; `bot.views.cards.build_refusal` fits this shape.
 RefusalBuilder = Callable[[str | None, str], RefusalMessage]
 
 
@@ -192,7 +192,7 @@ class AllowlistMiddleware(Middleware):
             return AccessDecision.refuse(OUTSIDE_ORGANISATION)
         if actor.user_id is None:
             return AccessDecision.refuse(NO_USER_REASON)
-        # The actor's team and enterprise are the installation's (bot.actor): the workspace
+        # The actor's team and enterprise are the installation's (bot.slack.actor): the workspace
         # whose members the allowlist means, whatever a Slack Connect body says.
         try:
             return self._resolver_provider(context).decide(

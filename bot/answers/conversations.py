@@ -25,7 +25,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import ids
-from bot.lookups import Audience, LookupService, Requester
+from bot.answers.lookups import Audience, LookupService, Requester
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Socket Mode: the same payload shape check the HTTP path applies, before Bolt sees a payload.
 
-Over HTTP, `bot.request_shape` answers a malformed body 400 before Bolt parses it. Socket Mode
+Over HTTP, `bot.slack.request_shape` answers a malformed body 400 before Bolt parses it. Socket Mode
 delivers payloads already parsed into the envelope, so they never pass that check: a payload
 whose `actions` is empty or whose `event` is a list raised inside Bolt, slack_sdk logged a
 traceback, and the envelope was never acknowledged, so Slack delivered the same poison payload
@@ -17,7 +17,7 @@ from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
-from bot.request_shape import malformed_payload_reason
+from bot.slack.request_shape import malformed_payload_reason
 
 logger = logging.getLogger(__name__)
 

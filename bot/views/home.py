@@ -1,4 +1,4 @@
-"""App Home and the card-in-a-modal: pure Block Kit builders, like bot/cards.py.
+"""App Home and the card-in-a-modal: pure Block Kit builders, like bot/views/cards.py.
 
 The Home tab tells a person where they stand with the bot (allowed, and by which allowlist rule;
 or how to ask for access), how to use it, their recent lookups as one-click buttons, and how
@@ -27,8 +27,16 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import ids
-from bot.audit import RecentLookup
-from bot.cards import (
+from bot.slack.identity import (
+    RULE_EMAIL,
+    RULE_EMAIL_DOMAIN,
+    RULE_LOCAL_OPERATOR,
+    RULE_USER_ID,
+    RULE_USERGROUP_PREFIX,
+    AccessDecision,
+)
+from bot.store.audit import RecentLookup
+from bot.views.cards import (
     BUTTON_TEXT_MAX,
     BUTTON_VALUE_MAX,
     QUERY_MAX,
@@ -37,14 +45,6 @@ from bot.cards import (
     clean_plain_text,
     escape_text,
     format_timestamp,
-)
-from bot.identity import (
-    RULE_EMAIL,
-    RULE_EMAIL_DOMAIN,
-    RULE_LOCAL_OPERATOR,
-    RULE_USER_ID,
-    RULE_USERGROUP_PREFIX,
-    AccessDecision,
 )
 
 RECENT_LOOKUPS_SHOWN = 5

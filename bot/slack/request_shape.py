@@ -5,7 +5,7 @@ index into the payload without checking types: a truncated or non-object JSON pa
 empty `actions` list or an `event` that is a list raises inside Bolt (an exception out of the
 WSGI app, or a 500). Slack never sends such bodies, so they are answered 400 here, with the
 same rules Bolt's `parse_body` uses to find the payload. Socket Mode delivers payloads already
-parsed, so they skip the HTTP check; `bot.socket_mode` applies the same payload rules there.
+parsed, so they skip the HTTP check; `bot.slack.socket_mode` applies the same payload rules there.
 """
 
 from __future__ import annotations

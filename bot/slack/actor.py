@@ -2,7 +2,7 @@
 
 `identify_actor` is the one reader of a Slack payload's user, team, enterprise and channel,
 for every kind of request (slash command, interaction, Events API). The allowlist middleware
-(bot.permissions) then builds the request's actor with `actor_for_request` and keeps it in
+(bot.slack.allowlist) then builds the request's actor with `actor_for_request` and keeps it in
 the Bolt context under `ACTOR_CONTEXT_KEY`; the handlers (`actor_of(context)`), the lookups'
 audit rows and the refusal's log line all read that one actor.
 

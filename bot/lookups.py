@@ -6,7 +6,6 @@ the user gets the "store unavailable" notice instead of the data.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from bot.home import HomeFacts
 from bot.links import Links
 from bot.modals import decode_option_value
 from bot.records import CustomerChoice, LicenseOverview
+from bot.redaction import Audience, Redaction, redaction_for
 from bot.search import QueryKind, find_customer_in_text, find_customers
 from bot.store.models import Customer
 from bot.store.queries import (
@@ -57,13 +57,6 @@ PICK_ACTION_BY_COMMAND = {
     ids.RECON_COMMAND: ids.CUSTOMER_PICK_RECON_ACTION,
 }
 COMMAND_BY_PICK_ACTION = {action: command for command, action in PICK_ACTION_BY_COMMAND.items()}
-
-
-class Audience(enum.Enum):
-    """Who will see a card: decides the one redaction rule (DESIGN.md: Privacy)."""
-
-    REQUESTER = "requester"  # ephemeral reply or DM to the person who asked: emails shown
-    CONVERSATION = "conversation"  # shared into a channel or thread: emails per deployment setting
 
 
 @dataclass(frozen=True)
@@ -173,19 +166,22 @@ class LookupService:
         shareable: bool | None = None,
     ) -> Answer:
         to_conversation = audience is Audience.CONVERSATION
+        redaction = self.redaction(audience)
         if command == ids.RECON_COMMAND:
             reconciliations = load_customer_reconciliations(session, customer_key)
             if reconciliations is None:
                 return Answer(cards.build_notice(CUSTOMER_GONE), "not_found")
-            message = cards.build_recon_card(reconciliations, self._links)
+            message = cards.build_recon_card(
+                redaction.reconciliations(reconciliations), self._links
+            )
             return Answer(message, "ok", len(reconciliations.reconciliations))
         licenses = load_customer_licenses(session, customer_key, today=self._clock().date())
         if licenses is None:
             return Answer(cards.build_notice(CUSTOMER_GONE), "not_found")
         message = cards.build_license_card(
-            licenses,
+            redaction.licenses(licenses),
             self._links,
-            include_contact_emails=self._show_emails_in_channels if to_conversation else True,
+            include_contact_emails=redaction.shows_contact_emails,
             shareable=(not to_conversation) if shareable is None else shareable,
             shared_by_user_id=shared_by if to_conversation else None,
             featured_license_id=featured_license_id,
@@ -227,9 +223,11 @@ class LookupService:
 
     # ---- link unfurls and App Home (issue 3) -------------------------------------------------
 
-    def _shows_contact_emails(self, audience: Audience) -> bool:
-        # The one redaction rule: the requester sees emails; a conversation per the setting.
-        return True if audience is Audience.REQUESTER else self._show_emails_in_channels
+    def redaction(self, audience: Audience) -> Redaction:
+        """What `audience` may see of a card, per this deployment (bot/redaction.py)."""
+        return redaction_for(
+            audience, show_contact_emails_in_channels=self._show_emails_in_channels
+        )
 
     def answer_license_link(self, license_id: int, url: str, requester: Requester) -> Answer:
         """The compact card of a posted license link: its customer, that license featured.
@@ -276,11 +274,12 @@ class LookupService:
         )
         if licenses is None:
             return Answer(cards.build_notice(LINK_GONE), "not_found")
+        redaction = self.redaction(Audience.CONVERSATION)
         message = cards.build_license_unfurl(
-            licenses,
+            redaction.licenses(licenses),
             license_id,
             self._links,
-            include_contact_emails=self._shows_contact_emails(Audience.CONVERSATION),
+            include_contact_emails=redaction.shows_contact_emails,
         )
         return Answer(message, "ok", 1)
 
@@ -289,7 +288,9 @@ class LookupService:
         if record is None:
             return Answer(cards.build_notice(LINK_GONE), "not_found")
         message = cards.build_recon_unfurl(
-            record, self._links, data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT)
+            self.redaction(Audience.CONVERSATION).reconciliation(record),
+            self._links,
+            data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT),
         )
         return Answer(message, "ok", 1)
 

@@ -10,13 +10,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import cards, ids
-from bot.audit import AuditEntry, RateLimitHit, rate_limit_hit, recent_lookups, record_audit
+from bot.audit import (
+    AuditEntry,
+    RateLimitHit,
+    add_audit,
+    lock_lookups_of,
+    rate_limit_hit,
+    recent_lookups,
+    record_audit,
+)
 from bot.cards import CardMessage
 from bot.home import HomeFacts
 from bot.links import Links
@@ -36,6 +45,8 @@ from bot.store.queries import (
 )
 
 logger = logging.getLogger(__name__)
+
+_Result = TypeVar("_Result")
 
 STORE_UNAVAILABLE = (
     "The license store is unavailable right now. Try again in a minute; "
@@ -197,29 +208,68 @@ class LookupService:
         requester: Requester,
         build: Callable[[Session], Answer],
     ) -> Answer:
+        answer = self._counted_and_audited(
+            surface,
+            query,
+            requester,
+            work=lambda session, hit: build(session) if hit is None else rate_limited_answer(hit),
+            outcome_of=lambda answer: (answer.outcome, answer.result_count),
+            failed=Answer(cards.build_notice(STORE_UNAVAILABLE), "error"),
+        )
+        return answer or Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
+
+    def _counted_and_audited(
+        self,
+        surface: str,
+        query: str,
+        requester: Requester,
+        *,
+        work: Callable[[Session, RateLimitHit | None], _Result],
+        outcome_of: Callable[[_Result], tuple[str, int]],
+        failed: _Result,
+    ) -> _Result | None:
+        """Check the user's rate limit, do the work, write its audit row: one transaction,
+        under the user's lock (bot/audit.py: lock_lookups_of) when a limit is set, so N
+        concurrent requests against a limit of N-1 get N-1 answers. None: the audit row could
+        not be written, so nothing may be shown."""
+
+        def entry(outcome: str, count: int) -> AuditEntry:
+            return AuditEntry(
+                surface=surface,
+                outcome=outcome,
+                user_id=requester.user_id,
+                team_id=requester.team_id,
+                enterprise_id=requester.enterprise_id,
+                channel_id=requester.channel_id,
+                query=query,
+                result_count=count,
+            )
+
         try:
             with self._session_factory() as session:
+                if self._rate_limit and requester.user_id:
+                    lock_lookups_of(session, requester.user_id)
                 hit = self._rate_limit_hit(session, requester)
-                answer = build(session) if hit is None else rate_limited_answer(hit)
+                result = work(session, hit)
+                try:
+                    add_audit(session, entry(*outcome_of(result)), now=self._clock())
+                    session.commit()
+                except SQLAlchemyError as error:
+                    logger.error(
+                        "audit write failed: %s; withholding the answer", type(error).__name__
+                    )
+                    return None
+                return result
         except SQLAlchemyError as error:
             logger.error("lookup failed: store error %s", type(error).__name__)
-            answer = Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
-        entry = AuditEntry(
-            surface=surface,
-            outcome=answer.outcome,
-            user_id=requester.user_id,
-            team_id=requester.team_id,
-            enterprise_id=requester.enterprise_id,
-            channel_id=requester.channel_id,
-            query=query,
-            result_count=answer.result_count,
-        )
+        # The lookup's transaction failed (and released the lock): an error is audited on its
+        # own, and does not count against the limit.
         try:
-            record_audit(self._session_factory, entry, now=self._clock())
+            record_audit(self._session_factory, entry(*outcome_of(failed)), now=self._clock())
         except SQLAlchemyError as error:
             logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
-            return Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
-        return answer
+            return None
+        return failed
 
     # ---- link unfurls and App Home (issue 3) -------------------------------------------------
 
@@ -359,32 +409,19 @@ class LookupService:
         read: Callable[[Session], tuple[str, int]],
     ) -> bool:
         """Run a lookup that returns no card, and audit it; False when it must not be shown."""
-        try:
-            with self._session_factory() as session:
-                hit = self._rate_limit_hit(session, requester)
-                outcome, count = read(session) if hit is None else (RATE_LIMITED, 0)
-        except SQLAlchemyError as error:
-            logger.error("lookup failed: store error %s", type(error).__name__)
-            outcome, count = "error", 0
-        entry = AuditEntry(
-            surface=surface,
-            outcome=outcome,
-            user_id=requester.user_id,
-            team_id=requester.team_id,
-            enterprise_id=requester.enterprise_id,
-            channel_id=requester.channel_id,
-            query=query,
-            result_count=count,
+        result = self._counted_and_audited(
+            surface,
+            query,
+            requester,
+            work=lambda session, hit: read(session) if hit is None else (RATE_LIMITED, 0),
+            outcome_of=lambda result: result,
+            failed=("error", 0),
         )
-        try:
-            record_audit(self._session_factory, entry, now=self._clock())
-        except SQLAlchemyError as error:
-            logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
-            return False
-        return outcome not in ("error", RATE_LIMITED)
+        return result is not None and result[0] not in ("error", RATE_LIMITED)
 
     def _rate_limit_hit(self, session: Session, requester: Requester) -> RateLimitHit | None:
-        # Checked before any search, on every surface: they all come through here.
+        # Checked before any search, on every surface: they all come through here (under the
+        # user's lock, taken by _counted_and_audited).
         if not self._rate_limit or not requester.user_id:
             return None
         return rate_limit_hit(session, requester.user_id, limit=self._rate_limit, now=self._clock())

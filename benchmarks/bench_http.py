@@ -38,7 +38,7 @@ from benchmarks.bench_lookup import (
 )
 from bot.store.db import create_store_engine
 from bot.store.schema import upgrade
-from tests.slack_requests import signed_headers, slash_command_body
+from tests.slack_requests import signed_headers, slash_command_body, with_fresh_trigger_id
 from tests.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +113,8 @@ def run_load(port: int, bodies: list[str], seconds: float) -> Load:
         mine: list[float] = []
         sent = number
         while time.monotonic() < deadline:
-            body = bodies[sent % len(bodies)]
+            # Each request unique, as Slack's are: a repeated signature is refused as a replay.
+            body = with_fresh_trigger_id(bodies[sent % len(bodies)])
             sent += CLIENTS
             headers = signed_headers(SECRET, body)
             started = time.perf_counter()

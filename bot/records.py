@@ -129,3 +129,6 @@ class CustomerChoice:
     license_count: int = 0
     active_plan: str | None = None
     active_user_count: int | None = None
+    # What tells customers of one name apart without telling their terms (type-ahead options).
+    salesforce_account_id: str | None = None
+    email_domain: str | None = None  # of the contact the customer's lead license went to

@@ -44,6 +44,16 @@ logger = logging.getLogger(__name__)
 PICK_A_CUSTOMER = "Pick a customer."
 
 
+# The inputs of the modals, in the order a problem with them is reported.
+FORM_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK, ids.CONVERSATION_BLOCK)
+UNREADABLE_INPUT = "This could not be read. Choose again, or close the form and start over."
+# A license id as CustomersDot writes it (the unfurls accept as many digits).
+_LICENSE_ID_DIGITS_MAX = 18
+POST_CARD_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK)
+LOOKUP_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK)
+SEND_BLOCKS = (ids.CONVERSATION_BLOCK, ids.NOTE_BLOCK)
+
+
 @dataclass(frozen=True)
 class ModalForm:
     """What the user entered in a shortcut modal, read from `view.state.values`."""
@@ -52,30 +62,65 @@ class ModalForm:
     license_id: int | None = None
     note: str | None = None
     conversation: str | None = None
+    # The first of the modal's blocks whose value is not what Slack sends: answered with the
+    # modal's own error on that block rather than a guess (or a 500).
+    unreadable_block: str | None = None
 
     @classmethod
-    def read(cls, view: dict[str, Any]) -> ModalForm:
-        values = (view.get("state") or {}).get("values") or {}
+    def read(cls, view: dict[str, Any], *, blocks: tuple[str, ...] = FORM_BLOCKS) -> ModalForm:
+        """The form, reading only `blocks` (the ones this modal has)."""
+        unreadable: list[str] = []
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        if (state is not None and not isinstance(state, dict)) or (
+            values is not None and not isinstance(values, dict)
+        ):
+            unreadable.append(blocks[0])  # nothing in the form can be read
+        values = values if isinstance(values, dict) else {}
 
         def element(block_id: str, action_id: str) -> dict[str, Any]:
-            found = (values.get(block_id) or {}).get(action_id)
+            if block_id not in blocks:
+                return {}
+            block = values.get(block_id)
+            found = block.get(action_id) if isinstance(block, dict) else None
+            if (block is not None and not isinstance(block, dict)) or (
+                found is not None and not isinstance(found, dict)
+            ):
+                unreadable.append(block_id)
             return found if isinstance(found, dict) else {}
+
+        def text(block_id: str, action_id: str, key: str) -> str | None:
+            value = element(block_id, action_id).get(key)
+            if value is not None and not isinstance(value, str):
+                unreadable.append(block_id)
+            return value if isinstance(value, str) and value else None
 
         def selected(block_id: str, action_id: str) -> str | None:
             option = element(block_id, action_id).get("selected_option")
             value = option.get("value") if isinstance(option, dict) else None
+            if option is not None and not (isinstance(value, str) and value):
+                unreadable.append(block_id)
             return value if isinstance(value, str) and value else None
 
+        customer = selected(ids.CUSTOMER_BLOCK, ids.CUSTOMER_SELECT_ACTION)
         license_value = selected(ids.LICENSE_BLOCK, ids.LICENSE_SELECT_ACTION)
-        note = element(ids.NOTE_BLOCK, ids.NOTE_ACTION).get("value")
-        conversation = element(ids.CONVERSATION_BLOCK, ids.CONVERSATION_SELECT_ACTION).get(
-            "selected_conversation"
+        license_id = None
+        if license_value is not None:
+            # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+            if license_value.isascii() and license_value.isdigit():
+                license_id = int(license_value[:_LICENSE_ID_DIGITS_MAX])
+            if len(license_value) > _LICENSE_ID_DIGITS_MAX or license_id is None:
+                unreadable.append(ids.LICENSE_BLOCK)
+        note = text(ids.NOTE_BLOCK, ids.NOTE_ACTION, "value")
+        conversation = text(
+            ids.CONVERSATION_BLOCK, ids.CONVERSATION_SELECT_ACTION, "selected_conversation"
         )
         return cls(
-            customer=selected(ids.CUSTOMER_BLOCK, ids.CUSTOMER_SELECT_ACTION),
-            license_id=int(license_value) if license_value and license_value.isdigit() else None,
-            note=(note.strip() or None) if isinstance(note, str) else None,
-            conversation=conversation if isinstance(conversation, str) and conversation else None,
+            customer=customer,
+            license_id=license_id,
+            note=(note.strip() or None) if note else None,
+            conversation=conversation,
+            unreadable_block=min(unreadable, key=blocks.index) if unreadable else None,
         )
 
 
@@ -148,7 +193,10 @@ def register(app: App, services: Services) -> None:
     ) -> None:
         view = body["view"]
         target = ModalContext.decode(view.get("private_metadata"))
-        form = ModalForm.read(view)
+        form = ModalForm.read(view, blocks=POST_CARD_BLOCKS)
+        if form.unreadable_block is not None:
+            _errors(ack, form.unreadable_block, UNREADABLE_INPUT)
+            return
         if form.customer is None:
             _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
             return
@@ -177,7 +225,10 @@ def register(app: App, services: Services) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=build_lookup_modal())
 
     def show_lookup_result(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        form = ModalForm.read(body["view"])
+        form = ModalForm.read(body["view"], blocks=LOOKUP_BLOCKS)
+        if form.unreadable_block is not None:
+            _errors(ack, form.unreadable_block, UNREADABLE_INPUT)
+            return
         if form.customer is None:
             _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
             return
@@ -195,15 +246,18 @@ def register(app: App, services: Services) -> None:
         if answer.outcome != "ok":
             _errors(ack, ids.CUSTOMER_BLOCK, answer.message.text)
             return
-        context = ModalContext(customer=form.customer, license_id=form.license_id)
-        ack(response_action="update", view=build_lookup_result_modal(answer.message, context))
+        looked_up = ModalContext(customer=form.customer, license_id=form.license_id)
+        ack(response_action="update", view=build_lookup_result_modal(answer.message, looked_up))
 
     def send_lookup_result(
         ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         view = body["view"]
         looked_up = ModalContext.decode(view.get("private_metadata"))
-        form = ModalForm.read(view)
+        form = ModalForm.read(view, blocks=SEND_BLOCKS)
+        if form.unreadable_block is not None:
+            _errors(ack, form.unreadable_block, UNREADABLE_INPUT)
+            return
         conversation = form.conversation
         problem = post_customer_card(
             client,

@@ -15,6 +15,7 @@ import hmac
 import io
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,17 @@ _trigger_counter = itertools.count(1)
 def fresh_trigger_id() -> str:
     n = next(_trigger_counter)
     return f"{n}.1234567890.0123456789abcdef0123456789abcdef"
+
+
+def with_fresh_trigger_id(command_body: str) -> str:
+    """A slash command body sent again as Slack would send the user's next command: with a new
+    trigger_id, so it is not signed like the first (the app refuses a repeated signature as a
+    replay, bot/slack/dedupe.py)."""
+    fresh = urlencode({"trigger_id": fresh_trigger_id()})
+    replaced, count = re.subn(r"(?<![^&])trigger_id=[^&]*", lambda _: fresh, command_body)
+    if count != 1:
+        raise ValueError("not a slash command body with one trigger_id")
+    return replaced
 
 
 def sign(signing_secret: str, timestamp: int | str, body: str) -> dict[str, str]:

@@ -450,3 +450,80 @@ def test_a_slash_command_with_nul_and_10000_characters_answers(bot):
         response = bot.post(slash_command_body(ids.LICENSE_COMMAND, text, user_id=ALLOWED))
         assert response.status == 200
         assert_safe_message(response.json())
+
+
+# Junk where Slack puts the modal's inputs, in a correctly signed submission: each is answered
+# with the modal's own error on the block that holds the junk, never a 500 (issue 10).
+_OPTION = {"text": {"type": "plain_text", "text": "X"}, "value": "sf:0016100000INITEC"}
+JUNK_STATES: dict[str, tuple[Any, str]] = {
+    "values a list": ({"values": []}, ids.CUSTOMER_BLOCK),
+    "state a string": ("junk", ids.CUSTOMER_BLOCK),
+    "customer block a list": ({"values": {ids.CUSTOMER_BLOCK: ["x"]}}, ids.CUSTOMER_BLOCK),
+    "customer option a number": (
+        {"values": {ids.CUSTOMER_BLOCK: {ids.CUSTOMER_SELECT_ACTION: {"selected_option": 7}}}},
+        ids.CUSTOMER_BLOCK,
+    ),
+    "license value a superscript digit": (
+        {
+            "values": {
+                ids.CUSTOMER_BLOCK: {ids.CUSTOMER_SELECT_ACTION: {"selected_option": _OPTION}},
+                ids.LICENSE_BLOCK: {
+                    ids.LICENSE_SELECT_ACTION: {"selected_option": {**_OPTION, "value": "²"}}
+                },
+            }
+        },
+        ids.LICENSE_BLOCK,
+    ),
+    "license block a string": (
+        {
+            "values": {
+                ids.CUSTOMER_BLOCK: {ids.CUSTOMER_SELECT_ACTION: {"selected_option": _OPTION}},
+                ids.LICENSE_BLOCK: "9001",
+            }
+        },
+        ids.LICENSE_BLOCK,
+    ),
+    "note a list": (
+        {
+            "values": {
+                ids.CUSTOMER_BLOCK: {ids.CUSTOMER_SELECT_ACTION: {"selected_option": _OPTION}},
+                ids.NOTE_BLOCK: {ids.NOTE_ACTION: {"value": ["hello"]}},
+            }
+        },
+        ids.NOTE_BLOCK,
+    ),
+}
+
+
+@pytest.mark.parametrize("callback_id", [ids.LOOKUP_MODAL, ids.POST_CARD_MODAL])
+@pytest.mark.parametrize("name", sorted(JUNK_STATES))
+def test_junk_in_a_submitted_modal_gets_the_modals_own_error(bot, callback_id, name):
+    state, block_id = JUNK_STATES[name]
+    payload = view_submission_payload(
+        callback_id,
+        private_metadata=ModalContext(channel_id=CHANNEL, thread_ts="1700000000.000100").encode(),
+    )
+    payload["view"]["state"] = state
+    response = bot.post(interaction_body(payload))
+    assert response.status == 200, response.text
+    answer = response.json()
+    if callback_id == ids.LOOKUP_MODAL and block_id == ids.NOTE_BLOCK:
+        # The lookup modal has no note: what is not in the form is not read.
+        assert answer["response_action"] == "update", answer
+        return
+    assert answer["response_action"] == "errors", answer
+    assert list(answer["errors"]) == [block_id], answer
+    bot.drain()
+    assert bot.calls("chat.postMessage") == []
+
+
+def test_junk_in_the_send_modals_conversation_gets_its_own_error(bot):
+    metadata = ModalContext(customer="sf:0016100000INITEC").encode()
+    for junk in ({"values": {ids.CONVERSATION_BLOCK: []}}, {"values": 5}):
+        payload = view_submission_payload(ids.LOOKUP_RESULT_MODAL, private_metadata=metadata)
+        payload["view"]["state"] = junk
+        response = bot.post(interaction_body(payload))
+        assert response.status == 200, response.text
+        answer = response.json()
+        assert answer["response_action"] == "errors", answer
+        assert list(answer["errors"]) == [ids.CONVERSATION_BLOCK], answer

@@ -3,6 +3,8 @@ instance), a clear message when hit, audited as "rate_limited", lifted as the ho
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,3 +131,28 @@ def test_the_setting_is_read_from_the_environment() -> None:
         Settings.from_env({"LOOKUP_RATE_LIMIT_PER_HOUR": "-1"}, dotenv_path=None)
     with pytest.raises(ConfigError, match="AUDIT_RETENTION_DAYS"):
         Settings.from_env({"AUDIT_RETENTION_DAYS": "0"}, dotenv_path=None)
+
+
+def test_concurrent_requests_of_one_user_get_exactly_the_limit(loaded, clock) -> None:
+    """The check and the audit row are one step per user (bot/store/audit.py: lock_lookups_of):
+    without it, 40 requests in flight all read the count before any was written, and far more
+    than the limit were answered."""
+    limit, requests = 5, 40
+    lookups = _service(loaded, clock, limit=limit)
+    start = threading.Barrier(requests)
+
+    def lookup(_: int) -> str:
+        start.wait()
+        return lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE).outcome
+
+    with ThreadPoolExecutor(max_workers=requests) as pool:
+        outcomes = list(pool.map(lookup, range(requests)))
+    assert outcomes.count("ok") == limit, outcomes
+    assert outcomes.count("rate_limited") == requests - limit, outcomes
+    with loaded() as session:
+        counted = session.scalars(
+            select(AuditEvent.outcome).where(AuditEvent.user_id == "UALICE")
+        ).all()
+    assert sorted(counted) == sorted(outcomes)
+    # Another user is not held up by ALICE's lock, nor counted against her limit.
+    assert lookups.answer_query(ids.LICENSE_COMMAND, "initech", BOB).outcome == "ok"

@@ -325,6 +325,24 @@ def test_the_select_suggests_customers_as_license_does_and_each_search_is_audite
     assert rows == [("customer_suggest", "umbrel", 2), ("customer_suggest", INITECH_EMAIL, 1)]
 
 
+def test_options_tell_customers_apart_without_their_plan_or_seats(bot):
+    """Type-ahead answers up to 20 customers per counted request: the name, the contact's
+    email domain and the Salesforce account, never the plan or seats (issue 10)."""
+    payload = block_suggestion_payload(
+        ids.CUSTOMER_SELECT_ACTION, "umbrel", block_id=ids.CUSTOMER_BLOCK
+    )
+    texts = sorted(option["text"]["text"] for option in send(bot, payload).json()["options"])
+    assert texts == [
+        "Umbrella GmbH · umbrella.example · 0016100000UMBREL",
+        "Umbrella Pharmaceuticals · umbrella-pharma.example · 0016100000UMBPHA",
+    ]
+    shown_text = " ".join(texts).lower()
+    for term in ("starter", "premium", "seat", " 10", " 25"):
+        assert term not in shown_text
+    # Still one counted lookup for the whole list.
+    assert [row.surface for row in bot.audit_rows()] == ["customer_suggest"]
+
+
 def test_a_refused_user_gets_no_options(bot):
     payload = block_suggestion_payload(
         ids.CUSTOMER_SELECT_ACTION, "initech", user_id="UNOTLISTED", block_id=ids.CUSTOMER_BLOCK

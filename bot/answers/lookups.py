@@ -6,22 +6,31 @@ the user gets the "store unavailable" notice instead of the data.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ids
+from bot.answers.redaction import Audience, Redaction, redaction_for
 from bot.links import Links
 from bot.records import CustomerChoice, LicenseOverview
 from bot.search import QueryKind, find_customer_in_text, find_customers
 from bot.slack.actor import Actor
-from bot.store.audit import AuditEntry, RateLimitHit, rate_limit_hit, recent_lookups, record_audit
+from bot.store.audit import (
+    AuditEntry,
+    RateLimitHit,
+    add_audit,
+    lock_lookups_of,
+    rate_limit_hit,
+    recent_lookups,
+    record_audit,
+)
 from bot.store.models import Customer
 from bot.store.queries import (
     RECONCILIATIONS_IMPORT,
@@ -38,6 +47,8 @@ from bot.views.home import HomeFacts
 from bot.views.modals import decode_option_value
 
 logger = logging.getLogger(__name__)
+
+_Result = TypeVar("_Result")
 
 STORE_UNAVAILABLE = (
     "The license store is unavailable right now. Try again in a minute; "
@@ -59,13 +70,6 @@ PICK_ACTION_BY_COMMAND = {
     ids.RECON_COMMAND: ids.CUSTOMER_PICK_RECON_ACTION,
 }
 COMMAND_BY_PICK_ACTION = {action: command for command, action in PICK_ACTION_BY_COMMAND.items()}
-
-
-class Audience(enum.Enum):
-    """Who will see a card: decides the one redaction rule (DESIGN.md: Privacy)."""
-
-    REQUESTER = "requester"  # ephemeral reply or DM to the person who asked: emails shown
-    CONVERSATION = "conversation"  # shared into a channel or thread: emails per deployment setting
 
 
 # Who asked: the request's one actor (bot.slack.actor), built by the allowlist middleware.
@@ -194,19 +198,22 @@ class LookupService:
         shareable: bool | None = None,
     ) -> Answer:
         to_conversation = audience is Audience.CONVERSATION
+        redaction = self.redaction(audience)
         if command == ids.RECON_COMMAND:
             reconciliations = load_customer_reconciliations(session, customer_key)
             if reconciliations is None:
                 return Answer(cards.build_notice(CUSTOMER_GONE), "not_found")
-            message = cards.build_recon_card(reconciliations, self._links)
+            message = cards.build_recon_card(
+                redaction.reconciliations(reconciliations), self._links
+            )
             return Answer(message, "ok", len(reconciliations.reconciliations))
         licenses = load_customer_licenses(session, customer_key, today=self._clock().date())
         if licenses is None:
             return Answer(cards.build_notice(CUSTOMER_GONE), "not_found")
         message = cards.build_license_card(
-            licenses,
+            redaction.licenses(licenses),
             self._links,
-            include_contact_emails=self._show_emails_in_channels if to_conversation else True,
+            include_contact_emails=redaction.shows_contact_emails,
             shareable=(not to_conversation) if shareable is None else shareable,
             shared_by_user_id=shared_by if to_conversation else None,
             featured_license_id=featured_license_id,
@@ -222,35 +229,76 @@ class LookupService:
         requester: Requester,
         build: Callable[[Session], Answer],
     ) -> Answer:
+        answer = self._counted_and_audited(
+            surface,
+            query,
+            requester,
+            work=lambda session, hit: build(session) if hit is None else rate_limited_answer(hit),
+            outcome_of=lambda answer: (answer.outcome, answer.result_count),
+            failed=Answer(cards.build_notice(STORE_UNAVAILABLE), "error"),
+        )
+        return answer or Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
+
+    def _counted_and_audited(
+        self,
+        surface: str,
+        query: str,
+        requester: Requester,
+        *,
+        work: Callable[[Session, RateLimitHit | None], _Result],
+        outcome_of: Callable[[_Result], tuple[str, int]],
+        failed: _Result,
+    ) -> _Result | None:
+        """Check the user's rate limit, do the work, write its audit row: one transaction,
+        under the user's lock (bot/store/audit.py: lock_lookups_of) when a limit is set, so N
+        concurrent requests against a limit of N-1 get N-1 answers. None: the audit row could
+        not be written, so nothing may be shown."""
+
+        def entry(outcome: str, count: int) -> AuditEntry:
+            return AuditEntry(
+                surface=surface,
+                outcome=outcome,
+                user_id=requester.user_id,
+                team_id=requester.team_id,
+                enterprise_id=requester.enterprise_id,
+                channel_id=requester.channel_id,
+                query=query,
+                result_count=count,
+            )
+
         try:
             with self._session_factory() as session:
+                if self._rate_limit and requester.user_id:
+                    lock_lookups_of(session, requester.user_id)
                 hit = self._rate_limit_hit(session, requester)
-                answer = build(session) if hit is None else rate_limited_answer(hit)
+                result = work(session, hit)
+                try:
+                    add_audit(session, entry(*outcome_of(result)), now=self._clock())
+                    session.commit()
+                except SQLAlchemyError as error:
+                    logger.error(
+                        "audit write failed: %s; withholding the answer", type(error).__name__
+                    )
+                    return None
+                return result
         except SQLAlchemyError as error:
             logger.error("lookup failed: store error %s", type(error).__name__)
-            answer = Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
-        entry = AuditEntry(
-            surface=surface,
-            outcome=answer.outcome,
-            user_id=requester.user_id,
-            team_id=requester.team_id,
-            enterprise_id=requester.enterprise_id,
-            channel_id=requester.channel_id,
-            query=query,
-            result_count=answer.result_count,
-        )
+        # The lookup's transaction failed (and released the lock): an error is audited on its
+        # own, and does not count against the limit.
         try:
-            record_audit(self._session_factory, entry, now=self._clock())
+            record_audit(self._session_factory, entry(*outcome_of(failed)), now=self._clock())
         except SQLAlchemyError as error:
             logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
-            return Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
-        return answer
+            return None
+        return failed
 
     # ---- link unfurls and App Home (issue 3) -------------------------------------------------
 
-    def _shows_contact_emails(self, audience: Audience) -> bool:
-        # The one redaction rule: the requester sees emails; a conversation per the setting.
-        return True if audience is Audience.REQUESTER else self._show_emails_in_channels
+    def redaction(self, audience: Audience) -> Redaction:
+        """What `audience` may see of a card, per this deployment (bot/answers/redaction.py)."""
+        return redaction_for(
+            audience, show_contact_emails_in_channels=self._show_emails_in_channels
+        )
 
     def answer_license_link(self, license_id: int, url: str, requester: Requester) -> Answer:
         """The compact card of a posted license link: its customer, that license featured.
@@ -297,11 +345,12 @@ class LookupService:
         )
         if licenses is None:
             return Answer(cards.build_notice(LINK_GONE), "not_found")
+        redaction = self.redaction(Audience.CONVERSATION)
         message = cards.build_license_unfurl(
-            licenses,
+            redaction.licenses(licenses),
             license_id,
             self._links,
-            include_contact_emails=self._shows_contact_emails(Audience.CONVERSATION),
+            include_contact_emails=redaction.shows_contact_emails,
         )
         return Answer(message, "ok", 1)
 
@@ -310,7 +359,9 @@ class LookupService:
         if record is None:
             return Answer(cards.build_notice(LINK_GONE), "not_found")
         message = cards.build_recon_unfurl(
-            record, self._links, data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT)
+            self.redaction(Audience.CONVERSATION).reconciliation(record),
+            self._links,
+            data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT),
         )
         return Answer(message, "ok", 1)
 
@@ -379,32 +430,19 @@ class LookupService:
         read: Callable[[Session], tuple[str, int]],
     ) -> bool:
         """Run a lookup that returns no card, and audit it; False when it must not be shown."""
-        try:
-            with self._session_factory() as session:
-                hit = self._rate_limit_hit(session, requester)
-                outcome, count = read(session) if hit is None else (RATE_LIMITED, 0)
-        except SQLAlchemyError as error:
-            logger.error("lookup failed: store error %s", type(error).__name__)
-            outcome, count = "error", 0
-        entry = AuditEntry(
-            surface=surface,
-            outcome=outcome,
-            user_id=requester.user_id,
-            team_id=requester.team_id,
-            enterprise_id=requester.enterprise_id,
-            channel_id=requester.channel_id,
-            query=query,
-            result_count=count,
+        result = self._counted_and_audited(
+            surface,
+            query,
+            requester,
+            work=lambda session, hit: read(session) if hit is None else (RATE_LIMITED, 0),
+            outcome_of=lambda result: result,
+            failed=("error", 0),
         )
-        try:
-            record_audit(self._session_factory, entry, now=self._clock())
-        except SQLAlchemyError as error:
-            logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
-            return False
-        return outcome not in ("error", RATE_LIMITED)
+        return result is not None and result[0] not in ("error", RATE_LIMITED)
 
     def _rate_limit_hit(self, session: Session, requester: Requester) -> RateLimitHit | None:
-        # Checked before any search, on every surface: they all come through here.
+        # Checked before any search, on every surface: they all come through here (under the
+        # user's lock, taken by _counted_and_audited).
         if not self._rate_limit or not requester.user_id:
             return None
         return rate_limit_hit(session, requester.user_id, limit=self._rate_limit, now=self._clock())

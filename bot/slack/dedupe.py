@@ -14,11 +14,32 @@ redelivers it (immediately, after 1 minute, after 5 minutes), and a redelivery t
 the store is back is claimed and handled exactly once. Handling it unclaimed instead could post
 twice (a duplicate post is worse than a late or lost unfurl).
 
-Slash commands and interactions are not retried by Slack and carry no event_id: they pass.
+Replays. Every other signed request (slash commands, interactions, type-ahead
+`block_suggestion`, which carries no trigger_id) is claimed by its `X-Slack-Signature`, under
+the key "sig:" + a digest of it, in the same table (its 64-character column, no migration).
+Bolt has already verified the signature and refused a timestamp more than 5 minutes off, so a
+second request with a claimed signature inside that window is a replay of one Slack sent: it is
+refused with 401, as Bolt refuses any other request it cannot trust, and no listener runs. Events
+are not claimed by signature: their event_id claim already drops a replayed delivery, and Slack
+re-signs each retry with a new timestamp (a retry 5 minutes on must pass the same 5-minute check),
+so retries stay the event_id claim's business. Shell mode has no signatures and Socket Mode is
+not signed (its socket is the app's own authenticated connection): neither is claimed.
+
+A store that cannot take the signature claim fails closed, as the event claim does: no listener
+runs. A slash command gets the store's "unavailable" notice (Slack shows a command's response
+body, so the user still learns why); any other request gets 503. One exception: a SQLite store
+write-locked by an import (for as long as its file takes, while lookups go on) is waited for
+only briefly, then the process's own memory of the signatures it saw decides; SQLite serves
+one process, so that memory sees every request.
+
+Two identical type-ahead requests (same user, view and typed text) within one second carry the
+same signature: the second gets no options, and the next keystroke gets them again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -33,7 +54,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.answers.lookups import STORE_UNAVAILABLE
+from bot.store.db import SQLITE_BUSY_TIMEOUT_MS
 from bot.store.models import ProcessedEvent
+from bot.views.cards import build_notice
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +66,19 @@ RETENTION = timedelta(days=1)
 # How often one process purges old claims (each process does; the DELETE is idempotent).
 PURGE_EVERY_SECONDS = 3600.0
 STORE_UNAVAILABLE_STATUS = 503
+# What Bolt answers a request it cannot verify; a replayed one gets the same.
+REPLAY_STATUS = 401
+REPLAY_BODY = {"error": "invalid request"}
+SIGNATURE_KEY_PREFIX = "sig:"
+# A claim waits this long for a SQLite store's write lock (held by an import for its whole
+# file) before the process's own memory of recent signatures decides: the lookup must still
+# answer inside Slack's 3 seconds.
+SQLITE_CLAIM_WAIT_MS = 200
+# Bolt accepts a timestamp up to 5 minutes either side of its clock, so one signature can
+# verify for up to 10 minutes.
+REPLAY_WINDOW = timedelta(minutes=10)
+# ProcessedEvent.event_id is String(64): the prefix and 60 hex digits (240 bits) of SHA-256.
+_SIGNATURE_DIGEST_CHARS = 60
 
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
@@ -51,10 +88,18 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def claim_event(session_factory: sessionmaker[Session], event_id: str, now: datetime) -> bool:
+def claim_event(
+    session_factory: sessionmaker[Session],
+    event_id: str,
+    now: datetime,
+    *,
+    sqlite_wait_ms: int | None = None,
+) -> bool:
     """True if this call claimed `event_id` (handle it); False if it was claimed before.
 
-    Raises SQLAlchemyError when the store cannot be reached.
+    `sqlite_wait_ms`: on SQLite, how long to wait for the store's write lock instead of the
+    engine's busy timeout. Raises SQLAlchemyError when the store cannot be reached (or, on
+    SQLite, stays locked).
     """
     with session_factory() as session:
         dialect = session.get_bind().dialect.name
@@ -65,10 +110,24 @@ def claim_event(session_factory: sessionmaker[Session], event_id: str, now: date
             .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
             .returning(ProcessedEvent.event_id)
         )
-        # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
-        claimed = session.execute(statement).first() is not None
+        connection = session.connection()
+        wait = dialect == "sqlite" and sqlite_wait_ms is not None
+        if wait:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(sqlite_wait_ms or 0)}")
+        try:
+            # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
+            claimed = session.execute(statement).first() is not None
+        finally:
+            if wait:  # the pooled connection goes back with the engine's own busy timeout
+                connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         session.commit()
         return claimed
+
+
+def signature_claim_key(signature: str) -> str:
+    """The processed_event key of a request signature: "sig:" + 60 hex digits of its SHA-256."""
+    digest = hashlib.sha256(signature.encode("utf-8", "surrogateescape")).hexdigest()
+    return SIGNATURE_KEY_PREFIX + digest[:_SIGNATURE_DIGEST_CHARS]
 
 
 def purge_processed_events(
@@ -84,7 +143,8 @@ def purge_processed_events(
 
 
 class EventDedupeMiddleware(Middleware):
-    """Claims each Events API delivery in the store; acks and drops the ones already claimed."""
+    """Claims each Events API delivery in the store, and each other signed request's signature;
+    acks and drops a delivery already claimed, refuses a replayed request with 401."""
 
     def __init__(
         self,
@@ -100,6 +160,7 @@ class EventDedupeMiddleware(Middleware):
         self._purge_every = purge_every_seconds
         self._lock = threading.Lock()
         self._next_purge_at: float | None = None
+        self._recent_signatures = _RecentKeys(REPLAY_WINDOW.total_seconds())
 
     @property
     def name(self) -> str:
@@ -115,6 +176,9 @@ class EventDedupeMiddleware(Middleware):
         body = req.body or {}
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if not isinstance(event_id, str) or not event_id:
+            signature = _header(req, "x-slack-signature")
+            if signature and req.mode != "socket_mode":
+                return self._refuse_a_replay(req, signature, next)
             return next()
         retry_num = _header(req, "x-slack-retry-num")
         now = self._clock()
@@ -138,6 +202,37 @@ class EventDedupeMiddleware(Middleware):
         self._maybe_purge(now)
         return next()
 
+    def _refuse_a_replay(
+        self, req: BoltRequest, signature: str, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        now = self._clock()
+        key = signature_claim_key(signature)
+        first_seen_here = self._recent_signatures.claim(key, self._monotonic())
+        try:
+            claimed = claim_event(
+                self._session_factory, key, now, sqlite_wait_ms=SQLITE_CLAIM_WAIT_MS
+            )
+        except SQLAlchemyError as error:
+            if not _sqlite_is_busy(error):
+                logger.warning(
+                    "request not handled: the store cannot check it is not a replay (%s)",
+                    type(error).__name__,
+                )
+                return _store_unavailable_response(req)
+            # A SQLite store is write-locked by an import for as long as the import's file
+            # takes, while lookups go on (README). SQLite serves one process, whose own memory
+            # of recent signatures stands in for the store's until the import commits.
+            if not first_seen_here:
+                logger.warning("refused a replayed request (its signature was already used)")
+                return BoltResponse(status=REPLAY_STATUS, body=REPLAY_BODY)
+            return next()  # no purge either: the store is busy
+        if not claimed:
+            # No user or query in the line: the request is not trusted, so neither are they.
+            logger.warning("refused a replayed request (its signature was already used)")
+            return BoltResponse(status=REPLAY_STATUS, body=REPLAY_BODY)
+        self._maybe_purge(now)
+        return next()
+
     def _maybe_purge(self, now: datetime) -> None:
         tick = self._monotonic()
         with self._lock:
@@ -152,6 +247,44 @@ class EventDedupeMiddleware(Middleware):
             return
         if removed:
             logger.info("purged %d event claims older than %s", removed, RETENTION)
+
+
+class _RecentKeys:
+    """The keys this process saw in the last `window_seconds`, oldest first."""
+
+    def __init__(self, window_seconds: float) -> None:
+        self._window = window_seconds
+        self._lock = threading.Lock()
+        self._seen: dict[str, float] = {}  # insertion order is time order
+
+    def claim(self, key: str, tick: float) -> bool:
+        """True if `key` was not seen in the window (it is now)."""
+        with self._lock:
+            for old_key, seen_at in list(self._seen.items()):
+                if tick - seen_at < self._window:
+                    break
+                del self._seen[old_key]
+            if key in self._seen:
+                return False
+            self._seen[key] = tick
+            return True
+
+
+def _sqlite_is_busy(error: SQLAlchemyError) -> bool:
+    original = getattr(error, "orig", None)
+    return getattr(original, "sqlite_errorname", None) in {"SQLITE_BUSY", "SQLITE_LOCKED"}
+
+
+def _store_unavailable_response(req: BoltRequest) -> BoltResponse:
+    body = req.body or {}
+    if isinstance(body.get("command"), str):
+        notice = {"response_type": "ephemeral", **build_notice(STORE_UNAVAILABLE).to_dict()}
+        return BoltResponse(
+            status=200,
+            body=json.dumps(notice),
+            headers={"content-type": "application/json;charset=utf-8"},
+        )
+    return BoltResponse(status=STORE_UNAVAILABLE_STATUS, body="")
 
 
 def _header(req: BoltRequest, name: str) -> str | None:

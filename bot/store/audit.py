@@ -1,8 +1,11 @@
 """The audit trail: who looked up what, where, when, with what outcome (DESIGN.md: Privacy).
 
-Each entry is written in its own short transaction, so an audit row never waits for, or rolls
-back with, the work that caused it. The table lives in the `audit` schema (an attached file on
-SQLite), so an import holding the store's write lock does not block it.
+A lookup's entry is written in the lookup's own transaction, after its rate-limit check and
+under a lock on that user (`lock_lookups_of`), so concurrent requests cannot all pass the check
+before any of them is counted; a lookup only reads the store, so nothing else rolls back with
+the row. Refusals are written in a short transaction of their own. The table lives in the
+`audit` schema (an attached file on SQLite), so an import holding the store's write lock does
+not block it.
 
 The audit table carries query text; logs never do. Log lines here name ids and outcomes only.
 """
@@ -10,13 +13,14 @@ The audit table carries query text; logs never do. Log lines here name ids and o
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import BigInteger, bindparam, delete, false, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.logs import note_request_outcome
@@ -76,28 +80,33 @@ _INSERT_AUDIT_EVENT = insert(AuditEvent.__table__)
 def record_audit(
     session_factory: sessionmaker[Session], entry: AuditEntry, *, now: datetime | None = None
 ) -> None:
-    """Write one audit row and commit it. Raises if the store cannot take it.
+    """Write one audit row and commit it. Raises if the store cannot take it."""
+    with session_scope(session_factory) as session:
+        add_audit(session, entry, now=now)
+
+
+def add_audit(session: Session, entry: AuditEntry, *, now: datetime | None = None) -> None:
+    """Write one audit row in the session's transaction; the caller commits.
 
     The entry's outcome is also the outcome of the HTTP request line (bot.logs), whether or not
     the store takes the row: the decision was made either way."""
     note_request_outcome(entry.outcome)
     at = now or datetime.now(UTC)
-    with session_scope(session_factory) as session:
-        session.connection().execute(
-            _INSERT_AUDIT_EVENT,
-            {
-                "at": at,
-                "surface": _storable(entry.surface)[:_SURFACE_WIDTH],
-                "outcome": _storable(entry.outcome)[:_OUTCOME_WIDTH],
-                "user_id": _clip(entry.user_id, _ID_WIDTH),
-                "team_id": _clip(entry.team_id, _ID_WIDTH),
-                "enterprise_id": _clip(entry.enterprise_id, _ID_WIDTH),
-                "channel_id": _clip(entry.channel_id, _ID_WIDTH),
-                "query": None if entry.query is None else _storable(entry.query),
-                "result_count": entry.result_count,
-                "reason": _clip(entry.reason, _REASON_WIDTH),
-            },
-        )
+    session.connection().execute(
+        _INSERT_AUDIT_EVENT,
+        {
+            "at": at,
+            "surface": _storable(entry.surface)[:_SURFACE_WIDTH],
+            "outcome": _storable(entry.outcome)[:_OUTCOME_WIDTH],
+            "user_id": _clip(entry.user_id, _ID_WIDTH),
+            "team_id": _clip(entry.team_id, _ID_WIDTH),
+            "enterprise_id": _clip(entry.enterprise_id, _ID_WIDTH),
+            "channel_id": _clip(entry.channel_id, _ID_WIDTH),
+            "query": None if entry.query is None else _storable(entry.query),
+            "result_count": entry.result_count,
+            "reason": _clip(entry.reason, _REASON_WIDTH),
+        },
+    )
     logger.debug(
         "audit: user=%s team=%s surface=%s outcome=%s reason=%s results=%d",
         entry.user_id,
@@ -149,6 +158,34 @@ class RateLimitHit:
     lookups: int  # lookups counted in the window
     limit: int
     retry_at: datetime  # when the oldest counted lookup leaves the window
+
+
+def lock_lookups_of(session: Session, user_id: str) -> None:
+    """Hold `user_id`'s rate-limit check and audit write until the session's transaction ends,
+    so two requests of one user cannot both pass the check before either is counted. Call it
+    first in the transaction.
+
+    PostgreSQL: a transaction-level advisory lock on a hash of the user id (other users are not
+    held up; a collision of two users' hashes only makes them wait for each other). SQLite: the
+    audit file's write lock, taken by a write that changes nothing. Not `BEGIN IMMEDIATE`: that
+    takes the write lock of every attached file, the store's too, so a lookup would wait for an
+    import's whole transaction."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_ADVISORY_XACT_LOCK, {"key": _lock_key(user_id)})
+    elif connection.dialect.name == "sqlite":
+        connection.execute(_TAKE_AUDIT_WRITE_LOCK)
+
+
+def _lock_key(user_id: str) -> int:
+    # pg_advisory_xact_lock takes a signed 64-bit key; the prefix keeps these keys apart from
+    # any other use of advisory locks on the same database.
+    digest = hashlib.blake2b(f"lookup-rate-limit:{user_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+_ADVISORY_XACT_LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+_TAKE_AUDIT_WRITE_LOCK = delete(AuditEvent).where(false())
 
 
 def rate_limit_hit(

@@ -21,6 +21,7 @@ from bot.records import (
     CustomerReconciliations,
     CustomerRecord,
     HostRecord,
+    LicenseOverview,
     LicenseRecord,
     ReconciliationRecord,
     Standing,
@@ -122,9 +123,22 @@ def customer_choices(
                 license_count=overview.license_count,
                 active_plan=active.license.plan if active else None,
                 active_user_count=active.license.user_count if active else None,
+                salesforce_account_id=customer.salesforce_account_id,
+                email_domain=_contact_email_domain(overview),
             )
         )
     return choices
+
+
+def _contact_email_domain(overview: LicenseOverview) -> str | None:
+    """The domain of the first contact email in card order (the lead license's, usually)."""
+    ranked = [*([overview.lead] if overview.lead else []), *overview.others, *overview.trials]
+    for item in ranked:
+        email = (item.license.contact_email or "").strip()
+        _, at, domain = email.rpartition("@")
+        if at and domain:
+            return domain.lower()
+    return None
 
 
 # Every column, for reads that build records from plain rows (attribute names = column names).

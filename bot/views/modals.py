@@ -43,7 +43,6 @@ from bot.views.cards import (
     clean_plain_text,
     format_date,
     plan_label,
-    plural,
     seats_words,
 )
 
@@ -163,14 +162,18 @@ class ModalContext:
 
 
 def customer_option_text(choice: CustomerChoice) -> str:
-    """`Initech · Premium, 120 seats` in at most 75 characters, the name cut first."""
-    if choice.active_plan:
-        detail = plan_label(choice.active_plan)
-        if choice.active_user_count is not None:
-            detail += f", {seats_words(choice.active_user_count)}"
-    else:
-        detail = plural(choice.license_count, "license")
-    detail = clean_plain_text(detail, 40)
+    """`Initech, LLC · initech.example · 0016100000INITEC` in at most 75 characters, the name
+    cut first. The name and what tells it apart (the contact's email domain, the Salesforce
+    account), never plan or seats: type-ahead answers 20 customers per counted request, and
+    the terms of that many customers an hour would be a scraper's dream."""
+    details = [
+        clean_plain_text(detail, 30)
+        for detail in (choice.email_domain, choice.salesforce_account_id)
+        if detail and detail.strip()
+    ]
+    detail = " · ".join(detail for detail in details if detail)
+    if not detail:
+        return clean_plain_text(choice.name, OPTION_TEXT_MAX) or "Customer"
     name = clean_plain_text(choice.name, OPTION_TEXT_MAX - len(detail) - 3) or "Customer"
     return f"{name} · {detail}"
 

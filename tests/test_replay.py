@@ -1,0 +1,172 @@
+"""A signed request replayed inside Slack's 5-minute window is refused (bot/slack/dedupe.py), on both
+engines and across workers; Slack's re-signed event retries stay the event_id claim's business.
+
+A replay here is what an attacker who captured one request can send: the same body, timestamp
+and signature, byte for byte.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot import ids
+from bot.app import Services, SlackWsgiApp, build_services, create_app
+from bot.slack.dedupe import REPLAY_STATUS, SIGNATURE_KEY_PREFIX, signature_claim_key
+from bot.store.models import AuditEvent, Customer, ProcessedEvent
+from tests.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.slack_requests import (
+    block_suggestion_payload,
+    event_body,
+    interaction_body,
+    post_to_wsgi,
+    slash_command_body,
+)
+
+SECRET = "replay-signing-secret"
+ALLOWED = "UALLOWED"
+
+
+def _worker(settings, slack_standin) -> tuple[SlackWsgiApp, Services]:
+    settings = replace(settings, slack_signing_secret=SECRET, slack_api_url=slack_standin.api_url)
+    services = build_services(settings)
+    return SlackWsgiApp(create_app(settings, services=services), services), services
+
+
+@pytest.fixture
+def deployment(settings, slack_standin, tmp_path: Path):
+    """Two workers sharing one store, as gunicorn runs them."""
+    slack_standin.add_user(ALLOWED, email="ae@sales.example")
+    first, services = _worker(settings, slack_standin)
+    load_dataset(services.session_factory, tmp_path, datetime.now(UTC).date())
+    second, _ = _worker(settings, slack_standin)
+    slack_standin.clear()
+    return first, second, services
+
+
+def _audit_rows(services: Services) -> list[tuple[str, str]]:
+    with services.session_factory() as session:
+        rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        return [(row.surface, row.outcome) for row in rows]
+
+
+def test_a_replayed_command_is_refused_without_running_a_listener(deployment, slack_standin):
+    first, second, services = deployment
+    body = slash_command_body(ids.LICENSE_COMMAND, "initech", user_id=ALLOWED)
+    sent_at = int(time.time())
+    answered = post_to_wsgi(first, body, SECRET, timestamp=sent_at)
+    assert answered.status == 200 and INITECH_EMAIL in answered.text
+    calls_before = slack_standin.call_count()
+    for worker in (first, second):  # the same worker, and another sharing the store
+        replayed = post_to_wsgi(worker, body, SECRET, timestamp=sent_at)
+        assert replayed.status == REPLAY_STATUS
+        assert INITECH_EMAIL not in replayed.text and "Initech" not in replayed.text
+    # No listener ran for the replays: no audit row, no Slack call (not even users.info).
+    assert _audit_rows(services) == [("/license", "ok")]
+    assert slack_standin.call_count() == calls_before
+    # The user's next command (a new trigger_id, so a new signature) is answered.
+    again = slash_command_body(ids.LICENSE_COMMAND, "initech", user_id=ALLOWED)
+    assert INITECH_EMAIL in post_to_wsgi(second, again, SECRET, timestamp=sent_at).text
+
+
+def test_a_replayed_type_ahead_is_refused_and_not_counted_again(deployment):
+    # block_suggestion carries no trigger_id: its signature is the only key.
+    first, second, services = deployment
+    payload = block_suggestion_payload(
+        ids.CUSTOMER_SELECT_ACTION, "umbrel", block_id=ids.CUSTOMER_BLOCK, user_id=ALLOWED
+    )
+    body = interaction_body(payload)
+    sent_at = int(time.time())
+    options = post_to_wsgi(first, body, SECRET, timestamp=sent_at)
+    assert options.status == 200 and len(options.json()["options"]) == 2
+    assert post_to_wsgi(second, body, SECRET, timestamp=sent_at).status == REPLAY_STATUS
+    assert _audit_rows(services) == [("customer_suggest", "ok")]
+    with services.session_factory() as session:
+        claims = list(session.scalars(select(ProcessedEvent.event_id)))
+    assert [claim for claim in claims if claim.startswith(SIGNATURE_KEY_PREFIX)] == [
+        signature_claim_key(options_signature(body, sent_at))
+    ]
+
+
+def options_signature(body: str, sent_at: int) -> str:
+    from tests.slack_requests import sign
+
+    return sign(SECRET, sent_at, body)["X-Slack-Signature"]
+
+
+def test_the_claim_key_fits_the_event_id_column():
+    key = signature_claim_key("v0=" + "a" * 64)
+    assert key.startswith("sig:") and len(key) == 64
+    assert key != signature_claim_key("v0=" + "b" * 64)
+
+
+def test_event_retries_are_re_signed_and_left_to_the_event_id_claim(deployment, slack_standin):
+    """Slack re-signs each retry with a new timestamp; the event_id claim drops it, with the
+    200 Slack needs to stop retrying. Events are not claimed by signature."""
+    first, second, services = deployment
+    body = event_body(
+        {"type": "app_home_opened", "user": ALLOWED, "channel": "D1", "tab": "home"},
+        event_id="EvReplayed",
+    )
+    sent_at = int(time.time())
+    assert post_to_wsgi(first, body, SECRET, timestamp=sent_at).status == 200
+    retry = post_to_wsgi(
+        second,
+        body,
+        SECRET,
+        timestamp=sent_at + 60,
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
+    replay = post_to_wsgi(second, body, SECRET, timestamp=sent_at)
+    assert (retry.status, replay.status) == (200, 200)
+    deadline = time.monotonic() + 5  # Home is published after the ack
+    while slack_standin.call_count("views.publish") == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    assert slack_standin.call_count("views.publish") == 1  # handled once
+    with services.session_factory() as session:
+        assert list(session.scalars(select(ProcessedEvent.event_id))) == ["EvReplayed"]
+
+
+def test_a_store_that_cannot_take_the_claim_fails_closed(settings, slack_standin):
+    down = replace(
+        settings,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_standin.api_url,
+        # Nothing listens on port 1: every connection is refused at once.
+        database_url="postgresql+psycopg://bot@127.0.0.1:1/customersdot",
+    )
+    slack_standin.add_user(ALLOWED, email="ae@sales.example")
+    services = build_services(down)
+    wsgi = SlackWsgiApp(create_app(down, services=services), services)
+    slack_standin.clear()
+    command = post_to_wsgi(wsgi, slash_command_body(ids.LICENSE_COMMAND, "initech"), SECRET)
+    # A command still tells the user why (Slack shows a command's response body).
+    assert command.status == 200 and "unavailable" in command.json()["text"]
+    suggestion = interaction_body(
+        block_suggestion_payload(ids.CUSTOMER_SELECT_ACTION, "umbrel", block_id=ids.CUSTOMER_BLOCK)
+    )
+    assert post_to_wsgi(wsgi, suggestion, SECRET).status == 503
+    assert slack_standin.call_count("users.info") == 0  # no middleware after it, no listener
+
+
+def test_during_a_sqlite_import_replays_are_still_refused(deployment, store_url):
+    """An import write-locks a SQLite store for its whole file while lookups go on: the one
+    process's memory of recent signatures refuses replays until the claim can be written."""
+    if not store_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL takes the claim during an import")
+    first, _, services = deployment
+    body = slash_command_body(ids.LICENSE_COMMAND, "initech", user_id=ALLOWED)
+    sent_at = int(time.time())
+    with services.session_factory() as importing:
+        importing.add(Customer(key="name:in flight", name="In Flight", search_key="in flight"))
+        importing.flush()  # the store's write lock is held until this session ends
+        answered = post_to_wsgi(first, body, SECRET, timestamp=sent_at)
+        assert answered.status == 200 and INITECH_EMAIL in answered.text
+        assert post_to_wsgi(first, body, SECRET, timestamp=sent_at).status == REPLAY_STATUS
+        importing.rollback()

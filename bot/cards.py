@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot import ids
+from bot import ids, money
 from bot.links import Links
 from bot.records import (
     CustomerChoice,
@@ -84,12 +84,7 @@ ZERO_WIDTH_JOINER = "\u200d"
 _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone|group)\b)", re.IGNORECASE)
 _WHITESPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
-# Relationship between an ISO 4217 code and its minor unit; everything else has two decimals.
-_ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "CLP", "ISK", "VND", "XAF", "XOF", "UGX"})
-_THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "KWD", "OMR", "JOD", "TND", "IQD", "LYD"})
-_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 _PLAN_NAMES = {
     "free": "Free",
@@ -299,31 +294,11 @@ def format_timestamp(value: datetime | None) -> str:
     return _as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def currency_decimals(currency: str) -> int:
-    if currency in _ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if currency in _THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
-
-
 def format_money(amount_minor: int, currency: str | None) -> str:
-    """Exact minor units to words: 431250 USD -> $4,312.50; 5000 CHF -> 50.00 CHF.
-
-    Returned text is mrkdwn-safe: an odd currency code from the import is escaped.
-    """
-    code = (currency or "").strip().upper()
-    known_code = bool(_CURRENCY_CODE.fullmatch(code))
-    decimals = currency_decimals(code) if known_code else 2
-    whole, fraction = divmod(abs(amount_minor), 10**decimals)
-    number = f"{whole:,}" + (f".{fraction:0{decimals}d}" if decimals else "")
-    sign = "-" if amount_minor < 0 else ""
-    if code in _CURRENCY_SYMBOLS:
-        return f"{sign}{_CURRENCY_SYMBOLS[code]}{number}"
-    if not code:
-        return f"{sign}{number}"
-    shown_code = code if known_code else escape_text(currency, SHORT_CODE_MAX)
-    return f"{sign}{number} {shown_code}"
+    """Exact minor units to words (bot/money.py); an odd currency code is mrkdwn-escaped."""
+    return money.format_money(
+        amount_minor, currency, escape=lambda code: escape_text(code, SHORT_CODE_MAX)
+    )
 
 
 def sentence(text: str | None, max_length: int = REASON_MAX) -> str:

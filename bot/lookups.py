@@ -144,7 +144,7 @@ class LookupService:
 
     def _answer_query(self, session: Session, command: str, text: str) -> Answer:
         # A clear winner's card is loaded next: skip loading its pick-list line first.
-        result = find_customers(session, text, load_choices=False)
+        result = find_customers(session, text, today=self._clock().date(), load_choices=False)
         if result.query.kind is QueryKind.EMPTY:
             return Answer(cards.build_usage(command), "usage")
         if result.resolved_key is not None:
@@ -300,7 +300,9 @@ class LookupService:
         choices: list[CustomerChoice] = []
 
         def search(session: Session) -> tuple[str, int]:
-            result = find_customers(session, text, limit=MODAL_OPTIONS_SEARCHED)
+            result = find_customers(
+                session, text, today=self._clock().date(), limit=MODAL_OPTIONS_SEARCHED
+            )
             choices.extend([result.resolved] if result.resolved else result.choices)
             return ("ok" if choices else "not_found"), len(choices)
 
@@ -314,7 +316,7 @@ class LookupService:
         found: list[CustomerSelection] = []
 
         def suggest(session: Session) -> tuple[str, int]:
-            choice = find_customer_in_text(session, message_text)
+            choice = find_customer_in_text(session, message_text, today=self._clock().date())
             licenses = (
                 None
                 if choice is None
@@ -340,7 +342,7 @@ class LookupService:
         def load(session: Session) -> tuple[str, int]:
             key = resolve_customer_key(session, customer_value)
             licenses = load_customer_licenses(session, key, today=self._clock().date())
-            choices = customer_choices(session, [key])
+            choices = customer_choices(session, [key], today=self._clock().date())
             if licenses is None or not choices:
                 return "not_found", 0
             selected.append(CustomerSelection(choices[0], licenses.overview))

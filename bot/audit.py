@@ -10,6 +10,7 @@ The audit table carries query text; logs never do. Log lines here name ids and o
 from __future__ import annotations
 
 import csv
+import enum
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +25,21 @@ from bot.store.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
+
+class Outcome(enum.StrEnum):
+    """How a request ended: the audit row's `outcome`, stored as its string. The one list."""
+
+    OK = "ok"  # an answer with customer data
+    AMBIGUOUS = "ambiguous"  # a pick list
+    NOT_FOUND = "not_found"
+    USAGE = "usage"  # empty query: the usage card
+    DENIED = "denied"  # refused by the allowlist (bot/permissions.py)
+    RATE_LIMITED = "rate_limited"  # over LOOKUP_RATE_LIMIT_PER_HOUR
+    ERROR = "error"  # the store could not answer
+
+
 # Outcomes a person would recognise as "a lookup I made" (App Home's recent lookups).
-LOOKUP_OUTCOMES = ("ok", "ambiguous", "not_found")
+LOOKUP_OUTCOMES = (Outcome.OK, Outcome.AMBIGUOUS, Outcome.NOT_FOUND)
 
 # Column widths of AuditEvent: PostgreSQL rejects longer values, and an action id may be 255.
 _ID_WIDTH = 32
@@ -37,7 +51,7 @@ _REASON_WIDTH = 64
 @dataclass(frozen=True)
 class AuditEntry:
     surface: str  # "/license", "/recon", an action id, a callback id, an event type
-    outcome: str  # "ok", "ambiguous", "not_found", "usage", "denied", "error"
+    outcome: Outcome
     user_id: str | None = None
     team_id: str | None = None
     enterprise_id: str | None = None
@@ -46,13 +60,17 @@ class AuditEntry:
     result_count: int = 0
     reason: str | None = None  # why refused ("not_listed", ...) or which rule allowed
 
+    def __post_init__(self) -> None:
+        # A misspelt outcome would be stored and never counted: refuse it here.
+        object.__setattr__(self, "outcome", Outcome(self.outcome))
+
 
 @dataclass(frozen=True)
 class RecentLookup:
     at: datetime
     surface: str
     query: str | None
-    outcome: str
+    outcome: Outcome
     result_count: int
     channel_id: str | None
 
@@ -124,7 +142,7 @@ def recent_lookups(session: Session, user_id: str, limit: int = 10) -> list[Rece
             at=row.at,
             surface=row.surface,
             query=row.query,
-            outcome=row.outcome,
+            outcome=Outcome(row.outcome),
             result_count=row.result_count,
             channel_id=row.channel_id,
         )

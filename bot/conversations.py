@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import ids
+from bot.audit import Outcome
 from bot.lookups import Audience, LookupService, Requester
 
 logger = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ def post_customer_card(
         featured_license_id=featured_license_id,
         note=note,
     )
-    if answer.outcome != "ok":
+    if answer.outcome is not Outcome.OK:
         return answer.message.text
     return post_message(client, conversation_id, thread_ts=thread_ts, **answer.payload())
 

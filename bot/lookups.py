@@ -17,7 +17,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import cards, ids
-from bot.audit import AuditEntry, RateLimitHit, rate_limit_hit, recent_lookups, record_audit
+from bot.audit import (
+    AuditEntry,
+    Outcome,
+    RateLimitHit,
+    rate_limit_hit,
+    recent_lookups,
+    record_audit,
+)
 from bot.cards import CardMessage
 from bot.home import HomeFacts
 from bot.links import Links
@@ -77,7 +84,7 @@ class Requester:
 @dataclass(frozen=True)
 class Answer:
     message: CardMessage
-    outcome: str  # "ok", "ambiguous", "not_found", "usage", "error"
+    outcome: Outcome
     result_count: int = 0
 
     def payload(self) -> dict[str, object]:
@@ -146,7 +153,7 @@ class LookupService:
         # A clear winner's card is loaded next: skip loading its pick-list line first.
         result = find_customers(session, text, today=self._clock().date(), load_choices=False)
         if result.query.kind is QueryKind.EMPTY:
-            return Answer(cards.build_usage(command), "usage")
+            return Answer(cards.build_usage(command), Outcome.USAGE)
         if result.resolved_key is not None:
             return self._customer_card(
                 session, command, result.resolved_key, audience=Audience.REQUESTER
@@ -155,10 +162,12 @@ class LookupService:
             message = cards.build_pick_list(
                 text, result.choices, action_id=PICK_ACTION_BY_COMMAND[command]
             )
-            return Answer(message, "ambiguous", len(result.choices))
+            return Answer(message, Outcome.AMBIGUOUS, len(result.choices))
         if latest_import_at(session) is None:
-            return Answer(cards.build_notice(STORE_EMPTY), "not_found")
-        return Answer(cards.build_not_found(text, result.suggestions, command=command), "not_found")
+            return Answer(cards.build_notice(STORE_EMPTY), Outcome.NOT_FOUND)
+        return Answer(
+            cards.build_not_found(text, result.suggestions, command=command), Outcome.NOT_FOUND
+        )
 
     def _customer_card(
         self,
@@ -176,12 +185,12 @@ class LookupService:
         if command == ids.RECON_COMMAND:
             reconciliations = load_customer_reconciliations(session, customer_key)
             if reconciliations is None:
-                return Answer(cards.build_notice(CUSTOMER_GONE), "not_found")
+                return Answer(cards.build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
             message = cards.build_recon_card(reconciliations, self._links)
-            return Answer(message, "ok", len(reconciliations.reconciliations))
+            return Answer(message, Outcome.OK, len(reconciliations.reconciliations))
         licenses = load_customer_licenses(session, customer_key, today=self._clock().date())
         if licenses is None:
-            return Answer(cards.build_notice(CUSTOMER_GONE), "not_found")
+            return Answer(cards.build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
         message = cards.build_license_card(
             licenses,
             self._links,
@@ -191,7 +200,7 @@ class LookupService:
             featured_license_id=featured_license_id,
             note=note,
         )
-        return Answer(message, "ok", licenses.overview.license_count)
+        return Answer(message, Outcome.OK, licenses.overview.license_count)
 
     def _audited(
         self,
@@ -207,7 +216,7 @@ class LookupService:
                 answer = build(session) if hit is None else rate_limited_answer(hit)
         except SQLAlchemyError as error:
             logger.error("lookup failed: store error %s", type(error).__name__)
-            answer = Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
+            answer = Answer(cards.build_notice(STORE_UNAVAILABLE), Outcome.ERROR)
         entry = AuditEntry(
             surface=surface,
             outcome=answer.outcome,
@@ -222,7 +231,7 @@ class LookupService:
             record_audit(self._session_factory, entry, now=self._clock())
         except SQLAlchemyError as error:
             logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
-            return Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
+            return Answer(cards.build_notice(STORE_UNAVAILABLE), Outcome.ERROR)
         return answer
 
     # ---- link unfurls and App Home (issue 3) -------------------------------------------------
@@ -275,23 +284,23 @@ class LookupService:
             else load_customer_licenses(session, customer_key, today=self._clock().date())
         )
         if licenses is None:
-            return Answer(cards.build_notice(LINK_GONE), "not_found")
+            return Answer(cards.build_notice(LINK_GONE), Outcome.NOT_FOUND)
         message = cards.build_license_unfurl(
             licenses,
             license_id,
             self._links,
             include_contact_emails=self._shows_contact_emails(Audience.CONVERSATION),
         )
-        return Answer(message, "ok", 1)
+        return Answer(message, Outcome.OK, 1)
 
     def _reconciliation_unfurl(self, session: Session, reconciliation_id: int) -> Answer:
         record = load_reconciliation(session, reconciliation_id)
         if record is None:
-            return Answer(cards.build_notice(LINK_GONE), "not_found")
+            return Answer(cards.build_notice(LINK_GONE), Outcome.NOT_FOUND)
         message = cards.build_recon_unfurl(
             record, self._links, data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT)
         )
-        return Answer(message, "ok", 1)
+        return Answer(message, Outcome.OK, 1)
 
     # ---- shortcut modals (issue 3): customer options, suggestions, licenses to feature ------
 
@@ -299,12 +308,12 @@ class LookupService:
         """What an external select offers for `text`: the same search as /license."""
         choices: list[CustomerChoice] = []
 
-        def search(session: Session) -> tuple[str, int]:
+        def search(session: Session) -> tuple[Outcome, int]:
             result = find_customers(
                 session, text, today=self._clock().date(), limit=MODAL_OPTIONS_SEARCHED
             )
             choices.extend([result.resolved] if result.resolved else result.choices)
-            return ("ok" if choices else "not_found"), len(choices)
+            return (Outcome.OK if choices else Outcome.NOT_FOUND), len(choices)
 
         if not self._audited_read(SUGGEST_SURFACE, text, requester, search):
             return []
@@ -315,7 +324,7 @@ class LookupService:
         shortcut's modal."""
         found: list[CustomerSelection] = []
 
-        def suggest(session: Session) -> tuple[str, int]:
+        def suggest(session: Session) -> tuple[Outcome, int]:
             choice = find_customer_in_text(session, message_text, today=self._clock().date())
             licenses = (
                 None
@@ -323,9 +332,9 @@ class LookupService:
                 else load_customer_licenses(session, choice.key, today=self._clock().date())
             )
             if choice is None or licenses is None:
-                return "not_found", 0
+                return Outcome.NOT_FOUND, 0
             found.append(CustomerSelection(choice, licenses.overview))
-            return "ok", 1
+            return Outcome.OK, 1
 
         query = message_text[:SUGGESTION_QUERY_MAX]
         if not self._audited_read(ids.POST_CARD_SHORTCUT, query, requester, suggest):
@@ -339,14 +348,14 @@ class LookupService:
         feature. None when the customer is gone or the store cannot answer."""
         selected: list[CustomerSelection] = []
 
-        def load(session: Session) -> tuple[str, int]:
+        def load(session: Session) -> tuple[Outcome, int]:
             key = resolve_customer_key(session, customer_value)
             licenses = load_customer_licenses(session, key, today=self._clock().date())
             choices = customer_choices(session, [key], today=self._clock().date())
             if licenses is None or not choices:
-                return "not_found", 0
+                return Outcome.NOT_FOUND, 0
             selected.append(CustomerSelection(choices[0], licenses.overview))
-            return "ok", licenses.overview.license_count
+            return Outcome.OK, licenses.overview.license_count
 
         if not self._audited_read(SELECT_SURFACE, customer_value, requester, load):
             return None
@@ -357,16 +366,16 @@ class LookupService:
         surface: str,
         query: str,
         requester: Requester,
-        read: Callable[[Session], tuple[str, int]],
+        read: Callable[[Session], tuple[Outcome, int]],
     ) -> bool:
         """Run a lookup that returns no card, and audit it; False when it must not be shown."""
         try:
             with self._session_factory() as session:
                 hit = self._rate_limit_hit(session, requester)
-                outcome, count = read(session) if hit is None else (RATE_LIMITED, 0)
+                outcome, count = read(session) if hit is None else (Outcome.RATE_LIMITED, 0)
         except SQLAlchemyError as error:
             logger.error("lookup failed: store error %s", type(error).__name__)
-            outcome, count = "error", 0
+            outcome, count = Outcome.ERROR, 0
         entry = AuditEntry(
             surface=surface,
             outcome=outcome,
@@ -382,16 +391,13 @@ class LookupService:
         except SQLAlchemyError as error:
             logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
             return False
-        return outcome not in ("error", RATE_LIMITED)
+        return outcome not in (Outcome.ERROR, Outcome.RATE_LIMITED)
 
     def _rate_limit_hit(self, session: Session, requester: Requester) -> RateLimitHit | None:
         # Checked before any search, on every surface: they all come through here.
         if not self._rate_limit or not requester.user_id:
             return None
         return rate_limit_hit(session, requester.user_id, limit=self._rate_limit, now=self._clock())
-
-
-RATE_LIMITED = "rate_limited"
 
 
 def rate_limited_notice(hit: RateLimitHit) -> str:
@@ -402,7 +408,7 @@ def rate_limited_notice(hit: RateLimitHit) -> str:
 
 
 def rate_limited_answer(hit: RateLimitHit) -> Answer:
-    return Answer(cards.build_notice(rate_limited_notice(hit)), RATE_LIMITED)
+    return Answer(cards.build_notice(rate_limited_notice(hit)), Outcome.RATE_LIMITED)
 
 
 # The audit surfaces of the modals' searches (the card itself is audited by its own surface).

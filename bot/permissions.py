@@ -39,7 +39,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.audit import AuditEntry, record_audit
+from bot.audit import AuditEntry, Outcome, record_audit
 from bot.identity import (
     BOT,
     DEACTIVATED,
@@ -54,7 +54,6 @@ from bot.identity import (
 logger = logging.getLogger(__name__)
 
 ACCESS_CONTEXT_KEY = "access"
-DENIED_OUTCOME = "denied"
 NO_USER_REASON = "no_user"
 # Slack's lifecycle events carry no user: nobody to check, and the app must still hear them.
 LIFECYCLE_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
@@ -296,7 +295,7 @@ class AllowlistMiddleware(Middleware):
             return
         entry = AuditEntry(
             surface=actor.surface,
-            outcome=DENIED_OUTCOME,
+            outcome=Outcome.DENIED,
             user_id=actor.user_id,
             team_id=actor.team_id,
             enterprise_id=actor.enterprise_id,

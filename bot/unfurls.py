@@ -33,6 +33,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.audit import Outcome
 from bot.conversations import shared_with_another_organisation
 from bot.links import Links
 from bot.lookups import LookupService, Requester
@@ -239,7 +240,7 @@ class Unfurler:
                 answer = self._lookups.answer_reconciliation_link(
                     admin_link.record_id, admin_link.url, requester
                 )
-            if answer.outcome == "ok":
+            if answer.outcome is Outcome.OK:
                 unfurls[admin_link.url] = {"blocks": answer.message.blocks_as_dicts()}
                 claimed.append(canonical)
             else:

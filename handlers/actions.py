@@ -8,6 +8,7 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
 from bot import ids
+from bot.audit import Outcome
 from bot.cards import build_notice
 from bot.conversations import SHARE_NOT_TAKEN, post_via_response_url, send_direct_message
 from bot.lookups import COMMAND_BY_PICK_ACTION, Audience
@@ -38,7 +39,7 @@ def register(app: App, services: Services) -> None:
             audience=Audience.CONVERSATION,
             surface="share",
         )
-        if answer.outcome != "ok":
+        if answer.outcome is not Outcome.OK:
             respond(response_type="ephemeral", replace_original=False, **answer.payload())
             return
         shared = post_via_response_url(
@@ -74,7 +75,7 @@ def register(app: App, services: Services) -> None:
             surface=SEND_TO_ME_SURFACE,
             shareable=False,
         )
-        problem = answer.message.text if answer.outcome != "ok" else None
+        problem = answer.message.text if answer.outcome is not Outcome.OK else None
         if problem is None and requester.user_id:
             problem = send_direct_message(client, requester.user_id, **answer.payload())
         if respond is None:

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.views import View
 
 from bot import ids
+from bot.audit import Outcome
 from bot.conversations import check_conversation, post_customer_card
 from bot.lookups import Audience, CustomerSelection
 from bot.modals import (
@@ -190,7 +191,7 @@ def register(app: App, services: Services) -> None:
             featured_license_id=form.license_id,
             shareable=False,
         )
-        if answer.outcome != "ok":
+        if answer.outcome is not Outcome.OK:
             _errors(ack, ids.CUSTOMER_BLOCK, answer.message.text)
             return
         context = ModalContext(customer=form.customer, license_id=form.license_id)

@@ -140,3 +140,28 @@ def test_recent_lookups_newest_first_without_refusals(
         "acme",
     ]
     assert recent_lookups(session, "UNOBODY", limit=10) == []
+
+
+def test_an_outcome_outside_the_one_list_is_refused() -> None:
+    from bot.audit import Outcome
+
+    with pytest.raises(ValueError, match="okay"):
+        AuditEntry(surface="/license", outcome="okay")  # type: ignore[arg-type]
+    assert AuditEntry(surface="/license", outcome="rate_limited").outcome is Outcome.RATE_LIMITED
+
+
+def test_every_outcome_is_stored_as_its_string_and_read_back(
+    session_factory: sessionmaker[Session], session: Session
+) -> None:
+    from bot.audit import LOOKUP_OUTCOMES, Outcome
+
+    assert max(map(len, Outcome)) <= AuditEvent.__table__.c.outcome.type.length
+    for minutes, outcome in enumerate(Outcome):
+        entry = AuditEntry(surface="/license", outcome=outcome, user_id="U1", query=outcome)
+        record_audit(session_factory, entry, now=AT + timedelta(minutes=minutes))
+    stored = session.scalars(select(AuditEvent.outcome).order_by(AuditEvent.id)).all()
+    assert stored == [str(outcome) for outcome in Outcome]
+    assert {type(value) for value in stored} == {str}
+    recent = recent_lookups(session, "U1", limit=20)
+    assert {lookup.outcome for lookup in recent} == set(LOOKUP_OUTCOMES)
+    assert all(type(lookup.outcome) is Outcome for lookup in recent)

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.db import session_scope
-from bot.store.models import AuditEvent
+from bot.store.models import AuditEvent, column_width
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +41,19 @@ class Outcome(enum.StrEnum):
 # Outcomes a person would recognise as "a lookup I made" (App Home's recent lookups).
 LOOKUP_OUTCOMES = (Outcome.OK, Outcome.AMBIGUOUS, Outcome.NOT_FOUND)
 
-# Column widths of AuditEvent: PostgreSQL rejects longer values, and an action id may be 255.
-_ID_WIDTH = 32
-_SURFACE_WIDTH = 64
-_OUTCOME_WIDTH = 16
-_REASON_WIDTH = 64
+# PostgreSQL rejects values longer than AuditEvent's columns, and an action id may be 255.
+_WIDTHS = {
+    name: column_width(getattr(AuditEvent, name))
+    for name in (
+        "team_id",
+        "enterprise_id",
+        "user_id",
+        "channel_id",
+        "surface",
+        "outcome",
+        "reason",
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -100,15 +108,15 @@ def record_audit(
             _INSERT_AUDIT_EVENT,
             {
                 "at": at,
-                "surface": _storable(entry.surface)[:_SURFACE_WIDTH],
-                "outcome": _storable(entry.outcome)[:_OUTCOME_WIDTH],
-                "user_id": _clip(entry.user_id, _ID_WIDTH),
-                "team_id": _clip(entry.team_id, _ID_WIDTH),
-                "enterprise_id": _clip(entry.enterprise_id, _ID_WIDTH),
-                "channel_id": _clip(entry.channel_id, _ID_WIDTH),
+                "surface": _storable(entry.surface)[: _WIDTHS["surface"]],
+                "outcome": _storable(entry.outcome)[: _WIDTHS["outcome"]],
+                "user_id": _clip(entry.user_id, _WIDTHS["user_id"]),
+                "team_id": _clip(entry.team_id, _WIDTHS["team_id"]),
+                "enterprise_id": _clip(entry.enterprise_id, _WIDTHS["enterprise_id"]),
+                "channel_id": _clip(entry.channel_id, _WIDTHS["channel_id"]),
                 "query": None if entry.query is None else _storable(entry.query),
                 "result_count": entry.result_count,
-                "reason": _clip(entry.reason, _REASON_WIDTH),
+                "reason": _clip(entry.reason, _WIDTHS["reason"]),
             },
         )
     logger.debug(

@@ -38,7 +38,7 @@ from bot.conversations import shared_with_another_organisation
 from bot.links import Links
 from bot.lookups import LookupService, Requester
 from bot.store.db import session_scope
-from bot.store.models import UnfurlRecord
+from bot.store.models import UnfurlRecord, column_width
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,8 @@ REPEAT_WINDOW = timedelta(minutes=30)
 COMPOSER_CHANNEL = "COMPOSER"
 COMPOSER_SOURCE = "composer"
 _ADMIN_PATH = re.compile(r"^/admin/(license|reconciliation)/([0-9]{1,18})/?$")
-# UnfurlRecord's column widths.
-_CHANNEL_WIDTH = 32
-_URL_WIDTH = 1000
+_CHANNEL_WIDTH = column_width(UnfurlRecord.channel_id)
+_URL_WIDTH = column_width(UnfurlRecord.url)
 
 LinkKind = Literal["license", "reconciliation"]
 

@@ -67,6 +67,22 @@ def test_long_ids_are_clipped_to_the_columns(
     assert session.scalars(select(AuditEvent.surface)).one() == "link:" + "x" * 59
 
 
+def test_every_clipped_column_is_clipped_to_the_models_width(
+    session_factory: sessionmaker[Session], session: Session
+) -> None:
+    """The widths come from AuditEvent: change a column's length and the clipping follows."""
+    from bot.store.models import column_width
+
+    clipped = ("user_id", "team_id", "enterprise_id", "channel_id", "surface", "reason")
+    record_audit(
+        session_factory,
+        AuditEntry(outcome="denied", **{name: "y" * 300 for name in clipped}),  # type: ignore[arg-type]
+    )
+    row = session.scalars(select(AuditEvent)).one()
+    for name in clipped:
+        assert getattr(row, name) == "y" * column_width(getattr(AuditEvent, name)), name
+
+
 def test_record_audit_logs_no_query_text(
     session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:

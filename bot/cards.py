@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import ids, money
+from bot.identity import refusal_sentence, refusal_text
 from bot.links import Links
 from bot.records import (
     CustomerChoice,
@@ -114,17 +115,6 @@ _RECON_STATUS_WORDS = {
     ReconciliationStatus.SKIPPED.value: "⏭️ Skipped",
     ReconciliationStatus.FAILED.value: "❌ Failed",
 }
-_REFUSALS = {
-    "not_listed": "You're not on the list of people who can look up customer licenses.",
-    "guest": "Guest accounts can't look up customer licenses.",
-    "external": "People from other organisations can't look up customer licenses here.",
-    "deactivated": "Deactivated accounts can't look up customer licenses.",
-    "unknown_user": "We couldn't find your Slack profile, so we can't let you look up customer data.",
-    "identity_unavailable": "We couldn't check who you are right now. Try again in a minute.",
-}
-# Refusals that an access request can fix; guests and external users are never allowed.
-_REFUSALS_WORTH_REQUESTING = frozenset({"not_listed", "unknown_user"})
-_DEFAULT_REFUSAL = "You don't have access to customer license data."
 
 
 @dataclass(frozen=True)
@@ -840,12 +830,11 @@ def build_usage(command: str) -> CardMessage:
 
 
 def build_refusal(access_request_url: str | None, reason: str) -> CardMessage:
-    """A polite no: no customer data, and a way to ask for access when one exists."""
-    message = _REFUSALS.get(reason, _DEFAULT_REFUSAL)
-    lines = [message]
-    if access_request_url and (reason in _REFUSALS_WORTH_REQUESTING or reason not in _REFUSALS):
-        lines.append(f"You can {link(access_request_url, 'request access here')}.")
-    return CardMessage(text=_fallback(message), blocks=[_section("\n".join(lines))])
+    """A polite no: no customer data, and a way to ask for access when one exists.
+
+    The wording is bot.identity.refusal_text's, the allowlist's plain fallback's too."""
+    text = refusal_text(reason, access_request_url, link=link)
+    return CardMessage(text=_fallback(refusal_sentence(reason)), blocks=[_section(text)])
 
 
 def build_notice(text: str) -> CardMessage:

@@ -41,14 +41,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.audit import AuditEntry, Outcome, record_audit
 from bot.identity import (
-    BOT,
-    DEACTIVATED,
-    EXTERNAL,
-    GUEST,
     IDENTITY_UNAVAILABLE,
     AccessDecision,
     AccessResolver,
     LocalOperatorResolver,
+    refusal_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -161,20 +158,6 @@ def is_lifecycle_event(body: Mapping[str, Any]) -> bool:
         body.get("type") == "event_callback"
         and _dict(body.get("event")).get("type") in LIFECYCLE_EVENTS
     )
-
-
-def refusal_text(reason: str, access_request_url: str | None) -> str:
-    """A polite refusal that says what to do next, and nothing about any customer."""
-    if reason == IDENTITY_UNAVAILABLE:
-        return (
-            "Sorry, I couldn't check your access with Slack just now. Please try again in a minute."
-        )
-    if reason in {GUEST, EXTERNAL, BOT, DEACTIVATED}:
-        return "Sorry, CustomersDot lookups are only available to members of this organisation."
-    text = "Sorry, CustomersDot lookups are limited to people on the sales allowlist."
-    if access_request_url:
-        return f"{text} <{access_request_url}|Request access> and try again once it's granted."
-    return f"{text} Ask your Slack admin for access."
 
 
 def _refusal_modal(text: str, blocks: Sequence[Block | dict[str, Any]] | None) -> dict[str, Any]:

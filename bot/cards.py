@@ -47,10 +47,10 @@ from bot.records import (
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): some are not checked by
 # slack_sdk's to_dict(), so the builders keep under them by construction.
-MAX_BLOCKS = 50
+# (No card uses section fields, and none comes near 50 blocks: tests/test_cards.py's
+# check_message and tests/test_hostile_input.py check both limits on every card they build.)
 HEADER_TEXT_MAX = 150
 SECTION_TEXT_MAX = 3000
-SECTION_FIELD_MAX = 2000
 SECTION_FIELDS_MAX = 10
 BUTTON_TEXT_MAX = 75
 BUTTON_VALUE_MAX = 2000

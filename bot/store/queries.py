@@ -30,7 +30,6 @@ from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 # ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts}).
 LICENSES_IMPORT = "licenses"
 RECONCILIATIONS_IMPORT = "reconciliations"
-HOSTS_IMPORT = "hosts"
 
 
 def latest_import_at(session: Session, kind: str | None = None) -> datetime | None:

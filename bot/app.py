@@ -58,6 +58,8 @@ class Services:
     lookups: LookupService
     # OAuth mode only (many workspaces): where installs and their encrypted tokens live.
     installation_store: EncryptedInstallationStore | None = None
+    # OAuth mode only: one identity resolver per workspace, forgotten when it uninstalls.
+    workspace_resolvers: WorkspaceResolvers | None = None
 
 
 def build_services(
@@ -85,8 +87,19 @@ def build_services(
         build_installation_store(settings, engine) if settings.oauth_enabled else None
     )
     return Services(
-        settings, engine, session_factory, links, lookups, installation_store=installation_store
+        settings,
+        engine,
+        session_factory,
+        links,
+        lookups,
+        installation_store=installation_store,
+        workspace_resolvers=_workspace_resolvers(settings) if settings.oauth_enabled else None,
     )
+
+
+def _workspace_resolvers(settings: Settings) -> WorkspaceResolvers:
+    # Each workspace's users are looked up with that workspace's own token.
+    return WorkspaceResolvers(settings, lambda token: create_web_client(settings, token))
 
 
 def create_app(
@@ -112,9 +125,11 @@ def create_app(
     resolver: AccessResolver | WorkspaceResolvers
     if settings.oauth_enabled:
         app = _create_oauth_app(settings, services, client)
-        # Each workspace's users are looked up with that workspace's own token.
-        resolver = identity_resolver or WorkspaceResolvers(
-            settings, lambda token: create_web_client(settings, token)
+        # Not `or`: an empty WorkspaceResolvers is falsy (it has a length).
+        resolver = identity_resolver or (
+            services.workspace_resolvers
+            if services.workspace_resolvers is not None
+            else _workspace_resolvers(settings)
         )
     else:
         client = client or create_web_client(settings)

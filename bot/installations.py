@@ -298,12 +298,16 @@ class WorkspaceResolvers:
             tuple[str | None, str | None], tuple[IdentityResolver, WebClient]
         ] = {}
 
-    def __call__(self, context: BoltContext) -> AccessResolver:
+    @staticmethod
+    def _key(context: BoltContext) -> tuple[str | None, str | None]:
         result = context.authorize_result
-        key = (
+        return (
             (result.enterprise_id if result else None) or context.enterprise_id,
             (result.team_id if result else None) or context.team_id,
         )
+
+    def __call__(self, context: BoltContext) -> AccessResolver:
+        key = self._key(context)
         token = context.bot_token
         with self._lock:
             entry = self._resolvers.get(key)
@@ -320,6 +324,17 @@ class WorkspaceResolvers:
         """Drop a workspace's resolver and its cached decisions (it was uninstalled)."""
         with self._lock:
             self._resolvers.pop((enterprise_id, team_id), None)
+
+    def forget_workspace_of(self, context: BoltContext) -> None:
+        """The uninstall cleanup (handlers/lifecycle.py): drop the resolver of the workspace
+        an `app_uninstalled` or `tokens_revoked` event names; an org-wide install, every
+        resolver of its enterprise."""
+        enterprise_id, team_id = self._key(context)
+        if context.is_enterprise_install and enterprise_id is not None:
+            with self._lock:
+                for key in [key for key in self._resolvers if key[0] == enterprise_id]:
+                    del self._resolvers[key]
+        self.forget(enterprise_id, team_id)
 
     def __len__(self) -> int:
         return len(self._resolvers)

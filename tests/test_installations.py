@@ -246,3 +246,19 @@ def test_each_workspace_gets_its_own_resolver_following_its_current_token():
     assert made[0].token == "xoxb-t1-rotated"
     resolvers.forget(None, "T1")
     assert resolvers(BoltContext({"team_id": "T1", "bot_token": "xoxb-t1-rotated"})) is not first
+
+
+def test_an_org_wide_uninstall_forgets_every_workspace_of_its_enterprise():
+    def client_factory(token: str | None) -> WebClient:
+        return WebClient(token=token, base_url="http://127.0.0.1:9/api/")
+
+    resolvers = WorkspaceResolvers(Settings(allowed_user_ids=frozenset({"U1"})), client_factory)
+    for enterprise_id, team_id in (("E1", "T1"), ("E1", "T2"), (None, "T3")):
+        resolvers(BoltContext({"enterprise_id": enterprise_id, "team_id": team_id}))
+    assert len(resolvers) == 3
+    resolvers.forget_workspace_of(BoltContext({"enterprise_id": "E1", "team_id": "T1"}))
+    assert len(resolvers) == 2  # one workspace of the grid
+    resolvers.forget_workspace_of(
+        BoltContext({"enterprise_id": "E1", "team_id": None, "is_enterprise_install": True})
+    )
+    assert len(resolvers) == 1  # the whole org's install: T3 stays

@@ -1,4 +1,4 @@
-"""The audit trail: who looked up what, where, when, with what outcome (DESIGN.md: Privacy).
+"""The audit trail: who looked up what, where, when, with what outcome (ARCHITECTURE.md: Privacy).
 
 Each entry is written in its own short transaction, so an audit row never waits for, or rolls
 back with, the work that caused it. The table lives in the `audit` schema (an attached file on

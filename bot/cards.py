@@ -278,7 +278,7 @@ def format_date(value: date | None) -> str:
 
 
 def format_timestamp(value: datetime | None) -> str:
-    """`2025-02-27 14:03 UTC`; naive timestamps are UTC (DESIGN.md: Import files)."""
+    """`2025-02-27 14:03 UTC`; naive timestamps are UTC (ARCHITECTURE.md: Import files)."""
     if value is None:
         return "unknown"
     return _as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
@@ -844,7 +844,7 @@ def build_notice(text: str) -> CardMessage:
 
 
 # ---------------------------------------------------------------------------------------------
-# Link unfurls: compact cards under a link someone posted (DESIGN.md: Privacy, one rule)
+# Link unfurls: compact cards under a link someone posted (ARCHITECTURE.md: Privacy, one rule)
 
 
 _UNFURL_STANDING = {

@@ -1,6 +1,6 @@
 """Can the bot post a card here? And, when Slack refuses a post, what do we tell the user?
 
-DESIGN.md (Privacy): cards go only to the conversation the user acted in or one they chose,
+ARCHITECTURE.md (Privacy): cards go only to the conversation the user acted in or one they chose,
 and never into a conversation shared with another organisation; when the bot cannot tell,
 it does not post. `conversations.info` is the one source: a channel it cannot see, or an
 answer it cannot read, is a "no" with words saying what to do next.

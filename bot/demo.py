@@ -7,8 +7,8 @@ every plan and license type, reconciliations in every status and several currenc
 usage-ping hosts. Everything is seeded and dated relative to `today`, so the same day always
 gives the same files and the demo always has active licenses.
 
-The files are written in DESIGN.md's import format and loaded through `import_file`, so the
-demo exercises the real import path.
+The files are written in the import format (ARCHITECTURE.md: Import files) and loaded through
+`import_file`, so the demo exercises the real import path.
 """
 
 from __future__ import annotations

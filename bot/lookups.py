@@ -67,7 +67,7 @@ COMMAND_BY_PICK_ACTION = {action: command for command, action in PICK_ACTION_BY_
 
 
 class Audience(enum.Enum):
-    """Who will see a card: decides the one redaction rule (DESIGN.md: Privacy)."""
+    """Who will see a card: decides the one redaction rule (ARCHITECTURE.md: Privacy)."""
 
     REQUESTER = "requester"  # ephemeral reply or DM to the person who asked: emails shown
     CONVERSATION = "conversation"  # shared into a channel or thread: emails per deployment setting

@@ -1,4 +1,4 @@
-"""The allowlist as one Bolt global middleware (DESIGN.md: Permissions as middleware).
+"""The allowlist as one Bolt global middleware (ARCHITECTURE.md: the request path).
 
 Every request that names a user is checked before any listener runs: slash commands, block
 actions, suggestions, shortcuts, modal submissions, events. An allowed request continues with

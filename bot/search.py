@@ -1,4 +1,4 @@
-"""Query text -> what the user meant (DESIGN.md: Search).
+"""Query text -> what the user meant (ARCHITECTURE.md: the search rule).
 
 One box, many meanings: digits are a license id, `jane@acme.io` an email, `@acme.io` an email
 domain, `A-S00012345` a subscription name, `gitlab.acme.io` a hostname (then an email domain),
@@ -225,7 +225,7 @@ class SearchResult:
 def find_customers(
     session: Session, text: str, *, today: date, limit: int = 8, load_choices: bool = True
 ) -> SearchResult:
-    """The customers `text` means, best first (DESIGN.md: Search).
+    """The customers `text` means, best first (ARCHITECTURE.md: the search rule).
 
     `load_choices=False`: a clear winner comes back as `resolved_key` only, without loading
     its pick-list line (and licenses), for a caller that loads the whole card next anyway."""
@@ -329,7 +329,9 @@ def _host_customers(session: Session, hostname: str, limit: int) -> list[str]:
 
 
 def _subscription_customers(session: Session, subscription_name: str, limit: int) -> list[str]:
-    """Licenses of the subscription, else its reconciliations' customers (DESIGN.md's rule)."""
+    """Licenses of the subscription, else its reconciliations' customers.
+
+    ARCHITECTURE.md's customer rule."""
     found = _customers_of(session, License.zuora_subscription_name == subscription_name, limit)
     if found:
         return found

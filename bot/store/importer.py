@@ -1,4 +1,4 @@
-"""Load CustomersDot and version.gitlab.com exports into the store (DESIGN.md: Import files).
+"""Load CustomersDot and version.gitlab.com exports into the store (ARCHITECTURE.md: Import files).
 
 One file is one transaction: every row is validated and written, or nothing changes. Rows are
 streamed and written in batches with set-based upserts; the keys seen (duplicate detection,
@@ -602,7 +602,7 @@ _SPECS: dict[ImportKind, _KindSpec] = {
 
 
 def import_columns(kind: ImportKind | str) -> tuple[str, ...]:
-    """The columns of a kind of export, in DESIGN.md's order: the one list the demo, the
+    """The columns of a kind of export, in the import format's order: the one list the demo, the
     benchmarks and the tests write their files with."""
     return tuple(f.name for f in _spec_for(kind).fields)
 

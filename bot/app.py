@@ -32,6 +32,7 @@ from bot.links import Links
 
 # Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
 from bot.logs import configure_logging as configure_logging
+from bot.logs import keep_request_bodies_out_of_bolt_logs
 from bot.lookups import LookupService
 from bot.permissions import allowlist_middleware, local_operator_middleware
 from bot.request_shape import malformed_reason
@@ -141,6 +142,7 @@ def create_app(
             process_before_response=True,
         )
         resolver = identity_resolver or IdentityResolver(client, settings)
+    keep_request_bodies_out_of_bolt_logs()
     # First: a retried Events API delivery is dropped before anything else acts on it.
     app.use(EventDedupeMiddleware(services.session_factory))
     app.use(

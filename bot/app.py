@@ -23,6 +23,7 @@ from bot.links import Links
 
 # Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
 from bot.logs import configure_logging as configure_logging
+from bot.logs import keep_request_bodies_out_of_bolt_logs
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
 from bot.slack.client import create_web_client
 from bot.slack.dedupe import EventDedupeMiddleware
@@ -60,6 +61,8 @@ class Services:
     lookups: LookupService
     # OAuth mode only (many workspaces): where installs and their encrypted tokens live.
     installation_store: EncryptedInstallationStore | None = None
+    # OAuth mode only: one identity resolver per workspace, forgotten when it uninstalls.
+    workspace_resolvers: WorkspaceResolvers | None = None
 
 
 def build_services(
@@ -87,8 +90,19 @@ def build_services(
         build_installation_store(settings, engine) if settings.oauth_enabled else None
     )
     return Services(
-        settings, engine, session_factory, links, lookups, installation_store=installation_store
+        settings,
+        engine,
+        session_factory,
+        links,
+        lookups,
+        installation_store=installation_store,
+        workspace_resolvers=_workspace_resolvers(settings) if settings.oauth_enabled else None,
     )
+
+
+def _workspace_resolvers(settings: Settings) -> WorkspaceResolvers:
+    # Each workspace's users are looked up with that workspace's own token.
+    return WorkspaceResolvers(settings, lambda token: create_web_client(settings, token))
 
 
 def create_app(
@@ -117,12 +131,15 @@ def create_app(
     if settings.oauth_enabled:
         app, installation_clients = _create_oauth_app(settings, services, client)
         # Each workspace's users are looked up with that workspace's own token, user groups
-        # with the token of the allowed workspace that owns them.
-        resolver = identity_resolver or WorkspaceResolvers(
-            settings,
-            lambda token: create_web_client(settings, token),
-            owner_client=installation_clients,
+        # with the token of the allowed workspace that owns them. Not `or`: an empty
+        # WorkspaceResolvers is falsy (it has a length).
+        workspaces = (
+            services.workspace_resolvers
+            if services.workspace_resolvers is not None
+            else _workspace_resolvers(settings)
         )
+        workspaces.read_user_groups_with(installation_clients)
+        resolver = identity_resolver or workspaces
     else:
         client = client or create_web_client(settings)
         app = App(
@@ -133,6 +150,7 @@ def create_app(
             process_before_response=True,
         )
         resolver = identity_resolver or IdentityResolver(client, settings)
+    keep_request_bodies_out_of_bolt_logs()
     # First: a retried Events API delivery is dropped before anything else acts on it.
     app.use(EventDedupeMiddleware(services.session_factory))
     app.use(

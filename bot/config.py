@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.slack.organisations import OrganisationAllowlist, parse_workspace_usergroup
 
 DEFAULT_DATABASE_URL = "sqlite:///customersdot.sqlite3"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class ConfigError(ValueError):
@@ -133,7 +137,12 @@ class Settings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env"
     ) -> Settings:
-        """Read settings; real environment variables win over `.env` entries."""
+        """Read settings; real environment variables win over `.env` entries.
+
+        An unset variable takes the dataclass field's default (`defaults` below): one home for
+        every default, so `Settings()` in a test is what production runs with.
+        """
+        defaults = cls()
         values: dict[str, str | None] = {}
         if dotenv_path and os.path.exists(dotenv_path):
             values.update(dotenv_values(dotenv_path))
@@ -143,7 +152,7 @@ class Settings:
             raw = values.get(name)
             return raw if raw is None or raw.strip() else None
 
-        api_url = (get("SLACK_API_URL") or DEFAULT_SLACK_API_URL).strip()
+        api_url = (get("SLACK_API_URL") or defaults.slack_api_url).strip()
         if not api_url.endswith("/"):
             api_url += "/"
         oauth = {
@@ -163,7 +172,7 @@ class Settings:
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_app_token=get("SLACK_APP_TOKEN"),
             slack_api_url=api_url,
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=get("DATABASE_URL") or defaults.database_url,
             allowed_user_ids=_split_list(get("ALLOWED_USER_IDS")),
             allowed_emails=frozenset(e.lower() for e in _split_list(get("ALLOWED_EMAILS"))),
             allowed_email_domains=frozenset(
@@ -176,22 +185,34 @@ class Settings:
             allowed_enterprise_ids=_split_list(get("ALLOWED_ENTERPRISE_IDS")),
             access_request_url=get("ACCESS_REQUEST_URL"),
             show_contact_emails_in_channels=_parse_bool(
-                "SHOW_CONTACT_EMAILS_IN_CHANNELS", get("SHOW_CONTACT_EMAILS_IN_CHANNELS"), False
+                "SHOW_CONTACT_EMAILS_IN_CHANNELS",
+                get("SHOW_CONTACT_EMAILS_IN_CHANNELS"),
+                defaults.show_contact_emails_in_channels,
             ),
             identity_cache_seconds=_parse_int(
-                "IDENTITY_CACHE_SECONDS", get("IDENTITY_CACHE_SECONDS"), 300
+                "IDENTITY_CACHE_SECONDS",
+                get("IDENTITY_CACHE_SECONDS"),
+                defaults.identity_cache_seconds,
             ),
-            customersdot_url=_base_url(get("CUSTOMERSDOT_URL"), cls.customersdot_url),
-            zuora_url=_base_url(get("ZUORA_URL"), cls.zuora_url),
-            version_app_url=_base_url(get("VERSION_APP_URL"), cls.version_app_url),
-            salesforce_url=_base_url(get("SALESFORCE_URL"), cls.salesforce_url),
-            log_level=(get("LOG_LEVEL") or "INFO").upper(),
-            log_format=_parse_choice("LOG_FORMAT", get("LOG_FORMAT"), LOG_FORMATS, "text"),
+            customersdot_url=_base_url(get("CUSTOMERSDOT_URL"), defaults.customersdot_url),
+            zuora_url=_base_url(get("ZUORA_URL"), defaults.zuora_url),
+            version_app_url=_base_url(get("VERSION_APP_URL"), defaults.version_app_url),
+            salesforce_url=_base_url(get("SALESFORCE_URL"), defaults.salesforce_url),
+            log_level=(get("LOG_LEVEL") or defaults.log_level).upper(),
+            log_format=_parse_choice(
+                "LOG_FORMAT", get("LOG_FORMAT"), LOG_FORMATS, defaults.log_format
+            ),
             database_statement_timeout_ms=_parse_int(
-                "DATABASE_STATEMENT_TIMEOUT_MS", get("DATABASE_STATEMENT_TIMEOUT_MS"), 2000, 1
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                get("DATABASE_STATEMENT_TIMEOUT_MS"),
+                defaults.database_statement_timeout_ms,
+                1,
             ),
             database_connect_timeout_seconds=_parse_int(
-                "DATABASE_CONNECT_TIMEOUT_SECONDS", get("DATABASE_CONNECT_TIMEOUT_SECONDS"), 2, 1
+                "DATABASE_CONNECT_TIMEOUT_SECONDS",
+                get("DATABASE_CONNECT_TIMEOUT_SECONDS"),
+                defaults.database_connect_timeout_seconds,
+                1,
             ),
             slack_client_id=oauth["SLACK_CLIENT_ID"],
             slack_client_secret=oauth["SLACK_CLIENT_SECRET"],
@@ -199,10 +220,15 @@ class Settings:
             slack_redirect_uri=get("SLACK_REDIRECT_URI"),
             slack_token_encryption_key=get("SLACK_TOKEN_ENCRYPTION_KEY"),
             lookup_rate_limit_per_hour=_parse_int(
-                "LOOKUP_RATE_LIMIT_PER_HOUR", get("LOOKUP_RATE_LIMIT_PER_HOUR"), 300
+                "LOOKUP_RATE_LIMIT_PER_HOUR",
+                get("LOOKUP_RATE_LIMIT_PER_HOUR"),
+                defaults.lookup_rate_limit_per_hour,
             ),
             audit_retention_days=_parse_int(
-                "AUDIT_RETENTION_DAYS", get("AUDIT_RETENTION_DAYS"), 400, 1
+                "AUDIT_RETENTION_DAYS",
+                get("AUDIT_RETENTION_DAYS"),
+                defaults.audit_retention_days,
+                1,
             ),
         )
         settings.check_organisations()
@@ -265,10 +291,16 @@ class Settings:
 
 
 def redact_url_password(url: str) -> str:
-    """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, at, location = rest.rpartition("@")
-    user, colon, _password = credentials.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}{at}{location}"
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db, as SQLAlchemy renders it.
+
+    A URL SQLAlchemy cannot parse, or one whose host still holds an '@' (a password with an
+    unescaped '@' would otherwise show its tail), is shown as its scheme only.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or "@" in (parsed.host or ""):
+        scheme = _URL_SCHEME.match(url)
+        return f"{scheme.group(0) if scheme else ''}[unparsable URL]"
+    return parsed.render_as_string(hide_password=True)

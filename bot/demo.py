@@ -7,8 +7,8 @@ every plan and license type, reconciliations in every status and several currenc
 usage-ping hosts. Everything is seeded and dated relative to `today`, so the same day always
 gives the same files and the demo always has active licenses.
 
-The files are written in DESIGN.md's import format and loaded through `import_file`, so the
-demo exercises the real import path.
+The files are written in the import format (ARCHITECTURE.md: Import files) and loaded through
+`import_file`, so the demo exercises the real import path.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import money
 from bot.search import company_search_key
 from bot.store.importer import (
-    CURRENCY_EXPONENTS,
-    DEFAULT_CURRENCY_EXPONENT,
     ImportKind,
     ImportSummary,
     import_columns,
@@ -270,11 +269,6 @@ def _timestamp_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _amount_text(amount_major: float, currency: str) -> str:
-    exponent = CURRENCY_EXPONENTS.get(currency, DEFAULT_CURRENCY_EXPONENT)
-    return f"{amount_major:.{exponent}f}"
-
-
 class _DemoGenerator:
     def __init__(self, rng: random.Random, today: date) -> None:
         self.rng = rng
@@ -489,7 +483,9 @@ class _DemoGenerator:
             row.update(
                 reconcile_done_at=_timestamp_text(ran_at),
                 user_count=quantity + added,
-                invoiced_amount=_amount_text(added * price * remaining_share, customer.currency),
+                invoiced_amount=money.decimal_text(
+                    added * price * remaining_share, customer.currency
+                ),
                 currency=customer.currency,
             )
         elif status == "skipped":

@@ -1,4 +1,4 @@
-"""Which of a customer's licenses leads the card, and where each one stands (DESIGN.md).
+"""Which of a customer's licenses leads the card, and where each one stands (ARCHITECTURE.md).
 
 Pure: no session, no clock. The caller passes `today` (a UTC date) so every card built from
 one lookup agrees on what "today" is.

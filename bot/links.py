@@ -1,4 +1,4 @@
-"""URL builders for CustomersDot, Zuora, version.gitlab.com and Salesforce (DESIGN.md: Links)."""
+"""URL builders for CustomersDot, Zuora, version.gitlab.com, Salesforce (ARCHITECTURE.md: Links)."""
 
 from __future__ import annotations
 

@@ -63,6 +63,28 @@ class Redactor:
         return EMAIL_PATTERN.sub(EMAIL_REDACTED, text)
 
 
+# Bolt logs a request whose signature does not verify at INFO with its whole raw body, which
+# carries what the user typed (a slash command's text): the line stays, the body goes.
+BOLT_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
+_BOLT_LOGGED_BODY = ", body: "
+
+
+class _DropBoltRequestBody(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        head, found, _body = message.partition(_BOLT_LOGGED_BODY)
+        if found:
+            record.msg, record.args = f"{head}, body not logged)", None
+        return True
+
+
+def keep_request_bodies_out_of_bolt_logs() -> None:
+    """Installs the filter on Bolt's verification logger (once; called when an app is built)."""
+    logger = logging.getLogger(BOLT_VERIFICATION_LOGGER)
+    if not any(isinstance(existing, _DropBoltRequestBody) for existing in logger.filters):
+        logger.addFilter(_DropBoltRequestBody())
+
+
 class RequestIdFilter(logging.Filter):
     """Adds `request_id` to records logged while a request is being served."""
 

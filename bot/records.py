@@ -43,7 +43,7 @@ class HostRecord:
 
 
 class Standing(enum.Enum):
-    """Where a license stands today (DESIGN.md's active-license rule)."""
+    """Where a license stands today (ARCHITECTURE.md's active-license rule)."""
 
     ACTIVE = "active"
     IN_GRACE = "in_grace"  # within 14 days after expiry, and nothing active

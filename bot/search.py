@@ -1,4 +1,4 @@
-"""Query text -> what the user meant (DESIGN.md: Search).
+"""Query text -> what the user meant (ARCHITECTURE.md: the search rule).
 
 One box, many meanings: digits are a license id, `jane@acme.io` an email, `@acme.io` an email
 domain, `A-S00012345` a subscription name, `gitlab.acme.io` a hostname (then an email domain),
@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, union
@@ -222,9 +223,9 @@ class SearchResult:
 
 
 def find_customers(
-    session: Session, text: str, *, limit: int = 8, load_choices: bool = True
+    session: Session, text: str, *, today: date, limit: int = 8, load_choices: bool = True
 ) -> SearchResult:
-    """The customers `text` means, best first (DESIGN.md: Search).
+    """The customers `text` means, best first (ARCHITECTURE.md: the search rule).
 
     `load_choices=False`: a clear winner comes back as `resolved_key` only, without loading
     its pick-list line (and licenses), for a caller that loads the whole card next anyway."""
@@ -234,7 +235,9 @@ def find_customers(
     for matched_by, matcher in _exact_matchers(query):
         keys = matcher(session, limit + 1)
         if keys:
-            return _result(session, query, matched_by, keys, limit, len(keys) == 1, load_choices)
+            return _result(
+                session, query, matched_by, keys, limit, len(keys) == 1, load_choices, today
+            )
     ranked = _rank_names(session, query.name_key)
     matches = [candidate for candidate in ranked if candidate.is_match]
     if not matches:
@@ -246,7 +249,9 @@ def find_customers(
     exact = [candidate.key for candidate in matches if candidate.search_key == query.name_key]
     keys = [candidate.key for candidate in matches]
     winner = exact[0] if len(exact) == 1 else (keys[0] if len(keys) == 1 else None)
-    return _result(session, query, QueryKind.NAME, keys, limit, winner is not None, load_choices)
+    return _result(
+        session, query, QueryKind.NAME, keys, limit, winner is not None, load_choices, today
+    )
 
 
 def _result(
@@ -257,11 +262,12 @@ def _result(
     limit: int,
     clear_winner: bool,
     load_choices: bool,
+    today: date,
 ) -> SearchResult:
     if clear_winner and not load_choices:
         # Every matcher reads keys from (or joined to) the customer table: the key exists.
         return SearchResult(query, matched_by=matched_by, resolved_key=keys[0])
-    choices = tuple(customer_choices(session, keys[:limit]))
+    choices = tuple(customer_choices(session, keys[:limit], today=today))
     resolved = choices[0] if clear_winner and choices and choices[0].key == keys[0] else None
     return SearchResult(
         query,
@@ -323,7 +329,9 @@ def _host_customers(session: Session, hostname: str, limit: int) -> list[str]:
 
 
 def _subscription_customers(session: Session, subscription_name: str, limit: int) -> list[str]:
-    """Licenses of the subscription, else its reconciliations' customers (DESIGN.md's rule)."""
+    """Licenses of the subscription, else its reconciliations' customers.
+
+    ARCHITECTURE.md's customer rule."""
     found = _customers_of(session, License.zuora_subscription_name == subscription_name, limit)
     if found:
         return found
@@ -892,7 +900,7 @@ _MESSAGE_KINDS = (
 )
 
 
-def find_customer_in_text(session: Session, text: str) -> CustomerChoice | None:
+def find_customer_in_text(session: Session, text: str, *, today: date) -> CustomerChoice | None:
     """The customer a message most likely talks about, or None.
 
     An email, domain, subscription or hostname in the text names one exactly; otherwise the
@@ -911,7 +919,7 @@ def find_customer_in_text(session: Session, text: str) -> CustomerChoice | None:
         for _, matcher in _exact_matchers(query):
             keys = matcher(session, 1)
             if keys:
-                return next(iter(customer_choices(session, keys)), None)
+                return next(iter(customer_choices(session, keys, today=today)), None)
         tried += 1
         if tried >= MAX_EXACT_TOKENS:
             break
@@ -932,4 +940,4 @@ def find_customer_in_text(session: Session, text: str) -> CustomerChoice | None:
     if not rows:
         return None
     best_key, _ = min(rows, key=lambda row: phrases[row[1]])
-    return next(iter(customer_choices(session, [best_key])), None)
+    return next(iter(customer_choices(session, [best_key], today=today)), None)

@@ -17,6 +17,7 @@ from bot.answers.conversations import (
 )
 from bot.answers.lookups import COMMAND_BY_PICK_ACTION, Audience
 from bot.slack.actor import actor_of
+from bot.store.audit import Outcome
 from bot.views.cards import build_notice, build_share_refused
 from handlers.payloads import action_value
 
@@ -65,7 +66,7 @@ def register(app: App, services: Services) -> None:
             audience=Audience.CONVERSATION,
             surface=SHARE_SURFACE,
         )
-        if answer.outcome != "ok":
+        if answer.outcome is not Outcome.OK:
             respond(response_type="ephemeral", replace_original=False, **answer.payload())
             return
         shared = post_via_response_url(
@@ -101,7 +102,7 @@ def register(app: App, services: Services) -> None:
             surface=SEND_TO_ME_SURFACE,
             shareable=False,
         )
-        problem = answer.message.text if answer.outcome != "ok" else None
+        problem = answer.message.text if answer.outcome is not Outcome.OK else None
         if problem is None and requester.user_id:
             problem = send_direct_message(client, requester.user_id, **answer.payload())
         if respond is None:

@@ -2,7 +2,8 @@
 
 These events carry no user; the allowlist lets them through (bot.slack.allowlist). With OAuth
 installs the rows and their encrypted tokens are deleted from the store before the event is
-acknowledged; with a single SLACK_BOT_TOKEN there is nothing stored to delete, so the event is
+acknowledged, and the workspace's identity resolver and its cached access decisions are
+forgotten (bot.slack.installations.WorkspaceResolvers); with a single SLACK_BOT_TOKEN there is nothing stored to delete, so the event is
 logged for the operator, who should remove the token from the environment.
 """
 
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 def register(app: App, services: Services) -> None:
     store = services.installation_store
+    resolvers = services.workspace_resolvers
 
     def handle_app_uninstalled(context: BoltContext) -> None:
         logger.info("app_uninstalled enterprise=%s team=%s", context.enterprise_id, context.team_id)
@@ -37,6 +39,8 @@ def register(app: App, services: Services) -> None:
             team_id=context.team_id,
             is_enterprise_install=bool(context.is_enterprise_install),
         )
+        if resolvers is not None:
+            resolvers.forget_workspace_of(context)
 
     def handle_tokens_revoked(event: dict[str, Any], context: BoltContext) -> None:
         tokens = event.get("tokens") or {}
@@ -58,6 +62,8 @@ def register(app: App, services: Services) -> None:
             team_id=context.team_id,
             is_enterprise_install=bool(context.is_enterprise_install),
         )
+        if resolvers is not None and tokens.get("bot"):
+            resolvers.forget_workspace_of(context)
 
     # Bolt acknowledges events itself; with process_before_response the deletion is done
     # before Slack hears the ack.

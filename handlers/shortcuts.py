@@ -23,6 +23,7 @@ from bot import ids
 from bot.answers.conversations import check_conversation, post_customer_card
 from bot.answers.lookups import Audience, CustomerSelection
 from bot.slack.actor import actor_of
+from bot.store.audit import Outcome
 from bot.views.modals import (
     ModalContext,
     build_lookup_modal,
@@ -243,7 +244,7 @@ def register(app: App, services: Services) -> None:
             featured_license_id=form.license_id,
             shareable=False,
         )
-        if answer.outcome != "ok":
+        if answer.outcome is not Outcome.OK:
             _errors(ack, ids.CUSTOMER_BLOCK, answer.message.text)
             return
         looked_up = ModalContext(customer=form.customer, license_id=form.license_id)

@@ -7,6 +7,7 @@ silent skip would hide that half of the suite.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -21,9 +22,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
+from bot.logs import build_formatter
 from bot.store.db import create_store_engine, make_session_factory, sqlite_audit_path
 from bot.store.models import AUDIT_SCHEMA, Base
 from bot.store.schema import upgrade
+from tests import log_guard
 from tests.slack_standin import slack_standin  # noqa: F401  (a fixture for every test module)
 
 ENGINES = ("sqlite", "postgresql")
@@ -158,3 +161,41 @@ def settings(store_url: str) -> Settings:
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+class _FormattedLines(logging.Handler):
+    """Keeps every line as the project's formatter writes it (after redaction)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.setFormatter(build_formatter(Settings()))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def logs_never_carry_query_text_or_emails() -> Iterator[None]:
+    """SECURITY.md: no log line at INFO or above carries what a user typed or a customer email.
+
+    Every test is checked, whatever it exercises: each formatted line is scanned for the texts
+    and emails the test fed the bot (tests/log_guard.py collects them). DEBUG lines are not
+    written in production (LOG_LEVEL defaults to INFO) and are not checked.
+    """
+    log_guard.forget_all()
+    lines = _FormattedLines()
+    root = logging.getLogger()
+    level = root.level
+    if root.getEffectiveLevel() > logging.INFO:
+        root.setLevel(logging.INFO)  # production's default level: INFO lines are written
+    root.addHandler(lines)
+    try:
+        yield
+    finally:
+        root.removeHandler(lines)
+        root.setLevel(level)
+    leaks = log_guard.leaks(lines.lines)
+    if leaks:
+        shown = "\n".join(f"  {text!r} in: {line}" for text, line in leaks[:5])
+        pytest.fail(f"a log line at INFO or above carries query text or an email:\n{shown}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.importer import import_file
+from tests.log_guard import remember
 
 GLOBEX_EMAIL = "hank.scorpio@globex.example"
 INITECH_EMAIL = "bill.lumbergh@initech.example"
@@ -90,5 +91,6 @@ def load_dataset(session_factory: sessionmaker[Session], directory: Path, today:
 
 
 def _write_csv(path: Path, rows: list[list[object]]) -> None:
+    remember(*(str(cell) for row in rows for cell in row if "@" in str(cell)))
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)

@@ -25,6 +25,8 @@ from urllib.parse import urlencode
 import httpx
 from slack_bolt.request import BoltRequest
 
+from tests.log_guard import remember
+
 DEFAULT_TEAM_ID = "T0TEAM"
 DEFAULT_TEAM_DOMAIN = "acme-sales"
 DEFAULT_CHANNEL_ID = "C0SALES"
@@ -93,6 +95,7 @@ def slash_command_body(
     is_enterprise_install: bool = False,
 ) -> str:
     """The form-encoded body of a slash command request."""
+    remember(text)
     fields: dict[str, str] = {
         "token": VERIFICATION_TOKEN,
         "team_id": team_id,
@@ -211,6 +214,7 @@ def block_suggestion_payload(
     view_callback_id: str = "modal",
 ) -> dict[str, Any]:
     """A block_suggestion payload: the user typed `value` into an external select in a modal."""
+    remember(value)
     return {
         "type": "block_suggestion",
         "user": _user(user_id, team_id),
@@ -264,6 +268,7 @@ def message_action_payload(
     trigger_id: str | None = None,
 ) -> dict[str, Any]:
     """A message shortcut payload, as sent from a message's "More actions" menu."""
+    remember(message_text)
     message: dict[str, Any] = {
         "type": "message",
         "user": message_user,

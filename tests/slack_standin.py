@@ -33,6 +33,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.log_guard import remember
+
 API_PREFIX = "/api/"
 RESPOND_PREFIX = "/respond/"
 
@@ -215,6 +217,7 @@ class SlackStandIn:
         }
         if email is not None:
             profile["email"] = email
+            remember(email)
         user: dict[str, Any] = {
             "id": user_id,
             "team_id": team_id or self.team_id,

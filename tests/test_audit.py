@@ -67,6 +67,22 @@ def test_long_ids_are_clipped_to_the_columns(
     assert session.scalars(select(AuditEvent.surface)).one() == "link:" + "x" * 59
 
 
+def test_every_clipped_column_is_clipped_to_the_models_width(
+    session_factory: sessionmaker[Session], session: Session
+) -> None:
+    """The widths come from AuditEvent: change a column's length and the clipping follows."""
+    from bot.store.models import column_width
+
+    clipped = ("user_id", "team_id", "enterprise_id", "channel_id", "surface", "reason")
+    record_audit(
+        session_factory,
+        AuditEntry(outcome="denied", **{name: "y" * 300 for name in clipped}),  # type: ignore[arg-type]
+    )
+    row = session.scalars(select(AuditEvent)).one()
+    for name in clipped:
+        assert getattr(row, name) == "y" * column_width(getattr(AuditEvent, name)), name
+
+
 def test_record_audit_logs_no_query_text(
     session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -140,3 +156,28 @@ def test_recent_lookups_newest_first_without_refusals(
         "acme",
     ]
     assert recent_lookups(session, "UNOBODY", limit=10) == []
+
+
+def test_an_outcome_outside_the_one_list_is_refused() -> None:
+    from bot.store.audit import Outcome
+
+    with pytest.raises(ValueError, match="okay"):
+        AuditEntry(surface="/license", outcome="okay")  # type: ignore[arg-type]
+    assert AuditEntry(surface="/license", outcome="rate_limited").outcome is Outcome.RATE_LIMITED
+
+
+def test_every_outcome_is_stored_as_its_string_and_read_back(
+    session_factory: sessionmaker[Session], session: Session
+) -> None:
+    from bot.store.audit import LOOKUP_OUTCOMES, Outcome
+
+    assert max(map(len, Outcome)) <= AuditEvent.__table__.c.outcome.type.length
+    for minutes, outcome in enumerate(Outcome):
+        entry = AuditEntry(surface="/license", outcome=outcome, user_id="U1", query=outcome)
+        record_audit(session_factory, entry, now=AT + timedelta(minutes=minutes))
+    stored = session.scalars(select(AuditEvent.outcome).order_by(AuditEvent.id)).all()
+    assert stored == [str(outcome) for outcome in Outcome]
+    assert {type(value) for value in stored} == {str}
+    recent = recent_lookups(session, "U1", limit=20)
+    assert {lookup.outcome for lookup in recent} == set(LOOKUP_OUTCOMES)
+    assert all(type(lookup.outcome) is Outcome for lookup in recent)

@@ -28,6 +28,7 @@ from bot.records import (
     ReconciliationRecord,
     Standing,
 )
+from bot.slack.identity import REFUSAL_REASONS
 from bot.views.cards import (
     CardMessage,
     build_license_card,
@@ -840,6 +841,17 @@ def test_refusals(reason: str, words: str, offers_request: bool) -> None:
 
     without_url = all_text(check_message(build_refusal(None, reason)))
     assert "request access" not in without_url
+
+
+@pytest.mark.parametrize("reason", [*REFUSAL_REASONS, "something_new"])
+@pytest.mark.parametrize("url", ["https://customers.example.test/access", None])
+def test_the_allowlists_plain_refusal_has_the_cards_words(reason: str, url: str | None) -> None:
+    """One wording: the middleware's fallback (no card builder, or a card bug) says what the
+    card says."""
+    from bot.slack.allowlist import refusal_text
+
+    card = build_refusal(url, reason).blocks[0].to_dict()
+    assert refusal_text(reason, url) == card["text"]["text"]
 
 
 def test_notice_is_one_escaped_section() -> None:

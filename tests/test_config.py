@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from bot.config import ConfigError, Settings, redact_url_password
@@ -69,3 +71,46 @@ def test_secrets_never_appear_in_repr():
         assert secret not in shown
     assert redact_url_password("postgresql://u:p@h/d") == "postgresql://u:***@h/d"
     assert redact_url_password("sqlite:///x.sqlite3") == "sqlite:///x.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+psycopg://app:s%40cret@db:5432/store",
+            "postgresql+psycopg://app:***@db:5432/store",
+        ),
+        ("postgresql://u@h/d", "postgresql://u@h/d"),
+        # Unparsable, or a password with a raw '@': nothing past the scheme is shown.
+        ("postgresql://u:p@ss-word@h/d", "postgresql://[unparsable URL]"),
+        ("postgresql://u:secret@h:port/d", "postgresql://[unparsable URL]"),
+        ("secret-not-a-url", "[unparsable URL]"),
+        ("", "[unparsable URL]"),
+    ],
+)
+def test_database_url_passwords_are_hidden_the_way_sqlalchemy_renders_them(url, shown):
+    assert redact_url_password(url) == shown
+
+
+def test_from_env_reads_the_dataclass_defaults():
+    """One home for every default: an unset variable gets the field's default, so tests built
+    on `Settings()` run with what production runs with."""
+    assert Settings.from_env({}, dotenv_path=None) == Settings()
+
+    @dataclass(frozen=True)
+    class OtherDefaults(Settings):
+        database_url: str = "sqlite:///other.sqlite3"
+        slack_api_url: str = "https://slack.example.test/api/"
+        show_contact_emails_in_channels: bool = True
+        identity_cache_seconds: int = 7
+        customersdot_url: str = "https://customers.example.test"
+        log_level: str = "WARNING"
+        log_format: str = "json"
+        database_statement_timeout_ms: int = 1234
+        database_connect_timeout_seconds: int = 9
+        lookup_rate_limit_per_hour: int = 11
+        audit_retention_days: int = 13
+
+    from_env = OtherDefaults.from_env({}, dotenv_path=None)
+    for name in Settings.__dataclass_fields__:
+        assert getattr(from_env, name) == getattr(OtherDefaults(), name), name

@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.demo import build_demo_data, load_demo, write_demo_files
+from bot.money import minor_unit_exponent
 from bot.records import Standing
-from bot.store.importer import CURRENCY_EXPONENTS, ImportKind
+from bot.store.importer import ImportKind
 from bot.store.models import Customer, Host, License, Reconciliation
 from bot.store.queries import load_customer_licenses, load_customer_reconciliations
 
@@ -84,7 +85,7 @@ def test_demo_covers_every_plan_type_status_and_currency_shape(demo_store):
     assert {"starter", "premium", "ultimate", "gitlab_com_premium", "gitlab_com_ultimate"} <= plans
     assert {"cloud", "offline_cloud", "legacy"} <= types
     assert statuses == {"pending", "processed", "skipped", "failed"}
-    assert {CURRENCY_EXPONENTS.get(c, 2) for c in currencies - {None}} == {0, 2, 3}
+    assert {minor_unit_exponent(c) for c in currencies - {None}} == {0, 2, 3}
     assert max(count for _key, count in trials_per_customer) >= 5
     assert all(skip_reasons) and all(errors)
     assert all(amount and amount > 0 for amount in amounts)

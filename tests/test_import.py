@@ -17,7 +17,6 @@ from bot.store.importer import (
     ImportKind,
     import_columns,
     import_file,
-    minor_units,
 )
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 
@@ -671,10 +670,68 @@ def test_invoiced_amounts_are_exact_minor_units(session_factory, tmp_path, amoun
 def test_minor_units_never_rounds():
     from decimal import Decimal
 
+    from bot.money import to_minor_units as minor_units
+
     assert minor_units(Decimal("0.30"), "USD") == 30
     assert minor_units(Decimal("1E+2"), "USD") == 10000
     with pytest.raises(ValueError, match="more decimals than USD allows"):
         minor_units(Decimal("0.3000000000000000000000000000001"), "USD")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        ("5000", "PYG", "invoiced 5,000 PYG"),  # zero decimals
+        ("1200", "JPY", "invoiced ¥1,200"),
+        ("4312.50", "USD", "invoiced $4,312.50"),  # two
+        ("15.125", "BHD", "invoiced 15.125 BHD"),  # three
+        ("1.234", "KWD", "invoiced 1.234 KWD"),
+        ("1.2345", "CLF", "invoiced 1.2345 CLF"),  # four
+    ],
+)
+def test_an_imported_amount_shows_on_the_card_as_written(
+    session_factory, tmp_path, amount, currency, shown
+):
+    """The importer and the cards read one ISO 4217 table (bot/money.py): a round trip."""
+    from bot.links import Links
+    from bot.store.queries import load_reconciliation
+    from bot.views.cards import build_recon_unfurl
+
+    path = write_csv(
+        tmp_path / "recon.csv",
+        [reconciliation_row(1, invoiced_amount=amount, currency=currency)],
+        RECONCILIATION_COLUMNS,
+    )
+    import_file(session_factory, "reconciliations", path, now=NOW)
+    with session_factory() as session:
+        record = load_reconciliation(session, 1)
+    assert record is not None
+    links = Links(
+        customersdot_url="https://customers.example.test",
+        zuora_url="https://zuora.example.test",
+        version_app_url="https://version.example.test",
+        salesforce_url="https://salesforce.example.test",
+    )
+    card = build_recon_unfurl(record, links, data_as_of=NOW)
+    assert shown in json.dumps(card.blocks[0].to_dict(), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("currency", ["ABC", "XAU", "XXX"])
+def test_a_currency_iso_4217_does_not_list_is_refused_with_its_line(
+    session_factory, tmp_path, currency
+):
+    from bot.money import ISO_4217_PUBLISHED
+
+    path = write_csv(
+        tmp_path / "recon.csv",
+        [reconciliation_row(1), reconciliation_row(2, currency=currency.lower())],
+        RECONCILIATION_COLUMNS,
+    )
+    assert failure(session_factory, "reconciliations", path) == (
+        f"line 3: currency '{currency.lower()}' is not an ISO 4217 currency with a minor unit"
+        f" (list of {ISO_4217_PUBLISHED})"
+    )
+    assert snapshot(session_factory)["reconciliation"] == []
 
 
 # --- Customers -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ to the costly fuzzy probe (tests/test_search_probes.py), so it must not fall beh
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from alembic import command
@@ -42,6 +42,7 @@ def ranked_name_probes(statements: list[str]) -> list[str]:
     ]
 
 
+TODAY = date(2026, 11, 27)
 COMPANIES = ["Acme Inc.", "Globex 2500 Corporation", "Société Générale S.A.", "AB Volvo", "Q7 Labs"]
 
 
@@ -62,7 +63,7 @@ def test_a_renamed_customer_adds_its_new_words_and_its_old_ones_stay(
     # "initech" names nobody now: a query corrected to it finds nothing and falls through.
     assert vocabulary(session_factory) == {"initech", "initrode", "systems"}
     with captured_statements(engine) as statements, session_factory() as session:
-        result = find_customers(session, "initrodde")
+        result = find_customers(session, "initrodde", today=TODAY)
     assert [choice.name for choice in result.choices] == ["Initrode Systems"]
     assert ranked_name_probes(statements) == []
 
@@ -74,7 +75,7 @@ def test_a_typo_of_an_imported_word_is_corrected_without_ranking_names(
     rows = [license_row(n, company=f"Monarch Labs {n}") for n in range(1, 6)]
     import_licenses(session_factory, licenses_file(tmp_path, rows))
     with captured_statements(engine) as statements, session_factory() as session:
-        result = find_customers(session, "Moonarch")
+        result = find_customers(session, "Moonarch", today=TODAY)
     assert len(result.choices) == 5
     assert ranked_name_probes(statements) == []
 
@@ -101,7 +102,7 @@ def test_the_migration_fills_the_vocabulary_of_an_existing_store(
     upgrade(engine)
     assert vocabulary(session_factory) == {"initech", "mesa", "media"}
     with session_factory() as session:
-        result = find_customers(session, "initek")
+        result = find_customers(session, "initek", today=TODAY)
     assert [choice.name for choice in result.choices] == ["Initech LLC"]
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:

@@ -303,3 +303,41 @@ def test_find_bot_of_owner_finds_a_workspace_in_or_out_of_an_org_and_an_org_wide
     assert store.find_bot_of_owner("E2").bot_token == BOT_TOKEN
     assert store.find_bot_of_owner("E1") is None  # E1 has no org-wide install
     assert store.find_bot_of_owner("T9") is None
+
+
+def test_an_org_wide_uninstall_forgets_every_workspace_of_its_enterprise():
+    def client_factory(token: str | None) -> WebClient:
+        return WebClient(token=token, base_url="http://127.0.0.1:9/api/")
+
+    resolvers = WorkspaceResolvers(Settings(allowed_user_ids=frozenset({"U1"})), client_factory)
+    for enterprise_id, team_id in (("E1", "T1"), ("E1", "T2"), (None, "T3")):
+        resolvers(installed_in(enterprise_id, team_id))
+    assert len(resolvers) == 3
+    resolvers.forget_workspace_of(installed_in("E1", "T1"))
+    assert len(resolvers) == 2  # one workspace of the grid
+    resolvers.forget_workspace_of(installed_in("E1", None, is_enterprise_install=True))
+    assert len(resolvers) == 1  # the whole org's install: T3 stays
+
+
+def test_an_uninstall_whose_installation_is_gone_forgets_by_the_events_ids():
+    def client_factory(token: str | None) -> WebClient:
+        return WebClient(token=token, base_url="http://127.0.0.1:9/api/")
+
+    resolvers = WorkspaceResolvers(Settings(allowed_user_ids=frozenset({"U1"})), client_factory)
+    resolvers(installed_in(None, "T1"))
+    resolvers.forget_workspace_of(BoltContext({"enterprise_id": None, "team_id": "T1"}))
+    assert len(resolvers) == 0
+
+
+def installed_in(
+    enterprise_id: str | None, team_id: str | None, *, is_enterprise_install: bool = False
+) -> BoltContext:
+    result = AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token="xoxb-x")
+    return BoltContext(
+        {
+            "enterprise_id": enterprise_id,
+            "team_id": team_id,
+            "is_enterprise_install": is_enterprise_install,
+            "authorize_result": result,
+        }
+    )

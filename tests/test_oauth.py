@@ -310,6 +310,39 @@ def test_app_uninstalled_deletes_the_workspace_at_once(oauth_bot):
     assert oauth_bot.slack.calls_to("users.info") == []
 
 
+def test_an_uninstalled_workspace_forgets_its_identity_cache(oauth_bot):
+    """The uninstall cleanup also drops the workspace's resolver and its cached decisions:
+    a reinstalled workspace asks Slack again who its users are."""
+    resolvers = oauth_bot.wsgi._services.workspace_resolvers
+    oauth_bot.install("code-r1", team_id="T1", bot_token="xoxb-one")
+    oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T1")
+    oauth_bot.command("T1", "UALLOWED")
+    assert len(oauth_bot.slack.calls_to("users.info")) == 1
+    assert len(resolvers) == 1
+
+    assert oauth_bot.event({"type": "app_uninstalled"}, team_id="T1").status == 200
+    assert len(resolvers) == 0
+    oauth_bot.install("code-r2", team_id="T1", bot_token="xoxb-one-again")
+    oauth_bot.slack.clear()
+    oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T1")
+    oauth_bot.command("T1", "UALLOWED")
+    assert len(oauth_bot.slack.calls_to("users.info")) == 1  # not answered from a stale cache
+
+
+def test_a_revoked_bot_token_forgets_the_workspaces_identity_cache(oauth_bot):
+    resolvers = oauth_bot.wsgi._services.workspace_resolvers
+    oauth_bot.install("code-w", team_id="T1", bot_token="xoxb-revoked")
+    oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T1")
+    oauth_bot.command("T1", "UALLOWED")
+    assert len(resolvers) == 1
+    event = {"type": "tokens_revoked", "tokens": {"oauth": ["UALLOWED"], "bot": []}}
+    assert oauth_bot.event(event, team_id="T1").status == 200
+    assert len(resolvers) == 1  # only a user token: the bot still works
+    event = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}}
+    assert oauth_bot.event(event, team_id="T1").status == 200
+    assert len(resolvers) == 0
+
+
 def test_tokens_revoked_deletes_the_installation_and_its_tokens(oauth_bot):
     oauth_bot.install("code-v", team_id="T1", enterprise_id="E1", bot_token="xoxb-revoked")
     event = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}}

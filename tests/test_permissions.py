@@ -618,4 +618,4 @@ def test_a_workspace_outside_the_listed_organisations_is_refused_before_anything
         ("UALLOWED", TEAM, "outside_organisation")
     ]
     assert standin.calls_to("users.info") == []
-    assert "only available to members of this organisation" in str(response.body)
+    assert "isn't available in this workspace" in str(response.body)

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.records import Standing
 from bot.search import company_search_key
@@ -312,4 +312,37 @@ def test_customer_choices_in_the_order_asked(session: Session, engine: Engine) -
         "sf:LAPSED": (None, None),  # expired: nothing active
     }
     assert len(statements) == 2
-    assert customer_choices(session, []) == []
+    assert customer_choices(session, [], today=TODAY) == []
+
+
+def test_pick_lists_judge_active_licenses_by_the_injected_clock(session: Session) -> None:
+    """The pick list and the card it leads to read one clock: the lookup service's.
+
+    The fixed day is a year before the real one, when Acme East's license was still running:
+    a pick list that read the wall clock would show it expired (no active plan)."""
+    from bot.answers.lookups import LookupService, Requester
+    from bot.config import Settings
+    from bot.links import Links
+
+    fixed_now = datetime(2025, 6, 15, 9, 0, tzinfo=UTC)
+    assert fixed_now.date() != datetime.now(UTC).date()
+    add_customer(session, "sf:EAST", "Acme East")
+    add_customer(session, "sf:WEST", "Acme West")
+    add_license(
+        session, 1, "sf:EAST", plan="ultimate", starts=date(2025, 1, 1), expires=date(2026, 1, 1)
+    )
+    add_license(session, 2, "sf:WEST", starts=date(2024, 1, 1), expires=date(2025, 1, 1))
+    session.commit()
+    factory = sessionmaker(bind=session.get_bind())
+    lookups = LookupService(factory, Links.from_settings(Settings()), clock=lambda: fixed_now)
+    requester = Requester("UALICE", "T1", channel_id="C1")
+
+    choices = {c.key: c for c in lookups.customer_choices_for("acme", requester)}
+    assert (choices["sf:EAST"].active_plan, choices["sf:EAST"].active_user_count) == (
+        "ultimate",
+        50,
+    )
+    assert choices["sf:WEST"].active_plan is None
+
+    selection = lookups.customer_selection("sf:EAST", requester)
+    assert selection is not None and selection.choice.active_plan == "ultimate"

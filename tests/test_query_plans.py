@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from bot.store.models import SearchWord
 from bot.store.queries import load_customer_licenses, load_customer_reconciliations
 from tests.e2e_dataset import load_dataset
 
+TODAY = date(2026, 11, 27)
 STORE_TABLES = {"customer", "license", "reconciliation", "host", "search_word"}
 QUERIES = [
     "initech",  # exact name
@@ -95,7 +96,7 @@ def loaded(session_factory, tmp_path):
 @pytest.mark.parametrize("query", QUERIES)
 def test_search_statements_use_indexes(engine, loaded, query):
     with captured_selects(engine) as statements, loaded() as session:
-        result = find_customers(session, query)
+        result = find_customers(session, query, today=TODAY)
     assert result.choices, f"{query!r} should find a customer in the dataset"
     assert statements
     for statement, parameters in statements:
@@ -109,7 +110,7 @@ def test_fuzzy_fallback_statements_use_indexes(engine, loaded, query):
         session.execute(delete(SearchWord))
         session.commit()
     with captured_selects(engine) as statements, loaded() as session:
-        result = find_customers(session, query)
+        result = find_customers(session, query, today=TODAY)
     assert result.choices, f"{query!r} should find a customer in the dataset"
     ranked_names = [
         s

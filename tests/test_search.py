@@ -135,6 +135,8 @@ def test_trigram_score_prefers_the_intended_name() -> None:
 
 # --- find_customers over both engines -------------------------------------------------------
 
+# Pick lists are computed for a given day, never the wall clock's.
+TODAY = date(2026, 11, 27)
 CUSTOMERS = {
     "sf:INITECH": "Initech",
     "sf:INITECH-GS": "Initech Global Services",
@@ -275,7 +277,7 @@ FINDS = [
 def test_finds_the_intended_customer_first(
     customers: Session, query: str, expected_key: str | None, matched_by: QueryKind | None
 ) -> None:
-    result = find_customers(customers, query)
+    result = find_customers(customers, query, today=TODAY)
     assert result.matched_by is matched_by
     if expected_key is None:
         assert result.choices == ()
@@ -289,19 +291,19 @@ def test_finds_the_intended_customer_first(
     "query", ["Initech", "initech inc", "jane@initech.com", "1001", "A-S00000001", "mcdonalds"]
 )
 def test_a_query_that_means_one_customer_resolves(customers: Session, query: str) -> None:
-    result = find_customers(customers, query)
+    result = find_customers(customers, query, today=TODAY)
     assert result.resolved is not None
     assert result.resolved.key == result.choices[0].key
 
 
 def test_an_exact_name_resolves_even_when_longer_names_also_match(customers: Session) -> None:
-    result = find_customers(customers, "acme")
+    result = find_customers(customers, "acme", today=TODAY)
     assert [c.key for c in result.choices] == ["sf:ACME", "name:acme widgets"]
     assert result.resolved is not None and result.resolved.key == "sf:ACME"
 
 
 def test_several_matches_without_a_winner_give_a_pick_list(customers: Session) -> None:
-    result = find_customers(customers, "gen")
+    result = find_customers(customers, "gen", today=TODAY)
     assert result.resolved is None
     assert {c.key for c in result.choices} == {"sf:GE", "sf:SOCGEN"}
 
@@ -309,7 +311,7 @@ def test_several_matches_without_a_winner_give_a_pick_list(customers: Session) -
 def test_two_customers_with_the_same_name_are_not_resolved(customers: Session) -> None:
     add_customer(customers, "sf:HOOLI-EU", "Hooli GmbH")
     customers.commit()
-    result = find_customers(customers, "Hooli")
+    result = find_customers(customers, "Hooli", today=TODAY)
     assert result.resolved is None
     assert {c.key for c in result.choices} == {"sf:HOOLI", "sf:HOOLI-EU"}
 
@@ -319,7 +321,7 @@ def test_an_email_shared_by_two_customers_gives_a_pick_list(customers: Session) 
     add_license(customers, 3002, "sf:GLOBEX", email="buyer@reseller.com")
     add_license(customers, 3003, "sf:GLOBEX", email="buyer@reseller.com")
     customers.commit()
-    result = find_customers(customers, "buyer@reseller.com")
+    result = find_customers(customers, "buyer@reseller.com", today=TODAY)
     assert result.matched_by is QueryKind.EMAIL
     assert result.resolved is None
     # Most licenses sent to that address first.
@@ -327,7 +329,7 @@ def test_an_email_shared_by_two_customers_gives_a_pick_list(customers: Session) 
 
 
 def test_choices_carry_license_counts_and_the_active_license(customers: Session) -> None:
-    result = find_customers(customers, "jane@initech.com")
+    result = find_customers(customers, "jane@initech.com", today=TODAY)
     assert result.resolved is not None
     assert result.resolved.name == "Initech"
     assert result.resolved.license_count == 1
@@ -335,7 +337,7 @@ def test_choices_carry_license_counts_and_the_active_license(customers: Session)
 
 
 def test_nothing_found_suggests_the_closest_names(customers: Session) -> None:
-    result = find_customers(customers, "Initechnical Holdings")
+    result = find_customers(customers, "Initechnical Holdings", today=TODAY)
     assert result.choices == ()
     assert result.resolved is None
     assert result.suggestions
@@ -343,7 +345,7 @@ def test_nothing_found_suggests_the_closest_names(customers: Session) -> None:
 
 
 def test_nothing_like_it_suggests_nothing(customers: Session) -> None:
-    result = find_customers(customers, "qqqq zzzz")
+    result = find_customers(customers, "qqqq zzzz", today=TODAY)
     assert (result.choices, result.suggestions, result.resolved) == ((), (), None)
 
 
@@ -371,7 +373,7 @@ def test_nothing_like_it_suggests_nothing(customers: Session) -> None:
     ],
 )
 def test_odd_input_never_crashes(customers: Session, query: str) -> None:
-    result = find_customers(customers, query)
+    result = find_customers(customers, query, today=TODAY)
     assert all(choice.key in CUSTOMERS for choice in result.choices)
 
 
@@ -379,11 +381,11 @@ def test_many_similar_names_keep_the_exact_match_first(customers: Session) -> No
     for number in range(300):
         add_customer(customers, f"name:acme {number:03}", f"Acme {number:03} Holdings")
     customers.commit()
-    result = find_customers(customers, "ACME, Inc.", limit=5)
+    result = find_customers(customers, "ACME, Inc.", today=TODAY, limit=5)
     assert result.resolved is not None and result.resolved.key == "sf:ACME"
     assert len(result.choices) == 5
     assert result.has_more
-    typo = find_customers(customers, "Acme 117 Holdigns", limit=5)
+    typo = find_customers(customers, "Acme 117 Holdigns", today=TODAY, limit=5)
     assert typo.choices[0].key == "name:acme 117"
 
 
@@ -409,7 +411,7 @@ def test_a_typo_in_one_word_of_names_sharing_their_words_finds_the_name(
     customers: Session, query: str
 ) -> None:
     add_shared_word_names(customers, 150)
-    result = find_customers(customers, query)
+    result = find_customers(customers, query, today=TODAY)
     assert result.choices, f"{query!r} found nothing"
     assert result.choices[0].key == "name:mesa media 117", [c.key for c in result.choices]
 
@@ -420,8 +422,13 @@ def test_a_typo_in_a_two_word_name_finds_it_among_names_sharing_its_words(
     add_shared_word_names(customers, 150)
     add_customer(customers, "sf:MESA-ROBOTICS", "Mesa Robotics")
     customers.commit()
-    assert find_customers(customers, "mesa robtics").choices[0].key == "sf:MESA-ROBOTICS"
-    assert find_customers(customers, "mesaa robotics").choices[0].key == "sf:MESA-ROBOTICS"
+    assert (
+        find_customers(customers, "mesa robtics", today=TODAY).choices[0].key == "sf:MESA-ROBOTICS"
+    )
+    assert (
+        find_customers(customers, "mesaa robotics", today=TODAY).choices[0].key
+        == "sf:MESA-ROBOTICS"
+    )
 
 
 @pytest.mark.parametrize("starting", [5, 150])
@@ -438,7 +445,7 @@ def test_a_four_letter_prefix_lists_the_names_starting_with_it_first(
     for number in range(starting):
         add_customer(customers, f"name:mesa {number}", f"Mesa Labs {number}")
     customers.commit()
-    result = find_customers(customers, "Mesa", limit=8)
+    result = find_customers(customers, "Mesa", today=TODAY, limit=8)
     assert result.resolved is None
     assert result.has_more
     shown = min(starting, 8)
@@ -452,7 +459,7 @@ def test_a_four_letter_prefix_lists_the_names_starting_with_it_first(
 def test_an_exact_name_among_names_sharing_its_words_resolves(customers: Session) -> None:
     add_shared_word_names(customers, 150)
     for query in ("Mesa Media 117", "mesa media 117 ltd"):
-        result = find_customers(customers, query, load_choices=False)
+        result = find_customers(customers, query, today=TODAY, load_choices=False)
         assert result.resolved_key == "name:mesa media 117"
 
 
@@ -466,9 +473,11 @@ def test_name_index_follows_inserts_updates_and_deletes(customers: Session) -> N
     add_customer(customers, "sf:NEW", "Nucleus Platforms")
     customers.commit()
 
-    assert find_customers(customers, "nucleus platfroms").choices[0].key == "sf:NEW"
-    assert find_customers(customers, "hooli xyz").resolved.key == "sf:HOOLI"  # type: ignore[union-attr]
-    assert all(c.key != "sf:GLOBEX" for c in find_customers(customers, "globex").choices)
+    assert find_customers(customers, "nucleus platfroms", today=TODAY).choices[0].key == "sf:NEW"
+    assert find_customers(customers, "hooli xyz", today=TODAY).resolved.key == "sf:HOOLI"  # type: ignore[union-attr]
+    assert all(
+        c.key != "sf:GLOBEX" for c in find_customers(customers, "globex", today=TODAY).choices
+    )
     if customers.get_bind().dialect.name == "sqlite":
         # Raises if the FTS index disagrees with the customer table it indexes.
         customers.execute(
@@ -500,14 +509,16 @@ def test_upsert_keeps_the_name_index_in_step(customers: Session) -> None:
         ],
     )
     customers.commit()
-    assert find_customers(customers, "vandelay").resolved.key == "sf:INITRODE"  # type: ignore[union-attr]
-    assert all(c.key != "sf:INITRODE" for c in find_customers(customers, "initrode").choices)
+    assert find_customers(customers, "vandelay", today=TODAY).resolved.key == "sf:INITRODE"  # type: ignore[union-attr]
+    assert all(
+        c.key != "sf:INITRODE" for c in find_customers(customers, "initrode", today=TODAY).choices
+    )
 
 
 def test_found_licenses_whose_customer_row_is_missing_are_skipped(customers: Session) -> None:
     add_license(customers, 9001, "sf:GONE", email="x@gone.example")
     customers.commit()
-    result = find_customers(customers, "9001")
+    result = find_customers(customers, "9001", today=TODAY)
     assert result.choices == ()
 
 
@@ -519,7 +530,7 @@ def test_issued_at_orders_customers_found_by_domain(customers: Session) -> None:
         customers, 5003, "sf:IBM", email="c@shared.example", issued_at=at.replace(year=2025)
     )
     customers.commit()
-    result = find_customers(customers, "@shared.example")
+    result = find_customers(customers, "@shared.example", today=TODAY)
     assert [c.key for c in result.choices] == ["sf:ACME", "sf:IBM", "sf:HOOLI"]
 
 
@@ -551,5 +562,5 @@ def test_search_index_migration_downgrades_and_rebuilds(engine: Engine, customer
         migrate(command.upgrade, "head")
     assert _name_index_exists(customers)
     # Rows written before the index existed are indexed by the upgrade.
-    assert find_customers(customers, "latecomer anlytics").choices[0].key == "sf:LATE"
-    assert find_customers(customers, "Initek").choices[0].key == "sf:INITECH"
+    assert find_customers(customers, "latecomer anlytics", today=TODAY).choices[0].key == "sf:LATE"
+    assert find_customers(customers, "Initek", today=TODAY).choices[0].key == "sf:INITECH"

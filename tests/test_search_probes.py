@@ -9,6 +9,8 @@ queries may reach the ranked probe. Results are asserted in tests/test_search.py
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
@@ -18,6 +20,7 @@ from bot.store.models import Customer, SearchWord
 from tests.sql_capture import captured_statements
 
 # A statement with one of these ranks every trigram match before returning the first.
+TODAY = date(2026, 11, 27)
 RANKED_PROBE_MARKERS = ("ORDER BY rank", "similarity(")
 # A statement with one of these reads a trigram index (FTS5 MATCH, pg_trgm LIKE '%x%' or `%`).
 TRIGRAM_PROBE_MARKERS = ("MATCH", " LIKE ", *RANKED_PROBE_MARKERS)
@@ -67,7 +70,7 @@ def test_a_typo_in_one_word_skips_the_ranked_probe(
     engine: Engine, shared_words: Session, query: str, expected_key: str
 ) -> None:
     with captured_statements(engine) as statements:
-        result = find_customers(shared_words, query)
+        result = find_customers(shared_words, query, today=TODAY)
     assert result.choices[0].key == expected_key
     assert with_marker(statements, RANKED_PROBE_MARKERS) == []
 
@@ -77,7 +80,7 @@ def test_an_exact_key_or_a_full_key_range_reads_no_trigram_index(
     engine: Engine, shared_words: Session, query: str
 ) -> None:
     with captured_statements(engine) as statements:
-        result = find_customers(shared_words, query)
+        result = find_customers(shared_words, query, today=TODAY)
     assert result.choices
     assert with_marker(statements, TRIGRAM_PROBE_MARKERS) == []
 
@@ -96,7 +99,7 @@ def test_misspelt_words_are_corrected_by_the_vocabulary_not_the_ranked_probe(
     engine: Engine, with_vocabulary: Session, query: str, expected_key: str
 ) -> None:
     with captured_statements(engine) as statements:
-        result = find_customers(with_vocabulary, query)
+        result = find_customers(with_vocabulary, query, today=TODAY)
     assert expected_key in [choice.key for choice in result.choices]
     assert with_marker(statements, RANKED_PROBE_MARKERS) == []
     assert any("search_word" in statement for statement in statements)
@@ -111,7 +114,7 @@ def test_without_a_vocabulary_a_one_word_typo_falls_back_to_the_ranked_probe(
     # A store whose vocabulary lacks the word: nothing starts with or contains the query,
     # there is no other word to match exactly, and no word to correct it to.
     with captured_statements(engine) as statements:
-        result = find_customers(shared_words, query)
+        result = find_customers(shared_words, query, today=TODAY)
     assert result.choices[0].key == expected_key
     assert len(with_marker(statements, RANKED_PROBE_MARKERS)) == 1
 
@@ -124,7 +127,7 @@ def test_a_stale_vocabulary_word_falls_through_to_the_ranked_probe(
     with_vocabulary.add(SearchWord(word="initeck"))
     with_vocabulary.commit()
     with captured_statements(engine) as statements:
-        result = find_customers(with_vocabulary, "initeckk")
+        result = find_customers(with_vocabulary, "initeckk", today=TODAY)
     assert result.choices[0].key == "sf:INITECH"
     assert len(with_marker(statements, RANKED_PROBE_MARKERS)) == 1
 
@@ -132,7 +135,7 @@ def test_a_stale_vocabulary_word_falls_through_to_the_ranked_probe(
 def test_a_word_of_some_name_is_not_corrected(engine: Engine, with_vocabulary: Session) -> None:
     # Every word is a vocabulary word: no name has them together, and no correction is tried.
     with captured_statements(engine) as statements:
-        find_customers(with_vocabulary, "initech mesa labs")
+        find_customers(with_vocabulary, "initech mesa labs", today=TODAY)
     assert len(with_marker(statements, RANKED_PROBE_MARKERS)) == 1
 
 
@@ -142,6 +145,6 @@ def test_a_word_too_long_for_any_name_is_not_sent_to_the_vocabulary(
     # SQLite's vocabulary probe pairs the word's trigrams: 200 letters made ~20,000 clauses and
     # took over a second. No name word is that long, so there is nothing to correct it to.
     with captured_statements(engine) as statements:
-        result = find_customers(with_vocabulary, "initech" + "q" * 193)
+        result = find_customers(with_vocabulary, "initech" + "q" * 193, today=TODAY)
     assert not any("search_word" in statement for statement in statements)
     assert result.choices == () or result.choices[0].key == "sf:INITECH"

@@ -104,6 +104,24 @@ def test_a_link_is_claimed_once_per_conversation_per_30_minutes(session_factory)
     assert claim_unfurl(session_factory, CHANNEL, LICENSE_9001, now=after) is False
 
 
+def test_an_overlong_link_is_claimed_clipped_to_the_models_widths(session_factory):
+    from sqlalchemy import select
+
+    from bot.answers.unfurls import release_unfurl
+    from bot.store.models import UnfurlRecord, column_width
+
+    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    channel, url = "C" * 40, LICENSE_9001 + "?" + "q" * 1200
+    assert claim_unfurl(session_factory, channel, url, now=now) is True
+    assert claim_unfurl(session_factory, channel, url, now=now) is False
+    with session_factory() as session:
+        row = session.execute(select(UnfurlRecord.channel_id, UnfurlRecord.url)).one()
+    assert len(row.channel_id) == column_width(UnfurlRecord.channel_id)
+    assert len(row.url) == column_width(UnfurlRecord.url)
+    release_unfurl(session_factory, channel, url, claimed_at=now)
+    assert claim_unfurl(session_factory, channel, url, now=now) is True
+
+
 # ---- end to end --------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """Can the bot post a card here? And, when Slack refuses a post, what do we tell the user?
 
-DESIGN.md (Privacy): cards go only to the conversation the user acted in or one they chose,
+ARCHITECTURE.md (Privacy): cards go only to the conversation the user acted in or one they chose,
 and never into a conversation shared with another organisation; when the bot cannot tell,
 it does not post. `conversations.info` is the one source: a channel it cannot see, or an
 answer it cannot read, is a "no" with words saying what to do next.
@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import ids
 from bot.answers.lookups import Audience, LookupService, Requester
+from bot.store.audit import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -286,7 +287,7 @@ def post_customer_card(
         featured_license_id=featured_license_id,
         note=note,
     )
-    if answer.outcome != "ok":
+    if answer.outcome is not Outcome.OK:
         return answer.message.text
     return post_message(client, conversation_id, thread_ts=thread_ts, **answer.payload())
 

@@ -24,6 +24,7 @@ from bot.search import QueryKind, find_customer_in_text, find_customers
 from bot.slack.actor import Actor
 from bot.store.audit import (
     AuditEntry,
+    Outcome,
     RateLimitHit,
     add_audit,
     lock_lookups_of,
@@ -79,7 +80,7 @@ Requester = Actor
 @dataclass(frozen=True)
 class Answer:
     message: CardMessage
-    outcome: str  # "ok", "ambiguous", "not_found", "usage", "error"
+    outcome: Outcome
     result_count: int = 0
 
     def payload(self) -> dict[str, object]:
@@ -146,9 +147,9 @@ class LookupService:
 
     def _answer_query(self, session: Session, command: str, text: str) -> Answer:
         # A clear winner's card is loaded next: skip loading its pick-list line first.
-        result = find_customers(session, text, load_choices=False)
+        result = find_customers(session, text, today=self._clock().date(), load_choices=False)
         if result.query.kind is QueryKind.EMPTY:
-            return Answer(cards.build_usage(command), "usage")
+            return Answer(cards.build_usage(command), Outcome.USAGE)
         if result.resolved_key is not None:
             return self._customer_card(
                 session, command, result.resolved_key, audience=Audience.REQUESTER
@@ -157,10 +158,12 @@ class LookupService:
             message = cards.build_pick_list(
                 text, result.choices, action_id=PICK_ACTION_BY_COMMAND[command]
             )
-            return Answer(message, "ambiguous", len(result.choices))
+            return Answer(message, Outcome.AMBIGUOUS, len(result.choices))
         if latest_import_at(session) is None:
-            return Answer(cards.build_notice(STORE_EMPTY), "not_found")
-        return Answer(cards.build_not_found(text, result.suggestions, command=command), "not_found")
+            return Answer(cards.build_notice(STORE_EMPTY), Outcome.NOT_FOUND)
+        return Answer(
+            cards.build_not_found(text, result.suggestions, command=command), Outcome.NOT_FOUND
+        )
 
     def record_not_posted(
         self, *, surface: str, customer_key: str, requester: Requester, reason: str | None
@@ -172,7 +175,7 @@ class LookupService:
         """
         entry = AuditEntry(
             surface=surface,
-            outcome=NOT_POSTED,
+            outcome=Outcome.NOT_POSTED,
             user_id=requester.user_id,
             team_id=requester.team_id,
             enterprise_id=requester.enterprise_id,
@@ -202,14 +205,14 @@ class LookupService:
         if command == ids.RECON_COMMAND:
             reconciliations = load_customer_reconciliations(session, customer_key)
             if reconciliations is None:
-                return Answer(cards.build_notice(CUSTOMER_GONE), "not_found")
+                return Answer(cards.build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
             message = cards.build_recon_card(
                 redaction.reconciliations(reconciliations), self._links
             )
-            return Answer(message, "ok", len(reconciliations.reconciliations))
+            return Answer(message, Outcome.OK, len(reconciliations.reconciliations))
         licenses = load_customer_licenses(session, customer_key, today=self._clock().date())
         if licenses is None:
-            return Answer(cards.build_notice(CUSTOMER_GONE), "not_found")
+            return Answer(cards.build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
         message = cards.build_license_card(
             redaction.licenses(licenses),
             self._links,
@@ -219,7 +222,7 @@ class LookupService:
             featured_license_id=featured_license_id,
             note=note,
         )
-        return Answer(message, "ok", licenses.overview.license_count)
+        return Answer(message, Outcome.OK, licenses.overview.license_count)
 
     def _audited(
         self,
@@ -235,9 +238,9 @@ class LookupService:
             requester,
             work=lambda session, hit: build(session) if hit is None else rate_limited_answer(hit),
             outcome_of=lambda answer: (answer.outcome, answer.result_count),
-            failed=Answer(cards.build_notice(STORE_UNAVAILABLE), "error"),
+            failed=Answer(cards.build_notice(STORE_UNAVAILABLE), Outcome.ERROR),
         )
-        return answer or Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
+        return answer or Answer(cards.build_notice(STORE_UNAVAILABLE), Outcome.ERROR)
 
     def _counted_and_audited(
         self,
@@ -246,7 +249,7 @@ class LookupService:
         requester: Requester,
         *,
         work: Callable[[Session, RateLimitHit | None], _Result],
-        outcome_of: Callable[[_Result], tuple[str, int]],
+        outcome_of: Callable[[_Result], tuple[Outcome, int]],
         failed: _Result,
     ) -> _Result | None:
         """Check the user's rate limit, do the work, write its audit row: one transaction,
@@ -254,7 +257,7 @@ class LookupService:
         concurrent requests against a limit of N-1 get N-1 answers. None: the audit row could
         not be written, so nothing may be shown."""
 
-        def entry(outcome: str, count: int) -> AuditEntry:
+        def entry(outcome: Outcome, count: int) -> AuditEntry:
             return AuditEntry(
                 surface=surface,
                 outcome=outcome,
@@ -344,7 +347,7 @@ class LookupService:
             else load_customer_licenses(session, customer_key, today=self._clock().date())
         )
         if licenses is None:
-            return Answer(cards.build_notice(LINK_GONE), "not_found")
+            return Answer(cards.build_notice(LINK_GONE), Outcome.NOT_FOUND)
         redaction = self.redaction(Audience.CONVERSATION)
         message = cards.build_license_unfurl(
             redaction.licenses(licenses),
@@ -352,18 +355,18 @@ class LookupService:
             self._links,
             include_contact_emails=redaction.shows_contact_emails,
         )
-        return Answer(message, "ok", 1)
+        return Answer(message, Outcome.OK, 1)
 
     def _reconciliation_unfurl(self, session: Session, reconciliation_id: int) -> Answer:
         record = load_reconciliation(session, reconciliation_id)
         if record is None:
-            return Answer(cards.build_notice(LINK_GONE), "not_found")
+            return Answer(cards.build_notice(LINK_GONE), Outcome.NOT_FOUND)
         message = cards.build_recon_unfurl(
             self.redaction(Audience.CONVERSATION).reconciliation(record),
             self._links,
             data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT),
         )
-        return Answer(message, "ok", 1)
+        return Answer(message, Outcome.OK, 1)
 
     # ---- shortcut modals (issue 3): customer options, suggestions, licenses to feature ------
 
@@ -371,10 +374,12 @@ class LookupService:
         """What an external select offers for `text`: the same search as /license."""
         choices: list[CustomerChoice] = []
 
-        def search(session: Session) -> tuple[str, int]:
-            result = find_customers(session, text, limit=MODAL_OPTIONS_SEARCHED)
+        def search(session: Session) -> tuple[Outcome, int]:
+            result = find_customers(
+                session, text, today=self._clock().date(), limit=MODAL_OPTIONS_SEARCHED
+            )
             choices.extend([result.resolved] if result.resolved else result.choices)
-            return ("ok" if choices else "not_found"), len(choices)
+            return (Outcome.OK if choices else Outcome.NOT_FOUND), len(choices)
 
         if not self._audited_read(SUGGEST_SURFACE, text, requester, search):
             return []
@@ -385,17 +390,17 @@ class LookupService:
         shortcut's modal."""
         found: list[CustomerSelection] = []
 
-        def suggest(session: Session) -> tuple[str, int]:
-            choice = find_customer_in_text(session, message_text)
+        def suggest(session: Session) -> tuple[Outcome, int]:
+            choice = find_customer_in_text(session, message_text, today=self._clock().date())
             licenses = (
                 None
                 if choice is None
                 else load_customer_licenses(session, choice.key, today=self._clock().date())
             )
             if choice is None or licenses is None:
-                return "not_found", 0
+                return Outcome.NOT_FOUND, 0
             found.append(CustomerSelection(choice, licenses.overview))
-            return "ok", 1
+            return Outcome.OK, 1
 
         query = message_text[:SUGGESTION_QUERY_MAX]
         if not self._audited_read(ids.POST_CARD_SHORTCUT, query, requester, suggest):
@@ -409,14 +414,14 @@ class LookupService:
         feature. None when the customer is gone or the store cannot answer."""
         selected: list[CustomerSelection] = []
 
-        def load(session: Session) -> tuple[str, int]:
+        def load(session: Session) -> tuple[Outcome, int]:
             key = resolve_customer_key(session, customer_value)
             licenses = load_customer_licenses(session, key, today=self._clock().date())
-            choices = customer_choices(session, [key])
+            choices = customer_choices(session, [key], today=self._clock().date())
             if licenses is None or not choices:
-                return "not_found", 0
+                return Outcome.NOT_FOUND, 0
             selected.append(CustomerSelection(choices[0], licenses.overview))
-            return "ok", licenses.overview.license_count
+            return Outcome.OK, licenses.overview.license_count
 
         if not self._audited_read(SELECT_SURFACE, customer_value, requester, load):
             return None
@@ -427,18 +432,18 @@ class LookupService:
         surface: str,
         query: str,
         requester: Requester,
-        read: Callable[[Session], tuple[str, int]],
+        read: Callable[[Session], tuple[Outcome, int]],
     ) -> bool:
         """Run a lookup that returns no card, and audit it; False when it must not be shown."""
         result = self._counted_and_audited(
             surface,
             query,
             requester,
-            work=lambda session, hit: read(session) if hit is None else (RATE_LIMITED, 0),
+            work=lambda session, hit: read(session) if hit is None else (Outcome.RATE_LIMITED, 0),
             outcome_of=lambda result: result,
-            failed=("error", 0),
+            failed=(Outcome.ERROR, 0),
         )
-        return result is not None and result[0] not in ("error", RATE_LIMITED)
+        return result is not None and result[0] not in (Outcome.ERROR, Outcome.RATE_LIMITED)
 
     def _rate_limit_hit(self, session: Session, requester: Requester) -> RateLimitHit | None:
         # Checked before any search, on every surface: they all come through here (under the
@@ -446,11 +451,6 @@ class LookupService:
         if not self._rate_limit or not requester.user_id:
             return None
         return rate_limit_hit(session, requester.user_id, limit=self._rate_limit, now=self._clock())
-
-
-RATE_LIMITED = "rate_limited"
-# The audit outcome of a card the conversation check kept out of a conversation.
-NOT_POSTED = "not_posted"
 
 
 def rate_limited_notice(hit: RateLimitHit) -> str:
@@ -461,7 +461,7 @@ def rate_limited_notice(hit: RateLimitHit) -> str:
 
 
 def rate_limited_answer(hit: RateLimitHit) -> Answer:
-    return Answer(cards.build_notice(rate_limited_notice(hit)), RATE_LIMITED)
+    return Answer(cards.build_notice(rate_limited_notice(hit)), Outcome.RATE_LIMITED)
 
 
 # The audit surfaces of the modals' searches (the card itself is audited by its own surface).

@@ -36,8 +36,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.answers.conversations import shared_with_another_organisation
 from bot.answers.lookups import LookupService, Requester
 from bot.links import Links
+from bot.store.audit import Outcome
 from bot.store.db import session_scope
-from bot.store.models import UnfurlRecord
+from bot.store.models import UnfurlRecord, column_width
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,8 @@ REPEAT_WINDOW = timedelta(minutes=30)
 COMPOSER_CHANNEL = "COMPOSER"
 COMPOSER_SOURCE = "composer"
 _ADMIN_PATH = re.compile(r"^/admin/(license|reconciliation)/([0-9]{1,18})/?$")
-# UnfurlRecord's column widths.
-_CHANNEL_WIDTH = 32
-_URL_WIDTH = 1000
+_CHANNEL_WIDTH = column_width(UnfurlRecord.channel_id)
+_URL_WIDTH = column_width(UnfurlRecord.url)
 
 LinkKind = Literal["license", "reconciliation"]
 
@@ -236,7 +236,7 @@ class Unfurler:
                 answer = self._lookups.answer_reconciliation_link(
                     admin_link.record_id, admin_link.url, requester
                 )
-            if answer.outcome == "ok":
+            if answer.outcome is Outcome.OK:
                 unfurls[admin_link.url] = {"blocks": answer.message.blocks_as_dicts()}
                 claimed.append(canonical)
             else:

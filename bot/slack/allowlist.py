@@ -1,4 +1,4 @@
-"""The allowlist as one Bolt global middleware (DESIGN.md: Permissions as middleware).
+"""The allowlist as one Bolt global middleware (ARCHITECTURE.md: the request path).
 
 Every request that names a user is checked before any listener runs: slash commands, block
 actions, suggestions, shortcuts, modal submissions, events. The middleware builds the request's
@@ -46,23 +46,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.slack.actor import ACTOR_CONTEXT_KEY, Actor, actor_for_request
 from bot.slack.actor import identify_actor as identify_actor  # re-exported: bot.logs reads bodies
 from bot.slack.identity import (
-    BOT,
-    DEACTIVATED,
-    EXTERNAL,
-    GUEST,
     IDENTITY_UNAVAILABLE,
     OUTSIDE_ORGANISATION,
     AccessDecision,
     AccessResolver,
     LocalOperatorResolver,
+    refusal_text,
 )
 from bot.slack.organisations import OrganisationAllowlist
-from bot.store.audit import AuditEntry, record_audit
+from bot.store.audit import AuditEntry, Outcome, record_audit
 
 logger = logging.getLogger(__name__)
 
 ACCESS_CONTEXT_KEY = "access"
-DENIED_OUTCOME = "denied"
 NO_USER_REASON = "no_user"
 # Slack's lifecycle events carry no user: nobody to check, and the app must still hear them.
 LIFECYCLE_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
@@ -105,20 +101,6 @@ def is_lifecycle_event(body: Mapping[str, Any]) -> bool:
 def acts_for_no_user(body: Mapping[str, Any]) -> bool:
     """Slack's own requests (url_verification, app_uninstalled, tokens_revoked): exempt."""
     return body.get("type") == URL_VERIFICATION or is_lifecycle_event(body)
-
-
-def refusal_text(reason: str, access_request_url: str | None) -> str:
-    """A polite refusal that says what to do next, and nothing about any customer."""
-    if reason == IDENTITY_UNAVAILABLE:
-        return (
-            "Sorry, I couldn't check your access with Slack just now. Please try again in a minute."
-        )
-    if reason in {GUEST, EXTERNAL, OUTSIDE_ORGANISATION, BOT, DEACTIVATED}:
-        return "Sorry, CustomersDot lookups are only available to members of this organisation."
-    text = "Sorry, CustomersDot lookups are limited to people on the sales allowlist."
-    if access_request_url:
-        return f"{text} <{access_request_url}|Request access> and try again once it's granted."
-    return f"{text} Ask your Slack admin for access."
 
 
 def _refusal_modal(text: str, blocks: Sequence[Block | dict[str, Any]] | None) -> dict[str, Any]:
@@ -246,7 +228,7 @@ class AllowlistMiddleware(Middleware):
             return
         entry = AuditEntry(
             surface=actor.surface,
-            outcome=DENIED_OUTCOME,
+            outcome=Outcome.DENIED,
             user_id=actor.user_id,
             team_id=actor.team_id,
             enterprise_id=actor.enterprise_id,

@@ -1,6 +1,6 @@
 """Who is asking, and may they? Slack user -> email and user groups -> an `AccessDecision`.
 
-The allowlist (DESIGN.md: Configuration) admits a user by Slack id, email, email domain or
+The allowlist (ARCHITECTURE.md: Configuration) admits a user by Slack id, email, email domain or
 membership of a Slack user group. Guests, external (Slack Connect) users, deactivated users and
 bots are refused even when listed: being on a list does not make a guest an employee.
 
@@ -59,6 +59,51 @@ REFUSAL_REASONS = (
     UNKNOWN_USER,
     IDENTITY_UNAVAILABLE,
 )
+
+# What a refused person reads, by reason: the one wording, used by the cards and by the
+# allowlist's plain-text fallback (refusal_text). Never anything about a customer.
+_REFUSAL_SENTENCES = {
+    NOT_LISTED: "You're not on the list of people who can look up customer licenses.",
+    GUEST: "Guest accounts can't look up customer licenses.",
+    EXTERNAL: "People from other organisations can't look up customer licenses here.",
+    OUTSIDE_ORGANISATION: "CustomersDot isn't available in this workspace.",
+    DEACTIVATED: "Deactivated accounts can't look up customer licenses.",
+    UNKNOWN_USER: "We couldn't find your Slack profile, so we can't let you look up customer data.",
+    IDENTITY_UNAVAILABLE: "We couldn't check who you are right now. Try again in a minute.",
+}
+_DEFAULT_REFUSAL = "You don't have access to customer license data."
+# Refusals that an access request can fix; guests and external users are never allowed.
+_REFUSALS_WORTH_REQUESTING = frozenset({NOT_LISTED, UNKNOWN_USER})
+
+
+def refusal_sentence(reason: str) -> str:
+    """Why the bot said no, in one sentence (a notification's fallback text)."""
+    return _REFUSAL_SENTENCES.get(reason, _DEFAULT_REFUSAL)
+
+
+def access_can_be_requested(reason: str) -> bool:
+    """Whether asking for access could change the answer (not for guests or outsiders)."""
+    return reason in _REFUSALS_WORTH_REQUESTING or reason not in _REFUSAL_SENTENCES
+
+
+def _slack_link(url: str, label: str) -> str:
+    return f"<{url}|{label}>"
+
+
+def refusal_text(
+    reason: str,
+    access_request_url: str | None,
+    *,
+    link: Callable[[str, str], str] = _slack_link,
+) -> str:
+    """The refusal in mrkdwn: the sentence, and where to ask for access when that can help.
+
+    `link` renders the request link (the cards pass their escaping one)."""
+    sentence = refusal_sentence(reason)
+    if access_request_url and access_can_be_requested(reason):
+        return f"{sentence}\nYou can {link(access_request_url, 'request access here')}."
+    return sentence
+
 
 RULE_USER_ID = "user_id"
 RULE_EMAIL = "email"

@@ -429,13 +429,17 @@ class WorkspaceResolvers:
             tuple[str | None, str | None], tuple[IdentityResolver, WebClient]
         ] = {}
 
-    def __call__(self, context: BoltContext) -> AccessResolver:
+    @staticmethod
+    def _key(context: BoltContext) -> tuple[str | None, str | None]:
         # The installation's ids (the authorize result), never the body's.
         result = context.authorize_result
-        key = (
+        return (
             result.enterprise_id if result else None,
             result.team_id if result else None,
         )
+
+    def __call__(self, context: BoltContext) -> AccessResolver:
+        key = self._key(context)
         token = context.bot_token
         with self._lock:
             entry = self._resolvers.get(key)
@@ -449,10 +453,34 @@ class WorkspaceResolvers:
                 client.token = token
         return resolver
 
+    def read_user_groups_with(self, owner_client: OwnerClient) -> None:
+        """Wiring (bot.app): the clients of the allowed installations that own user groups
+        exist only once the OAuth app is built, after these resolvers."""
+        with self._lock:
+            self._owner_client = owner_client
+            self._resolvers.clear()
+
     def forget(self, enterprise_id: str | None, team_id: str | None) -> None:
         """Drop a workspace's resolver and its cached decisions (it was uninstalled)."""
         with self._lock:
             self._resolvers.pop((enterprise_id, team_id), None)
+
+    def forget_workspace_of(self, context: BoltContext) -> None:
+        """The uninstall cleanup (handlers/lifecycle.py): drop the resolver of the workspace
+        an `app_uninstalled` or `tokens_revoked` event names; an org-wide install, every
+        resolver of its enterprise."""
+        # A lifecycle event may come when its installation is already gone: then the body's ids
+        # say whose cache to drop (dropping a cache grants nothing).
+        enterprise_id, team_id = (
+            self._key(context)
+            if context.authorize_result is not None
+            else (context.enterprise_id, context.team_id)
+        )
+        if context.is_enterprise_install and enterprise_id is not None:
+            with self._lock:
+                for key in [key for key in self._resolvers if key[0] == enterprise_id]:
+                    del self._resolvers[key]
+        self.forget(enterprise_id, team_id)
 
     def __len__(self) -> int:
         return len(self._resolvers)

@@ -1,4 +1,4 @@
-"""The audit trail: who looked up what, where, when, with what outcome (DESIGN.md: Privacy).
+"""The audit trail: who looked up what, where, when, with what outcome (ARCHITECTURE.md: Privacy).
 
 A lookup's entry is written in the lookup's own transaction, after its rate-limit check and
 under a lock on that user (`lock_lookups_of`), so concurrent requests cannot all pass the check
@@ -13,6 +13,7 @@ The audit table carries query text; logs never do. Log lines here name ids and o
 from __future__ import annotations
 
 import csv
+import enum
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -25,24 +26,46 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.logs import note_request_outcome
 from bot.store.db import session_scope
-from bot.store.models import AuditEvent
+from bot.store.models import AuditEvent, column_width
 
 logger = logging.getLogger(__name__)
 
-# Outcomes a person would recognise as "a lookup I made" (App Home's recent lookups).
-LOOKUP_OUTCOMES = ("ok", "ambiguous", "not_found")
 
-# Column widths of AuditEvent: PostgreSQL rejects longer values, and an action id may be 255.
-_ID_WIDTH = 32
-_SURFACE_WIDTH = 64
-_OUTCOME_WIDTH = 16
-_REASON_WIDTH = 64
+class Outcome(enum.StrEnum):
+    """How a request ended: the audit row's `outcome`, stored as its string. The one list."""
+
+    OK = "ok"  # an answer with customer data
+    AMBIGUOUS = "ambiguous"  # a pick list
+    NOT_FOUND = "not_found"
+    USAGE = "usage"  # empty query: the usage card
+    DENIED = "denied"  # refused by the allowlist (bot/slack/allowlist.py)
+    RATE_LIMITED = "rate_limited"  # over LOOKUP_RATE_LIMIT_PER_HOUR
+    ERROR = "error"  # the store could not answer
+    NOT_POSTED = "not_posted"  # a card the conversation check kept out of a conversation
+
+
+# Outcomes a person would recognise as "a lookup I made" (App Home's recent lookups).
+LOOKUP_OUTCOMES = (Outcome.OK, Outcome.AMBIGUOUS, Outcome.NOT_FOUND)
+
+# PostgreSQL rejects values longer than AuditEvent's columns, and an action id may be 255.
+_WIDTHS = {
+    name: column_width(getattr(AuditEvent, name))
+    for name in (
+        "team_id",
+        "enterprise_id",
+        "user_id",
+        "channel_id",
+        "surface",
+        "outcome",
+        "reason",
+    )
+}
 
 
 @dataclass(frozen=True)
 class AuditEntry:
     surface: str  # "/license", "/recon", an action id, a callback id, an event type
-    outcome: str  # "ok", "ambiguous", "not_found", "usage", "denied", "error", "not_posted"
+    outcome: Outcome
     user_id: str | None = None
     team_id: str | None = None
     enterprise_id: str | None = None
@@ -51,13 +74,17 @@ class AuditEntry:
     result_count: int = 0
     reason: str | None = None  # why refused ("not_listed", ...) or which rule allowed
 
+    def __post_init__(self) -> None:
+        # A misspelt outcome would be stored and never counted: refuse it here.
+        object.__setattr__(self, "outcome", Outcome(self.outcome))
+
 
 @dataclass(frozen=True)
 class RecentLookup:
     at: datetime
     surface: str
     query: str | None
-    outcome: str
+    outcome: Outcome
     result_count: int
     channel_id: str | None
 
@@ -96,15 +123,15 @@ def add_audit(session: Session, entry: AuditEntry, *, now: datetime | None = Non
         _INSERT_AUDIT_EVENT,
         {
             "at": at,
-            "surface": _storable(entry.surface)[:_SURFACE_WIDTH],
-            "outcome": _storable(entry.outcome)[:_OUTCOME_WIDTH],
-            "user_id": _clip(entry.user_id, _ID_WIDTH),
-            "team_id": _clip(entry.team_id, _ID_WIDTH),
-            "enterprise_id": _clip(entry.enterprise_id, _ID_WIDTH),
-            "channel_id": _clip(entry.channel_id, _ID_WIDTH),
+            "surface": _storable(entry.surface)[: _WIDTHS["surface"]],
+            "outcome": _storable(entry.outcome)[: _WIDTHS["outcome"]],
+            "user_id": _clip(entry.user_id, _WIDTHS["user_id"]),
+            "team_id": _clip(entry.team_id, _WIDTHS["team_id"]),
+            "enterprise_id": _clip(entry.enterprise_id, _WIDTHS["enterprise_id"]),
+            "channel_id": _clip(entry.channel_id, _WIDTHS["channel_id"]),
             "query": None if entry.query is None else _storable(entry.query),
             "result_count": entry.result_count,
-            "reason": _clip(entry.reason, _REASON_WIDTH),
+            "reason": _clip(entry.reason, _WIDTHS["reason"]),
         },
     )
     logger.debug(
@@ -138,7 +165,7 @@ def recent_lookups(session: Session, user_id: str, limit: int = 10) -> list[Rece
             at=row.at,
             surface=row.surface,
             query=row.query,
-            outcome=row.outcome,
+            outcome=Outcome(row.outcome),
             result_count=row.result_count,
             channel_id=row.channel_id,
         )

@@ -1,4 +1,4 @@
-"""Load CustomersDot and version.gitlab.com exports into the store (DESIGN.md: Import files).
+"""Load CustomersDot and version.gitlab.com exports into the store (ARCHITECTURE.md: Import files).
 
 One file is one transaction: every row is validated and written, or nothing changes. Rows are
 streamed and written in batches with set-based upserts; the keys seen (duplicate detection,
@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import money
 from bot.search import company_search_key, search_words
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation, UTCDateTime
 
@@ -51,16 +52,6 @@ ANALYZE_MIN_ROWS = 5000
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
-
-# ISO 4217 minor-unit exponents that are not 2.
-CURRENCY_EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
-    ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
-    **dict.fromkeys("CLF UYW".split(), 4),
-}
-DEFAULT_CURRENCY_EXPONENT = 2
 
 LICENSE_TYPES = frozenset({"cloud", "offline_cloud", "legacy"})
 RECONCILIATION_STATUSES = frozenset({"pending", "processed", "skipped", "failed"})
@@ -295,6 +286,12 @@ def _currency(raw: str) -> str:
     code = raw.upper()
     if not _CURRENCY_CODE.fullmatch(code):
         raise _InvalidValue("is not a currency code (three letters, e.g. USD)")
+    try:
+        money.minor_unit_exponent(code)
+    except money.UnknownCurrency:
+        raise _InvalidValue(
+            f"is not an ISO 4217 currency with a minor unit (list of {money.ISO_4217_PUBLISHED})"
+        ) from None
     return code
 
 
@@ -316,22 +313,6 @@ def _hostname(raw: str) -> str:
     if not name or any(c.isspace() for c in name) or "/" in name:
         raise _InvalidValue("is not a hostname")
     return name
-
-
-def minor_units(amount: Decimal, currency: str) -> int:
-    """An exact decimal amount in the currency's minor units; ValueError if it does not fit."""
-    exponent = CURRENCY_EXPONENTS.get(currency, DEFAULT_CURRENCY_EXPONENT)
-    sign, digits, digits_exponent = amount.as_tuple()
-    assert isinstance(digits_exponent, int)  # finite: the parser admits digits only
-    coefficient = int("".join(map(str, digits)) or "0")
-    shift = digits_exponent + exponent
-    if shift >= 0:
-        value = coefficient * 10**shift
-    else:
-        value, remainder = divmod(coefficient, 10**-shift)
-        if remainder:
-            raise ValueError(f"has more decimals than {currency} allows ({exponent})")
-    return -value if sign else value
 
 
 # --- What each file holds ------------------------------------------------------------------
@@ -509,7 +490,7 @@ def _reconciliation_row(values: Sequence[Any]) -> tuple[Any, ...]:
         if currency is None:
             raise _InvalidRow(f"invoiced_amount '{amount}' has no currency")
         try:
-            amount_minor = minor_units(amount, currency)
+            amount_minor = money.to_minor_units(amount, currency)
         except ValueError as error:
             raise _InvalidRow(f"invoiced_amount '{amount}' {error}") from None
         if abs(amount_minor) > INT64_MAX:
@@ -621,7 +602,7 @@ _SPECS: dict[ImportKind, _KindSpec] = {
 
 
 def import_columns(kind: ImportKind | str) -> tuple[str, ...]:
-    """The columns of a kind of export, in DESIGN.md's order: the one list the demo, the
+    """The columns of a kind of export, in the import format's order: the one list the demo, the
     benchmarks and the tests write their files with."""
     return tuple(f.name for f in _spec_for(kind).fields)
 

@@ -1,4 +1,4 @@
-"""Typed SQLAlchemy models of the store (DESIGN.md: The store).
+"""Typed SQLAlchemy models of the store (ARCHITECTURE.md: The store and its rules).
 
 The bot mirrors CustomersDot; it never writes back. Timestamps are stored as naive UTC and
 come back timezone-aware, because SQLite keeps no zone and mixing the two breaks comparisons.
@@ -10,6 +10,7 @@ audit write of a lookup made meanwhile.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 
 AUDIT_SCHEMA = "audit"
 
@@ -174,7 +175,7 @@ class AuditEvent(Base):
     # Where it came from: "/license", "/recon", "share", "pick", "shortcut" ...
     surface: Mapped[str] = mapped_column(String(64))
     query: Mapped[str | None] = mapped_column(Text)
-    # "ok", "ambiguous", "not_found", "usage", "denied", "error"
+    # One of bot.store.audit.Outcome, stored as its string.
     outcome: Mapped[str] = mapped_column(String(16))
     result_count: Mapped[int] = mapped_column(Integer, default=0)
     # Why a refusal happened ("not_listed", "guest", ...) or which rule allowed.
@@ -204,3 +205,13 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def column_width(column: InstrumentedAttribute[Any]) -> int:
+    """The declared length of a String column (`column_width(AuditEvent.surface)` is 64).
+
+    Code that clips values to fit reads the width here, so the model stays its one home."""
+    column_type = column.property.columns[0].type
+    if not isinstance(column_type, String) or column_type.length is None:
+        raise TypeError(f"{column} has no declared length")
+    return column_type.length

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, select, union
@@ -31,7 +31,6 @@ from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 # ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts}).
 LICENSES_IMPORT = "licenses"
 RECONCILIATIONS_IMPORT = "reconciliations"
-HOSTS_IMPORT = "hosts"
 
 
 def latest_import_at(session: Session, kind: str | None = None) -> datetime | None:
@@ -94,13 +93,14 @@ def load_customer_reconciliations(
     )
 
 
-def customer_choices(
-    session: Session, keys: Sequence[str], *, today: date | None = None
-) -> list[CustomerChoice]:
-    """Pick-list lines for these customers, in the order given; unknown keys are skipped."""
+def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> list[CustomerChoice]:
+    """Pick-list lines for these customers, in the order given; unknown keys are skipped.
+
+    `today` decides which license is active; callers pass their injected clock's date, as the
+    cards do, so a pick list and the card it leads to agree.
+    """
     if not keys:
         return []
-    today = today or datetime.now(UTC).date()
     connection = session.connection()
     params = {"keys": list(keys)}
     customers = {row.key: row for row in connection.execute(_CUSTOMERS_BY_KEYS, params)}

@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot import ids
+from bot import ids, money
 from bot.links import Links
 from bot.records import (
     CustomerChoice,
@@ -43,13 +43,14 @@ from bot.records import (
     ReconciliationStatus,
     Standing,
 )
+from bot.slack.identity import refusal_sentence, refusal_text
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): some are not checked by
 # slack_sdk's to_dict(), so the builders keep under them by construction.
-MAX_BLOCKS = 50
+# Every card stays far under 50 blocks and 2,000 characters per section field: the tests
+# (tests/test_cards.py's check_message, tests/test_hostile_input.py) check both on every card.
 HEADER_TEXT_MAX = 150
 SECTION_TEXT_MAX = 3000
-SECTION_FIELD_MAX = 2000
 SECTION_FIELDS_MAX = 10
 BUTTON_TEXT_MAX = 75
 BUTTON_VALUE_MAX = 2000
@@ -84,12 +85,7 @@ ZERO_WIDTH_JOINER = "\u200d"
 _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone|group)\b)", re.IGNORECASE)
 _WHITESPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
-# Relationship between an ISO 4217 code and its minor unit; everything else has two decimals.
-_ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "CLP", "ISK", "VND", "XAF", "XOF", "UGX"})
-_THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "KWD", "OMR", "JOD", "TND", "IQD", "LYD"})
-_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 _PLAN_NAMES = {
     "free": "Free",
@@ -119,18 +115,6 @@ _RECON_STATUS_WORDS = {
     ReconciliationStatus.SKIPPED.value: "⏭️ Skipped",
     ReconciliationStatus.FAILED.value: "❌ Failed",
 }
-_REFUSALS = {
-    "not_listed": "You're not on the list of people who can look up customer licenses.",
-    "guest": "Guest accounts can't look up customer licenses.",
-    "external": "People from other organisations can't look up customer licenses here.",
-    "outside_organisation": "CustomersDot isn't available in this workspace.",
-    "deactivated": "Deactivated accounts can't look up customer licenses.",
-    "unknown_user": "We couldn't find your Slack profile, so we can't let you look up customer data.",
-    "identity_unavailable": "We couldn't check who you are right now. Try again in a minute.",
-}
-# Refusals that an access request can fix; guests and external users are never allowed.
-_REFUSALS_WORTH_REQUESTING = frozenset({"not_listed", "unknown_user"})
-_DEFAULT_REFUSAL = "You don't have access to customer license data."
 
 
 @dataclass(frozen=True)
@@ -294,37 +278,17 @@ def format_date(value: date | None) -> str:
 
 
 def format_timestamp(value: datetime | None) -> str:
-    """`2025-02-27 14:03 UTC`; naive timestamps are UTC (DESIGN.md: Import files)."""
+    """`2025-02-27 14:03 UTC`; naive timestamps are UTC (ARCHITECTURE.md: Import files)."""
     if value is None:
         return "unknown"
     return _as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def currency_decimals(currency: str) -> int:
-    if currency in _ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if currency in _THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
-
-
 def format_money(amount_minor: int, currency: str | None) -> str:
-    """Exact minor units to words: 431250 USD -> $4,312.50; 5000 CHF -> 50.00 CHF.
-
-    Returned text is mrkdwn-safe: an odd currency code from the import is escaped.
-    """
-    code = (currency or "").strip().upper()
-    known_code = bool(_CURRENCY_CODE.fullmatch(code))
-    decimals = currency_decimals(code) if known_code else 2
-    whole, fraction = divmod(abs(amount_minor), 10**decimals)
-    number = f"{whole:,}" + (f".{fraction:0{decimals}d}" if decimals else "")
-    sign = "-" if amount_minor < 0 else ""
-    if code in _CURRENCY_SYMBOLS:
-        return f"{sign}{_CURRENCY_SYMBOLS[code]}{number}"
-    if not code:
-        return f"{sign}{number}"
-    shown_code = code if known_code else escape_text(currency, SHORT_CODE_MAX)
-    return f"{sign}{number} {shown_code}"
+    """Exact minor units to words (bot/money.py); an odd currency code is mrkdwn-escaped."""
+    return money.format_money(
+        amount_minor, currency, escape=lambda code: escape_text(code, SHORT_CODE_MAX)
+    )
 
 
 def sentence(text: str | None, max_length: int = REASON_MAX) -> str:
@@ -884,12 +848,11 @@ def build_usage(command: str) -> CardMessage:
 
 
 def build_refusal(access_request_url: str | None, reason: str) -> CardMessage:
-    """A polite no: no customer data, and a way to ask for access when one exists."""
-    message = _REFUSALS.get(reason, _DEFAULT_REFUSAL)
-    lines = [message]
-    if access_request_url and (reason in _REFUSALS_WORTH_REQUESTING or reason not in _REFUSALS):
-        lines.append(f"You can {link(access_request_url, 'request access here')}.")
-    return CardMessage(text=_fallback(message), blocks=[_section("\n".join(lines))])
+    """A polite no: no customer data, and a way to ask for access when one exists.
+
+    The wording is bot.slack.identity.refusal_text's, the allowlist's plain fallback's too."""
+    text = refusal_text(reason, access_request_url, link=link)
+    return CardMessage(text=_fallback(refusal_sentence(reason)), blocks=[_section(text)])
 
 
 def build_notice(text: str) -> CardMessage:
@@ -899,7 +862,7 @@ def build_notice(text: str) -> CardMessage:
 
 
 # ---------------------------------------------------------------------------------------------
-# Link unfurls: compact cards under a link someone posted (DESIGN.md: Privacy, one rule)
+# Link unfurls: compact cards under a link someone posted (ARCHITECTURE.md: Privacy, one rule)
 
 
 _UNFURL_STANDING = {

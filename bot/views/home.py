@@ -34,6 +34,7 @@ from bot.slack.identity import (
     RULE_USER_ID,
     RULE_USERGROUP_PREFIX,
     AccessDecision,
+    access_can_be_requested,
 )
 from bot.store.audit import RecentLookup
 from bot.views.cards import (
@@ -230,7 +231,7 @@ def _refused_blocks(access: AccessDecision | None, access_request_url: str | Non
         )
     )
     blocks: list[Block] = [about, *refusal.blocks]
-    if not access_request_url and reason in {"not_listed", "unknown_user"}:
+    if not access_request_url and access_can_be_requested(reason):
         blocks.append(
             ContextBlock(
                 elements=[_mrkdwn("Ask the team that runs this bot to add you to its allowlist.")]

@@ -1,4 +1,4 @@
-"""Trigram indexes over customer.search_key for name search (DESIGN.md: Search).
+"""Trigram indexes over customer.search_key for name search (ARCHITECTURE.md: the search rule).
 
 SQLite: an external-content FTS5 table with the trigram tokenizer, kept in step with the
 customer table by triggers, because the importer writes that table with plain INSERT, UPDATE

@@ -67,6 +67,31 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Bolt's logger for requests whose signature does not verify (slack_bolt.logger.get_bolt_logger).
+BOLT_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
+UNVERIFIED_REQUEST_LINE = "Invalid request signature detected"
+
+
+class UnverifiedRequestFilter(logging.Filter):
+    """Shortens Bolt's line for a request that fails signature verification to its first words.
+
+    Bolt logs it at INFO with the signature, timestamp and the whole body: anyone can send such
+    a request, so its body would put arbitrary text (query text, emails, `response_url`s, forged
+    log lines) in the logs, and a large one would make the redactor work on it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(UNVERIFIED_REQUEST_LINE):
+            record.msg, record.args = UNVERIFIED_REQUEST_LINE, ()
+        return True
+
+
+def quiet_unverified_request_logs() -> None:
+    """Install UnverifiedRequestFilter on Bolt's verification logger (once per process)."""
+    logger = logging.getLogger(BOLT_VERIFICATION_LOGGER)
+    if not any(isinstance(existing, UnverifiedRequestFilter) for existing in logger.filters):
+        logger.addFilter(UnverifiedRequestFilter())
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self, redactor: Redactor) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -4,7 +4,13 @@ and redaction of secrets and emails from every line.
 Redaction happens in the formatters, on the finished line, so nothing slips through a log
 call's arguments, an exception's message or a traceback: Slack tokens (`xoxb-…`, `xoxp-…`,
 `xapp-…`, …), the signing secret and other configured secrets, database passwords in URLs,
-and email addresses (customer contacts must never reach logs; the audit table has them).
+`response_url`s (`hooks.slack.com`, GovSlack's `hooks.slack-gov.com`: each lets its holder post
+into a conversation), PostgreSQL's `DETAIL:` lines (they quote key and row values), and email
+addresses, plain or URL-encoded (`%40`) (customer contacts must never reach logs; the audit
+table has them). The redactor's work is linear in the line's length: every pattern starts at
+a fixed string (`@`, `://`, a token prefix), so a long line of letters costs one pass.
+The text format escapes newlines and other control characters: one record is one line, and a
+crafted request cannot forge another.
 """
 
 from __future__ import annotations
@@ -26,8 +32,23 @@ from bot.config import Settings
 
 REQUEST_LOGGER = "bot.requests"
 TOKEN_PATTERN = re.compile(r"\b(?:xox[abpre]|xapp|xoxe\.xox[bp])-[A-Za-z0-9-]+")
-EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-URL_PASSWORD_PATTERN = re.compile(r"(?P<prefix>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@/\s]+@")
+# Emails are found from their `@` (or `%40`, its URL encoding in a form body) outwards. A pattern
+# that begins with the local part tries every letter of a long run as a start and rescans the
+# rest of the run from each: quadratic (one unsigned 100 KB body held a worker for 31 s).
+EMAIL_AT_PATTERN = re.compile(r"@|%40")
+EMAIL_LOCAL_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+'-"
+)
+EMAIL_DOMAIN_PATTERN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# From the `://` back to the scheme's last character (the scheme stays as it is), for the same
+# reason: a pattern starting at the scheme rescans every run of letters.
+URL_PASSWORD_PATTERN = re.compile(r"(?<=[A-Za-z0-9+.-])://(?P<host>[^:/@\s]+):[^@/\s]+@")
+# A response_url (plain, JSON-escaped `\/` or URL-encoded `%2F`) up to its last path character.
+RESPONSE_URL_PATTERN = re.compile(
+    r"(?P<host>hooks\.slack(?:-gov)?\.com)[A-Za-z0-9/\\%._~+-]*", re.IGNORECASE
+)
+# PostgreSQL's error detail, to the end of its line (a real newline, or `\n` inside JSON).
+POSTGRES_DETAIL_PATTERN = re.compile(r"DETAIL:(?:(?!\\n)[^\n])*")
 REDACTED = "[redacted]"
 EMAIL_REDACTED = "[email]"
 # Bodies larger than this are not parsed for the request line (Slack's are a few KB).
@@ -54,8 +75,35 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         text = TOKEN_PATTERN.sub(REDACTED, text)
-        text = URL_PASSWORD_PATTERN.sub(r"\g<prefix>:***@", text)
-        return EMAIL_PATTERN.sub(EMAIL_REDACTED, text)
+        text = URL_PASSWORD_PATTERN.sub(r"://\g<host>:***@", text)
+        text = RESPONSE_URL_PATTERN.sub(rf"\g<host>/{REDACTED}", text)
+        text = POSTGRES_DETAIL_PATTERN.sub(f"DETAIL: {REDACTED}", text)
+        return redact_emails(text)
+
+
+def redact_emails(text: str) -> str:
+    """`text` with every email address (`@` or `%40`) replaced by EMAIL_REDACTED.
+
+    Linear in len(text): each `@` is found once; its local part is read back no further than
+    the previous `@`/`%40` or redacted address, its domain forward to the first character a
+    domain cannot hold (`@` and `%` are such characters, so no two scans overlap)."""
+    pieces: list[str] = []
+    done = 0  # text[:done] is in `pieces`
+    floor = 0  # a local part starts at or after this
+    for at in EMAIL_AT_PATTERN.finditer(text):
+        start = at.start()
+        while start > floor and text[start - 1] in EMAIL_LOCAL_CHARS:
+            start -= 1
+        floor = at.end()
+        domain = EMAIL_DOMAIN_PATTERN.match(text, at.end()) if start < at.start() else None
+        if domain is None:
+            continue
+        pieces += (text[done:start], EMAIL_REDACTED)
+        done = floor = domain.end()
+    if not pieces:
+        return text
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 class RequestIdFilter(logging.Filter):
@@ -92,6 +140,15 @@ def quiet_unverified_request_logs() -> None:
         logger.addFilter(UnverifiedRequestFilter())
 
 
+# Characters that end a line or drive a terminal (C0 controls but tab, DEL, NEL, U+2028/9),
+# written as Python escapes in the text format.
+_LINE_BREAKING_ESCAPES = {
+    code: ("\\n" if code == 10 else "\\r" if code == 13 else f"\\x{code:02x}")
+    for code in [*range(0x20), 0x7F, 0x85]
+    if code != 9
+} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self, redactor: Redactor) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -102,7 +159,9 @@ class TextFormatter(logging.Formatter):
         extras = _extras(record)
         if extras:
             line += " " + " ".join(f"{key}={value}" for key, value in extras.items())
-        return self._redact(line)
+        # Escaped after redaction: one record is one line, tracebacks included, whatever a
+        # message or an exception carries.
+        return self._redact(line).translate(_LINE_BREAKING_ESCAPES)
 
 
 class JsonFormatter(logging.Formatter):

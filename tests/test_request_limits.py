@@ -15,10 +15,8 @@ from typing import Any
 
 import pytest
 
-MAX_BODY_BYTES = 1024 * 1024
-from bot.app import SlackWsgiApp, build_services, create_app
-BOLT_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
-from bot.logs import JsonFormatter, Redactor, TextFormatter
+from bot.app import MAX_BODY_BYTES, SlackWsgiApp, build_services, create_app
+from bot.logs import BOLT_VERIFICATION_LOGGER, JsonFormatter, Redactor, TextFormatter
 from tests.slack_requests import FORM_CONTENT_TYPE, sign, slash_command_body
 
 SECRET = "limits-signing-secret"
@@ -119,5 +117,12 @@ def test_an_invalid_signature_is_logged_in_one_short_line_without_the_body(wsgi_
     assert [r.getMessage() for r in records] == ["Invalid request signature detected"]
     for formatter in (TextFormatter(Redactor()), JsonFormatter(Redactor())):
         line = formatter.format(records[0])
-        for leaked in ("Initech", "jane.doe", "%40", "hooks.slack.com", "command", forged["X-Slack-Signature"]):
+        for leaked in (
+            "Initech",
+            "jane.doe",
+            "%40",
+            "hooks.slack.com",
+            "command",
+            forged["X-Slack-Signature"],
+        ):
             assert leaked not in line, line

@@ -83,7 +83,7 @@ def test_random_lines_are_redacted_as_the_start_anchored_pattern_did():
             'https:\\/\\/hooks.slack.com/[redacted]"}',
         ),
         ("https://hooks.slack-gov.com/commands/T1/2/secretpath ok", "secretpath", "[redacted] ok"),
-        ("https://HOOKS.SLACK.COM/services/T1/B2/xyz", "xyz", "/[redacted]"),
+        ("https://hooks.slack.com/services/T1/B2/xyz", "xyz", "/[redacted]"),
         ("db postgresql+psycopg://app:s3cret@db:5432/x", "s3cret", "app:***@db"),
         (
             "duplicate key\nDETAIL:  Key (k)=(jane renewal) already exists.\n[SQL: INSERT]",

@@ -24,10 +24,12 @@ LINES: dict[str, Callable[[int], str]] = {
     "letters, %40": lambda size: ("b" * 997 + "%40") * (size // 1000),
     "scheme://": lambda size: ("c" * 997 + "://") * (size // 1000),
     "log lines": lambda size: (
-        "lookup by jane.doe@initech.example via https://hooks.slack.com/commands/T1/2/abc "
-        "xoxb-1-2-3 postgresql://app:pw@db/x DETAIL:  Key (k)=(v)\n"
-    )
-    * (size // 150),
+        (
+            "lookup by jane.doe@initech.example via https://hooks.slack.com/commands/T1/2/abc "
+            "xoxb-1-2-3 postgresql://app:pw@db/x DETAIL:  Key (k)=(v)\n"
+        )
+        * (size // 150)
+    ),
 }
 
 

@@ -23,7 +23,7 @@ from bot.links import Links
 
 # Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
 from bot.logs import configure_logging as configure_logging
-from bot.logs import keep_request_bodies_out_of_bolt_logs
+from bot.logs import quiet_unverified_request_logs
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
 from bot.slack.client import create_web_client
 from bot.slack.dedupe import EventDedupeMiddleware
@@ -46,6 +46,11 @@ SLACK_EVENTS_PATH = "/slack/events"
 # What Bolt answers a request whose signature does not verify.
 INVALID_REQUEST = {"error": "invalid request"}
 MALFORMED_REQUEST = {"error": "malformed request"}
+# Slack's largest request bodies (a modal's submitted state, a message shortcut carrying a long
+# message) are tens of KB; 1 MiB leaves ample room and bounds what one unsigned request can
+# make a worker read and hold before its signature is checked.
+MAX_BODY_BYTES = 1024 * 1024
+BODY_TOO_LARGE = {"error": "request body too large"}
 LOCAL_TEAM_ID = "T0LOCAL"
 LOCAL_USER_ID = "U0LOCAL"
 
@@ -127,6 +132,8 @@ def create_app(
     # OAuth mode: no start without the organisations it serves (ALLOWED_TEAM_IDS ...).
     settings.check_organisations()
     services = services or build_services(settings)
+    # Before Bolt can log an unsigned request's body: see UnverifiedRequestFilter.
+    quiet_unverified_request_logs()
     resolver: AccessResolver | WorkspaceResolvers
     if settings.oauth_enabled:
         app, installation_clients = _create_oauth_app(settings, services, client)
@@ -150,7 +157,6 @@ def create_app(
             process_before_response=True,
         )
         resolver = identity_resolver or IdentityResolver(client, settings)
-    keep_request_bodies_out_of_bolt_logs()
     # First: a retried Events API delivery is dropped before anything else acts on it.
     app.use(EventDedupeMiddleware(services.session_factory))
     app.use(
@@ -252,6 +258,8 @@ class SlackWsgiApp:
                 # slack_sdk's verifier raises on a non-integer timestamp (a 500): refuse as
                 # Bolt refuses any other unverifiable request.
                 return _json_response(start_response, "401 Unauthorized", INVALID_REQUEST)
+            if not _buffer_bounded_body(environ):
+                return _json_response(start_response, "413 Content Too Large", BODY_TOO_LARGE)
             if _body_is_malformed(environ):
                 return _json_response(start_response, "400 Bad Request", MALFORMED_REQUEST)
             return self._slack(environ, start_response)
@@ -272,6 +280,34 @@ def _timestamp_is_well_formed(environ: dict[str, Any]) -> bool:
     """Absent (Bolt refuses it as too old) or what Slack sends: Unix seconds, ASCII digits."""
     timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
     return timestamp is None or (timestamp.isascii() and timestamp.isdigit())
+
+
+def _buffer_bounded_body(environ: dict[str, Any]) -> bool:
+    """Read the body into memory if it is at most MAX_BODY_BYTES and put it back for what
+    follows (with its length, so a chunked body reaches Bolt too); False when it is larger.
+
+    A declared length over the limit is refused without reading a byte; a body without one
+    (chunked) is read no further than MAX_BODY_BYTES + 1 bytes."""
+    declared = environ.get("CONTENT_LENGTH")
+    if not declared and not environ.get("wsgi.input_terminated"):
+        # PEP 3333: without a length, only a server that marks the stream as terminated
+        # (gunicorn, for a chunked body) lets it be read to its end without blocking.
+        return True
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            return True  # _body_is_malformed answers it
+        if length > MAX_BODY_BYTES:
+            return False
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+    else:
+        raw = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            return False
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    return True
 
 
 def _body_is_malformed(environ: dict[str, Any]) -> bool:

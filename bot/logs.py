@@ -4,13 +4,20 @@ and redaction of secrets and emails from every line.
 Redaction happens in the formatters, on the finished line, so nothing slips through a log
 call's arguments, an exception's message or a traceback: Slack tokens (`xoxb-…`, `xoxp-…`,
 `xapp-…`, …), the signing secret and other configured secrets, database passwords in URLs,
-and email addresses (customer contacts must never reach logs; the audit table has them).
+`response_url`s (`hooks.slack.com`, GovSlack's `hooks.slack-gov.com`: each lets its holder post
+into a conversation), PostgreSQL's `DETAIL:` lines (they quote key and row values), and email
+addresses, plain or URL-encoded (`%40`) (customer contacts must never reach logs; the audit
+table has them). The redactor's work is linear in the line's length: every pattern starts at
+a fixed string (`@`, `://`, a token prefix), so a long line of letters costs one pass.
+The text format escapes newlines and other control characters: one record is one line, and a
+crafted request cannot forge another.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
 import json
 import logging
 import re
@@ -25,9 +32,28 @@ from urllib.parse import parse_qs
 from bot.config import Settings
 
 REQUEST_LOGGER = "bot.requests"
-TOKEN_PATTERN = re.compile(r"\b(?:xox[abpre]|xapp|xoxe\.xox[bp])-[A-Za-z0-9-]+")
-EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-URL_PASSWORD_PATTERN = re.compile(r"(?P<prefix>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@/\s]+@")
+# Every pattern begins with a fixed string, which the regex engine finds with a fast scan;
+# a pattern beginning with a class or an assertion is tried at every position of the line.
+# Slack tokens: xoxb-, xoxp-, xoxa-, xoxr-, xoxe-, xoxe.xoxb-, xapp-, each at a word start.
+TOKEN_PATTERNS = (
+    re.compile(r"xox(?<=\bxox)(?:[abpre]|e\.xox[bp])-[A-Za-z0-9-]+"),
+    re.compile(r"xapp(?<=\bxapp)-[A-Za-z0-9-]+"),
+)
+# Emails are found from their `@` (or `%40`, its URL encoding in a form body) outwards. A pattern
+# that begins with the local part tries every letter of a long run as a start and rescans the
+# rest of the run from each: quadratic (one unsigned 100 KB body held a worker for 31 s).
+EMAIL_AT_SIGNS = ("@", "%40")
+EMAIL_LOCAL_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+'-"
+)
+EMAIL_DOMAIN_PATTERN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# From the `://` (after a scheme's character; the scheme stays as it is), for the same reason:
+# a pattern starting at the scheme rescans every run of letters.
+URL_PASSWORD_PATTERN = re.compile(r"://(?<=[A-Za-z0-9+.-]://)(?P<host>[^:/@\s]+):[^@/\s]+@")
+# A response_url (plain, JSON-escaped `\/` or URL-encoded `%2F`) up to its last path character.
+RESPONSE_URL_PATTERN = re.compile(r"(?P<host>hooks\.slack(?:-gov)?\.com)[A-Za-z0-9/\\%._~+-]*")
+# PostgreSQL's error detail, to the end of its line (a real newline, or `\n` inside JSON).
+POSTGRES_DETAIL_PATTERN = re.compile(r"DETAIL:(?:(?!\\n)[^\n])*")
 REDACTED = "[redacted]"
 EMAIL_REDACTED = "[email]"
 # Bodies larger than this are not parsed for the request line (Slack's are a few KB).
@@ -58,31 +84,49 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        text = TOKEN_PATTERN.sub(REDACTED, text)
-        text = URL_PASSWORD_PATTERN.sub(r"\g<prefix>:***@", text)
-        return EMAIL_PATTERN.sub(EMAIL_REDACTED, text)
+        for token_pattern in TOKEN_PATTERNS:
+            text = token_pattern.sub(REDACTED, text)
+        text = URL_PASSWORD_PATTERN.sub(r"://\g<host>:***@", text)
+        text = RESPONSE_URL_PATTERN.sub(rf"\g<host>/{REDACTED}", text)
+        text = POSTGRES_DETAIL_PATTERN.sub(f"DETAIL: {REDACTED}", text)
+        return redact_emails(text)
 
 
-# Bolt logs a request whose signature does not verify at INFO with its whole raw body, which
-# carries what the user typed (a slash command's text): the line stays, the body goes.
-BOLT_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
-_BOLT_LOGGED_BODY = ", body: "
+def redact_emails(text: str) -> str:
+    """`text` with every email address (`@` or `%40`) replaced by EMAIL_REDACTED.
+
+    Linear in len(text): each `@` is found once; its local part is read back no further than
+    the previous `@`/`%40` or redacted address, its domain forward to the first character a
+    domain cannot hold (`@` and `%` are such characters, so no two scans overlap)."""
+    pieces: list[str] = []
+    done = 0  # text[:done] is in `pieces`
+    floor = 0  # a local part starts at or after this
+    for at, after in _at_signs(text):
+        start = at
+        while start > floor and text[start - 1] in EMAIL_LOCAL_CHARS:
+            start -= 1
+        floor = after
+        domain = EMAIL_DOMAIN_PATTERN.match(text, after) if start < at else None
+        if domain is None:
+            continue
+        pieces += (text[done:start], EMAIL_REDACTED)
+        done = floor = domain.end()
+    if not pieces:
+        return text
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
-class _DropBoltRequestBody(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        head, found, _body = message.partition(_BOLT_LOGGED_BODY)
-        if found:
-            record.msg, record.args = f"{head}, body not logged)", None
-        return True
+def _at_signs(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each `@` and `%40` in `text`, in order (str.find: a fast scan)."""
+    return heapq.merge(*(_occurrences(text, sign) for sign in EMAIL_AT_SIGNS))
 
 
-def keep_request_bodies_out_of_bolt_logs() -> None:
-    """Installs the filter on Bolt's verification logger (once; called when an app is built)."""
-    logger = logging.getLogger(BOLT_VERIFICATION_LOGGER)
-    if not any(isinstance(existing, _DropBoltRequestBody) for existing in logger.filters):
-        logger.addFilter(_DropBoltRequestBody())
+def _occurrences(text: str, sign: str) -> Iterator[tuple[int, int]]:
+    at = text.find(sign)
+    while at >= 0:
+        yield at, at + len(sign)
+        at = text.find(sign, at + 1)
 
 
 class RequestIdFilter(logging.Filter):
@@ -92,6 +136,40 @@ class RequestIdFilter(logging.Filter):
         if getattr(record, "request_id", None) is None:
             record.request_id = _request_id.get()
         return True
+
+
+# Bolt's logger for requests whose signature does not verify (slack_bolt.logger.get_bolt_logger).
+BOLT_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
+UNVERIFIED_REQUEST_LINE = "Invalid request signature detected"
+
+
+class UnverifiedRequestFilter(logging.Filter):
+    """Shortens Bolt's line for a request that fails signature verification to its first words.
+
+    Bolt logs it at INFO with the signature, timestamp and the whole body: anyone can send such
+    a request, so its body would put arbitrary text (query text, emails, `response_url`s, forged
+    log lines) in the logs, and a large one would make the redactor work on it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(UNVERIFIED_REQUEST_LINE):
+            record.msg, record.args = UNVERIFIED_REQUEST_LINE, ()
+        return True
+
+
+def quiet_unverified_request_logs() -> None:
+    """Install UnverifiedRequestFilter on Bolt's verification logger (once per process)."""
+    logger = logging.getLogger(BOLT_VERIFICATION_LOGGER)
+    if not any(isinstance(existing, UnverifiedRequestFilter) for existing in logger.filters):
+        logger.addFilter(UnverifiedRequestFilter())
+
+
+# Characters that end a line or drive a terminal (C0 controls but tab, DEL, NEL, U+2028/9),
+# written as Python escapes in the text format.
+_LINE_BREAKING_ESCAPES = {
+    code: ("\\n" if code == 10 else "\\r" if code == 13 else f"\\x{code:02x}")
+    for code in [*range(0x20), 0x7F, 0x85]
+    if code != 9
+} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 class TextFormatter(logging.Formatter):
@@ -104,7 +182,9 @@ class TextFormatter(logging.Formatter):
         extras = _extras(record)
         if extras:
             line += " " + " ".join(f"{key}={value}" for key, value in extras.items())
-        return self._redact(line)
+        # Escaped after redaction: one record is one line, tracebacks included, whatever a
+        # message or an exception carries.
+        return self._redact(line).translate(_LINE_BREAKING_ESCAPES)
 
 
 class JsonFormatter(logging.Formatter):

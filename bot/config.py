@@ -82,6 +82,19 @@ def _parse_choice(name: str, raw: str | None, choices: tuple[str, ...], default:
     return value
 
 
+def normalise_database_url(raw: str) -> str:
+    """Heroku's `postgres://…` and a driverless `postgresql://…` -> `postgresql+psycopg://…`.
+
+    SQLAlchemy has no `postgres` dialect, and a driverless URL would load psycopg2, which is not
+    installed; the store's statement and connect timeouts are set for psycopg 3. Any other URL
+    (SQLite, an explicit driver) is kept as given.
+    """
+    scheme, sep, rest = raw.partition("://")
+    if sep and scheme.lower() in {"postgres", "postgresql"}:
+        return f"postgresql+psycopg://{rest}"
+    return raw
+
+
 def _base_url(raw: str | None, default: str) -> str:
     return (raw or default).strip().rstrip("/")
 
@@ -158,7 +171,7 @@ class Settings:
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_app_token=get("SLACK_APP_TOKEN"),
             slack_api_url=api_url,
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             allowed_user_ids=_split_list(get("ALLOWED_USER_IDS")),
             allowed_emails=frozenset(e.lower() for e in _split_list(get("ALLOWED_EMAILS"))),
             allowed_email_domains=frozenset(

@@ -124,6 +124,11 @@ def create_app(
             signing_secret=settings.slack_signing_secret,
             # Answer in the HTTP response itself: Bolt's threaded runner adds ~10 ms to every ack.
             process_before_response=True,
+            # No auth.test while a worker boots: with Slack unreachable or a bad token every
+            # gunicorn worker would fail to boot (a crash loop). Bolt calls auth.test at the first
+            # request instead; `python -m bot check` tests the token before a deploy, and
+            # bot.slack_client logs one line when Slack refuses it.
+            token_verification_enabled=False,
         )
         resolver = identity_resolver or IdentityResolver(client, settings)
     # First: a retried Events API delivery is dropped before anything else acts on it.

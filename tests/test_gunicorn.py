@@ -43,6 +43,8 @@ pytestmark = pytest.mark.slow
 class Server:
     url: str
     slack: SlackStandIn
+    # auth.test calls the stand-in had seen when the first worker answered /healthz.
+    auth_tests_during_boot: int = 0
 
     @property
     def events_url(self) -> str:
@@ -103,7 +105,7 @@ def server(
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(url, process, log)
-            yield Server(url, slack)
+            yield Server(url, slack, auth_tests_during_boot=slack.call_count("auth.test"))
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -136,6 +138,47 @@ def _wait_for_post(slack: SlackStandIn, name: str) -> dict:
 def test_probes_answer(server):
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{server.url}/readyz").json() == {"ready": True, "store": "ok"}
+
+
+def test_workers_boot_without_calling_slack(server):
+    assert server.auth_tests_during_boot == 0
+
+
+def test_workers_boot_and_answer_probes_with_slack_unreachable(tmp_path):
+    """A Slack outage (or a wrong token) during a deploy is not a crash loop."""
+    database_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    engine = create_store_engine(database_url)
+    upgrade(engine)
+    engine.dispose()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "SLACK_BOT_TOKEN": "xoxb-gunicorn-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        # Nothing listens there: every call to Slack is refused.
+        "SLACK_API_URL": f"http://127.0.0.1:{_free_port()}/api/",
+        "DATABASE_URL": database_url,
+        "ALLOWED_USER_IDS": "UALLOWED",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+             "--config", str(ROOT / "gunicorn.conf.py")],
+            cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process, log)
+        assert httpx.get(f"{url}/readyz").json() == {"ready": True, "store": "ok"}
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_license_lookup_and_share_through_gunicorn(server):

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cards import build_refusal
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.dedupe import EventDedupeMiddleware
 from bot.identity import AccessResolver, IdentityResolver
 from bot.installations import (
@@ -37,6 +37,7 @@ from bot.permissions import allowlist_middleware, local_operator_middleware
 from bot.request_shape import malformed_reason
 from bot.slack_client import create_web_client
 from bot.store.db import create_store_engine, make_session_factory
+from bot.store.failures import UPGRADE_COMMAND, store_failure_cause
 from bot.store.schema import ensure_schema, is_up_to_date
 
 SLACK_EVENTS_PATH = "/slack/events"
@@ -101,13 +102,8 @@ def create_app(
     One workspace with SLACK_BOT_TOKEN; many (OAuth installs, tokens from the store) with
     SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES.
     """
-    if not settings.slack_signing_secret or not (
-        settings.slack_bot_token or settings.oauth_enabled
-    ):
-        raise ValueError(
-            "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET "
-            "and SLACK_SCOPES for many workspaces) must be set to talk to Slack"
-        )
+    if problem := settings.slack_credentials_problem():
+        raise ConfigError(problem)
     services = services or build_services(settings)
     resolver: AccessResolver | WorkspaceResolvers
     if settings.oauth_enabled:
@@ -228,9 +224,17 @@ class SlackWsgiApp:
         try:
             migrated = is_up_to_date(self._services.engine)
         except Exception as error:  # any failure to reach the store means not ready
-            logging.getLogger(__name__).warning("readiness: store unreachable: %s", type(error))
+            # The cause (refused, timed out, authentication failed, …), never the URL.
+            logging.getLogger(__name__).warning(
+                "readiness: store unreachable (%s)", store_failure_cause(error)
+            )
             return False, "unreachable"
-        return (True, "ok") if migrated else (False, "not migrated")
+        if not migrated:
+            logging.getLogger(__name__).warning(
+                "readiness: store not migrated: run %s", UPGRADE_COMMAND
+            )
+            return False, "not migrated"
+        return True, "ok"
 
 
 def _timestamp_is_well_formed(environ: dict[str, Any]) -> bool:

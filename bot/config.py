@@ -217,6 +217,15 @@ class Settings:
         """Installable into many workspaces (OAuth) rather than one (SLACK_BOT_TOKEN)."""
         return bool(self.slack_client_id and self.slack_client_secret and self.slack_scopes)
 
+    def slack_credentials_problem(self) -> str | None:
+        """What is missing to talk to Slack (serve, gunicorn), or None."""
+        if self.slack_signing_secret and (self.slack_bot_token or self.oauth_enabled):
+            return None
+        return (
+            "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET "
+            "and SLACK_SCOPES for many workspaces) must be set to talk to Slack"
+        )
+
     def __repr__(self) -> str:
         # Secrets never reach logs, including through an accidental repr().
         secret_fields = {

@@ -24,6 +24,7 @@ from bot.links import Links
 from bot.modals import decode_option_value
 from bot.records import CustomerChoice, LicenseOverview
 from bot.search import QueryKind, find_customer_in_text, find_customers
+from bot.store.failures import store_failure_cause
 from bot.store.models import Customer
 from bot.store.queries import (
     RECONCILIATIONS_IMPORT,
@@ -206,7 +207,7 @@ class LookupService:
                 hit = self._rate_limit_hit(session, requester)
                 answer = build(session) if hit is None else rate_limited_answer(hit)
         except SQLAlchemyError as error:
-            logger.error("lookup failed: store error %s", type(error).__name__)
+            logger.error("lookup failed: store %s", store_failure_cause(error))
             answer = Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
         entry = AuditEntry(
             surface=surface,
@@ -221,7 +222,9 @@ class LookupService:
         try:
             record_audit(self._session_factory, entry, now=self._clock())
         except SQLAlchemyError as error:
-            logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
+            logger.error(
+                "audit write failed: store %s; withholding the answer", store_failure_cause(error)
+            )
             return Answer(cards.build_notice(STORE_UNAVAILABLE), "error")
         return answer
 
@@ -264,7 +267,7 @@ class LookupService:
                     data_as_of=latest_import_at(session),
                 )
         except SQLAlchemyError as error:
-            logger.error("home: store error %s", type(error).__name__)
+            logger.error("home: store %s", store_failure_cause(error))
             return HomeFacts(recent=(), data_as_of=None, store_available=False)
 
     def _license_unfurl(self, session: Session, license_id: int) -> Answer:
@@ -363,7 +366,7 @@ class LookupService:
                 hit = self._rate_limit_hit(session, requester)
                 outcome, count = read(session) if hit is None else (RATE_LIMITED, 0)
         except SQLAlchemyError as error:
-            logger.error("lookup failed: store error %s", type(error).__name__)
+            logger.error("lookup failed: store %s", store_failure_cause(error))
             outcome, count = "error", 0
         entry = AuditEntry(
             surface=surface,
@@ -378,7 +381,9 @@ class LookupService:
         try:
             record_audit(self._session_factory, entry, now=self._clock())
         except SQLAlchemyError as error:
-            logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
+            logger.error(
+                "audit write failed: store %s; withholding the answer", store_failure_cause(error)
+            )
             return False
         return outcome not in ("error", RATE_LIMITED)
 

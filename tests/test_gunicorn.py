@@ -224,3 +224,34 @@ def test_recon_through_gunicorn(server):
     response = post_to_url(server.events_url, slash_command_body("/recon", "globex"), SECRET)
     assert response.status_code == 200
     assert "A-S00091000" in response.text
+
+
+@pytest.mark.parametrize(
+    ("broken", "named"),
+    [
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN"),
+    ],
+    ids=["bad LOG_FORMAT", "no bot token"],
+)
+def test_a_configuration_error_stops_gunicorn_in_one_line(broken, named, tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LOG_"))},
+        "HOST": "127.0.0.1",
+        "PORT": str(_free_port()),
+        "WEB_CONCURRENCY": "2",
+        "SLACK_BOT_TOKEN": "xoxb-gunicorn-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
+        "PYTHONPATH": str(ROOT),
+        **broken,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+         "--config", str(ROOT / "gunicorn.conf.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and "configuration error" in errors[0] and named in errors[0]

@@ -92,6 +92,11 @@ def normalise_database_url(raw: str) -> str:
     scheme, sep, rest = raw.partition("://")
     if sep and scheme.lower() in {"postgres", "postgresql"}:
         return f"postgresql+psycopg://{rest}"
+    if sep and scheme.lower().split("+")[0] not in {"postgresql", "sqlite"}:
+        raise ConfigError(
+            f"DATABASE_URL must be a PostgreSQL or SQLite URL (postgresql://…, sqlite:///…), "
+            f"not {scheme}://…"
+        )
     return raw
 
 

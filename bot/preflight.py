@@ -49,7 +49,10 @@ def _check_credentials(settings: Settings) -> CheckResult:
             "OAuth & Permissions page (or set SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and "
             "SLACK_SCOPES for many workspaces)"
         )
-    if settings.slack_bot_token and not settings.slack_bot_token.startswith("xoxb-"):
+    # A rotating bot token starts xoxe.xoxb-.
+    if settings.slack_bot_token and not settings.slack_bot_token.startswith(
+        ("xoxb-", "xoxe.xoxb-")
+    ):
         problems.append("SLACK_BOT_TOKEN is not a bot token: it starts with xoxb-")
     if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
         problems.append(

@@ -102,3 +102,8 @@ def test_heroku_and_driverless_postgres_urls_get_the_psycopg_driver(given):
 )
 def test_sqlite_urls_and_explicit_drivers_are_kept_as_given(given):
     assert Settings.from_env({"DATABASE_URL": given}, dotenv_path=None).database_url == given
+
+
+def test_a_database_the_bot_does_not_support_is_a_configuration_error():
+    with pytest.raises(ConfigError, match="DATABASE_URL must be a PostgreSQL or SQLite URL"):
+        Settings.from_env({"DATABASE_URL": "mysql://bot:pw@db/customersdot"}, dotenv_path=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,13 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def operator_problem(error: BaseException) -> str | None:
     """What is wrong and what to do, in one line, for the failures an operator can fix (the
     configuration, the store); None for anything else (a bug: the traceback is wanted)."""
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from bot.store.failures import StoreNotMigrated, store_failure_advice
 
     if isinstance(error, ConfigError):
         return f"configuration error: {error}"
-    if isinstance(error, SQLAlchemyError | StoreNotMigrated | ArgumentError):
+    if isinstance(error, SQLAlchemyError | StoreNotMigrated):
         return store_failure_advice(error)
     return None
 
@@ -62,7 +63,9 @@ def _command(
     command = commands.add_parser(
         name,
         help=summary,
-        description=f"{summary[0].upper()}{summary[1:]}.{' ' + details if details else ''}",
+        description=textwrap.fill(
+            f"{summary[0].upper()}{summary[1:]}.{' ' + details if details else ''}", width=78
+        ),
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

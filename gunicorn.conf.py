@@ -1,6 +1,7 @@
 """Production gunicorn settings (HTTP mode). `gunicorn bot.wsgi:app --config gunicorn.conf.py`."""
 
 import os
+import sys
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # Heroku and most platforms set WEB_CONCURRENCY to what the dyno or container can hold.
@@ -20,3 +21,19 @@ accesslog = None if os.environ.get("LOG_FORMAT", "").strip().lower() == "json" e
 # No query strings in the access log: Slack posts bodies, but be safe with anything else.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """A configuration error stops gunicorn in one line (exit 2), not a traceback per worker.
+
+    Only the settings are checked (no store, no Slack): workers boot while either is down.
+    """
+    from bot.config import ConfigError, Settings
+
+    try:
+        problem = Settings.from_env().slack_credentials_problem()
+    except ConfigError as error:
+        problem = str(error)
+    if problem:
+        server.log.error("configuration error: %s", problem)
+        sys.exit(2)

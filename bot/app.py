@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.lookups import LookupService
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.links import Links
 
 # Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
@@ -39,6 +39,7 @@ from bot.slack.installations import (
 )
 from bot.slack.request_shape import malformed_reason
 from bot.store.db import create_store_engine, make_session_factory
+from bot.store.failures import UPGRADE_COMMAND, store_failure_cause
 from bot.store.schema import ensure_schema, is_up_to_date
 from bot.views.cards import build_refusal
 
@@ -122,13 +123,8 @@ def create_app(
     One workspace with SLACK_BOT_TOKEN; many (OAuth installs, tokens from the store) with
     SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES.
     """
-    if not settings.slack_signing_secret or not (
-        settings.slack_bot_token or settings.oauth_enabled
-    ):
-        raise ValueError(
-            "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET "
-            "and SLACK_SCOPES for many workspaces) must be set to talk to Slack"
-        )
+    if problem := settings.slack_credentials_problem():
+        raise ConfigError(problem)
     # OAuth mode: no start without the organisations it serves (ALLOWED_TEAM_IDS ...).
     settings.check_organisations()
     services = services or build_services(settings)
@@ -155,6 +151,11 @@ def create_app(
             signing_secret=settings.slack_signing_secret,
             # Answer in the HTTP response itself: Bolt's threaded runner adds ~10 ms to every ack.
             process_before_response=True,
+            # No auth.test while a worker boots: with Slack unreachable or a bad token every
+            # gunicorn worker would fail to boot (a crash loop). Bolt calls auth.test at the first
+            # request instead; `python -m bot check` tests the token before a deploy, and
+            # bot.slack.client logs one line when Slack refuses it.
+            token_verification_enabled=False,
         )
         resolver = identity_resolver or IdentityResolver(client, settings)
     # First: a retried Events API delivery is dropped before anything else acts on it.
@@ -271,9 +272,17 @@ class SlackWsgiApp:
         try:
             migrated = is_up_to_date(self._services.engine)
         except Exception as error:  # any failure to reach the store means not ready
-            logging.getLogger(__name__).warning("readiness: store unreachable: %s", type(error))
+            # The cause (refused, timed out, authentication failed, …), never the URL.
+            logging.getLogger(__name__).warning(
+                "readiness: store unreachable (%s)", store_failure_cause(error)
+            )
             return False, "unreachable"
-        return (True, "ok") if migrated else (False, "not migrated")
+        if not migrated:
+            logging.getLogger(__name__).warning(
+                "readiness: store not migrated: run %s", UPGRADE_COMMAND
+            )
+            return False, "not migrated"
+        return True, "ok"
 
 
 def _timestamp_is_well_formed(environ: dict[str, Any]) -> bool:

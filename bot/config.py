@@ -88,6 +88,24 @@ def _parse_choice(name: str, raw: str | None, choices: tuple[str, ...], default:
     return value
 
 
+def normalise_database_url(raw: str) -> str:
+    """Heroku's `postgres://…` and a driverless `postgresql://…` -> `postgresql+psycopg://…`.
+
+    SQLAlchemy has no `postgres` dialect, and a driverless URL would load psycopg2, which is not
+    installed; the store's statement and connect timeouts are set for psycopg 3. Any other URL
+    (SQLite, an explicit driver) is kept as given.
+    """
+    scheme, sep, rest = raw.partition("://")
+    if sep and scheme.lower() in {"postgres", "postgresql"}:
+        return f"postgresql+psycopg://{rest}"
+    if sep and scheme.lower().split("+")[0] not in {"postgresql", "sqlite"}:
+        raise ConfigError(
+            f"DATABASE_URL must be a PostgreSQL or SQLite URL (postgresql://…, sqlite:///…), "
+            f"not {scheme}://…"
+        )
+    return raw
+
+
 def _base_url(raw: str | None, default: str) -> str:
     return (raw or default).strip().rstrip("/")
 
@@ -172,7 +190,7 @@ class Settings:
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_app_token=get("SLACK_APP_TOKEN"),
             slack_api_url=api_url,
-            database_url=get("DATABASE_URL") or defaults.database_url,
+            database_url=normalise_database_url(get("DATABASE_URL") or defaults.database_url),
             allowed_user_ids=_split_list(get("ALLOWED_USER_IDS")),
             allowed_emails=frozenset(e.lower() for e in _split_list(get("ALLOWED_EMAILS"))),
             allowed_email_domains=frozenset(
@@ -269,6 +287,15 @@ class Settings:
                 "it, as T0123:S0456 (team id, colon, user group id), so that it is read only "
                 f"from that workspace; not {', '.join(unnamed)}"
             )
+
+    def slack_credentials_problem(self) -> str | None:
+        """What is missing to talk to Slack (serve, gunicorn), or None."""
+        if self.slack_signing_secret and (self.slack_bot_token or self.oauth_enabled):
+            return None
+        return (
+            "SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (or SLACK_CLIENT_ID, SLACK_CLIENT_SECRET "
+            "and SLACK_SCOPES for many workspaces) must be set to talk to Slack"
+        )
 
     def __repr__(self) -> str:
         # Secrets never reach logs, including through an accidental repr().

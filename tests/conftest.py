@@ -58,8 +58,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def fresh_postgres_database(name: str) -> Iterator[str | None]:
-    """A new, migrated database on the test server (None: no server here), dropped afterwards.
+def fresh_postgres_database(name: str, *, migrated: bool = True) -> Iterator[str | None]:
+    """A new, migrated (or with `migrated=False`, empty) database on the test server (None: no
+    server here), dropped afterwards.
 
     The process id in its name keeps concurrent runs on one server (xdist workers, two
     developers) from dropping each other's databases.
@@ -78,9 +79,10 @@ def fresh_postgres_database(name: str) -> Iterator[str | None]:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{database}"'))
     database_url = url.set(database=database).render_as_string(hide_password=False)
-    engine = create_store_engine(database_url)
-    upgrade(engine)
-    engine.dispose()
+    if migrated:
+        engine = create_store_engine(database_url)
+        upgrade(engine)
+        engine.dispose()
     try:
         yield database_url
     finally:

@@ -136,6 +136,8 @@ class SlackStandIn:
         self.refresh_tokens: dict[str, dict[str, Any]] = {}
         self._rotation_counter = itertools.count(1)
         self._thread: threading.Thread | None = None
+        # What auth.test reports in its x-oauth-scopes header (as Slack does); None: no header.
+        self.granted_scopes: tuple[str, ...] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -752,7 +754,11 @@ def _make_handler(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     return
                 time.sleep(failure.delay_seconds)
-            self._send_json(200, standin.answer(method, params, call.token))
+            answer = standin.answer(method, params, call.token)
+            headers = {}
+            if method == "auth.test" and answer.get("ok") and standin.granted_scopes is not None:
+                headers["x-oauth-scopes"] = ",".join(standin.granted_scopes)
+            self._send_json(200, answer, headers=headers)
 
     return Handler
 

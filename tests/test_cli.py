@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
-from bot.__main__ import command_for
+from bot.__main__ import command_for, main
+from bot.manifest import BOT_SCOPES
+from tests.conftest import fresh_postgres_database
 from tests.e2e_dataset import INITECH_EMAIL, write_dataset
+from tests.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,6 +133,7 @@ def test_serve_without_an_app_token_explains_the_modes(tmp_path):
     result = run_bot("serve", database_url="", cwd=tmp_path)
     assert result.returncode == 2
     assert "SLACK_APP_TOKEN" in result.stderr and "gunicorn bot.wsgi:app" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_the_demo_hint_runs_as_printed_outside_the_virtualenv(tmp_path):
@@ -157,3 +167,242 @@ def test_hints_name_the_interpreter_unless_it_is_the_python_on_path(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert command_for(venv_python, elsewhere, None) == f"{venv_python} -m bot"
+
+
+# ---- errors in one line, help, preflight (issue 13) ---------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def _silent_server() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers: a store that times out."""
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as listener:
+        yield listener.getsockname()[1]
+
+
+def _assert_one_line(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+def run_main(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    cwd: Path,
+    *args: str,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot …` in this process (quicker than run_bot), same result shape."""
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "ALLOWED_", "DATABASE_", "LOG_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    try:
+        returncode = main(list(args))
+    except SystemExit as exit_:
+        returncode = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["python -m bot", *args], returncode, out, err)
+
+
+STORE_COMMANDS = [
+    ("db", "upgrade"),
+    ("db", "current"),
+    ("demo",),
+    ("import", "licenses", "licenses.csv"),
+    ("audit", "purge"),
+    ("audit", "export", "--since", "2026-11-01", "--until", "2026-11-02"),
+    ("shell",),
+]
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=" ".join)
+def test_a_store_that_refuses_connections_is_one_line(command, tmp_path, monkeypatch, capsys):
+    (tmp_path / "licenses.csv").write_text("id,company\n1,Initech\n")
+    url = f"postgresql://bot:db-password@127.0.0.1:{_closed_port()}/customersdot"
+    result = run_main(monkeypatch, capsys, tmp_path, *command, DATABASE_URL=url)
+    _assert_one_line(result, "connection refused", "DATABASE_URL")
+    assert "db-password" not in result.stderr
+
+
+def test_a_store_that_refuses_connections_is_one_line_from_the_shell(tmp_path):
+    url = f"postgresql://bot:db-password@127.0.0.1:{_closed_port()}/customersdot"
+    result = run_bot("db", "upgrade", database_url=url, cwd=tmp_path)
+    _assert_one_line(result, "db upgrade: the store is unreachable (connection refused)")
+    assert "db-password" not in result.stderr
+
+
+def test_a_store_that_times_out_is_one_line(tmp_path):
+    with _silent_server() as port:
+        url = f"postgresql://bot:db-password@127.0.0.1:{port}/customersdot"
+        started = time.monotonic()
+        result = run_bot(
+            "db", "current", database_url=url, cwd=tmp_path, DATABASE_CONNECT_TIMEOUT_SECONDS="1"
+        )
+    _assert_one_line(result, "timed out")
+    assert time.monotonic() - started < 60
+
+
+def test_wrong_store_credentials_are_one_line(tmp_path):
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+    url = make_url(base).set(username="no_such_role", password="db-password")
+    result = run_bot(
+        "db", "upgrade", database_url=url.render_as_string(hide_password=False), cwd=tmp_path
+    )
+    _assert_one_line(result, "authentication failed")
+    assert "db-password" not in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    url = f"postgresql://bot:pw@127.0.0.1:{_closed_port()}/customersdot"
+    for args in (("--debug", "db", "upgrade"), ("db", "upgrade", "--debug")):
+        with pytest.raises(OperationalError):
+            run_main(monkeypatch, capsys, tmp_path, *args, DATABASE_URL=url)
+
+
+@pytest.mark.parametrize("command", [("import", "licenses", "licenses.csv"), ("demo",)], ids=str)
+def test_an_unmigrated_postgres_store_says_to_run_db_upgrade(command, tmp_path):
+    (tmp_path / "licenses.csv").write_text("id,company\n1,Initech\n")
+    with fresh_postgres_database("unmigrated_cli", migrated=False) as url:
+        if url is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        result = run_bot(*command, database_url=url, cwd=tmp_path)
+    _assert_one_line(result, "not migrated", "python -m bot db upgrade")
+
+
+def test_a_bad_log_format_is_one_line(tmp_path, monkeypatch, capsys):
+    result = run_main(monkeypatch, capsys, tmp_path, "db", "upgrade", LOG_FORMAT="xml")
+    _assert_one_line(result, "LOG_FORMAT")
+
+
+def test_serve_with_an_app_token_but_no_bot_token_is_one_line(tmp_path):
+    result = run_bot(
+        "serve",
+        database_url="",
+        cwd=tmp_path,
+        SLACK_APP_TOKEN="xapp-1-test",
+        SLACK_SIGNING_SECRET="secret",
+    )
+    _assert_one_line(result, "SLACK_BOT_TOKEN")
+
+
+def test_the_serve_hint_runs_gunicorn_with_its_config(tmp_path):
+    result = run_bot("serve", database_url="", cwd=tmp_path)
+    assert "gunicorn bot.wsgi:app --config gunicorn.conf.py" in result.stderr
+
+
+SUBCOMMANDS = [
+    ("serve",),
+    ("shell",),
+    ("import",),
+    ("demo",),
+    ("audit",),
+    ("audit", "export"),
+    ("audit", "purge"),
+    ("db",),
+    ("db", "upgrade"),
+    ("db", "current"),
+    ("check",),
+    ("manifest",),
+]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS, ids=" ".join)
+def test_every_subcommand_help_says_what_it_does_with_an_example(
+    command, tmp_path, monkeypatch, capsys
+):
+    result = run_main(monkeypatch, capsys, tmp_path, *command, "--help")
+    assert result.returncode == 0, result.stderr
+    _usage, _, rest = result.stdout.partition("\n\n")
+    description = rest.split("\n\n", 1)[0]
+    assert len(description.split()) >= 3, result.stdout
+    assert "example:\n  " in result.stdout and "python -m bot" in result.stdout.split("example:")[1]
+    if command[0] not in {"serve", "manifest", "audit", "db"} or len(command) > 1:
+        assert "DATABASE_URL" in result.stdout
+
+
+def test_import_help_lists_kinds_formats_and_where_the_columns_are(tmp_path, monkeypatch, capsys):
+    help_text = " ".join(run_main(monkeypatch, capsys, tmp_path, "import", "--help").stdout.split())
+    for kind in ("licenses", "reconciliations", "hosts"):
+        assert kind in help_text
+    assert "CSV" in help_text and "JSON lines" in help_text
+    assert "DESIGN.md" in help_text and "Import files" in help_text
+
+
+# ---- python -m bot check ----------------------------------------------------------------------
+
+
+def _check_env(slack: SlackStandIn, **overrides: str) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-check",
+        "SLACK_SIGNING_SECRET": "signing-secret",
+        "SLACK_API_URL": slack.api_url,
+        "ALLOWED_USERGROUPS": "sales",
+        **overrides,
+    }
+
+
+def test_check_passes_on_a_good_deployment(store_url, tmp_path):
+    with SlackStandIn() as slack:
+        slack.granted_scopes = tuple(BOT_SCOPES)
+        result = run_bot("check", database_url=store_url, cwd=tmp_path, **_check_env(slack))
+        assert slack.call_count("auth.test") == 1
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines and all(line.startswith("ok") for line in lines), result.stdout
+    assert any("store" in line for line in lines) and any("scopes" in line for line in lines)
+
+
+def test_check_fails_with_one_line_per_problem(tmp_path):
+    with (
+        fresh_postgres_database("unmigrated_check", migrated=False) as url,
+        SlackStandIn() as slack,
+    ):
+        if url is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        slack.granted_scopes = tuple(s for s in BOT_SCOPES if s != "links:write")
+        result = run_bot(
+            "check",
+            database_url=url,
+            cwd=tmp_path,
+            **_check_env(slack, SLACK_SIGNING_SECRET="", ALLOWED_USERGROUPS=""),
+        )
+    assert result.returncode == 2
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failures) == 4, result.stdout
+    assert "SLACK_SIGNING_SECRET" in failures[0]
+    assert "allowlist" in failures[1]
+    assert "not migrated" in failures[2] and "python -m bot db upgrade" in failures[2]
+    assert "links:write" in failures[3] and "reinstall" in failures[3]
+
+
+def test_check_names_a_token_slack_refuses(store_url, tmp_path):
+    with SlackStandIn() as slack:
+        slack.fail("auth.test", "error", error="invalid_auth")
+        result = run_bot("check", database_url=store_url, cwd=tmp_path, **_check_env(slack))
+    assert result.returncode == 2
+    (failure,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert "Slack token" in failure and "invalid_auth" in failure and "xoxb-check" not in failure
+
+
+def test_check_says_when_slack_is_unreachable(store_url, tmp_path):
+    with SlackStandIn() as slack:
+        env = _check_env(slack, SLACK_API_URL=f"http://127.0.0.1:{_closed_port()}/api/")
+        result = run_bot("check", database_url=store_url, cwd=tmp_path, **env)
+    assert result.returncode == 2
+    (failure,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert "could not be reached" in failure and "SLACK_API_URL" in failure

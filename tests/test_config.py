@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.config import ConfigError, Settings, redact_url_password
+from bot.store.db import create_store_engine
 
 
 def test_defaults_follow_the_design():
@@ -114,3 +115,40 @@ def test_from_env_reads_the_dataclass_defaults():
     from_env = OtherDefaults.from_env({}, dotenv_path=None)
     for name in Settings.__dataclass_fields__:
         assert getattr(from_env, name) == getattr(OtherDefaults(), name), name
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgres://bot:db-password@db.example.test:5432/customersdot",  # Heroku's form
+        "postgresql://bot:db-password@db.example.test:5432/customersdot",  # driverless
+    ],
+)
+def test_heroku_and_driverless_postgres_urls_get_the_psycopg_driver(given):
+    settings = Settings.from_env({"DATABASE_URL": given}, dotenv_path=None)
+    assert settings.database_url == (
+        "postgresql+psycopg://bot:db-password@db.example.test:5432/customersdot"
+    )
+    assert "db-password" not in repr(settings)
+    # psycopg 3 is the driver the store's statement and connect timeouts are written for.
+    engine = create_store_engine(settings.database_url, statement_timeout_ms=2000)
+    assert engine.dialect.driver == "psycopg"
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "sqlite:///customersdot.sqlite3",
+        "sqlite:////var/lib/bot/store.sqlite3",
+        "postgresql+psycopg://bot:pw@db/customersdot",
+        "postgresql+psycopg2://bot:pw@db/customersdot",
+    ],
+)
+def test_sqlite_urls_and_explicit_drivers_are_kept_as_given(given):
+    assert Settings.from_env({"DATABASE_URL": given}, dotenv_path=None).database_url == given
+
+
+def test_a_database_the_bot_does_not_support_is_a_configuration_error():
+    with pytest.raises(ConfigError, match="DATABASE_URL must be a PostgreSQL or SQLite URL"):
+        Settings.from_env({"DATABASE_URL": "mysql://bot:pw@db/customersdot"}, dotenv_path=None)

@@ -105,8 +105,10 @@ def test_license_command_answers_ephemerally_in_the_http_response(bot):
     assert INITECH_EMAIL in shown  # the requester sees who received the license
     assert "gitlab.initech.example" in shown
     assert "https://customers.gitlab.com/admin/license/9001" in shown
-    # Answered in the response itself: no Web API call was needed (identity is looked up once).
-    assert {call.method for call in bot.slack.calls} <= {"users.info"}
+    # Answered in the response itself: no Web API call was needed (identity is looked up once;
+    # Bolt checks the token once per process, at its first request rather than at boot).
+    assert {call.method for call in bot.slack.calls} <= {"users.info", "auth.test"}
+    assert bot.slack.call_count("auth.test") <= 1
     [row] = bot.audit_rows()
     assert (row.surface, row.outcome, row.user_id, row.query) == (
         "/license",

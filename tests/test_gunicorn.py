@@ -43,6 +43,8 @@ pytestmark = pytest.mark.slow
 class Server:
     url: str
     slack: SlackStandIn
+    # auth.test calls the stand-in had seen when the first worker answered /healthz.
+    auth_tests_during_boot: int = 0
 
     @property
     def events_url(self) -> str:
@@ -104,7 +106,7 @@ def server(
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(url, process, log)
-            yield Server(url, slack)
+            yield Server(url, slack, auth_tests_during_boot=slack.call_count("auth.test"))
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -137,6 +139,47 @@ def _wait_for_post(slack: SlackStandIn, name: str) -> dict:
 def test_probes_answer(server):
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{server.url}/readyz").json() == {"ready": True, "store": "ok"}
+
+
+def test_workers_boot_without_calling_slack(server):
+    assert server.auth_tests_during_boot == 0
+
+
+def test_workers_boot_and_answer_probes_with_slack_unreachable(tmp_path):
+    """A Slack outage (or a wrong token) during a deploy is not a crash loop."""
+    database_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    engine = create_store_engine(database_url)
+    upgrade(engine)
+    engine.dispose()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "SLACK_BOT_TOKEN": "xoxb-gunicorn-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        # Nothing listens there: every call to Slack is refused.
+        "SLACK_API_URL": f"http://127.0.0.1:{_free_port()}/api/",
+        "DATABASE_URL": database_url,
+        "ALLOWED_USER_IDS": "UALLOWED",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+             "--config", str(ROOT / "gunicorn.conf.py")],
+            cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process, log)
+        assert httpx.get(f"{url}/readyz").json() == {"ready": True, "store": "ok"}
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_license_lookup_and_share_through_gunicorn(server):
@@ -235,3 +278,34 @@ def test_with_log_format_json_every_line_gunicorn_writes_is_json(tmp_path):
     ]
     [refused] = [entry for entry in entries if entry["logger"] == "bot.requests"]
     assert (refused["user"], refused["status"], refused["outcome"]) == ("UNOTLISTED", 200, "denied")
+
+
+@pytest.mark.parametrize(
+    ("broken", "named"),
+    [
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN"),
+    ],
+    ids=["bad LOG_FORMAT", "no bot token"],
+)
+def test_a_configuration_error_stops_gunicorn_in_one_line(broken, named, tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LOG_"))},
+        "HOST": "127.0.0.1",
+        "PORT": str(_free_port()),
+        "WEB_CONCURRENCY": "2",
+        "SLACK_BOT_TOKEN": "xoxb-gunicorn-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
+        "PYTHONPATH": str(ROOT),
+        **broken,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+         "--config", str(ROOT / "gunicorn.conf.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and "configuration error" in errors[0] and named in errors[0]

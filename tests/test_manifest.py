@@ -1,9 +1,13 @@
-"""manifest.yml is valid for Slack and agrees with the code (commands, scopes)."""
+"""manifest.yml is valid for Slack and agrees with the code (commands, scopes); it is what
+`python -m bot manifest` prints, and the HTTP-mode manifest is valid too."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -11,6 +15,8 @@ import pytest
 import yaml
 
 from bot import ids
+from bot.config import Settings
+from bot.manifest import BOT_SCOPES, build_manifest, render_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_CANDIDATES = [
@@ -18,33 +24,91 @@ SCHEMA_CANDIDATES = [
     ROOT / "tests" / "data" / "manifest.schema.1.0.0.json",
 ]
 
-# Every scope the manifest requests, and why the code needs it.
-SCOPE_REASONS = {
-    "commands": "/license and /recon",
-    "users:read": "users.info in bot/slack/identity.py",
-    "users:read.email": "users.info profile.email for ALLOWED_EMAILS / ALLOWED_EMAIL_DOMAINS",
-    "usergroups:read": "usergroups.list and usergroups.users.list in bot/slack/identity.py",
-    "chat:write": "chat.postMessage into a deal thread and the requester's DM",
-    "im:write": "conversations.open for the requester's DM",
-    "channels:read": "conversations.info: refuse externally shared channels",
-    "groups:read": "conversations.info on private channels",
-    "im:read": "conversations.info on direct messages",
-    "mpim:read": "conversations.info on group direct messages",
-    "links:read": "link_shared events",
-    "links:write": "chat.unfurl",
-}
-
 
 @pytest.fixture(scope="module")
 def manifest() -> dict:
     return yaml.safe_load((ROOT / "manifest.yml").read_text())
 
 
-def test_manifest_is_valid_against_slacks_schema(manifest):
+def _slack_schema() -> dict:
     schema_path = next((p for p in SCHEMA_CANDIDATES if p.exists()), None)
     assert schema_path is not None, "Slack's manifest schema is missing"
-    schema = json.loads(schema_path.read_text())
-    jsonschema.validate(manifest, schema)
+    return json.loads(schema_path.read_text())
+
+
+def test_manifest_is_valid_against_slacks_schema(manifest):
+    jsonschema.validate(manifest, _slack_schema())
+
+
+def _run_manifest_command(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CUSTOMERSDOT_"))},
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    # No PyYAML at run time: the command must not need it (it is a dev dependency).
+    code = "import sys; sys.modules['yaml'] = None; from bot.__main__ import main; sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", code, "manifest", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT / "tests",  # no .env there
+    )
+
+
+def test_manifest_yml_is_what_the_manifest_command_prints():
+    result = _run_manifest_command()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (ROOT / "manifest.yml").read_text()
+
+
+def test_the_http_manifest_fills_in_every_request_url_and_is_valid_for_slack():
+    result = _run_manifest_command("--http", "https://example.test/")
+    assert result.returncode == 0, result.stderr
+    http = yaml.safe_load(result.stdout)
+    jsonschema.validate(http, _slack_schema())
+    url = "https://example.test/slack/events"
+    assert [c["url"] for c in http["features"]["slash_commands"]] == [url] * len(ids.COMMANDS)
+    settings = http["settings"]
+    assert settings["socket_mode_enabled"] is False
+    assert settings["interactivity"]["request_url"] == url
+    assert settings["interactivity"]["message_menu_options_url"] == url
+    assert settings["event_subscriptions"]["request_url"] == url
+    assert "redirect_urls" not in http["oauth_config"]  # one workspace: no OAuth redirect
+    socket_mode = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    # Everything else is the same app.
+    for key in ("display_information", "_metadata"):
+        assert http[key] == socket_mode[key]
+    assert http["oauth_config"]["scopes"] == socket_mode["oauth_config"]["scopes"]
+
+
+def test_the_http_manifest_lists_the_oauth_redirect_url_when_oauth_is_configured():
+    oauth = Settings(slack_client_id="1.2", slack_client_secret="s", slack_scopes=("commands",))
+    http = build_manifest(oauth, http_base_url="https://example.test")
+    assert http["oauth_config"]["redirect_urls"] == ["https://example.test/slack/oauth_redirect"]
+    jsonschema.validate(yaml.safe_load(render_manifest(http)), _slack_schema())
+    chosen = Settings(
+        slack_client_id="1.2",
+        slack_client_secret="s",
+        slack_scopes=("commands",),
+        slack_redirect_uri="https://bot.example.test/slack/oauth_redirect",
+    )
+    assert build_manifest(chosen, http_base_url="https://example.test")["oauth_config"][
+        "redirect_urls"
+    ] == ["https://bot.example.test/slack/oauth_redirect"]
+
+
+def test_the_rendered_yaml_reads_back_as_the_manifest_data():
+    for base in (None, "https://example.test"):
+        data = build_manifest(Settings(), http_base_url=base)
+        assert yaml.safe_load(render_manifest(data)) == data
+
+
+def test_manifest_refuses_a_base_url_that_is_not_a_url():
+    result = _run_manifest_command("--http", "example.test")
+    assert result.returncode == 2 and "https://HOST" in result.stderr
 
 
 def test_manifest_declares_exactly_the_commands_the_app_handles(manifest):
@@ -53,7 +117,8 @@ def test_manifest_declares_exactly_the_commands_the_app_handles(manifest):
 
 
 def test_manifest_requests_exactly_the_scopes_with_a_reason(manifest):
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(SCOPE_REASONS)
+    assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
+    assert all(reason.strip() for reason in BOT_SCOPES.values())
 
 
 def test_every_web_api_method_the_code_calls_is_covered_by_a_scope(manifest):

@@ -196,3 +196,41 @@ def test_every_serving_query_carries_the_statement_timeout(deployment):
         with pytest.raises(Exception, match="statement timeout"):
             connection.execute(text("SELECT pg_sleep(5)"))
         assert time.monotonic() - started < SLACK_DEADLINE_SECONDS
+
+
+def test_the_readiness_log_names_why_the_store_is_unreachable(deployment, caplog):
+    deployment.proxy.cut()
+    with caplog.at_level("WARNING", logger="bot.app"):
+        assert deployment.probe("/readyz") == 503
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.app"]
+    assert "store unreachable (connection" in line, line
+    assert "127.0.0.1" not in line and "postgres" not in line.lower()
+
+
+def test_an_unmigrated_store_keeps_the_notice_for_users_and_logs_the_cause(slack_standin, caplog):
+    with fresh_postgres_database("never_migrated", migrated=False) as url:
+        if url is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        slack_standin.add_user("UALLOWED", email="ae@sales.example")
+        settings = Settings(
+            slack_bot_token="xoxb-test",
+            slack_signing_secret=SECRET,
+            slack_api_url=slack_standin.api_url,
+            database_url=url,
+            allowed_user_ids=frozenset({"UALLOWED"}),
+        )
+        services = build_services(settings)
+        wsgi = SlackWsgiApp(create_app(settings, services=services), services)
+        try:
+            with caplog.at_level("WARNING"):
+                body = slash_command_body("/license", "initech", user_id="UALLOWED")
+                response = post_to_wsgi(wsgi, body, SECRET)
+                probe = Deployment(wsgi, None, url).probe("/readyz")  # type: ignore[arg-type]
+        finally:
+            services.engine.dispose()
+    assert response.status == 200 and UNAVAILABLE in response.text
+    assert "db upgrade" not in response.text  # operator instructions are not the user's
+    assert probe == 503
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("store not migrated" in line for line in logged if "readiness" not in line), logged
+    assert any("not migrated: run python -m bot db upgrade" in line for line in logged), logged

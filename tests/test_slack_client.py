@@ -151,7 +151,21 @@ def test_the_client_uses_the_configured_api_url_and_bounds(slack_standin):
     client = create_web_client(settings)
     assert client.base_url == slack_standin.api_url
     assert client.timeout == ATTEMPT_TIMEOUT_SECONDS
-    assert len(client.retry_handlers) == 3
+    assert len(client.retry_handlers) == 4
+
+
+def test_a_refused_token_is_logged_in_one_line_naming_the_setting(slack_standin, caplog):
+    client = create_web_client(
+        Settings(slack_bot_token="xoxb-wrong", slack_api_url=slack_standin.api_url)
+    )
+    slack_standin.fail("auth.test", "error", error="invalid_auth")
+    with caplog.at_level("ERROR", logger="bot.slack.client"), pytest.raises(SlackApiError):
+        client.auth_test()
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.slack.client"]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert "invalid_auth" in lines[0] and "SLACK_BOT_TOKEN" in lines[0]
+    assert "xoxb-wrong" not in lines[0]
+    assert slack_standin.call_count("auth.test") == 1  # never retried
 
 
 # ---- identity lookups fail closed, in time ---------------------------------------------------

@@ -32,6 +32,7 @@ from bot.store.audit import (
     recent_lookups,
     record_audit,
 )
+from bot.store.failures import store_failure_cause
 from bot.store.models import Customer
 from bot.store.queries import (
     RECONCILIATIONS_IMPORT,
@@ -186,7 +187,9 @@ class LookupService:
         try:
             record_audit(self._session_factory, entry, now=self._clock())
         except SQLAlchemyError as error:
-            logger.error("audit write failed for a withheld card: %s", type(error).__name__)
+            logger.error(
+                "audit write failed for a withheld card: store %s", store_failure_cause(error)
+            )
 
     def _customer_card(
         self,
@@ -280,18 +283,21 @@ class LookupService:
                     session.commit()
                 except SQLAlchemyError as error:
                     logger.error(
-                        "audit write failed: %s; withholding the answer", type(error).__name__
+                        "audit write failed: store %s; withholding the answer",
+                        store_failure_cause(error),
                     )
                     return None
                 return result
         except SQLAlchemyError as error:
-            logger.error("lookup failed: store error %s", type(error).__name__)
+            logger.error("lookup failed: store %s", store_failure_cause(error))
         # The lookup's transaction failed (and released the lock): an error is audited on its
         # own, and does not count against the limit.
         try:
             record_audit(self._session_factory, entry(*outcome_of(failed)), now=self._clock())
         except SQLAlchemyError as error:
-            logger.error("audit write failed: %s; withholding the answer", type(error).__name__)
+            logger.error(
+                "audit write failed: store %s; withholding the answer", store_failure_cause(error)
+            )
             return None
         return failed
 
@@ -336,7 +342,7 @@ class LookupService:
                     data_as_of=latest_import_at(session),
                 )
         except SQLAlchemyError as error:
-            logger.error("home: store error %s", type(error).__name__)
+            logger.error("home: store %s", store_failure_cause(error))
             return HomeFacts(recent=(), data_as_of=None, store_available=False)
 
     def _license_unfurl(self, session: Session, license_id: int) -> Answer:

@@ -182,6 +182,39 @@ class BoundedConnectionErrorRetryHandler(BoundedRetryHandler):
         return self.wait
 
 
+# What Slack answers when the token itself is wrong (not a missing scope or a bad argument).
+TOKEN_REJECTED_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
+
+
+class RejectedTokenLogger(RetryHandler):
+    """Never retries: writes one line naming the cause when Slack refuses the token.
+
+    Workers boot without calling Slack (bot.app), so a wrong SLACK_BOT_TOKEN first shows at
+    the first request; this says so in one line an operator can act on. slack_sdk consults its
+    retry handlers on every answer, which makes this the one place that sees them all.
+    """
+
+    def can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        body = response.body if response is not None else None
+        if isinstance(body, dict) and body.get("error") in TOKEN_REJECTED_ERRORS:
+            logger.error(
+                "Slack refused the token (%s) on %s: check SLACK_BOT_TOKEN, "
+                "then run: python -m bot check",
+                body["error"],
+                _method(request),
+            )
+        return False
+
+
 def default_retry_handlers(
     *, sleep: Sleep = time.sleep, clock: Clock = time.monotonic
 ) -> list[RetryHandler]:
@@ -189,6 +222,7 @@ def default_retry_handlers(
         BoundedConnectionErrorRetryHandler(sleep=sleep, clock=clock),
         BoundedRateLimitRetryHandler(sleep=sleep, clock=clock),
         BoundedServerErrorRetryHandler(sleep=sleep, clock=clock),
+        RejectedTokenLogger(),
     ]
 
 

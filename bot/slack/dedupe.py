@@ -56,6 +56,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.lookups import STORE_UNAVAILABLE
 from bot.store.db import SQLITE_BUSY_TIMEOUT_MS
+from bot.store.failures import store_failure_cause
 from bot.store.models import ProcessedEvent
 from bot.views.cards import build_notice
 
@@ -186,9 +187,9 @@ class EventDedupeMiddleware(Middleware):
             claimed = claim_event(self._session_factory, event_id, now)
         except SQLAlchemyError as error:
             logger.warning(
-                "event %s not handled: the store is unavailable (%s); Slack will redeliver it",
+                "event %s not handled: store %s; Slack will redeliver it",
                 event_id,
-                type(error).__name__,
+                store_failure_cause(error),
             )
             return BoltResponse(status=STORE_UNAVAILABLE_STATUS, body="")
         if not claimed:
@@ -215,8 +216,8 @@ class EventDedupeMiddleware(Middleware):
         except SQLAlchemyError as error:
             if not _sqlite_is_busy(error):
                 logger.warning(
-                    "request not handled: the store cannot check it is not a replay (%s)",
-                    type(error).__name__,
+                    "request not handled: the store cannot check it is not a replay: store %s",
+                    store_failure_cause(error),
                 )
                 return _store_unavailable_response(req)
             # A SQLite store is write-locked by an import for as long as the import's file

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 from bot.store.db import is_sqlite
+from bot.store.failures import StoreNotMigrated
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -119,3 +120,13 @@ def ensure_schema(engine: Engine) -> None:
     """Upgrade a SQLite store on first use; a server database is upgraded by its release step."""
     if is_sqlite(engine) and not is_up_to_date(engine):
         upgrade(engine)
+
+
+def require_schema(engine: Engine) -> None:
+    """ensure_schema, then refuse a store whose schema is not the latest (a server database
+    that was never migrated): the commands that need the store say so instead of failing on
+    the first missing table."""
+    ensure_schema(engine)
+    current = current_revision(engine)
+    if current != head_revision():
+        raise StoreNotMigrated(current, head_revision())

@@ -1,0 +1,198 @@
+"""`python -m bot check`: is this deployment ready to serve? One line per check.
+
+Run before a deploy (and after changing a setting): each check says ok, or FAIL with what to
+do. It talks to the store and to Slack (auth.test) exactly as the bot will, so a wrong token or
+an unmigrated database shows here rather than as a user's "unavailable" notice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+
+from bot.config import Settings, redact_url_password
+from bot.manifest import BOT_SCOPES
+from bot.slack.client import TOKEN_REJECTED_ERRORS, create_web_client
+from bot.store.failures import UPGRADE_COMMAND, store_failure_advice
+
+SCOPES_HEADER = "x-oauth-scopes"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+
+
+def run_checks(settings: Settings) -> list[CheckResult]:
+    results = [
+        _check_credentials(settings),
+        _check_signing_secret(settings),
+        _check_allowlist(settings),
+        _check_oauth(settings),
+        _check_store(settings),
+    ]
+    results += _check_slack(settings)
+    return results
+
+
+def _check_credentials(settings: Settings) -> CheckResult:
+    problems = []
+    if not settings.slack_bot_token and not settings.oauth_enabled:
+        problems.append(
+            "SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) from the app's "
+            "OAuth & Permissions page (or set SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and "
+            "SLACK_SCOPES for many workspaces)"
+        )
+    # A rotating bot token starts xoxe.xoxb-.
+    if settings.slack_bot_token and not settings.slack_bot_token.startswith(
+        ("xoxb-", "xoxe.xoxb-")
+    ):
+        problems.append("SLACK_BOT_TOKEN is not a bot token: it starts with xoxb-")
+    if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
+        problems.append(
+            "SLACK_APP_TOKEN is not an app-level token: it starts with xapp- "
+            "(Basic Information → App-Level Tokens, scope connections:write)"
+        )
+    if problems:
+        return CheckResult("Slack credentials", False, "; ".join(problems))
+    mode = "Socket Mode (SLACK_APP_TOKEN set)" if settings.slack_app_token else "HTTP mode"
+    return CheckResult("Slack credentials", True, f"set for {mode}")
+
+
+def _check_signing_secret(settings: Settings) -> CheckResult:
+    if settings.slack_signing_secret:
+        return CheckResult("signing secret", True, "SLACK_SIGNING_SECRET is set")
+    return CheckResult(
+        "signing secret",
+        False,
+        "SLACK_SIGNING_SECRET is not set: copy it from the app's Basic Information page",
+    )
+
+
+def _check_allowlist(settings: Settings) -> CheckResult:
+    sources = {
+        "ALLOWED_USER_IDS": settings.allowed_user_ids,
+        "ALLOWED_EMAILS": settings.allowed_emails,
+        "ALLOWED_EMAIL_DOMAINS": settings.allowed_email_domains,
+        "ALLOWED_USERGROUPS": settings.allowed_usergroups,
+    }
+    used = [f"{name} ({len(values)})" for name, values in sources.items() if values]
+    if used:
+        return CheckResult("allowlist", True, ", ".join(used))
+    return CheckResult(
+        "allowlist",
+        False,
+        "empty, so everyone is refused: set ALLOWED_USERGROUPS, ALLOWED_EMAIL_DOMAINS, "
+        "ALLOWED_EMAILS or ALLOWED_USER_IDS",
+    )
+
+
+def _check_oauth(settings: Settings) -> CheckResult:
+    # Settings.from_env already refuses a partial set (id, secret, scopes) and a missing or
+    # malformed encryption key; what is left is the consistency of the rest.
+    if not settings.oauth_enabled:
+        return CheckResult("OAuth installs", True, "not used (one workspace, SLACK_BOT_TOKEN)")
+    problems = []
+    missing = sorted(set(BOT_SCOPES) - set(settings.slack_scopes))
+    if missing:
+        problems.append(
+            f"SLACK_SCOPES lacks {', '.join(missing)}: set it to {','.join(BOT_SCOPES)}"
+        )
+    redirect = settings.slack_redirect_uri
+    if redirect and not redirect.startswith("https://"):
+        problems.append("SLACK_REDIRECT_URI must be an https:// URL ending /slack/oauth_redirect")
+    if settings.slack_bot_token:
+        problems.append(
+            "SLACK_BOT_TOKEN is set too but unused with OAuth installs: unset one of them"
+        )
+    if problems:
+        return CheckResult("OAuth installs", False, "; ".join(problems))
+    return CheckResult("OAuth installs", True, "client id, secret, scopes and encryption key set")
+
+
+def _check_store(settings: Settings) -> CheckResult:
+    from bot.store.db import create_store_engine
+    from bot.store.schema import current_revision, head_revision
+
+    where = redact_url_password(settings.database_url)
+    try:
+        engine = create_store_engine(
+            settings.database_url,
+            connect_timeout_seconds=settings.database_connect_timeout_seconds,
+        )
+    except Exception as error:  # a malformed DATABASE_URL
+        return CheckResult("store", False, store_failure_advice(error))
+    try:
+        current = current_revision(engine)
+    except Exception as error:  # whatever keeps us from the store, said in one line
+        return CheckResult("store", False, f"{store_failure_advice(error)} ({where})")
+    finally:
+        engine.dispose()
+    if current != head_revision():
+        return CheckResult(
+            "store",
+            False,
+            f"reachable but not migrated (schema {current or 'empty'}, latest "
+            f"{head_revision()}): run {UPGRADE_COMMAND}",
+        )
+    return CheckResult("store", True, f"reachable and migrated ({where})")
+
+
+def _check_slack(settings: Settings) -> list[CheckResult]:
+    if settings.oauth_enabled:
+        # Each workspace's token comes with its install: there is no one token to test.
+        return [CheckResult("Slack token", True, "OAuth installs: each workspace's own token")]
+    if not settings.slack_bot_token:
+        return [CheckResult("Slack token", False, "not tested: SLACK_BOT_TOKEN is not set")]
+    client = create_web_client(settings)
+    try:
+        response = client.auth_test()
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else None
+        if code in TOKEN_REJECTED_ERRORS:
+            advice = (
+                "copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page"
+            )
+        else:
+            advice = "see https://api.slack.com/methods/auth.test"
+        return [CheckResult("Slack token", False, f"Slack refused it ({code}): {advice}")]
+    except Exception as error:  # no route to Slack, a timeout, a proxy answering HTML
+        return [
+            CheckResult(
+                "Slack token",
+                False,
+                f"Slack could not be reached at {settings.slack_api_url} "
+                f"({type(error).__name__}): check SLACK_API_URL and the network",
+            )
+        ]
+    token = CheckResult(
+        "Slack token",
+        True,
+        f"valid: workspace {response.get('team')} ({response.get('team_id')}), "
+        f"bot user {response.get('user_id')}",
+    )
+    headers = {name.lower(): value for name, value in (response.headers or {}).items()}
+    raw = headers.get(SCOPES_HEADER)
+    if isinstance(raw, list):
+        raw = ",".join(raw)
+    if raw is None:
+        return [token, CheckResult("scopes", False, "Slack did not say which scopes it granted")]
+    granted = {scope.strip() for scope in raw.split(",") if scope.strip()}
+    missing = [scope for scope in BOT_SCOPES if scope not in granted]
+    if missing:
+        return [
+            token,
+            CheckResult(
+                "scopes",
+                False,
+                f"the token lacks {', '.join(missing)}: update the app's manifest "
+                "(python -m bot manifest) and reinstall the app to the workspace",
+            ),
+        ]
+    return [token, CheckResult("scopes", True, f"all {len(BOT_SCOPES)} of the manifest granted")]

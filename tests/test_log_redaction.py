@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from bot.app import SlackWsgiApp, build_services, create_app
@@ -26,7 +26,6 @@ from bot.logs import (
 )
 from bot.store.db import create_store_engine, is_sqlite
 from tests.slack_requests import post_to_wsgi, slash_command_body
-from tests.test_faults import ReadOnlySwitch
 
 SECRET = "redaction-signing-secret"
 # The start-anchored email pattern the redactor used before: what it redacted must stay redacted.
@@ -172,22 +171,49 @@ def test_the_text_format_writes_one_line_per_record_tracebacks_included():
 # ---- SQL parameters and PostgreSQL details never reach the logs --------------------------
 
 
+def _refuse_audit_rows(engine: Engine) -> None:
+    """The store refuses audit rows (and only them: the replay claim before them still works),
+    through the engine's own trigger machinery."""
+    with engine.begin() as connection:
+        if is_sqlite(str(engine.url)):
+            connection.exec_driver_sql(
+                "CREATE TRIGGER audit.refuse_audit BEFORE INSERT ON audit_event "
+                "BEGIN SELECT RAISE(ABORT, 'audit rows refused'); END"
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION audit.refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'audit rows refused'; END $$"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit.audit_event "
+                "FOR EACH ROW EXECUTE FUNCTION audit.refuse_audit()"
+            )
+
+
+def _accept_audit_rows(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if is_sqlite(str(engine.url)):
+            connection.exec_driver_sql("DROP TRIGGER audit.refuse_audit")
+        else:
+            connection.exec_driver_sql("DROP FUNCTION audit.refuse_audit() CASCADE")
+
+
 def test_a_failed_audit_write_logs_its_traceback_without_the_query(settings, slack_standin, caplog):
-    """The refusal's audit row cannot be written (a read-only store): the traceback is logged,
-    and neither the query text nor any other SQL parameter is in it."""
+    """The refusal's audit row cannot be written: the traceback is logged, and neither the
+    query text nor any other SQL parameter is in it."""
     slack_standin.add_user("UNOTLISTED", email="someone@sales.example")
     settings = replace(settings, slack_signing_secret=SECRET, slack_api_url=slack_standin.api_url)
     engine = create_store_engine(settings.database_url)
-    switch = ReadOnlySwitch(settings.database_url, engine)
     services = build_services(settings, engine=engine)
     app = SlackWsgiApp(create_app(settings, services=services), services)
     caplog.set_level(logging.INFO)
-    switch.set(True)
+    _refuse_audit_rows(engine)
     try:
         body = slash_command_body("/license", "Zanzibar-renewal-query", user_id="UNOTLISTED")
         response = post_to_wsgi(app, body, SECRET)
     finally:
-        switch.set(False)
+        _accept_audit_rows(engine)
         engine.dispose()
     assert response.status == 200
     failures = [r for r in caplog.records if r.getMessage().startswith("could not audit")]

@@ -897,6 +897,27 @@ def build_notice(text: str) -> CardMessage:
     return CardMessage(text=_fallback(safe), blocks=[_section(safe)])
 
 
+def unsent_email_notice(email: str, *, by_domain: bool, customer_count: int) -> str:
+    """What to say above the answer to an address no license was sent to: the card or pick
+    list below is its domain's customers (`by_domain`) or, failing those, the names that match.
+    """
+    address = escape_text(email, EMAIL_MAX)
+    domain = "@" + escape_text(email.rpartition("@")[2], EMAIL_MAX)
+    if not by_domain:
+        return f"No license was sent to {address} or anyone at {domain}; showing names that match."
+    customers = "the customer" if customer_count == 1 else "the customers"
+    return f"No license was sent to {address}; showing {customers} with licenses sent to {domain}."
+
+
+def with_notice(message: CardMessage, notice: str) -> CardMessage:
+    """`message` with `notice` (mrkdwn, already escaped) read first, in its blocks and its
+    notification text."""
+    return CardMessage(
+        text=_fallback(f"{notice} {message.text}"),
+        blocks=[_section(notice), *message.blocks][:MAX_BLOCKS],
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Link unfurls: compact cards under a link someone posted (DESIGN.md: Privacy, one rule)
 

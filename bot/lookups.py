@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from bot.home import HomeFacts
 from bot.links import Links
 from bot.modals import decode_option_value
 from bot.records import CustomerChoice, LicenseOverview
-from bot.search import QueryKind, find_customer_in_text, find_customers
+from bot.search import QueryKind, SearchResult, find_customer_in_text, find_customers
 from bot.store.models import Customer
 from bot.store.queries import (
     RECONCILIATIONS_IMPORT,
@@ -148,14 +148,19 @@ class LookupService:
         if result.query.kind is QueryKind.EMPTY:
             return Answer(cards.build_usage(command), "usage")
         if result.resolved_key is not None:
-            return self._customer_card(
+            answer = self._customer_card(
                 session, command, result.resolved_key, audience=Audience.REQUESTER
             )
+            return _told_unsent_email(answer, result, customer_count=1)
         if result.choices:
+            by_domain = result.matched_by is QueryKind.EMAIL_DOMAIN and result.unsent_email
+            # What the listed customers match: the domain, when the address itself received none.
+            listed_for = f"@{result.query.email_domain}" if by_domain else text
             message = cards.build_pick_list(
-                text, result.choices, action_id=PICK_ACTION_BY_COMMAND[command]
+                listed_for, result.choices, action_id=PICK_ACTION_BY_COMMAND[command]
             )
-            return Answer(message, "ambiguous", len(result.choices))
+            answer = Answer(message, "ambiguous", len(result.choices))
+            return _told_unsent_email(answer, result, customer_count=len(result.choices))
         if latest_import_at(session) is None:
             return Answer(cards.build_notice(STORE_EMPTY), "not_found")
         return Answer(cards.build_not_found(text, result.suggestions, command=command), "not_found")
@@ -410,6 +415,19 @@ class LookupService:
         if not self._rate_limit or not requester.user_id:
             return None
         return rate_limit_hit(session, requester.user_id, limit=self._rate_limit, now=self._clock())
+
+
+def _told_unsent_email(answer: Answer, result: SearchResult, *, customer_count: int) -> Answer:
+    """The answer, led by "No license was sent to …" when the query was an address that
+    received no license (the customers shown were found by its domain or by name)."""
+    if not result.unsent_email or answer.outcome not in ("ok", "ambiguous"):
+        return answer
+    notice = cards.unsent_email_notice(
+        result.query.text,
+        by_domain=result.matched_by is QueryKind.EMAIL_DOMAIN,
+        customer_count=customer_count,
+    )
+    return replace(answer, message=cards.with_notice(answer.message, notice))
 
 
 RATE_LIMITED = "rate_limited"

@@ -29,6 +29,8 @@ from bot.cards import (
     link,
     plan_label,
     relative_dates,
+    unsent_email_notice,
+    with_notice,
 )
 from bot.links import Links
 from bot.records import (
@@ -43,6 +45,8 @@ from bot.records import (
     ReconciliationRecord,
     Standing,
 )
+from bot.search import QueryKind, parse_query
+from bot.textcards import render_message
 
 LINKS = Links(
     customersdot_url="https://customers.example.test",
@@ -745,6 +749,39 @@ def test_many_reconciliations_are_capped_within_the_block_limit() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Pick list, not found, usage, refusal, notice
+
+
+def test_license_ids_and_subscriptions_as_the_card_prints_them_search_for_them() -> None:
+    # What a salesperson copies off a card (as the shell shows it: link labels, field values)
+    # means that license or subscription when pasted into /license.
+    shown = render_message(build_license_card(normal_customer(), LINKS, include_contact_emails=True).to_dict())  # fmt: skip
+    printed_ids = set(re.findall(r"#\d+", shown))
+    assert printed_ids == {"#1234", "#1100"}
+    for printed in printed_ids:
+        query = parse_query(printed)
+        assert (query.kind, query.license_id) == (QueryKind.LICENSE_ID, int(printed[1:]))
+    [subscription] = set(re.findall(r"A-S\d+", shown))
+    for typed in (subscription, subscription.removeprefix("A-"), subscription.lower()[2:]):
+        query = parse_query(typed)
+        assert (query.kind, query.value) == (QueryKind.SUBSCRIPTION_NAME, subscription)
+
+
+def test_an_unsent_address_notice_leads_the_answer_and_its_notification() -> None:
+    notice = unsent_email_notice("o'brien&co@initech.com", by_domain=True, customer_count=2)
+    assert notice == (
+        "No license was sent to o'brien&amp;co@initech.com; showing the customers with licenses "
+        "sent to @initech.com."
+    )
+    by_name = unsent_email_notice("nobody@globex.com", by_domain=False, customer_count=1)
+    assert by_name == (
+        "No license was sent to nobody@globex.com or anyone at @globex.com; showing names that "
+        "match."
+    )
+    card = build_license_card(normal_customer(), LINKS, include_contact_emails=True)
+    message = check_message(with_notice(card, notice))
+    assert message["blocks"][0]["text"]["text"] == notice
+    assert message["blocks"][1:] == card.blocks_as_dicts()
+    assert message["text"].startswith(notice + " Acme Corp: Premium")
 
 
 def test_pick_list_one_button_per_customer() -> None:

@@ -37,6 +37,7 @@ from slack_sdk.models.views import View
 
 from bot import ids
 from bot.cards import (
+    CUSTOMER_STANDING_WORDS,
     NOTE_MAX,
     CardMessage,
     clean_plain_text,
@@ -45,7 +46,7 @@ from bot.cards import (
     plural,
     seats_words,
 )
-from bot.records import CustomerChoice, LicenseOverview, RankedLicense
+from bot.records import CustomerChoice, CustomerStanding, LicenseOverview, RankedLicense
 
 MODAL_TITLE = "CustomersDot"  # at most 24 characters
 OPTION_TEXT_MAX = 75
@@ -163,13 +164,16 @@ class ModalContext:
 
 
 def customer_option_text(choice: CustomerChoice) -> str:
-    """`Initech · Premium, 120 seats` in at most 75 characters, the name cut first."""
-    if choice.active_plan:
+    """`Initech · Premium, 120 seats` (or `Initech · 2 licenses, expired, in grace period`) in
+    at most 75 characters, the name cut first."""
+    if choice.standing is CustomerStanding.ACTIVE and choice.active_plan:
         detail = plan_label(choice.active_plan)
         if choice.active_user_count is not None:
             detail += f", {seats_words(choice.active_user_count)}"
     else:
-        detail = plural(choice.license_count, "license")
+        detail = CUSTOMER_STANDING_WORDS[choice.standing]
+        if choice.license_count:
+            detail = f"{plural(choice.license_count, 'license')}, {detail}"
     detail = clean_plain_text(detail, 40)
     name = clean_plain_text(choice.name, OPTION_TEXT_MAX - len(detail) - 3) or "Customer"
     return f"{name} · {detail}"

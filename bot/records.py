@@ -51,6 +51,18 @@ class Standing(enum.Enum):
     UPCOMING = "upcoming"  # starts in the future
 
 
+class CustomerStanding(enum.Enum):
+    """Where a customer stands today: its card's lead license's standing, or why it has none
+    (`bot.licensing.customer_standing`). Every surface that says it reads this one value."""
+
+    ACTIVE = "active"
+    IN_GRACE = "in_grace"
+    EXPIRED = "expired"
+    UPCOMING = "upcoming"
+    TRIAL_ONLY = "trial_only"  # trials, no paid license
+    NONE = "none"  # no license at all
+
+
 @dataclass(frozen=True)
 class RankedLicense:
     license: LicenseRecord
@@ -129,3 +141,5 @@ class CustomerChoice:
     license_count: int = 0
     active_plan: str | None = None
     active_user_count: int | None = None
+    # Keyword-only and required: a line that guessed its standing could contradict the card.
+    standing: CustomerStanding = field(kw_only=True)

@@ -38,6 +38,7 @@ from bot.records import (
     CustomerLicenses,
     CustomerReconciliations,
     CustomerRecord,
+    CustomerStanding,
     HostRecord,
     LicenseOverview,
     LicenseRecord,
@@ -418,6 +419,12 @@ def test_only_trials_says_no_paid_license_and_lists_them() -> None:
     assert message["text"] == "Acme Corp: no paid license yet, 3 trials"
 
 
+def test_a_customer_without_licenses_says_so() -> None:
+    message = license_card(make_customer_licenses(lead=None))
+    assert message["blocks"][2]["text"]["text"] == "*No licenses.*"
+    assert message["text"] == "Acme Corp: no licenses"
+
+
 def test_many_trials_are_capped() -> None:
     trials = tuple(
         RankedLicense(make_license(3000 + n, trial=True), Standing.EXPIRED) for n in range(40)
@@ -786,8 +793,10 @@ def test_an_unsent_address_notice_leads_the_answer_and_its_notification() -> Non
 
 def test_pick_list_one_button_per_customer() -> None:
     choices = [
-        CustomerChoice("sf:1", "Acme Corp", 12, "premium", 50),
-        CustomerChoice("name:acme labs", "Acme Labs", 1, None, None),
+        CustomerChoice("sf:1", "Acme Corp", 12, "premium", 50, standing=CustomerStanding.ACTIVE),
+        CustomerChoice(
+            "name:acme labs", "Acme Labs", 1, None, None, standing=CustomerStanding.EXPIRED
+        ),
     ]
     message = check_message(
         build_pick_list("acme", choices, action_id=ids.CUSTOMER_PICK_LICENSE_ACTION)
@@ -805,7 +814,10 @@ def test_pick_list_one_button_per_customer() -> None:
 
 
 def test_pick_list_is_capped_and_counts_the_rest() -> None:
-    choices = [CustomerChoice(f"k{n}", f"Acme {n}", 1) for n in range(30)]
+    choices = [
+        CustomerChoice(f"k{n}", f"Acme {n}", 1, standing=CustomerStanding.EXPIRED)
+        for n in range(30)
+    ]
     message = check_message(
         build_pick_list(
             "x" * 10_000, choices, action_id=ids.CUSTOMER_PICK_RECON_ACTION, more_count=5
@@ -821,7 +833,10 @@ def test_pick_list_escapes_query_and_names() -> None:
     message = check_message(
         build_pick_list(
             HOSTILE,
-            [CustomerChoice("k", HOSTILE, 1), CustomerChoice("j", "B", 1)],
+            [
+                CustomerChoice("k", HOSTILE, 1, standing=CustomerStanding.EXPIRED),
+                CustomerChoice("j", "B", 1, standing=CustomerStanding.EXPIRED),
+            ],
             action_id=ids.CUSTOMER_PICK_LICENSE_ACTION,
         )
     )

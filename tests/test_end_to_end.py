@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +246,35 @@ def test_an_address_received_licenses_answers_without_a_notice(bot):
     message = bot.command("/license", INITECH_EMAIL).json()
     assert block_texts(message)[0].startswith("Initech")
     assert "No license was sent" not in message_json(message)
+
+
+def test_a_customer_in_grace_reads_the_same_in_the_pick_list_and_on_its_card(bot, tmp_path):
+    # Globex Corporation's only license expired 5 days ago (the dataset): in grace. A second
+    # Globex with an active license makes "glob" a pick list.
+    today = datetime.now(UTC).date()
+    dates = {
+        "Starts At": today.isoformat(),
+        "Expires At": (today + timedelta(days=365)).isoformat(),
+    }
+    industries = license_row(
+        9400, "Globex Industries", "it@globex-industries.example", "0016100000GLOBIN", **dates
+    )
+    import_licenses(bot, tmp_path, [industries])
+    message = bot.command("/license", "glob").json()
+    picks = {
+        block["text"]["text"].split(" · ")[0]: block
+        for block in message["blocks"]
+        if block.get("block_id", "").startswith(ids.PICK_LIST_BLOCK_PREFIX)
+    }
+    assert set(picks) == {"*Globex Corporation*", "*Globex Industries*"}
+    in_grace = picks["*Globex Corporation*"]
+    assert in_grace["text"]["text"].endswith(" · expired, in grace period")
+    assert picks["*Globex Industries*"]["text"]["text"].endswith(" · Premium, 10 seats")
+
+    bot.click(ids.CUSTOMER_PICK_LICENSE_ACTION, in_grace["accessory"]["value"], name="pick")
+    [card] = bot.wait_for_response_post("pick")
+    lead = next(text for text in block_texts(card) if "#9100" in text)
+    assert lead.startswith("⚠️ *Expired, in grace period*")
 
 
 def test_nothing_found_suggests_nearest_names_and_empty_query_shows_usage(bot):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot import ids
 from bot.lookups import resolve_customer_key
 from bot.modals import (
@@ -14,7 +16,7 @@ from bot.modals import (
     decode_option_value,
     encode_option_value,
 )
-from bot.records import CustomerChoice
+from bot.records import CustomerChoice, CustomerStanding
 from bot.store.models import Customer
 
 
@@ -40,14 +42,31 @@ def test_a_long_key_is_resolved_among_keys_sharing_its_prefix(session) -> None:
 
 def test_option_text_fits_75_characters_with_the_name_cut_first() -> None:
     choice = CustomerChoice(key="k", name="N" * 300, license_count=3, active_plan="premium",
-                            active_user_count=120)  # fmt: skip
+                            active_user_count=120, standing=CustomerStanding.ACTIVE)  # fmt: skip
     text = customer_option_text(choice)
     assert len(text) <= 75 and text.endswith("Premium, 120 seats")
 
 
+@pytest.mark.parametrize(
+    ("standing", "detail"),
+    [
+        (CustomerStanding.IN_GRACE, "2 licenses, expired, in grace period"),
+        (CustomerStanding.EXPIRED, "2 licenses, no active license"),
+        (CustomerStanding.TRIAL_ONLY, "2 licenses, no paid license yet"),
+    ],
+)
+def test_option_text_says_where_a_customer_without_an_active_license_stands(
+    standing: CustomerStanding, detail: str
+) -> None:
+    choice = CustomerChoice(key="k", name="Globex", license_count=2, standing=standing)
+    assert customer_option_text(choice) == f"Globex · {detail}"
+
+
 def test_every_modal_passes_slack_sdk_validation() -> None:
     context = ModalContext(channel_id="C1", thread_ts="1700000000.000100")
-    choice = CustomerChoice(key="sf:1", name="Initech", license_count=2)
+    choice = CustomerChoice(
+        key="sf:1", name="Initech", license_count=2, standing=CustomerStanding.EXPIRED
+    )
     views = [
         build_post_card_modal(context, suggested=choice, note="hello", external_id="x"),
         build_lookup_modal(selected=choice),

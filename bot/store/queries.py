@@ -14,16 +14,16 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, select, union
 from sqlalchemy.orm import Session
 
-from bot.licensing import summarise_licenses
+from bot.licensing import customer_standing, summarise_licenses
 from bot.records import (
     CustomerChoice,
     CustomerLicenses,
     CustomerReconciliations,
     CustomerRecord,
+    CustomerStanding,
     HostRecord,
     LicenseRecord,
     ReconciliationRecord,
-    Standing,
 )
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 
@@ -112,9 +112,8 @@ def customer_choices(
         if customer is None:
             continue
         overview = summarise_licenses(licenses_by_customer[key], today)
-        active = (
-            overview.lead if overview.lead and overview.lead.standing is Standing.ACTIVE else None
-        )
+        standing = customer_standing(overview)
+        active = overview.lead if standing is CustomerStanding.ACTIVE else None
         choices.append(
             CustomerChoice(
                 key=customer.key,
@@ -122,6 +121,7 @@ def customer_choices(
                 license_count=overview.license_count,
                 active_plan=active.license.plan if active else None,
                 active_user_count=active.license.user_count if active else None,
+                standing=standing,
             )
         )
     return choices

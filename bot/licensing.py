@@ -1,4 +1,5 @@
-"""Which of a customer's licenses leads the card, and where each one stands (ARCHITECTURE.md).
+"""Which of a customer's licenses leads the card, where each one stands, and so where the
+customer stands (ARCHITECTURE.md).
 
 Pure: no session, no clock. The caller passes `today` (a UTC date) so every card built from
 one lookup agrees on what "today" is.
@@ -9,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
-from bot.records import LicenseOverview, LicenseRecord, RankedLicense, Standing
+from bot.records import (
+    CustomerStanding,
+    LicenseOverview,
+    LicenseRecord,
+    RankedLicense,
+    Standing,
+)
 
 # A lapsed subscription keeps leading the card this long while its renewal is being sorted out.
 GRACE_PERIOD = timedelta(days=14)
@@ -83,3 +90,22 @@ def summarise_licenses(licenses: Iterable[LicenseRecord], today: date) -> Licens
         others=tuple(ranked(license) for license in paid if license is not lead),
         trials=tuple(RankedLicense(trial, standing(trial, today)) for trial in trials),
     )
+
+
+_CUSTOMER_STANDING_OF_LEAD = {
+    Standing.ACTIVE: CustomerStanding.ACTIVE,
+    Standing.IN_GRACE: CustomerStanding.IN_GRACE,
+    Standing.EXPIRED: CustomerStanding.EXPIRED,
+    Standing.UPCOMING: CustomerStanding.UPCOMING,
+}
+
+
+def customer_standing(overview: LicenseOverview) -> CustomerStanding:
+    """Where the customer of `overview` stands: as its lead license does (the card's first
+    line), else trials only, else no license at all. The pick list, the card, the modals and
+    the shell all say this one value, so a line cannot say "no active license" about a card
+    that says "in grace period".
+    """
+    if overview.lead is not None:
+        return _CUSTOMER_STANDING_OF_LEAD[overview.lead.standing]
+    return CustomerStanding.TRIAL_ONLY if overview.trials else CustomerStanding.NONE

@@ -51,6 +51,18 @@ class Standing(enum.Enum):
     UPCOMING = "upcoming"  # starts in the future
 
 
+class CustomerStanding(enum.Enum):
+    """Where a customer stands today: its card's lead license's standing, or why it has none
+    (`bot.licensing.customer_standing`). Every surface that says it reads this one value."""
+
+    ACTIVE = "active"
+    IN_GRACE = "in_grace"
+    EXPIRED = "expired"
+    UPCOMING = "upcoming"
+    TRIAL_ONLY = "trial_only"  # trials, no paid license
+    NONE = "none"  # no license at all
+
+
 @dataclass(frozen=True)
 class RankedLicense:
     license: LicenseRecord
@@ -132,3 +144,5 @@ class CustomerChoice:
     # What tells customers of one name apart without telling their terms (type-ahead options).
     salesforce_account_id: str | None = None
     email_domain: str | None = None  # of the contact the customer's lead license went to
+    # Keyword-only and required: a line that guessed its standing could contradict the card.
+    standing: CustomerStanding = field(kw_only=True)

@@ -1,8 +1,10 @@
 """Query text -> what the user meant (ARCHITECTURE.md: the search rule).
 
-One box, many meanings: digits are a license id, `jane@acme.io` an email, `@acme.io` an email
-domain, `A-S00012345` a subscription name, `gitlab.acme.io` a hostname (then an email domain),
-anything else a company name. Whatever finds nothing in its own way falls back to names.
+One box, many meanings: digits are a license id (also as the card prints it, `#12345`),
+`jane@acme.io` an email (then its domain), `@acme.io` an email domain, `A-S00012345` a
+subscription name (also without its `A-`: `S00012345`), `gitlab.acme.io` a hostname (then an
+email domain), anything else a company name. Whatever finds nothing in its own way falls back
+to names.
 
 Names are matched on `customer.search_key` (see `company_search_key`). The engine's trigram
 index finds a bounded set of candidates without scanning the table; this module then ranks
@@ -142,9 +144,16 @@ class QueryKind(enum.Enum):
 class ParsedQuery:
     kind: QueryKind
     text: str  # what the user typed, Slack's markup removed, trimmed and capped
-    value: str  # the term for `kind`: lowercased email/domain/host, upper-cased subscription
+    # The term for `kind`: lowercased email/domain/host, the subscription name upper-cased with
+    # its `A-`, a license id's digits.
+    value: str
     name_key: str  # company_search_key(text): what the fallback to names searches for
     license_id: int | None = None  # LICENSE_ID only; None when the digits overflow an id
+
+    @property
+    def email_domain(self) -> str | None:
+        """An EMAIL query's domain, lowercased; None for other kinds."""
+        return self.value.rpartition("@")[2] if self.kind is QueryKind.EMAIL else None
 
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -152,7 +161,8 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SLACK_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 _EMAIL = re.compile(r"^[^@\s<>]+@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
 _EMAIL_DOMAIN = re.compile(r"^@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
-_SUBSCRIPTION_NAME = re.compile(r"^A-S\d+$", re.IGNORECASE)
+# Zuora names subscriptions `A-S00012345`; people often drop the `A-` (the number is the name).
+_SUBSCRIPTION_NAME = re.compile(r"^(?:A-)?(S[0-9]+)$", re.IGNORECASE)
 _HOSTNAME = re.compile(
     r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$", re.IGNORECASE
 )
@@ -190,16 +200,19 @@ def parse_query(text: str) -> ParsedQuery:
     if not cleaned:
         return ParsedQuery(QueryKind.EMPTY, "", "", "")
     lowered = cleaned.lower()
-    if cleaned.isascii() and cleaned.isdigit():
-        number = int(cleaned)
+    # Cards print license ids as `#12345`: a copied id means the license, as the bare digits do.
+    digits = cleaned.removeprefix("#")
+    if digits.isascii() and digits.isdigit():
+        number = int(digits)
         license_id = number if number <= MAX_LICENSE_ID else None
-        return ParsedQuery(QueryKind.LICENSE_ID, cleaned, cleaned, name_key, license_id)
+        return ParsedQuery(QueryKind.LICENSE_ID, cleaned, digits, name_key, license_id)
     if _EMAIL.match(cleaned):
         return ParsedQuery(QueryKind.EMAIL, cleaned, lowered, name_key)
     if match := _EMAIL_DOMAIN.match(cleaned):
         return ParsedQuery(QueryKind.EMAIL_DOMAIN, cleaned, match.group(1).lower(), name_key)
-    if _SUBSCRIPTION_NAME.match(cleaned):
-        return ParsedQuery(QueryKind.SUBSCRIPTION_NAME, cleaned, cleaned.upper(), name_key)
+    if match := _SUBSCRIPTION_NAME.match(cleaned):
+        subscription_name = f"A-{match.group(1).upper()}"
+        return ParsedQuery(QueryKind.SUBSCRIPTION_NAME, cleaned, subscription_name, name_key)
     hostname = _hostname_of_url(cleaned) or lowered.rstrip(".").split("/", 1)[0]
     hostname = hostname.rsplit(":", 1)[0] if re.search(r":\d+$", hostname) else hostname
     if " " not in cleaned and "." in hostname and _HOSTNAME.match(hostname):
@@ -220,6 +233,15 @@ class SearchResult:
     has_more: bool = False  # more customers matched than `choices` holds
     # The clear winner's key; set even when `load_choices=False` skipped loading `resolved`.
     resolved_key: str | None = None
+
+    @property
+    def unsent_email(self) -> bool:
+        """The query is an email address no license was sent to, yet something was found (by
+        its domain, or by name): the answer must say that address received nothing."""
+        return self.query.kind is QueryKind.EMAIL and self.matched_by not in (
+            None,
+            QueryKind.EMAIL,
+        )
 
 
 def find_customers(
@@ -289,7 +311,13 @@ def _exact_matchers(query: ParsedQuery) -> list[tuple[QueryKind, _Matcher]]:
         license_id = query.license_id
         return [(query.kind, lambda s, n: _customers_of(s, License.id == license_id, n))]
     if query.kind is QueryKind.EMAIL:
-        return [(query.kind, lambda s, n: _customers_of(s, License.contact_email_key == value, n))]
+        # An address no license was sent to most likely belongs to a customer of its domain;
+        # `matched_by` tells the caller which of the two answered (see `unsent_email`).
+        domain = query.email_domain or ""
+        return [
+            (query.kind, lambda s, n: _customers_of(s, License.contact_email_key == value, n)),
+            (QueryKind.EMAIL_DOMAIN, lambda s, n: _domain_customers(s, domain, n)),
+        ]
     if query.kind is QueryKind.EMAIL_DOMAIN:
         return [(query.kind, lambda s, n: _domain_customers(s, value, n))]
     if query.kind is QueryKind.SUBSCRIPTION_NAME:

@@ -21,6 +21,7 @@ from bot.records import (
     CustomerLicenses,
     CustomerReconciliations,
     CustomerRecord,
+    CustomerStanding,
     HostRecord,
     LicenseOverview,
     LicenseRecord,
@@ -28,6 +29,7 @@ from bot.records import (
     ReconciliationRecord,
     Standing,
 )
+from bot.search import QueryKind, parse_query
 from bot.slack.identity import REFUSAL_REASONS
 from bot.views.cards import (
     CardMessage,
@@ -43,7 +45,10 @@ from bot.views.cards import (
     link,
     plan_label,
     relative_dates,
+    unsent_email_notice,
+    with_notice,
 )
+from bot.views.text import render_message
 
 LINKS = Links(
     customersdot_url="https://customers.example.test",
@@ -415,6 +420,12 @@ def test_only_trials_says_no_paid_license_and_lists_them() -> None:
     assert message["text"] == "Acme Corp: no paid license yet, 3 trials"
 
 
+def test_a_customer_without_licenses_says_so() -> None:
+    message = license_card(make_customer_licenses(lead=None))
+    assert message["blocks"][2]["text"]["text"] == "*No licenses.*"
+    assert message["text"] == "Acme Corp: no licenses"
+
+
 def test_many_trials_are_capped() -> None:
     trials = tuple(
         RankedLicense(make_license(3000 + n, trial=True), Standing.EXPIRED) for n in range(40)
@@ -748,10 +759,45 @@ def test_many_reconciliations_are_capped_within_the_block_limit() -> None:
 # Pick list, not found, usage, refusal, notice
 
 
+def test_license_ids_and_subscriptions_as_the_card_prints_them_search_for_them() -> None:
+    # What a salesperson copies off a card (as the shell shows it: link labels, field values)
+    # means that license or subscription when pasted into /license.
+    shown = render_message(build_license_card(normal_customer(), LINKS, include_contact_emails=True).to_dict())  # fmt: skip
+    printed_ids = set(re.findall(r"#\d+", shown))
+    assert printed_ids == {"#1234", "#1100"}
+    for printed in printed_ids:
+        query = parse_query(printed)
+        assert (query.kind, query.license_id) == (QueryKind.LICENSE_ID, int(printed[1:]))
+    [subscription] = set(re.findall(r"A-S\d+", shown))
+    for typed in (subscription, subscription.removeprefix("A-"), subscription.lower()[2:]):
+        query = parse_query(typed)
+        assert (query.kind, query.value) == (QueryKind.SUBSCRIPTION_NAME, subscription)
+
+
+def test_an_unsent_address_notice_leads_the_answer_and_its_notification() -> None:
+    notice = unsent_email_notice("o'brien&co@initech.com", by_domain=True, customer_count=2)
+    assert notice == (
+        "No license was sent to o'brien&amp;co@initech.com; showing the customers with licenses "
+        "sent to @initech.com."
+    )
+    by_name = unsent_email_notice("nobody@globex.com", by_domain=False, customer_count=1)
+    assert by_name == (
+        "No license was sent to nobody@globex.com or anyone at @globex.com; showing names that "
+        "match."
+    )
+    card = build_license_card(normal_customer(), LINKS, include_contact_emails=True)
+    message = check_message(with_notice(card, notice))
+    assert message["blocks"][0]["text"]["text"] == notice
+    assert message["blocks"][1:] == card.blocks_as_dicts()
+    assert message["text"].startswith(notice + " Acme Corp: Premium")
+
+
 def test_pick_list_one_button_per_customer() -> None:
     choices = [
-        CustomerChoice("sf:1", "Acme Corp", 12, "premium", 50),
-        CustomerChoice("name:acme labs", "Acme Labs", 1, None, None),
+        CustomerChoice("sf:1", "Acme Corp", 12, "premium", 50, standing=CustomerStanding.ACTIVE),
+        CustomerChoice(
+            "name:acme labs", "Acme Labs", 1, None, None, standing=CustomerStanding.EXPIRED
+        ),
     ]
     message = check_message(
         build_pick_list("acme", choices, action_id=ids.CUSTOMER_PICK_LICENSE_ACTION)
@@ -769,7 +815,10 @@ def test_pick_list_one_button_per_customer() -> None:
 
 
 def test_pick_list_is_capped_and_counts_the_rest() -> None:
-    choices = [CustomerChoice(f"k{n}", f"Acme {n}", 1) for n in range(30)]
+    choices = [
+        CustomerChoice(f"k{n}", f"Acme {n}", 1, standing=CustomerStanding.EXPIRED)
+        for n in range(30)
+    ]
     message = check_message(
         build_pick_list(
             "x" * 10_000, choices, action_id=ids.CUSTOMER_PICK_RECON_ACTION, more_count=5
@@ -785,7 +834,10 @@ def test_pick_list_escapes_query_and_names() -> None:
     message = check_message(
         build_pick_list(
             HOSTILE,
-            [CustomerChoice("k", HOSTILE, 1), CustomerChoice("j", "B", 1)],
+            [
+                CustomerChoice("k", HOSTILE, 1, standing=CustomerStanding.EXPIRED),
+                CustomerChoice("j", "B", 1, standing=CustomerStanding.EXPIRED),
+            ],
             action_id=ids.CUSTOMER_PICK_LICENSE_ACTION,
         )
     )

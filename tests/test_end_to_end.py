@@ -6,11 +6,13 @@ what reached the stand-in (Web API calls, response_url posts) and on the audit t
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from sqlalchemy import select
 from bot import ids
 from bot.app import SlackWsgiApp, build_services, create_app
 from bot.config import Settings
+from bot.store.importer import import_file
 from bot.store.models import AuditEvent
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
 from tests.slack_requests import (
@@ -179,6 +182,101 @@ def test_recon_command_lists_reconciliations_newest_first(bot):
     assert "Customer opted out" in shown
     assert "Zuora rejected the amendment" in shown
     assert shown.index("$4,312.50") < shown.index("Zuora rejected")
+
+
+@pytest.mark.parametrize("query", ["#9001", "S00090001", "s00090001"])
+def test_a_license_id_and_a_subscription_as_the_card_prints_them_find_the_customer(bot, query):
+    message = bot.command("/license", query).json()
+    assert message["blocks"][0]["text"]["text"].startswith("Initech"), message_json(message)
+
+
+def import_licenses(bot: Bot, directory: Path, rows: list[dict[str, object]]) -> None:
+    """One more licenses export on top of the dataset (an upsert, as the operator runs it)."""
+    path = directory / "more-licenses.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    import_file(bot.wsgi._services.session_factory, "licenses", path)
+
+
+def license_row(license_id: int, company: str, email: str, account: str, **dates: str):
+    return {
+        "Id": license_id, "Company": company, "Contact Email": email, "Plan": "premium",
+        "User Count": 10, "Trial": "false", "Salesforce Account Id": account, **dates,
+    }  # fmt: skip
+
+
+def block_texts(message: dict[str, Any]) -> list[str]:
+    return [block["text"]["text"] for block in message["blocks"] if "text" in block]
+
+
+def test_an_address_no_license_was_sent_to_is_said_before_the_domains_customer(bot, caplog):
+    caplog.set_level(logging.DEBUG)
+    message = bot.command("/license", "Nobody@Initech.example").json()
+    notice, header = block_texts(message)[:2]
+    assert notice == (
+        "No license was sent to Nobody@Initech.example; showing the customer with licenses "
+        "sent to @Initech.example."
+    )
+    assert header.startswith("Initech")
+    assert message["text"].startswith("No license was sent to Nobody@Initech.example;")
+    # The query (an email) is the audit table's, never the log's.
+    assert "nobody@initech" not in caplog.text.lower()
+    [row] = bot.audit_rows()
+    assert (row.query, row.outcome) == ("Nobody@Initech.example", "ok")
+
+
+def test_an_address_no_license_was_sent_to_lists_the_domains_customers(bot, tmp_path):
+    import_licenses(
+        bot,
+        tmp_path,
+        [license_row(9301, "Umbrella Pharmaceuticals", "ops@umbrella.example", "0016100000UMBPHA")],
+    )
+    message = bot.command("/license", "nobody@umbrella.example").json()
+    notice, intro = block_texts(message)[:2]
+    assert notice == (
+        "No license was sent to nobody@umbrella.example; showing the customers with licenses "
+        "sent to @umbrella.example."
+    )
+    assert intro == "Several customers match “@umbrella.example”. Pick one:"
+    picks = [b for b in message["blocks"] if b.get("block_id", "").startswith("pick:")]
+    assert len(picks) == 2
+
+
+def test_an_address_received_licenses_answers_without_a_notice(bot):
+    message = bot.command("/license", INITECH_EMAIL).json()
+    assert block_texts(message)[0].startswith("Initech")
+    assert "No license was sent" not in message_json(message)
+
+
+def test_a_customer_in_grace_reads_the_same_in_the_pick_list_and_on_its_card(bot, tmp_path):
+    # Globex Corporation's only license expired 5 days ago (the dataset): in grace. A second
+    # Globex with an active license makes "glob" a pick list.
+    today = datetime.now(UTC).date()
+    dates = {
+        "Starts At": today.isoformat(),
+        "Expires At": (today + timedelta(days=365)).isoformat(),
+    }
+    industries = license_row(
+        9400, "Globex Industries", "it@globex-industries.example", "0016100000GLOBIN", **dates
+    )
+    import_licenses(bot, tmp_path, [industries])
+    message = bot.command("/license", "glob").json()
+    picks = {
+        block["text"]["text"].split(" · ")[0]: block
+        for block in message["blocks"]
+        if block.get("block_id", "").startswith(ids.PICK_LIST_BLOCK_PREFIX)
+    }
+    assert set(picks) == {"*Globex Corporation*", "*Globex Industries*"}
+    in_grace = picks["*Globex Corporation*"]
+    assert in_grace["text"]["text"].endswith(" · expired, in grace period")
+    assert picks["*Globex Industries*"]["text"]["text"].endswith(" · Premium, 10 seats")
+
+    bot.click(ids.CUSTOMER_PICK_LICENSE_ACTION, in_grace["accessory"]["value"], name="pick")
+    [card] = bot.wait_for_response_post("pick")
+    lead = next(text for text in block_texts(card) if "#9100" in text)
+    assert lead.startswith("⚠️ *Expired, in grace period*")
 
 
 def test_nothing_found_suggests_nearest_names_and_empty_query_shows_usage(bot):

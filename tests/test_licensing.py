@@ -4,8 +4,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.licensing import standing, summarise_licenses
-from bot.records import LicenseRecord, Standing
+from bot.licensing import customer_standing, standing, summarise_licenses
+from bot.records import CustomerStanding, LicenseRecord, Standing
 
 TODAY = date(2026, 6, 15)
 
@@ -184,3 +184,30 @@ def test_license_without_start_is_placed_by_its_issue_date() -> None:
     started_long_ago = make_license(2, starts=date(2022, 1, 1), expires=date(2023, 1, 1))
     overview = summarise_licenses([started_long_ago, no_start], TODAY)
     assert overview.lead is not None and overview.lead.license.id == 1
+
+
+@pytest.mark.parametrize(
+    ("licenses", "expected"),
+    [
+        ([make_license(1, starts=date(2026, 1, 1), expires=date(2027, 1, 1))], "ACTIVE"),
+        ([make_license(1, starts=date(2025, 6, 10), expires=date(2026, 6, 10))], "IN_GRACE"),
+        ([make_license(1, starts=date(2025, 1, 1), expires=date(2026, 1, 1))], "EXPIRED"),
+        ([make_license(1, starts=date(2026, 7, 1), expires=date(2027, 7, 1))], "UPCOMING"),
+        # A trial active today is still no paid license.
+        ([make_license(1, expires=date(2026, 7, 1), trial=True)], "TRIAL_ONLY"),
+        ([], "NONE"),
+        # In grace beside an active license: the customer is active.
+        (
+            [
+                make_license(1, starts=date(2025, 6, 10), expires=date(2026, 6, 10)),
+                make_license(2, starts=date(2026, 6, 11), expires=date(2027, 6, 10)),
+            ],
+            "ACTIVE",
+        ),
+    ],
+)
+def test_a_customer_stands_where_its_lead_license_stands(
+    licenses: list[LicenseRecord], expected: str
+) -> None:
+    overview = summarise_licenses(licenses, TODAY)
+    assert customer_standing(overview) is CustomerStanding[expected]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot import ids
 from bot.answers.lookups import resolve_customer_key
-from bot.records import CustomerChoice
+from bot.records import CustomerChoice, CustomerStanding
 from bot.store.models import Customer
 from bot.views.modals import (
     OPTION_VALUE_MAX,
@@ -41,16 +41,24 @@ def test_a_long_key_is_resolved_among_keys_sharing_its_prefix(session) -> None:
 def test_option_text_fits_75_characters_with_the_name_cut_first() -> None:
     choice = CustomerChoice(key="k", name="N" * 300, license_count=3, active_plan="premium",
                             active_user_count=120, salesforce_account_id="0016100000INITEC",
-                            email_domain="initech.example")  # fmt: skip
+                            email_domain="initech.example",
+                            standing=CustomerStanding.ACTIVE)  # fmt: skip
     text = customer_option_text(choice)
     assert len(text) <= 75 and text.endswith(" · initech.example · 0016100000INITEC")
     assert "Premium" not in text and "120" not in text  # never the terms (issue 10)
-    assert customer_option_text(CustomerChoice(key="k", name="Initech")) == "Initech"
+    assert (
+        customer_option_text(
+            CustomerChoice(key="k", name="Initech", standing=CustomerStanding.NONE)
+        )
+        == "Initech"
+    )
 
 
 def test_every_modal_passes_slack_sdk_validation() -> None:
     context = ModalContext(channel_id="C1", thread_ts="1700000000.000100")
-    choice = CustomerChoice(key="sf:1", name="Initech", license_count=2)
+    choice = CustomerChoice(
+        key="sf:1", name="Initech", license_count=2, standing=CustomerStanding.EXPIRED
+    )
     views = [
         build_post_card_modal(context, suggested=choice, note="hello", external_id="x"),
         build_lookup_modal(selected=choice),

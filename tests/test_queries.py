@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.records import Standing
+from bot.licensing import customer_standing
+from bot.records import CustomerStanding, Standing
 from bot.search import company_search_key
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 from bot.store.queries import (
@@ -346,3 +347,29 @@ def test_pick_lists_judge_active_licenses_by_the_injected_clock(session: Session
 
     selection = lookups.customer_selection("sf:EAST", requester)
     assert selection is not None and selection.choice.active_plan == "ultimate"
+
+
+def test_a_pick_list_line_stands_where_the_card_does(session: Session) -> None:
+    add_customer(session, "sf:GRACE", "Grace Ltd")
+    add_customer(session, "sf:ACME", "Acme Corp")
+    add_customer(session, "sf:TRIALS", "Trials Only")
+    add_customer(session, "sf:NONE", "Nothing Yet")
+    # Expired 5 days before TODAY: in grace, and nothing else active.
+    add_license(session, 1, "sf:GRACE", starts=date(2025, 6, 10), expires=date(2026, 6, 10))
+    add_license(session, 2, "sf:ACME")
+    add_license(session, 3, "sf:TRIALS", trial=True)
+    session.commit()
+    keys = ["sf:GRACE", "sf:ACME", "sf:TRIALS", "sf:NONE"]
+
+    choices = customer_choices(session, keys, today=TODAY)
+
+    assert [c.standing for c in choices] == [
+        CustomerStanding.IN_GRACE,
+        CustomerStanding.ACTIVE,
+        CustomerStanding.TRIAL_ONLY,
+        CustomerStanding.NONE,
+    ]
+    for choice in choices:
+        card = load_customer_licenses(session, choice.key, today=TODAY)
+        assert card is not None
+        assert customer_standing(card.overview) is choice.standing

@@ -73,6 +73,7 @@ def test_company_search_key_is_stable_and_bounded(name: str) -> None:
         ("   ", QueryKind.EMPTY, ""),
         ("12345", QueryKind.LICENSE_ID, "12345"),
         (" 12345 ", QueryKind.LICENSE_ID, "12345"),
+        ("#10778", QueryKind.LICENSE_ID, "10778"),  # as the card prints a license id
         ("jane@acme.io", QueryKind.EMAIL, "jane@acme.io"),
         ("Jane.Doe@ACME.io", QueryKind.EMAIL, "jane.doe@acme.io"),
         ("<mailto:jane@acme.io|jane@acme.io>", QueryKind.EMAIL, "jane@acme.io"),
@@ -80,6 +81,12 @@ def test_company_search_key_is_stable_and_bounded(name: str) -> None:
         ("@ACME.co.uk", QueryKind.EMAIL_DOMAIN, "acme.co.uk"),
         ("A-S00012345", QueryKind.SUBSCRIPTION_NAME, "A-S00012345"),
         ("a-s00012345", QueryKind.SUBSCRIPTION_NAME, "A-S00012345"),
+        ("S00012345", QueryKind.SUBSCRIPTION_NAME, "A-S00012345"),  # without its `A-`
+        ("s00012345", QueryKind.SUBSCRIPTION_NAME, "A-S00012345"),
+        ("#", QueryKind.NAME, ""),
+        ("#12a", QueryKind.NAME, "12a"),
+        ("S12a", QueryKind.NAME, "s12a"),
+        ("B-S00012345", QueryKind.NAME, "b s00012345"),
         ("gitlab.acme.io", QueryKind.HOSTNAME, "gitlab.acme.io"),
         ("GitLab.Acme.IO.", QueryKind.HOSTNAME, "gitlab.acme.io"),
         ("<http://gitlab.acme.io|gitlab.acme.io>", QueryKind.HOSTNAME, "gitlab.acme.io"),
@@ -107,6 +114,7 @@ def test_parse_query_kinds(raw: str, kind: QueryKind, value: str) -> None:
 
 def test_license_ids_beyond_a_bigint_parse_without_an_id() -> None:
     assert parse_query("9223372036854775807").license_id == 2**63 - 1
+    assert parse_query("#10778").license_id == 10778
     huge = parse_query("9" * 40)
     assert huge.kind is QueryKind.LICENSE_ID
     assert huge.license_id is None
@@ -258,6 +266,10 @@ FINDS = [
     ("a-s00000001", "sf:INITECH", QueryKind.SUBSCRIPTION_NAME),
     ("A-S00000009", "sf:UMBRELLA", QueryKind.SUBSCRIPTION_NAME),  # reconciled, never licensed
     ("1001", "sf:INITECH", QueryKind.LICENSE_ID),
+    ("#1001", "sf:INITECH", QueryKind.LICENSE_ID),
+    ("S00000002", "sf:GLOBEX", QueryKind.SUBSCRIPTION_NAME),
+    ("s00000001", "sf:INITECH", QueryKind.SUBSCRIPTION_NAME),
+    ("S00000009", "sf:UMBRELLA", QueryKind.SUBSCRIPTION_NAME),
     ("4000000000", "sf:PIEDPIPER", QueryKind.LICENSE_ID),
     ("gitlab.globex.io", "sf:GLOBEX", QueryKind.HOSTNAME),
     ("<http://gitlab.hooli.xyz|gitlab.hooli.xyz>", "sf:HOOLI", QueryKind.HOSTNAME),
@@ -267,7 +279,8 @@ FINDS = [
     # Nothing found their own way: names.
     ("Booking.com BV", "sf:BOOKING", QueryKind.NAME),
     ("hooli.com", "sf:HOOLI", QueryKind.NAME),
-    ("nobody@globex.com", "sf:GLOBEX", QueryKind.NAME),
+    ("nobody@globex.com", "sf:GLOBEX", QueryKind.NAME),  # no license sent to globex.com either
+    ("nobody@initech.com", "sf:INITECH", QueryKind.EMAIL_DOMAIN),  # the address's domain
     ("A-S99999999", None, None),
     ("424242", None, None),
 ]
@@ -326,6 +339,23 @@ def test_an_email_shared_by_two_customers_gives_a_pick_list(customers: Session) 
     assert result.resolved is None
     # Most licenses sent to that address first.
     assert [c.key for c in result.choices] == ["sf:GLOBEX", "sf:ACME"]
+
+
+@pytest.mark.parametrize(
+    ("query", "unsent"),
+    [
+        ("nobody@initech.com", True),  # found by its domain
+        ("nobody@globex.com", True),  # found by name
+        ("jane@initech.com", False),
+        ("@initech.com", False),
+        ("Initech", False),
+        ("nobody@nowhere.example", False),  # nothing found: the not-found answer says so
+    ],
+)
+def test_an_address_no_license_was_sent_to_is_told_apart(
+    customers: Session, query: str, unsent: bool
+) -> None:
+    assert find_customers(customers, query, today=TODAY).unsent_email is unsent
 
 
 def test_choices_carry_license_counts_and_the_active_license(customers: Session) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -20,7 +20,7 @@ from bot import ids
 from bot.answers.redaction import Audience, Redaction, redaction_for
 from bot.links import Links
 from bot.records import CustomerChoice, LicenseOverview
-from bot.search import QueryKind, find_customer_in_text, find_customers
+from bot.search import QueryKind, SearchResult, find_customer_in_text, find_customers
 from bot.slack.actor import Actor
 from bot.store.audit import (
     AuditEntry,
@@ -152,14 +152,19 @@ class LookupService:
         if result.query.kind is QueryKind.EMPTY:
             return Answer(cards.build_usage(command), Outcome.USAGE)
         if result.resolved_key is not None:
-            return self._customer_card(
+            answer = self._customer_card(
                 session, command, result.resolved_key, audience=Audience.REQUESTER
             )
+            return _told_unsent_email(answer, result, customer_count=1)
         if result.choices:
+            by_domain = result.matched_by is QueryKind.EMAIL_DOMAIN and result.unsent_email
+            # What the listed customers match: the domain, when the address itself received none.
+            listed_for = f"@{result.query.email_domain}" if by_domain else text
             message = cards.build_pick_list(
-                text, result.choices, action_id=PICK_ACTION_BY_COMMAND[command]
+                listed_for, result.choices, action_id=PICK_ACTION_BY_COMMAND[command]
             )
-            return Answer(message, Outcome.AMBIGUOUS, len(result.choices))
+            answer = Answer(message, Outcome.AMBIGUOUS, len(result.choices))
+            return _told_unsent_email(answer, result, customer_count=len(result.choices))
         if latest_import_at(session) is None:
             return Answer(cards.build_notice(STORE_EMPTY), Outcome.NOT_FOUND)
         return Answer(
@@ -457,6 +462,19 @@ class LookupService:
         if not self._rate_limit or not requester.user_id:
             return None
         return rate_limit_hit(session, requester.user_id, limit=self._rate_limit, now=self._clock())
+
+
+def _told_unsent_email(answer: Answer, result: SearchResult, *, customer_count: int) -> Answer:
+    """The answer, led by "No license was sent to …" when the query was an address that
+    received no license (the customers shown were found by its domain or by name)."""
+    if not result.unsent_email or answer.outcome not in (Outcome.OK, Outcome.AMBIGUOUS):
+        return answer
+    notice = cards.unsent_email_notice(
+        result.query.text,
+        by_domain=result.matched_by is QueryKind.EMAIL_DOMAIN,
+        customer_count=customer_count,
+    )
+    return replace(answer, message=cards.with_notice(answer.message, notice))
 
 
 def rate_limited_notice(hit: RateLimitHit) -> str:

@@ -14,17 +14,17 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, select, union
 from sqlalchemy.orm import Session
 
-from bot.licensing import summarise_licenses
+from bot.licensing import customer_standing, summarise_licenses
 from bot.records import (
     CustomerChoice,
     CustomerLicenses,
     CustomerReconciliations,
     CustomerRecord,
+    CustomerStanding,
     HostRecord,
     LicenseOverview,
     LicenseRecord,
     ReconciliationRecord,
-    Standing,
 )
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 
@@ -113,9 +113,8 @@ def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> l
         if customer is None:
             continue
         overview = summarise_licenses(licenses_by_customer[key], today)
-        active = (
-            overview.lead if overview.lead and overview.lead.standing is Standing.ACTIVE else None
-        )
+        standing = customer_standing(overview)
+        active = overview.lead if standing is CustomerStanding.ACTIVE else None
         choices.append(
             CustomerChoice(
                 key=customer.key,
@@ -125,6 +124,7 @@ def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> l
                 active_user_count=active.license.user_count if active else None,
                 salesforce_account_id=customer.salesforce_account_id,
                 email_domain=_contact_email_domain(overview),
+                standing=standing,
             )
         )
     return choices

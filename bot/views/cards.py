@@ -30,11 +30,13 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import ids, money
+from bot.licensing import customer_standing
 from bot.links import Links
 from bot.records import (
     CustomerChoice,
     CustomerLicenses,
     CustomerReconciliations,
+    CustomerStanding,
     HostRecord,
     LicenseOverview,
     LicenseRecord,
@@ -103,11 +105,22 @@ _STANDING_WORDS = {
     Standing.EXPIRED: "expired",
     Standing.UPCOMING: "upcoming",
 }
-_LEAD_HEADINGS = {
-    Standing.ACTIVE: "✅ *Active license*",
-    Standing.IN_GRACE: "⚠️ *Expired, in grace period*",
-    Standing.EXPIRED: "⛔ *No active license.* Newest:",
-    Standing.UPCOMING: "🕒 *Upcoming license*",
+# A customer's standing (bot.licensing.customer_standing) in words, the same on every surface:
+# the card's first line, pick-list lines, modal options.
+CUSTOMER_STANDING_WORDS = {
+    CustomerStanding.ACTIVE: "active license",
+    CustomerStanding.IN_GRACE: "expired, in grace period",
+    CustomerStanding.EXPIRED: "no active license",
+    CustomerStanding.UPCOMING: "upcoming license",
+    CustomerStanding.TRIAL_ONLY: "no paid license yet",
+    CustomerStanding.NONE: "no licenses",
+}
+# The card's lead heading: a mark, the standing's words, and what the lead license is.
+_LEAD_HEADING_PARTS = {
+    CustomerStanding.ACTIVE: ("✅", ""),
+    CustomerStanding.IN_GRACE: ("⚠️", ""),
+    CustomerStanding.EXPIRED: ("⛔", ". Newest:"),
+    CustomerStanding.UPCOMING: ("🕒", ""),
 }
 _RECON_STATUS_WORDS = {
     ReconciliationStatus.PENDING.value: "⏳ Pending",
@@ -395,14 +408,13 @@ def _lead_section(
     *,
     customer_name: str,
     include_contact_emails: bool,
-    heading: str | None = None,
+    heading: str,
 ) -> SectionBlock:
     license = ranked.license
     plan = escape_text(plan_label(license.plan), PLAN_MAX)
     summary = " · ".join(
         [plan, seats_words(license.user_count), relative_dates(license, ranked.standing, today)]
     )
-    heading = heading or _LEAD_HEADINGS[ranked.standing]
     text = f"{heading} {link(links.license(license.id), f'#{license.id}')}\n*{summary}*"
 
     kind = license_type_label(license.license_type)
@@ -427,6 +439,11 @@ def _lead_section(
     return SectionBlock(
         text=_mrkdwn(text), fields=[_mrkdwn(field) for field in fields[:SECTION_FIELDS_MAX]]
     )
+
+
+def _lead_heading(standing: CustomerStanding) -> str:
+    mark, after = _LEAD_HEADING_PARTS[standing]
+    return f"{mark} *{_capitalised(CUSTOMER_STANDING_WORDS[standing])}*{after}"
 
 
 def _recipient(license: LicenseRecord, *, include_contact_emails: bool) -> str:
@@ -645,9 +662,13 @@ def build_license_card(
 
     lead = overview.lead
     featured = lead is not None and lead is not original_lead
+    standing = customer_standing(data.overview)
+    standing_words = CUSTOMER_STANDING_WORDS[standing]
     if lead is None:
-        blocks.append(_section("*No paid license yet.*"))
-        fallback = f"{name}: no paid license yet, {plural(len(overview.trials), 'trial')}"
+        blocks.append(_section(f"*{_capitalised(standing_words)}.*"))
+        fallback = f"{name}: {standing_words}"
+        if overview.trials:
+            fallback += f", {plural(len(overview.trials), 'trial')}"
     else:
         blocks.append(
             _lead_section(
@@ -659,7 +680,7 @@ def build_license_card(
                 heading=(
                     f"📌 *Featured license* ({_STANDING_WORDS[lead.standing]})"
                     if featured
-                    else None
+                    else _lead_heading(standing)
                 ),
             )
         )
@@ -762,13 +783,13 @@ def build_recon_card(data: CustomerReconciliations, links: Links) -> CardMessage
 
 def _choice_line(choice: CustomerChoice) -> str:
     parts = [f"*{escape_text(choice.name, NAME_MAX)}*", plural(choice.license_count, "license")]
-    if choice.active_plan:
+    if choice.standing is CustomerStanding.ACTIVE and choice.active_plan:
         active = escape_text(plan_label(choice.active_plan), PLAN_MAX)
         if choice.active_user_count is not None:
             active += f", {seats_words(choice.active_user_count)}"
         parts.append(active)
     else:
-        parts.append("no active license")
+        parts.append(CUSTOMER_STANDING_WORDS[choice.standing])
     return " · ".join(parts)
 
 
@@ -859,6 +880,27 @@ def build_notice(text: str) -> CardMessage:
     """A short message with no card around it, e.g. the store being unavailable."""
     safe = escape_text(text, SECTION_TEXT_MAX - 1)
     return CardMessage(text=_fallback(safe), blocks=[_section(safe)])
+
+
+def unsent_email_notice(email: str, *, by_domain: bool, customer_count: int) -> str:
+    """What to say above the answer to an address no license was sent to: the card or pick
+    list below is its domain's customers (`by_domain`) or, failing those, the names that match.
+    """
+    address = escape_text(email, EMAIL_MAX)
+    domain = "@" + escape_text(email.rpartition("@")[2], EMAIL_MAX)
+    if not by_domain:
+        return f"No license was sent to {address} or anyone at {domain}; showing names that match."
+    customers = "the customer" if customer_count == 1 else "the customers"
+    return f"No license was sent to {address}; showing {customers} with licenses sent to {domain}."
+
+
+def with_notice(message: CardMessage, notice: str) -> CardMessage:
+    """`message` with `notice` (mrkdwn, already escaped) read first, in its blocks and its
+    notification text."""
+    return CardMessage(
+        text=_fallback(f"{notice} {message.text}"),
+        blocks=[_section(notice), *message.blocks],  # one more block: cards stay far under 50
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -168,6 +168,11 @@ class AllowlistMiddleware(Middleware):
         return self._refuse(req, actor, decision)
 
     def _decide(self, context: BoltContext, actor: Actor) -> AccessDecision:
+        if actor.team_id is None and actor.enterprise_id is None:
+            # The installation is unknown (Slack could not confirm the bot's own token:
+            # bot.slack.authorization): nobody can be told a member of its workspace, and a
+            # verdict reached without it must not be cached. Not asked of Slack, not cached.
+            return AccessDecision.refuse(IDENTITY_UNAVAILABLE)
         # Before anything else: an installation outside the allowed organisations gets no
         # further, not even a users.info call with its token.
         if not self._organisations.allows(actor.team_id, actor.enterprise_id):

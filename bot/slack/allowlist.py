@@ -3,7 +3,9 @@
 Every request that names a user is checked before any listener runs: slash commands, block
 actions, suggestions, shortcuts, modal submissions, events. The middleware builds the request's
 one `Actor` (bot.slack.actor: team and enterprise from the installation, never from the body) and
-keeps it in `context["actor"]`. First, the installation must belong to an allowed organisation
+keeps it in `context["actor"]`. First, the installation must be known (when Slack could not
+confirm the bot's token, bot.slack.authorization, the request is refused as identity
+unavailable) and belong to an allowed organisation
 (ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS, bot.slack.organisations); then the user must be on the
 allowlist (bot.slack.identity). An allowed request continues with its `AccessDecision` in
 `context["access"]`; a refused one is audited and answered politely, with no customer data,

@@ -114,8 +114,8 @@ class SingleWorkspaceAuthorization(Authorization):
         return context.authorize_result
 
     def _confirmed_auth_test(self) -> SlackResponse | Unconfirmed:
-        """auth.test's answer, or why there is none (neither is remembered: a token fixed in
-        Slack's admin pages, or Slack back, works at the next request)."""
+        """auth.test's answer, or why there is none. A failure is never remembered: once Slack
+        is back (or the bot's account is reactivated) the next request is answered as usual."""
         if self._auth_test is not None:
             return self._auth_test
         try:

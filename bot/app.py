@@ -25,6 +25,7 @@ from bot.links import Links
 from bot.logs import configure_logging as configure_logging
 from bot.logs import quiet_unverified_request_logs
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
+from bot.slack.authorization import SingleWorkspaceAuthorization
 from bot.slack.client import create_web_client
 from bot.slack.dedupe import EventDedupeMiddleware
 from bot.slack.identity import AccessResolver, IdentityResolver
@@ -145,17 +146,20 @@ def create_app(
         resolver = identity_resolver or workspaces
     else:
         client = client or create_web_client(settings)
+        # No auth.test while a worker boots: with Slack unreachable or a bad token every
+        # gunicorn worker would fail to boot (a crash loop). It is called at the first request
+        # instead, where an outage or a refused token gets an answer rather than a 500
+        # (bot.slack.authorization); `python -m bot check` tests the token before a deploy.
+        authorization = SingleWorkspaceAuthorization(client)
         app = App(
             name="customersdot",
-            client=client,
+            # Bolt gives each request's client the token `authorize` returns.
+            client=_without_token(client),
             signing_secret=settings.slack_signing_secret,
             # Answer in the HTTP response itself: Bolt's threaded runner adds ~10 ms to every ack.
             process_before_response=True,
-            # No auth.test while a worker boots: with Slack unreachable or a bad token every
-            # gunicorn worker would fail to boot (a crash loop). Bolt calls auth.test at the first
-            # request instead; `python -m bot check` tests the token before a deploy, and
-            # bot.slack.client logs one line when Slack refuses it.
-            token_verification_enabled=False,
+            before_authorize=authorization,
+            authorize=authorization.authorize,
         )
         resolver = identity_resolver or IdentityResolver(client, settings)
     # First: a retried Events API delivery is dropped before anything else acts on it.
@@ -171,6 +175,17 @@ def create_app(
     )
     _register_handlers(app, services)
     return app
+
+
+def _without_token(client: WebClient) -> WebClient:
+    """A copy of `client` with no token: Bolt's per-request clients copy its base URL, timeout
+    and retry handlers, and warn when an App given `authorize=` also has a token."""
+    return WebClient(
+        token=None,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        retry_handlers=client.retry_handlers,
+    )
 
 
 def _create_oauth_app(

@@ -26,6 +26,7 @@ from bot.store.models import AuditEvent
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
 from tests.slack_requests import (
     block_actions_payload,
+    event_body,
     interaction_body,
     post_to_wsgi,
     slash_command_body,
@@ -425,3 +426,85 @@ def test_a_share_slack_does_not_take_is_explained_in_the_users_dm(bot, kind):
     [dm] = bot.slack.calls_to("chat.postMessage")
     assert "nothing was shared" in dm.params["text"]
     assert INITECH_EMAIL not in json.dumps(dm.params)
+
+
+# ---- Slack unreachable, or the token refused, at a worker's first request ---------------------
+# Workers boot without calling Slack, so the token is checked with auth.test at the first
+# request (bot.slack.authorization); issue 13.
+
+
+def _slack_outage(slack: SlackStandIn, kind: str) -> None:
+    """auth.test fails on its first attempt and on the one retry bot.slack.client allows."""
+    if kind == "timeout":
+        slack.delay("auth.test", 2.0)  # past the client's 1.5 s attempt timeout, not retried
+    else:
+        slack.fail("auth.test", kind, times=2, retry_after=0)
+
+
+@pytest.mark.parametrize("kind", ["disconnect", "server_error", "rate_limited", "timeout"])
+def test_slack_unreachable_at_the_first_request_is_answered_then_the_next_asks_again(
+    bot, caplog, kind
+):
+    caplog.set_level(logging.INFO)
+    _slack_outage(bot.slack, kind)
+
+    response = bot.command("/license", "initech")
+
+    assert response.status == 200
+    message = response.json()
+    assert message["response_type"] == "ephemeral"
+    assert "couldn't check who you are" in message["text"]
+    assert INITECH_EMAIL not in message_json(message)
+    # Without the bot's own workspace nobody can be told a member: Slack is not asked about
+    # the user, and nothing is cached.
+    assert bot.slack.calls_to("users.info") == []
+    assert [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()] == []
+    # One line of ours (slack_sdk writes its own one-line error for each failed attempt).
+    [warning] = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and not r.name.startswith("slack_sdk")
+    ]
+    assert (warning.levelname, warning.name) == ("WARNING", "bot.slack.authorization")
+    assert "auth.test" in warning.getMessage()
+
+    # Slack is back: the next request checks the token again and gets the card.
+    auth_tests_so_far = bot.slack.call_count("auth.test")
+    response = bot.command("/license", "initech")
+    assert response.status == 200
+    assert INITECH_EMAIL in message_json(response.json())
+    assert bot.slack.call_count("auth.test") == auth_tests_so_far + 1
+    # ... and only once: a confirmed token is remembered.
+    assert INITECH_EMAIL in message_json(bot.command("/license", "initech").json())
+    assert bot.slack.call_count("auth.test") == auth_tests_so_far + 1
+
+
+@pytest.mark.parametrize("error", ["invalid_auth", "token_revoked", "account_inactive"])
+def test_a_refused_token_gets_the_setup_notice_and_one_error_line(bot, caplog, error):
+    caplog.set_level(logging.INFO)
+    bot.slack.fail("auth.test", "error", error=error)
+
+    response = bot.command("/license", "initech")
+
+    assert response.status == 200
+    assert response.json() == {
+        "response_type": "ephemeral",
+        "text": "CustomersDot isn't set up correctly; tell the team that runs it.",
+    }
+    assert bot.slack.calls_to("users.info") == []
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert line.levelname == "ERROR"
+    assert error in line.getMessage()
+    assert "SLACK_BOT_TOKEN" in line.getMessage()
+    assert "python -m bot check" in line.getMessage()
+    assert not line.exc_info
+    assert bot.audit_rows() == []  # nothing was looked up
+
+
+def test_lifecycle_events_are_handled_without_auth_test_when_the_token_is_refused(bot):
+    # app_uninstalled arrives when the token no longer works: it must not wait for auth.test.
+    bot.slack.fail("auth.test", "error", error="invalid_auth", times=10)
+    body = event_body({"type": "app_uninstalled", "event_ts": "1700000000.000100"})
+    response = post_to_wsgi(bot.wsgi, body, SECRET)
+    assert response.status == 200
+    assert bot.slack.call_count("auth.test") == 0

@@ -182,6 +182,83 @@ def test_workers_boot_and_answer_probes_with_slack_unreachable(tmp_path):
         process.wait(timeout=30)
 
 
+@contextmanager
+def _one_worker_with_data(tmp_path: Path, slack: SlackStandIn) -> Iterator[tuple[str, Path]]:
+    """gunicorn with one worker (each request is that worker's), on SQLite with the data set:
+    (its URL, its log file)."""
+    database_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    engine = create_store_engine(database_url)
+    upgrade(engine)
+    load_dataset(make_session_factory(engine), tmp_path, datetime.now(UTC).date())
+    engine.dispose()
+    slack.add_user("UALLOWED", email="ae@sales.example")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "SLACK_BOT_TOKEN": "xoxb-gunicorn-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": database_url,
+        "ALLOWED_USER_IDS": "UALLOWED",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+             "--config", str(ROOT / "gunicorn.conf.py")],
+            cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process, log)
+        yield url, log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_slack_unreachable_at_a_workers_first_request_is_answered_then_it_recovers(tmp_path):
+    """Issue 13: the token is checked at the first request; an outage then is no 500."""
+    with SlackStandIn() as slack, _one_worker_with_data(tmp_path, slack) as (url, log):
+        # Slack drops the connection on auth.test's attempt and on its one retry.
+        slack.fail("auth.test", "disconnect", times=2)
+        body = slash_command_body("/license", "Initech")
+        response = post_to_url(f"{url}/slack/events", body, SECRET)
+        assert response.status_code == 200
+        assert "couldn't check who you are" in response.json()["text"]
+
+        # Slack is back. A new request (the same body again would be refused as a replay):
+        again = slash_command_body("/license", "initech")
+        response = post_to_url(f"{url}/slack/events", again, SECRET)
+        assert response.status_code == 200
+        assert INITECH_EMAIL in json.dumps(response.json())
+        assert slack.call_count("auth.test") == 3
+    written = log.read_text()
+    assert "Traceback" not in written
+    assert written.count("Slack auth.test failed (RemoteDisconnected)") == 1
+
+
+def test_a_refused_token_gets_the_setup_notice_through_gunicorn(tmp_path):
+    with SlackStandIn() as slack, _one_worker_with_data(tmp_path, slack) as (url, log):
+        slack.revoke_token("xoxb-gunicorn-test")  # auth.test answers invalid_auth
+        response = post_to_url(
+            f"{url}/slack/events", slash_command_body("/license", "Initech"), SECRET
+        )
+        assert response.status_code == 200
+        assert response.json()["text"] == (
+            "CustomersDot isn't set up correctly; tell the team that runs it."
+        )
+    written = log.read_text()
+    assert "Traceback" not in written
+    [error] = [line for line in written.splitlines() if "ERROR" in line]
+    assert "invalid_auth" in error
+    assert "SLACK_BOT_TOKEN" in error and "python -m bot check" in error
+
+
 def test_license_lookup_and_share_through_gunicorn(server):
     body = slash_command_body("/license", "Initech", response_url=server.slack.response_url("c"))
     response = post_to_url(server.events_url, body, SECRET)

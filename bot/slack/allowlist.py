@@ -3,7 +3,9 @@
 Every request that names a user is checked before any listener runs: slash commands, block
 actions, suggestions, shortcuts, modal submissions, events. The middleware builds the request's
 one `Actor` (bot.slack.actor: team and enterprise from the installation, never from the body) and
-keeps it in `context["actor"]`. First, the installation must belong to an allowed organisation
+keeps it in `context["actor"]`. First, the installation must be known (when Slack could not
+confirm the bot's token, bot.slack.authorization, the request is refused as identity
+unavailable) and belong to an allowed organisation
 (ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS, bot.slack.organisations); then the user must be on the
 allowlist (bot.slack.identity). An allowed request continues with its `AccessDecision` in
 `context["access"]`; a refused one is audited and answered politely, with no customer data,
@@ -168,6 +170,11 @@ class AllowlistMiddleware(Middleware):
         return self._refuse(req, actor, decision)
 
     def _decide(self, context: BoltContext, actor: Actor) -> AccessDecision:
+        if actor.team_id is None and actor.enterprise_id is None:
+            # The installation is unknown (Slack could not confirm the bot's own token:
+            # bot.slack.authorization): nobody can be told a member of its workspace, and a
+            # verdict reached without it must not be cached. Not asked of Slack, not cached.
+            return AccessDecision.refuse(IDENTITY_UNAVAILABLE)
         # Before anything else: an installation outside the allowed organisations gets no
         # further, not even a users.info call with its token.
         if not self._organisations.allows(actor.team_id, actor.enterprise_id):

@@ -317,7 +317,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _shell(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.app import build_services, create_local_app
-    from bot.shell import run_shell
+    from bot.cli.shell import run_shell
 
     services = build_services(settings, engine=_open_store(settings, serving=True))
     return run_shell(create_local_app(settings, services=services), sys.stdin, sys.stdout)
@@ -359,7 +359,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, _args: argparse.Namespace) -> int:
-    from bot.demo import load_demo
+    from bot.cli.demo import load_demo
     from bot.store.db import make_session_factory
 
     engine = _open_store(settings)
@@ -436,7 +436,7 @@ def _command_engine(settings: Settings) -> Engine:
 
 
 def _check(settings: Settings, _args: argparse.Namespace) -> int:
-    from bot.preflight import run_checks
+    from bot.cli.preflight import run_checks
 
     results = run_checks(settings)
     for result in results:
@@ -445,7 +445,7 @@ def _check(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _manifest(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.manifest import build_manifest, render_manifest
+    from bot.cli.manifest import build_manifest, render_manifest
 
     if args.http is not None and not args.http.startswith(("https://", "http://")):
         print("manifest: --http takes the bot's base URL, e.g. https://HOST", file=sys.stderr)

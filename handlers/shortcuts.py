@@ -11,7 +11,6 @@ response: they post the card, then close the modal, or keep it open with the rea
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, BoltContext
@@ -21,11 +20,16 @@ from slack_sdk.models.views import View
 
 from bot import ids
 from bot.answers.conversations import check_conversation, post_customer_card
-from bot.answers.lookups import Audience, CustomerSelection
+from bot.answers.lookups import Audience
 from bot.slack.actor import actor_of
 from bot.store.audit import Outcome
 from bot.views.modals import (
+    LOOKUP_BLOCKS,
+    POST_CARD_BLOCKS,
+    SEND_BLOCKS,
+    UNREADABLE_INPUT,
     ModalContext,
+    ModalForm,
     build_lookup_modal,
     build_lookup_result_modal,
     build_message_modal,
@@ -33,6 +37,7 @@ from bot.views.modals import (
     customer_options,
     error_text,
     license_options,
+    refilled_modal,
 )
 
 if TYPE_CHECKING:
@@ -43,86 +48,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PICK_A_CUSTOMER = "Pick a customer."
-
-
-# The inputs of the modals, in the order a problem with them is reported.
-FORM_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK, ids.CONVERSATION_BLOCK)
-UNREADABLE_INPUT = "This could not be read. Choose again, or close the form and start over."
-# A license id as CustomersDot writes it (the unfurls accept as many digits).
-_LICENSE_ID_DIGITS_MAX = 18
-POST_CARD_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK)
-LOOKUP_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK)
-SEND_BLOCKS = (ids.CONVERSATION_BLOCK, ids.NOTE_BLOCK)
-
-
-@dataclass(frozen=True)
-class ModalForm:
-    """What the user entered in a shortcut modal, read from `view.state.values`."""
-
-    customer: str | None = None  # the external select's option value
-    license_id: int | None = None
-    note: str | None = None
-    conversation: str | None = None
-    # The first of the modal's blocks whose value is not what Slack sends: answered with the
-    # modal's own error on that block rather than a guess (or a 500).
-    unreadable_block: str | None = None
-
-    @classmethod
-    def read(cls, view: dict[str, Any], *, blocks: tuple[str, ...] = FORM_BLOCKS) -> ModalForm:
-        """The form, reading only `blocks` (the ones this modal has)."""
-        unreadable: list[str] = []
-        state = view.get("state")
-        values = state.get("values") if isinstance(state, dict) else None
-        if (state is not None and not isinstance(state, dict)) or (
-            values is not None and not isinstance(values, dict)
-        ):
-            unreadable.append(blocks[0])  # nothing in the form can be read
-        values = values if isinstance(values, dict) else {}
-
-        def element(block_id: str, action_id: str) -> dict[str, Any]:
-            if block_id not in blocks:
-                return {}
-            block = values.get(block_id)
-            found = block.get(action_id) if isinstance(block, dict) else None
-            if (block is not None and not isinstance(block, dict)) or (
-                found is not None and not isinstance(found, dict)
-            ):
-                unreadable.append(block_id)
-            return found if isinstance(found, dict) else {}
-
-        def text(block_id: str, action_id: str, key: str) -> str | None:
-            value = element(block_id, action_id).get(key)
-            if value is not None and not isinstance(value, str):
-                unreadable.append(block_id)
-            return value if isinstance(value, str) and value else None
-
-        def selected(block_id: str, action_id: str) -> str | None:
-            option = element(block_id, action_id).get("selected_option")
-            value = option.get("value") if isinstance(option, dict) else None
-            if option is not None and not (isinstance(value, str) and value):
-                unreadable.append(block_id)
-            return value if isinstance(value, str) and value else None
-
-        customer = selected(ids.CUSTOMER_BLOCK, ids.CUSTOMER_SELECT_ACTION)
-        license_value = selected(ids.LICENSE_BLOCK, ids.LICENSE_SELECT_ACTION)
-        license_id = None
-        if license_value is not None:
-            # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-            if license_value.isascii() and license_value.isdigit():
-                license_id = int(license_value[:_LICENSE_ID_DIGITS_MAX])
-            if len(license_value) > _LICENSE_ID_DIGITS_MAX or license_id is None:
-                unreadable.append(ids.LICENSE_BLOCK)
-        note = text(ids.NOTE_BLOCK, ids.NOTE_ACTION, "value")
-        conversation = text(
-            ids.CONVERSATION_BLOCK, ids.CONVERSATION_SELECT_ACTION, "selected_conversation"
-        )
-        return cls(
-            customer=customer,
-            license_id=license_id,
-            note=(note.strip() or None) if note else None,
-            conversation=conversation,
-            unreadable_block=min(unreadable, key=blocks.index) if unreadable else None,
-        )
 
 
 def thread_of(body: dict[str, Any]) -> ModalContext:
@@ -293,7 +218,9 @@ def register(app: App, services: Services) -> None:
         if not isinstance(value, str) or not value:
             return
         selection = lookups.customer_selection(value, actor_of(context))
-        new_view = _refilled(view, selection)
+        if selection is None:
+            return
+        new_view = refilled_modal(view, selection.choice, selection.overview)
         if new_view is not None:
             _update_view(client, new_view, view_id=view.get("id"), hash=view.get("hash"))
 
@@ -308,21 +235,3 @@ def register(app: App, services: Services) -> None:
     # Picking a customer refills the modal lazily (views.update); other inputs need no answer.
     app.block_action(ids.CUSTOMER_SELECT_ACTION)(ack=acknowledge, lazy=[refill_for_customer])
     app.block_action(ids.LICENSE_SELECT_ACTION)(acknowledge)
-
-
-def _refilled(view: dict[str, Any], selection: CustomerSelection | None) -> View | None:
-    """The modal the user is in, rebuilt around the customer they picked (note kept)."""
-    if selection is None:
-        return None
-    licenses = license_options(selection.overview)
-    callback_id = view.get("callback_id")
-    if callback_id == ids.POST_CARD_MODAL:
-        return build_post_card_modal(
-            ModalContext.decode(view.get("private_metadata")),
-            suggested=selection.choice,
-            licenses=licenses,
-            note=ModalForm.read(view).note,
-        )
-    if callback_id == ids.LOOKUP_MODAL:
-        return build_lookup_modal(selected=selection.choice, licenses=licenses)
-    return None

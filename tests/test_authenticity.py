@@ -197,10 +197,10 @@ class _CapturingSocketModeHandler:
 def served_app(
     settings: Settings, slack_standin: SlackStandIn, tmp_path: Path, monkeypatch
 ) -> tuple[App, Services]:
-    """The very app `python -m bot serve` builds (bot.__main__._serve), not a copy of it."""
-    import bot.__main__ as cli
+    """The very app `python -m bot serve` builds (bot.cli.serve.serve), not a copy of it."""
     import bot.app as bot_app
     import bot.slack.socket_mode as socket_mode
+    from bot.cli.serve import serve
 
     slack_standin.add_user(ALLOWED, email="ae@sales.example")
     slack_standin.add_user(NOT_LISTED, email="someone@sales.example")
@@ -212,7 +212,7 @@ def served_app(
     monkeypatch.setattr(_CapturingSocketModeHandler, "apps", [])
     monkeypatch.setattr(socket_mode, "ShapeCheckingSocketModeHandler", _CapturingSocketModeHandler)
     monkeypatch.setattr(bot_app, "configure_logging", lambda _settings: None)
-    assert cli._serve(settings, argparse.Namespace()) == 0
+    assert serve(settings, argparse.Namespace()) == 0
     [app] = _CapturingSocketModeHandler.apps
     return app, services
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from bot.__main__ import command_for, main
-from bot.manifest import BOT_SCOPES
+from bot.cli import command_for, main
+from bot.cli.manifest import BOT_SCOPES
 from tests.conftest import fresh_postgres_database
 from tests.e2e_dataset import INITECH_EMAIL, write_dataset
 from tests.slack_standin import SlackStandIn

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.demo import build_demo_data, load_demo, write_demo_files
+from bot.cli.demo import build_demo_data, load_demo, write_demo_files
 from bot.money import minor_unit_exponent
 from bot.records import Standing
 from bot.store.importer import ImportKind

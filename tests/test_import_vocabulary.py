@@ -15,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.demo import load_demo
+from bot.cli.demo import load_demo
 from bot.search import find_customers, search_words
 from bot.store.models import Customer, SearchWord
 from bot.store.schema import MIGRATIONS_DIR, upgrade

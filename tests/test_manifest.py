@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from bot import ids
+from bot.cli.manifest import BOT_SCOPES, build_manifest, render_manifest
 from bot.config import Settings
-from bot.manifest import BOT_SCOPES, build_manifest, render_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_CANDIDATES = [
@@ -47,7 +47,7 @@ def _run_manifest_command(*args: str, **env: str) -> subprocess.CompletedProcess
         **env,
     }
     # No PyYAML at run time: the command must not need it (it is a dev dependency).
-    code = "import sys; sys.modules['yaml'] = None; from bot.__main__ import main; sys.exit(main())"
+    code = "import sys; sys.modules['yaml'] = None; from bot.cli import main; sys.exit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, "manifest", *args],
         env=environment,

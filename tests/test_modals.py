@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from bot import ids
 from bot.answers.lookups import resolve_customer_key
-from bot.records import CustomerChoice, CustomerStanding
+from bot.records import CustomerChoice, CustomerStanding, LicenseOverview
 from bot.store.models import Customer
 from bot.views.modals import (
     OPTION_VALUE_MAX,
+    POST_CARD_BLOCKS,
     ModalContext,
+    ModalForm,
     build_lookup_modal,
     build_message_modal,
     build_post_card_modal,
     customer_option_text,
     decode_option_value,
     encode_option_value,
+    refilled_modal,
 )
 
 
@@ -71,3 +74,51 @@ def test_every_modal_passes_slack_sdk_validation() -> None:
     assert ModalContext.decode("not json") == ModalContext()
     first = build_post_card_modal(context).to_dict()["blocks"][0]
     assert first["block_id"] == ids.CUSTOMER_BLOCK and first["dispatch_action"] is True
+
+
+# ---- reading a modal back, and refilling it (the shortcut handlers only call these) -----------
+
+NO_LICENSES = LicenseOverview(lead=None, others=(), trials=())
+
+
+def _submitted(view: dict, values: dict) -> dict:
+    """`view` as Slack sends it back: its blocks' state under state.values."""
+    return {**view, "state": {"values": values}}
+
+
+def test_a_post_card_form_is_read_and_junk_in_a_block_is_named() -> None:
+    view = build_post_card_modal(ModalContext(channel_id="C1")).to_dict()
+    customer = {ids.CUSTOMER_SELECT_ACTION: {"selected_option": {"value": "sf:1"}}}
+    note = {ids.NOTE_ACTION: {"value": "  for the renewal  "}}
+    form = ModalForm.read(
+        _submitted(view, {ids.CUSTOMER_BLOCK: customer, ids.NOTE_BLOCK: note}),
+        blocks=POST_CARD_BLOCKS,
+    )
+    assert (form.customer, form.license_id, form.note) == ("sf:1", None, "for the renewal")
+    assert form.unreadable_block is None
+    junk = {ids.LICENSE_SELECT_ACTION: {"selected_option": {"value": "²"}}}
+    form = ModalForm.read(
+        _submitted(view, {ids.CUSTOMER_BLOCK: customer, ids.LICENSE_BLOCK: junk}),
+        blocks=POST_CARD_BLOCKS,
+    )
+    assert form.unreadable_block == ids.LICENSE_BLOCK
+
+
+def test_a_picked_customer_refills_the_modal_it_was_picked_in() -> None:
+    choice = CustomerChoice(
+        key="sf:1", name="Initech", license_count=0, standing=CustomerStanding.NONE
+    )
+    context = ModalContext(channel_id="C1", thread_ts="1700000000.000100")
+    post_card = build_post_card_modal(context).to_dict()
+    typed_note = {ids.NOTE_BLOCK: {ids.NOTE_ACTION: {"value": "kept"}}}
+    refilled = refilled_modal(_submitted(post_card, typed_note), choice, NO_LICENSES)
+    assert refilled is not None
+    assert (
+        refilled.to_dict()
+        == build_post_card_modal(context, suggested=choice, licenses=[], note="kept").to_dict()
+    )
+    lookup = build_lookup_modal().to_dict()
+    refilled = refilled_modal(lookup, choice, NO_LICENSES)
+    assert refilled is not None
+    assert refilled.to_dict() == build_lookup_modal(selected=choice, licenses=[]).to_dict()
+    assert refilled_modal(build_message_modal("Sent.").to_dict(), choice, NO_LICENSES) is None

@@ -104,6 +104,27 @@ def test_a_link_is_claimed_once_per_conversation_per_30_minutes(session_factory)
     assert claim_unfurl(session_factory, CHANNEL, LICENSE_9001, now=after) is False
 
 
+def _is_a_write(statement: str) -> bool:
+    return statement.lstrip().upper().startswith(("INSERT", "UPDATE"))
+
+
+def test_a_claim_is_one_upsert_statement(engine, session_factory):
+    """A repeat claim (the common case: a link posted again) is one INSERT … ON CONFLICT DO
+    UPDATE … WHERE, not an insert that fails on the key and then an update."""
+    from tests.sql_capture import captured_statements
+
+    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    for at, claimed in [
+        (now, True),
+        (now + timedelta(minutes=1), False),
+        (now + timedelta(minutes=31), True),
+    ]:
+        with captured_statements(engine, _is_a_write) as statements:
+            assert claim_unfurl(session_factory, CHANNEL, LICENSE_9001, now=at) is claimed
+        assert len(statements) == 1, statements
+        assert "ON CONFLICT" in statements[0].upper()
+
+
 def test_an_overlong_link_is_claimed_clipped_to_the_models_widths(session_factory):
     from sqlalchemy import select
 

@@ -29,15 +29,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import delete
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.conversations import shared_with_another_organisation
 from bot.answers.lookups import LookupService, Requester
 from bot.links import Links
 from bot.store.audit import Outcome
-from bot.store.db import session_scope
+from bot.store.db import dialect_insert, session_scope
 from bot.store.models import UnfurlRecord, column_width
 
 logger = logging.getLogger(__name__)
@@ -120,28 +120,21 @@ def claim_unfurl(
 ) -> bool:
     """True if this worker may unfurl `url` in `channel_id` now; False if it was within `window`.
 
-    Atomic on both engines: the insert wins only for the first claimant (primary key); an
-    existing row is taken over only by the one update that still sees it older than `window`.
+    One upsert, atomic on both engines: the insert wins for the first claimant (primary key);
+    an existing row is taken over only when it is older than `window` (the conflict's WHERE,
+    checked under the row's lock); RETURNING gives a row back exactly when this call claimed.
     """
     channel_id, url = channel_id[:_CHANNEL_WIDTH], url[:_URL_WIDTH]
-    try:
-        with session_scope(session_factory) as session:
-            session.add(UnfurlRecord(channel_id=channel_id, url=url, unfurled_at=now))
-        return True
-    except IntegrityError:
-        pass
     with session_scope(session_factory) as session:
-        result = session.execute(
-            update(UnfurlRecord)
-            .where(
-                UnfurlRecord.channel_id == channel_id,
-                UnfurlRecord.url == url,
-                UnfurlRecord.unfurled_at <= now - window,
-            )
-            .values(unfurled_at=now)
-            .execution_options(synchronize_session=False)
+        statement = dialect_insert(session, UnfurlRecord).values(
+            channel_id=channel_id, url=url, unfurled_at=now
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        claim = statement.on_conflict_do_update(
+            index_elements=[UnfurlRecord.channel_id, UnfurlRecord.url],
+            set_={"unfurled_at": statement.excluded.unfurled_at},
+            where=UnfurlRecord.unfurled_at <= now - window,
+        ).returning(UnfurlRecord.url)
+        return session.execute(claim).first() is not None
 
 
 def release_unfurl(

@@ -50,12 +50,11 @@ from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.lookups import STORE_UNAVAILABLE
-from bot.store.db import SQLITE_BUSY_TIMEOUT_MS
+from bot.store.db import SQLITE_BUSY_TIMEOUT_MS, dialect_insert
 from bot.store.failures import store_failure_cause
 from bot.store.models import ProcessedEvent
 from bot.views.cards import build_notice
@@ -104,9 +103,8 @@ def claim_event(
     """
     with session_factory() as session:
         dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(ProcessedEvent)
+            dialect_insert(session, ProcessedEvent)
             .values(event_id=event_id, received_at=now)
             .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
             .returning(ProcessedEvent.event_id)

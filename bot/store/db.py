@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -23,6 +24,15 @@ POOL_TIMEOUT_SECONDS = 1.0
 def is_sqlite(url_or_engine: str | Engine) -> bool:
     url = url_or_engine.url if isinstance(url_or_engine, Engine) else make_url(url_or_engine)
     return url.get_backend_name() == "sqlite"
+
+
+def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """`insert(table)` in the dialect of the session's engine, for an upsert in one statement:
+    `on_conflict_do_update` / `on_conflict_do_nothing` exist only on the dialects' own insert,
+    and PostgreSQL and SQLite are the two stores."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def sqlite_audit_path(database: str | None) -> str:

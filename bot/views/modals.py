@@ -9,6 +9,9 @@ The customer is an external select served by `block_suggestion` (the same search
 `/license`); its input dispatches `block_actions`, so picking a customer refills the modal with
 that customer's licenses to feature. Option values are capped at 150 characters by Slack while
 customer keys reach 300, so long keys travel as a prefix plus a digest (`encode_option_value`).
+What the user entered comes back through `ModalForm.read` (junk in a block is named, not
+guessed), and `refilled_modal` rebuilds the modal around the customer picked: the handlers
+only call these.
 """
 
 from __future__ import annotations
@@ -388,3 +391,103 @@ def error_text(text: str) -> str:
     """A `response_action: errors` message: plain words under the input, kept short (it is
     plain text, so mrkdwn backticks would show as they are)."""
     return clean_plain_text(text.replace("`", ""), ERROR_TEXT_MAX)
+
+
+# The inputs of the modals, in the order a problem with them is reported.
+FORM_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK, ids.CONVERSATION_BLOCK)
+UNREADABLE_INPUT = "This could not be read. Choose again, or close the form and start over."
+# A license id as CustomersDot writes it (the unfurls accept as many digits).
+_LICENSE_ID_DIGITS_MAX = 18
+POST_CARD_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK)
+LOOKUP_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK)
+SEND_BLOCKS = (ids.CONVERSATION_BLOCK, ids.NOTE_BLOCK)
+
+
+@dataclass(frozen=True)
+class ModalForm:
+    """What the user entered in a shortcut modal, read from `view.state.values`."""
+
+    customer: str | None = None  # the external select's option value
+    license_id: int | None = None
+    note: str | None = None
+    conversation: str | None = None
+    # The first of the modal's blocks whose value is not what Slack sends: answered with the
+    # modal's own error on that block rather than a guess (or a 500).
+    unreadable_block: str | None = None
+
+    @classmethod
+    def read(cls, view: dict[str, Any], *, blocks: tuple[str, ...] = FORM_BLOCKS) -> ModalForm:
+        """The form, reading only `blocks` (the ones this modal has)."""
+        unreadable: list[str] = []
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        if (state is not None and not isinstance(state, dict)) or (
+            values is not None and not isinstance(values, dict)
+        ):
+            unreadable.append(blocks[0])  # nothing in the form can be read
+        values = values if isinstance(values, dict) else {}
+
+        def element(block_id: str, action_id: str) -> dict[str, Any]:
+            if block_id not in blocks:
+                return {}
+            block = values.get(block_id)
+            found = block.get(action_id) if isinstance(block, dict) else None
+            if (block is not None and not isinstance(block, dict)) or (
+                found is not None and not isinstance(found, dict)
+            ):
+                unreadable.append(block_id)
+            return found if isinstance(found, dict) else {}
+
+        def text(block_id: str, action_id: str, key: str) -> str | None:
+            value = element(block_id, action_id).get(key)
+            if value is not None and not isinstance(value, str):
+                unreadable.append(block_id)
+            return value if isinstance(value, str) and value else None
+
+        def selected(block_id: str, action_id: str) -> str | None:
+            option = element(block_id, action_id).get("selected_option")
+            value = option.get("value") if isinstance(option, dict) else None
+            if option is not None and not (isinstance(value, str) and value):
+                unreadable.append(block_id)
+            return value if isinstance(value, str) and value else None
+
+        customer = selected(ids.CUSTOMER_BLOCK, ids.CUSTOMER_SELECT_ACTION)
+        license_value = selected(ids.LICENSE_BLOCK, ids.LICENSE_SELECT_ACTION)
+        license_id = None
+        if license_value is not None:
+            # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+            if license_value.isascii() and license_value.isdigit():
+                license_id = int(license_value[:_LICENSE_ID_DIGITS_MAX])
+            if len(license_value) > _LICENSE_ID_DIGITS_MAX or license_id is None:
+                unreadable.append(ids.LICENSE_BLOCK)
+        note = text(ids.NOTE_BLOCK, ids.NOTE_ACTION, "value")
+        conversation = text(
+            ids.CONVERSATION_BLOCK, ids.CONVERSATION_SELECT_ACTION, "selected_conversation"
+        )
+        return cls(
+            customer=customer,
+            license_id=license_id,
+            note=(note.strip() or None) if note else None,
+            conversation=conversation,
+            unreadable_block=min(unreadable, key=blocks.index) if unreadable else None,
+        )
+
+
+def refilled_modal(
+    view: dict[str, Any], choice: CustomerChoice, overview: LicenseOverview
+) -> View | None:
+    """The modal the user is in (`view` as Slack sends it back), rebuilt around the customer
+    they picked, with that customer's licenses to choose from (note kept); None for a view
+    that is not one of the modals with a customer select."""
+    licenses = license_options(overview)
+    callback_id = view.get("callback_id")
+    if callback_id == ids.POST_CARD_MODAL:
+        return build_post_card_modal(
+            ModalContext.decode(view.get("private_metadata")),
+            suggested=choice,
+            licenses=licenses,
+            note=ModalForm.read(view).note,
+        )
+    if callback_id == ids.LOOKUP_MODAL:
+        return build_lookup_modal(selected=choice, licenses=licenses)
+    return None

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
+from bot.cli.manifest import BOT_SCOPES
 from bot.config import Settings, redact_url_password
-from bot.manifest import BOT_SCOPES
 from bot.slack.client import TOKEN_REJECTED_ERRORS, create_web_client
 from bot.store.failures import UPGRADE_COMMAND, store_failure_advice
 

@@ -1,0 +1,139 @@
+"""The command line, `python -m bot <command>` (bot/__main__.py only calls `main`).
+
+This module holds the parser, `main` and its one-line answer to the failures an operator can
+fix; each family of commands declares its subcommands and runs them in its own module:
+bot/cli/serve.py (serve, shell), bot/cli/store.py (import, demo, db upgrade|current),
+bot/cli/audit.py (audit export|purge), bot/cli/deploy.py (check, manifest). The tools those
+commands run live here too: shell.py (the terminal), demo.py (the demo data set),
+preflight.py (the checks) and manifest.py (the Slack app manifest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import ConfigError, Settings
+
+DESCRIPTION = "python -m bot <command>: serve, shell, import, demo, audit, db, check, manifest."
+STORE_ENVIRONMENT = (
+    "The store is DATABASE_URL (default sqlite:///customersdot.sqlite3; on a server "
+    "postgresql://user:password@host/db)."
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.run(settings, args) or 0)
+    except Exception as error:
+        problem = operator_problem(error)
+        if problem is None or args.debug:
+            raise
+        # One line an operator can act on; `--debug` shows the traceback.
+        print(f"{args.command_name}: {problem}", file=sys.stderr)
+        return 2
+
+
+def operator_problem(error: BaseException) -> str | None:
+    """What is wrong and what to do, in one line, for the failures an operator can fix (the
+    configuration, the store); None for anything else (a bug: the traceback is wanted)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.store.failures import StoreNotMigrated, store_failure_advice
+
+    if isinstance(error, ConfigError):
+        return f"configuration error: {error}"
+    if isinstance(error, SQLAlchemyError | StoreNotMigrated):
+        return store_failure_advice(error)
+    return None
+
+
+def subcommand(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    example: str,
+    *,
+    details: str = "",
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does, with an example."""
+    command = commands.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(
+            f"{summary[0].upper()}{summary[1:]}.{' ' + details if details else ''}", width=78
+        ),
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error instead of one line",
+    )
+    command.set_defaults(command_name=command.prog.removeprefix("python -m bot "))
+    return command
+
+
+def cli_command() -> str:
+    """This CLI as the operator can type it here, for the hints it prints: `python -m bot`
+    outside an activated virtualenv would name another Python, without the dependencies."""
+    return command_for(Path(sys.executable), Path.cwd(), shutil.which("python"))
+
+
+def command_for(executable: Path, cwd: Path, python_on_path: str | None) -> str:
+    """`python -m bot` when `python` on PATH is `executable` (an activated virtualenv), else
+    `executable` itself: relative to `cwd` when under it (`.venv/bin/python -m bot`)."""
+    if python_on_path is not None and _same_directory(
+        Path(python_on_path).parent, executable.parent
+    ):
+        return "python -m bot"
+    try:
+        shown = executable.relative_to(cwd)
+    except ValueError:
+        shown = executable
+    return f"{shlex.quote(str(shown))} -m bot"
+
+
+def _same_directory(first: Path, second: Path) -> bool:
+    # Not resolve(): a virtualenv's python is a symlink to the base interpreter it was made from.
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The families import this module's helpers: imported here, once it is whole.
+    from bot.cli import audit, deploy, serve, store
+
+    parser = argparse.ArgumentParser(
+        prog=cli_command(),
+        description=DESCRIPTION,
+        epilog=f"Settings come from the environment or .env (README: Configuration). "
+        f"{STORE_ENVIRONMENT}",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error instead of one line"
+    )
+    commands = parser.add_subparsers(required=True, metavar="command")
+    # In the order `--help` lists them.
+    serve.add_serve(commands)
+    serve.add_shell(commands)
+    store.add_import(commands)
+    store.add_demo(commands)
+    audit.add_audit(commands)
+    store.add_db(commands)
+    deploy.add_check(commands)
+    deploy.add_manifest(commands)
+    return parser

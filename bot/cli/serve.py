@@ -1,0 +1,58 @@
+"""`python -m bot serve` (Socket Mode) and `python -m bot shell` (the bot at a terminal)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.cli import STORE_ENVIRONMENT, cli_command, subcommand
+from bot.config import Settings
+
+HTTP_MODE_COMMAND = "gunicorn bot.wsgi:app --config gunicorn.conf.py"
+
+
+def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    subcommand(
+        commands,
+        "serve",
+        "run in Socket Mode (needs SLACK_APP_TOKEN, SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)",
+        "python -m bot serve",
+        details=f"For HTTP mode run: {HTTP_MODE_COMMAND}",
+    ).set_defaults(run=serve)
+
+
+def add_shell(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    subcommand(
+        commands,
+        "shell",
+        "type /license and /recon in a terminal, no Slack needed",
+        "echo '/license initech' | python -m bot shell",
+        details=STORE_ENVIRONMENT,
+    ).set_defaults(run=shell)
+
+
+def serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.app import configure_logging, create_app
+    from bot.slack.socket_mode import ShapeCheckingSocketModeHandler
+
+    if not settings.slack_app_token:
+        print(
+            "Socket Mode needs SLACK_APP_TOKEN (xapp-…), SLACK_BOT_TOKEN and "
+            f"SLACK_SIGNING_SECRET.\nFor HTTP mode run: {HTTP_MODE_COMMAND}\n"
+            f"To try it without Slack: {cli_command()} shell",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(settings)
+    app = create_app(settings)
+    ShapeCheckingSocketModeHandler(app, settings.slack_app_token).start()
+    return 0
+
+
+def shell(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.app import build_services, create_local_app
+    from bot.cli.shell import run_shell
+    from bot.cli.store import open_store
+
+    services = build_services(settings, engine=open_store(settings, serving=True))
+    return run_shell(create_local_app(settings, services=services), sys.stdin, sys.stdout)

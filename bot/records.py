@@ -77,6 +77,7 @@ class CustomerRecord:
     key: str
     name: str
     salesforce_account_id: str | None = None
+    account_name: str | None = None  # the Zuora account's name, from a subscriptions export
 
 
 @dataclass(frozen=True)

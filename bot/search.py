@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, un
 from sqlalchemy.orm import Session
 
 from bot.records import CustomerChoice
-from bot.store.models import Customer, Host, License, Reconciliation
+from bot.store.models import Customer, Host, License, Reconciliation, Subscription
 from bot.store.queries import customer_choices
 
 # Legal-form words dropped from the end of company names, so "Acme, Inc." and "ACME GmbH"
@@ -74,15 +74,60 @@ def company_search_key(name: str) -> str:
     made only of legal-form words ("Company Ltd") is kept whole rather than becoming empty.
     The result is idempotent, so a user typing a key finds it.
     """
-    # Casefold on both sides of NFKD: each can produce characters the other then changes.
-    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
-    without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
-    merged = _fit_length(_join_single_letters(_NON_WORD.sub(" ", plain).split()))
+    merged = _folded_words(name)
     kept = list(merged)
     while kept and kept[-1] in LEGAL_SUFFIXES:
         kept.pop()
     return " ".join(kept or merged)
+
+
+# The customer rule's legal-form spellings (DESIGN.md: The store, rule 3a): a trailing legal
+# form is kept in a folded name, spelt one way, so `Corp` = `Corp.` = `Corporation` and
+# `Inc` = `Incorporated`, while `Acme Corp` and `ACME GmbH` stay apart. Forms not listed here
+# (LLC, GmbH, AG, S.A., ...) are already spelt one way once case and punctuation are folded.
+LEGAL_FORM_SPELLINGS = {
+    "corporation": "corp",
+    "incorporated": "inc",
+    "limited": "ltd",
+    "company": "co",
+}
+
+
+@dataclass(frozen=True)
+class CompanyName:
+    """A company name as the customer rule compares it."""
+
+    folded: str  # case, accents, punctuation and spacing folded; legal form canonical, kept
+    search_key: str  # company_search_key: the folded name without its legal form
+
+    @property
+    def has_legal_form(self) -> bool:
+        return self.folded != self.search_key
+
+
+def company_name(name: str) -> CompanyName:
+    """The folded name and the search key of `name`, from one pass over it."""
+    merged = _folded_words(name)
+    kept = list(merged)
+    while kept and kept[-1] in LEGAL_SUFFIXES:
+        kept.pop()
+    search_key = " ".join(kept or merged)
+    if not kept or len(kept) == len(merged):
+        folded = " ".join(merged)
+    else:
+        forms = [LEGAL_FORM_SPELLINGS.get(word, word) for word in merged[len(kept) :]]
+        folded = " ".join([*kept, *forms])
+    # A name made only of punctuation folds to nothing; keep it apart from other such names.
+    unfoldable = name.strip().casefold()
+    return CompanyName(folded or unfoldable, search_key or unfoldable)
+
+
+def _folded_words(name: str) -> list[str]:
+    # Casefold on both sides of NFKD: each can produce characters the other then changes.
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
+    without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
+    return _fit_length(_join_single_letters(_NON_WORD.sub(" ", plain).split()))
 
 
 def _fit_length(words: list[str]) -> list[str]:
@@ -323,33 +368,23 @@ def _host_customers(session: Session, hostname: str, limit: int) -> list[str]:
 
 
 def _subscription_customers(session: Session, subscription_name: str, limit: int) -> list[str]:
-    """Licenses of the subscription, else its reconciliations' customers (DESIGN.md's rule)."""
+    """Licenses of the subscription (by name, else by any of its versions' Zuora ids from the
+    subscriptions export), else its reconciliations' customers (bot.store.customers)."""
     found = _customers_of(session, License.zuora_subscription_name == subscription_name, limit)
     if found:
         return found
-    # A subscription reconciled but never licensed here: a reconciliation belongs to the
-    # customer whose license shares its Zuora subscription id, else to the same-named customer.
-    reconciliations = (
-        select(Reconciliation.zuora_subscription_id, Reconciliation.customer_search_key)
-        .where(Reconciliation.subscription_name == subscription_name)
-        .subquery()
+    versions = select(Subscription.zuora_subscription_id).where(
+        Subscription.subscription_name == subscription_name
     )
-    by_subscription_id = select(License.customer_key.label("key")).join(
-        reconciliations, reconciliations.c.zuora_subscription_id == License.zuora_subscription_id
+    found = _customers_of(session, License.zuora_subscription_id.in_(versions), limit)
+    if found:
+        return found
+    owners = select(Reconciliation.customer_key).where(
+        Reconciliation.subscription_name == subscription_name
     )
-    by_name = (
-        select(Customer.key.label("key"))
-        .join(reconciliations, reconciliations.c.customer_search_key == Customer.search_key)
-        .where(
-            ~select(License.id)
-            .where(License.zuora_subscription_id == reconciliations.c.zuora_subscription_id)
-            .exists()
-        )
-    )
-    owners = union(by_subscription_id, by_name).subquery()
     statement = (
         select(Customer.key)
-        .where(Customer.key.in_(select(owners.c.key)))
+        .where(Customer.key.in_(owners))
         .order_by(Customer.name, Customer.key)
         .limit(limit)
     )

@@ -52,6 +52,10 @@ def license_row(license_id: int, **overrides: Any) -> dict[str, Any]:
     return row
 
 
+# A license of no subscription and no account: the customer rule groups it by its name alone.
+UNSUBSCRIBED = {"zuora_subscription_id": "", "zuora_subscription_name": ""}
+
+
 def reconciliation_row(reconciliation_id: int, **overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": reconciliation_id,
@@ -146,7 +150,9 @@ def test_csv_licenses_are_stored_with_normalised_values(session_factory, tmp_pat
         second = session.get(License, 102)
         third = session.get(License, 103)
     assert first.company == "Acme Inc."
-    assert first.customer_key == "sf:0016g00000AbCdE"
+    # Salesforce ids are kept in their 18-character form (issue 12).
+    assert first.customer_key == "sf:0016g00000AbCdEAAV"
+    assert first.salesforce_account_id == "0016g00000AbCdEAAV"
     assert first.contact_email == "Jane.Doe@Acme.IO"
     assert first.contact_email_key == "jane.doe@acme.io"
     assert first.contact_email_domain == "acme.io"
@@ -166,7 +172,7 @@ def test_csv_licenses_are_stored_with_normalised_values(session_factory, tmp_pat
     assert third.expires_at is None and third.user_count is None
     assert third.customer_key == "name:initech"
     assert customers(session_factory) == {
-        "sf:0016g00000AbCdE": ("Acme Inc.", "acme", "0016g00000AbCdE"),
+        "sf:0016g00000AbCdEAAV": ("Acme Inc.", "acme", "0016g00000AbCdEAAV"),
         "name:initech": ("Initech", "initech", None),
     }
 
@@ -521,14 +527,14 @@ def test_unknown_and_missing_columns_are_warnings(session_factory, tmp_path):
 
 
 def test_reimport_is_idempotent_and_changes_are_counted(session_factory, tmp_path):
-    rows = [license_row(i, company=f"Customer {i}") for i in range(1, 6)]
+    rows = [license_row(i, company=f"Customer {i}", **UNSUBSCRIBED) for i in range(1, 6)]
     path = licenses_file(tmp_path, rows)
 
     first = import_licenses(session_factory, path)
     after_first = snapshot(session_factory)
     second = import_licenses(session_factory, path)
     rows[1]["user_count"] = 75
-    rows.append(license_row(6, company="Customer 6"))
+    rows.append(license_row(6, company="Customer 6", **UNSUBSCRIBED))
     third = import_licenses(session_factory, licenses_file(tmp_path, rows, "v2.csv"))
 
     assert (first.inserted, first.updated, first.unchanged) == (5, 0, 0)
@@ -549,7 +555,7 @@ def test_reimport_is_idempotent_and_changes_are_counted(session_factory, tmp_pat
 
 
 def test_full_import_deletes_rows_missing_from_the_file(session_factory, tmp_path):
-    rows = [license_row(i, company=f"Customer {i}") for i in range(1, 21)]
+    rows = [license_row(i, company=f"Customer {i}", **UNSUBSCRIBED) for i in range(1, 21)]
     import_licenses(session_factory, licenses_file(tmp_path, rows))
 
     summary = import_licenses(
@@ -565,7 +571,7 @@ def test_full_import_deletes_rows_missing_from_the_file(session_factory, tmp_pat
 
 
 def test_full_import_refuses_a_mass_delete_unless_allowed(session_factory, tmp_path):
-    rows = [license_row(i, company=f"Customer {i}") for i in range(1, 21)]
+    rows = [license_row(i, company=f"Customer {i}", **UNSUBSCRIBED) for i in range(1, 21)]
     import_licenses(session_factory, licenses_file(tmp_path, rows))
     before = snapshot(session_factory)
     partial = licenses_file(tmp_path, [*rows[:17], license_row(99, company="New")], "partial.csv")
@@ -624,7 +630,7 @@ def test_a_bad_row_at_the_end_of_a_large_file_changes_nothing(session_factory, t
 
 
 def test_progress_is_reported_per_batch(session_factory, tmp_path):
-    rows = [license_row(i, company=f"C{i % 7}") for i in range(1, 5001)]
+    rows = [license_row(i, company=f"C{i % 7}", **UNSUBSCRIBED) for i in range(1, 5001)]
     progress: list[int] = []
     summary = import_file(
         session_factory,
@@ -680,21 +686,22 @@ def test_minor_units_never_rounds():
 # --- Customers -----------------------------------------------------------------------------
 
 
-def test_customers_are_keyed_by_salesforce_id_else_normalised_name(session_factory, tmp_path):
+def test_customers_are_keyed_by_salesforce_id_else_folded_name(session_factory, tmp_path):
     path = licenses_file(
         tmp_path,
         [
-            license_row(1, company="Acme Inc.", issued_at="2025-01-01T00:00:00Z"),
-            license_row(2, company="ACME, Inc", issued_at="2026-01-01T00:00:00Z"),
+            license_row(1, company="Acme Inc.", issued_at="2025-01-01T00:00:00Z", **UNSUBSCRIBED),
+            license_row(2, company="ACME, Inc", issued_at="2026-01-01T00:00:00Z", **UNSUBSCRIBED),
             license_row(3, company="Acme Corp", salesforce_account_id="0016g00000AcmeX"),
-            license_row(4, company="Acmé Systems"),
+            license_row(4, company="Acmé Systems", **UNSUBSCRIBED),
         ],
     )
     import_licenses(session_factory, path)
 
+    # `Acme Inc.` has a legal form other than `Acme Corp`'s: a different company (issue 12).
     assert customers(session_factory) == {
-        "name:acme": ("ACME, Inc", "acme", None),
-        "sf:0016g00000AcmeX": ("Acme Corp", "acme", "0016g00000AcmeX"),
+        "name:acme inc": ("ACME, Inc", "acme", None),
+        "sf:0016g00000AcmeXAAR": ("Acme Corp", "acme", "0016g00000AcmeXAAR"),
         "name:acme systems": ("Acmé Systems", "acme systems", None),
     }
 
@@ -732,16 +739,24 @@ def test_a_rekeyed_license_moves_customer_and_empties_are_removed(session_factor
     import_licenses(
         session_factory,
         licenses_file(
-            tmp_path, [license_row(1, company="Initek GmbH"), license_row(2, company="Acme")]
+            tmp_path,
+            [
+                license_row(1, company="Initek GmbH", **UNSUBSCRIBED),
+                license_row(2, company="Acme", **UNSUBSCRIBED),
+            ],
         ),
     )
-    assert set(customers(session_factory)) == {"name:initek", "name:acme"}
+    assert set(customers(session_factory)) == {"name:initek gmbh", "name:acme"}
 
     summary = import_licenses(
         session_factory,
         licenses_file(
             tmp_path,
-            [license_row(1, company="Initek GmbH", salesforce_account_id="0016g00000Ink")],
+            [
+                license_row(
+                    1, company="Initek GmbH", salesforce_account_id="0016g00000Ink", **UNSUBSCRIBED
+                )
+            ],
             "rekeyed.csv",
         ),
     )
@@ -754,7 +769,9 @@ def test_a_rekeyed_license_moves_customer_and_empties_are_removed(session_factor
 
 
 def test_unchanged_reimport_writes_no_customers(session_factory, tmp_path):
-    path = licenses_file(tmp_path, [license_row(i, company=f"C {i}") for i in range(1, 4)])
+    path = licenses_file(
+        tmp_path, [license_row(i, company=f"C {i}", **UNSUBSCRIBED) for i in range(1, 4)]
+    )
     assert import_licenses(session_factory, path).customers_written == 3
     again = import_licenses(session_factory, path)
     assert (again.customers_written, again.customers_deleted) == (0, 0)

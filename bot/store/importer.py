@@ -39,8 +39,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.search import company_search_key, search_words
-from bot.store.models import Customer, Host, ImportRun, License, Reconciliation, UTCDateTime
+from bot.search import company_name
+from bot.store.customers import (
+    assign_reconciliations,
+    provisional_customer_key,
+    regroup,
+    salesforce_id_18,
+)
+from bot.store.models import (
+    Host,
+    ImportRun,
+    License,
+    Reconciliation,
+    Subscription,
+    UTCDateTime,
+)
 
 BATCH_SIZE = 2000
 # `--full` refuses to remove more than this share of a table's rows without --allow-mass-delete.
@@ -72,7 +85,7 @@ _DECIMAL_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_TIMESTAMP_START = re.compile(r"\d{4}-\d{2}-\d{2}([T ]|$)")
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
-_HEADER_SEPARATORS = re.compile(r"[\s_\-]+")
+_HEADER_SEPARATORS = re.compile(r"[\s_.\-]+")
 _WORD_SEPARATORS = re.compile(r"[\s\-]+")
 _MAX_SHOWN_VALUE = 60
 
@@ -81,6 +94,11 @@ class ImportKind(enum.StrEnum):
     LICENSES = "licenses"
     RECONCILIATIONS = "reconciliations"
     HOSTS = "hosts"
+    SUBSCRIPTIONS = "subscriptions"
+
+
+# The kinds whose rows the customer rule reads (bot.store.customers): importing one regroups.
+_GROUPING_KINDS = frozenset({ImportKind.LICENSES, ImportKind.SUBSCRIPTIONS})
 
 
 class ImportFailed(ValueError):
@@ -104,7 +122,7 @@ class ImportSummary:
     full: bool
     finished_at: datetime
     warnings: tuple[str, ...] = ()
-    customers_written: int = 0  # customers added or changed (licenses imports only)
+    customers_written: int = 0  # customers added or changed (licenses, subscriptions imports)
     customers_deleted: int = 0
 
     def describe(self) -> str:
@@ -113,7 +131,7 @@ class ImportSummary:
             f"{self.kind.value}: {self.rows:,} rows from {self.file}: {self.inserted:,} inserted, "
             f"{self.updated:,} updated, {self.unchanged:,} unchanged, {self.deleted:,} deleted"
         )
-        if self.kind is ImportKind.LICENSES:
+        if self.kind in _GROUPING_KINDS:
             description += (
                 f"; customers: {self.customers_written:,} added or changed, "
                 f"{self.customers_deleted:,} removed"
@@ -159,8 +177,12 @@ def import_file(
                 on_progress(run.rows)
         if full:
             run.delete_missing(allow_mass_delete=allow_mass_delete)
-        if spec.kind is ImportKind.LICENSES:
-            run.refresh_customers()
+        if spec.kind in _GROUPING_KINDS:
+            counts = regroup(session.connection())
+            run.customers_written = counts.customers_written
+            run.customers_deleted = counts.customers_deleted
+        elif spec.kind is ImportKind.RECONCILIATIONS:
+            assign_reconciliations(session.connection())
         run.finish()
         finished_at = (now or datetime.now(UTC)).astimezone(UTC)
         session.add(
@@ -342,6 +364,9 @@ class _Field:
     name: str
     parse: Callable[[str], Any]
     required: bool = False  # the column must be present and the cell non-empty
+    # The source system's own names for the column, normalised (`Account.CrmId` ->
+    # `account_crmid`): the real exports are what operators have (DESIGN.md: Import files).
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -356,10 +381,26 @@ class _KindSpec:
     # Stored column -> file column, for length errors on derived columns.
     sources: dict[str, str] = field(default_factory=dict)
     noun: str = "row"
+    # Columns written only with a new row: the customer rule (bot.store.customers) owns them
+    # afterwards, so a re-import neither rewrites nor counts them.
+    insert_only: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def updated_columns(self) -> list[str]:
+        """The columns a stored row's update compares and sets."""
+        return [name for name in self.columns if name != self.key and name not in self.insert_only]
 
     @property
     def field_names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields)
+
+    @functools.cached_property
+    def column_names(self) -> dict[str, str]:
+        """A normalised header -> the field it holds: its own name, or an alias."""
+        return {
+            **{alias: f.name for f in self.fields for alias in f.aliases},
+            **{f.name: f.name for f in self.fields},
+        }
 
     @functools.cached_property
     def field_positions(self) -> dict[str, int]:
@@ -389,15 +430,8 @@ class _KindSpec:
         )
 
 
-def _customer_key(company: str, salesforce_account_id: str | None) -> str:
-    if salesforce_account_id:
-        return f"sf:{salesforce_account_id}"[:300]
-    return f"name:{_name_key(company)}"[:300]
-
-
-def _name_key(company: str) -> str:
-    # A name made only of punctuation normalises to nothing; keep it apart from other such names.
-    return company_search_key(company) or company.strip().casefold()
+def _salesforce_id(raw: str) -> str:
+    return salesforce_id_18(raw)
 
 
 LICENSE_COLUMNS = (
@@ -421,6 +455,8 @@ LICENSE_COLUMNS = (
     "zuora_subscription_name",
     "salesforce_account_id",
     "zuora_account_id",
+    "company_folded",
+    "company_search_key",
 )
 
 
@@ -448,9 +484,15 @@ def _license_row(values: Sequence[Any]) -> tuple[Any, ...]:
     domain: str | None = None
     if email_key and "@" in email_key:
         domain = email_key.rpartition("@")[2] or None
+    name = company_name(company)
     return (
         license_id,
-        _customer_key(company, salesforce_account_id),
+        provisional_customer_key(
+            salesforce_account_id,
+            zuora_account_id,
+            zuora_subscription_name or zuora_subscription_id,
+            name.folded,
+        ),
         company,
         contact_name,
         email,
@@ -469,6 +511,8 @@ def _license_row(values: Sequence[Any]) -> tuple[Any, ...]:
         zuora_subscription_name,
         salesforce_account_id,
         zuora_account_id,
+        name.folded[:300],
+        name.search_key[:300],
     )
 
 
@@ -486,6 +530,7 @@ RECONCILIATION_COLUMNS = (
     "invoiced_amount_minor",
     "currency",
     "error_message",
+    "customer_folded_name",
 )
 
 
@@ -514,10 +559,11 @@ def _reconciliation_row(values: Sequence[Any]) -> tuple[Any, ...]:
             raise _InvalidRow(f"invoiced_amount '{amount}' {error}") from None
         if abs(amount_minor) > INT64_MAX:
             raise _InvalidRow(f"invoiced_amount '{amount}' is too large")
+    name = company_name(customer)
     return (
         reconciliation_id,
         customer,
-        _name_key(customer)[:300],
+        name.search_key[:300],
         subscription_name,
         zuora_subscription_id,
         status,
@@ -528,6 +574,7 @@ def _reconciliation_row(values: Sequence[Any]) -> tuple[Any, ...]:
         amount_minor,
         currency,
         error_message,
+        name.folded[:300],
     )
 
 
@@ -543,6 +590,43 @@ HOST_COLUMNS = (
 
 def _host_row(values: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(values)
+
+
+SUBSCRIPTION_COLUMNS = (
+    "zuora_subscription_id",
+    "subscription_name",
+    "subscription_version",
+    "zuora_account_id",
+    "account_name",
+    "account_number",
+    "salesforce_account_id",
+    "account_folded",
+    "account_search_key",
+)
+
+
+def _subscription_row(values: Sequence[Any]) -> tuple[Any, ...]:
+    (
+        subscription_name,
+        zuora_subscription_id,
+        version,
+        zuora_account_id,
+        account_name,
+        account_number,
+        salesforce_account_id,
+    ) = values
+    name = company_name(account_name) if account_name else None
+    return (
+        zuora_subscription_id,
+        subscription_name,
+        version,
+        zuora_account_id,
+        account_name,
+        account_number,
+        salesforce_account_id,
+        name.folded[:300] if name else None,
+        name.search_key[:300] if name else None,
+    )
 
 
 _SPECS: dict[ImportKind, _KindSpec] = {
@@ -567,15 +651,18 @@ _SPECS: dict[ImportKind, _KindSpec] = {
             _Field("zuora_subscription_name", _uppercase),
             _Field("previous_user_count", _count),
             _Field("trueup_quantity", _count),
-            _Field("salesforce_account_id", _text),
+            _Field("salesforce_account_id", _salesforce_id),
             _Field("zuora_account_id", _text),
         ),
         to_row=_license_row,
         columns=LICENSE_COLUMNS,
+        insert_only=("customer_key",),
         sources={
             "customer_key": "company",
             "contact_email_key": "contact_email",
             "contact_email_domain": "contact_email",
+            "company_folded": "company",
+            "company_search_key": "company",
         },
     ),
     ImportKind.RECONCILIATIONS: _KindSpec(
@@ -616,6 +703,24 @@ _SPECS: dict[ImportKind, _KindSpec] = {
         ),
         to_row=_host_row,
         columns=HOST_COLUMNS,
+    ),
+    ImportKind.SUBSCRIPTIONS: _KindSpec(
+        kind=ImportKind.SUBSCRIPTIONS,
+        table=Subscription.__table__,  # type: ignore[arg-type]
+        key="zuora_subscription_id",
+        noun="subscription version",
+        fields=(
+            _Field("subscription_name", _uppercase, required=True),
+            _Field("zuora_subscription_id", _text, required=True, aliases=("subscription_id",)),
+            _Field("subscription_version", _count),
+            _Field("zuora_account_id", _text, aliases=("account_id",)),
+            _Field("account_name", _text),
+            _Field("account_number", _text, aliases=("account_accountnumber",)),
+            _Field("salesforce_account_id", _salesforce_id, aliases=("account_crmid",)),
+        ),
+        to_row=_subscription_row,
+        columns=SUBSCRIPTION_COLUMNS,
+        sources={"account_folded": "account_name", "account_search_key": "account_name"},
     ),
 }
 
@@ -806,22 +911,23 @@ class _Records:
 
     def _check_header(self, spec: _KindSpec, header: Sequence[str]) -> list[str | None]:
         """Header cells -> the known column each one holds (None: ignored)."""
-        known = spec.field_names
+        known = spec.column_names
         columns: list[str | None] = []
         seen: set[str] = set()
         for position, cell in enumerate(header, start=1):
-            name = _normalise_header(cell)
-            if not name:
+            header_name = _normalise_header(cell)
+            if not header_name:
                 self.warnings.append(f"column {position} has no name and was ignored")
+                columns.append(None)
+                continue
+            name = known.get(header_name)
+            if name is None:
+                self.warnings.append(f"unknown column {cell.strip()!r} ignored")
                 columns.append(None)
                 continue
             if name in seen:
                 raise ImportFailed(f"column {name} appears twice in the header", line=1)
             seen.add(name)
-            if name not in known:
-                self.warnings.append(f"unknown column {cell.strip()!r} ignored")
-                columns.append(None)
-                continue
             columns.append(name)
         missing_required = [f.name for f in spec.fields if f.required and f.name not in seen]
         if missing_required:
@@ -839,7 +945,7 @@ class _Records:
         return columns
 
     def _json_rows(self, spec: _KindSpec) -> Generator[tuple[int, list[Any]], None, None]:
-        known = spec.field_names
+        known = spec.column_names
         unknown_reported: set[str] = set()
         for number, line_text in enumerate(_decoded_lines(self.path), start=1):
             if not line_text.strip():
@@ -855,10 +961,11 @@ class _Records:
             cells: list[Any] = [None] * len(spec.fields)
             seen: set[str] = set()
             for key, value in record.items():
-                name = _normalise_header(key)
-                if name not in known:
-                    if name not in unknown_reported:
-                        unknown_reported.add(name)
+                header_name = _normalise_header(key)
+                name = known.get(header_name)
+                if name is None:
+                    if header_name not in unknown_reported:
+                        unknown_reported.add(header_name)
                         self.warnings.append(f"unknown column {key!r} ignored")
                     continue
                 if name in seen:
@@ -899,20 +1006,16 @@ def _read_records(path: Path) -> _Records:
 
 # An import's working sets live in temporary tables of its own connection, not in Python, so
 # its memory stays flat whatever the file's size: the keys seen so far with their lines
-# (duplicates, `--full`), the customers whose licenses may have changed (refreshed at the end)
-# and the batch being written. They vanish with the transaction: PostgreSQL drops them on
+# (duplicates, `--full`) and the batch being written. (The customer rule's own work tables
+# are bot.store.customers'.) They vanish with the transaction: PostgreSQL drops them on
 # commit and a rollback undoes their creation (SQLite: the same, and they are dropped before
 # the commit); a killed process takes its connection, and so they, with it. Temporary tables
 # live in the connection's own schema (pg_temp_N, SQLite's `temp`), which Alembic never reads.
 BATCH_TABLE = "import_batch_rows"
 SEEN_TABLE = "import_seen_keys"
-TOUCHED_TABLE = "import_touched_customers"
 STORED_ROWS_TABLE = "import_stored_rows"  # PostgreSQL: a batch's rows whose keys are stored
-CUSTOMER_ROWS_TABLE = "import_customer_rows"  # PostgreSQL: a page of customers to write
 # The temporary tables an import makes on SQLite (it keeps them for the connection's life).
-_SQLITE_WORK_TABLES = (BATCH_TABLE, SEEN_TABLE, TOUCHED_TABLE)
-# Touched customers refreshed per statement round.
-CUSTOMER_PAGE_SIZE = 5000
+_SQLITE_WORK_TABLES = (BATCH_TABLE, SEEN_TABLE)
 
 
 def _sqlite_timestamp(value: datetime) -> str:
@@ -995,8 +1098,8 @@ class _ImportWork:
 
     Rows are written through the driver's cursor with positional tuples: SQLAlchemy's per-row
     parameter processing cost more than the database's work. Each batch's keys (with their
-    lines and customers) are staged in a temporary table and checked by set-based statements:
-    keys seen before (duplicates), customers touched, rows already stored. Then SQLite upserts
+    lines) are staged in a temporary table and checked by set-based statements: keys seen
+    before (duplicates), rows already stored. Then SQLite upserts
     the rows with one executemany; PostgreSQL COPYs the new rows straight in and updates the
     stored ones from a staged copy. Either way only rows that differ are rewritten (a
     re-import writes nothing and fires no triggers).
@@ -1029,19 +1132,12 @@ class _ImportWork:
         self.deleted = 0
         self.customers_written = 0
         self.customers_deleted = 0
-        self.licenses = spec.kind is ImportKind.LICENSES
-        self.customer_rows_table_created = False
         self._create_work_tables()  # first: on PostgreSQL it takes the table's import lock
         # The mass-delete guard compares against the table as it was before this import.
         self.rows_before = 0
         if full:
             self.rows_before = session.scalar(select(func.count()).select_from(spec.table)) or 0
         self.table_statistics = _PlannerStatistics(session, spec.table)
-        self.customer_statistics = (
-            _PlannerStatistics(session, Customer.__table__)  # type: ignore[arg-type]
-            if self.licenses
-            else None
-        )
 
     # -- SQL helpers
 
@@ -1075,11 +1171,6 @@ class _ImportWork:
                 f"CREATE TEMPORARY TABLE {STORED_ROWS_TABLE} ON COMMIT DROP AS "
                 f"SELECT {', '.join(self.spec.columns)} FROM {self.table_name} WITH NO DATA",
             ]
-            if self.licenses:
-                statements.append(
-                    f"CREATE TEMPORARY TABLE {TOUCHED_TABLE} (key varchar(300) PRIMARY KEY) "
-                    "ON COMMIT DROP"
-                )
         else:
             # INTEGER PRIMARY KEY is the rowid itself: one B-tree, no separate index.
             key_type = "INTEGER" if key_column.type.python_type is int else "TEXT"
@@ -1091,8 +1182,6 @@ class _ImportWork:
                 f"CREATE TEMP TABLE {SEEN_TABLE} (key {key_type} PRIMARY KEY, line INTEGER)",
                 f"CREATE TEMP TABLE {BATCH_TABLE} (line, {', '.join(self.staged_columns)})",
             ]
-            if self.licenses:
-                statements.append(f"CREATE TEMP TABLE {TOUCHED_TABLE} (key TEXT PRIMARY KEY)")
         for statement in statements:
             self._execute(statement)
 
@@ -1124,7 +1213,7 @@ class _ImportWork:
     def staged_columns(self) -> tuple[str, ...]:
         """BATCH_TABLE's columns after `line`: what the set-based checks read (the rows
         themselves go straight to the table, or through STORED_ROWS_TABLE)."""
-        return (self.spec.key, "customer_key") if self.licenses else (self.spec.key,)
+        return (self.spec.key,)
 
     def _duplicate(self, key: Any, first_line: int, line: int) -> ImportFailed:
         return ImportFailed(
@@ -1137,14 +1226,7 @@ class _ImportWork:
         lines, self.batch_lines = self.batch_lines, {}
         columns = f"line, {', '.join(self.staged_columns)}"
         key_position = self.key_position
-        if self.licenses:
-            customer_position = self.spec.columns.index("customer_key")
-            staged = [
-                (lines[row[key_position]], row[key_position], row[customer_position])
-                for row in batch
-            ]
-        else:
-            staged = [(lines[row[key_position]], row[key_position]) for row in batch]
+        staged = [(lines[row[key_position]], row[key_position]) for row in batch]
         if self.postgresql:
             self._execute(f"TRUNCATE {BATCH_TABLE}")
             self._copy(BATCH_TABLE, columns, staged)
@@ -1203,17 +1285,6 @@ class _ImportWork:
             f"SELECT count(*) FROM {BATCH_TABLE} staged "
             f"JOIN {table} stored ON stored.{key} = staged.{key}"
         )
-        if self.licenses:
-            # The customer each row names, and the one it named before (it may move).
-            self._execute(
-                self._insert_ignoring_conflicts(
-                    TOUCHED_TABLE,
-                    "key",
-                    f"SELECT customer_key FROM {BATCH_TABLE} UNION "
-                    f"SELECT stored.customer_key FROM {table} stored "
-                    f"JOIN {BATCH_TABLE} staged ON stored.id = staged.id",
-                )
-            )
         # sqlite3's executemany runs in-process with one prepared statement: one pass.
         self.cursor.executemany(self._upsert_sql, batch)
         written = int(self.cursor.rowcount)
@@ -1225,21 +1296,10 @@ class _ImportWork:
         staged, and only those that differ are updated."""
         key = self.spec.key
         table = self.table_name
-        if self.licenses:
-            # One round trip: the stored rows' previous customers are touched too.
-            stored_keys = self._fetch(
-                f"WITH previous AS (SELECT stored.id, stored.customer_key FROM {table} stored "
-                f"JOIN {BATCH_TABLE} staged ON stored.id = staged.id), "
-                f"touched AS (INSERT INTO {TOUCHED_TABLE} (key) "
-                f"SELECT customer_key FROM {BATCH_TABLE} UNION SELECT customer_key FROM previous "
-                "ON CONFLICT DO NOTHING) "
-                "SELECT id FROM previous"
-            )
-        else:
-            stored_keys = self._fetch(
-                f"SELECT stored.{key} FROM {BATCH_TABLE} staged "
-                f"JOIN {table} stored ON stored.{key} = staged.{key}"
-            )
+        stored_keys = self._fetch(
+            f"SELECT stored.{key} FROM {BATCH_TABLE} staged "
+            f"JOIN {table} stored ON stored.{key} = staged.{key}"
+        )
         stored = {stored_key for (stored_key,) in stored_keys}
         key_position = self.key_position
         columns = ", ".join(self.spec.columns)
@@ -1263,7 +1323,7 @@ class _ImportWork:
         differs (a re-import writes nothing)."""
         key = self.spec.key
         table = self.table_name
-        others = [name for name in self.spec.columns if name != key]
+        others = self.spec.updated_columns
         return (
             f"UPDATE {table} SET "
             + ", ".join(f"{name} = incoming.{name}" for name in others)
@@ -1280,7 +1340,7 @@ class _ImportWork:
         key = self.spec.key
         table = self.table_name
         columns = ", ".join(self.spec.columns)
-        others = [name for name in self.spec.columns if name != key]
+        others = self.spec.updated_columns
         stored = ", ".join(f"{table}.{name}" for name in others)
         incoming = ", ".join(f"excluded.{name}" for name in others)
         return (
@@ -1305,107 +1365,5 @@ class _ImportWork:
                 f"{int(MASS_DELETE_SHARE * 100)}% safety limit; nothing was changed. If the file "
                 "really is the complete export, run again with --allow-mass-delete."
             )
-        if self.licenses:
-            self._execute(
-                self._insert_ignoring_conflicts(
-                    TOUCHED_TABLE,
-                    "key",
-                    f"SELECT DISTINCT customer_key FROM {table} WHERE {missing}",
-                )
-            )
         self._execute(f"DELETE FROM {table} WHERE {missing}")
         self.deleted = count
-
-    def refresh_customers(self) -> None:
-        """Bring every touched customer in line with its licenses (name of the newest one),
-        a page of touched keys at a time in key order; customers left without licenses go."""
-        mark = self.mark
-        page_sql = (
-            "SELECT touched.key, customer.key IS NOT NULL, customer.name, customer.search_key, "
-            "(SELECT license.company FROM license WHERE license.customer_key = touched.key "
-            " ORDER BY license.issued_at DESC NULLS LAST, license.id DESC LIMIT 1) "
-            f"FROM {TOUCHED_TABLE} touched LEFT JOIN customer ON customer.key = touched.key "
-            f"WHERE touched.key > {mark} ORDER BY touched.key LIMIT {CUSTOMER_PAGE_SIZE}"
-        )
-        upsert_sql = (
-            "INSERT INTO customer (key, name, search_key, salesforce_account_id) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT (key) DO UPDATE SET "
-            "name = excluded.name, search_key = excluded.search_key, "
-            "salesforce_account_id = excluded.salesforce_account_id"
-        )
-        after = ""  # every key starts "sf:" or "name:"
-        while page := self._fetch(page_sql, (after,)):
-            after = page[-1][0]
-            wanted: list[tuple[str, str, str, str | None]] = []
-            orphans: list[tuple[str]] = []
-            added = 0
-            for key, exists, name, search_key, newest_company in page:
-                if newest_company is None:
-                    if exists:
-                        orphans.append((key,))
-                    continue
-                wanted_search_key = _name_key(newest_company)[:300]
-                if exists and (name, search_key) == (newest_company, wanted_search_key):
-                    continue
-                added += not exists
-                wanted.append(
-                    (
-                        key,
-                        newest_company,
-                        wanted_search_key,
-                        key.removeprefix("sf:") if key.startswith("sf:") else None,
-                    )
-                )
-            if wanted:
-                self._write_customers(upsert_sql, wanted)
-            if orphans:
-                self.cursor.executemany(f"DELETE FROM customer WHERE key = {mark}", orphans)
-            self.customers_written += len(wanted)
-            self.customers_deleted += len(orphans)
-            if self.customer_statistics is not None:
-                self.customer_statistics.rows_added(added - len(orphans))
-
-    def _write_customers(
-        self, upsert_sql: str, rows: list[tuple[str, str, str, str | None]]
-    ) -> None:
-        self._add_search_words(rows)
-        if not self.postgresql:
-            self.cursor.executemany(upsert_sql, rows)  # in-process: already the fast path
-            return
-        # One statement per page rather than one per customer (psycopg's executemany).
-        if not self.customer_rows_table_created:
-            self._execute(
-                f"CREATE TEMPORARY TABLE {CUSTOMER_ROWS_TABLE} ON COMMIT DROP AS "
-                "SELECT key, name, search_key, salesforce_account_id FROM customer WITH NO DATA"
-            )
-            self.customer_rows_table_created = True
-        else:
-            self._execute(f"TRUNCATE {CUSTOMER_ROWS_TABLE}")
-        columns = "key, name, search_key, salesforce_account_id"
-        self._copy(CUSTOMER_ROWS_TABLE, columns, rows)
-        self._execute(
-            f"INSERT INTO customer ({columns}) SELECT {columns} FROM {CUSTOMER_ROWS_TABLE} "
-            "ON CONFLICT (key) DO UPDATE SET name = excluded.name, "
-            "search_key = excluded.search_key, "
-            "salesforce_account_id = excluded.salesforce_account_id"
-        )
-
-    def _add_search_words(self, rows: list[tuple[str, str, str, str | None]]) -> None:
-        """The words of the page's search keys join the name vocabulary that bot.search
-        corrects misspelt query words against: one statement per page, words already known
-        skipped by the primary key (SQLite's FTS5 triggers fire only for new words). Words of
-        renamed or deleted customers are never removed: a query corrected to a word no name
-        has finds nothing and falls through to the fuzzy probe, so they are harmless."""
-        words = sorted(set().union(*(search_words(row[2]) for row in rows)))
-        if not words:
-            return
-        if self.postgresql:
-            self._execute(
-                "INSERT INTO search_word (word) SELECT unnest(CAST(%s AS text[])) "
-                "ON CONFLICT DO NOTHING",
-                (words,),
-            )
-        else:
-            self.cursor.executemany(
-                "INSERT OR IGNORE INTO search_word (word) VALUES (?)", [(word,) for word in words]
-            )

@@ -61,15 +61,25 @@ class Base(DeclarativeBase):
 
 
 class Customer(Base):
-    """A customer: keyed `sf:<salesforce account id>`, else `name:<normalised company name>`."""
+    """One real company as sales knows it, formed by the customer rule (bot.store.customers).
+
+    Keyed by its strongest evidence: `sf:<18-character Salesforce account id>`,
+    `za:<Zuora account id>`, `sub:<subscription name or Zuora id>`, else
+    `name:<folded company name>`. Rewritten whole by every import that can change it."""
 
     __tablename__ = "customer"
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    # The account's name where known, else the company name of the newest license.
     name: Mapped[str] = mapped_column(Text)
     # Casefolded, accents, punctuation and legal suffixes removed (bot.search.company_search_key).
     search_key: Mapped[str] = mapped_column(String(300), index=True)
     salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+    # `name` folded with its legal form kept, canonical (bot.search.company_name): a query that
+    # is exactly one customer's folded name means that customer.
+    folded_name: Mapped[str | None] = mapped_column(String(300), index=True)
+    # The Zuora account's name (normally the name as in Salesforce), from a subscriptions export.
+    account_name: Mapped[str | None] = mapped_column(Text)
 
 
 class SearchWord(Base):
@@ -105,8 +115,33 @@ class License(Base):
     zuora_subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Stored upper-cased so `a-s00012345` finds `A-S00012345` through the index.
     zuora_subscription_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The 18-character form: a 15-character id is converted on import (its case is kept).
     salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+    zuora_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # bot.search.company_name(company), computed on import for the customer rule.
+    company_folded: Mapped[str | None] = mapped_column(String(300))
+    company_search_key: Mapped[str | None] = mapped_column(String(300))
+
+
+class Subscription(Base):
+    """One version of a Zuora subscription and the account it belonged to (a subscriptions
+    export). Every version's id names the subscription; the newest version's account is the
+    subscription's account (bot.store.customers)."""
+
+    __tablename__ = "subscription"
+
+    zuora_subscription_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Stored upper-cased, as License.zuora_subscription_name.
+    subscription_name: Mapped[str] = mapped_column(String(64), index=True)
+    subscription_version: Mapped[int | None] = mapped_column(Integer)
     zuora_account_id: Mapped[str | None] = mapped_column(String(64))
+    account_name: Mapped[str | None] = mapped_column(Text)
+    account_number: Mapped[str | None] = mapped_column(String(64))
+    # Account.CrmId, in the 18-character form.
+    salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+    # bot.search.company_name(account_name), computed on import for the customer rule.
+    account_folded: Mapped[str | None] = mapped_column(String(300))
+    account_search_key: Mapped[str | None] = mapped_column(String(300))
 
 
 class Reconciliation(Base):
@@ -127,6 +162,10 @@ class Reconciliation(Base):
     invoiced_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # bot.search.company_name(customer_name).folded, computed on import.
+    customer_folded_name: Mapped[str | None] = mapped_column(String(300))
+    # The customer it belongs to (bot.store.customers): set by every import that can change it.
+    customer_key: Mapped[str | None] = mapped_column(String(300), index=True)
 
 
 class Host(Base):

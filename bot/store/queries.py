@@ -25,6 +25,7 @@ from bot.records import (
     ReconciliationRecord,
     Standing,
 )
+from bot.salesforce_ids import salesforce_id_18
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 
 # ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts}).
@@ -48,10 +49,10 @@ def load_customer_licenses(
     # rebuilding, cache-keying and ORM-loading its three statements cost more than running
     # them. Plain rows: the records are built from them straight away.
     connection = session.connection()
-    params = {"customer_key": customer_key, "kind": LICENSES_IMPORT}
-    customer = connection.execute(_CUSTOMER_WITH_DATA_AS_OF, params).first()
+    customer = _customer_with_data_as_of(session, customer_key, LICENSES_IMPORT)
     if customer is None:
         return None
+    params = {"customer_key": customer.key}
     licenses = connection.execute(_LICENSES_OF_CUSTOMER, params)
     hosts = connection.execute(_HOSTS_OF_CUSTOMER, params)
     hosts_by_license: dict[int, list[HostRecord]] = defaultdict(list)
@@ -74,23 +75,68 @@ def load_customer_reconciliations(
 ) -> CustomerReconciliations | None:
     """The customer's seat reconciliations, newest first; None if the customer is gone.
 
-    A reconciliation belongs to the customer whose license has the same Zuora subscription
-    id; only one whose subscription id no license carries falls back to the customer with
-    the same normalised name.
+    Which customer a reconciliation belongs to is the customer rule's (bot.store.customers),
+    kept in `reconciliation.customer_key` by every import.
     """
-    connection = session.connection()
-    params = {"customer_key": customer_key, "kind": RECONCILIATIONS_IMPORT}
-    customer = connection.execute(_CUSTOMER_WITH_DATA_AS_OF, params).first()
+    customer = _customer_with_data_as_of(session, customer_key, RECONCILIATIONS_IMPORT)
     if customer is None:
         return None
-    rows = connection.execute(
-        _RECONCILIATIONS_OF_CUSTOMER, {**params, "search_key": customer.search_key}
+    rows = session.connection().execute(
+        _RECONCILIATIONS_OF_CUSTOMER, {"customer_key": customer.key}
     )
     return CustomerReconciliations(
         customer=customer_record(customer),
         reconciliations=tuple(reconciliation_record(row) for row in rows),
         data_as_of=customer.data_as_of,
     )
+
+
+def _customer_with_data_as_of(session: Session, customer_key: str, kind: str) -> Row[Any] | None:
+    """The customer row with its data-as-of; a key that no longer names a customer (an old
+    button, App Home entry or unfurl, made before an import regrouped the customers) is
+    followed to the customer it became, if exactly one."""
+    connection = session.connection()
+    customer = connection.execute(
+        _CUSTOMER_WITH_DATA_AS_OF, {"customer_key": customer_key, "kind": kind}
+    ).first()
+    if customer is not None:
+        return customer
+    current = current_customer_key(session, customer_key)
+    if current is None or current == customer_key:
+        return None
+    return connection.execute(
+        _CUSTOMER_WITH_DATA_AS_OF, {"customer_key": current, "kind": kind}
+    ).first()
+
+
+def current_customer_key(session: Session, old_key: str) -> str | None:
+    """The customer an old customer key names now, or None when it names none or several
+    (the user is told to search again).
+
+    Keys name their evidence (bot.store.customers): a Salesforce account (a 15-character id
+    in keys made before ids were converted), a Zuora account or a subscription is followed to
+    the customer its licenses are under; a name (`name:<folded name>`, or an older key's name
+    without its legal form) to the one customer with that folded name or search key."""
+    kind, _, value = old_key.partition(":")
+    statement: Any
+    if kind == "sf":
+        statement = select(Customer.key).where(Customer.key == "sf:" + salesforce_id_18(value))
+    elif kind == "za":
+        statement = select(License.customer_key).where(License.zuora_account_id == value).distinct()
+    elif kind == "sub":
+        statement = union(
+            select(License.customer_key).where(License.zuora_subscription_name == value),
+            select(License.customer_key).where(License.zuora_subscription_id == value),
+        )
+    elif kind == "name":
+        statement = union(
+            select(Customer.key).where(Customer.folded_name == value),
+            select(Customer.key).where(Customer.search_key == value),
+        )
+    else:
+        return None
+    found = list(session.scalars(statement.limit(2)))
+    return found[0] if len(found) == 1 else None
 
 
 def customer_choices(
@@ -130,7 +176,12 @@ def customer_choices(
 # Every column, for reads that build records from plain rows (attribute names = column names).
 LICENSE_COLUMNS = tuple(License.__table__.columns)
 HOST_COLUMNS = tuple(Host.__table__.columns)
-CUSTOMER_COLUMNS = (Customer.key, Customer.name, Customer.salesforce_account_id)
+CUSTOMER_COLUMNS = (
+    Customer.key,
+    Customer.name,
+    Customer.salesforce_account_id,
+    Customer.account_name,
+)
 
 # The lookup path's statements, built once with bound parameters (see load_customer_licenses).
 _LATEST_IMPORT_AT = select(func.max(ImportRun.finished_at))
@@ -155,35 +206,9 @@ _HOSTS_OF_CUSTOMER = (
     )
     .order_by(Host.last_ping_at.desc().nulls_last(), Host.hostname)
 )
-_SUBSCRIPTIONS_OF_CUSTOMER = (
-    select(License.zuora_subscription_id)
-    .where(
-        License.customer_key == bindparam("customer_key"),
-        License.zuora_subscription_id.is_not(None),
-    )
-    .distinct()
-    .subquery()
-)
-_LICENSED_BY_SOME_CUSTOMER = (
-    select(License.id)
-    .where(License.zuora_subscription_id == Reconciliation.zuora_subscription_id)
-    .exists()
-)
-# Two indexed lookups joined by UNION rather than one WHERE with OR: PostgreSQL cannot
-# serve `IN (subquery) OR ...` from indexes and would scan every reconciliation.
-_OWNED_RECONCILIATIONS = union(
-    select(Reconciliation.id).join(
-        _SUBSCRIPTIONS_OF_CUSTOMER,
-        _SUBSCRIPTIONS_OF_CUSTOMER.c.zuora_subscription_id == Reconciliation.zuora_subscription_id,
-    ),
-    select(Reconciliation.id).where(
-        Reconciliation.customer_search_key == bindparam("search_key"),
-        ~_LICENSED_BY_SOME_CUSTOMER,
-    ),
-).subquery()
 _RECONCILIATIONS_OF_CUSTOMER = (
     select(*Reconciliation.__table__.columns)
-    .join(_OWNED_RECONCILIATIONS, _OWNED_RECONCILIATIONS.c.id == Reconciliation.id)
+    .where(Reconciliation.customer_key == bindparam("customer_key"))
     .order_by(Reconciliation.reconcile_on.desc().nulls_last(), Reconciliation.id.desc())
 )
 # Expanding IN: one compiled form whatever the number of keys.
@@ -197,7 +222,10 @@ _LICENSES_OF_CUSTOMERS = select(*LICENSE_COLUMNS).where(
 
 def customer_record(customer: Customer | Row[Any]) -> CustomerRecord:
     return CustomerRecord(
-        key=customer.key, name=customer.name, salesforce_account_id=customer.salesforce_account_id
+        key=customer.key,
+        name=customer.name,
+        salesforce_account_id=customer.salesforce_account_id,
+        account_name=customer.account_name,
     )
 
 

@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     shell.set_defaults(run=_shell)
 
     imports = commands.add_parser("import", help="load a CSV or JSON-lines export into the store")
-    imports.add_argument("kind", choices=["licenses", "reconciliations", "hosts"])
+    imports.add_argument("kind", choices=["licenses", "reconciliations", "hosts", "subscriptions"])
     imports.add_argument("file", type=Path)
     imports.add_argument(
         "--full", action="store_true", help="the file is the complete export: remove rows not in it"

@@ -650,8 +650,13 @@ def build_license_card(
     if overview.trials:
         counts.append(plural(len(overview.trials), "trial"))
     salesforce_id = _usable_id(customer.salesforce_account_id)
+    # The account's name (from a subscriptions export) is the name as in Salesforce.
+    account = f"Salesforce account: {customer.account_name}" if customer.account_name else None
     if salesforce_id:
-        counts.append(link(links.salesforce_account(salesforce_id), "Salesforce account"))
+        label = account or "Salesforce account"
+        counts.append(link(links.salesforce_account(salesforce_id), label))
+    elif account:
+        counts.append(escape_text(account, NAME_MAX))
 
     blocks: list[Block] = [_header(customer.name), _context(" · ".join(counts))]
     if shared_by_user_id:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -252,6 +253,25 @@ def all_text(message: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # License card
+
+
+def test_the_card_names_the_account_as_in_salesforce_where_known() -> None:
+    data = normal_customer()
+    with_account = replace(
+        data, customer=replace(data.customer, account_name="Acme Corporation <EMEA>")
+    )
+    counts = license_card(with_account)["blocks"][1]["elements"][0]["text"]
+    assert (
+        "<https://salesforce.example.test/0016100000XyZ12|"
+        "Salesforce account: Acme Corporation &lt;EMEA&gt;>" in counts
+    )
+    # A Zuora account's name without a Salesforce id: named, not linked.
+    unlinked = replace(
+        with_account,
+        customer=replace(with_account.customer, salesforce_account_id=None),
+    )
+    counts = license_card(unlinked)["blocks"][1]["elements"][0]["text"]
+    assert counts.endswith("Salesforce account: Acme Corporation &lt;EMEA&gt;")
 
 
 def test_normal_customer_card_leads_with_the_active_license() -> None:

@@ -195,6 +195,7 @@ def test_a_subscription_export_row_merges_two_customers(store: Store) -> None:
     assert store.customers() == {f"sf:{sf}": "Globex Corporation"}
     assert (summary.customers_written, summary.customers_deleted) == (1, 2)
     assert store.card(f"sf:{sf}").customer.account_name == "Globex Corporation"
+    assert store.search("Globex Corporation").resolved_key == f"sf:{sf}"
 
 
 def test_the_export_wins_over_the_ids_on_a_license_row(store: Store) -> None:

@@ -28,7 +28,7 @@ from bot.records import (
 from bot.salesforce_ids import salesforce_id_18
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 
-# ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts}).
+# ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts|...}).
 LICENSES_IMPORT = "licenses"
 RECONCILIATIONS_IMPORT = "reconciliations"
 HOSTS_IMPORT = "hosts"

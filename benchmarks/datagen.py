@@ -84,6 +84,9 @@ def write_licenses(
                     "",
                     f"SF{customer:013d}",
                     f"ZA{customer:010d}",
+                    "",  # license_md5
+                    "",  # notes
+                    "",  # plan_name
                 ]
             )
 

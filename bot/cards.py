@@ -230,7 +230,8 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
 def plan_label(plan: str | None) -> str:
     """`premium` -> Premium, `gitlab_com_premium` -> GitLab.com Premium; unknown plans readable."""
     if not plan or not plan.strip():
-        return "Unknown plan"
+        # Older CustomersDot licenses carry neither a plan code nor a plan name.
+        return "Plan not recorded"
     code = plan.strip().lower().replace("-", "_").replace(" ", "_")
     prefix = ""
     if code.startswith("gitlab_com_"):

@@ -597,8 +597,8 @@ def test_relative_date_words(
         ("gitlab_com_premium", "GitLab.com Premium"),
         ("gitlab_com_ultimate_trial", "GitLab.com Ultimate trial"),
         ("some_new_plan", "Some new plan"),
-        ("", "Unknown plan"),
-        (None, "Unknown plan"),
+        ("", "Plan not recorded"),
+        (None, "Plan not recorded"),
     ],
 )
 def test_plan_labels(plan: str | None, label: str) -> None:

@@ -22,7 +22,9 @@ Strongest evidence first:
       with a name that is its name once the legal form is dropped (`Initrode` joins
       `Initrode Inc.`; `Initrode LLC` does not);
    c. where two or more customers qualify, it joins none.
-   Licenses left over group by folded name (`Kramerica Corp` trials together).
+   Licenses left over group by folded name (`Kramerica Corp` trials together). A license
+   without a company (CustomersDot's export has some) joins the one customer of rules 1-2 whose
+   licenses went to its contact's email domain, else groups by that domain.
 4. Otherwise licenses are different customers (`Acme Corp` and `ACME GmbH`).
 
 A customer is keyed by its evidence (`sf:`, `za:`, `sub:`, `name:` + folded name), shown with
@@ -58,7 +60,8 @@ def provisional_customer_key(
     salesforce_account_id: str | None,
     zuora_account_id: str | None,
     subscription: str | None,
-    folded_name: str,
+    folded_name: str | None,
+    email_domain: str | None = None,
 ) -> str:
     """The key a license's own row points at, before `regroup` sees the whole store: the
     importer stores it so that `regroup` rewrites only the licenses other rows move."""
@@ -68,7 +71,9 @@ def provisional_customer_key(
         return f"za:{zuora_account_id}"
     if subscription:
         return f"sub:{subscription}"
-    return f"name:{folded_name}"[:300]
+    if folded_name is None and email_domain:
+        return f"domain:{email_domain}"[:300]
+    return f"name:{folded_name or ''}"[:300]
 
 
 @dataclass(frozen=True)
@@ -98,11 +103,12 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "evidence",
         "SELECT own.id, own.sub, coalesce(account.sf, own.sf) AS sf,"
-        " coalesce(account.za, own.za) AS za, own.folded, own.search_key FROM ("
+        " coalesce(account.za, own.za) AS za, own.folded, own.search_key, own.domain FROM ("
         " SELECT license.id, coalesce(version.subscription_name,"
         " license.zuora_subscription_name, license.zuora_subscription_id) AS sub,"
         " license.salesforce_account_id AS sf, license.zuora_account_id AS za,"
-        " license.company_folded AS folded, license.company_search_key AS search_key"
+        " license.company_folded AS folded, license.company_search_key AS search_key,"
+        " license.contact_email_domain AS domain"
         " FROM license LEFT JOIN subscription AS version"
         " ON version.zuora_subscription_id = license.zuora_subscription_id) AS own"
         f" LEFT JOIN {_T}newest_subscription AS account ON account.name = own.sub",
@@ -138,7 +144,8 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     (
         "anchored",
-        "SELECT evidence.id, evidence.folded, evidence.search_key, coalesce(own.anchor,"
+        "SELECT evidence.id, evidence.folded, evidence.search_key, evidence.domain,"
+        " coalesce(own.anchor,"
         " by_subscription.anchor, 'sub:' || evidence.sub) AS anchor"
         f" FROM {_T}evidence AS evidence JOIN {_T}account_anchor AS own ON own.id = evidence.id"
         f" LEFT JOIN {_T}subscription_anchor AS by_subscription"
@@ -148,7 +155,8 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # Rule 3 compares with the names of rules 1-2's customers: company names and account names.
     (
         "anchored_name",
-        f"SELECT DISTINCT anchor, folded, search_key FROM {_T}anchored WHERE anchor IS NOT NULL"
+        f"SELECT DISTINCT anchor, folded, search_key FROM {_T}anchored"
+        " WHERE anchor IS NOT NULL AND folded IS NOT NULL"
         " UNION SELECT anchored.anchor, account.account_folded, account.account_search_key"
         f" FROM {_T}anchored AS anchored JOIN {_T}evidence AS evidence"
         " ON evidence.id = anchored.id"
@@ -173,17 +181,29 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         " WHERE loose.anchor IS NULL AND loose.folded = loose.search_key GROUP BY loose.id",
         ("id",),
     ),
+    # A license without a company: the one customer of rules 1-2 its contact's email domain
+    # is found in, else its own by that domain.
+    (
+        "by_domain",
+        "SELECT domain, min(anchor) AS anchor, count(DISTINCT anchor) AS matches"
+        f" FROM {_T}anchored WHERE anchor IS NOT NULL AND domain IS NOT NULL GROUP BY domain",
+        ("domain",),
+    ),
     # 3c and the leftovers: by folded name.
     (
         "grouped",
         "SELECT anchored.id, coalesce(anchored.anchor,"
+        " CASE WHEN anchored.folded IS NULL THEN coalesce("
+        " CASE WHEN by_domain.matches = 1 THEN by_domain.anchor END,"
+        " 'domain:' || anchored.domain, 'name:') END,"
         " CASE WHEN by_folded.matches = 1 THEN by_folded.anchor"
         " WHEN by_folded.matches > 1 THEN 'name:' || anchored.folded END,"
         " CASE WHEN by_key.matches = 1 THEN by_key.anchor END,"
         " 'name:' || coalesce(anchored.folded, '')) AS anchor"
         f" FROM {_T}anchored AS anchored"
         f" LEFT JOIN {_T}by_folded_name AS by_folded ON by_folded.id = anchored.id"
-        f" LEFT JOIN {_T}by_search_key AS by_key ON by_key.id = anchored.id",
+        f" LEFT JOIN {_T}by_search_key AS by_key ON by_key.id = anchored.id"
+        f" LEFT JOIN {_T}by_domain AS by_domain ON by_domain.domain = anchored.domain",
         ("id",),
     ),
     # Each customer as shown: the account's name where known, else the company of its newest
@@ -191,13 +211,18 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "wanted_customer",
         "SELECT key, name, search_key, folded_name, salesforce_account_id, account_name FROM ("
-        " SELECT grouped.anchor AS key, coalesce(account.account_name, license.company) AS name,"
-        " coalesce(account.account_search_key, license.company_search_key) AS search_key,"
-        " coalesce(account.account_folded, license.company_folded) AS folded_name,"
+        " SELECT grouped.anchor AS key, coalesce(account.account_name,"
+        " CASE WHEN license.company_folded IS NOT NULL THEN license.company END,"
+        " license.contact_email_domain, license.company) AS name,"
+        " coalesce(account.account_search_key, license.company_search_key,"
+        " license.contact_email_domain, '') AS search_key,"
+        " coalesce(account.account_folded, license.company_folded,"
+        " license.contact_email_domain) AS folded_name,"
         " CASE WHEN substr(grouped.anchor, 1, 3) = 'sf:' THEN substr(grouped.anchor, 4) END"
         " AS salesforce_account_id, account.account_name,"
         " ROW_NUMBER() OVER (PARTITION BY grouped.anchor ORDER BY"
-        " account.account_name IS NULL, license.trial, license.issued_at DESC NULLS LAST,"
+        " account.account_name IS NULL, license.company_folded IS NULL, license.trial,"
+        " license.issued_at DESC NULLS LAST,"
         " license.id DESC)"
         " AS newest"
         f" FROM {_T}grouped AS grouped JOIN license ON license.id = grouped.id"

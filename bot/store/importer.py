@@ -367,6 +367,12 @@ class _Field:
     # The source system's own names for the column, normalised (`Account.CrmId` ->
     # `account_crmid`): the real exports are what operators have (DESIGN.md: Import files).
     aliases: tuple[str, ...] = ()
+    # The column must be in the header, though its cells may be empty; `present_with` names
+    # another column that may stand in for it (`plan_name` for `plan`).
+    column_required: bool = False
+    present_with: str | None = None
+    # A source system's column only: no warning when a file lacks it.
+    source_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -434,6 +440,12 @@ def _salesforce_id(raw: str) -> str:
     return salesforce_id_18(raw)
 
 
+def _md5(raw: str) -> str:
+    """A license file's MD5 as version.gitlab.com and CustomersDot write it: hyphens removed,
+    lowercase."""
+    return raw.replace("-", "").lower()
+
+
 LICENSE_COLUMNS = (
     "id",
     "customer_key",
@@ -455,6 +467,8 @@ LICENSE_COLUMNS = (
     "zuora_subscription_name",
     "salesforce_account_id",
     "zuora_account_id",
+    "license_md5",
+    "notes",
     "company_folded",
     "company_search_key",
 )
@@ -479,26 +493,33 @@ def _license_row(values: Sequence[Any]) -> tuple[Any, ...]:
         trueup_quantity,
         salesforce_account_id,
         zuora_account_id,
+        license_md5,
+        notes,
+        plan_name,
     ) = values
     email_key = email.lower() if email else None
     domain: str | None = None
     if email_key and "@" in email_key:
         domain = email_key.rpartition("@")[2] or None
-    name = company_name(company)
+    # A row without a company is kept: the customer rule files it under its subscription's
+    # customer or its contact's email domain (bot.store.customers).
+    name = company_name(company) if company else None
     return (
         license_id,
         provisional_customer_key(
             salesforce_account_id,
             zuora_account_id,
             zuora_subscription_name or zuora_subscription_id,
-            name.folded,
+            name.folded if name else None,
+            domain,
         ),
-        company,
+        company or "",
         contact_name,
         email,
         email_key,
         domain,
-        plan,
+        # CustomersDot's plan code, else its plan name; older licenses have neither.
+        plan or plan_name or "",
         user_count,
         previous_user_count,
         trueup_quantity,
@@ -511,8 +532,10 @@ def _license_row(values: Sequence[Any]) -> tuple[Any, ...]:
         zuora_subscription_name,
         salesforce_account_id,
         zuora_account_id,
-        name.folded[:300],
-        name.search_key[:300],
+        license_md5,
+        notes,
+        name.folded[:300] if name else None,
+        name.search_key[:300] if name else None,
     )
 
 
@@ -637,22 +660,34 @@ _SPECS: dict[ImportKind, _KindSpec] = {
         noun="license",
         fields=(
             _Field("id", _record_id, required=True),
-            _Field("company", _text, required=True),
-            _Field("contact_name", _text),
-            _Field("contact_email", _text),
-            _Field("plan", _lowercase, required=True),
-            _Field("user_count", _count),
+            # CustomersDot's export has rows without a company, or without a plan (older
+            # licenses): kept, though every file must have the columns.
+            _Field("company", _text, column_required=True),
+            _Field("contact_name", _text, aliases=("name",)),
+            _Field("contact_email", _text, aliases=("email",)),
+            _Field(
+                "plan",
+                _lowercase,
+                aliases=("plan_code",),
+                column_required=True,
+                present_with="plan_name",
+            ),
+            _Field("user_count", _count, aliases=("users_count",)),
             _Field("trial", _boolean),
-            _Field("issued_at", _timestamp),
+            _Field("issued_at", _timestamp, aliases=("created_at",)),
             _Field("starts_at", _date),
             _Field("expires_at", _date),
             _Field("license_type", _one_of(LICENSE_TYPES)),
             _Field("zuora_subscription_id", _text),
             _Field("zuora_subscription_name", _uppercase),
-            _Field("previous_user_count", _count),
+            _Field("previous_user_count", _count, aliases=("previous_users_count",)),
             _Field("trueup_quantity", _count),
             _Field("salesforce_account_id", _salesforce_id),
             _Field("zuora_account_id", _text),
+            _Field("license_md5", _md5, aliases=("license_file_md5",)),
+            _Field("notes", _text),
+            # CustomersDot's `licenses` table: the plan's name where no plan code was kept.
+            _Field("plan_name", _lowercase, source_only=True),
         ),
         to_row=_license_row,
         columns=LICENSE_COLUMNS,
@@ -929,14 +964,20 @@ class _Records:
                 raise ImportFailed(f"column {name} appears twice in the header", line=1)
             seen.add(name)
             columns.append(name)
-        missing_required = [f.name for f in spec.fields if f.required and f.name not in seen]
+        missing_required = [
+            f.name
+            for f in spec.fields
+            if (f.required or f.column_required)
+            and f.name not in seen
+            and (f.present_with is None or f.present_with not in seen)
+        ]
         if missing_required:
             raise ImportFailed(
                 f"the {spec.kind.value} file lacks required column"
                 f"{'s' if len(missing_required) > 1 else ''}: {', '.join(missing_required)}",
                 line=1,
             )
-        missing = [f.name for f in spec.fields if f.name not in seen]
+        missing = [f.name for f in spec.fields if f.name not in seen and not f.source_only]
         if missing:
             self.warnings.append(
                 f"column{'s' if len(missing) > 1 else ''} not in the file, stored as empty: "

@@ -118,7 +118,12 @@ class License(Base):
     # The 18-character form: a 15-character id is converted on import (its case is kept).
     salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
     zuora_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    # bot.search.company_name(company), computed on import for the customer rule.
+    # The license file's MD5 (hyphens removed, lowercase): usage pings name a license by it.
+    license_md5: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Internal notes: shown to the requester only, never in shared cards or unfurls.
+    notes: Mapped[str | None] = mapped_column(Text)
+    # bot.search.company_name(company), computed on import for the customer rule; None when
+    # the export gave no company (the row is kept, grouped by its subscription or email domain).
     company_folded: Mapped[str | None] = mapped_column(String(300))
     company_search_key: Mapped[str | None] = mapped_column(String(300))
 

@@ -8,6 +8,8 @@ migration adds what the new rule reads and regroups every existing store with it
   `subscriptions` import kind);
 - `license.company_folded` / `company_search_key`: the company name as the rule compares it
   (bot.search.company_name); Salesforce ids converted to their 18-character form;
+- `license.license_md5` (indexed: usage pings name their license by it) and `notes`, which
+  CustomersDot's own `licenses` export carries;
 - `customer.folded_name` (indexed: a query that is one customer's folded name means it) and
   `customer.account_name`;
 - `reconciliation.customer_key` (indexed: the card reads a customer's reconciliations by it)
@@ -51,6 +53,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_subscription_subscription_name"), "subscription", ["subscription_name"]
     )
+    op.add_column("license", sa.Column("license_md5", sa.String(64), nullable=True))
+    op.add_column("license", sa.Column("notes", sa.Text(), nullable=True))
+    op.create_index(op.f("ix_license_license_md5"), "license", ["license_md5"])
     op.add_column("license", sa.Column("company_folded", sa.String(300), nullable=True))
     op.add_column("license", sa.Column("company_search_key", sa.String(300), nullable=True))
     op.create_index(op.f("ix_license_zuora_account_id"), "license", ["zuora_account_id"])
@@ -131,5 +136,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_license_zuora_account_id"), table_name="license")
     op.drop_column("license", "company_search_key")
     op.drop_column("license", "company_folded")
+    op.drop_index(op.f("ix_license_license_md5"), table_name="license")
+    op.drop_column("license", "notes")
+    op.drop_column("license", "license_md5")
     op.drop_index(op.f("ix_subscription_subscription_name"), table_name="subscription")
     op.drop_table("subscription")

@@ -139,6 +139,8 @@ def write_hosts(path: Path, hosts: int, licenses: int, today: date, seed: int = 
                     users,
                     users + rng.randrange(0, 200),
                     f"{(today - timedelta(days=rng.randrange(0, 30))).isoformat()}T03:00:00Z",
+                    "",  # uuid: keyed by hostname
+                    "",  # license_md5: reported by license id
                 ]
             )
 

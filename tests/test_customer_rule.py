@@ -477,6 +477,12 @@ def test_the_migration_regroups_a_store_built_by_the_previous_schema(
             )
         connection.execute(
             text(
+                "INSERT INTO host (hostname, license_id, gitlab_version)"
+                " VALUES ('gitlab.initech.example', 1, '17.0.0')"
+            )
+        )
+        connection.execute(
+            text(
                 "INSERT INTO reconciliation (id, customer_name, customer_search_key,"
                 " subscription_name, status) VALUES (7, 'ACME GmbH', 'acme', 'A-S00081003',"
                 " 'pending')"
@@ -499,6 +505,9 @@ def test_the_migration_regroups_a_store_built_by_the_previous_schema(
         assert session.get(License, 1).salesforce_account_id == INITECH_SF
         assert session.get(Reconciliation, 7).customer_key == "sub:A-S00081003"
         assert session.get(Customer, "sub:A-S00081001").folded_name == "acme corp"
+    # Hosts were keyed by hostname: the instance they were is kept.
+    hosts = store.card(f"sf:{INITECH_SF}").hosts_by_license[1]
+    assert [(h.hostname, h.gitlab_version) for h in hosts] == [("gitlab.initech.example", "17.0.0")]
     # Keys held by old buttons and App Home entries.
     assert store.card("sf:0016100001AbCdE").customer.key == f"sf:{INITECH_SF}"
     assert store.card("name:initech").customer.key == f"sf:{INITECH_SF}"

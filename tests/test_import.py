@@ -446,12 +446,29 @@ def test_duplicate_ids_name_both_lines(session_factory, tmp_path):
     )
 
 
-def test_duplicate_hostnames_after_normalising(session_factory, tmp_path):
+def test_pings_of_one_instance_keep_the_newest_in_a_file_and_across_imports(
+    session_factory, tmp_path
+):
+    # Several pings of one instance are its history, not an error (issue 12): a hostname
+    # normalises to one instance, and the newest ping by its time wins.
     path = tmp_path / "hosts.csv"
-    path.write_text("hostname,license_id\ngitlab.acme.io,1\nGITLAB.acme.io.,1\n")
-    assert failure(session_factory, "hosts", path) == (
-        "line 3: hostname gitlab.acme.io appears twice, on lines 2 and 3"
+    path.write_text(
+        "hostname,license_id,last_ping_at,active_user_count\n"
+        "gitlab.acme.io,1,2026-05-02T00:00:00Z,20\n"
+        "GITLAB.acme.io.,1,2026-05-03T00:00:00Z,30\n"
+        "gitlab.acme.io,1,2026-05-01T00:00:00Z,10\n"
     )
+    summary = import_file(session_factory, "hosts", path, now=NOW)
+    assert (summary.rows, summary.inserted) == (3, 1)
+    older = tmp_path / "older.csv"
+    older.write_text(
+        "hostname,license_id,last_ping_at,active_user_count\n"
+        "gitlab.acme.io,1,2026-04-01T00:00:00Z,5\n"
+    )
+    assert import_file(session_factory, "hosts", older, now=NOW).updated == 0
+    with session_factory() as session:
+        (host,) = session.scalars(select(Host)).all()
+    assert (host.hostname, host.active_user_count) == ("gitlab.acme.io", 30)
 
 
 def test_missing_required_columns_are_named(session_factory, tmp_path):

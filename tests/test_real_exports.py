@@ -71,3 +71,29 @@ def test_the_real_exports_answer_a_lookup(session_factory) -> None:
             "name:globex corp",
             "domain:globex.example",
         }
+
+
+def test_usage_pings_as_version_gitlab_com_exports_them(session_factory, tmp_path) -> None:
+    load(session_factory)
+    # One row per ping; the instance is its uuid (two unrelated instances share a hostname);
+    # the license is the one whose MD5 the ping reports.
+    pings = tmp_path / "usage_data.csv"
+    pings.write_text(
+        "\ufeffid,hostname,version,active_user_count,historical_max_users,recorded_at,"
+        "license_md5,uuid,edition\r\n"
+        "1,gitlab.example.com,17.2.1,100,110,2026-11-01 03:00:00.123456,"
+        "5d41402a-bc4b-2a76-b971-9d911017c592,AAAA-1111,EE\r\n"
+        "2,gitlab.example.com,17.3.0,115,120,2026-11-20 03:00:00.000001,"
+        "5d41402abc4b2a76b9719d911017c592,aaaa-1111,EE\r\n"
+        "3,gitlab.example.com,16.0.0,3,3,2026-11-21 03:00:00,,bbbb-2222,CE\r\n",
+        encoding="utf-8",
+    )
+    summary = import_file(session_factory, ImportKind.HOSTS, pings)
+    assert (summary.rows, summary.inserted) == (3, 2)
+    with session_factory() as session:
+        card = load_customer_licenses(session, INITECH, today=TODAY)
+        hosts = card.hosts_by_license[9001]
+        assert [(h.hostname, h.gitlab_version, h.active_user_count) for h in hosts] == [
+            ("gitlab.example.com", "17.3.0", 115)
+        ]
+        assert find_customers(session, "gitlab.example.com").resolved_key == INITECH

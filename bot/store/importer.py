@@ -53,6 +53,7 @@ from bot.store.models import (
     Reconciliation,
     Subscription,
     UTCDateTime,
+    host_instance_key,
 )
 
 BATCH_SIZE = 2000
@@ -390,6 +391,9 @@ class _KindSpec:
     # Columns written only with a new row: the customer rule (bot.store.customers) owns them
     # afterwards, so a re-import neither rewrites nor counts them.
     insert_only: tuple[str, ...] = ()
+    # Rows sharing a key are successive reports of one thing (a GitLab instance's usage
+    # pings): the one newest by this column is kept, in the file and in the store.
+    newest_by: str | None = None
 
     @functools.cached_property
     def updated_columns(self) -> list[str]:
@@ -602,8 +606,11 @@ def _reconciliation_row(values: Sequence[Any]) -> tuple[Any, ...]:
 
 
 HOST_COLUMNS = (
+    "instance_key",
     "hostname",
+    "uuid",
     "license_id",
+    "license_md5",
     "gitlab_version",
     "active_user_count",
     "historical_max_users",
@@ -612,7 +619,31 @@ HOST_COLUMNS = (
 
 
 def _host_row(values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(values)
+    (
+        hostname,
+        license_id,
+        gitlab_version,
+        active_user_count,
+        historical_max_users,
+        last_ping_at,
+        uuid,
+        license_md5,
+    ) = values
+    return (
+        host_instance_key(uuid, hostname),
+        hostname,
+        uuid,
+        license_id,
+        license_md5,
+        gitlab_version,
+        active_user_count,
+        historical_max_users,
+        last_ping_at,
+    )
+
+
+def _is_newer(candidate: Any, kept: Any) -> bool:
+    return candidate is not None and (kept is None or candidate >= kept)
 
 
 SUBSCRIPTION_COLUMNS = (
@@ -726,18 +757,23 @@ _SPECS: dict[ImportKind, _KindSpec] = {
     ImportKind.HOSTS: _KindSpec(
         kind=ImportKind.HOSTS,
         table=Host.__table__,  # type: ignore[arg-type]
-        key="hostname",
+        key="instance_key",
         noun="host",
+        # version.gitlab.com's `usage_data`: one row per ping, under its own column names.
         fields=(
             _Field("hostname", _hostname, required=True),
             _Field("license_id", _record_id),
-            _Field("gitlab_version", _text),
+            _Field("gitlab_version", _text, aliases=("version",)),
             _Field("active_user_count", _count),
             _Field("historical_max_users", _count),
-            _Field("last_ping_at", _timestamp),
+            _Field("last_ping_at", _timestamp, aliases=("recorded_at",)),
+            _Field("uuid", _lowercase),
+            _Field("license_md5", _md5),
         ),
         to_row=_host_row,
         columns=HOST_COLUMNS,
+        sources={"instance_key": "hostname"},
+        newest_by="last_ping_at",
     ),
     ImportKind.SUBSCRIPTIONS: _KindSpec(
         kind=ImportKind.SUBSCRIPTIONS,
@@ -1167,6 +1203,12 @@ class _ImportWork:
         self.batch: list[tuple[Any, ...]] = []
         # Keys of the current batch -> their lines; earlier batches' keys are in SEEN_TABLE.
         self.batch_lines: dict[Any, int] = {}
+        # A kind whose rows are the newest of several (hosts: pings): its timestamp's position,
+        # and each key's row in the batch.
+        self.newest_position = (
+            spec.columns.index(spec.newest_by) if spec.newest_by is not None else None
+        )
+        self.batch_positions: dict[Any, int] = {}
         self.rows = 0
         self.inserted = 0
         self.updated = 0
@@ -1237,18 +1279,26 @@ class _ImportWork:
     def add(self, line: int, cells: list[Any]) -> None:
         row = _convert(self.spec, line, cells)
         key = row[self.key_position]
-        first_line = self.batch_lines.get(key)
-        if first_line is not None:
-            raise self._duplicate(key, first_line, line)
-        self.batch_lines[key] = line
         if self.processors:
             values = list(row)
             for position, processor in self.processors:
                 values[position] = processor(values[position])
-            self.batch.append(tuple(values))
-        else:
-            self.batch.append(row)
+            row = tuple(values)
+        first_line = self.batch_lines.get(key)
         self.rows += 1
+        if first_line is not None:
+            if self.newest_position is None:
+                raise self._duplicate(key, first_line, line)
+            # Several pings of one instance: the newest is kept (a later line wins a tie).
+            index = self.batch_positions[key]
+            if _is_newer(row[self.newest_position], self.batch[index][self.newest_position]):
+                self.batch[index] = row
+                self.batch_lines[key] = line
+            return
+        self.batch_lines[key] = line
+        if self.newest_position is not None:
+            self.batch_positions[key] = len(self.batch)
+        self.batch.append(row)
 
     @functools.cached_property
     def staged_columns(self) -> tuple[str, ...]:
@@ -1265,6 +1315,7 @@ class _ImportWork:
         """Move the pending batch into BATCH_TABLE; returns its rows."""
         batch, self.batch = self.batch, []
         lines, self.batch_lines = self.batch_lines, {}
+        self.batch_positions = {}
         columns = f"line, {', '.join(self.staged_columns)}"
         key_position = self.key_position
         staged = [(lines[row[key_position]], row[key_position]) for row in batch]
@@ -1315,7 +1366,7 @@ class _ImportWork:
                 SEEN_TABLE, "key, line", f"SELECT {key}, line FROM {BATCH_TABLE}"
             )
         )
-        if added != len(batch):
+        if added != len(batch) and self.newest_position is None:
             duplicate = self._first_duplicate_in_stage(own_lines_seen=True)
             assert duplicate is not None
             raise duplicate
@@ -1373,6 +1424,7 @@ class _ImportWork:
             + ") IS DISTINCT FROM ("
             + ", ".join(f"incoming.{name}" for name in others)
             + ")"
+            + self._newest_condition("incoming")
         )
 
     @functools.cached_property
@@ -1389,7 +1441,16 @@ class _ImportWork:
             f"ON CONFLICT ({key}) DO UPDATE SET "
             + ", ".join(f"{name} = excluded.{name}" for name in others)
             + f" WHERE ({stored}) IS NOT ({incoming})"
+            + self._newest_condition("excluded")
         )
+
+    def _newest_condition(self, incoming: str) -> str:
+        """Where rows are the newest of several (pings), an older one never replaces a newer."""
+        newest = self.spec.newest_by
+        if newest is None:
+            return ""
+        stored = f"{self.table_name}.{newest}"
+        return f" AND ({incoming}.{newest} >= {stored} OR {stored} IS NULL)"
 
     def delete_missing(self, *, allow_mass_delete: bool) -> None:
         key = self.spec.key

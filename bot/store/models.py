@@ -10,6 +10,7 @@ audit write of a lookup made meanwhile.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -173,13 +174,32 @@ class Reconciliation(Base):
     customer_key: Mapped[str | None] = mapped_column(String(300), index=True)
 
 
+def host_instance_key(uuid: str | None, hostname: str) -> str:
+    """A GitLab instance's key: its uuid where the export has one (hostnames such as
+    `gitlab.example.com` recur across unrelated instances), else its hostname."""
+    return f"uuid:{uuid}" if uuid else f"host:{hostname}"
+
+
+def _instance_key_default(context: Any) -> str:
+    parameters = context.get_current_parameters()
+    return host_instance_key(parameters.get("uuid"), parameters["hostname"])
+
+
 class Host(Base):
-    """A GitLab instance reporting usage pings (version.gitlab.com), keyed by hostname."""
+    """A GitLab instance reporting usage pings (version.gitlab.com); the newest ping wins.
+
+    It reports its license by our license id, or by the license file's MD5 as
+    version.gitlab.com records it (`license_id` None): bot.store.queries matches either."""
 
     __tablename__ = "host"
 
-    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    instance_key: Mapped[str] = mapped_column(
+        String(300), primary_key=True, default=_instance_key_default
+    )
+    hostname: Mapped[str] = mapped_column(String(255), index=True)
+    uuid: Mapped[str | None] = mapped_column(String(64))
     license_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    license_md5: Mapped[str | None] = mapped_column(String(64), index=True)
     gitlab_version: Mapped[str | None] = mapped_column(String(64))
     active_user_count: Mapped[int | None] = mapped_column(Integer)
     historical_max_users: Mapped[int | None] = mapped_column(Integer)

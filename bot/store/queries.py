@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, union
+from sqlalchemy import Row, bindparam, func, select, union, union_all
 from sqlalchemy.orm import Session
 
 from bot.licensing import summarise_licenses
@@ -195,16 +195,24 @@ _CUSTOMER_WITH_DATA_AS_OF = select(
 _LICENSES_OF_CUSTOMER = select(*LICENSE_COLUMNS).where(
     License.customer_key == bindparam("customer_key")
 )
-_HOSTS_OF_CUSTOMER = (
-    select(*HOST_COLUMNS)
-    .where(
-        Host.license_id.in_(
-            select(License.id)
-            .where(License.customer_key == bindparam("customer_key"))
-            .scalar_subquery()
-        )
+# An instance reports its license by our id, or by the license file's MD5 (version.gitlab.com's
+# own record): two indexed lookups, the MD5 one only for hosts that gave no id.
+_HOST_COLUMNS_BUT_LICENSE = tuple(column for column in HOST_COLUMNS if column.key != "license_id")
+_HOSTS_BY_LICENSE_ID = select(*_HOST_COLUMNS_BUT_LICENSE, Host.license_id).where(
+    Host.license_id.in_(
+        select(License.id)
+        .where(License.customer_key == bindparam("customer_key"))
+        .scalar_subquery()
     )
-    .order_by(Host.last_ping_at.desc().nulls_last(), Host.hostname)
+)
+_HOSTS_BY_LICENSE_MD5 = (
+    select(*_HOST_COLUMNS_BUT_LICENSE, License.id.label("license_id"))
+    .join(License, License.license_md5 == Host.license_md5)
+    .where(License.customer_key == bindparam("customer_key"), Host.license_id.is_(None))
+)
+_HOSTS = union_all(_HOSTS_BY_LICENSE_ID, _HOSTS_BY_LICENSE_MD5).subquery()
+_HOSTS_OF_CUSTOMER = select(_HOSTS).order_by(
+    _HOSTS.c.last_ping_at.desc().nulls_last(), _HOSTS.c.hostname, _HOSTS.c.instance_key
 )
 _RECONCILIATIONS_OF_CUSTOMER = (
     select(*Reconciliation.__table__.columns)

@@ -67,10 +67,50 @@ def upgrade() -> None:
     )
     op.add_column("reconciliation", sa.Column("customer_key", sa.String(300), nullable=True))
     op.create_index(op.f("ix_reconciliation_customer_key"), "reconciliation", ["customer_key"])
+    _rekey_hosts()
     _fill_names()
     from bot.store.customers import regroup
 
     regroup(op.get_bind())
+
+
+def _rekey_hosts() -> None:
+    """Hosts were keyed by hostname; an instance is keyed by its uuid where the export has one
+    (`host:<hostname>` for the rows kept), and may report its license by the file's MD5."""
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.drop_index("ix_host_license_id", table_name="host")
+    op.rename_table("host", "host_before_0007")
+    if postgresql:  # constraint names are the schema's on PostgreSQL
+        op.execute("ALTER TABLE host_before_0007 RENAME CONSTRAINT pk_host TO pk_host_before_0007")
+    _create_host_table()
+    op.execute(
+        "INSERT INTO host (instance_key, hostname, license_id, gitlab_version,"
+        " active_user_count, historical_max_users, last_ping_at)"
+        " SELECT 'host:' || hostname, hostname, license_id, gitlab_version,"
+        " active_user_count, historical_max_users, last_ping_at FROM host_before_0007"
+    )
+    op.drop_table("host_before_0007")
+
+
+def _create_host_table() -> None:
+    from bot.store.models import UTCDateTime
+
+    op.create_table(
+        "host",
+        sa.Column("instance_key", sa.String(300), nullable=False),
+        sa.Column("hostname", sa.String(255), nullable=False),
+        sa.Column("uuid", sa.String(64), nullable=True),
+        sa.Column("license_id", sa.BigInteger(), nullable=True),
+        sa.Column("license_md5", sa.String(64), nullable=True),
+        sa.Column("gitlab_version", sa.String(64), nullable=True),
+        sa.Column("active_user_count", sa.Integer(), nullable=True),
+        sa.Column("historical_max_users", sa.Integer(), nullable=True),
+        sa.Column("last_ping_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("instance_key", name=op.f("pk_host")),
+    )
+    op.create_index(op.f("ix_host_hostname"), "host", ["hostname"])
+    op.create_index(op.f("ix_host_license_id"), "host", ["license_id"])
+    op.create_index(op.f("ix_host_license_md5"), "host", ["license_md5"])
 
 
 def _fill_names() -> None:
@@ -127,6 +167,35 @@ def _fill_names() -> None:
 
 def downgrade() -> None:
     # The customers stay as regrouped: 0006's importer rewrites them as it reads licenses.
+    # Hosts go back to one row per hostname, its newest ping.
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for index in ("ix_host_hostname", "ix_host_license_id", "ix_host_license_md5"):
+        op.drop_index(index, table_name="host")
+    op.rename_table("host", "host_after_0007")
+    if postgresql:
+        op.execute("ALTER TABLE host_after_0007 RENAME CONSTRAINT pk_host TO pk_host_after_0007")
+    from bot.store.models import UTCDateTime
+
+    op.create_table(
+        "host",
+        sa.Column("hostname", sa.String(255), nullable=False),
+        sa.Column("license_id", sa.BigInteger(), nullable=True),
+        sa.Column("gitlab_version", sa.String(64), nullable=True),
+        sa.Column("active_user_count", sa.Integer(), nullable=True),
+        sa.Column("historical_max_users", sa.Integer(), nullable=True),
+        sa.Column("last_ping_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("hostname", name="pk_host"),
+    )
+    op.create_index("ix_host_license_id", "host", ["license_id"])
+    op.execute(
+        "INSERT INTO host (hostname, license_id, gitlab_version, active_user_count,"
+        " historical_max_users, last_ping_at) SELECT hostname, license_id, gitlab_version,"
+        " active_user_count, historical_max_users, last_ping_at FROM ("
+        " SELECT host_after_0007.*, ROW_NUMBER() OVER (PARTITION BY hostname"
+        " ORDER BY last_ping_at DESC NULLS LAST, instance_key) AS newest"
+        " FROM host_after_0007) AS pings WHERE newest = 1"
+    )
+    op.drop_table("host_after_0007")
     op.drop_index(op.f("ix_reconciliation_customer_key"), table_name="reconciliation")
     op.drop_column("reconciliation", "customer_key")
     op.drop_column("reconciliation", "customer_folded_name")

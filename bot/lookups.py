@@ -9,9 +9,10 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from slack_sdk.models.blocks import Block
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,7 +24,7 @@ from bot.home import HomeFacts
 from bot.links import Links
 from bot.modals import decode_option_value
 from bot.records import CustomerChoice, LicenseOverview
-from bot.search import QueryKind, find_customer_in_text, find_customers
+from bot.search import QueryKind, SearchResult, find_customer_in_text, find_customers
 from bot.store.models import Customer
 from bot.store.queries import (
     RECONCILIATIONS_IMPORT,
@@ -148,14 +149,21 @@ class LookupService:
         if result.query.kind is QueryKind.EMPTY:
             return Answer(cards.build_usage(command), "usage")
         if result.resolved_key is not None:
-            return self._customer_card(
+            answer = self._customer_card(
                 session, command, result.resolved_key, audience=Audience.REQUESTER
             )
+            extra = cards.also_matching_blocks(
+                result.also_matching, action_id=PICK_ACTION_BY_COMMAND[command]
+            )
+            return _around(answer, result, extra)
         if result.choices:
             message = cards.build_pick_list(
-                text, result.choices, action_id=PICK_ACTION_BY_COMMAND[command]
+                text,
+                result.choices,
+                action_id=PICK_ACTION_BY_COMMAND[command],
+                has_more=result.has_more,
             )
-            return Answer(message, "ambiguous", len(result.choices))
+            return _around(Answer(message, "ambiguous", len(result.choices)), result, [])
         if latest_import_at(session) is None:
             return Answer(cards.build_notice(STORE_EMPTY), "not_found")
         return Answer(cards.build_not_found(text, result.suggestions, command=command), "not_found")
@@ -414,6 +422,20 @@ SUGGESTION_QUERY_MAX = 500
 class CustomerSelection:
     choice: CustomerChoice
     overview: LicenseOverview
+
+
+def _around(answer: Answer, result: SearchResult, after: list[Block]) -> Answer:
+    """A search's answer with what the search adds around it: an email address that received
+    no license says so before its domain's customers; other matches follow a card."""
+    before = (
+        cards.no_license_for_address_blocks(result.query.text)
+        if result.query.kind is QueryKind.EMAIL and result.matched_by is QueryKind.EMAIL_DOMAIN
+        else []
+    )
+    if not before and not after:
+        return answer
+    message = CardMessage(answer.message.text, [*before, *answer.message.blocks, *after])
+    return replace(answer, message=message)
 
 
 def resolve_customer_key(session: Session, value: str) -> str:

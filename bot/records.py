@@ -130,3 +130,13 @@ class CustomerChoice:
     license_count: int = 0
     active_plan: str | None = None
     active_user_count: int | None = None
+    # The lead license as the card shows it (bot.licensing.summarise_licenses): one standing,
+    # computed once, on the card and in the pick list alike. None: no paid license.
+    standing: Standing | None = None
+    lead_plan: str | None = None
+    lead_user_count: int | None = None
+    # What tells same-named customers apart in a pick list.
+    account_name: str | None = None
+    salesforce_account_id: str | None = None
+    subscription_names: tuple[str, ...] = ()
+    email_domains: tuple[str, ...] = ()

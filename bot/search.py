@@ -17,7 +17,7 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, union
@@ -55,6 +55,8 @@ MIN_SUBSTRING_QUERY_LENGTH = 4
 MATCH_SCORE = 0.35
 SUGGESTION_SCORE = 0.2
 MAX_SUGGESTIONS = 3
+# Other matches offered beside a card whose name the query is exactly.
+MAX_ALSO_MATCHING = 5
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 # Apostrophes vanish rather than split: "McDonald's" meets "mcdonalds".
@@ -197,6 +199,10 @@ _SLACK_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 _EMAIL = re.compile(r"^[^@\s<>]+@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
 _EMAIL_DOMAIN = re.compile(r"^@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
 _SUBSCRIPTION_NAME = re.compile(r"^A-S\d+$", re.IGNORECASE)
+# A subscription name typed without its `A-` (`S00012345`), and a license id as the card prints
+# it (`#10778`): both mean what they look like.
+_BARE_SUBSCRIPTION_NAME = re.compile(r"^S\d{5,}$", re.IGNORECASE)
+_PRINTED_LICENSE_ID = re.compile(r"^#\s*(\d+)$")
 _HOSTNAME = re.compile(
     r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$", re.IGNORECASE
 )
@@ -234,6 +240,12 @@ def parse_query(text: str) -> ParsedQuery:
     if not cleaned:
         return ParsedQuery(QueryKind.EMPTY, "", "", "")
     lowered = cleaned.lower()
+    if printed := _PRINTED_LICENSE_ID.match(cleaned):
+        digits = printed.group(1)
+        if digits.isascii():
+            number = int(digits)
+            license_id = number if number <= MAX_LICENSE_ID else None
+            return ParsedQuery(QueryKind.LICENSE_ID, cleaned, digits, name_key, license_id)
     if cleaned.isascii() and cleaned.isdigit():
         number = int(cleaned)
         license_id = number if number <= MAX_LICENSE_ID else None
@@ -244,6 +256,8 @@ def parse_query(text: str) -> ParsedQuery:
         return ParsedQuery(QueryKind.EMAIL_DOMAIN, cleaned, match.group(1).lower(), name_key)
     if _SUBSCRIPTION_NAME.match(cleaned):
         return ParsedQuery(QueryKind.SUBSCRIPTION_NAME, cleaned, cleaned.upper(), name_key)
+    if cleaned.isascii() and _BARE_SUBSCRIPTION_NAME.match(cleaned):
+        return ParsedQuery(QueryKind.SUBSCRIPTION_NAME, cleaned, "A-" + cleaned.upper(), name_key)
     hostname = _hostname_of_url(cleaned) or lowered.rstrip(".").split("/", 1)[0]
     hostname = hostname.rsplit(":", 1)[0] if re.search(r":\d+$", hostname) else hostname
     if " " not in cleaned and "." in hostname and _HOSTNAME.match(hostname):
@@ -264,6 +278,9 @@ class SearchResult:
     has_more: bool = False  # more customers matched than `choices` holds
     # The clear winner's key; set even when `load_choices=False` skipped loading `resolved`.
     resolved_key: str | None = None
+    # The query is exactly the winner's folded name but these (key, name) also match its words:
+    # offered beside its card ("Also matching: Acme Holdings, ACME GmbH").
+    also_matching: tuple[tuple[str, str], ...] = ()
 
 
 def find_customers(
@@ -288,9 +305,20 @@ def find_customers(
             if candidate.score >= SUGGESTION_SCORE and candidate.name not in suggestions:
                 suggestions.append(candidate.name)
         return SearchResult(query, suggestions=tuple(suggestions[:MAX_SUGGESTIONS]))
-    exact = [candidate.key for candidate in matches if candidate.search_key == query.name_key]
+    exact = [candidate for candidate in matches if candidate.search_key == query.name_key]
+    # The query is one customer's folded name, legal form kept (`Acme Corp`): that customer,
+    # whoever else shares its words (`ACME GmbH`); `Acme` names several, so they are picked from.
+    folded = company_name(query.text).folded
+    same_name = [candidate for candidate in exact if company_name(candidate.name).folded == folded]
+    if len(same_name) == 1:
+        chosen = same_name[0]
+        others = tuple((c.key, c.name) for c in matches if c.key != chosen.key)
+        result = _result(session, query, QueryKind.NAME, [chosen.key], limit, True, load_choices)
+        return replace(result, also_matching=others[:MAX_ALSO_MATCHING])
     keys = [candidate.key for candidate in matches]
-    winner = exact[0] if len(exact) == 1 else (keys[0] if len(keys) == 1 else None)
+    winner = exact[0].key if len(exact) == 1 else (keys[0] if len(keys) == 1 else None)
+    if winner is not None and winner != keys[0]:
+        keys = [winner, *(key for key in keys if key != winner)]
     return _result(session, query, QueryKind.NAME, keys, limit, winner is not None, load_choices)
 
 
@@ -328,7 +356,13 @@ def _exact_matchers(query: ParsedQuery) -> list[tuple[QueryKind, _Matcher]]:
         license_id = query.license_id
         return [(query.kind, lambda s, n: _customers_of(s, License.id == license_id, n))]
     if query.kind is QueryKind.EMAIL:
-        return [(query.kind, lambda s, n: _customers_of(s, License.contact_email_key == value, n))]
+        # An address that received no license: its domain's customers, said so by the caller
+        # (matched_by EMAIL_DOMAIN).
+        domain = value.rpartition("@")[2]
+        return [
+            (query.kind, lambda s, n: _customers_of(s, License.contact_email_key == value, n)),
+            (QueryKind.EMAIL_DOMAIN, lambda s, n: _domain_customers(s, domain, n)),
+        ]
     if query.kind is QueryKind.EMAIL_DOMAIN:
         return [(query.kind, lambda s, n: _domain_customers(s, value, n))]
     if query.kind is QueryKind.SUBSCRIPTION_NAME:

@@ -769,7 +769,7 @@ def test_many_reconciliations_are_capped_within_the_block_limit() -> None:
 
 def test_pick_list_one_button_per_customer() -> None:
     choices = [
-        CustomerChoice("sf:1", "Acme Corp", 12, "premium", 50),
+        CustomerChoice("sf:1", "Acme Corp", 12, "premium", 50, Standing.ACTIVE, "premium", 50),
         CustomerChoice("name:acme labs", "Acme Labs", 1, None, None),
     ]
     message = check_message(
@@ -877,3 +877,65 @@ def test_notice_is_one_escaped_section() -> None:
             }
         ],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Pick lists that tell customers apart (issue 12)
+
+
+def _pick_lines(message: dict[str, Any]) -> list[str]:
+    return [
+        block["text"]["text"]
+        for block in message["blocks"]
+        if block.get("block_id", "").startswith(ids.PICK_LIST_BLOCK_PREFIX)
+    ]
+
+
+def test_same_named_customers_are_told_apart_and_no_two_lines_are_alike() -> None:
+    vandelay = {"name": "Vandelay Industries", "license_count": 1}
+    choices = [
+        CustomerChoice("sf:A", **vandelay, salesforce_account_id="0016100001VanAAAAAA"),
+        CustomerChoice("sf:B", **vandelay, salesforce_account_id="0016100001VanBBBAAA"),
+        CustomerChoice("name:vandelay industries", **vandelay, email_domains=("vandelay.example",)),
+        CustomerChoice("sub:A-S1", **vandelay),
+        CustomerChoice("sub:A-S2", **vandelay),
+        CustomerChoice("name:other", "Other", 1),
+    ]
+    lines = _pick_lines(check_message(build_pick_list("vandelay", choices, action_id="pick")))
+    assert len(set(lines)) == len(lines)
+    assert lines[0].endswith("· Salesforce 0016100001VanAAAAAA")
+    assert lines[2].endswith("· @vandelay.example")
+    assert lines[5] == "*Other* · 1 license · no active license"  # its name is its own
+
+
+def test_the_pick_list_says_in_grace_where_the_card_does() -> None:
+    choice = CustomerChoice(
+        "sf:1", "Globex", 1, standing=Standing.IN_GRACE, lead_plan="ultimate", lead_user_count=500
+    )
+    lines = _pick_lines(check_message(build_pick_list("globex", [choice], action_id="pick")))
+    assert lines == ["*Globex* · 1 license · Ultimate, 500 seats (in grace)"]
+
+
+def test_the_pick_list_says_when_more_customers_match() -> None:
+    choices = [CustomerChoice(f"k{n}", f"Acme {n}", 1) for n in range(8)]
+    message = check_message(build_pick_list("acme", choices, action_id="pick", has_more=True))
+    assert "More customers match than are shown here" in all_text(message)
+    without = check_message(build_pick_list("acme", choices, action_id="pick"))
+    assert "More customers match" not in all_text(without)
+
+
+def test_also_matching_offers_a_button_each() -> None:
+    from bot.cards import also_matching_blocks
+
+    blocks = [
+        block.to_dict()
+        for block in also_matching_blocks(
+            [("sub:A-S2", "Acme Holdings"), ("sub:A-S3", "ACME GmbH")], action_id="pick"
+        )
+    ]
+    assert blocks[0]["elements"][0]["text"] == "Also matching: Acme Holdings, ACME GmbH"
+    buttons = [block["accessory"] for block in blocks[1:]]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("pick", "sub:A-S2"),
+        ("pick", "sub:A-S3"),
+    ]

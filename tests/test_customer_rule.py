@@ -512,3 +512,93 @@ def test_the_migration_regroups_a_store_built_by_the_previous_schema(
     assert store.card("sf:0016100001AbCdE").customer.key == f"sf:{INITECH_SF}"
     assert store.card("name:initech").customer.key == f"sf:{INITECH_SF}"
     assert store.card("name:acme") is None  # two customers now: search again
+
+
+# --- Search and the answers around it ---------------------------------------------------------
+
+
+def _lookups(factory: sessionmaker[Session]) -> Any:
+    from bot.config import Settings
+    from bot.links import Links
+    from bot.lookups import LookupService
+
+    return LookupService(factory, Links.from_settings(Settings()))
+
+
+def _acme(store: Store) -> None:
+    store.licenses(
+        paid(10778, "Acme Corp", zuora_subscription_name="A-S00081001"),
+        paid(2, "Acme Holdings", zuora_subscription_name="A-S00081002"),
+        paid(3, "ACME GmbH", zuora_subscription_name="A-S00081003", contact_email="it@acme.de"),
+    )
+
+
+def test_acme_corp_is_its_card_with_the_others_offered_and_acme_a_pick_list(
+    store: Store,
+) -> None:
+    from bot import ids
+    from bot.lookups import Requester
+
+    _acme(store)
+    lookups = _lookups(store.factory)
+    alice = Requester("UALICE", "T1", channel_id="C1")
+    card = lookups.answer_query(ids.LICENSE_COMMAND, "Acme Corp", alice).message.to_dict()
+    assert card["blocks"][0]["text"]["text"] == "Acme Corp"
+    texts = [
+        element["text"]
+        for block in card["blocks"]
+        if block["type"] == "context"
+        for element in block["elements"]
+    ]
+    assert "Also matching: ACME GmbH, Acme Holdings" in texts  # best match first
+    shown = {
+        block["accessory"]["value"]
+        for block in card["blocks"]
+        if block.get("block_id", "").startswith(ids.ALSO_MATCHING_BLOCK_PREFIX)
+    }
+    assert shown == {"sub:A-S00081002", "sub:A-S00081003"}
+    picked = lookups.answer_query(ids.LICENSE_COMMAND, "Acme", alice)
+    assert (picked.outcome, picked.result_count) == ("ambiguous", 3)
+    # A query that matches only one customer shows nothing extra.
+    only = lookups.answer_query(ids.LICENSE_COMMAND, "Acme Holdings", alice).message.to_dict()
+    assert "Also matching" not in str(only)
+
+
+def test_printed_license_ids_and_bare_subscription_names_mean_what_they_look_like(
+    store: Store,
+) -> None:
+    _acme(store)
+    assert store.search("#10778").resolved_key == "sub:A-S00081001"
+    assert store.search("S00081003").resolved_key == "sub:A-S00081003"
+    assert store.search("s00081002").resolved_key == "sub:A-S00081002"
+
+
+def test_an_address_that_received_no_license_says_so_then_shows_its_domain(
+    store: Store,
+) -> None:
+    from bot import ids
+    from bot.lookups import Requester
+    from bot.search import QueryKind
+
+    _acme(store)
+    result = store.search("nobody@acme.de")
+    assert (result.matched_by, result.resolved_key) == (QueryKind.EMAIL_DOMAIN, "sub:A-S00081003")
+    answer = _lookups(store.factory).answer_query(
+        ids.LICENSE_COMMAND, "nobody@acme.de", Requester("UALICE", "T1", channel_id="C1")
+    )
+    first = answer.message.to_dict()["blocks"][0]
+    assert first["elements"][0]["text"].startswith("No license was sent to nobody@acme.de.")
+
+
+def test_more_matches_than_the_pick_list_holds_are_announced(store: Store) -> None:
+    from bot import ids
+    from bot.lookups import Requester
+
+    store.licenses(
+        *(paid(n, f"Acme Unit {n}", zuora_subscription_name=f"A-S{n}") for n in range(1, 13))
+    )
+    answer = _lookups(store.factory).answer_query(
+        ids.LICENSE_COMMAND, "acme", Requester("UALICE", "T1", channel_id="C1")
+    )
+    assert answer.outcome == "ambiguous"
+    assert "More customers match than are shown here" in str(answer.message.to_dict())

@@ -307,12 +307,30 @@ def test_several_matches_without_a_winner_give_a_pick_list(customers: Session) -
     assert {c.key for c in result.choices} == {"sf:GE", "sf:SOCGEN"}
 
 
-def test_two_customers_with_the_same_name_are_not_resolved(customers: Session) -> None:
+def test_a_query_that_is_one_customers_name_shows_it_and_offers_the_others(
+    customers: Session,
+) -> None:
+    # `Hooli` is Hooli's folded name exactly; Hooli GmbH (another legal form: another
+    # company) shares its words and is offered beside the card (issue 12).
     add_customer(customers, "sf:HOOLI-EU", "Hooli GmbH")
     customers.commit()
     result = find_customers(customers, "Hooli")
+    assert result.resolved_key == "sf:HOOLI"
+    assert result.also_matching == (("sf:HOOLI-EU", "Hooli GmbH"),)
+
+
+def test_two_customers_with_the_same_name_are_not_resolved(customers: Session) -> None:
+    add_customer(customers, "sf:HOOLI-EU", "Hooli GmbH")
+    add_customer(customers, "sf:HOOLI-DE", "Hooli GmbH")
+    customers.commit()
+    result = find_customers(customers, "Hooli GmbH")
     assert result.resolved is None
-    assert {c.key for c in result.choices} == {"sf:HOOLI", "sf:HOOLI-EU"}
+    assert {c.key for c in result.choices} == {"sf:HOOLI-EU", "sf:HOOLI-DE", "sf:HOOLI"}
+    # `Hooli` is only one of them by name: the other two share its words.
+    assert find_customers(customers, "Hooli").also_matching == (
+        ("sf:HOOLI-DE", "Hooli GmbH"),
+        ("sf:HOOLI-EU", "Hooli GmbH"),
+    )
 
 
 def test_an_email_shared_by_two_customers_gives_a_pick_list(customers: Session) -> None:

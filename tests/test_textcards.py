@@ -100,7 +100,7 @@ def test_recon_card_links_and_dividers() -> None:
 def test_pick_list_buttons_show_their_action() -> None:
     message = build_pick_list(
         "acme",
-        [CustomerChoice("sf:1", "Acme", 2, "ultimate", 10)],
+        [CustomerChoice("sf:1", "Acme", 2, "ultimate", 10, Standing.ACTIVE, "ultimate", 10)],
         action_id=ids.CUSTOMER_PICK_RECON_ACTION,
     )
     assert render_message(message.to_dict()).splitlines() == [

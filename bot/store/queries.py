@@ -7,7 +7,7 @@ reconciliations a customer has: nothing here loads row by row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -157,10 +157,10 @@ def customer_choices(
         customer = customers.get(key)
         if customer is None:
             continue
-        overview = summarise_licenses(licenses_by_customer[key], today)
-        active = (
-            overview.lead if overview.lead and overview.lead.standing is Standing.ACTIVE else None
-        )
+        licenses = licenses_by_customer[key]
+        overview = summarise_licenses(licenses, today)
+        lead = overview.lead
+        active = lead if lead and lead.standing is Standing.ACTIVE else None
         choices.append(
             CustomerChoice(
                 key=customer.key,
@@ -168,9 +168,26 @@ def customer_choices(
                 license_count=overview.license_count,
                 active_plan=active.license.plan if active else None,
                 active_user_count=active.license.user_count if active else None,
+                standing=lead.standing if lead else None,
+                lead_plan=lead.license.plan if lead else None,
+                lead_user_count=lead.license.user_count if lead else None,
+                account_name=customer.account_name,
+                salesforce_account_id=customer.salesforce_account_id,
+                subscription_names=_distinct(row.zuora_subscription_name for row in licenses),
+                email_domains=_distinct(_email_domain(row.contact_email) for row in licenses),
             )
         )
     return choices
+
+
+def _distinct(values: Iterable[str | None]) -> tuple[str, ...]:
+    return tuple(sorted({value for value in values if value}))
+
+
+def _email_domain(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return None
+    return email.rpartition("@")[2].lower() or None
 
 
 # Every column, for reads that build records from plain rows (attribute names = column names).

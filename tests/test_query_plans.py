@@ -132,7 +132,14 @@ def test_card_statements_use_indexes(engine, loaded):
 
 @pytest.mark.parametrize(
     "old_key",
-    ["name:initech inc", "sf:0016100000INITE", "za:ZA-INITECH", "sub:A-S00090001", "sub:none"],
+    [
+        "name:initech inc",
+        "sf:0016100000INITE",
+        "za:ZA-INITECH",
+        "sub:A-S00090001",
+        "sub:none",
+        "domain:initech.example",
+    ],
 )
 def test_old_customer_keys_are_followed_through_indexes(engine, loaded, old_key):
     # A button or App Home entry made before an import regrouped the customers (issue 12).

@@ -53,7 +53,7 @@ def test_customersdots_licenses_table_imports_as_written(session_factory) -> Non
     assert not any("BEGIN LICENSE" in str(value) for row in stored for value in row)
 
 
-def test_the_real_exports_answer_a_lookup(session_factory) -> None:
+def test_the_real_exports_answer_a_lookup(session_factory, tmp_path) -> None:
     load(session_factory)
     with session_factory() as session:
         result = find_customers(session, "Initech")
@@ -71,6 +71,17 @@ def test_the_real_exports_answer_a_lookup(session_factory) -> None:
             "name:globex corp",
             "domain:globex.example",
         }
+    # Once Globex has an account, the domain's license joins it, and its old key follows.
+    globex_paid = tmp_path / "globex.csv"
+    globex_paid.write_text(
+        "id,company,plan,zuora_account_id,contact_email\n"
+        "7003,Globex Corporation,premium,Z-GLOBEX,hank@globex.example\n",
+        encoding="utf-8",
+    )
+    import_file(session_factory, ImportKind.LICENSES, globex_paid)
+    with session_factory() as session:
+        moved = load_customer_licenses(session, "domain:globex.example", today=TODAY)
+        assert moved.customer.key == "za:Z-GLOBEX"
 
 
 def test_usage_pings_as_version_gitlab_com_exports_them(session_factory, tmp_path) -> None:

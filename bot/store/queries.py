@@ -115,8 +115,9 @@ def current_customer_key(session: Session, old_key: str) -> str | None:
 
     Keys name their evidence (bot.store.customers): a Salesforce account (a 15-character id
     in keys made before ids were converted), a Zuora account or a subscription is followed to
-    the customer its licenses are under; a name (`name:<folded name>`, or an older key's name
-    without its legal form) to the one customer with that folded name or search key."""
+    the customer its licenses are under, as is an email domain (`domain:`, licenses without a
+    company); a name (`name:<folded name>`, or an older key's name without its legal form) to
+    the one customer with that folded name or search key."""
     kind, _, value = old_key.partition(":")
     statement: Any
     if kind == "sf":
@@ -127,6 +128,10 @@ def current_customer_key(session: Session, old_key: str) -> str | None:
         statement = union(
             select(License.customer_key).where(License.zuora_subscription_name == value),
             select(License.customer_key).where(License.zuora_subscription_id == value),
+        )
+    elif kind == "domain":
+        statement = (
+            select(License.customer_key).where(License.contact_email_domain == value).distinct()
         )
     elif kind == "name":
         statement = union(

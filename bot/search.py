@@ -397,12 +397,15 @@ def _domain_customers(session: Session, domain: str, limit: int) -> list[str]:
 
 
 def _host_customers(session: Session, hostname: str, limit: int) -> list[str]:
-    # An instance reports its license by our id, else by the license file's MD5.
+    # An instance reports its license by our id, else by the license file's MD5: two
+    # statements, the second only when the first finds nothing (one statement with OR was
+    # planned as a scan of the licenses on PostgreSQL: 40 ms at 100,000).
     licensed = select(Host.license_id).where(Host.hostname == hostname)
+    found = _customers_of(session, License.id.in_(licensed), limit)
+    if found:
+        return found
     by_md5 = select(Host.license_md5).where(Host.hostname == hostname, Host.license_id.is_(None))
-    return _customers_of(
-        session, or_(License.id.in_(licensed), License.license_md5.in_(by_md5)), limit
-    )
+    return _customers_of(session, License.license_md5.in_(by_md5), limit)
 
 
 def _subscription_customers(session: Session, subscription_name: str, limit: int) -> list[str]:

@@ -348,7 +348,8 @@ class LookupService:
         def load(session: Session) -> tuple[str, int]:
             key = resolve_customer_key(session, customer_value)
             licenses = load_customer_licenses(session, key, today=self._clock().date())
-            choices = customer_choices(session, [key])
+            # The key the licenses were found under: an old key names the customer it became.
+            choices = customer_choices(session, [licenses.customer.key if licenses else key])
             if licenses is None or not choices:
                 return "not_found", 0
             selected.append(CustomerSelection(choices[0], licenses.overview))

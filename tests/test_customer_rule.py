@@ -602,3 +602,15 @@ def test_more_matches_than_the_pick_list_holds_are_announced(store: Store) -> No
     )
     assert answer.outcome == "ambiguous"
     assert "More customers match than are shown here" in str(answer.message.to_dict())
+
+
+def test_a_modal_holding_an_old_customer_key_selects_the_customer_it_became(store: Store) -> None:
+    from bot.lookups import Requester
+
+    store.licenses(trial(1, "Pied Piper Inc"))
+    store.licenses(paid(2, "Pied Piper Inc.", salesforce_account_id="0016100001PiedP"))
+    selection = _lookups(store.factory).customer_selection(
+        "name:pied piper inc", Requester("UALICE", "T1", channel_id="C1")
+    )
+    assert selection is not None
+    assert selection.choice.key == f"sf:{salesforce_id_18('0016100001PiedP')}"

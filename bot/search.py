@@ -107,6 +107,12 @@ class CompanyName:
         return self.folded != self.search_key
 
 
+# Exports repeat a customer's name license after license: a bounded cache of folded names
+# saves most of the folding (about a third of a licenses import's Python time) in little memory.
+COMPANY_NAME_CACHE_SIZE = 32768
+
+
+@functools.lru_cache(maxsize=COMPANY_NAME_CACHE_SIZE)
 def company_name(name: str) -> CompanyName:
     """The folded name and the search key of `name`, from one pass over it."""
     merged = _folded_words(name)

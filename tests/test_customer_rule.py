@@ -614,3 +614,16 @@ def test_a_modal_holding_an_old_customer_key_selects_the_customer_it_became(stor
     )
     assert selection is not None
     assert selection.choice.key == f"sf:{salesforce_id_18('0016100001PiedP')}"
+
+
+def test_an_unchanged_file_does_not_regroup(store: Store, engine: Engine) -> None:
+    from tests.sql_capture import captured_statements
+
+    rows = [paid(1, "Initech", salesforce_account_id=INITECH_SF), trial(2, "Initech")]
+    store.licenses(*rows)
+    with captured_statements(engine) as statements:
+        store.licenses(*rows)
+    assert not [s for s in statements if "customer_rule_" in s]
+    with captured_statements(engine) as statements:
+        store.licenses(rows[0], trial(2, "Initech", user_count=7))
+    assert [s for s in statements if "customer_rule_" in s]

@@ -178,11 +178,14 @@ def import_file(
                 on_progress(run.rows)
         if full:
             run.delete_missing(allow_mass_delete=allow_mass_delete)
-        if spec.kind in _GROUPING_KINDS:
+        # The customers are a function of the store: a file that changed no row leaves them as
+        # they are (a daily export re-imported unchanged skips the regrouping).
+        changed = run.inserted or run.updated or run.deleted
+        if spec.kind in _GROUPING_KINDS and changed:
             counts = regroup(session.connection())
             run.customers_written = counts.customers_written
             run.customers_deleted = counts.customers_deleted
-        elif spec.kind is ImportKind.RECONCILIATIONS:
+        elif spec.kind is ImportKind.RECONCILIATIONS and changed:
             assign_reconciliations(session.connection())
         run.finish()
         finished_at = (now or datetime.now(UTC)).astimezone(UTC)

@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
         details=STORE_ENVIRONMENT,
     ).set_defaults(run=_shell)
 
-    kinds = ["licenses", "reconciliations", "hosts"]
+    kinds = ["licenses", "reconciliations", "hosts", "subscriptions"]
     imports = _command(
         commands,
         "import",

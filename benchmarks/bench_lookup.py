@@ -99,10 +99,17 @@ def _raw_chunks(csv_path: Path) -> Iterator[tuple[list[str], list[list[Any]]]]:
     with csv_path.open(newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
-        columns = [*header, "contact_email_key", "contact_email_domain", "customer_key"]
+        # Columns of the export that are not the table's (plan_name: a plan code's fallback).
+        kept = [position for position, name in enumerate(header) if name != "plan_name"]
+        columns = [
+            *(header[position] for position in kept),
+            "contact_email_key",
+            "contact_email_domain",
+            "customer_key",
+        ]
         chunk: list[list[Any]] = []
         for row in reader:
-            cells: list[Any] = [cell or None for cell in row]
+            cells: list[Any] = [row[position] or None for position in kept]
             cells[6] = row[6] == "true"
             email = row[3].lower()
             chunk.append([*cells, email, email.split("@")[1], f"sf:{row[15]}"])

@@ -1,4 +1,10 @@
-"""Synthetic exports for benchmarks: company names that share words, as real ones do.
+"""Synthetic exports for benchmarks, shaped like real customer data (issue 12).
+
+Company names share their words ("Blue", "Systems", "Bank"), as real ones do; a license's
+company spells its legal form as its requester typed it (`Corp`, `Corp.`, `Corporation`); one
+name in every SHARED_NAME_EVERY is also the next customer's, under another account; a third of
+the customers have a Zuora account but no Salesforce id; trials are self-requested, with no ids
+at all and the name typed with or without its legal form.
 
 Customer `i` has domain `c{i}.example`, subscription `A-S{i:08d}` and hosts
 `gitlab{n}.h{license}.example`, so a benchmark can name a customer every way a user would.
@@ -23,6 +29,18 @@ SECOND = (
     "Analytics Data Health Financial Logistics Energy Media Robotics Security Capital Partners"
 ).split()
 SUFFIX = ["Inc.", "LLC", "GmbH", "Ltd", "S.A.", "B.V.", "Corp", "", "", ""]
+# How requesters spell each legal form (the customer rule folds them to one).
+LEGAL_SPELLINGS = {
+    "Inc.": ("Inc", "Incorporated", "INC."),
+    "Corp": ("Corp.", "Corporation", "CORP"),
+    "Ltd": ("Ltd.", "Limited"),
+    "LLC": ("L.L.C.", "llc"),
+    "GmbH": ("GMBH", "Gmbh"),
+    "S.A.": ("SA",),
+    "B.V.": ("BV",),
+}
+# Every this-many-th customer has the previous customer's name, under its own accounts.
+SHARED_NAME_EVERY = 50
 PLANS = ["starter", "premium", "ultimate", "gitlab_com_premium", "gitlab_com_ultimate"]
 TYPES = ["cloud", "offline_cloud", "legacy"]
 STATUSES = ["pending", "processed", "skipped", "failed"]
@@ -40,9 +58,28 @@ def company_name(index: int, rng: random.Random) -> str:
 
 
 def company_names(customers: int, seed: int = 7) -> list[str]:
-    """Every customer's name, in index order (the draw `write_licenses` makes first)."""
+    """Every customer's name, in index order (`write_licenses` files licenses under them)."""
     rng = random.Random(seed)
-    return [company_name(i, rng) for i in range(customers)]
+    names: list[str] = []
+    for index in range(customers):
+        name = company_name(index, rng)
+        if index % SHARED_NAME_EVERY == SHARED_NAME_EVERY - 1:
+            name = names[-1]  # one name, two companies: told apart by their accounts
+        names.append(name)
+    return names
+
+
+def typed(name: str, rng: random.Random, *, trial: bool) -> str:
+    """The company as a license carries it: its legal form respelt now and then; a trial's
+    requester often leaves the legal form out."""
+    words = name.split()
+    form = words[-1] if words else ""
+    if form in LEGAL_SPELLINGS:
+        if trial and rng.random() < 0.4:
+            return " ".join(words[:-1])
+        if rng.random() < 0.3:
+            return " ".join([*words[:-1], rng.choice(LEGAL_SPELLINGS[form])])
+    return name
 
 
 def write_licenses(
@@ -55,8 +92,8 @@ def write_licenses(
     user_count_offset: int = 0,
 ) -> None:
     """`user_count_offset` != 0 writes the same licenses with every row changed (an update run)."""
-    rng = random.Random(seed)
-    names = [company_name(i, rng) for i in range(customers)]
+    names = company_names(customers, seed)
+    rng = random.Random(seed * 31 + 1)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(LICENSE_HEADER)
@@ -65,10 +102,13 @@ def write_licenses(
             start = today - timedelta(days=rng.randrange(0, 1500))
             trial = rng.random() < 0.15
             domain = f"c{customer}.example"
+            # Self-requested trials carry no ids; a third of the customers no Salesforce id.
+            salesforce = "" if trial or customer % 3 == 0 else f"SF{customer:013d}"
+            zuora = "" if trial else f"ZA{customer:010d}"
             writer.writerow(
                 [
                     license_id,
-                    names[customer],
+                    typed(names[customer], rng, trial=trial),
                     f"Contact {license_id}",
                     f"user{license_id % 97}@{domain}",
                     rng.choice(PLANS),
@@ -78,12 +118,15 @@ def write_licenses(
                     start.isoformat(),
                     (start + timedelta(days=30 if trial else 365)).isoformat(),
                     rng.choice(TYPES),
-                    f"{customer:032x}",
-                    f"A-S{customer:08d}",
+                    "" if trial else f"{customer:032x}",
+                    "" if trial else f"A-S{customer:08d}",
                     "",
                     "",
-                    f"SF{customer:013d}",
-                    f"ZA{customer:010d}",
+                    salesforce,
+                    zuora,
+                    "",  # license_md5
+                    "",  # notes
+                    "",  # plan_name
                 ]
             )
 
@@ -136,6 +179,8 @@ def write_hosts(path: Path, hosts: int, licenses: int, today: date, seed: int = 
                     users,
                     users + rng.randrange(0, 200),
                     f"{(today - timedelta(days=rng.randrange(0, 30))).isoformat()}T03:00:00Z",
+                    "",  # uuid: keyed by hostname
+                    "",  # license_md5: reported by license id
                 ]
             )
 

@@ -89,6 +89,7 @@ class CustomerRecord:
     key: str
     name: str
     salesforce_account_id: str | None = None
+    account_name: str | None = None  # the Zuora account's name, from a subscriptions export
 
 
 @dataclass(frozen=True)
@@ -146,3 +147,7 @@ class CustomerChoice:
     email_domain: str | None = None  # of the contact the customer's lead license went to
     # Keyword-only and required: a line that guessed its standing could contradict the card.
     standing: CustomerStanding = field(kw_only=True)
+    # What tells same-named customers apart in a pick list.
+    account_name: str | None = None
+    subscription_names: tuple[str, ...] = ()
+    email_domains: tuple[str, ...] = ()

@@ -19,7 +19,7 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from urllib.parse import urlsplit
 
@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, un
 from sqlalchemy.orm import Session
 
 from bot.records import CustomerChoice
-from bot.store.models import Customer, Host, License, Reconciliation
+from bot.store.models import Customer, Host, License, Reconciliation, Subscription
 from bot.store.queries import customer_choices
 
 # Legal-form words dropped from the end of company names, so "Acme, Inc." and "ACME GmbH"
@@ -58,6 +58,8 @@ MIN_SUBSTRING_QUERY_LENGTH = 4
 MATCH_SCORE = 0.35
 SUGGESTION_SCORE = 0.2
 MAX_SUGGESTIONS = 3
+# Other matches offered beside a card whose name the query is exactly.
+MAX_ALSO_MATCHING = 5
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 # Apostrophes vanish rather than split: "McDonald's" meets "mcdonalds".
@@ -77,15 +79,66 @@ def company_search_key(name: str) -> str:
     made only of legal-form words ("Company Ltd") is kept whole rather than becoming empty.
     The result is idempotent, so a user typing a key finds it.
     """
-    # Casefold on both sides of NFKD: each can produce characters the other then changes.
-    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
-    without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
-    merged = _fit_length(_join_single_letters(_NON_WORD.sub(" ", plain).split()))
+    merged = _folded_words(name)
     kept = list(merged)
     while kept and kept[-1] in LEGAL_SUFFIXES:
         kept.pop()
     return " ".join(kept or merged)
+
+
+# The customer rule's legal-form spellings (DESIGN.md: The store, rule 3a): a trailing legal
+# form is kept in a folded name, spelt one way, so `Corp` = `Corp.` = `Corporation` and
+# `Inc` = `Incorporated`, while `Acme Corp` and `ACME GmbH` stay apart. Forms not listed here
+# (LLC, GmbH, AG, S.A., ...) are already spelt one way once case and punctuation are folded.
+LEGAL_FORM_SPELLINGS = {
+    "corporation": "corp",
+    "incorporated": "inc",
+    "limited": "ltd",
+    "company": "co",
+}
+
+
+@dataclass(frozen=True)
+class CompanyName:
+    """A company name as the customer rule compares it."""
+
+    folded: str  # case, accents, punctuation and spacing folded; legal form canonical, kept
+    search_key: str  # company_search_key: the folded name without its legal form
+
+    @property
+    def has_legal_form(self) -> bool:
+        return self.folded != self.search_key
+
+
+# Exports repeat a customer's name license after license: a bounded cache of folded names
+# saves most of the folding (about a third of a licenses import's Python time) in little memory.
+COMPANY_NAME_CACHE_SIZE = 32768
+
+
+@functools.lru_cache(maxsize=COMPANY_NAME_CACHE_SIZE)
+def company_name(name: str) -> CompanyName:
+    """The folded name and the search key of `name`, from one pass over it."""
+    merged = _folded_words(name)
+    kept = list(merged)
+    while kept and kept[-1] in LEGAL_SUFFIXES:
+        kept.pop()
+    search_key = " ".join(kept or merged)
+    if not kept or len(kept) == len(merged):
+        folded = " ".join(merged)
+    else:
+        forms = [LEGAL_FORM_SPELLINGS.get(word, word) for word in merged[len(kept) :]]
+        folded = " ".join([*kept, *forms])
+    # A name made only of punctuation folds to nothing; keep it apart from other such names.
+    unfoldable = name.strip().casefold()
+    return CompanyName(folded or unfoldable, search_key or unfoldable)
+
+
+def _folded_words(name: str) -> list[str]:
+    # Casefold on both sides of NFKD: each can produce characters the other then changes.
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
+    without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
+    return _fit_length(_join_single_letters(_NON_WORD.sub(" ", plain).split()))
 
 
 def _fit_length(words: list[str]) -> list[str]:
@@ -233,6 +286,9 @@ class SearchResult:
     has_more: bool = False  # more customers matched than `choices` holds
     # The clear winner's key; set even when `load_choices=False` skipped loading `resolved`.
     resolved_key: str | None = None
+    # The query is exactly the winner's folded name but these (key, name) also match its words:
+    # offered beside its card ("Also matching: Acme Holdings, ACME GmbH").
+    also_matching: tuple[tuple[str, str], ...] = ()
 
     @property
     def unsent_email(self) -> bool:
@@ -268,9 +324,22 @@ def find_customers(
             if candidate.score >= SUGGESTION_SCORE and candidate.name not in suggestions:
                 suggestions.append(candidate.name)
         return SearchResult(query, suggestions=tuple(suggestions[:MAX_SUGGESTIONS]))
-    exact = [candidate.key for candidate in matches if candidate.search_key == query.name_key]
+    exact = [candidate for candidate in matches if candidate.search_key == query.name_key]
+    # The query is one customer's folded name, legal form kept (`Acme Corp`): that customer,
+    # whoever else shares its words (`ACME GmbH`); `Acme` names several, so they are picked from.
+    folded = company_name(query.text).folded
+    same_name = [candidate for candidate in exact if company_name(candidate.name).folded == folded]
+    if len(same_name) == 1:
+        chosen = same_name[0]
+        others = tuple((c.key, c.name) for c in matches if c.key != chosen.key)
+        result = _result(
+            session, query, QueryKind.NAME, [chosen.key], limit, True, load_choices, today
+        )
+        return replace(result, also_matching=others[:MAX_ALSO_MATCHING])
     keys = [candidate.key for candidate in matches]
-    winner = exact[0] if len(exact) == 1 else (keys[0] if len(keys) == 1 else None)
+    winner = exact[0].key if len(exact) == 1 else (keys[0] if len(keys) == 1 else None)
+    if winner is not None and winner != keys[0]:
+        keys = [winner, *(key for key in keys if key != winner)]
     return _result(
         session, query, QueryKind.NAME, keys, limit, winner is not None, load_choices, today
     )
@@ -352,40 +421,35 @@ def _domain_customers(session: Session, domain: str, limit: int) -> list[str]:
 
 
 def _host_customers(session: Session, hostname: str, limit: int) -> list[str]:
-    licensed = select(Host.license_id).where(Host.hostname == hostname).scalar_subquery()
-    return _customers_of(session, License.id.in_(licensed), limit)
+    # An instance reports its license by our id, else by the license file's MD5: two
+    # statements, the second only when the first finds nothing (one statement with OR was
+    # planned as a scan of the licenses on PostgreSQL: 40 ms at 100,000).
+    licensed = select(Host.license_id).where(Host.hostname == hostname)
+    found = _customers_of(session, License.id.in_(licensed), limit)
+    if found:
+        return found
+    by_md5 = select(Host.license_md5).where(Host.hostname == hostname, Host.license_id.is_(None))
+    return _customers_of(session, License.license_md5.in_(by_md5), limit)
 
 
 def _subscription_customers(session: Session, subscription_name: str, limit: int) -> list[str]:
-    """Licenses of the subscription, else its reconciliations' customers.
-
-    ARCHITECTURE.md's customer rule."""
+    """Licenses of the subscription (by name, else by any of its versions' Zuora ids from the
+    subscriptions export), else its reconciliations' customers (bot.store.customers)."""
     found = _customers_of(session, License.zuora_subscription_name == subscription_name, limit)
     if found:
         return found
-    # A subscription reconciled but never licensed here: a reconciliation belongs to the
-    # customer whose license shares its Zuora subscription id, else to the same-named customer.
-    reconciliations = (
-        select(Reconciliation.zuora_subscription_id, Reconciliation.customer_search_key)
-        .where(Reconciliation.subscription_name == subscription_name)
-        .subquery()
+    versions = select(Subscription.zuora_subscription_id).where(
+        Subscription.subscription_name == subscription_name
     )
-    by_subscription_id = select(License.customer_key.label("key")).join(
-        reconciliations, reconciliations.c.zuora_subscription_id == License.zuora_subscription_id
+    found = _customers_of(session, License.zuora_subscription_id.in_(versions), limit)
+    if found:
+        return found
+    owners = select(Reconciliation.customer_key).where(
+        Reconciliation.subscription_name == subscription_name
     )
-    by_name = (
-        select(Customer.key.label("key"))
-        .join(reconciliations, reconciliations.c.customer_search_key == Customer.search_key)
-        .where(
-            ~select(License.id)
-            .where(License.zuora_subscription_id == reconciliations.c.zuora_subscription_id)
-            .exists()
-        )
-    )
-    owners = union(by_subscription_id, by_name).subquery()
     statement = (
         select(Customer.key)
-        .where(Customer.key.in_(select(owners.c.key)))
+        .where(Customer.key.in_(owners))
         .order_by(Customer.name, Customer.key)
         .limit(limit)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -258,6 +259,25 @@ def all_text(message: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # License card
+
+
+def test_the_card_names_the_account_as_in_salesforce_where_known() -> None:
+    data = normal_customer()
+    with_account = replace(
+        data, customer=replace(data.customer, account_name="Acme Corporation <EMEA>")
+    )
+    counts = license_card(with_account)["blocks"][1]["elements"][0]["text"]
+    assert (
+        "<https://salesforce.example.test/0016100000XyZ12|"
+        "Salesforce account: Acme Corporation &lt;EMEA&gt;>" in counts
+    )
+    # A Zuora account's name without a Salesforce id: named, not linked.
+    unlinked = replace(
+        with_account,
+        customer=replace(with_account.customer, salesforce_account_id=None),
+    )
+    counts = license_card(unlinked)["blocks"][1]["elements"][0]["text"]
+    assert counts.endswith("Salesforce account: Acme Corporation &lt;EMEA&gt;")
 
 
 def test_normal_customer_card_leads_with_the_active_license() -> None:
@@ -589,8 +609,8 @@ def test_relative_date_words(
         ("gitlab_com_premium", "GitLab.com Premium"),
         ("gitlab_com_ultimate_trial", "GitLab.com Ultimate trial"),
         ("some_new_plan", "Some new plan"),
-        ("", "Unknown plan"),
-        (None, "Unknown plan"),
+        ("", "Plan not recorded"),
+        (None, "Plan not recorded"),
     ],
 )
 def test_plan_labels(plan: str | None, label: str) -> None:
@@ -921,3 +941,69 @@ def test_notice_is_one_escaped_section() -> None:
             }
         ],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Pick lists that tell customers apart (issue 12)
+
+
+def _pick_lines(message: dict[str, Any]) -> list[str]:
+    return [
+        block["text"]["text"]
+        for block in message["blocks"]
+        if block.get("block_id", "").startswith(ids.PICK_LIST_BLOCK_PREFIX)
+    ]
+
+
+def test_same_named_customers_are_told_apart_and_no_two_lines_are_alike() -> None:
+    vandelay = {
+        "name": "Vandelay Industries",
+        "license_count": 1,
+        "standing": CustomerStanding.EXPIRED,
+    }
+    choices = [
+        CustomerChoice("sf:A", **vandelay, salesforce_account_id="0016100001VanAAAAAA"),
+        CustomerChoice("sf:B", **vandelay, salesforce_account_id="0016100001VanBBBAAA"),
+        CustomerChoice("name:vandelay industries", **vandelay, email_domains=("vandelay.example",)),
+        CustomerChoice("sub:A-S1", **vandelay),
+        CustomerChoice("sub:A-S2", **vandelay),
+        CustomerChoice("name:other", "Other", 1, standing=CustomerStanding.EXPIRED),
+    ]
+    lines = _pick_lines(check_message(build_pick_list("vandelay", choices, action_id="pick")))
+    assert len(set(lines)) == len(lines)
+    assert lines[0].endswith("· Salesforce 0016100001VanAAAAAA")
+    assert lines[2].endswith("· @vandelay.example")
+    assert lines[5] == "*Other* · 1 license · no active license"  # its name is its own
+
+
+def test_the_pick_list_says_in_grace_where_the_card_does() -> None:
+    choice = CustomerChoice("sf:1", "Globex", 1, standing=CustomerStanding.IN_GRACE)
+    lines = _pick_lines(check_message(build_pick_list("globex", [choice], action_id="pick")))
+    assert lines == ["*Globex* · 1 license · expired, in grace period"]
+
+
+def test_the_pick_list_says_when_more_customers_match() -> None:
+    choices = [
+        CustomerChoice(f"k{n}", f"Acme {n}", 1, standing=CustomerStanding.EXPIRED) for n in range(8)
+    ]
+    message = check_message(build_pick_list("acme", choices, action_id="pick", has_more=True))
+    assert "More customers match than are shown here" in all_text(message)
+    without = check_message(build_pick_list("acme", choices, action_id="pick"))
+    assert "More customers match" not in all_text(without)
+
+
+def test_also_matching_offers_a_button_each() -> None:
+    from bot.views.cards import also_matching_blocks
+
+    blocks = [
+        block.to_dict()
+        for block in also_matching_blocks(
+            [("sub:A-S2", "Acme Holdings"), ("sub:A-S3", "ACME GmbH")], action_id="pick"
+        )
+    ]
+    assert blocks[0]["elements"][0]["text"] == "Also matching: Acme Holdings, ACME GmbH"
+    buttons = [block["accessory"] for block in blocks[1:]]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("pick", "sub:A-S2"),
+        ("pick", "sub:A-S3"),
+    ]

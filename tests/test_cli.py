@@ -406,3 +406,27 @@ def test_check_says_when_slack_is_unreachable(store_url, tmp_path):
     assert result.returncode == 2
     (failure,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert "could not be reached" in failure and "SLACK_API_URL" in failure
+
+
+def test_a_zuora_subscriptions_export_imports_and_regroups(store_url, dataset, tmp_path):
+    assert (
+        run_bot(
+            "import", "licenses", str(dataset["licenses"]), database_url=store_url, cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    export = tmp_path / "subscriptions.csv"
+    export.write_text(
+        "Subscription.Name,Subscription.Id,Subscription.Version,Account.Id,Account.Name,"
+        "Account.AccountNumber,Account.CrmId\r\n"
+        "A-S00090001,8a8aa0b1c2d3e4f5a6b7c8d9e0f1a2b3,2,ZA-INITECH,Initech Corporation,"
+        "A00001,0016100000INITEC\r\n",
+        encoding="utf-8",
+    )
+    done = run_bot("import", "subscriptions", str(export), database_url=store_url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "subscriptions: 1 rows" in done.stdout and "customers:" in done.stdout
+    shown = run_bot(
+        "shell", database_url=store_url, cwd=tmp_path, stdin="/license Initech Corporation\n"
+    )
+    assert "Salesforce account: Initech Corporation" in shown.stdout, shown.stdout

@@ -48,7 +48,8 @@ def test_demo_has_the_promised_customers(demo_store):
 
     assert 280 <= len(keys) <= 320
     assert sum(key.startswith("sf:") for key in keys) > 100
-    assert sum(key.startswith("name:") for key in keys) > 60
+    # Customers of a Zuora account with no Salesforce id, or only of trials (by name).
+    assert sum(key.startswith(("za:", "name:")) for key in keys) > 60
     assert {"Initech", "Initech Labs", "Initek GmbH", "Acme Corp", "ACME Inc.", "Acmé Systems"} <= (
         names
     )
@@ -126,8 +127,9 @@ def test_demo_files_are_deterministic_per_day(tmp_path):
     second = write_demo_files(tmp_path / "b", TODAY)
     later = write_demo_files(tmp_path / "c", TODAY + timedelta(days=100))
 
-    assert set(first) == set(ImportKind)
-    for kind in ImportKind:
+    # The demo's licenses carry their accounts: it writes no subscriptions export.
+    assert set(first) == set(ImportKind) - {ImportKind.SUBSCRIPTIONS}
+    for kind in first:
         assert first[kind].read_bytes() == second[kind].read_bytes()
     assert first[ImportKind.LICENSES].read_bytes() != later[ImportKind.LICENSES].read_bytes()
 

@@ -20,7 +20,7 @@ from bot.search import find_customers, search_words
 from bot.store.models import Customer, SearchWord
 from bot.store.schema import MIGRATIONS_DIR, upgrade
 from tests.sql_capture import captured_statements
-from tests.test_import import import_licenses, license_row, licenses_file
+from tests.test_import import UNSUBSCRIBED, import_licenses, license_row, licenses_file
 
 
 def vocabulary(factory: sessionmaker[Session]) -> set[str]:
@@ -47,7 +47,10 @@ COMPANIES = ["Acme Inc.", "Globex 2500 Corporation", "Société Générale S.A."
 
 
 def test_an_import_adds_its_customers_name_words(session_factory, tmp_path: Path) -> None:
-    rows = [license_row(n, company=company) for n, company in enumerate(COMPANIES, start=1)]
+    rows = [
+        license_row(n, company=company, **UNSUBSCRIBED)
+        for n, company in enumerate(COMPANIES, start=1)
+    ]
     import_licenses(session_factory, licenses_file(tmp_path, rows))
     # No digits ("2500", "q7"), nothing under three letters ("ab"), no legal forms.
     assert vocabulary(session_factory) == {"acme", "globex", "societe", "generale", "volvo", "labs"}
@@ -72,7 +75,7 @@ def test_a_typo_of_an_imported_word_is_corrected_without_ranking_names(
     engine: Engine, session_factory, tmp_path: Path
 ) -> None:
     # On SQLite the vocabulary's FTS5 table is filled by triggers as the importer inserts.
-    rows = [license_row(n, company=f"Monarch Labs {n}") for n in range(1, 6)]
+    rows = [license_row(n, company=f"Monarch Labs {n}", **UNSUBSCRIBED) for n in range(1, 6)]
     import_licenses(session_factory, licenses_file(tmp_path, rows))
     with captured_statements(engine) as statements, session_factory() as session:
         result = find_customers(session, "Moonarch", today=TODAY)
@@ -96,8 +99,22 @@ def test_the_migration_fills_the_vocabulary_of_an_existing_store(
         config.attributes["connection"] = connection
         command.downgrade(config, "0005")  # a store from before the vocabulary
     with session_factory() as session:
-        for name, search_key in [("Initech LLC", "initech"), ("Mesa Media 7", "mesa media 7")]:
-            session.add(Customer(key=f"name:{search_key}", name=name, search_key=search_key))
+        # In 0005's columns (the models are the head's); each customer has its license, which
+        # migration 0007 regroups by.
+        for number, (name, search_key) in enumerate(
+            [("Initech LLC", "initech"), ("Mesa Media 7", "mesa media 7")], start=1
+        ):
+            session.execute(
+                text("INSERT INTO customer (key, name, search_key) VALUES (:key, :name, :search)"),
+                {"key": f"name:{search_key}", "name": name, "search": search_key},
+            )
+            session.execute(
+                text(
+                    "INSERT INTO license (id, customer_key, company, plan, trial)"
+                    " VALUES (:id, :key, :name, 'premium', false)"
+                ),
+                {"id": number, "key": f"name:{search_key}", "name": name},
+            )
         session.commit()
     upgrade(engine)
     assert vocabulary(session_factory) == {"initech", "mesa", "media"}

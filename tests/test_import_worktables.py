@@ -15,6 +15,7 @@ from bot.store.importer import BATCH_SIZE, ImportFailed, import_file
 from bot.store.models import License
 from tests.test_import import (
     NOW,
+    UNSUBSCRIBED,
     customers,
     failure,
     license_row,
@@ -35,7 +36,7 @@ def leftover_tables(engine: Engine) -> list[str]:
 
 def rows(count: int, start: int = 1, **overrides: Any) -> list[dict[str, Any]]:
     return [
-        license_row(i, company=f"Company {i % 50}", **overrides)
+        license_row(i, company=f"Company {i % 50}", **{**UNSUBSCRIBED, **overrides})
         for i in range(start, start + count)
     ]
 

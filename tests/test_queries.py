@@ -70,10 +70,12 @@ def add_reconciliation(
     customer_name: str,
     subscription_id: str | None,
     reconcile_on: date | None,
+    customer_key: str | None = None,
 ) -> None:
     session.add(
         Reconciliation(
             id=reconciliation_id,
+            customer_key=customer_key,
             customer_name=customer_name,
             customer_search_key=company_search_key(customer_name),
             zuora_subscription_id=subscription_id,
@@ -199,40 +201,51 @@ def test_license_lookup_runs_the_same_few_statements_however_many_licenses(
 # --- load_customer_reconciliations ----------------------------------------------------------
 
 
-def test_reconciliations_by_subscription_id_then_by_name(session: Session) -> None:
+def test_reconciliations_of_a_customer_newest_first(session: Session) -> None:
+    # Which customer a reconciliation belongs to is the customer rule's, kept by every import
+    # (tests/test_customer_rule.py); the card reads what it assigned.
     add_customer(session, "sf:ACME", "ACME Corp")
     add_customer(session, "sf:GLOBEX", "Globex")
     add_license(session, 1, "sf:ACME", subscription_id="a" * 32)
     add_license(session, 2, "sf:GLOBEX", subscription_id="b" * 32)
-    # Acme's by subscription id, whatever name Salesforce gave it.
+    acme = {"customer_key": "sf:ACME"}
     add_reconciliation(
         session,
         10,
         customer_name="Acme Holdings",
         subscription_id="a" * 32,
         reconcile_on=date(2026, 3, 1),
+        **acme,
     )
-    # Acme's by name: no license carries its subscription id.
     add_reconciliation(
         session,
         11,
-        customer_name="Acme, Inc.",
+        customer_name="Acme Corp.",
         subscription_id="c" * 32,
         reconcile_on=date(2026, 5, 1),
+        **acme,
     )
     add_reconciliation(
-        session, 12, customer_name="Acme Inc", subscription_id=None, reconcile_on=None
+        session, 12, customer_name="Acme Corp", subscription_id=None, reconcile_on=None, **acme
     )
     add_reconciliation(
-        session, 13, customer_name="Acme Inc", subscription_id=None, reconcile_on=date(2026, 5, 1)
+        session,
+        13,
+        customer_name="Acme Corp",
+        subscription_id=None,
+        reconcile_on=date(2026, 5, 1),
+        **acme,
     )
-    # Named like Acme but its subscription is Globex's: Globex's, not Acme's.
     add_reconciliation(
         session,
         14,
         customer_name="Acme Corp",
         subscription_id="b" * 32,
         reconcile_on=date(2026, 6, 1),
+        customer_key="sf:GLOBEX",
+    )
+    add_reconciliation(
+        session, 15, customer_name="Nobody", subscription_id=None, reconcile_on=date(2026, 6, 1)
     )
     add_import(session, "reconciliations", at(2026, 6, 10))
     add_import(session, "licenses", at(2026, 6, 12))
@@ -272,6 +285,7 @@ def test_reconciliation_lookup_statement_count_is_constant(
             customer_name="Acme",
             subscription_id=f"{license_id:032x}",
             reconcile_on=date(2026, 1, license_id),
+            customer_key="sf:ACME",
         )
     session.commit()
     session.expunge_all()

@@ -24,7 +24,7 @@ from bot.store.queries import load_customer_licenses, load_customer_reconciliati
 from tests.e2e_dataset import load_dataset
 
 TODAY = date(2026, 11, 27)
-STORE_TABLES = {"customer", "license", "reconciliation", "host", "search_word"}
+STORE_TABLES = {"customer", "license", "reconciliation", "host", "search_word", "subscription"}
 QUERIES = [
     "initech",  # exact name
     "initek",  # typo
@@ -127,5 +127,36 @@ def test_card_statements_use_indexes(engine, loaded):
     with captured_selects(engine) as statements, loaded() as session:
         assert load_customer_licenses(session, "sf:0016100000INITEC", today=today)
         assert load_customer_reconciliations(session, "sf:0016100000INITEC")
+    for statement, parameters in statements:
+        assert full_scans(engine, statement, parameters) == [], statement
+
+
+@pytest.mark.parametrize(
+    "old_key",
+    [
+        "name:initech inc",
+        "sf:0016100000INITE",
+        "za:ZA-INITECH",
+        "sub:A-S00090001",
+        "sub:none",
+        "domain:initech.example",
+    ],
+)
+def test_old_customer_keys_are_followed_through_indexes(engine, loaded, old_key):
+    # A button or App Home entry made before an import regrouped the customers (issue 12).
+    today = datetime.now(UTC).date()
+    with captured_selects(engine) as statements, loaded() as session:
+        load_customer_licenses(session, old_key, today=today)
+    assert len(statements) >= 2  # the missing key, then the statement that follows it
+    for statement, parameters in statements:
+        assert full_scans(engine, statement, parameters) == [], statement
+
+
+def test_a_subscription_known_only_from_exports_is_found_through_indexes(engine, loaded):
+    # No license names it: its versions' ids (subscriptions export), then its reconciliations.
+    with captured_selects(engine) as statements, loaded() as session:
+        result = find_customers(session, "A-S00090009", today=TODAY)
+    assert result.choices  # reconciled for Initech, by its name
+    assert len(statements) == 5  # names, versions, reconciliations; then the pick list
     for statement, parameters in statements:
         assert full_scans(engine, statement, parameters) == [], statement

@@ -222,6 +222,7 @@ def customers(session: Session) -> Session:
             customer_search_key=company_search_key("Umbrella Pharmaceuticals"),
             subscription_name="A-S00000009",
             status="pending",
+            customer_key="sf:UMBRELLA",  # as the customer rule assigns it (by name)
         )
     )
     session.commit()
@@ -321,12 +322,30 @@ def test_several_matches_without_a_winner_give_a_pick_list(customers: Session) -
     assert {c.key for c in result.choices} == {"sf:GE", "sf:SOCGEN"}
 
 
-def test_two_customers_with_the_same_name_are_not_resolved(customers: Session) -> None:
+def test_a_query_that_is_one_customers_name_shows_it_and_offers_the_others(
+    customers: Session,
+) -> None:
+    # `Hooli` is Hooli's folded name exactly; Hooli GmbH (another legal form: another
+    # company) shares its words and is offered beside the card (issue 12).
     add_customer(customers, "sf:HOOLI-EU", "Hooli GmbH")
     customers.commit()
     result = find_customers(customers, "Hooli", today=TODAY)
+    assert result.resolved_key == "sf:HOOLI"
+    assert result.also_matching == (("sf:HOOLI-EU", "Hooli GmbH"),)
+
+
+def test_two_customers_with_the_same_name_are_not_resolved(customers: Session) -> None:
+    add_customer(customers, "sf:HOOLI-EU", "Hooli GmbH")
+    add_customer(customers, "sf:HOOLI-DE", "Hooli GmbH")
+    customers.commit()
+    result = find_customers(customers, "Hooli GmbH", today=TODAY)
     assert result.resolved is None
-    assert {c.key for c in result.choices} == {"sf:HOOLI", "sf:HOOLI-EU"}
+    assert {c.key for c in result.choices} == {"sf:HOOLI-EU", "sf:HOOLI-DE", "sf:HOOLI"}
+    # `Hooli` is only one of them by name: the other two share its words.
+    assert find_customers(customers, "Hooli", today=TODAY).also_matching == (
+        ("sf:HOOLI-DE", "Hooli GmbH"),
+        ("sf:HOOLI-EU", "Hooli GmbH"),
+    )
 
 
 def test_an_email_shared_by_two_customers_gives_a_pick_list(customers: Session) -> None:
@@ -586,11 +605,27 @@ def test_search_index_migration_downgrades_and_rebuilds(engine: Engine, customer
         migrate(command.downgrade, "0001")
         assert not _name_index_exists(customers)
         customers.close()
-        add_customer(customers, "sf:LATE", "Latecomer Analytics")  # written while unindexed
+        # Written while unindexed, in 0001's columns (the models are the head's).
+        customers.execute(
+            text(
+                "INSERT INTO customer (key, name, search_key) VALUES"
+                " ('sf:LATE', 'Latecomer Analytics', 'latecomer analytics')"
+            )
+        )
+        customers.execute(
+            text(
+                "INSERT INTO license (id, customer_key, company, plan, trial) VALUES"
+                " (9001, 'sf:LATE', 'Latecomer Analytics', 'premium', false)"
+            )
+        )
         customers.commit()
     finally:
         migrate(command.upgrade, "head")
     assert _name_index_exists(customers)
-    # Rows written before the index existed are indexed by the upgrade.
-    assert find_customers(customers, "latecomer anlytics", today=TODAY).choices[0].key == "sf:LATE"
-    assert find_customers(customers, "Initek", today=TODAY).choices[0].key == "sf:INITECH"
+    # Rows written before the index existed are indexed by the upgrade (0007 regroups them
+    # by the customer rule, so they are found by name, not by their old keys).
+    assert (
+        find_customers(customers, "latecomer anlytics", today=TODAY).choices[0].name
+        == "Latecomer Analytics"
+    )
+    assert find_customers(customers, "Initek", today=TODAY).choices[0].name == "Initech"

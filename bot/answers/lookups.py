@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from slack_sdk.models.blocks import Block
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -155,13 +156,20 @@ class LookupService:
             answer = self._customer_card(
                 session, command, result.resolved_key, audience=Audience.REQUESTER
             )
-            return _told_unsent_email(answer, result, customer_count=1)
+            answer = _told_unsent_email(answer, result, customer_count=1)
+            also = cards.also_matching_blocks(
+                result.also_matching, action_id=PICK_ACTION_BY_COMMAND[command]
+            )
+            return _followed_by(answer, also)
         if result.choices:
             by_domain = result.matched_by is QueryKind.EMAIL_DOMAIN and result.unsent_email
             # What the listed customers match: the domain, when the address itself received none.
             listed_for = f"@{result.query.email_domain}" if by_domain else text
             message = cards.build_pick_list(
-                listed_for, result.choices, action_id=PICK_ACTION_BY_COMMAND[command]
+                listed_for,
+                result.choices,
+                action_id=PICK_ACTION_BY_COMMAND[command],
+                has_more=result.has_more,
             )
             answer = Answer(message, Outcome.AMBIGUOUS, len(result.choices))
             return _told_unsent_email(answer, result, customer_count=len(result.choices))
@@ -428,7 +436,10 @@ class LookupService:
         def load(session: Session) -> tuple[Outcome, int]:
             key = resolve_customer_key(session, customer_value)
             licenses = load_customer_licenses(session, key, today=self._clock().date())
-            choices = customer_choices(session, [key], today=self._clock().date())
+            # The key the licenses were found under: an old key names the customer it became.
+            choices = customer_choices(
+                session, [licenses.customer.key if licenses else key], today=self._clock().date()
+            )
             if licenses is None or not choices:
                 return Outcome.NOT_FOUND, 0
             selected.append(CustomerSelection(choices[0], licenses.overview))
@@ -499,6 +510,14 @@ SUGGESTION_QUERY_MAX = 500
 class CustomerSelection:
     choice: CustomerChoice
     overview: LicenseOverview
+
+
+def _followed_by(answer: Answer, after: list[Block]) -> Answer:
+    """A card with what the search adds after it (the other customers that also match)."""
+    if not after:
+        return answer
+    message = CardMessage(answer.message.text, [*answer.message.blocks, *after])
+    return replace(answer, message=message)
 
 
 def resolve_customer_key(session: Session, value: str) -> str:

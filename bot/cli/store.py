@@ -16,7 +16,7 @@ from bot.config import Settings
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-IMPORT_KINDS = ["licenses", "reconciliations", "hosts"]
+IMPORT_KINDS = ["licenses", "reconciliations", "hosts", "subscriptions"]
 
 
 def add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

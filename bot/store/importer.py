@@ -40,8 +40,22 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import money
-from bot.search import company_search_key, search_words
-from bot.store.models import Customer, Host, ImportRun, License, Reconciliation, UTCDateTime
+from bot.search import company_name
+from bot.store.customers import (
+    assign_reconciliations,
+    provisional_customer_key,
+    regroup,
+    salesforce_id_18,
+)
+from bot.store.models import (
+    Host,
+    ImportRun,
+    License,
+    Reconciliation,
+    Subscription,
+    UTCDateTime,
+    host_instance_key,
+)
 
 BATCH_SIZE = 2000
 # `--full` refuses to remove more than this share of a table's rows without --allow-mass-delete.
@@ -63,7 +77,7 @@ _DECIMAL_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_TIMESTAMP_START = re.compile(r"\d{4}-\d{2}-\d{2}([T ]|$)")
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
-_HEADER_SEPARATORS = re.compile(r"[\s_\-]+")
+_HEADER_SEPARATORS = re.compile(r"[\s_.\-]+")
 _WORD_SEPARATORS = re.compile(r"[\s\-]+")
 _MAX_SHOWN_VALUE = 60
 
@@ -72,6 +86,11 @@ class ImportKind(enum.StrEnum):
     LICENSES = "licenses"
     RECONCILIATIONS = "reconciliations"
     HOSTS = "hosts"
+    SUBSCRIPTIONS = "subscriptions"
+
+
+# The kinds whose rows the customer rule reads (bot.store.customers): importing one regroups.
+_GROUPING_KINDS = frozenset({ImportKind.LICENSES, ImportKind.SUBSCRIPTIONS})
 
 
 class ImportFailed(ValueError):
@@ -95,7 +114,7 @@ class ImportSummary:
     full: bool
     finished_at: datetime
     warnings: tuple[str, ...] = ()
-    customers_written: int = 0  # customers added or changed (licenses imports only)
+    customers_written: int = 0  # customers added or changed (licenses, subscriptions imports)
     customers_deleted: int = 0
 
     def describe(self) -> str:
@@ -104,7 +123,7 @@ class ImportSummary:
             f"{self.kind.value}: {self.rows:,} rows from {self.file}: {self.inserted:,} inserted, "
             f"{self.updated:,} updated, {self.unchanged:,} unchanged, {self.deleted:,} deleted"
         )
-        if self.kind is ImportKind.LICENSES:
+        if self.kind in _GROUPING_KINDS:
             description += (
                 f"; customers: {self.customers_written:,} added or changed, "
                 f"{self.customers_deleted:,} removed"
@@ -150,8 +169,15 @@ def import_file(
                 on_progress(run.rows)
         if full:
             run.delete_missing(allow_mass_delete=allow_mass_delete)
-        if spec.kind is ImportKind.LICENSES:
-            run.refresh_customers()
+        # The customers are a function of the store: a file that changed no row leaves them as
+        # they are (a daily export re-imported unchanged skips the regrouping).
+        changed = run.inserted or run.updated or run.deleted
+        if spec.kind in _GROUPING_KINDS and changed:
+            counts = regroup(session.connection())
+            run.customers_written = counts.customers_written
+            run.customers_deleted = counts.customers_deleted
+        elif spec.kind is ImportKind.RECONCILIATIONS and changed:
+            assign_reconciliations(session.connection())
         run.finish()
         finished_at = (now or datetime.now(UTC)).astimezone(UTC)
         session.add(
@@ -323,6 +349,15 @@ class _Field:
     name: str
     parse: Callable[[str], Any]
     required: bool = False  # the column must be present and the cell non-empty
+    # The source system's own names for the column, normalised (`Account.CrmId` ->
+    # `account_crmid`): the real exports are what operators have (DESIGN.md: Import files).
+    aliases: tuple[str, ...] = ()
+    # The column must be in the header, though its cells may be empty; `present_with` names
+    # another column that may stand in for it (`plan_name` for `plan`).
+    column_required: bool = False
+    present_with: str | None = None
+    # A source system's column only: no warning when a file lacks it.
+    source_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -337,10 +372,29 @@ class _KindSpec:
     # Stored column -> file column, for length errors on derived columns.
     sources: dict[str, str] = field(default_factory=dict)
     noun: str = "row"
+    # Columns written only with a new row: the customer rule (bot.store.customers) owns them
+    # afterwards, so a re-import neither rewrites nor counts them.
+    insert_only: tuple[str, ...] = ()
+    # Rows sharing a key are successive reports of one thing (a GitLab instance's usage
+    # pings): the one newest by this column is kept, in the file and in the store.
+    newest_by: str | None = None
+
+    @functools.cached_property
+    def updated_columns(self) -> list[str]:
+        """The columns a stored row's update compares and sets."""
+        return [name for name in self.columns if name != self.key and name not in self.insert_only]
 
     @property
     def field_names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields)
+
+    @functools.cached_property
+    def column_names(self) -> dict[str, str]:
+        """A normalised header -> the field it holds: its own name, or an alias."""
+        return {
+            **{alias: f.name for f in self.fields for alias in f.aliases},
+            **{f.name: f.name for f in self.fields},
+        }
 
     @functools.cached_property
     def field_positions(self) -> dict[str, int]:
@@ -370,15 +424,14 @@ class _KindSpec:
         )
 
 
-def _customer_key(company: str, salesforce_account_id: str | None) -> str:
-    if salesforce_account_id:
-        return f"sf:{salesforce_account_id}"[:300]
-    return f"name:{_name_key(company)}"[:300]
+def _salesforce_id(raw: str) -> str:
+    return salesforce_id_18(raw)
 
 
-def _name_key(company: str) -> str:
-    # A name made only of punctuation normalises to nothing; keep it apart from other such names.
-    return company_search_key(company) or company.strip().casefold()
+def _md5(raw: str) -> str:
+    """A license file's MD5 as version.gitlab.com and CustomersDot write it: hyphens removed,
+    lowercase."""
+    return raw.replace("-", "").lower()
 
 
 LICENSE_COLUMNS = (
@@ -402,6 +455,10 @@ LICENSE_COLUMNS = (
     "zuora_subscription_name",
     "salesforce_account_id",
     "zuora_account_id",
+    "license_md5",
+    "notes",
+    "company_folded",
+    "company_search_key",
 )
 
 
@@ -424,20 +481,33 @@ def _license_row(values: Sequence[Any]) -> tuple[Any, ...]:
         trueup_quantity,
         salesforce_account_id,
         zuora_account_id,
+        license_md5,
+        notes,
+        plan_name,
     ) = values
     email_key = email.lower() if email else None
     domain: str | None = None
     if email_key and "@" in email_key:
         domain = email_key.rpartition("@")[2] or None
+    # A row without a company is kept: the customer rule files it under its subscription's
+    # customer or its contact's email domain (bot.store.customers).
+    name = company_name(company) if company else None
     return (
         license_id,
-        _customer_key(company, salesforce_account_id),
-        company,
+        provisional_customer_key(
+            salesforce_account_id,
+            zuora_account_id,
+            zuora_subscription_name or zuora_subscription_id,
+            name.folded if name else None,
+            domain,
+        ),
+        company or "",
         contact_name,
         email,
         email_key,
         domain,
-        plan,
+        # CustomersDot's plan code, else its plan name; older licenses have neither.
+        plan or plan_name or "",
         user_count,
         previous_user_count,
         trueup_quantity,
@@ -450,6 +520,10 @@ def _license_row(values: Sequence[Any]) -> tuple[Any, ...]:
         zuora_subscription_name,
         salesforce_account_id,
         zuora_account_id,
+        license_md5,
+        notes,
+        name.folded[:300] if name else None,
+        name.search_key[:300] if name else None,
     )
 
 
@@ -467,6 +541,7 @@ RECONCILIATION_COLUMNS = (
     "invoiced_amount_minor",
     "currency",
     "error_message",
+    "customer_folded_name",
 )
 
 
@@ -495,10 +570,11 @@ def _reconciliation_row(values: Sequence[Any]) -> tuple[Any, ...]:
             raise _InvalidRow(f"invoiced_amount '{amount}' {error}") from None
         if abs(amount_minor) > INT64_MAX:
             raise _InvalidRow(f"invoiced_amount '{amount}' is too large")
+    name = company_name(customer)
     return (
         reconciliation_id,
         customer,
-        _name_key(customer)[:300],
+        name.search_key[:300],
         subscription_name,
         zuora_subscription_id,
         status,
@@ -509,12 +585,16 @@ def _reconciliation_row(values: Sequence[Any]) -> tuple[Any, ...]:
         amount_minor,
         currency,
         error_message,
+        name.folded[:300],
     )
 
 
 HOST_COLUMNS = (
+    "instance_key",
     "hostname",
+    "uuid",
     "license_id",
+    "license_md5",
     "gitlab_version",
     "active_user_count",
     "historical_max_users",
@@ -523,7 +603,68 @@ HOST_COLUMNS = (
 
 
 def _host_row(values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(values)
+    (
+        hostname,
+        license_id,
+        gitlab_version,
+        active_user_count,
+        historical_max_users,
+        last_ping_at,
+        uuid,
+        license_md5,
+    ) = values
+    return (
+        host_instance_key(uuid, hostname),
+        hostname,
+        uuid,
+        license_id,
+        license_md5,
+        gitlab_version,
+        active_user_count,
+        historical_max_users,
+        last_ping_at,
+    )
+
+
+def _is_newer(candidate: Any, kept: Any) -> bool:
+    return candidate is not None and (kept is None or candidate >= kept)
+
+
+SUBSCRIPTION_COLUMNS = (
+    "zuora_subscription_id",
+    "subscription_name",
+    "subscription_version",
+    "zuora_account_id",
+    "account_name",
+    "account_number",
+    "salesforce_account_id",
+    "account_folded",
+    "account_search_key",
+)
+
+
+def _subscription_row(values: Sequence[Any]) -> tuple[Any, ...]:
+    (
+        subscription_name,
+        zuora_subscription_id,
+        version,
+        zuora_account_id,
+        account_name,
+        account_number,
+        salesforce_account_id,
+    ) = values
+    name = company_name(account_name) if account_name else None
+    return (
+        zuora_subscription_id,
+        subscription_name,
+        version,
+        zuora_account_id,
+        account_name,
+        account_number,
+        salesforce_account_id,
+        name.folded[:300] if name else None,
+        name.search_key[:300] if name else None,
+    )
 
 
 _SPECS: dict[ImportKind, _KindSpec] = {
@@ -534,29 +675,44 @@ _SPECS: dict[ImportKind, _KindSpec] = {
         noun="license",
         fields=(
             _Field("id", _record_id, required=True),
-            _Field("company", _text, required=True),
-            _Field("contact_name", _text),
-            _Field("contact_email", _text),
-            _Field("plan", _lowercase, required=True),
-            _Field("user_count", _count),
+            # CustomersDot's export has rows without a company, or without a plan (older
+            # licenses): kept, though every file must have the columns.
+            _Field("company", _text, column_required=True),
+            _Field("contact_name", _text, aliases=("name",)),
+            _Field("contact_email", _text, aliases=("email",)),
+            _Field(
+                "plan",
+                _lowercase,
+                aliases=("plan_code",),
+                column_required=True,
+                present_with="plan_name",
+            ),
+            _Field("user_count", _count, aliases=("users_count",)),
             _Field("trial", _boolean),
-            _Field("issued_at", _timestamp),
+            _Field("issued_at", _timestamp, aliases=("created_at",)),
             _Field("starts_at", _date),
             _Field("expires_at", _date),
             _Field("license_type", _one_of(LICENSE_TYPES)),
             _Field("zuora_subscription_id", _text),
             _Field("zuora_subscription_name", _uppercase),
-            _Field("previous_user_count", _count),
+            _Field("previous_user_count", _count, aliases=("previous_users_count",)),
             _Field("trueup_quantity", _count),
-            _Field("salesforce_account_id", _text),
+            _Field("salesforce_account_id", _salesforce_id),
             _Field("zuora_account_id", _text),
+            _Field("license_md5", _md5, aliases=("license_file_md5",)),
+            _Field("notes", _text),
+            # CustomersDot's `licenses` table: the plan's name where no plan code was kept.
+            _Field("plan_name", _lowercase, source_only=True),
         ),
         to_row=_license_row,
         columns=LICENSE_COLUMNS,
+        insert_only=("customer_key",),
         sources={
             "customer_key": "company",
             "contact_email_key": "contact_email",
             "contact_email_domain": "contact_email",
+            "company_folded": "company",
+            "company_search_key": "company",
         },
     ),
     ImportKind.RECONCILIATIONS: _KindSpec(
@@ -585,18 +741,41 @@ _SPECS: dict[ImportKind, _KindSpec] = {
     ImportKind.HOSTS: _KindSpec(
         kind=ImportKind.HOSTS,
         table=Host.__table__,  # type: ignore[arg-type]
-        key="hostname",
+        key="instance_key",
         noun="host",
+        # version.gitlab.com's `usage_data`: one row per ping, under its own column names.
         fields=(
             _Field("hostname", _hostname, required=True),
             _Field("license_id", _record_id),
-            _Field("gitlab_version", _text),
+            _Field("gitlab_version", _text, aliases=("version",)),
             _Field("active_user_count", _count),
             _Field("historical_max_users", _count),
-            _Field("last_ping_at", _timestamp),
+            _Field("last_ping_at", _timestamp, aliases=("recorded_at",)),
+            _Field("uuid", _lowercase),
+            _Field("license_md5", _md5),
         ),
         to_row=_host_row,
         columns=HOST_COLUMNS,
+        sources={"instance_key": "hostname"},
+        newest_by="last_ping_at",
+    ),
+    ImportKind.SUBSCRIPTIONS: _KindSpec(
+        kind=ImportKind.SUBSCRIPTIONS,
+        table=Subscription.__table__,  # type: ignore[arg-type]
+        key="zuora_subscription_id",
+        noun="subscription version",
+        fields=(
+            _Field("subscription_name", _uppercase, required=True),
+            _Field("zuora_subscription_id", _text, required=True, aliases=("subscription_id",)),
+            _Field("subscription_version", _count),
+            _Field("zuora_account_id", _text, aliases=("account_id",)),
+            _Field("account_name", _text),
+            _Field("account_number", _text, aliases=("account_accountnumber",)),
+            _Field("salesforce_account_id", _salesforce_id, aliases=("account_crmid",)),
+        ),
+        to_row=_subscription_row,
+        columns=SUBSCRIPTION_COLUMNS,
+        sources={"account_folded": "account_name", "account_search_key": "account_name"},
     ),
 }
 
@@ -787,31 +966,38 @@ class _Records:
 
     def _check_header(self, spec: _KindSpec, header: Sequence[str]) -> list[str | None]:
         """Header cells -> the known column each one holds (None: ignored)."""
-        known = spec.field_names
+        known = spec.column_names
         columns: list[str | None] = []
         seen: set[str] = set()
         for position, cell in enumerate(header, start=1):
-            name = _normalise_header(cell)
-            if not name:
+            header_name = _normalise_header(cell)
+            if not header_name:
                 self.warnings.append(f"column {position} has no name and was ignored")
+                columns.append(None)
+                continue
+            name = known.get(header_name)
+            if name is None:
+                self.warnings.append(f"unknown column {cell.strip()!r} ignored")
                 columns.append(None)
                 continue
             if name in seen:
                 raise ImportFailed(f"column {name} appears twice in the header", line=1)
             seen.add(name)
-            if name not in known:
-                self.warnings.append(f"unknown column {cell.strip()!r} ignored")
-                columns.append(None)
-                continue
             columns.append(name)
-        missing_required = [f.name for f in spec.fields if f.required and f.name not in seen]
+        missing_required = [
+            f.name
+            for f in spec.fields
+            if (f.required or f.column_required)
+            and f.name not in seen
+            and (f.present_with is None or f.present_with not in seen)
+        ]
         if missing_required:
             raise ImportFailed(
                 f"the {spec.kind.value} file lacks required column"
                 f"{'s' if len(missing_required) > 1 else ''}: {', '.join(missing_required)}",
                 line=1,
             )
-        missing = [f.name for f in spec.fields if f.name not in seen]
+        missing = [f.name for f in spec.fields if f.name not in seen and not f.source_only]
         if missing:
             self.warnings.append(
                 f"column{'s' if len(missing) > 1 else ''} not in the file, stored as empty: "
@@ -820,7 +1006,7 @@ class _Records:
         return columns
 
     def _json_rows(self, spec: _KindSpec) -> Generator[tuple[int, list[Any]], None, None]:
-        known = spec.field_names
+        known = spec.column_names
         unknown_reported: set[str] = set()
         for number, line_text in enumerate(_decoded_lines(self.path), start=1):
             if not line_text.strip():
@@ -836,10 +1022,11 @@ class _Records:
             cells: list[Any] = [None] * len(spec.fields)
             seen: set[str] = set()
             for key, value in record.items():
-                name = _normalise_header(key)
-                if name not in known:
-                    if name not in unknown_reported:
-                        unknown_reported.add(name)
+                header_name = _normalise_header(key)
+                name = known.get(header_name)
+                if name is None:
+                    if header_name not in unknown_reported:
+                        unknown_reported.add(header_name)
                         self.warnings.append(f"unknown column {key!r} ignored")
                     continue
                 if name in seen:
@@ -880,20 +1067,16 @@ def _read_records(path: Path) -> _Records:
 
 # An import's working sets live in temporary tables of its own connection, not in Python, so
 # its memory stays flat whatever the file's size: the keys seen so far with their lines
-# (duplicates, `--full`), the customers whose licenses may have changed (refreshed at the end)
-# and the batch being written. They vanish with the transaction: PostgreSQL drops them on
+# (duplicates, `--full`) and the batch being written. (The customer rule's own work tables
+# are bot.store.customers'.) They vanish with the transaction: PostgreSQL drops them on
 # commit and a rollback undoes their creation (SQLite: the same, and they are dropped before
 # the commit); a killed process takes its connection, and so they, with it. Temporary tables
 # live in the connection's own schema (pg_temp_N, SQLite's `temp`), which Alembic never reads.
 BATCH_TABLE = "import_batch_rows"
 SEEN_TABLE = "import_seen_keys"
-TOUCHED_TABLE = "import_touched_customers"
 STORED_ROWS_TABLE = "import_stored_rows"  # PostgreSQL: a batch's rows whose keys are stored
-CUSTOMER_ROWS_TABLE = "import_customer_rows"  # PostgreSQL: a page of customers to write
 # The temporary tables an import makes on SQLite (it keeps them for the connection's life).
-_SQLITE_WORK_TABLES = (BATCH_TABLE, SEEN_TABLE, TOUCHED_TABLE)
-# Touched customers refreshed per statement round.
-CUSTOMER_PAGE_SIZE = 5000
+_SQLITE_WORK_TABLES = (BATCH_TABLE, SEEN_TABLE)
 
 
 def _sqlite_timestamp(value: datetime) -> str:
@@ -976,8 +1159,8 @@ class _ImportWork:
 
     Rows are written through the driver's cursor with positional tuples: SQLAlchemy's per-row
     parameter processing cost more than the database's work. Each batch's keys (with their
-    lines and customers) are staged in a temporary table and checked by set-based statements:
-    keys seen before (duplicates), customers touched, rows already stored. Then SQLite upserts
+    lines) are staged in a temporary table and checked by set-based statements: keys seen
+    before (duplicates), rows already stored. Then SQLite upserts
     the rows with one executemany; PostgreSQL COPYs the new rows straight in and updates the
     stored ones from a staged copy. Either way only rows that differ are rewritten (a
     re-import writes nothing and fires no triggers).
@@ -1004,25 +1187,24 @@ class _ImportWork:
         self.batch: list[tuple[Any, ...]] = []
         # Keys of the current batch -> their lines; earlier batches' keys are in SEEN_TABLE.
         self.batch_lines: dict[Any, int] = {}
+        # A kind whose rows are the newest of several (hosts: pings): its timestamp's position,
+        # and each key's row in the batch.
+        self.newest_position = (
+            spec.columns.index(spec.newest_by) if spec.newest_by is not None else None
+        )
+        self.batch_positions: dict[Any, int] = {}
         self.rows = 0
         self.inserted = 0
         self.updated = 0
         self.deleted = 0
         self.customers_written = 0
         self.customers_deleted = 0
-        self.licenses = spec.kind is ImportKind.LICENSES
-        self.customer_rows_table_created = False
         self._create_work_tables()  # first: on PostgreSQL it takes the table's import lock
         # The mass-delete guard compares against the table as it was before this import.
         self.rows_before = 0
         if full:
             self.rows_before = session.scalar(select(func.count()).select_from(spec.table)) or 0
         self.table_statistics = _PlannerStatistics(session, spec.table)
-        self.customer_statistics = (
-            _PlannerStatistics(session, Customer.__table__)  # type: ignore[arg-type]
-            if self.licenses
-            else None
-        )
 
     # -- SQL helpers
 
@@ -1056,11 +1238,6 @@ class _ImportWork:
                 f"CREATE TEMPORARY TABLE {STORED_ROWS_TABLE} ON COMMIT DROP AS "
                 f"SELECT {', '.join(self.spec.columns)} FROM {self.table_name} WITH NO DATA",
             ]
-            if self.licenses:
-                statements.append(
-                    f"CREATE TEMPORARY TABLE {TOUCHED_TABLE} (key varchar(300) PRIMARY KEY) "
-                    "ON COMMIT DROP"
-                )
         else:
             # INTEGER PRIMARY KEY is the rowid itself: one B-tree, no separate index.
             key_type = "INTEGER" if key_column.type.python_type is int else "TEXT"
@@ -1072,8 +1249,6 @@ class _ImportWork:
                 f"CREATE TEMP TABLE {SEEN_TABLE} (key {key_type} PRIMARY KEY, line INTEGER)",
                 f"CREATE TEMP TABLE {BATCH_TABLE} (line, {', '.join(self.staged_columns)})",
             ]
-            if self.licenses:
-                statements.append(f"CREATE TEMP TABLE {TOUCHED_TABLE} (key TEXT PRIMARY KEY)")
         for statement in statements:
             self._execute(statement)
 
@@ -1088,24 +1263,32 @@ class _ImportWork:
     def add(self, line: int, cells: list[Any]) -> None:
         row = _convert(self.spec, line, cells)
         key = row[self.key_position]
-        first_line = self.batch_lines.get(key)
-        if first_line is not None:
-            raise self._duplicate(key, first_line, line)
-        self.batch_lines[key] = line
         if self.processors:
             values = list(row)
             for position, processor in self.processors:
                 values[position] = processor(values[position])
-            self.batch.append(tuple(values))
-        else:
-            self.batch.append(row)
+            row = tuple(values)
+        first_line = self.batch_lines.get(key)
         self.rows += 1
+        if first_line is not None:
+            if self.newest_position is None:
+                raise self._duplicate(key, first_line, line)
+            # Several pings of one instance: the newest is kept (a later line wins a tie).
+            index = self.batch_positions[key]
+            if _is_newer(row[self.newest_position], self.batch[index][self.newest_position]):
+                self.batch[index] = row
+                self.batch_lines[key] = line
+            return
+        self.batch_lines[key] = line
+        if self.newest_position is not None:
+            self.batch_positions[key] = len(self.batch)
+        self.batch.append(row)
 
     @functools.cached_property
     def staged_columns(self) -> tuple[str, ...]:
         """BATCH_TABLE's columns after `line`: what the set-based checks read (the rows
         themselves go straight to the table, or through STORED_ROWS_TABLE)."""
-        return (self.spec.key, "customer_key") if self.licenses else (self.spec.key,)
+        return (self.spec.key,)
 
     def _duplicate(self, key: Any, first_line: int, line: int) -> ImportFailed:
         return ImportFailed(
@@ -1116,16 +1299,10 @@ class _ImportWork:
         """Move the pending batch into BATCH_TABLE; returns its rows."""
         batch, self.batch = self.batch, []
         lines, self.batch_lines = self.batch_lines, {}
+        self.batch_positions = {}
         columns = f"line, {', '.join(self.staged_columns)}"
         key_position = self.key_position
-        if self.licenses:
-            customer_position = self.spec.columns.index("customer_key")
-            staged = [
-                (lines[row[key_position]], row[key_position], row[customer_position])
-                for row in batch
-            ]
-        else:
-            staged = [(lines[row[key_position]], row[key_position]) for row in batch]
+        staged = [(lines[row[key_position]], row[key_position]) for row in batch]
         if self.postgresql:
             self._execute(f"TRUNCATE {BATCH_TABLE}")
             self._copy(BATCH_TABLE, columns, staged)
@@ -1173,7 +1350,7 @@ class _ImportWork:
                 SEEN_TABLE, "key, line", f"SELECT {key}, line FROM {BATCH_TABLE}"
             )
         )
-        if added != len(batch):
+        if added != len(batch) and self.newest_position is None:
             duplicate = self._first_duplicate_in_stage(own_lines_seen=True)
             assert duplicate is not None
             raise duplicate
@@ -1184,17 +1361,6 @@ class _ImportWork:
             f"SELECT count(*) FROM {BATCH_TABLE} staged "
             f"JOIN {table} stored ON stored.{key} = staged.{key}"
         )
-        if self.licenses:
-            # The customer each row names, and the one it named before (it may move).
-            self._execute(
-                self._insert_ignoring_conflicts(
-                    TOUCHED_TABLE,
-                    "key",
-                    f"SELECT customer_key FROM {BATCH_TABLE} UNION "
-                    f"SELECT stored.customer_key FROM {table} stored "
-                    f"JOIN {BATCH_TABLE} staged ON stored.id = staged.id",
-                )
-            )
         # sqlite3's executemany runs in-process with one prepared statement: one pass.
         self.cursor.executemany(self._upsert_sql, batch)
         written = int(self.cursor.rowcount)
@@ -1206,21 +1372,10 @@ class _ImportWork:
         staged, and only those that differ are updated."""
         key = self.spec.key
         table = self.table_name
-        if self.licenses:
-            # One round trip: the stored rows' previous customers are touched too.
-            stored_keys = self._fetch(
-                f"WITH previous AS (SELECT stored.id, stored.customer_key FROM {table} stored "
-                f"JOIN {BATCH_TABLE} staged ON stored.id = staged.id), "
-                f"touched AS (INSERT INTO {TOUCHED_TABLE} (key) "
-                f"SELECT customer_key FROM {BATCH_TABLE} UNION SELECT customer_key FROM previous "
-                "ON CONFLICT DO NOTHING) "
-                "SELECT id FROM previous"
-            )
-        else:
-            stored_keys = self._fetch(
-                f"SELECT stored.{key} FROM {BATCH_TABLE} staged "
-                f"JOIN {table} stored ON stored.{key} = staged.{key}"
-            )
+        stored_keys = self._fetch(
+            f"SELECT stored.{key} FROM {BATCH_TABLE} staged "
+            f"JOIN {table} stored ON stored.{key} = staged.{key}"
+        )
         stored = {stored_key for (stored_key,) in stored_keys}
         key_position = self.key_position
         columns = ", ".join(self.spec.columns)
@@ -1244,7 +1399,7 @@ class _ImportWork:
         differs (a re-import writes nothing)."""
         key = self.spec.key
         table = self.table_name
-        others = [name for name in self.spec.columns if name != key]
+        others = self.spec.updated_columns
         return (
             f"UPDATE {table} SET "
             + ", ".join(f"{name} = incoming.{name}" for name in others)
@@ -1253,6 +1408,7 @@ class _ImportWork:
             + ") IS DISTINCT FROM ("
             + ", ".join(f"incoming.{name}" for name in others)
             + ")"
+            + self._newest_condition("incoming")
         )
 
     @functools.cached_property
@@ -1261,7 +1417,7 @@ class _ImportWork:
         key = self.spec.key
         table = self.table_name
         columns = ", ".join(self.spec.columns)
-        others = [name for name in self.spec.columns if name != key]
+        others = self.spec.updated_columns
         stored = ", ".join(f"{table}.{name}" for name in others)
         incoming = ", ".join(f"excluded.{name}" for name in others)
         return (
@@ -1269,7 +1425,16 @@ class _ImportWork:
             f"ON CONFLICT ({key}) DO UPDATE SET "
             + ", ".join(f"{name} = excluded.{name}" for name in others)
             + f" WHERE ({stored}) IS NOT ({incoming})"
+            + self._newest_condition("excluded")
         )
+
+    def _newest_condition(self, incoming: str) -> str:
+        """Where rows are the newest of several (pings), an older one never replaces a newer."""
+        newest = self.spec.newest_by
+        if newest is None:
+            return ""
+        stored = f"{self.table_name}.{newest}"
+        return f" AND ({incoming}.{newest} >= {stored} OR {stored} IS NULL)"
 
     def delete_missing(self, *, allow_mass_delete: bool) -> None:
         key = self.spec.key
@@ -1286,107 +1451,5 @@ class _ImportWork:
                 f"{int(MASS_DELETE_SHARE * 100)}% safety limit; nothing was changed. If the file "
                 "really is the complete export, run again with --allow-mass-delete."
             )
-        if self.licenses:
-            self._execute(
-                self._insert_ignoring_conflicts(
-                    TOUCHED_TABLE,
-                    "key",
-                    f"SELECT DISTINCT customer_key FROM {table} WHERE {missing}",
-                )
-            )
         self._execute(f"DELETE FROM {table} WHERE {missing}")
         self.deleted = count
-
-    def refresh_customers(self) -> None:
-        """Bring every touched customer in line with its licenses (name of the newest one),
-        a page of touched keys at a time in key order; customers left without licenses go."""
-        mark = self.mark
-        page_sql = (
-            "SELECT touched.key, customer.key IS NOT NULL, customer.name, customer.search_key, "
-            "(SELECT license.company FROM license WHERE license.customer_key = touched.key "
-            " ORDER BY license.issued_at DESC NULLS LAST, license.id DESC LIMIT 1) "
-            f"FROM {TOUCHED_TABLE} touched LEFT JOIN customer ON customer.key = touched.key "
-            f"WHERE touched.key > {mark} ORDER BY touched.key LIMIT {CUSTOMER_PAGE_SIZE}"
-        )
-        upsert_sql = (
-            "INSERT INTO customer (key, name, search_key, salesforce_account_id) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT (key) DO UPDATE SET "
-            "name = excluded.name, search_key = excluded.search_key, "
-            "salesforce_account_id = excluded.salesforce_account_id"
-        )
-        after = ""  # every key starts "sf:" or "name:"
-        while page := self._fetch(page_sql, (after,)):
-            after = page[-1][0]
-            wanted: list[tuple[str, str, str, str | None]] = []
-            orphans: list[tuple[str]] = []
-            added = 0
-            for key, exists, name, search_key, newest_company in page:
-                if newest_company is None:
-                    if exists:
-                        orphans.append((key,))
-                    continue
-                wanted_search_key = _name_key(newest_company)[:300]
-                if exists and (name, search_key) == (newest_company, wanted_search_key):
-                    continue
-                added += not exists
-                wanted.append(
-                    (
-                        key,
-                        newest_company,
-                        wanted_search_key,
-                        key.removeprefix("sf:") if key.startswith("sf:") else None,
-                    )
-                )
-            if wanted:
-                self._write_customers(upsert_sql, wanted)
-            if orphans:
-                self.cursor.executemany(f"DELETE FROM customer WHERE key = {mark}", orphans)
-            self.customers_written += len(wanted)
-            self.customers_deleted += len(orphans)
-            if self.customer_statistics is not None:
-                self.customer_statistics.rows_added(added - len(orphans))
-
-    def _write_customers(
-        self, upsert_sql: str, rows: list[tuple[str, str, str, str | None]]
-    ) -> None:
-        self._add_search_words(rows)
-        if not self.postgresql:
-            self.cursor.executemany(upsert_sql, rows)  # in-process: already the fast path
-            return
-        # One statement per page rather than one per customer (psycopg's executemany).
-        if not self.customer_rows_table_created:
-            self._execute(
-                f"CREATE TEMPORARY TABLE {CUSTOMER_ROWS_TABLE} ON COMMIT DROP AS "
-                "SELECT key, name, search_key, salesforce_account_id FROM customer WITH NO DATA"
-            )
-            self.customer_rows_table_created = True
-        else:
-            self._execute(f"TRUNCATE {CUSTOMER_ROWS_TABLE}")
-        columns = "key, name, search_key, salesforce_account_id"
-        self._copy(CUSTOMER_ROWS_TABLE, columns, rows)
-        self._execute(
-            f"INSERT INTO customer ({columns}) SELECT {columns} FROM {CUSTOMER_ROWS_TABLE} "
-            "ON CONFLICT (key) DO UPDATE SET name = excluded.name, "
-            "search_key = excluded.search_key, "
-            "salesforce_account_id = excluded.salesforce_account_id"
-        )
-
-    def _add_search_words(self, rows: list[tuple[str, str, str, str | None]]) -> None:
-        """The words of the page's search keys join the name vocabulary that bot.search
-        corrects misspelt query words against: one statement per page, words already known
-        skipped by the primary key (SQLite's FTS5 triggers fire only for new words). Words of
-        renamed or deleted customers are never removed: a query corrected to a word no name
-        has finds nothing and falls through to the fuzzy probe, so they are harmless."""
-        words = sorted(set().union(*(search_words(row[2]) for row in rows)))
-        if not words:
-            return
-        if self.postgresql:
-            self._execute(
-                "INSERT INTO search_word (word) SELECT unnest(CAST(%s AS text[])) "
-                "ON CONFLICT DO NOTHING",
-                (words,),
-            )
-        else:
-            self.cursor.executemany(
-                "INSERT OR IGNORE INTO search_word (word) VALUES (?)", [(word,) for word in words]
-            )

@@ -62,15 +62,25 @@ class Base(DeclarativeBase):
 
 
 class Customer(Base):
-    """A customer: keyed `sf:<salesforce account id>`, else `name:<normalised company name>`."""
+    """One real company as sales knows it, formed by the customer rule (bot.store.customers).
+
+    Keyed by its strongest evidence: `sf:<18-character Salesforce account id>`,
+    `za:<Zuora account id>`, `sub:<subscription name or Zuora id>`, else
+    `name:<folded company name>`. Rewritten whole by every import that can change it."""
 
     __tablename__ = "customer"
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    # The account's name where known, else the company name of the newest license.
     name: Mapped[str] = mapped_column(Text)
     # Casefolded, accents, punctuation and legal suffixes removed (bot.search.company_search_key).
     search_key: Mapped[str] = mapped_column(String(300), index=True)
     salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+    # `name` folded with its legal form kept, canonical (bot.search.company_name): a query that
+    # is exactly one customer's folded name means that customer.
+    folded_name: Mapped[str | None] = mapped_column(String(300), index=True)
+    # The Zuora account's name (normally the name as in Salesforce), from a subscriptions export.
+    account_name: Mapped[str | None] = mapped_column(Text)
 
 
 class SearchWord(Base):
@@ -106,8 +116,38 @@ class License(Base):
     zuora_subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Stored upper-cased so `a-s00012345` finds `A-S00012345` through the index.
     zuora_subscription_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The 18-character form: a 15-character id is converted on import (its case is kept).
     salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+    zuora_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The license file's MD5 (hyphens removed, lowercase): usage pings name a license by it.
+    license_md5: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Internal notes: shown to the requester only, never in shared cards or unfurls.
+    notes: Mapped[str | None] = mapped_column(Text)
+    # bot.search.company_name(company), computed on import for the customer rule; None when
+    # the export gave no company (the row is kept, grouped by its subscription or email domain).
+    company_folded: Mapped[str | None] = mapped_column(String(300))
+    company_search_key: Mapped[str | None] = mapped_column(String(300))
+
+
+class Subscription(Base):
+    """One version of a Zuora subscription and the account it belonged to (a subscriptions
+    export). Every version's id names the subscription; the newest version's account is the
+    subscription's account (bot.store.customers)."""
+
+    __tablename__ = "subscription"
+
+    zuora_subscription_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Stored upper-cased, as License.zuora_subscription_name.
+    subscription_name: Mapped[str] = mapped_column(String(64), index=True)
+    subscription_version: Mapped[int | None] = mapped_column(Integer)
     zuora_account_id: Mapped[str | None] = mapped_column(String(64))
+    account_name: Mapped[str | None] = mapped_column(Text)
+    account_number: Mapped[str | None] = mapped_column(String(64))
+    # Account.CrmId, in the 18-character form.
+    salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+    # bot.search.company_name(account_name), computed on import for the customer rule.
+    account_folded: Mapped[str | None] = mapped_column(String(300))
+    account_search_key: Mapped[str | None] = mapped_column(String(300))
 
 
 class Reconciliation(Base):
@@ -128,15 +168,38 @@ class Reconciliation(Base):
     invoiced_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # bot.search.company_name(customer_name).folded, computed on import.
+    customer_folded_name: Mapped[str | None] = mapped_column(String(300))
+    # The customer it belongs to (bot.store.customers): set by every import that can change it.
+    customer_key: Mapped[str | None] = mapped_column(String(300), index=True)
+
+
+def host_instance_key(uuid: str | None, hostname: str) -> str:
+    """A GitLab instance's key: its uuid where the export has one (hostnames such as
+    `gitlab.example.com` recur across unrelated instances), else its hostname."""
+    return f"uuid:{uuid}" if uuid else f"host:{hostname}"
+
+
+def _instance_key_default(context: Any) -> str:
+    parameters = context.get_current_parameters()
+    return host_instance_key(parameters.get("uuid"), parameters["hostname"])
 
 
 class Host(Base):
-    """A GitLab instance reporting usage pings (version.gitlab.com), keyed by hostname."""
+    """A GitLab instance reporting usage pings (version.gitlab.com); the newest ping wins.
+
+    It reports its license by our license id, or by the license file's MD5 as
+    version.gitlab.com records it (`license_id` None): bot.store.queries matches either."""
 
     __tablename__ = "host"
 
-    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    instance_key: Mapped[str] = mapped_column(
+        String(300), primary_key=True, default=_instance_key_default
+    )
+    hostname: Mapped[str] = mapped_column(String(255), index=True)
+    uuid: Mapped[str | None] = mapped_column(String(64))
     license_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    license_md5: Mapped[str | None] = mapped_column(String(64), index=True)
     gitlab_version: Mapped[str | None] = mapped_column(String(64))
     active_user_count: Mapped[int | None] = mapped_column(Integer)
     historical_max_users: Mapped[int | None] = mapped_column(Integer)

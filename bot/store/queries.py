@@ -7,11 +7,11 @@ reconciliations a customer has: nothing here loads row by row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, union
+from sqlalchemy import Row, bindparam, func, select, union, union_all
 from sqlalchemy.orm import Session
 
 from bot.licensing import customer_standing, summarise_licenses
@@ -26,9 +26,10 @@ from bot.records import (
     LicenseRecord,
     ReconciliationRecord,
 )
+from bot.salesforce_ids import salesforce_id_18
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 
-# ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts}).
+# ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts|...}).
 LICENSES_IMPORT = "licenses"
 RECONCILIATIONS_IMPORT = "reconciliations"
 
@@ -48,10 +49,10 @@ def load_customer_licenses(
     # rebuilding, cache-keying and ORM-loading its three statements cost more than running
     # them. Plain rows: the records are built from them straight away.
     connection = session.connection()
-    params = {"customer_key": customer_key, "kind": LICENSES_IMPORT}
-    customer = connection.execute(_CUSTOMER_WITH_DATA_AS_OF, params).first()
+    customer = _customer_with_data_as_of(session, customer_key, LICENSES_IMPORT)
     if customer is None:
         return None
+    params = {"customer_key": customer.key}
     licenses = connection.execute(_LICENSES_OF_CUSTOMER, params)
     hosts = connection.execute(_HOSTS_OF_CUSTOMER, params)
     hosts_by_license: dict[int, list[HostRecord]] = defaultdict(list)
@@ -74,23 +75,73 @@ def load_customer_reconciliations(
 ) -> CustomerReconciliations | None:
     """The customer's seat reconciliations, newest first; None if the customer is gone.
 
-    A reconciliation belongs to the customer whose license has the same Zuora subscription
-    id; only one whose subscription id no license carries falls back to the customer with
-    the same normalised name.
+    Which customer a reconciliation belongs to is the customer rule's (bot.store.customers),
+    kept in `reconciliation.customer_key` by every import.
     """
-    connection = session.connection()
-    params = {"customer_key": customer_key, "kind": RECONCILIATIONS_IMPORT}
-    customer = connection.execute(_CUSTOMER_WITH_DATA_AS_OF, params).first()
+    customer = _customer_with_data_as_of(session, customer_key, RECONCILIATIONS_IMPORT)
     if customer is None:
         return None
-    rows = connection.execute(
-        _RECONCILIATIONS_OF_CUSTOMER, {**params, "search_key": customer.search_key}
+    rows = session.connection().execute(
+        _RECONCILIATIONS_OF_CUSTOMER, {"customer_key": customer.key}
     )
     return CustomerReconciliations(
         customer=customer_record(customer),
         reconciliations=tuple(reconciliation_record(row) for row in rows),
         data_as_of=customer.data_as_of,
     )
+
+
+def _customer_with_data_as_of(session: Session, customer_key: str, kind: str) -> Row[Any] | None:
+    """The customer row with its data-as-of; a key that no longer names a customer (an old
+    button, App Home entry or unfurl, made before an import regrouped the customers) is
+    followed to the customer it became, if exactly one."""
+    connection = session.connection()
+    customer = connection.execute(
+        _CUSTOMER_WITH_DATA_AS_OF, {"customer_key": customer_key, "kind": kind}
+    ).first()
+    if customer is not None:
+        return customer
+    current = current_customer_key(session, customer_key)
+    if current is None or current == customer_key:
+        return None
+    return connection.execute(
+        _CUSTOMER_WITH_DATA_AS_OF, {"customer_key": current, "kind": kind}
+    ).first()
+
+
+def current_customer_key(session: Session, old_key: str) -> str | None:
+    """The customer an old customer key names now, or None when it names none or several
+    (the user is told to search again).
+
+    Keys name their evidence (bot.store.customers): a Salesforce account (a 15-character id
+    in keys made before ids were converted), a Zuora account or a subscription is followed to
+    the customer its licenses are under, as is an email domain (`domain:`, licenses without a
+    company); a name (`name:<folded name>`, or an older key's name without its legal form) to
+    the one customer with that folded name or search key."""
+    kind, _, value = old_key.partition(":")
+    statement: Any
+    if kind == "sf":
+        statement = select(Customer.key).where(Customer.key == "sf:" + salesforce_id_18(value))
+    elif kind == "za":
+        statement = select(License.customer_key).where(License.zuora_account_id == value).distinct()
+    elif kind == "sub":
+        statement = union(
+            select(License.customer_key).where(License.zuora_subscription_name == value),
+            select(License.customer_key).where(License.zuora_subscription_id == value),
+        )
+    elif kind == "domain":
+        statement = (
+            select(License.customer_key).where(License.contact_email_domain == value).distinct()
+        )
+    elif kind == "name":
+        statement = union(
+            select(Customer.key).where(Customer.folded_name == value),
+            select(Customer.key).where(Customer.search_key == value),
+        )
+    else:
+        return None
+    found = list(session.scalars(statement.limit(2)))
+    return found[0] if len(found) == 1 else None
 
 
 def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> list[CustomerChoice]:
@@ -112,7 +163,8 @@ def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> l
         customer = customers.get(key)
         if customer is None:
             continue
-        overview = summarise_licenses(licenses_by_customer[key], today)
+        licenses = licenses_by_customer[key]
+        overview = summarise_licenses(licenses, today)
         standing = customer_standing(overview)
         active = overview.lead if standing is CustomerStanding.ACTIVE else None
         choices.append(
@@ -125,6 +177,9 @@ def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> l
                 salesforce_account_id=customer.salesforce_account_id,
                 email_domain=_contact_email_domain(overview),
                 standing=standing,
+                account_name=customer.account_name,
+                subscription_names=_distinct(row.zuora_subscription_name for row in licenses),
+                email_domains=_distinct(_email_domain(row.contact_email) for row in licenses),
             )
         )
     return choices
@@ -141,10 +196,25 @@ def _contact_email_domain(overview: LicenseOverview) -> str | None:
     return None
 
 
+def _distinct(values: Iterable[str | None]) -> tuple[str, ...]:
+    return tuple(sorted({value for value in values if value}))
+
+
+def _email_domain(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return None
+    return email.rpartition("@")[2].lower() or None
+
+
 # Every column, for reads that build records from plain rows (attribute names = column names).
 LICENSE_COLUMNS = tuple(License.__table__.columns)
 HOST_COLUMNS = tuple(Host.__table__.columns)
-CUSTOMER_COLUMNS = (Customer.key, Customer.name, Customer.salesforce_account_id)
+CUSTOMER_COLUMNS = (
+    Customer.key,
+    Customer.name,
+    Customer.salesforce_account_id,
+    Customer.account_name,
+)
 
 # The lookup path's statements, built once with bound parameters (see load_customer_licenses).
 _LATEST_IMPORT_AT = select(func.max(ImportRun.finished_at))
@@ -158,46 +228,28 @@ _CUSTOMER_WITH_DATA_AS_OF = select(
 _LICENSES_OF_CUSTOMER = select(*LICENSE_COLUMNS).where(
     License.customer_key == bindparam("customer_key")
 )
-_HOSTS_OF_CUSTOMER = (
-    select(*HOST_COLUMNS)
-    .where(
-        Host.license_id.in_(
-            select(License.id)
-            .where(License.customer_key == bindparam("customer_key"))
-            .scalar_subquery()
-        )
+# An instance reports its license by our id, or by the license file's MD5 (version.gitlab.com's
+# own record): two indexed lookups, the MD5 one only for hosts that gave no id.
+_HOST_COLUMNS_BUT_LICENSE = tuple(column for column in HOST_COLUMNS if column.key != "license_id")
+_HOSTS_BY_LICENSE_ID = select(*_HOST_COLUMNS_BUT_LICENSE, Host.license_id).where(
+    Host.license_id.in_(
+        select(License.id)
+        .where(License.customer_key == bindparam("customer_key"))
+        .scalar_subquery()
     )
-    .order_by(Host.last_ping_at.desc().nulls_last(), Host.hostname)
 )
-_SUBSCRIPTIONS_OF_CUSTOMER = (
-    select(License.zuora_subscription_id)
-    .where(
-        License.customer_key == bindparam("customer_key"),
-        License.zuora_subscription_id.is_not(None),
-    )
-    .distinct()
-    .subquery()
+_HOSTS_BY_LICENSE_MD5 = (
+    select(*_HOST_COLUMNS_BUT_LICENSE, License.id.label("license_id"))
+    .join(License, License.license_md5 == Host.license_md5)
+    .where(License.customer_key == bindparam("customer_key"), Host.license_id.is_(None))
 )
-_LICENSED_BY_SOME_CUSTOMER = (
-    select(License.id)
-    .where(License.zuora_subscription_id == Reconciliation.zuora_subscription_id)
-    .exists()
+_HOSTS = union_all(_HOSTS_BY_LICENSE_ID, _HOSTS_BY_LICENSE_MD5).subquery()
+_HOSTS_OF_CUSTOMER = select(_HOSTS).order_by(
+    _HOSTS.c.last_ping_at.desc().nulls_last(), _HOSTS.c.hostname, _HOSTS.c.instance_key
 )
-# Two indexed lookups joined by UNION rather than one WHERE with OR: PostgreSQL cannot
-# serve `IN (subquery) OR ...` from indexes and would scan every reconciliation.
-_OWNED_RECONCILIATIONS = union(
-    select(Reconciliation.id).join(
-        _SUBSCRIPTIONS_OF_CUSTOMER,
-        _SUBSCRIPTIONS_OF_CUSTOMER.c.zuora_subscription_id == Reconciliation.zuora_subscription_id,
-    ),
-    select(Reconciliation.id).where(
-        Reconciliation.customer_search_key == bindparam("search_key"),
-        ~_LICENSED_BY_SOME_CUSTOMER,
-    ),
-).subquery()
 _RECONCILIATIONS_OF_CUSTOMER = (
     select(*Reconciliation.__table__.columns)
-    .join(_OWNED_RECONCILIATIONS, _OWNED_RECONCILIATIONS.c.id == Reconciliation.id)
+    .where(Reconciliation.customer_key == bindparam("customer_key"))
     .order_by(Reconciliation.reconcile_on.desc().nulls_last(), Reconciliation.id.desc())
 )
 # Expanding IN: one compiled form whatever the number of keys.
@@ -211,7 +263,10 @@ _LICENSES_OF_CUSTOMERS = select(*LICENSE_COLUMNS).where(
 
 def customer_record(customer: Customer | Row[Any]) -> CustomerRecord:
     return CustomerRecord(
-        key=customer.key, name=customer.name, salesforce_account_id=customer.salesforce_account_id
+        key=customer.key,
+        name=customer.name,
+        salesforce_account_id=customer.salesforce_account_id,
+        account_name=customer.account_name,
     )
 
 

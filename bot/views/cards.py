@@ -11,6 +11,7 @@ short lines; details follow in two-column fields that stack on a narrow screen.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -228,7 +229,8 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
 def plan_label(plan: str | None) -> str:
     """`premium` -> Premium, `gitlab_com_premium` -> GitLab.com Premium; unknown plans readable."""
     if not plan or not plan.strip():
-        return "Unknown plan"
+        # Older CustomersDot licenses carry neither a plan code nor a plan name.
+        return "Plan not recorded"
     code = plan.strip().lower().replace("-", "_").replace(" ", "_")
     prefix = ""
     if code.startswith("gitlab_com_"):
@@ -650,8 +652,13 @@ def build_license_card(
     if overview.trials:
         counts.append(plural(len(overview.trials), "trial"))
     salesforce_id = _usable_id(customer.salesforce_account_id)
+    # The account's name (from a subscriptions export) is the name as in Salesforce.
+    account = f"Salesforce account: {customer.account_name}" if customer.account_name else None
     if salesforce_id:
-        counts.append(link(links.salesforce_account(salesforce_id), "Salesforce account"))
+        label = account or "Salesforce account"
+        counts.append(link(links.salesforce_account(salesforce_id), label))
+    elif account:
+        counts.append(escape_text(account, NAME_MAX))
 
     blocks: list[Block] = [_header(customer.name), _context(" · ".join(counts))]
     if shared_by_user_id:
@@ -793,22 +800,73 @@ def _choice_line(choice: CustomerChoice) -> str:
     return " · ".join(parts)
 
 
+# Distinguishing details shown per kind, at most this many values each.
+_DETAIL_VALUES = 2
+
+
+def _choice_lines(choices: Sequence[CustomerChoice]) -> list[str]:
+    """Pick-list lines, never two alike: customers with the same name are told apart by what
+    differs (account name or Salesforce id, subscriptions, contact email domains)."""
+    lines = [_choice_line(choice) for choice in choices]
+    names = Counter(choice.name.strip().casefold() for choice in choices)
+    for index, choice in enumerate(choices):
+        if names[choice.name.strip().casefold()] > 1:
+            details = _choice_details(choice)
+            if details:
+                lines[index] += " · " + " · ".join(details)
+    seen: Counter[str] = Counter()
+    for index, line in enumerate(lines):
+        seen[line] += 1
+        if seen[line] > 1 or lines.count(line) > 1:
+            # Nothing on record tells them apart: their keys do.
+            lines[index] = f"{line} · `{escape_text(choices[index].key, NAME_MAX)}`"
+    return lines
+
+
+def _choice_details(choice: CustomerChoice) -> list[str]:
+    details: list[str] = []
+    if choice.account_name and choice.account_name.strip().casefold() != (
+        choice.name.strip().casefold()
+    ):
+        details.append(f"account {escape_text(choice.account_name, NAME_MAX)}")
+    elif choice.salesforce_account_id:
+        details.append(f"Salesforce {escape_text(choice.salesforce_account_id, SHORT_CODE_MAX)}")
+    if choice.subscription_names:
+        shown = ", ".join(
+            escape_text(name, SHORT_CODE_MAX) for name in choice.subscription_names[:_DETAIL_VALUES]
+        )
+        details.append(shown)
+    if choice.email_domains:
+        details.append(
+            ", ".join(
+                "@" + escape_text(domain, NAME_MAX)
+                for domain in choice.email_domains[:_DETAIL_VALUES]
+            )
+        )
+    return details
+
+
 def build_pick_list(
     query: str,
     choices: Sequence[CustomerChoice],
     *,
     action_id: str,
     more_count: int = 0,
+    has_more: bool = False,
 ) -> CardMessage:
-    """Several customers match: one line and a "Show" button per customer."""
+    """Several customers match: one line and a "Show" button per customer.
+
+    `has_more`: the search found more customers than it handed over; say so and how to narrow
+    it (SearchResult.has_more)."""
     intro = f"Several customers match {_quoted_query(query)}. Pick one:"
     blocks: list[Block] = [_section(intro)]
     usable = [choice for choice in choices if len(choice.key) <= BUTTON_VALUE_MAX]
-    for index, choice in enumerate(usable[:PICK_CHOICES_SHOWN]):
+    shown = usable[:PICK_CHOICES_SHOWN]
+    for index, (choice, line) in enumerate(zip(shown, _choice_lines(shown), strict=True)):
         blocks.append(
             SectionBlock(
                 block_id=f"{ids.PICK_LIST_BLOCK_PREFIX}{index}",
-                text=_mrkdwn(_choice_line(choice)),
+                text=_mrkdwn(line),
                 accessory=ButtonElement(
                     text=PlainTextObject(text="Show"),
                     action_id=action_id,
@@ -821,7 +879,40 @@ def build_pick_list(
         blocks.append(
             _context(f"…and {plural(hidden, 'more match', 'more matches')}. Try a longer name.")
         )
+    elif has_more:
+        blocks.append(_context(MORE_MATCHES_HINT))
     return CardMessage(text=_fallback(intro), blocks=blocks)
+
+
+MORE_MATCHES_HINT = (
+    "More customers match than are shown here. Narrow the search: add a word of the name, or "
+    "search by contact email, `@domain` or subscription (`A-S…`)."
+)
+# Customers offered beside a card the query named exactly.
+ALSO_MATCHING_SHOWN = 5
+
+
+def also_matching_blocks(others: Sequence[tuple[str, str]], *, action_id: str) -> list[Block]:
+    """ "Also matching: Acme Holdings, ACME GmbH", a button each (the pick list's action, so the
+    pick handler shows the one chosen): the query is exactly the card's customer's name, but
+    these share its words. (key, name) pairs, best first."""
+    usable = [(key, name) for key, name in others if len(key) <= BUTTON_VALUE_MAX]
+    shown = usable[:ALSO_MATCHING_SHOWN]
+    if not shown:
+        return []
+    names = ", ".join(escape_text(name, NAME_MAX) for _, name in shown)
+    blocks: list[Block] = [_context(f"Also matching: {names}")]
+    for index, (key, name) in enumerate(shown):
+        blocks.append(
+            SectionBlock(
+                block_id=f"{ids.ALSO_MATCHING_BLOCK_PREFIX}{index}",
+                text=_mrkdwn(f"*{escape_text(name, NAME_MAX)}*"),
+                accessory=ButtonElement(
+                    text=PlainTextObject(text="Show"), action_id=action_id, value=key
+                ),
+            )
+        )
+    return blocks
 
 
 def build_not_found(query: str, suggestions: Sequence[str], *, command: str) -> CardMessage:

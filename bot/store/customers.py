@@ -1,0 +1,426 @@
+"""The customer rule: which licenses are one real company (DESIGN.md: The store; issue 12).
+
+Strongest evidence first:
+
+1. Licenses of one Salesforce account are one customer, whatever their company names say.
+   Salesforce ids are compared in their 18-character form (`salesforce_id_18`); their case is
+   never folded.
+2. Else licenses of one Zuora account (joining the Salesforce account's customer when that
+   Zuora account is linked to exactly one Salesforce account, by a license or the subscriptions
+   export); else of one subscription, by its name (`A-S…`, the same across its versions) or
+   any of its versions' Zuora ids (joining the one account customer its other licenses are
+   under, if they agree on one). A license takes its subscription's accounts from the
+   subscriptions export where the export has them: the export wins over the ids on the row.
+3. A license with none of these (a self-requested trial, a legacy license) is compared only
+   with the customers rules 1-2 formed, by their account names and their licenses' company
+   names (`bot.search.company_name`):
+   a. it joins the one such customer with the same folded name (case, accents, punctuation and
+      spacing folded; a trailing legal form kept but spelt one way, as
+      `bot.search.LEGAL_FORM_SPELLINGS` lists: `Corp` = `Corp.` = `Corporation`, `Inc` =
+      `Incorporated`, `Ltd` = `Limited`, `Co` = `Company`);
+   b. failing that, and only when its own name has no legal form, the one such customer
+      with a name that is its name once the legal form is dropped (`Initrode` joins
+      `Initrode Inc.`; `Initrode LLC` does not);
+   c. where two or more customers qualify, it joins none.
+   Licenses left over group by folded name (`Kramerica Corp` trials together). A license
+   without a company (CustomersDot's export has some) joins the one customer of rules 1-2 whose
+   licenses went to its contact's email domain, else groups by that domain.
+4. Otherwise licenses are different customers (`Acme Corp` and `ACME GmbH`).
+
+A customer is keyed by its evidence (`sf:`, `za:`, `sub:`, `name:` + folded name), shown with
+the account's name where known, else the company name of its newest license (paid before
+trials: a trial's company is whatever its requester typed).
+
+A reconciliation belongs to the customer of its subscription (by name, or any version's Zuora
+id), else to the one customer one of whose names is its folded name (else, when its name has
+no legal form, the one whose name without the legal form it is).
+
+The grouping is a function of the whole store: `regroup` recomputes it, set-based, inside the
+transaction of every import that can change it (and in migration 0007), so the same data gives
+the same customers whatever order the files came in. Every step is a statement over the
+whole tables into a temporary table of the connection (a hash join or a sort, never a
+per-license round trip), so memory stays in the database, not in Python, whatever the
+store's size; only rows that change are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from bot.salesforce_ids import salesforce_id_18
+from bot.search import search_words
+
+__all__ = ["salesforce_id_18"]
+
+
+def provisional_customer_key(
+    salesforce_account_id: str | None,
+    zuora_account_id: str | None,
+    subscription: str | None,
+    folded_name: str | None,
+    email_domain: str | None = None,
+) -> str:
+    """The key a license's own row points at, before `regroup` sees the whole store: the
+    importer stores it so that `regroup` rewrites only the licenses other rows move."""
+    if salesforce_account_id:
+        return f"sf:{salesforce_account_id}"
+    if zuora_account_id:
+        return f"za:{zuora_account_id}"
+    if subscription:
+        return f"sub:{subscription}"
+    if folded_name is None and email_domain:
+        return f"domain:{email_domain}"[:300]
+    return f"name:{folded_name or ''}"[:300]
+
+
+@dataclass(frozen=True)
+class RegroupCounts:
+    customers_written: int  # customers added or changed
+    customers_deleted: int
+    licenses_moved: int
+    reconciliations_moved: int
+
+
+# Each step: (temporary table, its SELECT, the columns to index). Read in order; each reads the
+# tables before it. Names carry a prefix: they live beside the store's own tables on SQLite.
+_T = "customer_rule_"
+_GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    # The subscriptions export: each subscription's newest version and its account.
+    (
+        "newest_subscription",
+        "SELECT subscription_name AS name, zuora_account_id AS za, salesforce_account_id AS sf,"
+        " account_name, account_folded, account_search_key FROM ("
+        " SELECT subscription.*, ROW_NUMBER() OVER (PARTITION BY subscription_name"
+        " ORDER BY subscription_version DESC NULLS LAST, zuora_subscription_id DESC) AS newest"
+        " FROM subscription) AS versions WHERE newest = 1",
+        ("name",),
+    ),
+    # Each license's evidence: its subscription (named through any version's id), and the
+    # accounts the export gives that subscription, else those on the row.
+    (
+        "evidence",
+        "SELECT own.id, own.sub, coalesce(account.sf, own.sf) AS sf,"
+        " coalesce(account.za, own.za) AS za, own.folded, own.search_key, own.domain FROM ("
+        " SELECT license.id, coalesce(version.subscription_name,"
+        " license.zuora_subscription_name, license.zuora_subscription_id) AS sub,"
+        " license.salesforce_account_id AS sf, license.zuora_account_id AS za,"
+        " license.company_folded AS folded, license.company_search_key AS search_key,"
+        " license.contact_email_domain AS domain"
+        " FROM license LEFT JOIN subscription AS version"
+        " ON version.zuora_subscription_id = license.zuora_subscription_id) AS own"
+        f" LEFT JOIN {_T}newest_subscription AS account ON account.name = own.sub",
+        ("id",),
+    ),
+    # Zuora accounts linked to exactly one Salesforce account.
+    (
+        "account_salesforce",
+        "SELECT za, min(sf) AS sf FROM ("
+        f" SELECT za, sf FROM {_T}evidence WHERE za IS NOT NULL AND sf IS NOT NULL"
+        f" UNION SELECT za, sf FROM {_T}newest_subscription"
+        " WHERE za IS NOT NULL AND sf IS NOT NULL) AS links"
+        " GROUP BY za HAVING count(DISTINCT sf) = 1",
+        ("za",),
+    ),
+    # Rules 1 and 2's accounts.
+    (
+        "account_anchor",
+        f"SELECT evidence.id, evidence.sub, CASE"
+        " WHEN evidence.sf IS NOT NULL THEN 'sf:' || evidence.sf"
+        " WHEN evidence.za IS NOT NULL THEN coalesce('sf:' || linked.sf, 'za:' || evidence.za)"
+        f" END AS anchor FROM {_T}evidence AS evidence"
+        f" LEFT JOIN {_T}account_salesforce AS linked ON linked.za = evidence.za",
+        ("id",),
+    ),
+    # Subscriptions whose licenses with an account agree on one.
+    (
+        "subscription_anchor",
+        f"SELECT sub, min(anchor) AS anchor FROM {_T}account_anchor"
+        " WHERE sub IS NOT NULL AND anchor IS NOT NULL GROUP BY sub"
+        " HAVING count(DISTINCT anchor) = 1",
+        ("sub",),
+    ),
+    (
+        "anchored",
+        "SELECT evidence.id, evidence.folded, evidence.search_key, evidence.domain,"
+        " coalesce(own.anchor,"
+        " by_subscription.anchor, 'sub:' || evidence.sub) AS anchor"
+        f" FROM {_T}evidence AS evidence JOIN {_T}account_anchor AS own ON own.id = evidence.id"
+        f" LEFT JOIN {_T}subscription_anchor AS by_subscription"
+        " ON by_subscription.sub = evidence.sub",
+        ("id",),
+    ),
+    # Rule 3 compares with the names of rules 1-2's customers: company names and account names.
+    (
+        "anchored_name",
+        f"SELECT DISTINCT anchor, folded, search_key FROM {_T}anchored"
+        " WHERE anchor IS NOT NULL AND folded IS NOT NULL"
+        " UNION SELECT anchored.anchor, account.account_folded, account.account_search_key"
+        f" FROM {_T}anchored AS anchored JOIN {_T}evidence AS evidence"
+        " ON evidence.id = anchored.id"
+        f" JOIN {_T}newest_subscription AS account ON account.name = evidence.sub"
+        " WHERE anchored.anchor IS NOT NULL AND account.account_folded IS NOT NULL",
+        ("folded", "search_key"),
+    ),
+    # 3a: same folded name.
+    (
+        "by_folded_name",
+        "SELECT loose.id, min(named.anchor) AS anchor, count(DISTINCT named.anchor) AS matches"
+        f" FROM {_T}anchored AS loose JOIN {_T}anchored_name AS named"
+        " ON named.folded = loose.folded WHERE loose.anchor IS NULL GROUP BY loose.id",
+        ("id",),
+    ),
+    # 3b: a name without a legal form that is a customer's name without its legal form.
+    (
+        "by_search_key",
+        "SELECT loose.id, min(named.anchor) AS anchor, count(DISTINCT named.anchor) AS matches"
+        f" FROM {_T}anchored AS loose JOIN {_T}anchored_name AS named"
+        " ON named.search_key = loose.folded"
+        " WHERE loose.anchor IS NULL AND loose.folded = loose.search_key GROUP BY loose.id",
+        ("id",),
+    ),
+    # A license without a company: the one customer of rules 1-2 its contact's email domain
+    # is found in, else its own by that domain.
+    (
+        "by_domain",
+        "SELECT domain, min(anchor) AS anchor, count(DISTINCT anchor) AS matches"
+        f" FROM {_T}anchored WHERE anchor IS NOT NULL AND domain IS NOT NULL GROUP BY domain",
+        ("domain",),
+    ),
+    # 3c and the leftovers: by folded name.
+    (
+        "grouped",
+        "SELECT anchored.id, coalesce(anchored.anchor,"
+        " CASE WHEN anchored.folded IS NULL THEN coalesce("
+        " CASE WHEN by_domain.matches = 1 THEN by_domain.anchor END,"
+        " 'domain:' || anchored.domain, 'name:') END,"
+        " CASE WHEN by_folded.matches = 1 THEN by_folded.anchor"
+        " WHEN by_folded.matches > 1 THEN 'name:' || anchored.folded END,"
+        " CASE WHEN by_key.matches = 1 THEN by_key.anchor END,"
+        " 'name:' || coalesce(anchored.folded, '')) AS anchor"
+        f" FROM {_T}anchored AS anchored"
+        f" LEFT JOIN {_T}by_folded_name AS by_folded ON by_folded.id = anchored.id"
+        f" LEFT JOIN {_T}by_search_key AS by_key ON by_key.id = anchored.id"
+        f" LEFT JOIN {_T}by_domain AS by_domain ON by_domain.domain = anchored.domain",
+        ("id",),
+    ),
+    # Each customer as shown: the account's name where known, else the company of its newest
+    # paid license (a trial's name is whatever its requester typed), else of its newest trial.
+    (
+        "wanted_customer",
+        "SELECT key, name, search_key, folded_name, salesforce_account_id, account_name FROM ("
+        " SELECT grouped.anchor AS key, coalesce(account.account_name,"
+        " CASE WHEN license.company_folded IS NOT NULL THEN license.company END,"
+        " license.contact_email_domain, license.company) AS name,"
+        " coalesce(account.account_search_key, license.company_search_key,"
+        " license.contact_email_domain, '') AS search_key,"
+        " coalesce(account.account_folded, license.company_folded,"
+        " license.contact_email_domain) AS folded_name,"
+        " CASE WHEN substr(grouped.anchor, 1, 3) = 'sf:' THEN substr(grouped.anchor, 4) END"
+        " AS salesforce_account_id, account.account_name,"
+        " ROW_NUMBER() OVER (PARTITION BY grouped.anchor ORDER BY"
+        " account.account_name IS NULL, license.company_folded IS NULL, license.trial,"
+        " license.issued_at DESC NULLS LAST,"
+        " license.id DESC)"
+        " AS newest"
+        f" FROM {_T}grouped AS grouped JOIN license ON license.id = grouped.id"
+        f" JOIN {_T}evidence AS evidence ON evidence.id = grouped.id"
+        f" LEFT JOIN {_T}newest_subscription AS account ON account.name = evidence.sub"
+        ") AS ranked WHERE newest = 1",
+        ("key",),
+    ),
+)
+
+_CUSTOMER_COLUMNS = "key, name, search_key, folded_name, salesforce_account_id, account_name"
+
+_RECONCILIATION_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    # Subscriptions (by name, and by each Zuora id a license carries) owned by one customer.
+    (
+        "subscription_owner",
+        "SELECT sub, min(customer_key) AS customer_key, count(DISTINCT customer_key) AS owners"
+        " FROM (SELECT coalesce(version.subscription_name, license.zuora_subscription_name)"
+        " AS sub, license.customer_key FROM license LEFT JOIN subscription AS version"
+        " ON version.zuora_subscription_id = license.zuora_subscription_id"
+        " UNION SELECT zuora_subscription_id, customer_key FROM license"
+        " WHERE zuora_subscription_id IS NOT NULL) AS owned"
+        " WHERE sub IS NOT NULL GROUP BY sub",
+        ("sub",),
+    ),
+    # Every name a customer goes by: its licenses' company names and its own name.
+    (
+        "customer_name",
+        "SELECT customer_key, company_folded AS folded, company_search_key AS search_key"
+        " FROM license UNION SELECT key, folded_name, search_key FROM customer",
+        (),
+    ),
+    (
+        "folded_name_owner",
+        "SELECT folded, min(customer_key) AS customer_key,"
+        f" count(DISTINCT customer_key) AS owners FROM {_T}customer_name GROUP BY folded",
+        ("folded",),
+    ),
+    (
+        "search_key_owner",
+        "SELECT search_key, min(customer_key) AS customer_key,"
+        f" count(DISTINCT customer_key) AS owners FROM {_T}customer_name GROUP BY search_key",
+        ("search_key",),
+    ),
+    (
+        "reconciliation_owner",
+        "SELECT reconciliation.id, CASE"
+        " WHEN by_name.owners = 1 THEN by_name.customer_key"
+        " WHEN by_id.owners = 1 THEN by_id.customer_key"
+        " WHEN folded.owners = 1 THEN folded.customer_key"
+        " WHEN folded.owners IS NULL AND reconciliation.customer_folded_name"
+        " = reconciliation.customer_search_key AND unformed.owners = 1"
+        " THEN unformed.customer_key END AS customer_key"
+        " FROM reconciliation LEFT JOIN subscription AS version"
+        " ON version.zuora_subscription_id = reconciliation.zuora_subscription_id"
+        f" LEFT JOIN {_T}subscription_owner AS by_name ON by_name.sub"
+        " = coalesce(version.subscription_name, reconciliation.subscription_name)"
+        f" LEFT JOIN {_T}subscription_owner AS by_id"
+        " ON by_id.sub = reconciliation.zuora_subscription_id"
+        f" LEFT JOIN {_T}folded_name_owner AS folded"
+        " ON folded.folded = reconciliation.customer_folded_name"
+        f" LEFT JOIN {_T}search_key_owner AS unformed"
+        " ON unformed.search_key = reconciliation.customer_folded_name",
+        ("id",),
+    ),
+)
+
+_ALL_TABLES = (
+    *(_T + name for name, _, _ in (*_GROUPING_STEPS, *_RECONCILIATION_STEPS)),
+    _T + "changed_customer",
+)
+
+
+class _Steps:
+    """Runs steps into temporary tables of `connection`'s transaction, on either engine."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.postgresql = connection.dialect.name == "postgresql"
+
+    def execute(self, sql: str, parameters: Sequence[object] | None = None) -> int:
+        if parameters is None:
+            result = self.connection.exec_driver_sql(sql)
+        else:
+            result = self.connection.exec_driver_sql(sql, tuple(parameters))
+        return max(int(result.rowcount), 0)
+
+    def create(self, name: str, select_sql: str, indexed: tuple[str, ...]) -> None:
+        table = _T + name
+        self.execute(f"DROP TABLE IF EXISTS {table}")
+        if self.postgresql:
+            self.execute(f"CREATE TEMPORARY TABLE {table} ON COMMIT DROP AS {select_sql}")
+            for column in indexed:
+                self.execute(f"CREATE INDEX ON {table} ({column})")
+            # Autovacuum never analyses temporary tables: without this every join is planned
+            # as if the table were tiny.
+            self.execute(f"ANALYZE {table}")
+        else:
+            self.execute(f"CREATE TEMP TABLE {table} AS {select_sql}")
+            for column in indexed:
+                self.execute(f"CREATE INDEX temp.{table}_{column} ON {table} ({column})")
+
+    def run(self, steps: tuple[tuple[str, str, tuple[str, ...]], ...]) -> None:
+        for name, select_sql, indexed in steps:
+            self.create(name, select_sql, indexed)
+
+    def distinct_from(self, left: str, right: str) -> str:
+        return (
+            f"({left}) IS DISTINCT FROM ({right})"
+            if self.postgresql
+            else f"({left}) IS NOT ({right})"
+        )
+
+    def drop_all(self) -> None:
+        # SQLite keeps temporary tables for the connection's life; PostgreSQL drops on commit.
+        if not self.postgresql:
+            for table in _ALL_TABLES:
+                self.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def regroup(connection: Connection) -> RegroupCounts:
+    """Recompute every license's customer, the customers, and every reconciliation's owner,
+    inside the caller's transaction. Writes only what changes (a re-import writes nothing)."""
+    steps = _Steps(connection)
+    steps.run(_GROUPING_STEPS)
+    moved = steps.execute(
+        f"UPDATE license SET customer_key = grouped.anchor FROM {_T}grouped AS grouped"
+        " WHERE license.id = grouped.id AND "
+        + steps.distinct_from("license.customer_key", "grouped.anchor")
+    )
+    columns = _CUSTOMER_COLUMNS.split(", ")
+    steps.create(
+        "changed_customer",
+        f"SELECT {', '.join('wanted.' + c for c in columns)} FROM {_T}wanted_customer AS wanted"
+        " LEFT JOIN customer ON customer.key = wanted.key WHERE customer.key IS NULL OR "
+        + steps.distinct_from(
+            ", ".join("customer." + c for c in columns[1:]),
+            ", ".join("wanted." + c for c in columns[1:]),
+        ),
+        (),
+    )
+    _add_search_words(steps)
+    written = steps.execute(
+        f"INSERT INTO customer ({_CUSTOMER_COLUMNS}) SELECT {_CUSTOMER_COLUMNS}"
+        f" FROM {_T}changed_customer WHERE true ON CONFLICT (key) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    )
+    deleted = steps.execute(
+        "DELETE FROM customer WHERE NOT EXISTS ("
+        f"SELECT 1 FROM {_T}wanted_customer AS wanted WHERE wanted.key = customer.key)"
+    )
+    reconciliations = _assign_reconciliations(steps)
+    steps.drop_all()
+    return RegroupCounts(written, deleted, moved, reconciliations)
+
+
+def assign_reconciliations(connection: Connection) -> int:
+    """Recompute every reconciliation's customer from the licenses as grouped."""
+    steps = _Steps(connection)
+    moved = _assign_reconciliations(steps)
+    steps.drop_all()
+    return moved
+
+
+def _assign_reconciliations(steps: _Steps) -> int:
+    steps.run(_RECONCILIATION_STEPS)
+    return steps.execute(
+        f"UPDATE reconciliation SET customer_key = owner.customer_key"
+        f" FROM {_T}reconciliation_owner AS owner WHERE reconciliation.id = owner.id AND "
+        + steps.distinct_from("reconciliation.customer_key", "owner.customer_key")
+    )
+
+
+# Search keys read per round trip when adding the words of changed customers.
+_WORD_PAGE_SIZE = 5000
+
+
+def _add_search_words(steps: _Steps) -> None:
+    """The words of every changed customer's search key join the name vocabulary bot.search
+    corrects misspelt query words against (migration 0006), a page of keys at a time. Words of
+    renamed or deleted customers are never removed: a query corrected to a word no name has
+    finds nothing and falls through to the fuzzy probe, so they are harmless."""
+    result = steps.connection.exec_driver_sql(
+        f"SELECT DISTINCT search_key FROM {_T}changed_customer"
+    )
+    known: set[str] = set()
+    while page := result.fetchmany(_WORD_PAGE_SIZE):
+        words = sorted(set().union(*(search_words(key) for (key,) in page)) - known)
+        known.update(words)
+        if not words:
+            continue
+        if steps.postgresql:
+            steps.execute(
+                "INSERT INTO search_word (word) SELECT unnest(CAST(%s AS text[])) "
+                "ON CONFLICT DO NOTHING",
+                (words,),
+            )
+        else:
+            steps.connection.exec_driver_sql(
+                "INSERT OR IGNORE INTO search_word (word) VALUES (?)", [(w,) for w in words]
+            )

@@ -1,0 +1,629 @@
+"""The customer rule (issue 12; bot/store/customers.py), through the importer, on both engines.
+
+Each case is a store built from export files as an operator would load them; the customers are
+read back as the card and the search read them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.salesforce_ids import salesforce_id_18
+from bot.search import company_name, find_customers
+from bot.store.importer import ImportKind, import_columns, import_file
+from bot.store.models import Customer, License, Reconciliation, SearchWord, Subscription
+from bot.store.queries import (
+    current_customer_key,
+    load_customer_licenses,
+    load_customer_reconciliations,
+)
+from tests.test_import import (
+    NOW,
+    RECONCILIATION_COLUMNS,
+    UNSUBSCRIBED,
+    license_row,
+    reconciliation_row,
+    write_csv,
+)
+
+TODAY = date(2026, 11, 27)
+INITECH_SF = "0016100001AbCdEAAV"
+# The Zuora data source export's own header (the importer's aliases).
+ZUORA_SUBSCRIPTION_HEADER = [
+    "Subscription.Name",
+    "Subscription.Id",
+    "Subscription.Version",
+    "Account.Id",
+    "Account.Name",
+    "Account.AccountNumber",
+    "Account.CrmId",
+]
+LICENSE_COLUMNS = list(import_columns(ImportKind.LICENSES))
+
+
+def paid(license_id: int, company: str, **overrides: Any) -> dict[str, Any]:
+    """A paid license with no ids unless given (a subscription name gives it a subscription)."""
+    return license_row(license_id, company=company, **{**UNSUBSCRIBED, **overrides})
+
+
+def trial(license_id: int, company: str, **overrides: Any) -> dict[str, Any]:
+    """A self-requested trial: no Salesforce account, no Zuora account, no subscription."""
+    return paid(license_id, company, trial="true", plan="ultimate", **overrides)
+
+
+class Store:
+    def __init__(self, factory: sessionmaker[Session], directory: Path) -> None:
+        self.factory = factory
+        self.directory = directory
+        self.files = itertools.count(1)
+
+    def licenses(self, *rows: dict[str, Any], **kwargs: Any) -> Any:
+        path = write_csv(self.directory / f"licenses-{next(self.files)}.csv", rows, LICENSE_COLUMNS)
+        return import_file(self.factory, ImportKind.LICENSES, path, now=NOW, **kwargs)
+
+    def subscriptions(self, *rows: tuple[Any, ...]) -> Any:
+        path = self.directory / f"subscriptions-{next(self.files)}.csv"
+        lines = [",".join(ZUORA_SUBSCRIPTION_HEADER)]
+        lines += [",".join("" if cell is None else str(cell) for cell in row) for row in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return import_file(self.factory, ImportKind.SUBSCRIPTIONS, path, now=NOW)
+
+    def reconciliations(self, *rows: dict[str, Any]) -> Any:
+        path = write_csv(
+            self.directory / f"recon-{next(self.files)}.csv", rows, RECONCILIATION_COLUMNS
+        )
+        return import_file(self.factory, ImportKind.RECONCILIATIONS, path, now=NOW)
+
+    def customer_of(self, license_id: int) -> str:
+        with self.factory() as session:
+            key = session.scalar(select(License.customer_key).where(License.id == license_id))
+        assert key is not None
+        return key
+
+    def grouping(self) -> dict[int, str]:
+        with self.factory() as session:
+            return dict(session.execute(select(License.id, License.customer_key)).all())
+
+    def customers(self) -> dict[str, str]:
+        with self.factory() as session:
+            return dict(session.execute(select(Customer.key, Customer.name)).all())
+
+    def card(self, key: str) -> Any:
+        with self.factory() as session:
+            return load_customer_licenses(session, key, today=TODAY)
+
+    def search(self, query: str) -> Any:
+        with self.factory() as session:
+            return find_customers(session, query, today=TODAY)
+
+
+@pytest.fixture
+def store(session_factory: sessionmaker[Session], tmp_path: Path) -> Store:
+    return Store(session_factory, tmp_path)
+
+
+# --- The cases of issue 12 ----------------------------------------------------------------
+
+
+def test_the_initech_trial_is_on_initechs_card_and_counted(store: Store) -> None:
+    store.licenses(
+        paid(1, "Initech", salesforce_account_id=INITECH_SF, zuora_subscription_name="A-S00000001"),
+        paid(2, "Initech", salesforce_account_id=INITECH_SF, zuora_subscription_name="A-S00000002"),
+        trial(3, "Initech", issued_at="2024-02-01T00:00:00Z"),
+    )
+    assert store.customers() == {f"sf:{INITECH_SF}": "Initech"}
+    card = store.card(f"sf:{INITECH_SF}")
+    assert [ranked.license.id for ranked in card.overview.trials] == [3]
+    result = store.search("Initech")
+    assert result.resolved_key == f"sf:{INITECH_SF}"
+
+
+def test_an_initrode_trial_joins_initrode_inc(store: Store) -> None:
+    # A 15-character Salesforce id is the same account as its 18-character form.
+    store.licenses(
+        paid(1, "Initrode Inc.", salesforce_account_id="0016100001XyZaB"),
+        paid(2, "Initrode, Inc.", salesforce_account_id=salesforce_id_18("0016100001XyZaB")),
+        trial(3, "Initrode"),
+        trial(4, "Initrode LLC"),  # a legal form of its own: a different company
+    )
+    key = f"sf:{salesforce_id_18('0016100001XyZaB')}"
+    assert [store.customer_of(n) for n in (1, 2, 3)] == [key] * 3
+    assert store.customer_of(4) == "name:initrode llc"
+
+
+def test_acme_corp_acme_holdings_and_acme_gmbh_are_three_customers(store: Store) -> None:
+    store.licenses(
+        paid(1, "Acme Corp", zuora_subscription_name="A-S00081001"),
+        paid(2, "Acme Holdings", zuora_subscription_name="A-S00081002"),
+        paid(3, "ACME GmbH", zuora_subscription_name="A-S00081003", plan="ultimate"),
+        trial(4, "ACME Corporation"),  # joins Acme Corp: the same legal form
+    )
+    assert len(set(store.grouping().values())) == 3
+    assert store.customer_of(4) == store.customer_of(1)
+    card = store.card(store.customer_of(1))
+    assert {ranked.license.id for ranked in card.overview.others} == set()
+    result = store.search("Acme")
+    assert result.resolved is None
+    assert {choice.name for choice in result.choices} == {"Acme Corp", "Acme Holdings", "ACME GmbH"}
+
+
+def test_a_kramerica_trial_joins_the_paid_kramerica_corporation(store: Store) -> None:
+    store.licenses(
+        trial(1, "Kramerica Corp"),
+        trial(2, "Kramerica Corp."),
+        paid(3, "KRAMERICA CORPORATION", zuora_subscription_name="A-S00000077"),
+    )
+    assert set(store.grouping().values()) == {"sub:A-S00000077"}
+
+
+def test_two_vandelay_industries_under_two_salesforce_accounts_are_two(store: Store) -> None:
+    store.licenses(
+        paid(1, "Vandelay Industries", salesforce_account_id="0016100001VanAAA"),
+        paid(2, "Vandelay Industries", salesforce_account_id="0016100001VanBBB"),
+        trial(3, "Vandelay Industries"),  # both qualify: it joins neither
+    )
+    grouping = store.grouping()
+    assert len({grouping[1], grouping[2], grouping[3]}) == 3
+    assert grouping[3] == "name:vandelay industries"
+    result = store.search("Vandelay Industries")
+    assert len(result.choices) == 3
+
+
+def test_a_subscription_export_row_merges_two_customers(store: Store) -> None:
+    store.licenses(
+        paid(1, "Globex", zuora_subscription_name="A-S00000101"),
+        paid(2, "Globex International", zuora_subscription_name="A-S00000102"),
+    )
+    assert store.customer_of(1) != store.customer_of(2)
+    summary = store.subscriptions(
+        ("A-S00000101", "1" * 32, 1, "Z-GLOBEX", "Globex Corporation", "A0001", "0016100001GlbXy"),
+        ("A-S00000102", "2" * 32, 3, "Z-GLOBEX", "Globex Corporation", "A0001", "0016100001GlbXy"),
+    )
+    sf = salesforce_id_18("0016100001GlbXy")
+    assert store.customer_of(1) == store.customer_of(2) == f"sf:{sf}"
+    # Shown with the account's name, and found by it.
+    assert store.customers() == {f"sf:{sf}": "Globex Corporation"}
+    assert (summary.customers_written, summary.customers_deleted) == (1, 2)
+    assert store.card(f"sf:{sf}").customer.account_name == "Globex Corporation"
+    assert store.search("Globex Corporation").resolved_key == f"sf:{sf}"
+
+
+def test_the_export_wins_over_the_ids_on_a_license_row(store: Store) -> None:
+    store.licenses(
+        paid(1, "Hooli", zuora_account_id="Z-OLD", zuora_subscription_id="3" * 32),
+        paid(2, "Hooli XYZ", zuora_account_id="Z-NEW"),
+    )
+    assert store.customer_of(1) == "za:Z-OLD"
+    # The license names its subscription only by a version's Zuora id; the newest version's
+    # account is the subscription's.
+    store.subscriptions(
+        ("A-S00000200", "3" * 32, 1, "Z-OLD", "Hooli", "", ""),
+        ("A-S00000200", "4" * 32, 2, "Z-NEW", "Hooli XYZ", "", ""),
+    )
+    assert store.customer_of(1) == store.customer_of(2) == "za:Z-NEW"
+
+
+def test_a_paid_license_takes_in_the_trials_and_old_keys_follow(store: Store) -> None:
+    store.licenses(trial(1, "Pied Piper Inc"), trial(2, "Pied Piper, Inc."))
+    assert set(store.grouping().values()) == {"name:pied piper inc"}
+    store.licenses(paid(3, "Pied Piper Inc.", salesforce_account_id="0016100001PiedP"))
+    key = f"sf:{salesforce_id_18('0016100001PiedP')}"
+    assert set(store.grouping().values()) == {key}
+    assert store.customers() == {key: "Pied Piper Inc."}
+    # A button or App Home entry made before still answers: the customer it became.
+    card = store.card("name:pied piper inc")
+    assert card is not None and card.customer.key == key
+    assert len(card.overview.trials) == 2
+    # So does a 15-character Salesforce key made before ids were converted.
+    assert store.card("sf:0016100001PiedP").customer.key == key
+
+
+def test_a_trial_whose_match_becomes_ambiguous_leaves(store: Store) -> None:
+    store.licenses(
+        paid(1, "Bluth Company", salesforce_account_id="0016100001BluthA"),
+        trial(2, "Bluth Co."),
+    )
+    assert store.customer_of(2) == store.customer_of(1)
+    store.licenses(paid(3, "Bluth Company", salesforce_account_id="0016100001BluthB"))
+    assert store.customer_of(2) == "name:bluth co"
+    # An old key that names several customers now: the card says to search again.
+    assert store.card("name:bluth") is None
+
+
+def test_different_salesforce_accounts_split_a_shared_subscription(store: Store) -> None:
+    store.licenses(
+        paid(1, "Wayne", salesforce_account_id="0016100001WayneA", zuora_subscription_name="A-S1"),
+        paid(2, "Wayne", salesforce_account_id="0016100001WayneB", zuora_subscription_name="A-S1"),
+        paid(3, "Wayne", zuora_subscription_name="A-S1"),  # its subscription's accounts disagree
+        paid(4, "Stark", zuora_account_id="Z-STARK", zuora_subscription_name="A-S2"),
+        paid(5, "Stark Industries", zuora_subscription_name="A-S2"),  # joins its subscription's
+    )
+    grouping = store.grouping()
+    assert len({grouping[1], grouping[2], grouping[3]}) == 3
+    assert grouping[3] == "sub:A-S1"
+    assert grouping[4] == grouping[5] == "za:Z-STARK"
+
+
+def test_reconciliations_belong_to_their_subscriptions_customer_else_its_folded_name(
+    store: Store,
+) -> None:
+    store.licenses(
+        paid(
+            1, "ACME Corp", salesforce_account_id="0016100001AcmeX", zuora_subscription_id="a" * 32
+        ),
+        paid(2, "Globex", salesforce_account_id="0016100001GlobX", zuora_subscription_id="b" * 32),
+        paid(3, "Acme Inc", zuora_subscription_name="A-S00000300"),
+    )
+    acme = f"sf:{salesforce_id_18('0016100001AcmeX')}"
+    globex = f"sf:{salesforce_id_18('0016100001GlobX')}"
+    sub = {"subscription_name": "", "zuora_subscription_id": ""}
+    store.reconciliations(
+        # Acme's by subscription id, whatever name Salesforce gave it.
+        reconciliation_row(
+            10, customer="Acme Holdings", **{**sub, "zuora_subscription_id": "a" * 32}
+        ),
+        # By folded name: no license has its subscription.
+        reconciliation_row(
+            11, customer="Acme Corporation", **{**sub, "zuora_subscription_id": "c" * 32}
+        ),
+        # Named like Acme but its subscription is Globex's.
+        reconciliation_row(12, customer="Acme Corp", **{**sub, "zuora_subscription_id": "b" * 32}),
+        # By subscription name.
+        reconciliation_row(13, customer="Someone", **{**sub, "subscription_name": "A-S00000300"}),
+        # `Acme` names no customer exactly, and two without their legal forms: nobody's.
+        reconciliation_row(14, customer="Acme", **sub),
+    )
+    with store.factory() as session:
+        owners = dict(session.execute(select(Reconciliation.id, Reconciliation.customer_key)).all())
+        assert [r.id for r in load_customer_reconciliations(session, acme).reconciliations] == [
+            11,
+            10,
+        ]
+    assert owners == {10: acme, 11: acme, 12: globex, 13: "sub:A-S00000300", 14: None}
+
+
+def test_a_reimport_writes_nothing_and_keeps_the_vocabulary(store: Store) -> None:
+    rows = [
+        paid(1, "Initech", salesforce_account_id=INITECH_SF, zuora_subscription_name="A-S1"),
+        trial(2, "Initech"),
+    ]
+    store.licenses(*rows)
+    again = store.licenses(*rows)
+    assert (again.updated, again.customers_written, again.customers_deleted) == (0, 0, 0)
+    with store.factory() as session:
+        assert set(session.scalars(select(SearchWord.word))) == {"initech"}
+
+
+def test_salesforce_ids_are_converted_and_their_case_is_kept() -> None:
+    assert salesforce_id_18("0016100001AbCdE") == "0016100001AbCdEAAV"
+    assert salesforce_id_18("0016100001abcde") == "0016100001abcdeAAA"
+    assert salesforce_id_18("0016100001AbCdEAAV") == "0016100001AbCdEAAV"
+    assert salesforce_id_18("not-an-id") == "not-an-id"
+
+
+def test_the_legal_form_is_kept_in_one_spelling() -> None:
+    assert company_name("ACME Corporation").folded == company_name("Acme Corp.").folded
+    assert company_name("Acme Incorporated").folded == "acme inc"
+    assert company_name("Acme Limited").folded == "acme ltd"
+    assert company_name("Acme Corp").folded != company_name("ACME GmbH").folded
+    assert not company_name("Initrode").has_legal_form
+    assert company_name("Initrode LLC").has_legal_form
+
+
+def test_an_unknown_key_shape_names_no_customer(session: Session) -> None:
+    assert current_customer_key(session, "whatever") is None
+
+
+# --- Properties -----------------------------------------------------------------------------
+
+_SALESFORCE = st.sampled_from([None, "0016100001SfAAAA", "0016100001SfBBBB"])
+_ZUORA = st.sampled_from([None, "Z-1", "Z-2", "Z-3"])
+_SUBSCRIPTION = st.sampled_from([None, "A-S1", "A-S2", "A-S3"])
+_NAME = st.sampled_from(["Acme Corp", "ACME Corporation", "Acme", "Acme GmbH", "Globex"])
+_LICENSE = st.tuples(_SALESFORCE, _ZUORA, _SUBSCRIPTION, _NAME, st.booleans())
+# A subscriptions export row: (subscription, Zuora account, Salesforce account).
+_EXPORT = st.lists(
+    st.tuples(st.sampled_from(["A-S1", "A-S2", "A-S3"]), _ZUORA, _SALESFORCE),
+    max_size=3,
+    unique_by=lambda row: row[0],
+)
+_PROPERTY_SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+def _license_rows(licenses: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    return [
+        (trial if is_trial else paid)(
+            number,
+            name,
+            salesforce_account_id=salesforce or "",
+            zuora_account_id=zuora or "",
+            zuora_subscription_name=subscription or "",
+        )
+        for number, (salesforce, zuora, subscription, name, is_trial) in enumerate(
+            licenses, start=1
+        )
+    ]
+
+
+def _export_rows(export: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [
+        (name, f"{number:032x}", 1, zuora, "Account", "", salesforce)
+        for number, (name, zuora, salesforce) in enumerate(export, start=1)
+    ]
+
+
+def _clear(factory: sessionmaker[Session]) -> None:
+    with factory() as session:
+        for model in (License, Customer, Subscription, Reconciliation):
+            session.execute(delete(model))
+        session.commit()
+
+
+@_PROPERTY_SETTINGS
+@given(licenses=st.lists(_LICENSE, min_size=1, max_size=8), export=_EXPORT)
+def test_accounts_are_never_merged_against_the_evidence(
+    session_factory: sessionmaker[Session], tmp_path: Path, licenses, export
+) -> None:
+    _clear(session_factory)
+    store = Store(session_factory, tmp_path)
+    store.licenses(*_license_rows(licenses))
+    if export:
+        store.subscriptions(*_export_rows(export))
+    grouping = store.grouping()
+    accounts = {name: (zuora, salesforce) for name, zuora, salesforce in export}
+    salesforce_of: dict[str, set[str]] = defaultdict(set)
+    zuora_of: dict[str, set[str]] = defaultdict(set)
+    for number, (salesforce, zuora, subscription, _, _) in enumerate(licenses, start=1):
+        if subscription in accounts:  # the export wins
+            zuora = accounts[subscription][0] or zuora
+            salesforce = accounts[subscription][1] or salesforce
+        if salesforce:
+            salesforce_of[grouping[number]].add(salesforce)
+        if zuora:
+            zuora_of[grouping[number]].add(zuora)
+    for key, found in salesforce_of.items():
+        assert len(found) == 1, (key, found)
+    for key, found in zuora_of.items():
+        assert len(found) == 1 or key.startswith("sf:"), (key, found)
+
+
+@_PROPERTY_SETTINGS
+@given(
+    licenses=st.lists(_LICENSE, min_size=1, max_size=8),
+    export=_EXPORT,
+    split=st.integers(min_value=0, max_value=8),
+    order=st.permutations(["first", "second", "export"]),
+)
+def test_the_order_of_the_files_does_not_change_the_customers(
+    session_factory: sessionmaker[Session], tmp_path: Path, licenses, export, split, order
+) -> None:
+    rows = _license_rows(licenses)
+    files = {"first": rows[:split], "second": rows[split:], "export": _export_rows(export)}
+
+    def load(sequence: list[str]) -> tuple[dict[int, str], dict[str, str]]:
+        _clear(session_factory)
+        store = Store(session_factory, tmp_path)
+        for name in sequence:
+            if name == "export":
+                if files["export"]:
+                    store.subscriptions(*files["export"])
+            elif files[name]:
+                store.licenses(*files[name])
+        return store.grouping(), store.customers()
+
+    assert load(list(order)) == load(["first", "second", "export"])
+
+
+# --- The migration ------------------------------------------------------------------------
+
+
+def test_the_migration_regroups_a_store_built_by_the_previous_schema(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.store.schema import MIGRATIONS_DIR, upgrade
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    # As 0006's importer left it: keyed by Salesforce id as given, else by the name without
+    # its legal form (so Acme Corp and ACME GmbH were one, and Initech's trial apart).
+    old_customers = [
+        ("sf:0016100001AbCdE", "Initech", "initech", "0016100001AbCdE"),
+        ("name:initech", "Initech", "initech", None),
+        ("name:acme", "ACME GmbH", "acme", None),
+    ]
+    old_licenses = [
+        (1, "sf:0016100001AbCdE", "Initech", False, "0016100001AbCdE", None),
+        (2, "name:initech", "Initech", True, None, None),
+        (3, "name:acme", "Acme Corp", False, None, "A-S00081001"),
+        (4, "name:acme", "ACME GmbH", False, None, "A-S00081003"),
+    ]
+    with engine.begin() as connection:
+        for row in old_customers:
+            connection.execute(
+                text(
+                    "INSERT INTO customer (key, name, search_key, salesforce_account_id)"
+                    " VALUES (:key, :name, :search_key, :sf)"
+                ),
+                dict(zip(("key", "name", "search_key", "sf"), row, strict=True)),
+            )
+        for row in old_licenses:
+            connection.execute(
+                text(
+                    "INSERT INTO license (id, customer_key, company, plan, trial,"
+                    " salesforce_account_id, zuora_subscription_name)"
+                    " VALUES (:id, :key, :company, 'premium', :trial, :sf, :sub)"
+                ),
+                dict(zip(("id", "key", "company", "trial", "sf", "sub"), row, strict=True)),
+            )
+        connection.execute(
+            text(
+                "INSERT INTO host (hostname, license_id, gitlab_version)"
+                " VALUES ('gitlab.initech.example', 1, '17.0.0')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO reconciliation (id, customer_name, customer_search_key,"
+                " subscription_name, status) VALUES (7, 'ACME GmbH', 'acme', 'A-S00081003',"
+                " 'pending')"
+            )
+        )
+    upgrade(engine)
+    store = Store(session_factory, Path())
+    assert store.grouping() == {
+        1: f"sf:{INITECH_SF}",
+        2: f"sf:{INITECH_SF}",
+        3: "sub:A-S00081001",
+        4: "sub:A-S00081003",
+    }
+    assert store.customers() == {
+        f"sf:{INITECH_SF}": "Initech",
+        "sub:A-S00081001": "Acme Corp",
+        "sub:A-S00081003": "ACME GmbH",
+    }
+    with session_factory() as session:
+        assert session.get(License, 1).salesforce_account_id == INITECH_SF
+        assert session.get(Reconciliation, 7).customer_key == "sub:A-S00081003"
+        assert session.get(Customer, "sub:A-S00081001").folded_name == "acme corp"
+    # Hosts were keyed by hostname: the instance they were is kept.
+    hosts = store.card(f"sf:{INITECH_SF}").hosts_by_license[1]
+    assert [(h.hostname, h.gitlab_version) for h in hosts] == [("gitlab.initech.example", "17.0.0")]
+    # Keys held by old buttons and App Home entries.
+    assert store.card("sf:0016100001AbCdE").customer.key == f"sf:{INITECH_SF}"
+    assert store.card("name:initech").customer.key == f"sf:{INITECH_SF}"
+    assert store.card("name:acme") is None  # two customers now: search again
+
+
+# --- Search and the answers around it ---------------------------------------------------------
+
+
+def _lookups(factory: sessionmaker[Session]) -> Any:
+    from bot.answers.lookups import LookupService
+    from bot.config import Settings
+    from bot.links import Links
+
+    return LookupService(factory, Links.from_settings(Settings()))
+
+
+def _acme(store: Store) -> None:
+    store.licenses(
+        paid(10778, "Acme Corp", zuora_subscription_name="A-S00081001"),
+        paid(2, "Acme Holdings", zuora_subscription_name="A-S00081002"),
+        paid(3, "ACME GmbH", zuora_subscription_name="A-S00081003", contact_email="it@acme.de"),
+    )
+
+
+def test_acme_corp_is_its_card_with_the_others_offered_and_acme_a_pick_list(
+    store: Store,
+) -> None:
+    from bot import ids
+    from bot.answers.lookups import Requester
+
+    _acme(store)
+    lookups = _lookups(store.factory)
+    alice = Requester("UALICE", "T1", channel_id="C1")
+    card = lookups.answer_query(ids.LICENSE_COMMAND, "Acme Corp", alice).message.to_dict()
+    assert card["blocks"][0]["text"]["text"] == "Acme Corp"
+    texts = [
+        element["text"]
+        for block in card["blocks"]
+        if block["type"] == "context"
+        for element in block["elements"]
+    ]
+    assert "Also matching: ACME GmbH, Acme Holdings" in texts  # best match first
+    shown = {
+        block["accessory"]["value"]
+        for block in card["blocks"]
+        if block.get("block_id", "").startswith(ids.ALSO_MATCHING_BLOCK_PREFIX)
+    }
+    assert shown == {"sub:A-S00081002", "sub:A-S00081003"}
+    picked = lookups.answer_query(ids.LICENSE_COMMAND, "Acme", alice)
+    assert (picked.outcome, picked.result_count) == ("ambiguous", 3)
+    # A query that matches only one customer shows nothing extra.
+    only = lookups.answer_query(ids.LICENSE_COMMAND, "Acme Holdings", alice).message.to_dict()
+    assert "Also matching" not in str(only)
+
+
+def test_printed_license_ids_and_bare_subscription_names_mean_what_they_look_like(
+    store: Store,
+) -> None:
+    _acme(store)
+    assert store.search("#10778").resolved_key == "sub:A-S00081001"
+    assert store.search("S00081003").resolved_key == "sub:A-S00081003"
+    assert store.search("s00081002").resolved_key == "sub:A-S00081002"
+
+
+def test_an_address_that_received_no_license_says_so_then_shows_its_domain(
+    store: Store,
+) -> None:
+    from bot import ids
+    from bot.answers.lookups import Requester
+    from bot.search import QueryKind
+
+    _acme(store)
+    result = store.search("nobody@acme.de")
+    assert (result.matched_by, result.resolved_key) == (QueryKind.EMAIL_DOMAIN, "sub:A-S00081003")
+    answer = _lookups(store.factory).answer_query(
+        ids.LICENSE_COMMAND, "nobody@acme.de", Requester("UALICE", "T1", channel_id="C1")
+    )
+    first = answer.message.to_dict()["blocks"][0]
+    assert first["text"]["text"].startswith("No license was sent to nobody@acme.de;")
+
+
+def test_more_matches_than_the_pick_list_holds_are_announced(store: Store) -> None:
+    from bot import ids
+    from bot.answers.lookups import Requester
+
+    store.licenses(
+        *(paid(n, f"Acme Unit {n}", zuora_subscription_name=f"A-S{n}") for n in range(1, 13))
+    )
+    answer = _lookups(store.factory).answer_query(
+        ids.LICENSE_COMMAND, "acme", Requester("UALICE", "T1", channel_id="C1")
+    )
+    assert answer.outcome == "ambiguous"
+    assert "More customers match than are shown here" in str(answer.message.to_dict())
+
+
+def test_a_modal_holding_an_old_customer_key_selects_the_customer_it_became(store: Store) -> None:
+    from bot.answers.lookups import Requester
+
+    store.licenses(trial(1, "Pied Piper Inc"))
+    store.licenses(paid(2, "Pied Piper Inc.", salesforce_account_id="0016100001PiedP"))
+    selection = _lookups(store.factory).customer_selection(
+        "name:pied piper inc", Requester("UALICE", "T1", channel_id="C1")
+    )
+    assert selection is not None
+    assert selection.choice.key == f"sf:{salesforce_id_18('0016100001PiedP')}"
+
+
+def test_an_unchanged_file_does_not_regroup(store: Store, engine: Engine) -> None:
+    from tests.sql_capture import captured_statements
+
+    rows = [paid(1, "Initech", salesforce_account_id=INITECH_SF), trial(2, "Initech")]
+    store.licenses(*rows)
+    with captured_statements(engine) as statements:
+        store.licenses(*rows)
+    assert not [s for s in statements if "customer_rule_" in s]
+    with captured_statements(engine) as statements:
+        store.licenses(rows[0], trial(2, "Initech", user_count=7))
+    assert [s for s in statements if "customer_rule_" in s]

@@ -1,4 +1,5 @@
-"""A small dataset in DESIGN.md's import format, different from the demo's, for end-to-end tests.
+"""A small dataset in the import format (ARCHITECTURE.md: Import files), different from the
+demo's, for end-to-end tests.
 
 Dates are relative to today so the active-license rule sees the same situation every day.
 """

@@ -1,4 +1,4 @@
-"""A refused user gets nothing on every surface (DESIGN.md: Privacy).
+"""A refused user gets nothing on every surface (ARCHITECTURE.md: Privacy).
 
 Table-driven: each surface the app answers (commands, block actions including forged button
 values naming a real customer, block suggestions, shortcuts, view submissions, link unfurls,

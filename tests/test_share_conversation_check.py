@@ -1,4 +1,4 @@
-"""Share in channel passes the one conversation check (DESIGN.md: Privacy), on both engines.
+"""Share in channel passes the one conversation check (ARCHITECTURE.md: Privacy), on both engines.
 
 Signed block_actions requests through the WSGI app; the stand-in answers conversations.info as
 Slack answers a bot token: a public channel's object (`is_member` saying whether the bot is in

@@ -1,4 +1,5 @@
-"""The one redaction rule: what a card may show, decided by who will read it (DESIGN.md: Privacy).
+"""The one redaction rule: what a card may show, decided by who will read it (ARCHITECTURE.md:
+Privacy).
 
 Every path that answers or posts a card (the ephemeral reply, send-to-me, share, the shortcut
 and modal posts, link unfurls) builds it from records passed through `redaction_for(audience)`:

@@ -1,4 +1,5 @@
-"""The customer rule: which licenses are one real company (DESIGN.md: The store; issue 12).
+"""The customer rule: which licenses are one real company (ARCHITECTURE.md: Which
+licenses are one customer).
 
 Strongest evidence first:
 

@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli.demo import build_demo_data, load_demo, write_demo_files
+from bot.cli.demo import ZUORA_SUBSCRIPTION_COLUMNS, build_demo_data, load_demo, write_demo_files
 from bot.money import minor_unit_exponent
 from bot.records import Standing
 from bot.store.importer import ImportKind
-from bot.store.models import Customer, Host, License, Reconciliation
+from bot.store.models import Customer, Host, License, Reconciliation, Subscription
 from bot.store.queries import load_customer_licenses, load_customer_reconciliations
 
 TODAY = date(2026, 11, 27)
@@ -22,6 +22,7 @@ def demo_store(session_factory: sessionmaker[Session]) -> sessionmaker[Session]:
     summaries = load_demo(session_factory, TODAY)
     assert [s.kind for s in summaries] == [
         ImportKind.LICENSES,
+        ImportKind.SUBSCRIPTIONS,
         ImportKind.RECONCILIATIONS,
         ImportKind.HOSTS,
     ]
@@ -50,9 +51,14 @@ def test_demo_has_the_promised_customers(demo_store):
     assert sum(key.startswith("sf:") for key in keys) > 100
     # Customers of a Zuora account with no Salesforce id, or only of trials (by name).
     assert sum(key.startswith(("za:", "name:")) for key in keys) > 60
-    assert {"Initech", "Initech Labs", "Initek GmbH", "Acme Corp", "ACME Inc.", "Acmé Systems"} <= (
-        names
-    )
+    assert {
+        "Initech, Inc.",
+        "Initech Labs",
+        "Initek GmbH",
+        "Acme Corp",
+        "ACME Inc.",
+        "Acmé Systems",
+    } <= names
     assert any(not name.isascii() for name in names - {"Acmé Systems"})
     # Renewals with a license active today, customers in grace, long expired, trial-only.
     assert standings[Standing.ACTIVE] > 120
@@ -93,9 +99,31 @@ def test_demo_covers_every_plan_type_status_and_currency_shape(demo_store):
     assert hosts > 50
 
 
+def test_initech_shows_its_salesforce_account_name_from_the_zuora_export(demo_store, tmp_path):
+    # The subscriptions file is in the Zuora data source export's own layout.
+    path = write_demo_files(tmp_path, TODAY)[ImportKind.SUBSCRIPTIONS]
+    assert path.read_text(encoding="utf-8").splitlines()[0] == ",".join(ZUORA_SUBSCRIPTION_COLUMNS)
+    with demo_store() as session:
+        key = session.scalars(
+            select(License.customer_key).where(License.company == "Initech").distinct()
+        ).one()
+        customer = load_customer_licenses(session, key, today=TODAY).customer
+        exported = session.scalars(
+            select(Customer.key).where(Customer.account_name.is_not(None))
+        ).all()
+        subscriptions = session.scalar(select(func.count()).select_from(Subscription))
+
+    # CustomersDot says "Initech"; the card shows the account's name, linked to Salesforce.
+    assert (customer.name, customer.account_name) == ("Initech, Inc.", "Initech, Inc.")
+    assert key == f"sf:{customer.salesforce_account_id}"
+    # Some customers, not all: the others show their licenses' company name.
+    assert 20 <= len(exported) <= 100 and all(k.startswith("sf:") for k in exported)
+    assert subscriptions >= len(exported)
+
+
 def test_initech_has_an_active_renewal_hosts_and_every_reconciliation_status(demo_store):
     with demo_store() as session:
-        key = session.scalars(select(Customer.key).where(Customer.name == "Initech")).one()
+        key = session.scalars(select(Customer.key).where(Customer.name == "Initech, Inc.")).one()
         licenses = load_customer_licenses(session, key, today=TODAY)
         reconciliations = load_customer_reconciliations(session, key)
 
@@ -119,7 +147,7 @@ def test_initech_has_an_active_renewal_hosts_and_every_reconciliation_status(dem
 
 def test_loading_the_demo_again_the_same_day_changes_nothing(demo_store):
     again = load_demo(demo_store, TODAY)
-    assert [(s.inserted, s.updated, s.deleted) for s in again] == [(0, 0, 0)] * 3
+    assert [(s.inserted, s.updated, s.deleted) for s in again] == [(0, 0, 0)] * 4
 
 
 def test_demo_files_are_deterministic_per_day(tmp_path):
@@ -127,8 +155,7 @@ def test_demo_files_are_deterministic_per_day(tmp_path):
     second = write_demo_files(tmp_path / "b", TODAY)
     later = write_demo_files(tmp_path / "c", TODAY + timedelta(days=100))
 
-    # The demo's licenses carry their accounts: it writes no subscriptions export.
-    assert set(first) == set(ImportKind) - {ImportKind.SUBSCRIPTIONS}
+    assert set(first) == set(ImportKind)
     for kind in first:
         assert first[kind].read_bytes() == second[kind].read_bytes()
     assert first[ImportKind.LICENSES].read_bytes() != later[ImportKind.LICENSES].read_bytes()

@@ -3,12 +3,15 @@
 About three hundred customers with the shapes the cards must handle: renewal chains with one
 license active today, customers in the 14-day grace after expiry, long-expired ones, prospects
 with only trials, near-identical and accented names, Salesforce- and name-keyed customers,
-every plan and license type, reconciliations in every status and several currencies, and
-usage-ping hosts. Everything is seeded and dated relative to `today`, so the same day always
-gives the same files and the demo always has active licenses.
+every plan and license type, reconciliations in every status and several currencies,
+usage-ping hosts, and a Zuora export of some customers' subscriptions with their accounts (so
+their cards carry the account's name as in Salesforce, linked: Initech's among them).
+Everything is seeded and dated relative to `today`, so the same day always gives the same files
+and the demo always has active licenses.
 
-The files are written in the import format (ARCHITECTURE.md: Import files) and loaded through
-`import_file`, so the demo exercises the real import path.
+The files are written in the import format (ARCHITECTURE.md: Import files), the subscriptions in
+the Zuora data source export's own layout, and loaded through `import_file`, so the demo
+exercises the real import path.
 """
 
 from __future__ import annotations
@@ -42,8 +45,23 @@ GRACE_DAYS = 14
 LICENSE_COLUMNS = tuple(import_columns(ImportKind.LICENSES))
 RECONCILIATION_COLUMNS = tuple(import_columns(ImportKind.RECONCILIATIONS))
 HOST_COLUMNS = tuple(import_columns(ImportKind.HOSTS))
+# A Zuora data source export of Subscription with its Account, under Zuora's own column names
+# (the importer takes them as written): the real layout an operator has.
+ZUORA_SUBSCRIPTION_COLUMNS = (
+    "Subscription.Name",
+    "Subscription.Id",
+    "Subscription.Version",
+    "Account.Id",
+    "Account.Name",
+    "Account.AccountNumber",
+    "Account.CrmId",
+)
+# Every this-many Salesforce customers of the generated crowd is in the Zuora export.
+EXPORTED_ACCOUNT_EVERY = 3
+# Imported in this order: the subscriptions after the licenses they name.
 FILE_NAMES = {
     ImportKind.LICENSES: "demo-licenses.csv",
+    ImportKind.SUBSCRIPTIONS: "demo-subscriptions.csv",
     ImportKind.RECONCILIATIONS: "demo-reconciliations.csv",
     ImportKind.HOSTS: "demo-hosts.csv",
 }
@@ -200,6 +218,9 @@ class _Customer:
     zuora_account_id: str
     currency: str
     licenses: list[_License] = field(default_factory=list)
+    # The account's name as in Salesforce, for a customer whose subscriptions are in the Zuora
+    # export (None: not in it).
+    account_name: str | None = None
 
 
 @dataclass
@@ -209,20 +230,23 @@ class DemoData:
     licenses: list[dict[str, Any]]
     reconciliations: list[dict[str, Any]]
     hosts: list[dict[str, Any]]
+    subscriptions: list[dict[str, Any]]  # keyed by ZUORA_SUBSCRIPTION_COLUMNS
 
     def rows(self, kind: ImportKind) -> list[dict[str, Any]]:
         return {
             ImportKind.LICENSES: self.licenses,
+            ImportKind.SUBSCRIPTIONS: self.subscriptions,
             ImportKind.RECONCILIATIONS: self.reconciliations,
             ImportKind.HOSTS: self.hosts,
         }[kind]
 
 
 def write_demo_files(directory: Path, today: date) -> dict[ImportKind, Path]:
-    """Write the demo's licenses, reconciliations and hosts CSV files into `directory`."""
+    """Write the demo's CSV files into `directory`, in FILE_NAMES's order (the import order)."""
     data = build_demo_data(today)
     columns = {
         ImportKind.LICENSES: LICENSE_COLUMNS,
+        ImportKind.SUBSCRIPTIONS: ZUORA_SUBSCRIPTION_COLUMNS,
         ImportKind.RECONCILIATIONS: RECONCILIATION_COLUMNS,
         ImportKind.HOSTS: HOST_COLUMNS,
     }
@@ -241,7 +265,8 @@ def write_demo_files(directory: Path, today: date) -> dict[ImportKind, Path]:
 def load_demo(
     session_factory: sessionmaker[Session], today: date, *, now: datetime | None = None
 ) -> list[ImportSummary]:
-    """Generate the demo files and import them (licenses, reconciliations, hosts), in that order.
+    """Generate the demo files and import them (licenses, subscriptions, reconciliations, hosts),
+    in that order.
 
     Upserts by id like any import, so running it again on a later day moves the same rows.
     """
@@ -521,6 +546,7 @@ class _DemoGenerator:
         today = self.today
         initech = self.new_customer("Initech", salesforce=True, domain="initech.com")
         initech.currency = "USD"
+        initech.account_name = "Initech, Inc."  # as in Salesforce; CustomersDot says "Initech"
         self.trial(initech, today - timedelta(days=4 * 365 + 40), plan="ultimate")
         chain = self.renewal_chain(
             initech,
@@ -643,6 +669,8 @@ class _DemoGenerator:
 
     def add_generated_customer(self) -> None:
         customer = self.new_customer(self.unique_name())
+        if customer.salesforce_account_id and len(self.customers) % EXPORTED_ACCOUNT_EVERY == 0:
+            customer.account_name = customer.name
         today = self.today
         shape = self.rng.choices(
             (
@@ -717,6 +745,31 @@ class _DemoGenerator:
                 customer, current, self.rng.choice((1, 1, 1, 2, 3)), stale=shape == "expired"
             )
 
+    def zuora_subscriptions(self) -> list[dict[str, Any]]:
+        """The Zuora export's rows: each exported customer's subscriptions, one row per
+        subscription (its latest version: one per license issued on it), with the account.
+        Drawn without the random generator, so the other files stay as they were."""
+        rows: list[dict[str, Any]] = []
+        exported = [c for c in self.customers if c.account_name]
+        for number, customer in enumerate(exported, start=1):
+            versions: dict[tuple[str, str], int] = {}
+            for record in customer.licenses:
+                if record.subscription is not None:
+                    versions[record.subscription] = versions.get(record.subscription, 0) + 1
+            for (subscription_id, subscription_name), version in sorted(versions.items()):
+                rows.append(
+                    {
+                        "Subscription.Name": subscription_name,
+                        "Subscription.Id": subscription_id,
+                        "Subscription.Version": version,
+                        "Account.Id": customer.zuora_account_id,
+                        "Account.Name": customer.account_name,
+                        "Account.AccountNumber": f"A{number:08d}",
+                        "Account.CrmId": customer.salesforce_account_id,
+                    }
+                )
+        return sorted(rows, key=lambda row: row["Subscription.Name"])
+
     # -- output
 
     def build(self) -> DemoData:
@@ -738,4 +791,5 @@ class _DemoGenerator:
             licenses=[record.as_row() for record in licenses],
             reconciliations=reconciliations,
             hosts=hosts,
+            subscriptions=self.zuora_subscriptions(),
         )

@@ -49,7 +49,7 @@ CARD_HEADER_BLOCK = "card_header"
 CARD_ACTIONS_BLOCK = "card_actions"
 CARD_LINKS_BLOCK = "card_links"  # URL buttons (Zuora, CustomersDot, hostnames)
 PICK_LIST_BLOCK_PREFIX = "pick:"
-ALSO_MATCHING_BLOCK_PREFIX = "also:"  # customers offered beside a card (bot.views.cards)
+ALSO_MATCHING_BLOCK_PREFIX = "also:"  # customers offered beside a card (bot.views.pick_list)
 FOOTER_BLOCK = "card_footer"
 
 

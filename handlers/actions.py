@@ -18,7 +18,7 @@ from bot.answers.conversations import (
 from bot.answers.lookups import COMMAND_BY_PICK_ACTION, Audience
 from bot.slack.actor import actor_of
 from bot.store.audit import Outcome
-from bot.views.cards import build_notice, build_share_refused
+from bot.views.notices import build_notice, build_share_refused
 from handlers.payloads import action_value
 
 if TYPE_CHECKING:

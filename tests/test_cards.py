@@ -32,23 +32,24 @@ from bot.records import (
 )
 from bot.search import QueryKind, parse_query
 from bot.slack.identity import REFUSAL_REASONS
-from bot.views.cards import (
+from bot.views.blocks import (
     CardMessage,
-    build_license_card,
-    build_not_found,
-    build_notice,
-    build_pick_list,
-    build_recon_card,
-    build_refusal,
-    build_usage,
     escape_text,
     format_money,
     link,
     plan_label,
     relative_dates,
+)
+from bot.views.license_card import build_license_card
+from bot.views.notices import (
+    build_notice,
+    build_refusal,
+    build_usage,
     unsent_email_notice,
     with_notice,
 )
+from bot.views.pick_list import build_not_found, build_pick_list
+from bot.views.recon_card import build_recon_card
 from bot.views.text import render_message
 
 LINKS = Links(
@@ -993,7 +994,7 @@ def test_the_pick_list_says_when_more_customers_match() -> None:
 
 
 def test_also_matching_offers_a_button_each() -> None:
-    from bot.views.cards import also_matching_blocks
+    from bot.views.pick_list import also_matching_blocks
 
     blocks = [
         block.to_dict()

@@ -70,6 +70,10 @@ from bot.views.blocks import (
 HOSTS_SHOWN = 5
 OTHER_LICENSES_SHOWN = 20
 TRIALS_SHOWN = 10
+# A license's internal note (only the requester's records carry one: bot/answers/redaction.py),
+# in full under the lead license, shorter on a list line so the list stays one screen.
+LEAD_NOTE_MAX = 300
+LISTED_NOTE_MAX = 100
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 # The card's lead heading: a mark, the standing's words, and what the lead license is.
 _LEAD_HEADING_PARTS = {
@@ -216,7 +220,8 @@ def _other_license_line(ranked: RankedLicense, links: Links) -> str:
         )
     elif name:
         parts.append(escape_text(name, SHORT_CODE_MAX))
-    return "• " + " · ".join(parts)
+    note = _license_note(license, LISTED_NOTE_MAX)
+    return "• " + " · ".join(parts) + (f"\n      {note}" if note else "")
 
 
 def _other_license_sections(others: Sequence[RankedLicense], links: Links) -> list[SectionBlock]:
@@ -239,12 +244,23 @@ def _trial_label(license: LicenseRecord) -> str:
 def _trials_section(trials: Sequence[RankedLicense], links: Links) -> SectionBlock:
     labels = [
         link(links.license(ranked.license.id), _trial_label(ranked.license), PLAN_MAX + 30)
+        + _in_parentheses(_license_note(ranked.license, LISTED_NOTE_MAX))
         for ranked in trials[:TRIALS_SHOWN]
     ]
     hidden = len(trials) - TRIALS_SHOWN
     if hidden > 0:
         labels.append(f"and {hidden:,} more")
     return section_block(f"*{plural(len(trials), 'trial')}:* " + ", ".join(labels))
+
+
+def _license_note(license: LicenseRecord, max_length: int) -> str:
+    """ "Note: …" for a license whose record carries its internal note, else ""."""
+    note = escape_text(license.notes, max_length) if license.notes else ""
+    return f"📝 Note: {note}" if note else ""
+
+
+def _in_parentheses(text: str) -> str:
+    return f" ({text})" if text else ""
 
 
 def send_to_me_button(customer_key: str) -> ButtonElement:
@@ -312,6 +328,8 @@ def build_license_card(
 
     `featured_license_id` (a paid license of the customer) takes the lead section's place, as
     the license a deal thread is about; `note` is the poster's words, shown under the header.
+    A license's internal `notes` show under it when its record carries them: the redaction
+    rule (bot/answers/redaction.py) leaves them only in the requester's records.
     """
     today = today or data.today or datetime.now(UTC).date()
     original_lead = data.overview.lead
@@ -363,6 +381,9 @@ def build_license_card(
                 ),
             )
         )
+        lead_note = _license_note(lead.license, LEAD_NOTE_MAX)
+        if lead_note:
+            blocks.append(context_block(lead_note))
         blocks.append(_lead_link_buttons(lead.license, links))
         hosts = data.hosts_by_license.get(lead.license.id, ())
         blocks.append(_hosts_section(hosts, lead.license.id, links, today))

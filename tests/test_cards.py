@@ -993,6 +993,33 @@ def test_the_pick_list_says_when_more_customers_match() -> None:
     assert "More customers match" not in all_text(without)
 
 
+def test_show_more_round_trips_the_search_within_slacks_button_value() -> None:
+    from bot import ids
+    from bot.views.pick_list import more_matches_value, read_more_matches_value
+
+    choices = [
+        CustomerChoice(f"k{n}", f"Acme {n}", 1, standing=CustomerStanding.EXPIRED) for n in range(8)
+    ]
+
+    def more_buttons(query: str) -> list[dict[str, Any]]:
+        more = ("more", more_matches_value(query, 8))
+        message = check_message(
+            build_pick_list(query, choices, action_id="pick", has_more=True, more=more)
+        )
+        return [
+            element
+            for block in message["blocks"]
+            if block.get("block_id") == ids.PICK_MORE_BLOCK
+            for element in block["elements"]
+        ]
+
+    [button] = more_buttons(HOSTILE)
+    assert button["text"]["text"] == "Show more" and len(button["value"]) <= 2000
+    assert read_more_matches_value(button["value"]) == (HOSTILE, 8)
+    # A query too long to carry back in a button value gets the hint without the button.
+    assert more_buttons("acme " * 400) == []
+
+
 def test_also_matching_offers_a_button_each() -> None:
     from bot.views.pick_list import also_matching_blocks
 

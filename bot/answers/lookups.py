@@ -49,7 +49,13 @@ from bot.views.home import HomeFacts
 from bot.views.license_card import build_license_card, build_license_unfurl
 from bot.views.modals import decode_option_value
 from bot.views.notices import build_notice, build_usage, unsent_email_notice, with_notice
-from bot.views.pick_list import also_matching_blocks, build_not_found, build_pick_list
+from bot.views.pick_list import (
+    also_matching_blocks,
+    build_not_found,
+    build_pick_list,
+    more_matches_value,
+    read_more_matches_value,
+)
 from bot.views.recon_card import build_recon_card, build_recon_unfurl
 
 logger = logging.getLogger(__name__)
@@ -76,6 +82,16 @@ PICK_ACTION_BY_COMMAND = {
     ids.RECON_COMMAND: ids.CUSTOMER_PICK_RECON_ACTION,
 }
 COMMAND_BY_PICK_ACTION = {action: command for command, action in PICK_ACTION_BY_COMMAND.items()}
+MORE_ACTION_BY_COMMAND = {
+    ids.LICENSE_COMMAND: ids.PICK_MORE_LICENSE_ACTION,
+    ids.RECON_COMMAND: ids.PICK_MORE_RECON_ACTION,
+}
+COMMAND_BY_MORE_ACTION = {action: command for command, action in MORE_ACTION_BY_COMMAND.items()}
+# A pick list's page: the search's own default limit. "Show more" pages go this deep at most:
+# a customer further down than that is found faster by a narrower search.
+PICK_PAGE_SIZE = 8
+PICK_OFFSET_MAX = 40
+MORE_GONE = "That list cannot be continued. Search again with a longer name."
 
 
 # Who asked: the request's one actor (bot.slack.actor), built by the allowlist middleware.
@@ -109,14 +125,29 @@ class LookupService:
         # 0 = no limit (LOOKUP_RATE_LIMIT_PER_HOUR).
         self._rate_limit = rate_limit_per_hour
 
-    def answer_query(self, command: str, text: str, requester: Requester) -> Answer:
-        """A slash command: search, then a card, a pick list, a not-found or the usage."""
+    def answer_query(
+        self, command: str, text: str, requester: Requester, *, offset: int = 0
+    ) -> Answer:
+        """A slash command: search, then a card, a pick list, a not-found or the usage.
+
+        `offset`: a pick list's later page ("Show more"), the matches from that one on."""
         return self._audited(
             surface=command,
             query=text,
             requester=requester,
-            build=lambda session: self._answer_query(session, command, text),
+            build=lambda session: self._answer_query(session, command, text, offset=offset),
         )
+
+    def answer_more_matches(self, command: str, value: str, requester: Requester) -> Answer:
+        """A pick list's "Show more": the same search as the command, from the next page on.
+
+        The value is the clicker's to forge: at worst it runs a search for them, through the
+        same allowlist, rate limit and audit as typing it."""
+        read = read_more_matches_value(value)
+        if read is None:
+            return Answer(build_notice(MORE_GONE), Outcome.NOT_FOUND)
+        text, offset = read
+        return self.answer_query(command, text, requester, offset=min(offset, PICK_OFFSET_MAX))
 
     def answer_customer(
         self,
@@ -150,9 +181,15 @@ class LookupService:
             ),
         )
 
-    def _answer_query(self, session: Session, command: str, text: str) -> Answer:
+    def _answer_query(self, session: Session, command: str, text: str, *, offset: int) -> Answer:
         # A clear winner's card is loaded next: skip loading its pick-list line first.
-        result = find_customers(session, text, today=self._clock().date(), load_choices=False)
+        result = find_customers(
+            session,
+            text,
+            today=self._clock().date(),
+            limit=offset + PICK_PAGE_SIZE,
+            load_choices=False,
+        )
         if result.query.kind is QueryKind.EMPTY:
             return Answer(build_usage(command), Outcome.USAGE)
         if result.resolved_key is not None:
@@ -168,13 +205,24 @@ class LookupService:
             by_domain = result.matched_by is QueryKind.EMAIL_DOMAIN and result.unsent_email
             # What the listed customers match: the domain, when the address itself received none.
             listed_for = f"@{result.query.email_domain}" if by_domain else text
+            page = result.choices[offset:]
+            if not page:
+                return Answer(build_notice(MORE_GONE), Outcome.NOT_FOUND)
+            next_offset = offset + PICK_PAGE_SIZE
+            more = (
+                (MORE_ACTION_BY_COMMAND[command], more_matches_value(text, next_offset))
+                if next_offset <= PICK_OFFSET_MAX
+                else None
+            )
             message = build_pick_list(
                 listed_for,
-                result.choices,
+                page,
                 action_id=PICK_ACTION_BY_COMMAND[command],
                 has_more=result.has_more,
+                first_number=offset + 1,
+                more=more,
             )
-            answer = Answer(message, Outcome.AMBIGUOUS, len(result.choices))
+            answer = Answer(message, Outcome.AMBIGUOUS, len(page))
             return _told_unsent_email(answer, result, customer_count=len(result.choices))
         if latest_import_at(session) is None:
             return Answer(build_notice(STORE_EMPTY), Outcome.NOT_FOUND)

@@ -6,10 +6,12 @@ Pure Block Kit builders on `bot.views.blocks`.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
     ButtonElement,
     PlainTextObject,
@@ -108,12 +110,19 @@ def build_pick_list(
     action_id: str,
     more_count: int = 0,
     has_more: bool = False,
+    first_number: int = 1,
+    more: tuple[str, str] | None = None,
 ) -> CardMessage:
     """Several customers match: one line and a "Show" button per customer.
 
     `has_more`: the search found more customers than it handed over; say so and how to narrow
-    it (SearchResult.has_more)."""
-    intro = f"Several customers match {quoted_query(query)}. Pick one:"
+    it (SearchResult.has_more). `more`: (action_id, value) of a "Show more" button that asks
+    for the next page; `first_number` is the number of the first choice shown (page 2 of 8
+    starts at 9)."""
+    if first_number > 1:
+        intro = f"More customers match {quoted_query(query)}, from number {first_number:,}:"
+    else:
+        intro = f"Several customers match {quoted_query(query)}. Pick one:"
     blocks: list[Block] = [section_block(intro)]
     usable = [choice for choice in choices if len(choice.key) <= BUTTON_VALUE_MAX]
     shown = usable[:PICK_CHOICES_SHOWN]
@@ -138,7 +147,34 @@ def build_pick_list(
         )
     elif has_more:
         blocks.append(context_block(MORE_MATCHES_HINT))
+        if more is not None and len(more[1]) <= BUTTON_VALUE_MAX:
+            more_action_id, value = more
+            button = ButtonElement(
+                text=PlainTextObject(text="Show more"), action_id=more_action_id, value=value
+            )
+            blocks.append(ActionsBlock(block_id=ids.PICK_MORE_BLOCK, elements=[button]))
     return CardMessage(text=fallback_text(intro), blocks=blocks)
+
+
+def more_matches_value(query: str, offset: int) -> str:
+    """A "Show more" button's value: the search text and where the next page starts. Not
+    trusted when it comes back: read with `read_more_matches_value`, and it only ever runs a
+    search for whoever clicked, like a slash command would."""
+    return json.dumps({"q": query, "o": offset}, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_more_matches_value(value: str) -> tuple[str, int] | None:
+    """(query, offset) from a "Show more" value, or None when it is not one."""
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    query, offset = decoded.get("q"), decoded.get("o")
+    if not isinstance(query, str) or type(offset) is not int or offset < 0:
+        return None
+    return query, offset
 
 
 MORE_MATCHES_HINT = (

@@ -42,7 +42,7 @@ from bot.slack.request_shape import malformed_reason
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.failures import UPGRADE_COMMAND, store_failure_cause
 from bot.store.schema import ensure_schema, is_up_to_date
-from bot.views.cards import build_refusal
+from bot.views.notices import build_refusal
 
 SLACK_EVENTS_PATH = "/slack/events"
 # What Bolt answers a request whose signature does not verify.

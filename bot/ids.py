@@ -20,6 +20,9 @@ LINK_ACTION_PATTERN = re.compile(r"^link:")
 LICENSE_SHARE_ACTION = "license_share"
 CUSTOMER_PICK_LICENSE_ACTION = "customer_pick_license"
 CUSTOMER_PICK_RECON_ACTION = "customer_pick_recon"
+# "Show more" under a pick list: the next page of the same search (value: bot.views.pick_list).
+PICK_MORE_LICENSE_ACTION = "pick_more_license"
+PICK_MORE_RECON_ACTION = "pick_more_recon"
 
 LICENSE_SEND_TO_ME_ACTION = "license_send_to_me"
 HOME_RECENT_LOOKUP_ACTION = "home_recent_lookup"
@@ -49,7 +52,8 @@ CARD_HEADER_BLOCK = "card_header"
 CARD_ACTIONS_BLOCK = "card_actions"
 CARD_LINKS_BLOCK = "card_links"  # URL buttons (Zuora, CustomersDot, hostnames)
 PICK_LIST_BLOCK_PREFIX = "pick:"
-ALSO_MATCHING_BLOCK_PREFIX = "also:"  # customers offered beside a card (bot.views.cards)
+PICK_MORE_BLOCK = "pick_more"
+ALSO_MATCHING_BLOCK_PREFIX = "also:"  # customers offered beside a card (bot.views.pick_list)
 FOOTER_BLOCK = "card_footer"
 
 

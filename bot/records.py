@@ -30,6 +30,8 @@ class LicenseRecord:
     zuora_subscription_name: str | None = None
     salesforce_account_id: str | None = None
     zuora_account_id: str | None = None
+    # Internal: for the requester only; bot/answers/redaction.py drops it for a conversation.
+    notes: str | None = None
 
 
 @dataclass(frozen=True)

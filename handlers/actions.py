@@ -1,4 +1,5 @@
-"""Buttons: share a card into the channel, pick a customer, and URL buttons (ack only)."""
+"""Buttons: share a card into the channel, pick a customer, show more of a pick list, and URL
+buttons (ack only)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from bot.answers.conversations import (
     post_via_response_url,
     send_direct_message,
 )
-from bot.answers.lookups import COMMAND_BY_PICK_ACTION, Audience
+from bot.answers.lookups import COMMAND_BY_MORE_ACTION, COMMAND_BY_PICK_ACTION, Audience
 from bot.slack.actor import actor_of
 from bot.store.audit import Outcome
-from bot.views.cards import build_notice, build_share_refused
+from bot.views.notices import build_notice, build_share_refused
 from handlers.payloads import action_value
 
 if TYPE_CHECKING:
@@ -88,6 +89,13 @@ def register(app: App, services: Services) -> None:
         )
         respond(response_type="ephemeral", replace_original=True, **answer.payload())
 
+    def show_more_matches(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        action_id = body["actions"][0]["action_id"]
+        answer = lookups.answer_more_matches(
+            COMMAND_BY_MORE_ACTION[action_id], action_value(body), actor_of(context)
+        )
+        respond(response_type="ephemeral", replace_original=True, **answer.payload())
+
     def send_card_to_requester(
         body: dict[str, Any], client: WebClient, respond: Respond | None, context: BoltContext
     ) -> None:
@@ -117,3 +125,5 @@ def register(app: App, services: Services) -> None:
     app.action(ids.LICENSE_SEND_TO_ME_ACTION)(ack=acknowledge, lazy=[send_card_to_requester])
     for pick_action in COMMAND_BY_PICK_ACTION:
         app.action(pick_action)(ack=acknowledge, lazy=[show_picked_customer])
+    for more_action in COMMAND_BY_MORE_ACTION:
+        app.action(more_action)(ack=acknowledge, lazy=[show_more_matches])

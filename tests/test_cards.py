@@ -32,23 +32,24 @@ from bot.records import (
 )
 from bot.search import QueryKind, parse_query
 from bot.slack.identity import REFUSAL_REASONS
-from bot.views.cards import (
+from bot.views.blocks import (
     CardMessage,
-    build_license_card,
-    build_not_found,
-    build_notice,
-    build_pick_list,
-    build_recon_card,
-    build_refusal,
-    build_usage,
     escape_text,
     format_money,
     link,
     plan_label,
     relative_dates,
+)
+from bot.views.license_card import build_license_card
+from bot.views.notices import (
+    build_notice,
+    build_refusal,
+    build_usage,
     unsent_email_notice,
     with_notice,
 )
+from bot.views.pick_list import build_not_found, build_pick_list
+from bot.views.recon_card import build_recon_card
 from bot.views.text import render_message
 
 LINKS = Links(
@@ -992,8 +993,35 @@ def test_the_pick_list_says_when_more_customers_match() -> None:
     assert "More customers match" not in all_text(without)
 
 
+def test_show_more_round_trips_the_search_within_slacks_button_value() -> None:
+    from bot import ids
+    from bot.views.pick_list import more_matches_value, read_more_matches_value
+
+    choices = [
+        CustomerChoice(f"k{n}", f"Acme {n}", 1, standing=CustomerStanding.EXPIRED) for n in range(8)
+    ]
+
+    def more_buttons(query: str) -> list[dict[str, Any]]:
+        more = ("more", more_matches_value(query, 8))
+        message = check_message(
+            build_pick_list(query, choices, action_id="pick", has_more=True, more=more)
+        )
+        return [
+            element
+            for block in message["blocks"]
+            if block.get("block_id") == ids.PICK_MORE_BLOCK
+            for element in block["elements"]
+        ]
+
+    [button] = more_buttons(HOSTILE)
+    assert button["text"]["text"] == "Show more" and len(button["value"]) <= 2000
+    assert read_more_matches_value(button["value"]) == (HOSTILE, 8)
+    # A query too long to carry back in a button value gets the hint without the button.
+    assert more_buttons("acme " * 400) == []
+
+
 def test_also_matching_offers_a_button_each() -> None:
-    from bot.views.cards import also_matching_blocks
+    from bot.views.pick_list import also_matching_blocks
 
     blocks = [
         block.to_dict()

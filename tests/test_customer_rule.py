@@ -627,3 +627,75 @@ def test_an_unchanged_file_does_not_regroup(store: Store, engine: Engine) -> Non
     with captured_statements(engine) as statements:
         store.licenses(rows[0], trial(2, "Initech", user_count=7))
     assert [s for s in statements if "customer_rule_" in s]
+
+
+def _pick_list_page(message: Any) -> tuple[list[str], str | None]:
+    """(the customer keys a pick list offers, its "Show more" value or None)."""
+    from bot import ids
+    from tests.test_cards import check_message
+
+    blocks = check_message(message)["blocks"]
+    keys = [
+        block["accessory"]["value"]
+        for block in blocks
+        if block.get("block_id", "").startswith(ids.PICK_LIST_BLOCK_PREFIX)
+    ]
+    more = [
+        element["value"]
+        for block in blocks
+        if block.get("block_id") == ids.PICK_MORE_BLOCK
+        for element in block["elements"]
+    ]
+    assert len(more) <= 1
+    return keys, (more[0] if more else None)
+
+
+def test_show_more_offers_the_rest_of_a_long_pick_list(store: Store) -> None:
+    from bot import ids
+    from bot.answers.lookups import Requester
+
+    store.licenses(
+        *(paid(n, f"Acme Unit {n}", zuora_subscription_name=f"A-S{n}") for n in range(1, 13))
+    )
+    lookups = _lookups(store.factory)
+    alice = Requester("UALICE", "T1", channel_id="C1")
+    first = lookups.answer_query(ids.LICENSE_COMMAND, "acme", alice)
+    first_keys, more = _pick_list_page(first.message)
+    assert len(first_keys) == 8 and more is not None
+    assert "More customers match than are shown here" in str(first.message.to_dict())
+
+    rest = lookups.answer_more_matches(ids.LICENSE_COMMAND, more, alice)
+    rest_keys, no_more = _pick_list_page(rest.message)
+    assert rest.outcome == "ambiguous"
+    assert len(rest_keys) == 4 and no_more is None
+    assert "from number 9" in str(rest.message.to_dict())
+    every_unit = {f"sub:A-S{n}" for n in range(1, 13)}
+    assert set(first_keys) | set(rest_keys) == every_unit
+    assert not set(first_keys) & set(rest_keys)
+
+
+def test_a_forged_show_more_value_is_only_a_search(store: Store) -> None:
+    import json
+
+    from bot import ids
+    from bot.answers.lookups import MORE_GONE, Requester
+
+    store.licenses(
+        *(paid(n, f"Acme Unit {n}", zuora_subscription_name=f"A-S{n}") for n in range(1, 13))
+    )
+    lookups = _lookups(store.factory)
+    alice = Requester("UALICE", "T1", channel_id="C1")
+    for forged in ("not json", "[]", '{"q": "acme", "o": -1}', '{"q": 1, "o": 8}'):
+        answer = lookups.answer_more_matches(ids.LICENSE_COMMAND, forged, alice)
+        assert answer.outcome == "not_found"
+        assert MORE_GONE in answer.message.text
+    # An offset past the cap is capped; past the matches, it says the list cannot go on.
+    far = lookups.answer_more_matches(
+        ids.LICENSE_COMMAND, json.dumps({"q": "acme", "o": 10**9}), alice
+    )
+    assert far.outcome == "not_found" and MORE_GONE in far.message.text
+    # Another query is just that search, for whoever clicked.
+    other = lookups.answer_more_matches(
+        ids.LICENSE_COMMAND, json.dumps({"q": "Acme Unit 7", "o": 0}), alice
+    )
+    assert other.outcome == "ok" and "Acme Unit 7" in other.message.text

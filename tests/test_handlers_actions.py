@@ -32,3 +32,51 @@ def test_a_url_button_is_acknowledged_and_nothing_else(bot, name):
     asked = {"auth.test", "users.info", "usergroups.users.list"}
     assert {call.method for call in bot.calls()} <= asked
     assert [row.outcome for row in bot.audit_rows()] == []
+
+
+def test_show_more_answers_a_long_pick_list_with_its_next_page(bot, tmp_path):
+    import json
+
+    from bot.store.importer import ImportKind, import_file
+    from tests.test_customer_rule import paid
+    from tests.test_import import LICENSE_COLUMNS, write_csv
+
+    rows = [paid(n, f"Acme Unit {n}", zuora_subscription_name=f"A-S{n}") for n in range(1, 13)]
+    path = write_csv(tmp_path / "acme-units.csv", rows, LICENSE_COLUMNS)
+    import_file(bot.services.session_factory, ImportKind.LICENSES, path)
+
+    reply = json.loads(bot.command(ids.LICENSE_COMMAND, "acme unit").body)
+    first = _offered(reply)
+    [more] = _show_more_values(reply)
+    assert len(first) == 8 and len(more) <= 2000
+
+    url = bot.slack.response_url("more")
+    response = bot.click(ids.PICK_MORE_LICENSE_ACTION, more, response_url=url)
+    bot.drain()
+    assert response.status == 200
+    [page] = bot.slack.responses_to("more")
+    assert page["replace_original"] is True and page["response_type"] == "ephemeral"
+    rest = _offered(page)
+    assert _show_more_values(page) == []
+    assert len(rest) == 4 and set(first) | set(rest) == {f"sub:A-S{n}" for n in range(1, 13)}
+    # The next page is a search like the command's, audited as one.
+    assert [row.surface for row in bot.audit_rows()] == [ids.LICENSE_COMMAND] * 2
+
+
+def _offered(message: dict) -> list[str]:
+    blocks = message["blocks"]
+    assert len(blocks) <= 50
+    return [
+        block["accessory"]["value"]
+        for block in blocks
+        if block.get("block_id", "").startswith(ids.PICK_LIST_BLOCK_PREFIX)
+    ]
+
+
+def _show_more_values(message: dict) -> list[str]:
+    return [
+        element["value"]
+        for block in message["blocks"]
+        if block.get("block_id") == ids.PICK_MORE_BLOCK
+        for element in block["elements"]
+    ]

@@ -20,7 +20,6 @@ from bot.records import (
 )
 from bot.slack.identity import AccessDecision
 from bot.store.audit import AuditEntry, RecentLookup, record_audit
-from bot.views.cards import build_license_card
 from bot.views.home import (
     HomeFacts,
     build_card_modal,
@@ -29,6 +28,7 @@ from bot.views.home import (
     parse_recent_lookup_value,
     recent_lookup_value,
 )
+from bot.views.license_card import build_license_card
 from tests.e2e_dataset import INITECH_EMAIL
 from tests.events_harness import (
     ACCESS_URL,

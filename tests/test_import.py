@@ -716,7 +716,7 @@ def test_an_imported_amount_shows_on_the_card_as_written(
     """The importer and the cards read one ISO 4217 table (bot/money.py): a round trip."""
     from bot.links import Links
     from bot.store.queries import load_reconciliation
-    from bot.views.cards import build_recon_unfurl
+    from bot.views.recon_card import build_recon_unfurl
 
     path = write_csv(
         tmp_path / "recon.csv",

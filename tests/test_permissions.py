@@ -384,7 +384,7 @@ def test_a_broken_card_builder_still_refuses_in_plain_text(standin: SlackStandIn
 
 
 def test_the_real_refusal_card_fits(standin: SlackStandIn) -> None:
-    from bot.views.cards import build_refusal
+    from bot.views.notices import build_refusal
 
     harness = build_harness(standin, refusal_builder=build_refusal)
     body = json.loads(harness.command("UOUTSIDER").body)

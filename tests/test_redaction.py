@@ -51,6 +51,7 @@ from tests.test_every_surface_refusal import (
 ERROR_EMAIL = "billing.contact@initech.example"
 SKIP_EMAIL = "opted.out@initech.example"
 NOTES_EMAIL = "internal.note@initech.example"
+NOTE_WORDS = "Renewal handled by"
 FREE_TEXT_EMAILS = (ERROR_EMAIL, SKIP_EMAIL)
 
 
@@ -69,7 +70,7 @@ def _with_emails_in_free_text(bot: EventsBot, directory: Path) -> None:
     licenses = list(csv.reader(paths["licenses"].open(encoding="utf-8")))
     licenses[0][-1] = "Notes"
     for row in licenses[1:]:
-        row[-1] = f"Renewal handled by {NOTES_EMAIL}"
+        row[-1] = f"{NOTE_WORDS} {NOTES_EMAIL}"
     for kind, rewritten in (("reconciliations", rows), ("licenses", licenses)):
         with paths[kind].open("w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerows(rewritten)
@@ -144,6 +145,9 @@ def test_a_conversation_sees_emails_only_when_the_deployment_allows_and_notes_ne
     assert posted, "the path posted nothing into the conversation"
     text = shown(posted)
     assert "Initech" in text
+    # Internal notes never reach a conversation, whatever the email setting: not the note's
+    # words, nor an address inside it.
+    assert NOTE_WORDS not in text and "Note:" not in text
     assert NOTES_EMAIL not in text
     every_email = (INITECH_EMAIL, *FREE_TEXT_EMAILS)
     if bot.settings.show_contact_emails_in_channels:
@@ -170,8 +174,17 @@ def test_the_requester_sees_contact_emails_and_free_text_whole(bot):
     # The DM of send-to-me is the requester's too: its card carries the contact email.
     [dm] = bot.calls("chat.postMessage")
     assert INITECH_EMAIL in shown(dm.params)
-    # License notes are not imported (bot/answers/redaction.py): no card shows them to anyone yet.
-    assert NOTES_EMAIL not in private
+    # The requester's own card shows each license's internal note, under the license.
+    assert f"Note: {NOTE_WORDS} {NOTES_EMAIL}" in private
+    assert f"Note: {NOTE_WORDS} {NOTES_EMAIL}" in shown(dm.params)
+
+
+def test_the_lookup_modal_shows_the_requester_the_license_notes(bot):
+    response = bot.post(_submission(ids.LOOKUP_MODAL)(bot, ALLOWED))
+    private = _to_the_requester(bot, [response])
+    assert "Initech" in private
+    assert f"Note: {NOTE_WORDS} {NOTES_EMAIL}" in private
+    assert _into_conversations(bot) == []
 
 
 # ---- the rule itself -------------------------------------------------------------------------

@@ -19,7 +19,10 @@ from bot.records import (
     ReconciliationRecord,
     Standing,
 )
-from bot.views.cards import build_license_card, build_pick_list, build_recon_card, build_refusal
+from bot.views.license_card import build_license_card
+from bot.views.notices import build_refusal
+from bot.views.pick_list import build_pick_list
+from bot.views.recon_card import build_recon_card
 from bot.views.text import BOLD, DIM, RESET, mrkdwn_to_text, render_message
 
 LINKS = Links(

@@ -44,10 +44,19 @@ from bot.store.queries import (
     load_customer_reconciliations,
     load_reconciliation,
 )
-from bot.views import cards
-from bot.views.cards import CardMessage
+from bot.views.blocks import CardMessage
 from bot.views.home import HomeFacts
+from bot.views.license_card import build_license_card, build_license_unfurl
 from bot.views.modals import decode_option_value
+from bot.views.notices import build_notice, build_usage, unsent_email_notice, with_notice
+from bot.views.pick_list import (
+    also_matching_blocks,
+    build_not_found,
+    build_pick_list,
+    more_matches_value,
+    read_more_matches_value,
+)
+from bot.views.recon_card import build_recon_card, build_recon_unfurl
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +82,16 @@ PICK_ACTION_BY_COMMAND = {
     ids.RECON_COMMAND: ids.CUSTOMER_PICK_RECON_ACTION,
 }
 COMMAND_BY_PICK_ACTION = {action: command for command, action in PICK_ACTION_BY_COMMAND.items()}
+MORE_ACTION_BY_COMMAND = {
+    ids.LICENSE_COMMAND: ids.PICK_MORE_LICENSE_ACTION,
+    ids.RECON_COMMAND: ids.PICK_MORE_RECON_ACTION,
+}
+COMMAND_BY_MORE_ACTION = {action: command for command, action in MORE_ACTION_BY_COMMAND.items()}
+# A pick list's page: the search's own default limit. "Show more" pages go this deep at most:
+# a customer further down than that is found faster by a narrower search.
+PICK_PAGE_SIZE = 8
+PICK_OFFSET_MAX = 40
+MORE_GONE = "That list cannot be continued. Search again with a longer name."
 
 
 # Who asked: the request's one actor (bot.slack.actor), built by the allowlist middleware.
@@ -106,14 +125,29 @@ class LookupService:
         # 0 = no limit (LOOKUP_RATE_LIMIT_PER_HOUR).
         self._rate_limit = rate_limit_per_hour
 
-    def answer_query(self, command: str, text: str, requester: Requester) -> Answer:
-        """A slash command: search, then a card, a pick list, a not-found or the usage."""
+    def answer_query(
+        self, command: str, text: str, requester: Requester, *, offset: int = 0
+    ) -> Answer:
+        """A slash command: search, then a card, a pick list, a not-found or the usage.
+
+        `offset`: a pick list's later page ("Show more"), the matches from that one on."""
         return self._audited(
             surface=command,
             query=text,
             requester=requester,
-            build=lambda session: self._answer_query(session, command, text),
+            build=lambda session: self._answer_query(session, command, text, offset=offset),
         )
+
+    def answer_more_matches(self, command: str, value: str, requester: Requester) -> Answer:
+        """A pick list's "Show more": the same search as the command, from the next page on.
+
+        The value is the clicker's to forge: at worst it runs a search for them, through the
+        same allowlist, rate limit and audit as typing it."""
+        read = read_more_matches_value(value)
+        if read is None:
+            return Answer(build_notice(MORE_GONE), Outcome.NOT_FOUND)
+        text, offset = read
+        return self.answer_query(command, text, requester, offset=min(offset, PICK_OFFSET_MAX))
 
     def answer_customer(
         self,
@@ -147,17 +181,23 @@ class LookupService:
             ),
         )
 
-    def _answer_query(self, session: Session, command: str, text: str) -> Answer:
+    def _answer_query(self, session: Session, command: str, text: str, *, offset: int) -> Answer:
         # A clear winner's card is loaded next: skip loading its pick-list line first.
-        result = find_customers(session, text, today=self._clock().date(), load_choices=False)
+        result = find_customers(
+            session,
+            text,
+            today=self._clock().date(),
+            limit=offset + PICK_PAGE_SIZE,
+            load_choices=False,
+        )
         if result.query.kind is QueryKind.EMPTY:
-            return Answer(cards.build_usage(command), Outcome.USAGE)
+            return Answer(build_usage(command), Outcome.USAGE)
         if result.resolved_key is not None:
             answer = self._customer_card(
                 session, command, result.resolved_key, audience=Audience.REQUESTER
             )
             answer = _told_unsent_email(answer, result, customer_count=1)
-            also = cards.also_matching_blocks(
+            also = also_matching_blocks(
                 result.also_matching, action_id=PICK_ACTION_BY_COMMAND[command]
             )
             return _followed_by(answer, also)
@@ -165,19 +205,28 @@ class LookupService:
             by_domain = result.matched_by is QueryKind.EMAIL_DOMAIN and result.unsent_email
             # What the listed customers match: the domain, when the address itself received none.
             listed_for = f"@{result.query.email_domain}" if by_domain else text
-            message = cards.build_pick_list(
+            page = result.choices[offset:]
+            if not page:
+                return Answer(build_notice(MORE_GONE), Outcome.NOT_FOUND)
+            next_offset = offset + PICK_PAGE_SIZE
+            more = (
+                (MORE_ACTION_BY_COMMAND[command], more_matches_value(text, next_offset))
+                if next_offset <= PICK_OFFSET_MAX
+                else None
+            )
+            message = build_pick_list(
                 listed_for,
-                result.choices,
+                page,
                 action_id=PICK_ACTION_BY_COMMAND[command],
                 has_more=result.has_more,
+                first_number=offset + 1,
+                more=more,
             )
-            answer = Answer(message, Outcome.AMBIGUOUS, len(result.choices))
+            answer = Answer(message, Outcome.AMBIGUOUS, len(page))
             return _told_unsent_email(answer, result, customer_count=len(result.choices))
         if latest_import_at(session) is None:
-            return Answer(cards.build_notice(STORE_EMPTY), Outcome.NOT_FOUND)
-        return Answer(
-            cards.build_not_found(text, result.suggestions, command=command), Outcome.NOT_FOUND
-        )
+            return Answer(build_notice(STORE_EMPTY), Outcome.NOT_FOUND)
+        return Answer(build_not_found(text, result.suggestions, command=command), Outcome.NOT_FOUND)
 
     def record_not_posted(
         self, *, surface: str, customer_key: str, requester: Requester, reason: str | None
@@ -221,15 +270,13 @@ class LookupService:
         if command == ids.RECON_COMMAND:
             reconciliations = load_customer_reconciliations(session, customer_key)
             if reconciliations is None:
-                return Answer(cards.build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
-            message = cards.build_recon_card(
-                redaction.reconciliations(reconciliations), self._links
-            )
+                return Answer(build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
+            message = build_recon_card(redaction.reconciliations(reconciliations), self._links)
             return Answer(message, Outcome.OK, len(reconciliations.reconciliations))
         licenses = load_customer_licenses(session, customer_key, today=self._clock().date())
         if licenses is None:
-            return Answer(cards.build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
-        message = cards.build_license_card(
+            return Answer(build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
+        message = build_license_card(
             redaction.licenses(licenses),
             self._links,
             include_contact_emails=redaction.shows_contact_emails,
@@ -254,9 +301,9 @@ class LookupService:
             requester,
             work=lambda session, hit: build(session) if hit is None else rate_limited_answer(hit),
             outcome_of=lambda answer: (answer.outcome, answer.result_count),
-            failed=Answer(cards.build_notice(STORE_UNAVAILABLE), Outcome.ERROR),
+            failed=Answer(build_notice(STORE_UNAVAILABLE), Outcome.ERROR),
         )
-        return answer or Answer(cards.build_notice(STORE_UNAVAILABLE), Outcome.ERROR)
+        return answer or Answer(build_notice(STORE_UNAVAILABLE), Outcome.ERROR)
 
     def _counted_and_audited(
         self,
@@ -366,9 +413,9 @@ class LookupService:
             else load_customer_licenses(session, customer_key, today=self._clock().date())
         )
         if licenses is None:
-            return Answer(cards.build_notice(LINK_GONE), Outcome.NOT_FOUND)
+            return Answer(build_notice(LINK_GONE), Outcome.NOT_FOUND)
         redaction = self.redaction(Audience.CONVERSATION)
-        message = cards.build_license_unfurl(
+        message = build_license_unfurl(
             redaction.licenses(licenses),
             license_id,
             self._links,
@@ -379,8 +426,8 @@ class LookupService:
     def _reconciliation_unfurl(self, session: Session, reconciliation_id: int) -> Answer:
         record = load_reconciliation(session, reconciliation_id)
         if record is None:
-            return Answer(cards.build_notice(LINK_GONE), Outcome.NOT_FOUND)
-        message = cards.build_recon_unfurl(
+            return Answer(build_notice(LINK_GONE), Outcome.NOT_FOUND)
+        message = build_recon_unfurl(
             self.redaction(Audience.CONVERSATION).reconciliation(record),
             self._links,
             data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT),
@@ -480,12 +527,12 @@ def _told_unsent_email(answer: Answer, result: SearchResult, *, customer_count: 
     received no license (the customers shown were found by its domain or by name)."""
     if not result.unsent_email or answer.outcome not in (Outcome.OK, Outcome.AMBIGUOUS):
         return answer
-    notice = cards.unsent_email_notice(
+    notice = unsent_email_notice(
         result.query.text,
         by_domain=result.matched_by is QueryKind.EMAIL_DOMAIN,
         customer_count=customer_count,
     )
-    return replace(answer, message=cards.with_notice(answer.message, notice))
+    return replace(answer, message=with_notice(answer.message, notice))
 
 
 def rate_limited_notice(hit: RateLimitHit) -> str:
@@ -496,7 +543,7 @@ def rate_limited_notice(hit: RateLimitHit) -> str:
 
 
 def rate_limited_answer(hit: RateLimitHit) -> Answer:
-    return Answer(cards.build_notice(rate_limited_notice(hit)), Outcome.RATE_LIMITED)
+    return Answer(build_notice(rate_limited_notice(hit)), Outcome.RATE_LIMITED)
 
 
 # The audit surfaces of the modals' searches (the card itself is audited by its own surface).

@@ -10,9 +10,8 @@ and modal posts, link unfurls) builds it from records passed through `redaction_
   the emails that free text carries (an error message or skip reason that names a contact,
   a contact name or licensee that is an address); otherwise those addresses are replaced.
 
-License notes are internal and never reach a conversation, whatever the setting. The store does
-not import them today (no record carries them), so no card shows them to anyone yet; a card that
-starts to must ask `shows_internal_notes`.
+License notes are internal and never reach a conversation, whatever the setting: a conversation's
+records carry none (`Redaction.licenses`), so a card shows a note only to the requester.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ class Redaction:
         return hide_emails(value)
 
     def licenses(self, data: CustomerLicenses) -> CustomerLicenses:
-        if self.shows_contact_emails:
+        if self.shows_contact_emails and self.shows_internal_notes:
             return data
         overview = data.overview
         return replace(
@@ -87,14 +86,17 @@ class Redaction:
 
     def _ranked(self, ranked: RankedLicense) -> RankedLicense:
         license = ranked.license
-        hidden = replace(
-            license,
-            contact_email=None,
-            contact_name=self.text(license.contact_name),
-            company=self.text(license.company) or "",
-            zuora_subscription_name=self.text(license.zuora_subscription_name),
-        )
-        return replace(ranked, license=hidden)
+        if not self.shows_internal_notes:
+            license = replace(license, notes=None)
+        if not self.shows_contact_emails:
+            license = replace(
+                license,
+                contact_email=None,
+                contact_name=self.text(license.contact_name),
+                company=self.text(license.company) or "",
+                zuora_subscription_name=self.text(license.zuora_subscription_name),
+            )
+        return replace(ranked, license=license)
 
 
 _EVERYTHING = Redaction(shows_contact_emails=True, shows_internal_notes=True)

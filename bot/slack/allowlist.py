@@ -76,7 +76,7 @@ AuditSink = Callable[[AuditEntry], None]
 
 
 class RefusalMessage(Protocol):
-    """What a refusal builder returns: `bot.views.cards.CardMessage` fits."""
+    """What a refusal builder returns: `bot.views.blocks.CardMessage` fits."""
 
     @property
     def text(self) -> str: ...
@@ -85,7 +85,7 @@ class RefusalMessage(Protocol):
     def blocks(self) -> Sequence[Block | dict[str, Any]]: ...
 
 
-# (access_request_url, reason) -> message; `bot.views.cards.build_refusal` fits this shape.
+# (access_request_url, reason) -> message; `bot.views.notices.build_refusal` fits this shape.
 RefusalBuilder = Callable[[str | None, str], RefusalMessage]
 
 

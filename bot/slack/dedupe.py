@@ -57,7 +57,7 @@ from bot.answers.lookups import STORE_UNAVAILABLE
 from bot.store.db import SQLITE_BUSY_TIMEOUT_MS, dialect_insert
 from bot.store.failures import store_failure_cause
 from bot.store.models import ProcessedEvent
-from bot.views.cards import build_notice
+from bot.views.notices import build_notice
 
 logger = logging.getLogger(__name__)
 

@@ -289,6 +289,7 @@ def license_record(row: License | Row[Any]) -> LicenseRecord:
         zuora_subscription_name=row.zuora_subscription_name,
         salesforce_account_id=row.salesforce_account_id,
         zuora_account_id=row.zuora_account_id,
+        notes=row.notes,
     )
 
 

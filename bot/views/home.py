@@ -1,4 +1,4 @@
-"""App Home and the card-in-a-modal: pure Block Kit builders, like bot/views/cards.py.
+"""App Home and the card-in-a-modal: pure Block Kit builders, like the cards in bot/views/.
 
 The Home tab tells a person where they stand with the bot (allowed, and by which allowlist rule;
 or how to ask for access), how to use it, their recent lookups as one-click buttons, and how
@@ -37,16 +37,16 @@ from bot.slack.identity import (
     access_can_be_requested,
 )
 from bot.store.audit import RecentLookup
-from bot.views.cards import (
+from bot.views.blocks import (
     BUTTON_TEXT_MAX,
     BUTTON_VALUE_MAX,
     QUERY_MAX,
     CardMessage,
-    build_refusal,
     clean_plain_text,
     escape_text,
     format_timestamp,
 )
+from bot.views.notices import build_refusal
 
 RECENT_LOOKUPS_SHOWN = 5
 MODAL_TITLE = "CustomersDot"

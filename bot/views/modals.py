@@ -40,7 +40,7 @@ from slack_sdk.models.views import View
 
 from bot import ids
 from bot.records import CustomerChoice, LicenseOverview, RankedLicense
-from bot.views.cards import (
+from bot.views.blocks import (
     NOTE_MAX,
     CardMessage,
     clean_plain_text,

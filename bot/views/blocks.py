@@ -1,0 +1,343 @@
+"""The low-level pieces every Block Kit card is built from: Slack's limits, `CardMessage`,
+text safety, words for values, and the shared section/context/header/footer helpers.
+
+Pure: plain values in, `slack_sdk.models.blocks` objects out; no session, no client, no clock.
+Everything that comes from a user's query or from imported data reaches Slack through
+`escape_text` (mrkdwn) or `clean_plain_text` (plain_text), so a company called `<!channel>` stays
+a company name.
+
+Readers are salespeople on phones: the answer comes first, in words rather than codes, in
+short lines; details follow in two-column fields that stack on a narrow screen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import quote
+
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot import ids, money
+from bot.records import (
+    CustomerStanding,
+    LicenseRecord,
+    Standing,
+)
+
+# Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): some are not checked by
+# slack_sdk's to_dict(), so the builders keep under them by construction.
+# Every card stays far under 50 blocks and 2,000 characters per section field: the tests
+# (tests/test_cards.py's check_message, tests/test_hostile_input.py) check both on every card.
+HEADER_TEXT_MAX = 150
+SECTION_TEXT_MAX = 3000
+SECTION_FIELDS_MAX = 10
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+CONTEXT_ELEMENTS_MAX = 10
+
+# How much of each user-controlled value is worth showing; long values are data errors or
+# attacks, and either way a phone screen has no room for them.
+NAME_MAX = 200
+QUERY_MAX = 100
+CONTACT_NAME_MAX = 100
+EMAIL_MAX = 254
+PLAN_MAX = 40
+SHORT_CODE_MAX = 40  # subscription names, GitLab versions, currency codes, statuses
+HOSTNAME_MAX = 100
+REASON_MAX = 300
+FALLBACK_TEXT_MAX = 300
+NOTE_MAX = 500  # the shortcut modal's note input allows this many characters
+ID_IN_URL_MAX = 64  # Zuora/Salesforce ids are 18-32 characters; longer ones are bad data
+
+GRACE_WORDS = "in grace"
+ELLIPSIS = "…"
+ZERO_WIDTH_JOINER = "\u200d"
+# Slack turns these into notifications for everyone in a channel when it parses mentions.
+_BROADCAST = re.compile(r"@(?=(?:channel|here|everyone|group)\b)", re.IGNORECASE)
+_WHITESPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+_PLAN_NAMES = {
+    "free": "Free",
+    "starter": "Starter",
+    "premium": "Premium",
+    "ultimate": "Ultimate",
+    "bronze": "Bronze",
+    "silver": "Silver",
+    "gold": "Gold",
+}
+_LICENSE_TYPE_NAMES = {"cloud": "Cloud", "offline_cloud": "Offline cloud", "legacy": "Legacy"}
+STANDING_WORDS = {
+    Standing.ACTIVE: "active",
+    Standing.IN_GRACE: GRACE_WORDS,
+    Standing.EXPIRED: "expired",
+    Standing.UPCOMING: "upcoming",
+}
+# A customer's standing (bot.licensing.customer_standing) in words, the same on every surface:
+# the card's first line, pick-list lines, modal options.
+CUSTOMER_STANDING_WORDS = {
+    CustomerStanding.ACTIVE: "active license",
+    CustomerStanding.IN_GRACE: "expired, in grace period",
+    CustomerStanding.EXPIRED: "no active license",
+    CustomerStanding.UPCOMING: "upcoming license",
+    CustomerStanding.TRIAL_ONLY: "no paid license yet",
+    CustomerStanding.NONE: "no licenses",
+}
+
+
+@dataclass(frozen=True)
+class CardMessage:
+    """A Slack message: `text` is the notification and screen-reader fallback of `blocks`."""
+
+    text: str
+    blocks: list[Block]
+
+    def blocks_as_dicts(self) -> list[dict[str, Any]]:
+        return [block.to_dict() for block in self.blocks]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks_as_dicts()}
+
+
+def truncate(text: str, max_length: int) -> str:
+    if len(text) <= max_length:
+        return text
+    return text[: max(max_length - 1, 0)].rstrip() + ELLIPSIS
+
+
+def _neutralise_broadcasts(text: str) -> str:
+    return _BROADCAST.sub("@" + ZERO_WIDTH_JOINER, text)
+
+
+def escape_text(text: object, max_length: int = NAME_MAX) -> str:
+    """User or imported text, safe to embed in mrkdwn.
+
+    One line (newlines and control characters become spaces), at most `max_length` characters
+    before escaping, `&`, `<`, `>` escaped so Slack never reads a mention or a link into it,
+    and `@channel`-style broadcasts broken with a zero-width joiner.
+    """
+    single_line = _WHITESPACE.sub(" ", str(text)).strip()
+    shortened = truncate(single_line, max_length)
+    escaped = shortened.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _neutralise_broadcasts(escaped)
+
+
+def clean_plain_text(text: object, max_length: int) -> str:
+    """User or imported text for a plain_text object (headers, buttons).
+
+    plain_text is never parsed for mentions or links, so `<` stays as is (an entity would show
+    literally); broadcasts are still broken in case a client ever parses them.
+    """
+    single_line = _WHITESPACE.sub(" ", str(text)).strip()
+    return _neutralise_broadcasts(truncate(single_line, max_length))
+
+
+def _mrkdwn_url(url: str) -> str:
+    # Links are built from settings and quoted ids, but a `|` or `>` would still end the link
+    # early; percent-encoding them keeps the URL one token, and `&` is escaped as Slack expects.
+    for raw, encoded in (("|", "%7C"), ("<", "%3C"), (">", "%3E"), (" ", "%20")):
+        url = url.replace(raw, encoded)
+    return url.replace("&", "&amp;")
+
+
+def link(url: str, label: object, max_length: int = NAME_MAX) -> str:
+    """`<url|label>` with the label escaped; `|` in a label would start a second label."""
+    safe_label = escape_text(label, max_length).replace("|", "¦")
+    return f"<{_mrkdwn_url(url)}|{safe_label}>"
+
+
+def mailto_link(email: str) -> str:
+    address = truncate(_WHITESPACE.sub("", email), EMAIL_MAX)
+    return link("mailto:" + quote(address, safe="@.+-_"), address, EMAIL_MAX)
+
+
+def usable_id(value: str | None) -> str | None:
+    """An external id fit for a URL, or None when missing or clearly not an id."""
+    if value is None:
+        return None
+    stripped = value.strip()
+    if not stripped or len(stripped) > ID_IN_URL_MAX:
+        return None
+    return stripped
+
+
+def mrkdwn(text: str) -> MarkdownTextObject:
+    # verbatim: no auto-linking of bare hostnames or channel names from imported data; our own
+    # `<url|label>` links are still parsed.
+    return MarkdownTextObject(text=text, verbatim=True)
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count:,} {word}"
+
+
+def plan_label(plan: str | None) -> str:
+    """`premium` -> Premium, `gitlab_com_premium` -> GitLab.com Premium; unknown plans readable."""
+    if not plan or not plan.strip():
+        # Older CustomersDot licenses carry neither a plan code nor a plan name.
+        return "Plan not recorded"
+    code = plan.strip().lower().replace("-", "_").replace(" ", "_")
+    prefix = ""
+    if code.startswith("gitlab_com_"):
+        prefix, code = "GitLab.com ", code.removeprefix("gitlab_com_")
+    words = [word for word in code.split("_") if word]
+    if not words:
+        return "Unknown plan"
+    named = _PLAN_NAMES.get(words[0], words[0].capitalize())
+    rest = " ".join(words[1:])
+    return prefix + named + (f" {rest}" if rest else "")
+
+
+def license_type_label(license_type: str | None) -> str:
+    if not license_type:
+        return "Unknown type"
+    return _LICENSE_TYPE_NAMES.get(license_type.strip().lower(), license_type.strip())
+
+
+def span_words(days: int) -> str:
+    """A positive number of days in words: 18 days, 2 months, 3 years."""
+    if days < 45:
+        return plural(days, "day")
+    if days < 548:
+        return plural(round(days / 30.4375), "month")
+    return plural(round(days / 365.25), "year")
+
+
+def ago_words(days: int) -> str:
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    return f"{span_words(days)} ago"
+
+
+def relative_dates(license: LicenseRecord, standing: Standing, today: date) -> str:
+    """Where a license stands in time: "expires in 18 days", "expired 3 days ago, in grace"."""
+    if license.starts_at is not None and license.starts_at > today:
+        days = (license.starts_at - today).days
+        return "starts tomorrow" if days == 1 else f"starts in {span_words(days)}"
+    if license.expires_at is None:
+        return "no expiry"
+    days_left = (license.expires_at - today).days
+    if days_left == 0:
+        return "expires today"
+    if days_left == 1:
+        return "expires tomorrow"
+    if days_left > 0:
+        return f"expires in {span_words(days_left)}"
+    words = f"expired {ago_words(-days_left)}"
+    return f"{words}, {GRACE_WORDS}" if standing is Standing.IN_GRACE else words
+
+
+def seats_words(user_count: int | None) -> str:
+    return "seats unknown" if user_count is None else plural(user_count, "seat")
+
+
+def format_date(value: date | None) -> str:
+    return value.isoformat() if value is not None else "?"
+
+
+def format_timestamp(value: datetime | None) -> str:
+    """`2025-02-27 14:03 UTC`; naive timestamps are UTC (ARCHITECTURE.md: Import files)."""
+    if value is None:
+        return "unknown"
+    return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_money(amount_minor: int, currency: str | None) -> str:
+    """Exact minor units to words (bot/money.py); an odd currency code is mrkdwn-escaped."""
+    return money.format_money(
+        amount_minor, currency, escape=lambda code: escape_text(code, SHORT_CODE_MAX)
+    )
+
+
+def sentence(text: str | None, max_length: int = REASON_MAX) -> str:
+    """A skip reason or error message in plain words: `no_seat_change` -> No seat change."""
+    if not text or not text.strip():
+        return ""
+    raw = text.strip()
+    if " " not in raw and "_" in raw:
+        raw = raw.replace("_", " ")
+    raw = raw[0].upper() + raw[1:]
+    return escape_text(raw, max_length)
+
+
+def header_block(text: str) -> HeaderBlock:
+    return HeaderBlock(
+        block_id=ids.CARD_HEADER_BLOCK,
+        text=PlainTextObject(text=clean_plain_text(text, HEADER_TEXT_MAX) or "Customer"),
+    )
+
+
+def context_block(*texts: str, block_id: str | None = None) -> ContextBlock:
+    return ContextBlock(
+        block_id=block_id,
+        elements=[mrkdwn(text) for text in texts[:CONTEXT_ELEMENTS_MAX]],
+    )
+
+
+def section_block(text: str) -> SectionBlock:
+    return SectionBlock(text=mrkdwn(truncate(text, SECTION_TEXT_MAX)))
+
+
+def footer_block(data_as_of: datetime | None) -> ContextBlock:
+    words = (
+        f"Data as of {format_timestamp(data_as_of)}"
+        if data_as_of is not None
+        else "No import recorded yet"
+    )
+    return context_block(words, block_id=ids.FOOTER_BLOCK)
+
+
+def url_button(text: str, url: str, name: str) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=text[:BUTTON_TEXT_MAX]),
+        url=url,
+        action_id=ids.link_action_id(name),
+    )
+
+
+def pack_lines(lines: Iterable[str], limit: int = SECTION_TEXT_MAX) -> list[str]:
+    """Lines joined into as few texts of at most `limit` characters as they fit in."""
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = truncate(line, limit)
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            chunks.append(current)
+            current = line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def capitalised(text: str) -> str:
+    # str.capitalize() would also lower-case the rest ("CHF" -> "chf").
+    return text[:1].upper() + text[1:]
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def fallback_text(text: str) -> str:
+    return truncate(text, FALLBACK_TEXT_MAX)
+
+
+def quoted_query(query: str) -> str:
+    return f"“{escape_text(query, QUERY_MAX)}”"

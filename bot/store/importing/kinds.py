@@ -50,9 +50,6 @@ class ImportKind(enum.StrEnum):
     SUBSCRIPTIONS = "subscriptions"
 
 
-# --- What each file holds ------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Field:
     name: str

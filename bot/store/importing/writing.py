@@ -143,7 +143,11 @@ class ImportWriter:
         return list(self.cursor.fetchall())
 
     def _insert_ignoring_conflicts(self, table: str, columns: str, select_sql: str) -> str:
-        """The engine's INSERT ... SELECT that skips rows whose key is already there."""
+        """The engine's INSERT ... SELECT that skips rows whose key is already there.
+
+        Raw SQL on the import's own cursor, not SQLAlchemy's dialect insert: it fills the
+        work tables that cursor made, between the batch's COPY or executemany, and its row
+        count is how a duplicate key is noticed."""
         raise NotImplementedError
 
     def _create_work_tables(self) -> None:

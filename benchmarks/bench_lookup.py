@@ -37,7 +37,7 @@ from bot.app import build_services, create_app
 from bot.config import Settings
 from bot.search import company_search_key
 from bot.store.db import create_store_engine, is_sqlite, make_session_factory
-from bot.store.importer import import_file
+from bot.store.importing import import_file
 from bot.store.schema import upgrade
 from tests.slack_requests import bolt_request, slash_command_body, with_fresh_trigger_id
 from tests.slack_standin import SlackStandIn

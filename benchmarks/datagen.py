@@ -17,7 +17,7 @@ import random
 from datetime import date, timedelta
 from pathlib import Path
 
-from bot.store.importer import ImportKind, import_columns
+from bot.store.importing import ImportKind, import_columns
 
 FIRST = (
     "Acme Global Initech Globex Umbrella Stark Wayne Wonka Hooli Pied Piper Soylent Cyberdyne "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.importer import import_file
+from bot.store.importing import import_file
 from tests.log_guard import remember
 
 GLOBEX_EMAIL = "hank.scorpio@globex.example"

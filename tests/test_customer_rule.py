@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.salesforce_ids import salesforce_id_18
 from bot.search import company_name, find_customers
-from bot.store.importer import ImportKind, import_columns, import_file
+from bot.store.importing import ImportKind, import_columns, import_file
 from bot.store.models import Customer, License, Reconciliation, SearchWord, Subscription
 from bot.store.queries import (
     current_customer_key,

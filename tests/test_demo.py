@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.cli.demo import ZUORA_SUBSCRIPTION_COLUMNS, build_demo_data, load_demo, write_demo_files
 from bot.money import minor_unit_exponent
 from bot.records import Standing
-from bot.store.importer import ImportKind
+from bot.store.importing import ImportKind
 from bot.store.models import Customer, Host, License, Reconciliation, Subscription
 from bot.store.queries import load_customer_licenses, load_customer_reconciliations
 

@@ -37,7 +37,7 @@ def test_a_url_button_is_acknowledged_and_nothing_else(bot, name):
 def test_show_more_answers_a_long_pick_list_with_its_next_page(bot, tmp_path):
     import json
 
-    from bot.store.importer import ImportKind, import_file
+    from bot.store.importing import ImportKind, import_file
     from tests.test_customer_rule import paid
     from tests.test_import import LICENSE_COLUMNS, write_csv
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.importer import (
+from bot.store.importing import (
     BATCH_SIZE,
     ImportFailed,
     ImportKind,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.datagen import write_licenses
 from bot.store.audit import AuditEntry, record_audit
-from bot.store.importer import ImportFailed, import_file
+from bot.store.importing import ImportFailed, import_file
 from bot.store.models import Base
 from tests.e2e_dataset import load_dataset
 

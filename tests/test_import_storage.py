@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Boolean, Date, Dialect
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.store.importer import _stored_value
+from bot.store.importing.writing import stored_value
 from bot.store.models import Host, License, Reconciliation, UTCDateTime
 
 DIALECTS = {"sqlite": sqlite.dialect(), "postgresql": postgresql.psycopg.dialect()}
@@ -51,7 +51,7 @@ def test_the_importer_binds_what_the_orm_binds(dialect_name: str) -> None:
             (values for kind, values in SAMPLES.items() if isinstance(column.type, kind)),
             ["text", 12345, None],
         )
-        convert = _stored_value(column, dialect)
+        convert = stored_value(column, dialect)
         for value in samples:
             if not isinstance(column.type, tuple(SAMPLES)) and value is not None:
                 python_type = column.type.python_type

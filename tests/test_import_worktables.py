@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.importer import BATCH_SIZE, ImportFailed, import_file
+from bot.store.importing import BATCH_SIZE, ImportFailed, import_file
 from bot.store.models import License
 from tests.test_import import (
     NOW,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.search import find_customers
-from bot.store.importer import ImportKind, import_file
+from bot.store.importing import ImportKind, import_file
 from bot.store.models import License
 from bot.store.queries import load_customer_licenses
 

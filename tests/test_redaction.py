@@ -27,7 +27,7 @@ from bot.records import (
     ReconciliationRecord,
     Standing,
 )
-from bot.store.importer import import_file
+from bot.store.importing import import_file
 from bot.views.modals import ModalContext
 from tests.e2e_dataset import INITECH_EMAIL, write_dataset
 from tests.events_harness import (

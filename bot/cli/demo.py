@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import money
 from bot.search import company_search_key
-from bot.store.importer import (
+from bot.store.importing import (
     ImportKind,
     ImportSummary,
     import_columns,

@@ -82,7 +82,7 @@ def add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def run_import(settings: Settings, args: argparse.Namespace) -> int:
     from bot.store.db import make_session_factory
-    from bot.store.importer import ImportFailed, import_file
+    from bot.store.importing import ImportFailed, import_file
 
     if not args.file.is_file():
         print(f"import failed: no such file: {args.file}", file=sys.stderr)

@@ -49,10 +49,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
+from sqlalchemy import ARRAY, Connection, Text, bindparam, column, func, select, table, true
 
 from bot.salesforce_ids import salesforce_id_18
 from bot.search import search_words
+from bot.store.db import dialect_insert
 
 __all__ = ["salesforce_id_18"]
 
@@ -235,6 +236,10 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 _CUSTOMER_COLUMNS = "key, name, search_key, folded_name, salesforce_account_id, account_name"
+# The tables as this module writes them, by name only: migration 0007 runs `regroup` against the
+# schema of its day, not the models' (no ORM defaults or later columns come in).
+_CUSTOMER_TABLE = table("customer", *(column(c) for c in _CUSTOMER_COLUMNS.split(", ")))
+_SEARCH_WORD_TABLE = table("search_word", column("word"))
 
 _RECONCILIATION_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # Subscriptions (by name, and by each Zuora id a license carries) owned by one customer.
@@ -366,10 +371,24 @@ def regroup(connection: Connection) -> RegroupCounts:
         (),
     )
     _add_search_words(steps)
-    written = steps.execute(
-        f"INSERT INTO customer ({_CUSTOMER_COLUMNS}) SELECT {_CUSTOMER_COLUMNS}"
-        f" FROM {_T}changed_customer WHERE true ON CONFLICT (key) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    # One INSERT ... SELECT upsert from the changed customers: the dialect's own insert, as the
+    # rows never pass through Python. (`WHERE true`: SQLite cannot otherwise tell the upsert's
+    # ON CONFLICT from a join's ON.)
+    changed = table(_T + "changed_customer", *(column(c) for c in columns))
+    upsert = dialect_insert(steps.connection, _CUSTOMER_TABLE).from_select(
+        columns, select(*changed.c).where(true())
+    )
+    written = max(
+        steps.connection.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["key"],
+                set_={c: upsert.excluded[c] for c in columns[1:]},
+            ),
+            # SQLAlchemy keeps an INSERT's row count only when asked (psycopg's is gone once
+            # the result closes); it is the summary's "customers added or changed".
+            execution_options={"preserve_rowcount": True},
+        ).rowcount,
+        0,
     )
     deleted = steps.execute(
         "DELETE FROM customer WHERE NOT EXISTS ("
@@ -415,13 +434,15 @@ def _add_search_words(steps: _Steps) -> None:
         known.update(words)
         if not words:
             continue
+        insert = dialect_insert(steps.connection, _SEARCH_WORD_TABLE)
         if steps.postgresql:
-            steps.execute(
-                "INSERT INTO search_word (word) SELECT unnest(CAST(%s AS text[])) "
-                "ON CONFLICT DO NOTHING",
-                (words,),
+            # One statement for the page: the words as one array parameter, unnested.
+            # (psycopg's dialect casts an ARRAY parameter itself: `%(words)s::TEXT[]`.)
+            page_words = select(func.unnest(bindparam("words", words, ARRAY(Text))))
+            steps.connection.execute(
+                insert.from_select(["word"], page_words).on_conflict_do_nothing()
             )
         else:
-            steps.connection.exec_driver_sql(
-                "INSERT OR IGNORE INTO search_word (word) VALUES (?)", [(w,) for w in words]
-            )
+            # sqlite3 runs an executemany in-process with one prepared statement. A word
+            # already there fires no trigger (migration 0006), as with INSERT OR IGNORE.
+            steps.connection.execute(insert.on_conflict_do_nothing(), [{"word": w} for w in words])

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,11 +26,12 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
-    """`insert(table)` in the dialect of the session's engine, for an upsert in one statement:
-    `on_conflict_do_update` / `on_conflict_do_nothing` exist only on the dialects' own insert,
-    and PostgreSQL and SQLite are the two stores."""
-    if session.get_bind().dialect.name == "postgresql":
+def dialect_insert(session: Session | Connection, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """`insert(table)` in the dialect of the session's (or connection's) engine, for an upsert in
+    one statement: `on_conflict_do_update` / `on_conflict_do_nothing` exist only on the
+    dialects' own insert, and PostgreSQL and SQLite are the two stores."""
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
+    if dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 

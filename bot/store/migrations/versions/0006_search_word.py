@@ -7,13 +7,13 @@ misspelt query word against them and looks the corrected words up with its cheap
 
 `search_word` holds the words of customer.search_key of three letters or more without digits
 ("2500" or "7" would add a row per customer and correct nothing). The importer adds the words
-of every customer it writes (bot.store.importer); nothing removes them: a word left by a
+of every customer it writes (bot.store.customers); nothing removes them: a word left by a
 renamed or deleted customer only corrects a query to a word no name has, which finds nothing
 and falls through to the fuzzy probe. This migration fills it from the existing customers.
 
 SQLite: a contentless FTS5 trigram table over the words padded as pg_trgm pads a word ("  word "),
-kept in step by triggers (they fire only for a new word: the importer inserts with INSERT OR
-IGNORE); bot.search asks it for words sharing at least two of a query word's trigrams, which
+kept in step by triggers (they fire only for a new word: the importer skips words already there,
+ON CONFLICT DO NOTHING); bot.search asks it for words sharing at least two of a query word's trigrams, which
 every word similar enough to be a correction does, and far fewer words than share one.
 PostgreSQL: a pg_trgm GIN index serving `%` (a GiST index's nearest-first scan was tried: 40 ms
 over 100,000 words, against 1-7 ms for GIN).

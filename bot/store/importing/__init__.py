@@ -1,0 +1,159 @@
+"""Load CustomersDot, Zuora and version.gitlab.com exports into the store (ARCHITECTURE.md:
+Import files); `import_file` is the entry point (`python -m bot import`, the demo, the tests).
+
+One file is one transaction: every row is validated and written, or nothing changes. Rows are
+streamed and written in batches with set-based upserts; the keys seen (duplicate detection,
+`--full`) and the customers to refresh are kept in temporary tables of the import's own
+connection, so memory stays flat in the file size. Only rows that differ
+from what the store holds are written, so re-importing a file touches nothing and fires no
+triggers.
+
+The package, one job a module:
+- reading.py: CSV / JSON lines files (BOM, CRLF, delimiters, header matching, line numbers);
+- values.py: one cell's text -> its value (ids, counts, booleans, dates, timestamps, money);
+- kinds.py: each kind's columns, the source systems' names for them, and the stored row;
+- writing.py: what both engines' writers share (work tables, duplicate checks, `--full`);
+- postgresql.py / sqlite.py: each engine's own SQL (COPY; executemany upserts);
+- customers.py: regrouping the customers (bot/store/customers.py) after an import;
+- errors.py: ImportFailed, the one error an operator reads.
+Names with a leading underscore are the package's own, shared between its modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.importing.customers import GROUPING_KINDS, refresh_customers
+from bot.store.importing.errors import ImportFailed
+from bot.store.importing.kinds import ImportKind, KindSpec, import_columns, spec_for
+from bot.store.importing.postgresql import PostgreSQLWriter
+from bot.store.importing.reading import read_records
+from bot.store.importing.sqlite import SQLiteWriter
+from bot.store.importing.writing import ImportWriter
+from bot.store.models import ImportRun
+
+__all__ = [
+    "BATCH_SIZE",
+    "ImportFailed",
+    "ImportKind",
+    "ImportSummary",
+    "import_columns",
+    "import_file",
+]
+
+BATCH_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    kind: ImportKind
+    file: str
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+    full: bool
+    finished_at: datetime
+    warnings: tuple[str, ...] = ()
+    customers_written: int = 0  # customers added or changed (licenses, subscriptions imports)
+    customers_deleted: int = 0
+
+    def describe(self) -> str:
+        """One line for the operator, e.g. for the CLI's final message."""
+        description = (
+            f"{self.kind.value}: {self.rows:,} rows from {self.file}: {self.inserted:,} inserted, "
+            f"{self.updated:,} updated, {self.unchanged:,} unchanged, {self.deleted:,} deleted"
+        )
+        if self.kind in GROUPING_KINDS:
+            description += (
+                f"; customers: {self.customers_written:,} added or changed, "
+                f"{self.customers_deleted:,} removed"
+            )
+        return description
+
+
+def import_file(
+    session_factory: sessionmaker[Session],
+    kind: ImportKind | str,
+    path: Path,
+    *,
+    full: bool = False,
+    allow_mass_delete: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+) -> ImportSummary:
+    """Import one export file in a single transaction; raise ImportFailed and change nothing on error.
+
+    `full`: the file is the complete export, so rows it lacks are deleted (refused above 10% of
+    the table unless `allow_mass_delete`). `on_progress(rows_done)` is called after each batch.
+    """
+    spec = spec_for(kind)
+    path = Path(path)
+    if now is not None and now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    records = read_records(path)
+    with session_factory() as session, session.begin(), closing(records.rows(spec)) as rows:
+        run = _open_writer(session, spec, full=full)
+        try:
+            for line, values in rows:
+                run.add(line, values)
+                if len(run.batch) >= BATCH_SIZE:
+                    run.flush()
+                    if on_progress is not None:
+                        on_progress(run.rows)
+        except ImportFailed:
+            run.raise_earlier_duplicate()
+            raise
+        if run.batch:
+            run.flush()
+            if on_progress is not None:
+                on_progress(run.rows)
+        if full:
+            run.delete_missing(allow_mass_delete=allow_mass_delete)
+        changed = bool(run.inserted or run.updated or run.deleted)
+        counts = refresh_customers(session, spec.kind, changed=changed)
+        if counts is not None:
+            run.customers_written = counts.customers_written
+            run.customers_deleted = counts.customers_deleted
+        run.finish()
+        finished_at = (now or datetime.now(UTC)).astimezone(UTC)
+        session.add(
+            ImportRun(
+                kind=spec.kind.value,
+                file=path.name,
+                rows=run.rows,
+                inserted=run.inserted,
+                updated=run.updated,
+                deleted=run.deleted,
+                full=full,
+                finished_at=finished_at,
+            )
+        )
+    return ImportSummary(
+        kind=spec.kind,
+        file=path.name,
+        rows=run.rows,
+        inserted=run.inserted,
+        updated=run.updated,
+        unchanged=run.rows - run.inserted - run.updated,
+        deleted=run.deleted,
+        full=full,
+        finished_at=finished_at,
+        warnings=tuple(records.warnings),
+        customers_written=run.customers_written,
+        customers_deleted=run.customers_deleted,
+    )
+
+
+def _open_writer(session: Session, spec: KindSpec, *, full: bool) -> ImportWriter:
+    """The writer for the session's engine: PostgreSQL's (COPY) or SQLite's (executemany)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return PostgreSQLWriter(session, spec, full=full)
+    return SQLiteWriter(session, spec, full=full)

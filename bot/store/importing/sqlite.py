@@ -1,0 +1,83 @@
+"""The SQLite import path: each batch is upserted with one executemany of
+INSERT ... ON CONFLICT DO UPDATE (sqlite3 runs it in-process with one prepared statement: one
+pass), rewriting a stored row only where some value differs. The work tables are SQLite's
+`temp` tables, which it keeps for the connection's life, so they are dropped before the commit.
+
+The upsert stays on the driver's raw cursor rather than SQLAlchemy's dialect
+`insert().on_conflict_do_update()`: per-row parameter processing through SQLAlchemy cost more
+than the database's work (writing.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from bot.store.importing.writing import BATCH_TABLE, SEEN_TABLE, ImportWriter
+
+# The temporary tables an import makes on SQLite (it keeps them for the connection's life).
+_SQLITE_WORK_TABLES = (BATCH_TABLE, SEEN_TABLE)
+
+
+class SQLiteWriter(ImportWriter):
+    """One import's writes on SQLite (ImportWriter: the state and checks both engines share)."""
+
+    def _insert_ignoring_conflicts(self, table: str, columns: str, select_sql: str) -> str:
+        return f"INSERT OR IGNORE INTO {table} ({columns}) {select_sql}"
+
+    def _create_work_tables(self) -> None:
+        key_column = self.spec.table.c[self.spec.key]
+        # INTEGER PRIMARY KEY is the rowid itself: one B-tree, no separate index.
+        key_type = "INTEGER" if key_column.type.python_type is int else "TEXT"
+        # No declared types: values are kept exactly as bound, as in the stored table.
+        # Dropped first: when a commit fails after `finish()`, its rollback restores them
+        # on this pooled connection, and the next import would find them already there.
+        statements = [
+            *(f"DROP TABLE IF EXISTS temp.{table}" for table in _SQLITE_WORK_TABLES),
+            f"CREATE TEMP TABLE {SEEN_TABLE} (key {key_type} PRIMARY KEY, line INTEGER)",
+            f"CREATE TEMP TABLE {BATCH_TABLE} (line, {', '.join(self.staged_columns)})",
+        ]
+        for statement in statements:
+            self._execute(statement)
+
+    def finish(self) -> None:
+        """Before the commit: SQLite keeps temporary tables for the connection's life."""
+        for table in _SQLITE_WORK_TABLES:
+            self._execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+    def _load_stage(self, columns: str, staged: list[tuple[int, Any]]) -> None:
+        self._execute(f"DELETE FROM temp.{BATCH_TABLE}")
+        marks = ", ".join("?" * (len(self.staged_columns) + 1))
+        self.cursor.executemany(
+            f"INSERT INTO temp.{BATCH_TABLE} ({columns}) VALUES ({marks})", staged
+        )
+
+    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+        key = self.spec.key
+        table = self.table_name
+        ((existing,),) = self._fetch(
+            f"SELECT count(*) FROM {BATCH_TABLE} staged "
+            f"JOIN {table} stored ON stored.{key} = staged.{key}"
+        )
+        # sqlite3's executemany runs in-process with one prepared statement: one pass.
+        self.cursor.executemany(self._upsert_sql, batch)
+        written = int(self.cursor.rowcount)
+        self.inserted += len(batch) - existing
+        self.updated += written - (len(batch) - existing)
+
+    @functools.cached_property
+    def _upsert_sql(self) -> str:
+        """SQLite: one row in; a stored row is rewritten only if some value differs."""
+        key = self.spec.key
+        table = self.table_name
+        columns = ", ".join(self.spec.columns)
+        others = self.spec.updated_columns
+        stored = ", ".join(f"{table}.{name}" for name in others)
+        incoming = ", ".join(f"excluded.{name}" for name in others)
+        return (
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(self.spec.columns))}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET "
+            + ", ".join(f"{name} = excluded.{name}" for name in others)
+            + f" WHERE ({stored}) IS NOT ({incoming})"
+            + self._newest_condition("excluded")
+        )

@@ -56,7 +56,8 @@ class Field:
     parse: Callable[[str], Any]
     required: bool = False  # the column must be present and the cell non-empty
     # The source system's own names for the column, normalised (`Account.CrmId` ->
-    # `account_crmid`): the real exports are what operators have (DESIGN.md: Import files).
+    # `account_crmid`): the real exports are what operators have (docs/ARCHITECTURE.md:
+    # Import files).
     aliases: tuple[str, ...] = ()
     # The column must be in the header, though its cells may be empty; `present_with` names
     # another column that may stand in for it (`plan_name` for `plan`).

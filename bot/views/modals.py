@@ -104,8 +104,10 @@ def decode_option_value(value: str) -> str | LongKeyReference:
         body[-_DIGEST_LENGTH - 1],
         body[-_DIGEST_LENGTH:],
     )
-    if mark != _LONG_KEY_MARK or len(digest) != _DIGEST_LENGTH:
-        return value  # not ours: looked up as a key, it finds nothing
+    if mark != _LONG_KEY_MARK or len(prefix) != LONG_KEY_PREFIX_LENGTH:
+        # Not ours (every long key's prefix has exactly this length): looked up as a key, it
+        # finds nothing. A shorter prefix would make the lookup read and hash every key.
+        return value
     return LongKeyReference(prefix=prefix, digest=digest)
 
 

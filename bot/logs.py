@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from bot.config import Settings
+from bot.slack.actor import identify_actor
 
 REQUEST_LOGGER = "bot.requests"
 # Every pattern begins with a fixed string, which the regex engine finds with a fast scan;
@@ -219,8 +220,17 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def build_formatter(settings: Settings) -> logging.Formatter:
+    encryption_keys = (settings.slack_token_encryption_key or "").split(",")
     redactor = Redactor(
-        [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token]
+        [
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.slack_client_secret,
+            settings.slack_token_encryption_key,
+            # Each key of a rotation list alone too: a line may name just one of them.
+            *(key.strip() for key in encryption_keys),
+        ]
     )
     return JsonFormatter(redactor) if settings.log_format == "json" else TextFormatter(redactor)
 
@@ -251,10 +261,6 @@ def describe_slack_body(raw: bytes, content_type: str | None) -> dict[str, str]:
         body = _parse_slack_body(raw, content_type)
     except ValueError:
         return {}
-    from bot.slack.allowlist import (
-        identify_actor,  # bot.slack.allowlist imports slack_bolt: keep late
-    )
-
     actor = identify_actor(body)
     fields = {
         "kind": actor.kind,

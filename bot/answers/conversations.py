@@ -19,10 +19,12 @@ import enum
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
 
 from bot import ids
 from bot.answers.lookups import Audience, LookupService, Requester
@@ -51,6 +53,9 @@ RESTRICTED = (
     "Only some people can post in this channel, and I'm not one of them. "
     "Ask a channel manager, or post the card in another channel."
 )
+REQUESTER_NOT_MEMBER = (
+    "You're not in this conversation, so I can't post a card there. Pick a conversation you're in."
+)
 UNREACHABLE = "I couldn't check this conversation with Slack just now. Try again in a minute."
 REJECTED = "Slack didn't accept the card. Try again in a minute; if it keeps happening, tell the team that runs this bot."
 
@@ -75,6 +80,12 @@ _ERROR_WORDS = {
     "service_unavailable": UNREACHABLE,
     "request_timeout": UNREACHABLE,
 }
+
+
+# conversations.members pages read for a private conversation: 3 x 1,000 members fit Slack's 3
+# seconds; a bigger one whose member list runs past them is a doubt, and doubt refuses.
+MEMBER_PAGE_SIZE = 1000
+MEMBER_PAGES_MAX = 3
 
 
 class Delivery(enum.Enum):
@@ -178,7 +189,11 @@ def check_conversation(
 ) -> PostCheck:
     """Ask Slack about the conversation, then judge it. Any doubt is a refusal: a conversation
     Slack will not show the bot (a DM or group DM between people, a private channel it is not
-    in) or an answer it cannot get."""
+    in) or an answer it cannot get.
+
+    A private conversation (private channel, group DM) takes a card only when the requester is
+    in it too: a modified client can submit any conversation the bot is in, and the bot must
+    not carry customer data into one its requester cannot read."""
     if not channel_id:
         return PostCheck.refuse("no_conversation", CANNOT_SEE)
     try:
@@ -195,7 +210,56 @@ def check_conversation(
     channel = response.get("channel")
     if not isinstance(channel, dict):
         return PostCheck.refuse("unreadable", UNREACHABLE)
-    return judge_conversation(channel, requester_user_id=requester_user_id, delivery=delivery)
+    check = judge_conversation(channel, requester_user_id=requester_user_id, delivery=delivery)
+    if check.allowed and requester_user_id is not None and _is_private_conversation(channel):
+        return _requester_membership(client, channel_id, requester_user_id)
+    return check
+
+
+def _is_private_conversation(channel: Mapping[str, Any]) -> bool:
+    # A DM is judged by whose it is (judge_conversation); anything not plainly public is private.
+    return not channel.get("is_im") and not _is_public_channel(channel)
+
+
+def _requester_membership(client: WebClient, channel_id: str, user_id: str) -> PostCheck:
+    """OK when conversations.members lists `user_id` within MEMBER_PAGES_MAX pages."""
+    cursor: str | None = None
+    for _page in range(MEMBER_PAGES_MAX):
+        answer = _ask_slack(
+            "conversations.members",
+            channel_id,
+            partial(
+                client.conversations_members,
+                channel=channel_id,
+                limit=MEMBER_PAGE_SIZE,
+                cursor=cursor,
+            ),
+        )
+        if isinstance(answer, str):
+            return PostCheck.refuse(answer, explain_slack_error(answer))
+        members = answer.get("members")
+        if not isinstance(members, list):
+            return PostCheck.refuse("unreadable", UNREACHABLE)
+        if user_id in members:
+            return PostCheck.ok()
+        metadata = answer.get("response_metadata")
+        cursor = metadata.get("next_cursor") if isinstance(metadata, dict) else None
+        if not cursor:
+            break
+    return PostCheck.refuse("requester_not_member", REQUESTER_NOT_MEMBER)
+
+
+def _ask_slack(method: str, target: str, call: Callable[[], SlackResponse]) -> SlackResponse | str:
+    """Slack's answer, or its error code ("unreachable" when Slack itself failed), logged."""
+    try:
+        return call()
+    except SlackApiError as error:
+        code = slack_error_code(error)
+        logger.info("%s refused for %s: %s", method, target, code)
+        return code
+    except (SlackClientError, OSError) as error:
+        logger.warning("%s failed for %s: %s", method, target, type(error).__name__)
+        return "unreachable"
 
 
 def post_message(

@@ -93,23 +93,24 @@ def build_services(
         clock=clock,
         rate_limit_per_hour=settings.lookup_rate_limit_per_hour,
     )
-    installation_store = (
-        build_installation_store(settings, engine) if settings.oauth_enabled else None
-    )
-    return Services(
-        settings,
-        engine,
-        session_factory,
-        links,
-        lookups,
-        installation_store=installation_store,
-        workspace_resolvers=_workspace_resolvers(settings) if settings.oauth_enabled else None,
-    )
+    services = Services(settings, engine, session_factory, links, lookups)
+    return _with_oauth_parts(settings, services) if settings.oauth_enabled else services
 
 
-def _workspace_resolvers(settings: Settings) -> WorkspaceResolvers:
-    # Each workspace's users are looked up with that workspace's own token.
-    return WorkspaceResolvers(settings, lambda token: create_web_client(settings, token))
+def _with_oauth_parts(settings: Settings, services: Services) -> Services:
+    """`services` with what OAuth mode needs, built here only and kept in Services: the
+    installation store and the workspace resolvers, which the lifecycle handlers
+    (handlers/lifecycle.py) must reach to forget an uninstalled workspace."""
+    return replace(
+        services,
+        installation_store=services.installation_store
+        or build_installation_store(settings, services.engine),
+        # Not `or`: an empty WorkspaceResolvers is falsy (it has a length).
+        workspace_resolvers=services.workspace_resolvers
+        if services.workspace_resolvers is not None
+        # Each workspace's users are looked up with that workspace's own token.
+        else WorkspaceResolvers(settings, lambda token: create_web_client(settings, token)),
+    )
 
 
 def create_app(
@@ -133,15 +134,12 @@ def create_app(
     quiet_unverified_request_logs()
     resolver: AccessResolver | WorkspaceResolvers
     if settings.oauth_enabled:
+        services = _with_oauth_parts(settings, services)
         app, installation_clients = _create_oauth_app(settings, services, client)
         # Each workspace's users are looked up with that workspace's own token, user groups
-        # with the token of the allowed workspace that owns them. Not `or`: an empty
-        # WorkspaceResolvers is falsy (it has a length).
-        workspaces = (
-            services.workspace_resolvers
-            if services.workspace_resolvers is not None
-            else _workspace_resolvers(settings)
-        )
+        # with the token of the allowed workspace that owns them.
+        workspaces = services.workspace_resolvers
+        assert workspaces is not None  # _with_oauth_parts
         workspaces.read_user_groups_with(installation_clients)
         resolver = identity_resolver or workspaces
     else:
@@ -192,8 +190,7 @@ def _create_oauth_app(
     settings: Settings, services: Services, client: WebClient | None
 ) -> tuple[App, InstallationClients]:
     store = services.installation_store
-    if store is None:
-        store = build_installation_store(settings, services.engine)
+    assert store is not None  # _with_oauth_parts
     # No token of its own: every request is authorized with its installation's token.
     client = client or create_web_client(replace(settings, slack_bot_token=None))
     oauth_settings = build_oauth_settings(settings, services.engine, store)

@@ -96,6 +96,9 @@ class Delivery(enum.Enum):
     # Slack posts for the interaction through its response_url: no membership needed, so a
     # public channel the bot can read but is not in is fine.
     RESPONSE_URL = "response_url"
+    # chat.unfurl: Slack attaches the preview to a message already posted there, so (as for a
+    # response_url) a public channel needs no membership, and its sharer is in it.
+    UNFURL = "unfurl"
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ def judge_conversation(
     if channel.get("is_archived"):
         return PostCheck.refuse("archived", ARCHIVED)
     if channel.get("is_member") is False:
-        if delivery is Delivery.RESPONSE_URL and _is_public_channel(channel):
+        if delivery is not Delivery.BOT_MESSAGE and _is_public_channel(channel):
             return PostCheck.ok()  # Slack posts it; the channel is public and internal
         return PostCheck.refuse("not_member", NOT_A_MEMBER)
     return PostCheck.ok()
@@ -196,22 +199,23 @@ def check_conversation(
     not carry customer data into one its requester cannot read."""
     if not channel_id:
         return PostCheck.refuse("no_conversation", CANNOT_SEE)
-    try:
-        response = client.conversations_info(channel=channel_id)
-    except SlackApiError as error:
-        code = slack_error_code(error)
-        logger.info("conversations.info refused for %s: %s", channel_id, code)
-        if code != "unreachable" and _is_direct_message_id(channel_id):
+    response = _ask_slack(
+        "conversations.info", channel_id, partial(client.conversations_info, channel=channel_id)
+    )
+    if isinstance(response, str):
+        if response != "unreachable" and _is_direct_message_id(channel_id):
             return PostCheck.refuse("direct_message", DIRECT_MESSAGE)
-        return PostCheck.refuse(code, explain_slack_error(code))
-    except (SlackClientError, OSError) as error:
-        logger.warning("conversations.info failed for %s: %s", channel_id, type(error).__name__)
-        return PostCheck.refuse("unreachable", UNREACHABLE)
+        return PostCheck.refuse(response, explain_slack_error(response))
     channel = response.get("channel")
     if not isinstance(channel, dict):
         return PostCheck.refuse("unreadable", UNREACHABLE)
     check = judge_conversation(channel, requester_user_id=requester_user_id, delivery=delivery)
-    if check.allowed and requester_user_id is not None and _is_private_conversation(channel):
+    if (
+        check.allowed
+        and requester_user_id is not None
+        and delivery is not Delivery.UNFURL  # the sharer posted the link there
+        and _is_private_conversation(channel)
+    ):
         return _requester_membership(client, channel_id, requester_user_id)
     return check
 
@@ -271,8 +275,11 @@ def post_message(
     thread_ts: str | None = None,
 ) -> str | None:
     """Post; None when Slack took it, else the plain-language reason it did not."""
-    try:
-        client.chat_postMessage(
+    posted = _ask_slack(
+        "chat.postMessage",
+        channel_id,
+        partial(
+            client.chat_postMessage,
             channel=channel_id,
             thread_ts=thread_ts,
             text=text,
@@ -280,15 +287,9 @@ def post_message(
             # A card is a card: links in it must not unfurl into previews of their own.
             unfurl_links=False,
             unfurl_media=False,
-        )
-    except SlackApiError as error:
-        code = slack_error_code(error)
-        logger.info("chat.postMessage refused in %s: %s", channel_id, code)
-        return explain_slack_error(code)
-    except (SlackClientError, OSError) as error:
-        logger.warning("chat.postMessage failed in %s: %s", channel_id, type(error).__name__)
-        return UNREACHABLE
-    return None
+        ),
+    )
+    return explain_slack_error(posted) if isinstance(posted, str) else None
 
 
 def check_before_posting(
@@ -360,15 +361,11 @@ def send_direct_message(
     client: WebClient, user_id: str, *, text: str, blocks: list[dict[str, Any]]
 ) -> str | None:
     """Post into the user's DM with the bot (opened if need be); None when it arrived."""
-    try:
-        opened = client.conversations_open(users=user_id)
-    except SlackApiError as error:
-        code = slack_error_code(error)
-        logger.info("conversations.open refused for %s: %s", user_id, code)
-        return explain_slack_error(code)
-    except (SlackClientError, OSError) as error:
-        logger.warning("conversations.open failed for %s: %s", user_id, type(error).__name__)
-        return UNREACHABLE
+    opened = _ask_slack(
+        "conversations.open", user_id, partial(client.conversations_open, users=user_id)
+    )
+    if isinstance(opened, str):
+        return explain_slack_error(opened)
     channel = opened.get("channel")
     channel_id = channel.get("id") if isinstance(channel, dict) else None
     if not isinstance(channel_id, str) or not channel_id:

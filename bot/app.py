@@ -27,7 +27,7 @@ from bot.logs import quiet_unverified_request_logs
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
 from bot.slack.authorization import SingleWorkspaceAuthorization
 from bot.slack.client import create_web_client
-from bot.slack.dedupe import EventDedupeMiddleware
+from bot.slack.dedupe import INVALID_REQUEST, EventDedupeMiddleware
 from bot.slack.identity import AccessResolver, IdentityResolver
 from bot.slack.installations import (
     EncryptedInstallationStore,
@@ -46,7 +46,6 @@ from bot.views.cards import build_refusal
 
 SLACK_EVENTS_PATH = "/slack/events"
 # What Bolt answers a request whose signature does not verify.
-INVALID_REQUEST = {"error": "invalid request"}
 MALFORMED_REQUEST = {"error": "malformed request"}
 # Slack's largest request bodies (a modal's submitted state, a message shortcut carrying a long
 # message) are tens of KB; 1 MiB leaves ample room and bounds what one unsigned request can

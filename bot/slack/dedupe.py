@@ -67,9 +67,10 @@ RETENTION = timedelta(days=1)
 # How often one process purges old claims (each process does; the DELETE is idempotent).
 PURGE_EVERY_SECONDS = 3600.0
 STORE_UNAVAILABLE_STATUS = 503
-# What Bolt answers a request it cannot verify; a replayed one gets the same.
+# What Bolt answers a request it cannot verify; a replayed one gets the same, and so does one
+# the app refuses before Bolt (bot.app: a malformed timestamp). The one copy of that body.
 REPLAY_STATUS = 401
-REPLAY_BODY = {"error": "invalid request"}
+INVALID_REQUEST = {"error": "invalid request"}
 SIGNATURE_KEY_PREFIX = "sig:"
 # A claim waits this long for a SQLite store's write lock (held by an import for its whole
 # file) before the process's own memory of recent signatures decides: the lookup must still
@@ -236,12 +237,12 @@ class EventDedupeMiddleware(Middleware):
             # of recent signatures stands in for the store's until the import commits.
             if not first_seen_here:
                 logger.warning("refused a replayed request (its signature was already used)")
-                return BoltResponse(status=REPLAY_STATUS, body=REPLAY_BODY)
+                return BoltResponse(status=REPLAY_STATUS, body=INVALID_REQUEST)
             return next()  # no purge either: the store is busy
         if not claimed:
             # No user or query in the line: the request is not trusted, so neither are they.
             logger.warning("refused a replayed request (its signature was already used)")
-            return BoltResponse(status=REPLAY_STATUS, body=REPLAY_BODY)
+            return BoltResponse(status=REPLAY_STATUS, body=INVALID_REQUEST)
         self._maybe_purge(now)
         return next()
 

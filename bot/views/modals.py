@@ -398,8 +398,6 @@ def error_text(text: str) -> str:
 # The inputs of the modals, in the order a problem with them is reported.
 FORM_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK, ids.CONVERSATION_BLOCK)
 UNREADABLE_INPUT = "This could not be read. Choose again, or close the form and start over."
-# A license id as CustomersDot writes it (the unfurls accept as many digits).
-_LICENSE_ID_DIGITS_MAX = 18
 POST_CARD_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK)
 LOOKUP_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK)
 SEND_BLOCKS = (ids.CONVERSATION_BLOCK, ids.NOTE_BLOCK)
@@ -459,8 +457,8 @@ class ModalForm:
         if license_value is not None:
             # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
             if license_value.isascii() and license_value.isdigit():
-                license_id = int(license_value[:_LICENSE_ID_DIGITS_MAX])
-            if len(license_value) > _LICENSE_ID_DIGITS_MAX or license_id is None:
+                license_id = int(license_value[: ids.LICENSE_ID_DIGITS_MAX])
+            if len(license_value) > ids.LICENSE_ID_DIGITS_MAX or license_id is None:
                 unreadable.append(ids.LICENSE_BLOCK)
         note = text(ids.NOTE_BLOCK, ids.NOTE_ACTION, "value")
         conversation = text(

@@ -24,10 +24,12 @@ from bot.links import Links
 # Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
 from bot.logs import configure_logging as configure_logging
 from bot.logs import quiet_unverified_request_logs
+from bot.request_body import MAX_BODY_BYTES as MAX_BODY_BYTES
+from bot.request_body import buffer_bounded_body, buffered_body
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
 from bot.slack.authorization import SingleWorkspaceAuthorization
 from bot.slack.client import create_web_client
-from bot.slack.dedupe import EventDedupeMiddleware
+from bot.slack.dedupe import INVALID_REQUEST, EventDedupeMiddleware
 from bot.slack.identity import AccessResolver, IdentityResolver
 from bot.slack.installations import (
     EncryptedInstallationStore,
@@ -46,12 +48,10 @@ from bot.views.notices import build_refusal
 
 SLACK_EVENTS_PATH = "/slack/events"
 # What Bolt answers a request whose signature does not verify.
-INVALID_REQUEST = {"error": "invalid request"}
 MALFORMED_REQUEST = {"error": "malformed request"}
 # Slack's largest request bodies (a modal's submitted state, a message shortcut carrying a long
 # message) are tens of KB; 1 MiB leaves ample room and bounds what one unsigned request can
 # make a worker read and hold before its signature is checked.
-MAX_BODY_BYTES = 1024 * 1024
 BODY_TOO_LARGE = {"error": "request body too large"}
 LOCAL_TEAM_ID = "T0LOCAL"
 LOCAL_USER_ID = "U0LOCAL"
@@ -93,23 +93,24 @@ def build_services(
         clock=clock,
         rate_limit_per_hour=settings.lookup_rate_limit_per_hour,
     )
-    installation_store = (
-        build_installation_store(settings, engine) if settings.oauth_enabled else None
-    )
-    return Services(
-        settings,
-        engine,
-        session_factory,
-        links,
-        lookups,
-        installation_store=installation_store,
-        workspace_resolvers=_workspace_resolvers(settings) if settings.oauth_enabled else None,
-    )
+    services = Services(settings, engine, session_factory, links, lookups)
+    return _with_oauth_parts(settings, services) if settings.oauth_enabled else services
 
 
-def _workspace_resolvers(settings: Settings) -> WorkspaceResolvers:
-    # Each workspace's users are looked up with that workspace's own token.
-    return WorkspaceResolvers(settings, lambda token: create_web_client(settings, token))
+def _with_oauth_parts(settings: Settings, services: Services) -> Services:
+    """`services` with what OAuth mode needs, built here only and kept in Services: the
+    installation store and the workspace resolvers, which the lifecycle handlers
+    (handlers/lifecycle.py) must reach to forget an uninstalled workspace."""
+    return replace(
+        services,
+        installation_store=services.installation_store
+        or build_installation_store(settings, services.engine),
+        # Not `or`: an empty WorkspaceResolvers is falsy (it has a length).
+        workspace_resolvers=services.workspace_resolvers
+        if services.workspace_resolvers is not None
+        # Each workspace's users are looked up with that workspace's own token.
+        else WorkspaceResolvers(settings, lambda token: create_web_client(settings, token)),
+    )
 
 
 def create_app(
@@ -133,15 +134,12 @@ def create_app(
     quiet_unverified_request_logs()
     resolver: AccessResolver | WorkspaceResolvers
     if settings.oauth_enabled:
+        services = _with_oauth_parts(settings, services)
         app, installation_clients = _create_oauth_app(settings, services, client)
         # Each workspace's users are looked up with that workspace's own token, user groups
-        # with the token of the allowed workspace that owns them. Not `or`: an empty
-        # WorkspaceResolvers is falsy (it has a length).
-        workspaces = (
-            services.workspace_resolvers
-            if services.workspace_resolvers is not None
-            else _workspace_resolvers(settings)
-        )
+        # with the token of the allowed workspace that owns them.
+        workspaces = services.workspace_resolvers
+        assert workspaces is not None  # _with_oauth_parts
         workspaces.read_user_groups_with(installation_clients)
         resolver = identity_resolver or workspaces
     else:
@@ -192,8 +190,7 @@ def _create_oauth_app(
     settings: Settings, services: Services, client: WebClient | None
 ) -> tuple[App, InstallationClients]:
     store = services.installation_store
-    if store is None:
-        store = build_installation_store(settings, services.engine)
+    assert store is not None  # _with_oauth_parts
     # No token of its own: every request is authorized with its installation's token.
     client = client or create_web_client(replace(settings, slack_bot_token=None))
     oauth_settings = build_oauth_settings(settings, services.engine, store)
@@ -274,7 +271,7 @@ class SlackWsgiApp:
                 # slack_sdk's verifier raises on a non-integer timestamp (a 500): refuse as
                 # Bolt refuses any other unverifiable request.
                 return _json_response(start_response, "401 Unauthorized", INVALID_REQUEST)
-            if not _buffer_bounded_body(environ):
+            if not buffer_bounded_body(environ):
                 return _json_response(start_response, "413 Content Too Large", BODY_TOO_LARGE)
             if _body_is_malformed(environ):
                 return _json_response(start_response, "400 Bad Request", MALFORMED_REQUEST)
@@ -306,42 +303,16 @@ def _timestamp_is_well_formed(environ: dict[str, Any]) -> bool:
     return timestamp is None or (timestamp.isascii() and timestamp.isdigit())
 
 
-def _buffer_bounded_body(environ: dict[str, Any]) -> bool:
-    """Read the body into memory if it is at most MAX_BODY_BYTES and put it back for what
-    follows (with its length, so a chunked body reaches Bolt too); False when it is larger.
-
-    A declared length over the limit is refused without reading a byte; a body without one
-    (chunked) is read no further than MAX_BODY_BYTES + 1 bytes."""
-    declared = environ.get("CONTENT_LENGTH")
-    if not declared and not environ.get("wsgi.input_terminated"):
-        # PEP 3333: without a length, only a server that marks the stream as terminated
-        # (gunicorn, for a chunked body) lets it be read to its end without blocking.
-        return True
-    if declared:
-        try:
-            length = int(declared)
-        except ValueError:
-            return True  # _body_is_malformed answers it
-        if length > MAX_BODY_BYTES:
-            return False
-        raw = environ["wsgi.input"].read(length) if length > 0 else b""
-    else:
-        raw = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
-            return False
-    environ["wsgi.input"] = io.BytesIO(raw)
-    environ["CONTENT_LENGTH"] = str(len(raw))
-    return True
-
-
 def _body_is_malformed(environ: dict[str, Any]) -> bool:
-    """Read the body once, check its shape (bot.slack.request_shape), and put it back for Bolt."""
+    """Check the buffered body's shape (bot.slack.request_shape); Bolt reads the same buffer."""
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return True
-    raw = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(raw)
+    raw = buffered_body(environ)
+    if raw is None:  # no length and no end to read to: Bolt gets no body either
+        raw = b""
+        environ["wsgi.input"] = io.BytesIO(raw)
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import re
 
+# License (and reconciliation) ids: CustomersDot's BigInteger columns hold up to 2**63 - 1, so
+# a longer digit string cannot be an id; every number of up to 18 digits fits.
+LICENSE_ID_MAX = 2**63 - 1
+LICENSE_ID_DIGITS_MAX = len(str(LICENSE_ID_MAX)) - 1
+
 # Slash commands
 LICENSE_COMMAND = "/license"
 RECON_COMMAND = "/recon"

@@ -25,11 +25,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qs
 
 from bot.config import Settings
+from bot.request_body import buffer_bounded_body, buffered_body
+from bot.slack.actor import identify_actor
 
 REQUEST_LOGGER = "bot.requests"
 # Every pattern begins with a fixed string, which the regex engine finds with a fast scan;
@@ -56,8 +57,6 @@ RESPONSE_URL_PATTERN = re.compile(r"(?P<host>hooks\.slack(?:-gov)?\.com)[A-Za-z0
 POSTGRES_DETAIL_PATTERN = re.compile(r"DETAIL:(?:(?!\\n)[^\n])*")
 REDACTED = "[redacted]"
 EMAIL_REDACTED = "[email]"
-# Bodies larger than this are not parsed for the request line (Slack's are a few KB).
-MAX_LOGGED_BODY_BYTES = 1_000_000
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD_RECORD_FIELDS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
@@ -219,8 +218,17 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def build_formatter(settings: Settings) -> logging.Formatter:
+    encryption_keys = (settings.slack_token_encryption_key or "").split(",")
     redactor = Redactor(
-        [settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token]
+        [
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.slack_client_secret,
+            settings.slack_token_encryption_key,
+            # Each key of a rotation list alone too: a line may name just one of them.
+            *(key.strip() for key in encryption_keys),
+        ]
     )
     return JsonFormatter(redactor) if settings.log_format == "json" else TextFormatter(redactor)
 
@@ -251,10 +259,6 @@ def describe_slack_body(raw: bytes, content_type: str | None) -> dict[str, str]:
         body = _parse_slack_body(raw, content_type)
     except ValueError:
         return {}
-    from bot.slack.allowlist import (
-        identify_actor,  # bot.slack.allowlist imports slack_bolt: keep late
-    )
-
     actor = identify_actor(body)
     fields = {
         "kind": actor.kind,
@@ -391,15 +395,10 @@ class RequestLogMiddleware:
                 _reset(tokens)
 
     def _read_body_fields(self, environ: dict[str, Any]) -> dict[str, str]:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
+        # The one bounded buffer the app reads too (bot.request_body): read once per request.
+        raw = buffered_body(environ) if buffer_bounded_body(environ) else None
+        if not raw:
             return {}
-        if length <= 0 or length > MAX_LOGGED_BODY_BYTES:
-            return {}
-        raw = environ["wsgi.input"].read(length)
-        # Give the app an unread body again.
-        environ["wsgi.input"] = BytesIO(raw)
         try:
             return describe_slack_body(raw, environ.get("CONTENT_TYPE"))
         except Exception:  # a malformed body is the app's to answer, not the logger's

@@ -125,6 +125,8 @@ class SlackStandIn:
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
+        # conversations.members per channel; a channel not listed has every known user in it.
+        self.channel_members: dict[str, list[str]] = {}
         self._state = _State()
         self._lock = threading.Lock()
         self._ts_counter = itertools.count(1)
@@ -292,8 +294,15 @@ class SlackStandIn:
             group["users"] = list(users)
             group["user_count"] = len(group["users"])
 
-    def add_channel(self, channel_id: str, **fields: Any) -> dict[str, Any]:
-        """A conversations.info `channel` object; pass is_ext_shared, is_private, is_im ..."""
+    def add_channel(
+        self, channel_id: str, *, members: Iterable[str] | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """A conversations.info `channel` object; pass is_ext_shared, is_private, is_im ...
+
+        `members`: who conversations.members lists (default: every user added)."""
+        if members is not None:
+            with self._lock:
+                self.channel_members[channel_id] = list(members)
         is_im = bool(fields.get("is_im", channel_id.startswith("D")))
         channel: dict[str, Any] = {
             "id": channel_id,
@@ -630,6 +639,21 @@ class SlackStandIn:
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "channel": channel}
+
+    def _answer_conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel_id = str(params.get("channel", ""))
+        if channel_id not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        members = self.channel_members.get(channel_id, list(self.users))
+        limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
+        page = members[start : start + limit]
+        more = start + limit < len(members)
+        return {
+            "ok": True,
+            "members": page,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _answer_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("channel"):

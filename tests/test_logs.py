@@ -226,3 +226,20 @@ def test_gunicorns_own_lines_use_the_log_format_and_are_redacted(
     assert error["message"] == "worker failed with [redacted] and [redacted] for [email]"
     [access] = [json.loads(line) for line in captured.out.splitlines()]
     assert access["logger"] == "gunicorn.access"
+
+
+def test_the_formatter_redacts_the_oauth_client_secret_and_token_encryption_keys():
+    from cryptography.fernet import Fernet
+
+    first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    client_secret = "oauth-client-secret-0123456789"
+    formatter = build_formatter(
+        Settings(
+            log_format="text",
+            slack_client_secret=client_secret,
+            slack_token_encryption_key=f"{first}, {second}",
+        )
+    )
+    line = formatter.format(_record("secret %s keys %s then %s", client_secret, first, second))
+    for leaked in (client_secret, first, second):
+        assert leaked not in line, line

@@ -19,6 +19,7 @@ from bot.views.modals import (
     encode_option_value,
     refilled_modal,
 )
+from tests.sql_capture import captured_statements
 
 
 def test_short_keys_travel_as_they_are_and_long_ones_fit_in_150_characters() -> None:
@@ -122,3 +123,18 @@ def test_a_picked_customer_refills_the_modal_it_was_picked_in() -> None:
     assert refilled is not None
     assert refilled.to_dict() == build_lookup_modal(selected=choice, licenses=[]).to_dict()
     assert refilled_modal(build_message_modal("Sent.").to_dict(), choice, NO_LICENSES) is None
+
+
+def test_a_forged_long_key_with_a_short_prefix_is_refused_without_reading_keys(
+    session, engine
+) -> None:
+    session.add_all(
+        Customer(key=f"name:{'a' * 200} {number}", name="A", search_key="a") for number in range(3)
+    )
+    session.commit()
+    digest = "0" * 32
+    for forged in (f"~~{digest}", f"~name:~{digest}", f"~{'n' * 115}~{digest}"):
+        assert isinstance(decode_option_value(forged), str)
+        with captured_statements(engine) as statements:
+            assert resolve_customer_key(session, forged) == forged  # "customer gone"
+        assert statements == []  # no key read or hashed for it

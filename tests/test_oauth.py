@@ -150,6 +150,7 @@ def make_oauth_bot(
     engine,
     *,
     dataset: Path | None = None,
+    oauth_parts_prebuilt: bool = True,
     **overrides: Any,
 ) -> OAuthBot:
     """The WSGI app in OAuth mode; `overrides` replace settings, `dataset` loads the e2e data."""
@@ -169,6 +170,8 @@ def make_oauth_bot(
     )
     settings = replace(settings, **overrides)
     services = build_services(settings)
+    if not oauth_parts_prebuilt:
+        services = replace(services, installation_store=None, workspace_resolvers=None)
     if dataset is not None:
         load_dataset(services.session_factory, dataset, datetime.now(UTC).date())
     wsgi = SlackWsgiApp(create_app(settings, services=services), services)
@@ -323,6 +326,26 @@ def test_an_uninstalled_workspace_forgets_its_identity_cache(oauth_bot):
     assert oauth_bot.event({"type": "app_uninstalled"}, team_id="T1").status == 200
     assert len(resolvers) == 0
     oauth_bot.install("code-r2", team_id="T1", bot_token="xoxb-one-again")
+    oauth_bot.slack.clear()
+    oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T1")
+    oauth_bot.command("T1", "UALLOWED")
+    assert len(oauth_bot.slack.calls_to("users.info")) == 1  # not answered from a stale cache
+
+
+def test_an_app_given_services_without_its_oauth_parts_still_forgets_an_uninstall(
+    settings, slack_standin, engine
+):
+    """create_app builds the installation store and workspace resolvers when the services it
+    is given lack them, and keeps them where the lifecycle handlers find them."""
+    oauth_bot = make_oauth_bot(settings, slack_standin, engine, oauth_parts_prebuilt=False)
+    oauth_bot.install("code-p1", team_id="T1", bot_token="xoxb-one")
+    oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T1")
+    oauth_bot.command("T1", "UALLOWED")
+    assert len(oauth_bot.slack.calls_to("users.info")) == 1
+
+    assert oauth_bot.event({"type": "app_uninstalled"}, team_id="T1").status == 200
+    assert raw_rows(oauth_bot.engine, "slack_bots") == []
+    oauth_bot.install("code-p2", team_id="T1", bot_token="xoxb-one-again")
     oauth_bot.slack.clear()
     oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T1")
     oauth_bot.command("T1", "UALLOWED")

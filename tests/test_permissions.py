@@ -17,12 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.slack.actor import actor_of
+from bot.slack.actor import actor_of, identify_actor
 from bot.slack.allowlist import (
     Actor,
     RefusalBuilder,
     allowlist_middleware,
-    identify_actor,
     local_operator_middleware,
     refusal_text,
 )

@@ -359,8 +359,12 @@ def test_pick_lists_judge_active_licenses_by_the_injected_clock(session: Session
     )
     assert choices["sf:WEST"].active_plan is None
 
-    selection = lookups.customer_selection("sf:EAST", requester)
+    with captured_statements(session.get_bind()) as statements:
+        selection = lookups.customer_selection("sf:EAST", requester)
     assert selection is not None and selection.choice.active_plan == "ultimate"
+    # The pick-list line is built from the licenses loaded for the selection, not a re-read.
+    license_reads = [sql for sql in statements if sql.lstrip().startswith("SELECT license.id")]
+    assert len(license_reads) == 1, license_reads
 
 
 def test_a_pick_list_line_stands_where_the_card_does(session: Session) -> None:

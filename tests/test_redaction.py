@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from bot import ids
 from bot.answers.redaction import EMAIL_HIDDEN, Audience, hide_emails, redaction_for
 from bot.records import (
     CustomerLicenses,
+    CustomerReconciliations,
     CustomerRecord,
     LicenseOverview,
     LicenseRecord,
@@ -187,6 +189,54 @@ def test_the_lookup_modal_shows_the_requester_the_license_notes(bot):
     assert _into_conversations(bot) == []
 
 
+COMPANY_EMAIL = "accounts@initech.example"
+
+
+def _with_an_email_for_a_company(bot: EventsBot, directory: Path) -> None:
+    """Re-import the dataset with Initech's company (its licenses', so the customer's display
+    name) and its reconciliations' customer name an email address."""
+    directory.mkdir()
+    paths = write_dataset(directory, datetime.now(UTC).date())
+    for kind, ids_column, ids_to_change in (
+        ("licenses", 0, {"9001", "9000", "8999"}),
+        ("reconciliations", 0, {"501", "502", "503"}),
+    ):
+        rows = list(csv.reader(paths[kind].open(encoding="utf-8")))
+        for row in rows[1:]:
+            if row[ids_column] in ids_to_change:
+                row[1] = COMPANY_EMAIL  # Company / Customer
+        with paths[kind].open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(rows)
+        import_file(bot.services.session_factory, kind, paths[kind])
+
+
+@pytest.fixture(params=[False, True], ids=["emails-hidden", "emails-shown"])
+def company_email_bot(request, settings, slack_standin, tmp_path) -> EventsBot:
+    bot = make_events_bot(
+        settings, slack_standin, tmp_path, show_contact_emails_in_channels=request.param
+    )
+    _with_an_email_for_a_company(bot, tmp_path / "company-email")
+    return bot
+
+
+@pytest.mark.parametrize(
+    "post",
+    [post for post, _ in CONVERSATION_PATHS],
+    ids=[p.__name__ for p, _ in CONVERSATION_PATHS],
+)
+def test_a_customer_named_by_an_email_is_hidden_from_a_conversation(company_email_bot, post):
+    bot = company_email_bot
+    post(bot)
+    posted = _into_conversations(bot)
+    assert posted, "the path posted nothing into the conversation"
+    text = shown(posted)
+    if bot.settings.show_contact_emails_in_channels:
+        assert COMPANY_EMAIL in text
+    else:
+        assert COMPANY_EMAIL not in text
+        assert EMAIL_HIDDEN in text
+
+
 # ---- the rule itself -------------------------------------------------------------------------
 
 
@@ -222,6 +272,13 @@ def test_a_conversation_gets_records_without_emails():
         id=2, customer_name="Initech", status="failed", error_message=ERROR_EMAIL
     )
     assert hidden.reconciliation(record).error_message == EMAIL_HIDDEN
+    named_by_emails = CustomerRecord(key="k", name=INITECH_EMAIL, account_name=INITECH_EMAIL)
+    assert INITECH_EMAIL not in repr(hidden.licenses(replace(data, customer=named_by_emails)))
+    reconciliations = CustomerReconciliations(
+        customer=named_by_emails,
+        reconciliations=(replace(record, customer_name=INITECH_EMAIL),),
+    )
+    assert INITECH_EMAIL not in repr(hidden.reconciliations(reconciliations))
     shown_all = redaction_for(Audience.CONVERSATION, show_contact_emails_in_channels=True)
     assert shown_all.licenses(data) == data and shown_all.reconciliation(record) == record
 

@@ -15,8 +15,16 @@ from typing import Any
 
 import pytest
 
-from bot.app import MAX_BODY_BYTES, SlackWsgiApp, build_services, create_app
-from bot.logs import BOLT_VERIFICATION_LOGGER, JsonFormatter, Redactor, TextFormatter
+from bot.app import SlackWsgiApp, build_services, create_app
+from bot.logs import (
+    BOLT_VERIFICATION_LOGGER,
+    REQUEST_LOGGER,
+    JsonFormatter,
+    Redactor,
+    RequestLogMiddleware,
+    TextFormatter,
+)
+from bot.request_body import MAX_BODY_BYTES
 from tests.slack_requests import FORM_CONTENT_TYPE, sign, slash_command_body
 
 SECRET = "limits-signing-secret"
@@ -126,3 +134,26 @@ def test_an_invalid_signature_is_logged_in_one_short_line_without_the_body(wsgi_
             forged["X-Slack-Signature"],
         ):
             assert leaked not in line, line
+
+
+def test_the_request_line_and_the_app_share_one_body_limit(wsgi_app, caplog):
+    # A body under MAX_BODY_BYTES that the app answers is described on its request line too:
+    # one buffer under one limit, not a second, smaller one for the log.
+    text = slash_command_body("/license", "Initech") + "&padding=" + "x" * 1_020_000
+    assert 1_000_000 < len(text) <= MAX_BODY_BYTES
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    headers = sign(SECRET, int(time.time()), text)
+    logged = RequestLogMiddleware(wsgi_app)
+    status, answer = _post(
+        logged, io.BytesIO(text.encode()), content_length=len(text), headers=headers
+    )  # type: ignore[arg-type]
+    assert status == 200, answer
+    [line] = [record for record in caplog.records if record.name == REQUEST_LOGGER]
+    assert getattr(line, "surface", None) == "/license"
+
+
+def test_a_logged_request_over_the_limit_is_still_refused_unread(wsgi_app):
+    body = CountingBody(HOSTILE_BODY_BYTES)
+    logged = RequestLogMiddleware(wsgi_app)
+    status, _answer = _post(logged, body, content_length=body.size, headers={})  # type: ignore[arg-type]
+    assert status == 413 and body.consumed == 0

@@ -455,3 +455,54 @@ def test_sending_to_a_slack_connect_channel_is_refused_in_the_modal(bot):
     assert answer["response_action"] == "errors"
     assert "another organisation" in answer["errors"][ids.CONVERSATION_BLOCK]
     assert bot.slack.calls_to("chat.postMessage") == []
+
+
+# ---- a private conversation the requester is not in (a modified client can submit one) ------
+
+
+def _send_from_lookup_modal(bot: Bot, conversation: str) -> dict[str, Any]:
+    state = {
+        ids.CONVERSATION_BLOCK: {
+            ids.CONVERSATION_SELECT_ACTION: {"selected_conversation": conversation}
+        }
+    }
+    payload = view_submission_payload(
+        ids.LOOKUP_RESULT_MODAL,
+        state_values=state,
+        private_metadata=ModalContext(customer=INITECH).encode(),
+    )
+    return send(bot, payload).json()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"is_private": True}, {"is_private": True, "is_mpim": True}, {"is_group": True}],
+    ids=["private-channel", "group-dm", "legacy-group"],
+)
+def test_a_private_conversation_the_requester_is_not_in_is_refused(bot, fields):
+    fields = {"is_private": True, **fields}
+    bot.slack.add_channel("G0SECRET", members=["UOTHER", bot.slack.bot_user_id], **fields)
+    answer = _send_from_lookup_modal(bot, "G0SECRET")
+    assert answer["response_action"] == "errors"
+    assert "You're not in this conversation" in answer["errors"][ids.CONVERSATION_BLOCK]
+    posted = submit_post_card(bot, customer_state(INITECH), channel="G0SECRET").json()
+    assert "You're not in this conversation" in posted["errors"][ids.CUSTOMER_BLOCK]
+    assert bot.slack.calls_to("chat.postMessage") == []
+    reasons = [row.reason for row in bot.audit_rows() if row.outcome == "not_posted"]
+    assert reasons == ["requester_not_member", "requester_not_member"]
+
+
+def test_a_private_channel_lists_its_members_page_by_page(bot):
+    others = [f"U{number:06d}" for number in range(1_500)]
+    bot.slack.add_channel("G0BIG", is_private=True, members=[*others, ALLOWED])
+    answer = _send_from_lookup_modal(bot, "G0BIG")
+    assert answer["response_action"] == "update"
+    assert len(bot.slack.calls_to("conversations.members")) == 2
+    [posted] = bot.slack.calls_to("chat.postMessage")
+    assert posted.params["channel"] == "G0BIG"
+
+
+def test_a_public_channel_needs_no_member_list(bot):
+    bot.slack.add_channel("C0DEALS", members=["UOTHER"])  # public: anyone in the org can read
+    assert _send_from_lookup_modal(bot, "C0DEALS")["response_action"] == "update"
+    assert bot.slack.calls_to("conversations.members") == []

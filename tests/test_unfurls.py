@@ -288,6 +288,19 @@ def test_nothing_unfurls_where_conversations_info_says_shared_or_cannot_tell(bot
     assert bot.calls("chat.unfurl") == []
 
 
+def test_unfurls_follow_the_one_conversation_check(bot):
+    # check_conversation's rule, not a second one: an archived channel takes no card, and a
+    # public channel the bot is not in does (Slack attaches the preview to the message).
+    bot.slack.add_channel("C0ARCHIVED", is_archived=True)
+    bot.slack.add_channel("C0PUBLIC", is_private=False, is_member=False)
+    bot.event(link_shared(LICENSE_9001, channel="C0ARCHIVED"))
+    bot.drain()
+    assert bot.calls("chat.unfurl") == []
+    bot.event(link_shared(LICENSE_9001, channel="C0PUBLIC"))
+    bot.drain()
+    assert [call.params["channel"] for call in bot.calls("chat.unfurl")] == ["C0PUBLIC"]
+
+
 def test_a_link_in_the_message_composer_fails_closed(bot):
     composer = link_shared(
         LICENSE_9001,

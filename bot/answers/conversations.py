@@ -19,10 +19,12 @@ import enum
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
 
 from bot import ids
 from bot.answers.lookups import Audience, LookupService, Requester
@@ -51,6 +53,9 @@ RESTRICTED = (
     "Only some people can post in this channel, and I'm not one of them. "
     "Ask a channel manager, or post the card in another channel."
 )
+REQUESTER_NOT_MEMBER = (
+    "You're not in this conversation, so I can't post a card there. Pick a conversation you're in."
+)
 UNREACHABLE = "I couldn't check this conversation with Slack just now. Try again in a minute."
 REJECTED = "Slack didn't accept the card. Try again in a minute; if it keeps happening, tell the team that runs this bot."
 
@@ -77,6 +82,12 @@ _ERROR_WORDS = {
 }
 
 
+# conversations.members pages read for a private conversation: 3 x 1,000 members fit Slack's 3
+# seconds; a bigger one whose member list runs past them is a doubt, and doubt refuses.
+MEMBER_PAGE_SIZE = 1000
+MEMBER_PAGES_MAX = 3
+
+
 class Delivery(enum.Enum):
     """How a card would reach the conversation: decides whether the bot must be a member."""
 
@@ -85,6 +96,9 @@ class Delivery(enum.Enum):
     # Slack posts for the interaction through its response_url: no membership needed, so a
     # public channel the bot can read but is not in is fine.
     RESPONSE_URL = "response_url"
+    # chat.unfurl: Slack attaches the preview to a message already posted there, so (as for a
+    # response_url) a public channel needs no membership, and its sharer is in it.
+    UNFURL = "unfurl"
 
 
 @dataclass(frozen=True)
@@ -163,7 +177,7 @@ def judge_conversation(
     if channel.get("is_archived"):
         return PostCheck.refuse("archived", ARCHIVED)
     if channel.get("is_member") is False:
-        if delivery is Delivery.RESPONSE_URL and _is_public_channel(channel):
+        if delivery is not Delivery.BOT_MESSAGE and _is_public_channel(channel):
             return PostCheck.ok()  # Slack posts it; the channel is public and internal
         return PostCheck.refuse("not_member", NOT_A_MEMBER)
     return PostCheck.ok()
@@ -178,24 +192,78 @@ def check_conversation(
 ) -> PostCheck:
     """Ask Slack about the conversation, then judge it. Any doubt is a refusal: a conversation
     Slack will not show the bot (a DM or group DM between people, a private channel it is not
-    in) or an answer it cannot get."""
+    in) or an answer it cannot get.
+
+    A private conversation (private channel, group DM) takes a card only when the requester is
+    in it too: a modified client can submit any conversation the bot is in, and the bot must
+    not carry customer data into one its requester cannot read."""
     if not channel_id:
         return PostCheck.refuse("no_conversation", CANNOT_SEE)
-    try:
-        response = client.conversations_info(channel=channel_id)
-    except SlackApiError as error:
-        code = slack_error_code(error)
-        logger.info("conversations.info refused for %s: %s", channel_id, code)
-        if code != "unreachable" and _is_direct_message_id(channel_id):
+    response = _ask_slack(
+        "conversations.info", channel_id, partial(client.conversations_info, channel=channel_id)
+    )
+    if isinstance(response, str):
+        if response != "unreachable" and _is_direct_message_id(channel_id):
             return PostCheck.refuse("direct_message", DIRECT_MESSAGE)
-        return PostCheck.refuse(code, explain_slack_error(code))
-    except (SlackClientError, OSError) as error:
-        logger.warning("conversations.info failed for %s: %s", channel_id, type(error).__name__)
-        return PostCheck.refuse("unreachable", UNREACHABLE)
+        return PostCheck.refuse(response, explain_slack_error(response))
     channel = response.get("channel")
     if not isinstance(channel, dict):
         return PostCheck.refuse("unreadable", UNREACHABLE)
-    return judge_conversation(channel, requester_user_id=requester_user_id, delivery=delivery)
+    check = judge_conversation(channel, requester_user_id=requester_user_id, delivery=delivery)
+    if (
+        check.allowed
+        and requester_user_id is not None
+        and delivery is not Delivery.UNFURL  # the sharer posted the link there
+        and _is_private_conversation(channel)
+    ):
+        return _requester_membership(client, channel_id, requester_user_id)
+    return check
+
+
+def _is_private_conversation(channel: Mapping[str, Any]) -> bool:
+    # A DM is judged by whose it is (judge_conversation); anything not plainly public is private.
+    return not channel.get("is_im") and not _is_public_channel(channel)
+
+
+def _requester_membership(client: WebClient, channel_id: str, user_id: str) -> PostCheck:
+    """OK when conversations.members lists `user_id` within MEMBER_PAGES_MAX pages."""
+    cursor: str | None = None
+    for _page in range(MEMBER_PAGES_MAX):
+        answer = _ask_slack(
+            "conversations.members",
+            channel_id,
+            partial(
+                client.conversations_members,
+                channel=channel_id,
+                limit=MEMBER_PAGE_SIZE,
+                cursor=cursor,
+            ),
+        )
+        if isinstance(answer, str):
+            return PostCheck.refuse(answer, explain_slack_error(answer))
+        members = answer.get("members")
+        if not isinstance(members, list):
+            return PostCheck.refuse("unreadable", UNREACHABLE)
+        if user_id in members:
+            return PostCheck.ok()
+        metadata = answer.get("response_metadata")
+        cursor = metadata.get("next_cursor") if isinstance(metadata, dict) else None
+        if not cursor:
+            break
+    return PostCheck.refuse("requester_not_member", REQUESTER_NOT_MEMBER)
+
+
+def _ask_slack(method: str, target: str, call: Callable[[], SlackResponse]) -> SlackResponse | str:
+    """Slack's answer, or its error code ("unreachable" when Slack itself failed), logged."""
+    try:
+        return call()
+    except SlackApiError as error:
+        code = slack_error_code(error)
+        logger.info("%s refused for %s: %s", method, target, code)
+        return code
+    except (SlackClientError, OSError) as error:
+        logger.warning("%s failed for %s: %s", method, target, type(error).__name__)
+        return "unreachable"
 
 
 def post_message(
@@ -207,8 +275,11 @@ def post_message(
     thread_ts: str | None = None,
 ) -> str | None:
     """Post; None when Slack took it, else the plain-language reason it did not."""
-    try:
-        client.chat_postMessage(
+    posted = _ask_slack(
+        "chat.postMessage",
+        channel_id,
+        partial(
+            client.chat_postMessage,
             channel=channel_id,
             thread_ts=thread_ts,
             text=text,
@@ -216,15 +287,9 @@ def post_message(
             # A card is a card: links in it must not unfurl into previews of their own.
             unfurl_links=False,
             unfurl_media=False,
-        )
-    except SlackApiError as error:
-        code = slack_error_code(error)
-        logger.info("chat.postMessage refused in %s: %s", channel_id, code)
-        return explain_slack_error(code)
-    except (SlackClientError, OSError) as error:
-        logger.warning("chat.postMessage failed in %s: %s", channel_id, type(error).__name__)
-        return UNREACHABLE
-    return None
+        ),
+    )
+    return explain_slack_error(posted) if isinstance(posted, str) else None
 
 
 def check_before_posting(
@@ -296,15 +361,11 @@ def send_direct_message(
     client: WebClient, user_id: str, *, text: str, blocks: list[dict[str, Any]]
 ) -> str | None:
     """Post into the user's DM with the bot (opened if need be); None when it arrived."""
-    try:
-        opened = client.conversations_open(users=user_id)
-    except SlackApiError as error:
-        code = slack_error_code(error)
-        logger.info("conversations.open refused for %s: %s", user_id, code)
-        return explain_slack_error(code)
-    except (SlackClientError, OSError) as error:
-        logger.warning("conversations.open failed for %s: %s", user_id, type(error).__name__)
-        return UNREACHABLE
+    opened = _ask_slack(
+        "conversations.open", user_id, partial(client.conversations_open, users=user_id)
+    )
+    if isinstance(opened, str):
+        return explain_slack_error(opened)
     channel = opened.get("channel")
     channel_id = channel.get("id") if isinstance(channel, dict) else None
     if not isinstance(channel_id, str) or not channel_id:

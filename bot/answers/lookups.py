@@ -37,7 +37,7 @@ from bot.store.failures import store_failure_cause
 from bot.store.models import Customer
 from bot.store.queries import (
     RECONCILIATIONS_IMPORT,
-    customer_choices,
+    customer_choice,
     customer_key_of_license,
     latest_import_at,
     load_customer_licenses,
@@ -483,13 +483,12 @@ class LookupService:
         def load(session: Session) -> tuple[Outcome, int]:
             key = resolve_customer_key(session, customer_value)
             licenses = load_customer_licenses(session, key, today=self._clock().date())
-            # The key the licenses were found under: an old key names the customer it became.
-            choices = customer_choices(
-                session, [licenses.customer.key if licenses else key], today=self._clock().date()
-            )
-            if licenses is None or not choices:
+            if licenses is None:
                 return Outcome.NOT_FOUND, 0
-            selected.append(CustomerSelection(choices[0], licenses.overview))
+            # The line from the licenses just loaded (under the key they were found under: an
+            # old key names the customer it became), not a second read of them.
+            choice = customer_choice(licenses.customer, licenses.overview)
+            selected.append(CustomerSelection(choice, licenses.overview))
             return Outcome.OK, licenses.overview.license_count
 
         if not self._audited_read(SELECT_SURFACE, customer_value, requester, load):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from bot.records import (
     CustomerLicenses,
     CustomerReconciliations,
+    CustomerRecord,
     LicenseOverview,
     RankedLicense,
     ReconciliationRecord,
@@ -60,6 +61,7 @@ class Redaction:
         overview = data.overview
         return replace(
             data,
+            customer=self._customer(data.customer),
             overview=LicenseOverview(
                 lead=None if overview.lead is None else self._ranked(overview.lead),
                 others=tuple(self._ranked(ranked) for ranked in overview.others),
@@ -72,6 +74,8 @@ class Redaction:
             return record
         return replace(
             record,
+            # The customer's name is a license's or reconciliation's company: it can be an address.
+            customer_name=self.text(record.customer_name) or "",
             skip_reason=self.text(record.skip_reason),
             error_message=self.text(record.error_message),
             subscription_name=self.text(record.subscription_name),
@@ -81,7 +85,18 @@ class Redaction:
         if self.shows_contact_emails:
             return data
         return replace(
-            data, reconciliations=tuple(self.reconciliation(r) for r in data.reconciliations)
+            data,
+            customer=self._customer(data.customer),
+            reconciliations=tuple(self.reconciliation(r) for r in data.reconciliations),
+        )
+
+    def _customer(self, customer: CustomerRecord) -> CustomerRecord:
+        # The display name is the newest license's company, the account name a Zuora account's:
+        # either may be an email address, and they head every card.
+        return replace(
+            customer,
+            name=self.text(customer.name) or "",
+            account_name=self.text(customer.account_name),
         )
 
     def _ranked(self, ranked: RankedLicense) -> RankedLicense:

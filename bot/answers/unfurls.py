@@ -33,7 +33,8 @@ from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.answers.conversations import shared_with_another_organisation
+from bot import ids
+from bot.answers.conversations import Delivery, check_conversation
 from bot.answers.lookups import LookupService, Requester
 from bot.links import Links
 from bot.store.audit import Outcome
@@ -46,7 +47,9 @@ MAX_UNFURLS_PER_MESSAGE = 3
 REPEAT_WINDOW = timedelta(minutes=30)
 COMPOSER_CHANNEL = "COMPOSER"
 COMPOSER_SOURCE = "composer"
-_ADMIN_PATH = re.compile(r"^/admin/(license|reconciliation)/([0-9]{1,18})/?$")
+_ADMIN_PATH = re.compile(
+    rf"^/admin/(license|reconciliation)/([0-9]{{1,{ids.LICENSE_ID_DIGITS_MAX}}})/?$"
+)
 _CHANNEL_WIDTH = column_width(UnfurlRecord.channel_id)
 _URL_WIDTH = column_width(UnfurlRecord.url)
 
@@ -152,19 +155,6 @@ def release_unfurl(
         )
 
 
-def conversation_is_internal(client: WebClient, channel_id: str) -> bool:
-    """True only when Slack confirms the conversation is not shared with another organisation."""
-    try:
-        response = client.conversations_info(channel=channel_id)
-    except Exception as error:  # SlackApiError, a network error: either way, we cannot tell
-        logger.info("unfurl: conversations.info failed for %s (%s)", channel_id, type(error))
-        return False
-    channel = response.get("channel")
-    if not isinstance(channel, dict):
-        return False
-    return not shared_with_another_organisation(channel)
-
-
 def _blocked_reason(body: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
     if body.get("is_ext_shared_channel"):
         return "externally shared conversation"
@@ -211,8 +201,13 @@ class Unfurler:
         if not admin_links:
             return None
         channel = str(event["channel"])
-        if not conversation_is_internal(client, channel):
-            logger.info("unfurl skipped: conversation %s is shared or unknown", channel)
+        # The one conversation check; the link's sharer posted in the conversation, so it is
+        # theirs to read (an unfurl needs no member list).
+        check = check_conversation(
+            client, channel, requester_user_id=requester.user_id, delivery=Delivery.UNFURL
+        )
+        if not check.allowed:
+            logger.info("unfurl skipped: conversation %s: %s", channel, check.reason)
             return None
         unfurls: dict[str, dict[str, Any]] = {}
         claimed: list[str] = []

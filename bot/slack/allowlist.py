@@ -46,7 +46,6 @@ from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.slack.actor import ACTOR_CONTEXT_KEY, Actor, actor_for_request
-from bot.slack.actor import identify_actor as identify_actor  # re-exported: bot.logs reads bodies
 from bot.slack.identity import (
     IDENTITY_UNAVAILABLE,
     OUTSIDE_ORGANISATION,

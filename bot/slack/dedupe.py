@@ -43,6 +43,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -66,9 +67,10 @@ RETENTION = timedelta(days=1)
 # How often one process purges old claims (each process does; the DELETE is idempotent).
 PURGE_EVERY_SECONDS = 3600.0
 STORE_UNAVAILABLE_STATUS = 503
-# What Bolt answers a request it cannot verify; a replayed one gets the same.
+# What Bolt answers a request it cannot verify; a replayed one gets the same, and so does one
+# the app refuses before Bolt (bot.app: a malformed timestamp). The one copy of that body.
 REPLAY_STATUS = 401
-REPLAY_BODY = {"error": "invalid request"}
+INVALID_REQUEST = {"error": "invalid request"}
 SIGNATURE_KEY_PREFIX = "sig:"
 # A claim waits this long for a SQLite store's write lock (held by an import for its whole
 # file) before the process's own memory of recent signatures decides: the lookup must still
@@ -77,6 +79,9 @@ SQLITE_CLAIM_WAIT_MS = 200
 # Bolt accepts a timestamp up to 5 minutes either side of its clock, so one signature can
 # verify for up to 10 minutes.
 REPLAY_WINDOW = timedelta(minutes=10)
+# The most signatures a SQLite process remembers: 50,000 in 10 minutes is ~80 requests a
+# second, beyond what one SQLite process serves; a flood beyond it forgets its oldest first.
+RECENT_SIGNATURES_MAX = 50_000
 # ProcessedEvent.event_id is String(64): the prefix and 60 hex digits (240 bits) of SHA-256.
 _SIGNATURE_DIGEST_CHARS = 60
 
@@ -159,7 +164,14 @@ class EventDedupeMiddleware(Middleware):
         self._purge_every = purge_every_seconds
         self._lock = threading.Lock()
         self._next_purge_at: float | None = None
-        self._recent_signatures = _RecentKeys(REPLAY_WINDOW.total_seconds())
+        # Only a SQLite store is ever busy for long (an import's write lock), and only then is
+        # this memory consulted; other stores do not keep it.
+        bind = getattr(session_factory, "kw", {}).get("bind")
+        self._recent_signatures = (
+            _RecentKeys(REPLAY_WINDOW.total_seconds())
+            if bind is not None and bind.dialect.name == "sqlite"
+            else None
+        )
 
     @property
     def name(self) -> str:
@@ -206,7 +218,9 @@ class EventDedupeMiddleware(Middleware):
     ) -> BoltResponse:
         now = self._clock()
         key = signature_claim_key(signature)
-        first_seen_here = self._recent_signatures.claim(key, self._monotonic())
+        first_seen_here = self._recent_signatures is None or self._recent_signatures.claim(
+            key, self._monotonic()
+        )
         try:
             claimed = claim_event(
                 self._session_factory, key, now, sqlite_wait_ms=SQLITE_CLAIM_WAIT_MS
@@ -223,12 +237,12 @@ class EventDedupeMiddleware(Middleware):
             # of recent signatures stands in for the store's until the import commits.
             if not first_seen_here:
                 logger.warning("refused a replayed request (its signature was already used)")
-                return BoltResponse(status=REPLAY_STATUS, body=REPLAY_BODY)
+                return BoltResponse(status=REPLAY_STATUS, body=INVALID_REQUEST)
             return next()  # no purge either: the store is busy
         if not claimed:
             # No user or query in the line: the request is not trusted, so neither are they.
             logger.warning("refused a replayed request (its signature was already used)")
-            return BoltResponse(status=REPLAY_STATUS, body=REPLAY_BODY)
+            return BoltResponse(status=REPLAY_STATUS, body=INVALID_REQUEST)
         self._maybe_purge(now)
         return next()
 
@@ -249,22 +263,36 @@ class EventDedupeMiddleware(Middleware):
 
 
 class _RecentKeys:
-    """The keys this process saw in the last `window_seconds`, oldest first."""
+    """The keys this process saw in the last `window_seconds`, oldest first, at most `max_keys`.
 
-    def __init__(self, window_seconds: float) -> None:
+    Claimed on every signed request of a SQLite deployment, so each claim costs O(1) amortised:
+    insertion order is time order, so expiry pops from the front and stops at the first fresh key.
+    """
+
+    def __init__(self, window_seconds: float, max_keys: int = RECENT_SIGNATURES_MAX) -> None:
         self._window = window_seconds
+        self._max_keys = max_keys
         self._lock = threading.Lock()
-        self._seen: dict[str, float] = {}  # insertion order is time order
+        # An OrderedDict, not a dict: popping its front stays O(1) however many were popped.
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def claim(self, key: str, tick: float) -> bool:
         """True if `key` was not seen in the window (it is now)."""
         with self._lock:
-            for old_key, seen_at in list(self._seen.items()):
+            while self._seen:
+                oldest_key, seen_at = next(iter(self._seen.items()))
                 if tick - seen_at < self._window:
                     break
-                del self._seen[old_key]
+                del self._seen[oldest_key]
             if key in self._seen:
                 return False
+            if len(self._seen) >= self._max_keys:
+                # A flood cannot grow it without bound; the oldest key is the one least likely
+                # to be replayed while the store is busy.
+                self._seen.popitem(last=False)
             self._seen[key] = tick
             return True
 

@@ -6,9 +6,12 @@ probe's log line and the lookups' log lines all name the cause with `store_failu
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 UPGRADE_COMMAND = "python -m bot db upgrade"
+STORE_BUSY = "busy (locked by another writer)"
 
 
 class StoreNotMigrated(RuntimeError):
@@ -22,7 +25,11 @@ class StoreNotMigrated(RuntimeError):
 
 # (cause, words in the driver's message that mean it), checked in order. psycopg's and
 # sqlite3's messages; the message itself is never shown, as it may name the host and user.
-_CAUSES = (
+_CAUSES: tuple[tuple[str, tuple[str | re.Pattern[str], ...]], ...] = (
+    # SQLite's lock and corruption messages first: they begin "database ", as PostgreSQL's
+    # missing-database message does.
+    (STORE_BUSY, ("database is locked", "database table is locked")),
+    ("the SQLite file is corrupt", ("database disk image is malformed", "file is not a database")),
     ("not migrated", ("undefinedtable", "does not exist\nline", "no such table")),
     ("connection refused", ("connection refused",)),
     (
@@ -34,7 +41,7 @@ _CAUSES = (
         "authentication failed",
         ("password authentication failed", "no password supplied", "role ", "authentication"),
     ),
-    ("database does not exist", ("database ",)),
+    ("database does not exist", (re.compile(r'database "[^"\n]*" does not exist'),)),
     ("host not found", ("could not translate host name", "name or service not known")),
     ("cannot open the SQLite file", ("unable to open database file",)),
     ("statement timed out", ("canceling statement due to statement timeout",)),
@@ -55,10 +62,14 @@ def store_failure_cause(error: BaseException) -> str:
         if "querycanceled" in name or "statement timeout" in text:
             return "statement timed out"
         for cause, markers in _CAUSES:
-            if any(marker in text for marker in markers):
+            if any(_mentions(text, marker) for marker in markers):
                 return cause
         return f"database error ({type(original).__name__})"
     return type(error).__name__
+
+
+def _mentions(text: str, marker: str | re.Pattern[str]) -> bool:
+    return marker in text if isinstance(marker, str) else marker.search(text) is not None
 
 
 def store_failure_advice(error: BaseException) -> str:
@@ -66,6 +77,8 @@ def store_failure_advice(error: BaseException) -> str:
     cause = store_failure_cause(error)
     if cause == "not migrated":
         return f"the store is not migrated: run {UPGRADE_COMMAND}"
+    if cause == STORE_BUSY:
+        return f"the store is {cause}: an import may be running; try again when it finishes"
     if cause.startswith("DATABASE_URL"):
         return f"{cause} (e.g. postgresql://user:password@host/db or sqlite:///file.sqlite3)"
     return f"the store is unreachable ({cause}): check DATABASE_URL and that the database is up"

@@ -163,26 +163,30 @@ def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> l
         customer = customers.get(key)
         if customer is None:
             continue
-        licenses = licenses_by_customer[key]
-        overview = summarise_licenses(licenses, today)
-        standing = customer_standing(overview)
-        active = overview.lead if standing is CustomerStanding.ACTIVE else None
-        choices.append(
-            CustomerChoice(
-                key=customer.key,
-                name=customer.name,
-                license_count=overview.license_count,
-                active_plan=active.license.plan if active else None,
-                active_user_count=active.license.user_count if active else None,
-                salesforce_account_id=customer.salesforce_account_id,
-                email_domain=_contact_email_domain(overview),
-                standing=standing,
-                account_name=customer.account_name,
-                subscription_names=_distinct(row.zuora_subscription_name for row in licenses),
-                email_domains=_distinct(_email_domain(row.contact_email) for row in licenses),
-            )
-        )
+        overview = summarise_licenses(licenses_by_customer[key], today)
+        choices.append(customer_choice(customer_record(customer), overview))
     return choices
+
+
+def customer_choice(customer: CustomerRecord, overview: LicenseOverview) -> CustomerChoice:
+    """The pick-list line of a customer whose licenses are already loaded and summarised."""
+    standing = customer_standing(overview)
+    active = overview.lead if standing is CustomerStanding.ACTIVE else None
+    leads = [overview.lead] if overview.lead else []
+    licenses = [ranked.license for ranked in (*leads, *overview.others, *overview.trials)]
+    return CustomerChoice(
+        key=customer.key,
+        name=customer.name,
+        license_count=overview.license_count,
+        active_plan=active.license.plan if active else None,
+        active_user_count=active.license.user_count if active else None,
+        salesforce_account_id=customer.salesforce_account_id,
+        email_domain=_contact_email_domain(overview),
+        standing=standing,
+        account_name=customer.account_name,
+        subscription_names=_distinct(row.zuora_subscription_name for row in licenses),
+        email_domains=_distinct(_email_domain(row.contact_email) for row in licenses),
+    )
 
 
 def _contact_email_domain(overview: LicenseOverview) -> str | None:

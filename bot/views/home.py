@@ -28,6 +28,7 @@ from slack_sdk.models.views import View
 
 from bot import ids
 from bot.slack.identity import (
+    IDENTITY_UNAVAILABLE,
     RULE_EMAIL,
     RULE_EMAIL_DOMAIN,
     RULE_LOCAL_OPERATOR,
@@ -222,7 +223,7 @@ def build_home_view(
 
 
 def _refused_blocks(access: AccessDecision | None, access_request_url: str | None) -> list[Block]:
-    reason = access.reason if access is not None else "identity_unavailable"
+    reason = access.reason if access is not None else IDENTITY_UNAVAILABLE
     refusal = build_refusal(access_request_url, reason)
     about = SectionBlock(
         text=_mrkdwn(

@@ -104,8 +104,10 @@ def decode_option_value(value: str) -> str | LongKeyReference:
         body[-_DIGEST_LENGTH - 1],
         body[-_DIGEST_LENGTH:],
     )
-    if mark != _LONG_KEY_MARK or len(digest) != _DIGEST_LENGTH:
-        return value  # not ours: looked up as a key, it finds nothing
+    if mark != _LONG_KEY_MARK or len(prefix) != LONG_KEY_PREFIX_LENGTH:
+        # Not ours (every long key's prefix has exactly this length): looked up as a key, it
+        # finds nothing. A shorter prefix would make the lookup read and hash every key.
+        return value
     return LongKeyReference(prefix=prefix, digest=digest)
 
 
@@ -396,8 +398,6 @@ def error_text(text: str) -> str:
 # The inputs of the modals, in the order a problem with them is reported.
 FORM_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK, ids.CONVERSATION_BLOCK)
 UNREADABLE_INPUT = "This could not be read. Choose again, or close the form and start over."
-# A license id as CustomersDot writes it (the unfurls accept as many digits).
-_LICENSE_ID_DIGITS_MAX = 18
 POST_CARD_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK)
 LOOKUP_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK)
 SEND_BLOCKS = (ids.CONVERSATION_BLOCK, ids.NOTE_BLOCK)
@@ -457,8 +457,8 @@ class ModalForm:
         if license_value is not None:
             # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
             if license_value.isascii() and license_value.isdigit():
-                license_id = int(license_value[:_LICENSE_ID_DIGITS_MAX])
-            if len(license_value) > _LICENSE_ID_DIGITS_MAX or license_id is None:
+                license_id = int(license_value[: ids.LICENSE_ID_DIGITS_MAX])
+            if len(license_value) > ids.LICENSE_ID_DIGITS_MAX or license_id is None:
                 unreadable.append(ids.LICENSE_BLOCK)
         note = text(ids.NOTE_BLOCK, ids.NOTE_ACTION, "value")
         conversation = text(

@@ -1,10 +1,11 @@
 """A C-collated B-tree over customer.search_key for name prefixes on PostgreSQL (issue 6).
 
 Name search reads the keys starting with the query as a range, in key order, LIMITed
-(bot.search._prefix_candidates). The column's own index follows the database's collation: under
-a non-C locale it can serve neither the bytewise range nor the order, so each prefix query fell
-to the GIN trigram index, which ranks every name sharing a trigram. SQLite compares text
-bytewise already: its plain index on search_key serves the same range, so it needs nothing.
+(bot.search.probes._prefix_candidates). The column's own index follows the database's
+collation: under a non-C locale it can serve neither the bytewise range nor the order, so each
+prefix query fell to the GIN trigram index, which ranks every name sharing a trigram. SQLite
+compares text bytewise already: its plain index on search_key serves the same range, so it
+needs nothing.
 
 Revision ID: 0005
 Revises: 0004

@@ -1,0 +1,111 @@
+"""Query text -> what kind of search it asks for (`parse_query`, `ParsedQuery`, `QueryKind`).
+
+One box, many meanings: digits are a license id (also as the card prints it, `#12345`),
+`jane@acme.io` an email, `@acme.io` an email domain, `A-S00012345` a subscription name (also
+without its `A-`), `gitlab.acme.io` a hostname, anything else a company name. Slack's markup
+(`<mailto:...|...>`, links, mentions) is unwrapped first. Pure: no database.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from bot.search.names import company_search_key
+
+# Anything longer is not a customer name; searching on it only costs time.
+MAX_QUERY_LENGTH = 200
+# The largest value a BigInteger license id can hold; larger digit strings cannot be an id.
+MAX_LICENSE_ID = 2**63 - 1
+
+
+class QueryKind(enum.Enum):
+    EMPTY = "empty"
+    LICENSE_ID = "license_id"
+    EMAIL = "email"
+    EMAIL_DOMAIN = "email_domain"
+    SUBSCRIPTION_NAME = "subscription_name"
+    HOSTNAME = "hostname"
+    NAME = "name"
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    kind: QueryKind
+    text: str  # what the user typed, Slack's markup removed, trimmed and capped
+    # The term for `kind`: lowercased email/domain/host, the subscription name upper-cased with
+    # its `A-`, a license id's digits.
+    value: str
+    name_key: str  # company_search_key(text): what the fallback to names searches for
+    license_id: int | None = None  # LICENSE_ID only; None when the digits overflow an id
+
+    @property
+    def email_domain(self) -> str | None:
+        """An EMAIL query's domain, lowercased; None for other kinds."""
+        return self.value.rpartition("@")[2] if self.kind is QueryKind.EMAIL else None
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Slack rewrites typed emails, links, mentions and channels as <target|label> or <target>.
+_SLACK_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_EMAIL = re.compile(r"^[^@\s<>]+@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
+_EMAIL_DOMAIN = re.compile(r"^@([a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z0-9-]+)$", re.IGNORECASE)
+# Zuora names subscriptions `A-S00012345`; people often drop the `A-` (the number is the name).
+_SUBSCRIPTION_NAME = re.compile(r"^(?:A-)?(S[0-9]+)$", re.IGNORECASE)
+_HOSTNAME = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$", re.IGNORECASE
+)
+
+
+def _unwrap_slack_markup(match: re.Match[str]) -> str:
+    target, label = match.group(1), match.group(2)
+    if target.startswith("mailto:"):
+        return target.removeprefix("mailto:")
+    if target[:1] in {"@", "#", "!"}:
+        # A mention or channel: its label if Slack sent one, else the bare id. Never a customer,
+        # but searched as a name (finding nothing) rather than refused.
+        return (label or target[1:]).lstrip("@#")
+    if "://" in target:
+        return label or target
+    return label if label is not None else target
+
+
+def _hostname_of_url(candidate: str) -> str | None:
+    if "://" not in candidate:
+        return None
+    try:
+        return urlsplit(candidate).hostname
+    except ValueError:
+        return None
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """What kind of search the text asks for. Accepts any input; never raises."""
+    # Control characters (C0, DEL, C1) are part of no name, email, id or hostname; a NUL
+    # reaching PostgreSQL in an email's local part was a DataError, not an answer.
+    text = _CONTROL_CHARACTERS.sub(" ", text)
+    cleaned = _SLACK_MARKUP.sub(_unwrap_slack_markup, text).strip()[:MAX_QUERY_LENGTH].strip()
+    name_key = company_search_key(cleaned)
+    if not cleaned:
+        return ParsedQuery(QueryKind.EMPTY, "", "", "")
+    lowered = cleaned.lower()
+    # Cards print license ids as `#12345`: a copied id means the license, as the bare digits do.
+    digits = cleaned.removeprefix("#")
+    if digits.isascii() and digits.isdigit():
+        number = int(digits)
+        license_id = number if number <= MAX_LICENSE_ID else None
+        return ParsedQuery(QueryKind.LICENSE_ID, cleaned, digits, name_key, license_id)
+    if _EMAIL.match(cleaned):
+        return ParsedQuery(QueryKind.EMAIL, cleaned, lowered, name_key)
+    if match := _EMAIL_DOMAIN.match(cleaned):
+        return ParsedQuery(QueryKind.EMAIL_DOMAIN, cleaned, match.group(1).lower(), name_key)
+    if match := _SUBSCRIPTION_NAME.match(cleaned):
+        subscription_name = f"A-{match.group(1).upper()}"
+        return ParsedQuery(QueryKind.SUBSCRIPTION_NAME, cleaned, subscription_name, name_key)
+    hostname = _hostname_of_url(cleaned) or lowered.rstrip(".").split("/", 1)[0]
+    hostname = hostname.rsplit(":", 1)[0] if re.search(r":\d+$", hostname) else hostname
+    if " " not in cleaned and "." in hostname and _HOSTNAME.match(hostname):
+        return ParsedQuery(QueryKind.HOSTNAME, cleaned, hostname.lower(), name_key)
+    return ParsedQuery(QueryKind.NAME, cleaned, name_key, name_key)

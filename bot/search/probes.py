@@ -1,0 +1,425 @@
+"""The per-engine probes that find a bounded set of candidate names for a name query.
+
+`_name_candidates` runs at most a few LIMITed, index-served probes: a key range on
+`customer.search_key` (a B-tree, both engines), then the engine's trigram index (SQLite FTS5,
+migrations 0002 and 0006; PostgreSQL pg_trgm), with misspelt words corrected against the name
+vocabulary (`search_word`). It only finds candidates; bot.search.ranking orders them, with one
+scoring function for both engines.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, union
+from sqlalchemy.orm import Session
+
+from bot.search.names import search_words
+from bot.search.trigrams import _similarity, _word_trigrams
+from bot.store.models import Customer
+
+# How many rows each index probe may hand to the ranking. Bounds the work per lookup however
+# many customers share a common trigram.
+CANDIDATE_LIMIT = 100
+# Below this many characters (after normalising) trigrams say nothing: prefix match instead.
+MIN_TRIGRAM_QUERY_LENGTH = 3
+# A substring match counts as a match from this length; "ing" is in half the customer list.
+MIN_SUBSTRING_QUERY_LENGTH = 4
+
+_Row = tuple[str, str, str]  # customer key, name, search key
+
+
+def _name_candidates(session: Session, name_key: str) -> list[_Row]:
+    """At most a few LIMITed, index-served probes, cheapest and most telling first; each later
+    probe runs only while it can still change the answer.
+
+    1. Keys starting with the query (a B-tree range, ordered by key, so an exact key comes
+       first). A unique exact key wins whatever else matches; a range that fills the candidates
+       outranks anything the other probes find.
+    2. Keys with a word starting with the query, and keys containing it (trigram index), up to
+       CANDIDATE_LIMIT of each: word starts outrank matches inside a word, so however many
+       names have the query inside a word, they cannot crowd those out. A full set of either
+       outranks fuzzy matches.
+    3. Keys containing all but one of the query's words (trigram index): a typo in one word of
+       a name made of words shared with thousands of others ("mese media 125000"). When they
+       are few (the probe did not fill), they are the names the query means: any other name
+       misses two of its words.
+    4. Corrected words: each query word that is no word of any name ("moonarch") is matched
+       against the vocabulary of name words (`search_word`: thousands of rows, not every name;
+       one LIMITed statement for all the words), and the query with its nearest words
+       ("monarch", at most MAX_CORRECTED_QUERIES variants) is looked up by key range, then by
+       all its words (`_corrected_candidates`); what that finds settles the answer. This answers a typo in a one-word query and
+       typos in several words without ranking names; the ranking here is against the query
+       as typed, so a correction only decides which names are scored.
+    5. The fuzzy probe: names sharing the most trigrams, ranked by the engine over every name
+       sharing one. The costliest statement a lookup can run, so it is the last resort: only
+       when 1-4 found too little (no word to correct, or corrections no name has).
+    Probes 2 and 3 are not ranked by the engine: ranking is what costs (every match must be
+    scored before the first is known), and below CANDIDATE_LIMIT rows they return every
+    match anyway, which this module then ranks against the query as typed.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect not in {"sqlite", "postgresql"}:
+        return _prefix_candidates(session, name_key)
+    probes = _SQLITE_PROBES if dialect == "sqlite" else _POSTGRESQL_PROBES
+    found, settled = _cheap_candidates(session, probes, name_key)
+    if settled:
+        return found
+    corrected = _corrected_candidates(session, probes, _corrected_keys(session, probes, name_key))
+    if corrected:
+        return found + corrected
+    found.extend(probes.fuzzy(session, name_key))
+    return found
+
+
+def _cheap_candidates(
+    session: Session, probes: _TrigramProbes, name_key: str
+) -> tuple[list[_Row], bool]:
+    """Probes 1-3 of `_name_candidates` for `name_key`, and whether they settle the answer
+    (the fuzzy probe could not change it)."""
+    found = _prefix_candidates(session, name_key)
+    if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
+        return found, True
+    if [row[2] for row in found[:2]].count(name_key) == 1 or len(found) >= CANDIDATE_LIMIT:
+        return found, True
+    if len(name_key) >= MIN_SUBSTRING_QUERY_LENGTH:
+        containing = probes.containing(session, name_key)
+        found.extend(containing)
+        if len(containing) >= CANDIDATE_LIMIT:
+            return found, True
+    words = _probe_words(name_key)
+    if len(words) >= 2:
+        near = probes.with_all_words_of_any(session, _all_but_one(words))
+        found.extend(near)
+        if 0 < len(near) < CANDIDATE_LIMIT:
+            return found, True
+    return found, False
+
+
+def _corrected_candidates(
+    session: Session, probes: _TrigramProbes, corrected_keys: Sequence[str]
+) -> list[_Row]:
+    """Probe 4 for the corrected queries: keys starting with each, then keys with every word of
+    any of them (one statement for all), or for a one-word query a word starting with it or
+    containing it. Not all but one word: the words are now the vocabulary's, and a name missing
+    one of them is what the fuzzy probe, ranking every name, is better at finding."""
+    found: list[_Row] = []
+    word_sets: list[list[str]] = []
+    for corrected_key in corrected_keys:
+        starting = _prefix_candidates(session, corrected_key)
+        found.extend(starting)
+        exact = [row[2] for row in starting[:2]].count(corrected_key) == 1
+        if exact or len(starting) >= CANDIDATE_LIMIT:
+            continue
+        words = _probe_words(corrected_key)
+        if len(words) >= 2:
+            word_sets.append(words)
+        elif len(corrected_key) >= MIN_SUBSTRING_QUERY_LENGTH:
+            found.extend(probes.containing(session, corrected_key))
+    if word_sets:
+        found.extend(probes.with_all_words_of_any(session, word_sets))
+    return found
+
+
+# A vocabulary word replaces a query word when their trigram similarity reaches this ("initek"
+# -> "initech" 0.5, "globel" -> "global" 0.4); the nearest few of those are tried, and at most
+# MAX_CORRECTED_QUERIES combinations of them when several words are misspelt.
+WORD_CORRECTION_SCORE = 0.3
+MAX_WORD_CORRECTIONS = 2
+MAX_CORRECTED_QUERIES = 3
+# Vocabulary words each engine hands back per query word, before they are scored here (SQLite's
+# bm25 order only approximates trigram similarity: a few dozen, not the best few).
+WORD_CANDIDATE_LIMIT = 50
+# Longer query words are not corrected: no name word is this long, and SQLite's vocabulary probe
+# pairs a word's trigrams (n²/2 clauses: a 200-letter word took over a second).
+MAX_CORRECTABLE_WORD_LENGTH = 30
+
+
+def _corrected_keys(session: Session, probes: _TrigramProbes, name_key: str) -> list[str]:
+    """`name_key` with its misspelt words replaced by their nearest vocabulary words, nearest
+    first; empty when no word is misspelt or none has a near word.
+
+    A word is misspelt when it is no vocabulary word. A stale vocabulary word (of a customer
+    since renamed or deleted) is harmless: the corrected query finds no name and the lookup
+    falls through to the fuzzy probe."""
+    words = name_key.split()
+    vocabulary_shaped = [
+        word for word in words if search_words(word) and len(word) <= MAX_CORRECTABLE_WORD_LENGTH
+    ]
+    checked = list(dict.fromkeys(vocabulary_shaped))[:MAX_PROBE_WORDS]
+    if not checked:
+        return []
+    nearest = probes.nearest_words(session, checked)
+    options: dict[str, list[tuple[float, str]]] = {}
+    for word in checked:
+        scored = sorted(
+            (
+                (_similarity(_word_trigrams(word), _word_trigrams(candidate)), candidate)
+                for candidate in nearest.get(word, ())
+            ),
+            key=lambda pair: (-pair[0], pair[1]),
+        )
+        if scored and scored[0][1] == word:
+            continue  # a word of some name: not misspelt
+        options[word] = [pair for pair in scored if pair[0] >= WORD_CORRECTION_SCORE][
+            :MAX_WORD_CORRECTIONS
+        ]
+    if not any(options.values()):
+        return []
+    # A word without a near vocabulary word stays as typed (probe 3 may still skip it).
+    choices = [options.get(word) or [(1.0, word)] for word in words]
+    combinations = sorted(
+        itertools.product(*choices), key=lambda combo: -sum(score for score, _ in combo)
+    )
+    return [" ".join(word for _, word in combo) for combo in combinations[:MAX_CORRECTED_QUERIES]]
+
+
+# Words shorter than a trigram cannot be looked up in a trigram index (and "co" or "7" would
+# match most names anyway); beyond a few words the probe's size grows as words squared.
+MIN_PROBE_WORD_LENGTH = 3
+MAX_PROBE_WORDS = 4
+
+
+def _probe_words(name_key: str) -> list[str]:
+    """The query's distinct words the all-but-one probe looks for, in query order."""
+    long_words = [word for word in name_key.split() if len(word) >= MIN_PROBE_WORD_LENGTH]
+    return list(dict.fromkeys(long_words))[:MAX_PROBE_WORDS]
+
+
+def _all_but_one(words: Sequence[str]) -> list[list[str]]:
+    """[a, b, c] -> [[b, c], [a, c], [a, b]]: one word left out (the one with the typo)."""
+    return [[*words[:skipped], *words[skipped + 1 :]] for skipped in range(len(words))]
+
+
+def _prefix_candidates(session: Session, name_key: str) -> list[_Row]:
+    # A range over a B-tree index on search_key: under binary (C) collation every key starting
+    # with `name_key` sorts between it and it + the highest code point. SQLite compares text
+    # bytewise by default; on PostgreSQL the column's collation follows the database's locale,
+    # so the range reads migration 0005's C-collated index (LIKE 'x%' could not be served by
+    # the plain index under a non-C locale, nor return the keys in order).
+    search_key: ColumnElement[str] = Customer.search_key
+    if session.get_bind().dialect.name == "postgresql":
+        search_key = Customer.search_key.collate("C")
+    statement = (
+        select(Customer.key, Customer.name, Customer.search_key)
+        .where(search_key >= name_key, search_key < name_key + "\U0010ffff")
+        .order_by(search_key)
+        .limit(CANDIDATE_LIMIT)
+    )
+    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class _TrigramProbes:
+    """One engine's trigram-index probes (steps 2-5 of `_name_candidates`)."""
+
+    containing: Callable[[Session, str], list[_Row]]
+    # Names containing every word of any of the word sets (probe 3, and 4 on corrected words).
+    with_all_words_of_any: Callable[[Session, Sequence[Sequence[str]]], list[_Row]]
+    # query word -> the vocabulary words nearest it (one statement for all the words)
+    nearest_words: Callable[[Session, Sequence[str]], dict[str, list[str]]]
+    fuzzy: Callable[[Session, str], list[_Row]]
+
+
+# Names of the SQLite FTS5 table (migration 0002) kept in step with customer.search_key.
+SQLITE_NAME_INDEX = "customer_search"
+
+
+# FTS5's trigram tokenizer: a quoted string is a substring match (spaces included, so
+# '" acme"' is a word starting with "acme"), an OR of trigrams is a match on any shared
+# trigram. ORDER BY rank (bm25: more shared trigrams, shorter keys first) scores every matching
+# row first; unranked, the LIMIT stops reading early.
+def _sqlite_matching_rowids(parameter: str, *, ranked: bool = False) -> str:
+    order = " ORDER BY rank" if ranked else ""
+    return (
+        f"SELECT rowid FROM {SQLITE_NAME_INDEX} WHERE {SQLITE_NAME_INDEX} MATCH :{parameter}"
+        f"{order} LIMIT :limit"
+    )
+
+
+_SQLITE_CUSTOMERS_WHERE_ROWID_IN = (
+    "SELECT c.key, c.name, c.search_key FROM customer AS c WHERE c.rowid IN "
+)
+
+
+def _sqlite_match(session: Session, expression: str, *, ranked: bool) -> list[_Row]:
+    rows = session.execute(
+        text(
+            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}({_sqlite_matching_rowids('probe', ranked=ranked)})"
+        ),
+        {"probe": expression, "limit": CANDIDATE_LIMIT},
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def _sqlite_containing(session: Session, name_key: str) -> list[_Row]:
+    # Word starts and matches anywhere, each LIMITed on its own: however many names contain
+    # the query inside a word, they cannot crowd out the word starts.
+    rows = session.execute(
+        text(
+            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
+            f"SELECT rowid FROM ({_sqlite_matching_rowids('word_start')})"
+            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids('probe')}))"
+        ),
+        {
+            "word_start": _fts_string(" " + name_key),
+            "probe": _fts_string(name_key),
+            "limit": CANDIDATE_LIMIT,
+        },
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def _fts_string(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _sqlite_trigrams(name_key: str) -> list[str]:
+    """The distinct 3-character substrings, as FTS5's trigram tokenizer cuts the key."""
+    return list(dict.fromkeys(name_key[i : i + 3] for i in range(len(name_key) - 2)))
+
+
+# The FTS5 trigram table over the name vocabulary (migration 0006).
+SQLITE_WORD_INDEX = "search_word_trigram"
+
+
+def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, list[str]]:
+    # Per word, the vocabulary words sharing at least two of its padded trigrams (every word
+    # within WORD_CORRECTION_SCORE does: both have four or more), best bm25 first; far fewer
+    # words to rank than those sharing one trigram. One UNION ALL for all the words.
+    parts = [
+        f"SELECT {position} AS position, search_word.word FROM search_word"
+        f" WHERE search_word.rowid IN ("
+        f"SELECT rowid FROM {SQLITE_WORD_INDEX} WHERE {SQLITE_WORD_INDEX} MATCH :probe{position}"
+        f" ORDER BY rank LIMIT {WORD_CANDIDATE_LIMIT})"
+        for position in range(len(words))
+    ]
+    parameters = {
+        f"probe{position}": " OR ".join(
+            f"({_fts_string(first)} AND {_fts_string(second)})"
+            for first, second in itertools.combinations(sorted(_word_trigrams(word)), 2)
+        )
+        for position, word in enumerate(words)
+    }
+    nearest: dict[str, list[str]] = {word: [] for word in words}
+    for position, word in session.execute(text(" UNION ALL ".join(parts)), parameters):
+        nearest[words[position]].append(word)
+    return nearest
+
+
+_SQLITE_PROBES = _TrigramProbes(
+    containing=_sqlite_containing,
+    nearest_words=_sqlite_nearest_words,
+    with_all_words_of_any=lambda session, word_sets: _sqlite_match(
+        session,
+        " OR ".join(
+            "(" + " AND ".join(_fts_string(word) for word in kept) + ")" for kept in word_sets
+        ),
+        ranked=False,
+    ),
+    fuzzy=lambda session, name_key: _sqlite_match(
+        session, " OR ".join(_fts_string(t) for t in _sqlite_trigrams(name_key)), ranked=True
+    ),
+)
+
+
+def _postgresql_containing(session: Session, name_key: str) -> list[_Row]:
+    columns = (Customer.key, Customer.name, Customer.search_key)
+    word_start = select(*columns).where(
+        Customer.search_key.contains(" " + name_key, autoescape=True)
+    )
+    inside = select(*columns).where(Customer.search_key.contains(name_key, autoescape=True))
+    # Selected from, so the statement starts with SELECT like every other (the plan and
+    # statement-count tests capture statements by their first word).
+    both = union(word_start.limit(CANDIDATE_LIMIT), inside.limit(CANDIDATE_LIMIT)).subquery()
+    return [tuple(row) for row in session.execute(select(both))]  # type: ignore[misc]
+
+
+def _postgresql_with_all_words_of_any(
+    session: Session, word_sets: Sequence[Sequence[str]]
+) -> list[_Row]:
+    # A BitmapOr of GIN scans, each intersecting its words' trigram lists: a name with all the
+    # words is found without ranking the thousands that share one.
+    statement = (
+        select(Customer.key, Customer.name, Customer.search_key)
+        .where(
+            or_(
+                *(
+                    and_(*(Customer.search_key.contains(word, autoescape=True) for word in kept))
+                    for kept in word_sets
+                )
+            )
+        )
+        .limit(CANDIDATE_LIMIT)
+    )
+    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+
+
+# pg_trgm's operators `%` and `<%` match at or above these thresholds (set per transaction),
+# looser than MATCH_SCORE so near misses reach the ranking as suggestions.
+PG_SIMILARITY_THRESHOLD = 0.2
+PG_WORD_SIMILARITY_THRESHOLD = 0.4
+
+
+def _postgresql_fuzzy(session: Session, name_key: str) -> list[_Row]:
+    session.execute(
+        select(
+            func.set_config("pg_trgm.similarity_threshold", str(PG_SIMILARITY_THRESHOLD), True),
+            func.set_config(
+                "pg_trgm.word_similarity_threshold", str(PG_WORD_SIMILARITY_THRESHOLD), True
+            ),
+        )
+    )
+    search_key = Customer.search_key
+    query = literal(name_key)
+    statement = (
+        select(Customer.key, Customer.name, search_key)
+        .where(
+            or_(
+                search_key.op("%", is_comparison=True)(query),
+                query.op("<%", is_comparison=True)(search_key),
+            )
+        )
+        .order_by(
+            func.greatest(
+                func.similarity(search_key, query), func.word_similarity(query, search_key)
+            ).desc(),
+            func.length(search_key),
+            Customer.key,
+        )
+        .limit(CANDIDATE_LIMIT)
+    )
+    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+
+
+def _postgresql_nearest_words(session: Session, words: Sequence[str]) -> dict[str, list[str]]:
+    # Per word, the vocabulary words within WORD_CORRECTION_SCORE (`%`, served by migration
+    # 0006's GIN index), most similar first, LIMITed. `%` reads its threshold from the
+    # transaction, set first (the fuzzy probe sets its own, looser, if it runs later).
+    session.execute(
+        select(func.set_config("pg_trgm.similarity_threshold", str(WORD_CORRECTION_SCORE), True))
+    )
+    rows = session.execute(
+        text(
+            "SELECT query.word, nearest.word FROM unnest(CAST(:words AS text[])) AS query(word)"
+            " CROSS JOIN LATERAL (SELECT search_word.word FROM search_word"
+            " WHERE search_word.word % query.word"
+            " ORDER BY similarity(search_word.word, query.word) DESC, search_word.word"
+            f" LIMIT {WORD_CANDIDATE_LIMIT}) AS nearest"
+        ),
+        {"words": list(words)},
+    )
+    nearest: dict[str, list[str]] = {word: [] for word in words}
+    for word, candidate in rows:
+        nearest[word].append(candidate)
+    return nearest
+
+
+_POSTGRESQL_PROBES = _TrigramProbes(
+    containing=_postgresql_containing,
+    nearest_words=_postgresql_nearest_words,
+    with_all_words_of_any=_postgresql_with_all_words_of_any,
+    fuzzy=_postgresql_fuzzy,
+)

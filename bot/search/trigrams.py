@@ -1,0 +1,56 @@
+"""Trigram similarity as pg_trgm computes it, in Python, so both engines rank alike.
+
+The probes (bot.search.probes) use it to score vocabulary words against a misspelt query word;
+the ranking (bot.search.ranking) to score candidate names against the query.
+"""
+
+from __future__ import annotations
+
+import functools
+
+
+def trigrams(value: str) -> frozenset[str]:
+    """pg_trgm's trigrams: each word padded with two spaces before and one after."""
+    return frozenset().union(*(_word_trigrams(word) for word in value.split()))
+
+
+@functools.lru_cache(maxsize=65536)
+def _word_trigrams(word: str) -> frozenset[str]:
+    # Company names share their words: each word's trigrams are cut once per process, not
+    # once per candidate (ranking scores up to a few hundred candidates per lookup).
+    padded = f"  {word} "
+    return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
+
+
+def _similarity(left: frozenset[str], right: frozenset[str]) -> float:
+    if not left or not right:
+        return 0.0
+    shared = len(left & right)
+    return shared / (len(left) + len(right) - shared)
+
+
+def trigram_score(query: str, search_key: str) -> float:
+    """How alike a query and a key are, 0..1: their trigram similarity, or that of the query
+    with the best run of as many consecutive words of the key, so "initek" scores well against
+    "initech global services" (an approximation of pg_trgm's word_similarity)."""
+    return _trigram_score(trigrams(query), len(query.split()), search_key)
+
+
+def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key: str) -> float:
+    key_words = [_word_trigrams(word) for word in search_key.split()]
+    best = _similarity(query_trigrams, frozenset().union(*key_words))
+    width = min(query_width, len(key_words))
+    if width == len(key_words):
+        return best  # the only window is the whole key
+    # A window's trigrams are its words' trigrams: each word is padded on its own.
+    windows = (
+        key_words
+        if width == 1
+        else (
+            frozenset().union(*key_words[start : start + width])
+            for start in range(len(key_words) - width + 1)
+        )
+    )
+    for window in windows:
+        best = max(best, _similarity(query_trigrams, window))
+    return best

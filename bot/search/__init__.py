@@ -47,7 +47,6 @@ from bot.search.names import (
 )
 from bot.search.parsing import (
     _SLACK_MARKUP,
-    MAX_LICENSE_ID,
     MAX_QUERY_LENGTH,
     ParsedQuery,
     QueryKind,
@@ -85,7 +84,6 @@ __all__ = [
     "MAX_CORRECTABLE_WORD_LENGTH",
     "MAX_CORRECTED_QUERIES",
     "MAX_EXACT_TOKENS",
-    "MAX_LICENSE_ID",
     "MAX_PHRASE_WORDS",
     "MAX_PROBE_WORDS",
     "MAX_QUERY_LENGTH",

@@ -1,10 +1,11 @@
 """Company names folded for comparison: the search key and the customer rule's folded name.
 
 `company_search_key` is what `customer.search_key` holds and what a name query is matched on;
-`company_name` adds the folded name with its legal form kept (the customer rule, DESIGN.md: The
-store, rule 3a); `search_words` picks the words of a key that join the name vocabulary. Pure
-functions of the text, with no database: the importer (bot.store.importer), the customer
-upkeep (bot.store.customers) and migrations fold names with them too.
+`company_name` adds the folded name with its legal form kept (the customer rule,
+docs/ARCHITECTURE.md: Which licenses are one customer, rule 3a); `search_words` picks the words
+of a key that join the name vocabulary. Pure functions of the text, with no database: the
+importer (bot.store.importing), the customer upkeep (bot.store.customers) and migrations fold
+names with them too.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def company_search_key(name: str) -> str:
     return " ".join(kept or merged)
 
 
-# The customer rule's legal-form spellings (DESIGN.md: The store, rule 3a): a trailing legal
+# The customer rule's legal-form spellings (docs/ARCHITECTURE.md, rule 3a): a trailing legal
 # form is kept in a folded name, spelt one way, so `Corp` = `Corp.` = `Corporation` and
 # `Inc` = `Incorporated`, while `Acme Corp` and `ACME GmbH` stay apart. Forms not listed here
 # (LLC, GmbH, AG, S.A., ...) are already spelt one way once case and punctuation are folded.

@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from bot import ids
 from bot.search.names import company_search_key
 
 # Anything longer is not a customer name; searching on it only costs time.
 MAX_QUERY_LENGTH = 200
 # The largest value a BigInteger license id can hold; larger digit strings cannot be an id.
-MAX_LICENSE_ID = 2**63 - 1
 
 
 class QueryKind(enum.Enum):
@@ -95,7 +95,7 @@ def parse_query(text: str) -> ParsedQuery:
     digits = cleaned.removeprefix("#")
     if digits.isascii() and digits.isdigit():
         number = int(digits)
-        license_id = number if number <= MAX_LICENSE_ID else None
+        license_id = number if number <= ids.LICENSE_ID_MAX else None
         return ParsedQuery(QueryKind.LICENSE_ID, cleaned, digits, name_key, license_id)
     if _EMAIL.match(cleaned):
         return ParsedQuery(QueryKind.EMAIL, cleaned, lowered, name_key)

@@ -1,4 +1,4 @@
-"""Which name-search statements a query runs (bot.search._name_candidates), on both engines.
+"""Which name-search statements a query runs (bot.search.probes._name_candidates), on both engines.
 
 The costly statement is the fuzzy trigram probe: the engine ranks every name sharing a trigram
 with the query (SQLite FTS5 `ORDER BY rank`, PostgreSQL pg_trgm `similarity`), thousands of

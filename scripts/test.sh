@@ -7,13 +7,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 
+# Only a server this run starts is this run's to stop. An outer run's variable is not trusted
+# (the suite runs this script itself, inside `make test`: inheriting it once stopped the suite's
+# own server halfway through CI), and ours is not passed on to pytest.
+unset TEST_POSTGRES_STARTED_DATA_DIR
+started_data_dir=
+
 if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   if pg_env=$(bash scripts/start-postgres.sh); then
     eval "$pg_env"
+    started_data_dir="${TEST_POSTGRES_STARTED_DATA_DIR:-}"
+    unset TEST_POSTGRES_STARTED_DATA_DIR
     # A server this run started is stopped when the run ends, however it ends; one that was
     # already running (the developer's own) is left as it was.
-    if [ -n "${TEST_POSTGRES_STARTED_DATA_DIR:-}" ]; then
-      trap 'bash scripts/stop-postgres.sh "$TEST_POSTGRES_STARTED_DATA_DIR"' EXIT
+    if [ -n "$started_data_dir" ]; then
+      trap 'bash scripts/stop-postgres.sh "$started_data_dir"' EXIT
       trap 'exit 130' INT
       trap 'exit 143' TERM
     fi

@@ -102,6 +102,37 @@ def test_a_server_that_was_already_running_is_left_running(tmp_path, cluster):
     assert _listening(int(cluster["PGPORT"]))
 
 
+def test_an_outer_runs_server_is_not_stopped_by_a_nested_run(tmp_path, cluster):
+    """`make test` exports the data directory of the server it started; this suite then runs
+    scripts/test.sh itself. The nested run finds that server running and must leave it be,
+    whatever the inherited variable says (it once stopped the suite's own server mid-CI)."""
+    started = subprocess.run(
+        ["bash", ROOT / "scripts/start-postgres.sh"],
+        env={**os.environ, **cluster},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 0, started.stderr
+    outer = {"TEST_POSTGRES_STARTED_DATA_DIR": cluster["PGDATA_DIR"]}
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    _executable(bin_dir / "ruff", "#!/bin/sh\nexit 0\n")
+    seen = tmp_path / "inherited"
+    _executable(
+        bin_dir / "python",
+        f'#!/bin/sh\necho "${{TEST_POSTGRES_STARTED_DATA_DIR:-unset}}" > {seen}\n',
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("TEST_POSTGRES_URL", "CI")}
+    env.update(cluster, **outer, VENV=str(tmp_path / "venv"))
+    result = subprocess.run(
+        ["bash", ROOT / "scripts/test.sh"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert _listening(int(cluster["PGPORT"]))
+    assert seen.read_text().strip() == "unset"  # nor is it handed on to the suite
+
+
 def test_a_given_test_postgres_url_is_used_as_is(tmp_path, cluster):
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)

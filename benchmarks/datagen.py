@@ -3,8 +3,13 @@
 Company names share their words ("Blue", "Systems", "Bank"), as real ones do; a license's
 company spells its legal form as its requester typed it (`Corp`, `Corp.`, `Corporation`); one
 name in every SHARED_NAME_EVERY is also the next customer's, under another account; a third of
-the customers have a Zuora account but no Salesforce id; trials are self-requested, with no ids
-at all and the name typed with or without its legal form.
+the customers have a Zuora account but no Salesforce id on their licenses (half of those have
+one in the Zuora export, which is how Salesforce ids reach licenses in practice); trials are
+self-requested, with no ids at all and the name typed with or without its legal form.
+
+The Zuora export (`write_subscriptions`) has every customer's subscription in one to three
+versions, each version with its own Zuora id (licenses carry the first version's), and the
+account with its name as in Salesforce.
 
 Customer `i` has domain `c{i}.example`, subscription `A-S{i:08d}` and hosts
 `gitlab{n}.h{license}.example`, so a benchmark can name a customer every way a user would.
@@ -17,6 +22,7 @@ import random
 from datetime import date, timedelta
 from pathlib import Path
 
+from bot.cli.demo import ZUORA_SUBSCRIPTION_COLUMNS
 from bot.store.importing import ImportKind, import_columns
 
 FIRST = (
@@ -129,6 +135,31 @@ def write_licenses(
                     "",  # plan_name
                 ]
             )
+
+
+def write_subscriptions(path: Path, customers: int, seed: int = 7) -> None:
+    """The Zuora data source export of Subscription with its Account, in Zuora's own column
+    names: customer `i`'s subscription `A-S{i:08d}` in 1-3 versions (version 1's id is the one
+    its licenses carry), under account `ZA{i:010d}`."""
+    names = company_names(customers, seed)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(ZUORA_SUBSCRIPTION_COLUMNS)
+        for customer in range(customers):
+            # The licenses' Salesforce id, else (for half of the others) one only Zuora knows.
+            has_salesforce_id = customer % 3 != 0 or customer % 6 == 3
+            for version in range(1, 2 + customer % 3):
+                writer.writerow(
+                    [
+                        f"A-S{customer:08d}",
+                        f"{customer:032x}" if version == 1 else f"{customer:030x}v{version}",
+                        version,
+                        f"ZA{customer:010d}",
+                        names[customer],
+                        f"A{customer:08d}",
+                        f"SF{customer:013d}" if has_salesforce_id else "",
+                    ]
+                )
 
 
 def write_reconciliations(

@@ -119,23 +119,23 @@ def _stored_rows(engine: Engine, table: str) -> Iterator[tuple[list[str], list[t
         raw.close()
 
 
-def raw_load(database_url: str, raw_url: str) -> tuple[float, float, dict[str, int]]:
+def raw_load(database_url: str, raw_url: str) -> tuple[float, float, dict[str, tuple[int, float]]]:
     """The engine's own cost of what our import ends with: every row of WRITTEN_TABLES, read
     from our store and loaded into an empty store of the same schema (indexes, triggers) in
     one transaction. Only the driver's writes and the commit are timed, not the reading: a
-    stricter floor. (seconds, peak RSS MB, rows per table)."""
+    stricter floor. (seconds, peak RSS MB, {table: (rows, seconds)})."""
     source = create_store_engine(database_url)
     target = create_store_engine(raw_url)
     upgrade(target)
     seconds = 0.0
-    counts: dict[str, int] = {}
+    counts: dict[str, tuple[int, float]] = {}
     raw = target.raw_connection()
     try:
         cursor = raw.cursor()
         if is_sqlite(target):
             cursor.execute("BEGIN")  # the driver connection is in autocommit mode
         for table in WRITTEN_TABLES:
-            counts[table] = 0
+            table_rows, table_seconds = 0, 0.0
             for columns, rows in _stored_rows(source, table):
                 started = time.perf_counter()
                 if is_sqlite(target):
@@ -148,8 +148,10 @@ def raw_load(database_url: str, raw_url: str) -> tuple[float, float, dict[str, i
                     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
-                seconds += time.perf_counter() - started
-                counts[table] += len(rows)
+                table_seconds += time.perf_counter() - started
+                table_rows += len(rows)
+            counts[table] = (table_rows, table_seconds)
+            seconds += table_seconds
         started = time.perf_counter()
         raw.commit()
         seconds += time.perf_counter() - started
@@ -354,11 +356,11 @@ def main(argv: list[str] | None = None) -> None:
     raw_seconds, raw_rss, raw_counts = in_fresh_process(raw_load, database_url, raw_url)
     if not sqlite:
         drop_postgresql_database(raw_url)
-    raw_rows = sum(raw_counts.values())
+    raw_rows = sum(rows for rows, _ in raw_counts.values())
     print(
         f"import raw driver:           {raw_rows / raw_seconds:10,.0f} rows/s  ({raw_seconds:.1f} s,"
         f" peak RSS {raw_rss:.0f} MB) "
-        + ", ".join(f"{table} {count:,}" for table, count in raw_counts.items()),
+        + ", ".join(f"{table} {rows:,} in {s:.1f} s" for table, (rows, s) in raw_counts.items()),
         flush=True,
     )
     print(f"first load (both files) = {raw_seconds / first_load:4.0%} of raw  ({first_load:.1f} s)")

@@ -855,3 +855,78 @@ def test_summary_describes_itself(session_factory, tmp_path):
         "licenses: 1 rows from licenses.csv: 1 inserted, 0 updated, 0 unchanged, 0 deleted; "
         "customers: 1 added or changed, 0 removed"
     )
+
+
+# ---- a first load on PostgreSQL: the whole file in one COPY ----------------------------------
+
+
+def _count_batch_flushes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many batches each import wrote the ordinary way (`ImportWriter.flush`)."""
+    from bot.store.importing.writing import ImportWriter
+
+    flushes: list[int] = []
+    ordinary_flush = ImportWriter.flush
+
+    def counting_flush(self: ImportWriter) -> None:
+        flushes.append(len(self.batch))
+        ordinary_flush(self)
+
+    monkeypatch.setattr(ImportWriter, "flush", counting_flush)
+    return flushes
+
+
+def test_a_first_load_is_one_stream_and_stores_what_the_ordinary_path_does(
+    session_factory, store_url, tmp_path, monkeypatch
+):
+    """PostgreSQL COPYs a first load straight in (no batch staged or compared); SQLite keeps
+    its ordinary path. Either way the rows stored are those the ordinary path stores."""
+    flushes = _count_batch_flushes(monkeypatch)
+    rows = [
+        license_row(i, company=f"Globex {i % 5} GmbH", **UNSUBSCRIBED)
+        for i in range(1, BATCH_SIZE + 301)
+    ]
+    path = licenses_file(tmp_path, rows)
+    first = import_licenses(session_factory, path)
+    assert (first.rows, first.inserted) == (BATCH_SIZE + 300, BATCH_SIZE + 300)
+    postgresql = store_url.startswith("postgresql")
+    assert flushes == ([] if postgresql else [BATCH_SIZE, 300])
+    loaded = snapshot(session_factory)
+
+    # The same file again, now over a stored table: the ordinary path, which changes nothing.
+    again = import_licenses(session_factory, path)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, BATCH_SIZE + 300)
+    assert snapshot(session_factory)["license"] == loaded["license"]
+    assert snapshot(session_factory)["customer"] == loaded["customer"]
+    assert len(customers(session_factory)) == 5
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "message"),
+    [
+        ({"id": 17}, f"line {BATCH_SIZE + 101}: id 17 appears twice, on lines 18 and "),
+        ({"user_count": "many"}, f"line {BATCH_SIZE + 101}: user_count 'many' "),
+    ],
+    ids=["key twice", "bad value"],
+)
+def test_a_first_load_that_fails_says_what_the_ordinary_path_says_and_stores_nothing(
+    session_factory, tmp_path, bad_row, message
+):
+    """A key twice fails PostgreSQL's COPY only on the primary key, and a bad value stops it
+    mid-stream; the load is undone and the file read the ordinary way, which names the lines.
+    The store is as it was, and the next import works."""
+    rows = [license_row(i, **UNSUBSCRIBED) for i in range(1, BATCH_SIZE + 201)]
+    rows[BATCH_SIZE + 99] = {**rows[BATCH_SIZE + 99], **bad_row}  # line BATCH_SIZE + 101
+    before = snapshot(session_factory)
+    error = failure(session_factory, "licenses", licenses_file(tmp_path, rows))
+    assert error.startswith(message), error
+    assert snapshot(session_factory) == before
+    good = [license_row(i, **UNSUBSCRIBED) for i in range(1, 11)]
+    summary = import_licenses(session_factory, licenses_file(tmp_path, good, "good.csv"))
+    assert summary.inserted == 10
+
+
+def test_a_first_load_reports_its_progress(session_factory, tmp_path):
+    rows = [license_row(i, **UNSUBSCRIBED) for i in range(1, 2 * BATCH_SIZE + 2)]
+    progress: list[int] = []
+    import_licenses(session_factory, licenses_file(tmp_path, rows), on_progress=progress.append)
+    assert progress == [BATCH_SIZE, 2 * BATCH_SIZE, 2 * BATCH_SIZE + 1]

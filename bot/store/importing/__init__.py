@@ -33,7 +33,7 @@ from bot.store.importing.customers import GROUPING_KINDS, refresh_customers
 from bot.store.importing.errors import ImportFailed
 from bot.store.importing.kinds import ImportKind, KindSpec, import_columns, spec_for
 from bot.store.importing.postgresql import PostgreSQLWriter
-from bot.store.importing.reading import read_records
+from bot.store.importing.reading import Records, read_records
 from bot.store.importing.sqlite import SQLiteWriter
 from bot.store.importing.writing import ImportWriter
 from bot.store.models import ImportRun
@@ -99,23 +99,16 @@ def import_file(
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     records = read_records(path)
-    with session_factory() as session, session.begin(), closing(records.rows(spec)) as rows:
+    with session_factory() as session, session.begin():
         run = _open_writer(session, spec, full=full)
-        try:
-            for line, values in rows:
-                run.add(line, values)
-                if len(run.batch) >= BATCH_SIZE:
-                    run.flush()
-                    if on_progress is not None:
-                        on_progress(run.rows)
-        except ImportFailed:
-            run.raise_earlier_duplicate()
-            raise
-        if run.batch:
-            run.flush()
-            if on_progress is not None:
-                on_progress(run.rows)
-        if full:
+        bulk_loaded = False
+        if run.can_bulk_load():
+            bulk_loaded = _bulk_load(run, records, on_progress)
+            if not bulk_loaded:  # undone: the file is read anew, the ordinary way
+                records = read_records(path)
+        if not bulk_loaded:
+            _load_in_batches(run, records, on_progress)
+        if full and not bulk_loaded:  # a bulk load filled an empty table: nothing to delete
             run.delete_missing(allow_mass_delete=allow_mass_delete)
         changed = bool(run.inserted or run.updated or run.deleted)
         counts = refresh_customers(session, spec.kind, changed=changed)
@@ -150,6 +143,39 @@ def import_file(
         customers_written=run.customers_written,
         customers_deleted=run.customers_deleted,
     )
+
+
+def _load_in_batches(
+    run: ImportWriter, records: Records, on_progress: Callable[[int], None] | None
+) -> None:
+    """The ordinary path: batches of rows, each checked against the keys seen and stored."""
+    with closing(records.rows(run.spec)) as rows:
+        try:
+            for line, values in rows:
+                run.add(line, values)
+                if len(run.batch) >= BATCH_SIZE:
+                    run.flush()
+                    if on_progress is not None:
+                        on_progress(run.rows)
+        except ImportFailed:
+            run.raise_earlier_duplicate()
+            raise
+    if run.batch:
+        run.flush()
+        if on_progress is not None:
+            on_progress(run.rows)
+
+
+def _bulk_load(
+    run: ImportWriter, records: Records, on_progress: Callable[[int], None] | None
+) -> bool:
+    """A first load in one stream (the writer's `bulk_load`). True when it loaded the file; on
+    any failure (a bad row, a key twice) it is undone and False returned: the ordinary path
+    then loads the file again and reports its first error exactly as it always does, so the
+    error an operator reads does not depend on the path taken."""
+    with closing(records.rows(run.spec)) as rows:
+        parsed = ((line, run.parse(line, cells)) for line, cells in rows)
+        return run.bulk_load(parsed, on_progress)
 
 
 def _open_writer(session: Session, spec: KindSpec, *, full: bool) -> ImportWriter:

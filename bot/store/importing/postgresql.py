@@ -1,5 +1,6 @@
-"""The PostgreSQL import path: new rows are COPYed straight into the table, as a bulk load
-would; rows whose keys are stored are COPYed into a work table and only those that differ are
+"""The PostgreSQL import path. A first load (an empty table) is one COPY of the whole file,
+streamed as it is parsed. Otherwise new rows are COPYed straight into the table, a batch at a
+time; rows whose keys are stored are COPYed into a work table and only those that differ are
 updated with one UPDATE ... FROM. The table is locked against other imports (lookups only read,
 and are not blocked), and the planner's statistics are kept in step as a first import grows the
 table.
@@ -12,12 +13,14 @@ processing through the ORM cost more than the database's work (writing.py).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
+from bot.store.importing.errors import ImportFailed
 from bot.store.importing.kinds import KindSpec
 from bot.store.importing.writing import (
     BATCH_TABLE,
@@ -28,6 +31,9 @@ from bot.store.importing.writing import (
 
 # PostgreSQL: refresh planner statistics once a table has grown by at least this many rows.
 ANALYZE_MIN_ROWS = 5000
+# A bulk load reports its progress every this many rows (the ordinary path: every batch).
+BULK_PROGRESS_ROWS = 2000
+BULK_LOAD_SAVEPOINT = "import_bulk_load"
 
 
 class _PlannerStatistics:
@@ -92,6 +98,48 @@ class PostgreSQLWriter(ImportWriter):
         ]
         for statement in statements:
             self._execute(statement)
+
+    def can_bulk_load(self) -> bool:
+        """A first load: the table is empty (checked under the import's lock, so it stays so)
+        and a key may appear once only (pings, which keep the newest of several, go the
+        ordinary way)."""
+        if self.spec.newest_by is not None:
+            return False
+        ((empty,),) = self._fetch(f"SELECT NOT EXISTS (SELECT 1 FROM {self.table_name})")
+        return bool(empty)
+
+    def bulk_load(
+        self,
+        rows: Iterable[tuple[int, tuple[Any, ...]]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> bool:
+        """Every parsed row into the empty table with one COPY, streamed while the file is
+        read: PostgreSQL maintains the indexes as the rows arrive, while this process parses
+        the next ones, and no batch is staged or checked (nothing is stored to compare with).
+
+        Inside a savepoint: on any failure (a bad row, a key that appears twice and so
+        violates the primary key) the rows are undone and False is returned, for the caller to
+        load the file the ordinary way, which names the lines (importing/__init__.py)."""
+        columns = ", ".join(self.spec.columns)
+        self._execute(f"SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+        try:
+            with self.cursor.copy(f"COPY {self.table_name} ({columns}) FROM STDIN") as copy:
+                for _line, row in rows:
+                    copy.write_row(row)
+                    self.rows += 1
+                    if on_progress is not None and self.rows % BULK_PROGRESS_ROWS == 0:
+                        on_progress(self.rows)
+        except (ImportFailed, psycopg.Error):
+            self._execute(f"ROLLBACK TO SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+            self.rows = 0
+            return False
+        self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+        self.inserted = self.rows
+        if on_progress is not None and self.rows % BULK_PROGRESS_ROWS:
+            on_progress(self.rows)
+        # The statistics the rest of the transaction (the customer rule) is planned with.
+        self._execute(f"ANALYZE {self.table_name}")
+        return True
 
     def _load_stage(self, columns: str, staged: list[tuple[int, Any]]) -> None:
         self._execute(f"TRUNCATE {BATCH_TABLE}")

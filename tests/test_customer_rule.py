@@ -699,3 +699,16 @@ def test_a_forged_show_more_value_is_only_a_search(store: Store) -> None:
         ids.LICENSE_COMMAND, json.dumps({"q": "Acme Unit 7", "o": 0}), alice
     )
     assert other.outcome == "ok" and "Acme Unit 7" in other.message.text
+
+
+def test_regrouping_puts_the_statistics_target_back(engine: Engine):
+    """PostgreSQL analyses the rule's work tables from a small sample; the rest of the
+    transaction (an import's own ANALYZE of the license table) keeps the configured target."""
+    from bot.store.customers import regroup
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("SET LOCAL default_statistics_target = 123")
+        regroup(connection)
+        assert connection.exec_driver_sql("SHOW default_statistics_target").scalar() == "123"

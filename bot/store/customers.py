@@ -101,11 +101,13 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("name",),
     ),
     # Each license's evidence: its subscription (named through any version's id), and the
-    # accounts the export gives that subscription, else those on the row.
+    # accounts the export gives that subscription, else those on the row; and the account's
+    # names, which the later steps read from here rather than joining the export again.
     (
         "evidence",
         "SELECT own.id, own.sub, coalesce(account.sf, own.sf) AS sf,"
-        " coalesce(account.za, own.za) AS za, own.folded, own.search_key, own.domain FROM ("
+        " coalesce(account.za, own.za) AS za, own.folded, own.search_key, own.domain,"
+        " account.account_name, account.account_folded, account.account_search_key FROM ("
         " SELECT license.id, coalesce(version.subscription_name,"
         " license.zuora_subscription_name, license.zuora_subscription_id) AS sub,"
         " license.salesforce_account_id AS sf, license.zuora_account_id AS za,"
@@ -159,11 +161,10 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "anchored_name",
         f"SELECT DISTINCT anchor, folded, search_key FROM {_T}anchored"
         " WHERE anchor IS NOT NULL AND folded IS NOT NULL"
-        " UNION SELECT anchored.anchor, account.account_folded, account.account_search_key"
+        " UNION SELECT anchored.anchor, evidence.account_folded, evidence.account_search_key"
         f" FROM {_T}anchored AS anchored JOIN {_T}evidence AS evidence"
         " ON evidence.id = anchored.id"
-        f" JOIN {_T}newest_subscription AS account ON account.name = evidence.sub"
-        " WHERE anchored.anchor IS NOT NULL AND account.account_folded IS NOT NULL",
+        " WHERE anchored.anchor IS NOT NULL AND evidence.account_folded IS NOT NULL",
         ("folded", "search_key"),
     ),
     # 3a: same folded name.
@@ -228,8 +229,7 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         " license.id DESC)"
         " AS newest"
         f" FROM {_T}grouped AS grouped JOIN license ON license.id = grouped.id"
-        f" JOIN {_T}evidence AS evidence ON evidence.id = grouped.id"
-        f" LEFT JOIN {_T}newest_subscription AS account ON account.name = evidence.sub"
+        f" JOIN {_T}evidence AS account ON account.id = grouped.id"
         ") AS ranked WHERE newest = 1",
         ("key",),
     ),

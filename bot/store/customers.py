@@ -235,6 +235,25 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
 )
 
+# The license columns the rule reads (its grouping steps, the shown name's choice in
+# `wanted_customer`, the reconciliation steps), besides the key `id` and the `customer_key` it
+# writes itself (the importer writes it only with a new row). The grouping is a function of
+# these and of the subscriptions: an import that only updated other columns (seats, dates, plan,
+# notes) leaves the customers as they are, and skips `regroup` (bot.store.importing.customers).
+# tests/test_customer_rule.py reads the steps' SQL and fails when a column they read is missing.
+LICENSE_COLUMNS_READ: tuple[str, ...] = (
+    "company",
+    "company_folded",
+    "company_search_key",
+    "contact_email_domain",
+    "trial",
+    "issued_at",
+    "zuora_subscription_id",
+    "zuora_subscription_name",
+    "salesforce_account_id",
+    "zuora_account_id",
+)
+
 _CUSTOMER_COLUMNS = "key, name, search_key, folded_name, salesforce_account_id, account_name"
 # The tables as this module writes them, by name only: migration 0007 runs `regroup` against the
 # schema of its day, not the models' (no ORM defaults or later columns come in).

@@ -120,6 +120,9 @@ class PostgreSQLWriter(ImportWriter):
             self._copy(
                 STORED_ROWS_TABLE, columns, (row for row in batch if row[key_position] in stored)
             )
+            if self.grouping_columns and not self.grouping_columns_updated:
+                # Asked before the UPDATE makes the rows equal, and only until one is found.
+                self.grouping_columns_updated = bool(self._fetch(self._grouping_update_sql))
             self.updated += self._execute(self._update_sql)
         else:
             new_rows = batch
@@ -127,6 +130,24 @@ class PostgreSQLWriter(ImportWriter):
             self._copy(table, columns, new_rows)
         self.inserted += len(new_rows)
         self.table_statistics.rows_added(len(new_rows))
+
+    @functools.cached_property
+    def _grouping_update_sql(self) -> str:
+        """PostgreSQL: a row (or none) when the UPDATE of STORED_ROWS_TABLE will change a
+        column the customer rule reads (GROUPING_COLUMNS)."""
+        assert self.grouping_columns
+        key = self.spec.key
+        table = self.table_name
+        return (
+            f"SELECT 1 FROM {STORED_ROWS_TABLE} incoming JOIN {table} ON {table}.{key} = "
+            f"incoming.{key} WHERE ("
+            + ", ".join(f"{table}.{name}" for name in self.grouping_columns)
+            + ") IS DISTINCT FROM ("
+            + ", ".join(f"incoming.{name}" for name in self.grouping_columns)
+            + ")"
+            + self._newest_condition("incoming")
+            + " LIMIT 1"
+        )
 
     @functools.cached_property
     def _update_sql(self) -> str:

@@ -17,6 +17,11 @@ from bot.store.importing.writing import BATCH_TABLE, SEEN_TABLE, ImportWriter
 
 # The temporary tables an import makes on SQLite (it keeps them for the connection's life).
 _SQLITE_WORK_TABLES = (BATCH_TABLE, SEEN_TABLE)
+# A licenses import's temporary trigger noting, in its table, that an update changed a column
+# the customer rule reads. The rows go straight through the upsert, so the update itself is
+# where the old and new values meet; the trigger is dropped as soon as it has fired once.
+GROUPING_UPDATE_TRIGGER = "import_grouping_update"
+GROUPING_UPDATE_TABLE = "import_grouping_updated"
 
 
 class SQLiteWriter(ImportWriter):
@@ -33,17 +38,39 @@ class SQLiteWriter(ImportWriter):
         # Dropped first: when a commit fails after `finish()`, its rollback restores them
         # on this pooled connection, and the next import would find them already there.
         statements = [
-            *(f"DROP TABLE IF EXISTS temp.{table}" for table in _SQLITE_WORK_TABLES),
+            *self._drop_work_tables(),
             f"CREATE TEMP TABLE {SEEN_TABLE} (key {key_type} PRIMARY KEY, line INTEGER)",
             f"CREATE TEMP TABLE {BATCH_TABLE} (line, {', '.join(self.staged_columns)})",
         ]
+        if self.grouping_columns:
+            columns = ", ".join(self.grouping_columns)
+            old = ", ".join(f"old.{name}" for name in self.grouping_columns)
+            new = ", ".join(f"new.{name}" for name in self.grouping_columns)
+            statements += [
+                # One row at most, kept so by the trigger's own WHERE: a trigger's OR IGNORE
+                # gives way to the upsert's conflict handling.
+                f"CREATE TEMP TABLE {GROUPING_UPDATE_TABLE} (updated INTEGER)",
+                f"CREATE TEMP TRIGGER {GROUPING_UPDATE_TRIGGER} AFTER UPDATE OF {columns}"
+                f" ON main.{self.table_name} WHEN ({old}) IS NOT ({new}) BEGIN"
+                f" INSERT INTO {GROUPING_UPDATE_TABLE} SELECT 1 WHERE NOT EXISTS"
+                f" (SELECT 1 FROM {GROUPING_UPDATE_TABLE}); END",
+            ]
         for statement in statements:
             self._execute(statement)
 
+    def _drop_work_tables(self) -> list[str]:
+        return [
+            f"DROP TRIGGER IF EXISTS temp.{GROUPING_UPDATE_TRIGGER}",
+            *(
+                f"DROP TABLE IF EXISTS temp.{table}"
+                for table in (*_SQLITE_WORK_TABLES, GROUPING_UPDATE_TABLE)
+            ),
+        ]
+
     def finish(self) -> None:
         """Before the commit: SQLite keeps temporary tables for the connection's life."""
-        for table in _SQLITE_WORK_TABLES:
-            self._execute(f"DROP TABLE IF EXISTS temp.{table}")
+        for statement in self._drop_work_tables():
+            self._execute(statement)
 
     def _load_stage(self, columns: str, staged: list[tuple[int, Any]]) -> None:
         self._execute(f"DELETE FROM temp.{BATCH_TABLE}")
@@ -63,7 +90,17 @@ class SQLiteWriter(ImportWriter):
         self.cursor.executemany(self._upsert_sql, batch)
         written = int(self.cursor.rowcount)
         self.inserted += len(batch) - existing
-        self.updated += written - (len(batch) - existing)
+        updated = written - (len(batch) - existing)
+        self.updated += updated
+        if (
+            updated
+            and self.grouping_columns
+            and not self.grouping_columns_updated
+            and self._fetch(f"SELECT 1 FROM temp.{GROUPING_UPDATE_TABLE}")
+        ):
+            self.grouping_columns_updated = True
+            # Known for the import: the remaining updates need not pay for the trigger.
+            self._execute(f"DROP TRIGGER temp.{GROUPING_UPDATE_TRIGGER}")
 
     @functools.cached_property
     def _upsert_sql(self) -> str:

@@ -36,12 +36,15 @@ A reconciliation belongs to the customer of its subscription (by name, or any ve
 id), else to the one customer one of whose names is its folded name (else, when its name has
 no legal form, the one whose name without the legal form it is).
 
-The grouping is a function of the whole store: `regroup` recomputes it, set-based, inside the
-transaction of every import that can change it (and in migration 0007), so the same data gives
-the same customers whatever order the files came in. Every step is a statement over the
-whole tables into a temporary table of the connection (a hash join or a sort, never a
-per-license round trip), so memory stays in the database, not in Python, whatever the
-store's size; only rows that change are written.
+The grouping is a function of what the rule reads, over the whole store: the subscriptions,
+and the license columns in `LICENSE_COLUMNS_READ`. `regroup` recomputes it, set-based, in
+migration 0007 and inside the transaction of every licenses or subscriptions import that changed
+some of that: inserted or deleted a row, updated a subscription, or updated a license in one of
+those columns (a daily export whose rows changed only seats, dates, plan or notes leaves the
+customers as they are). So the same data gives the same customers whatever order the files came
+in. Every step is a statement over the whole tables into a temporary table of the connection
+(a hash join or a sort, never a per-license round trip), so memory stays in the database, not
+in Python, whatever the store's size; only rows that change are written.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The PostgreSQL import path: new rows are COPYed straight into the table, as a bulk load
 would; rows whose keys are stored are COPYed into a work table and only those that differ are
-updated with one UPDATE ... FROM. The table is locked against other imports (lookups only read,
-and are not blocked), and the planner's statistics are kept in step as a first import grows the
-table.
+updated with one UPDATE ... FROM (before which, until one is found, a query asks whether it
+changes a column the customer rule reads: `grouping_inputs_changed`). The table is locked
+against other imports (lookups only read, and are not blocked), and the planner's statistics
+are kept in step as a first import grows the table.
 
 These statements stay on the driver's raw cursor rather than SQLAlchemy's dialect
 `insert().on_conflict_do_update()`: COPY has no SQLAlchemy construct, and per-row parameter

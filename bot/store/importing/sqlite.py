@@ -1,7 +1,9 @@
 """The SQLite import path: each batch is upserted with one executemany of
 INSERT ... ON CONFLICT DO UPDATE (sqlite3 runs it in-process with one prepared statement: one
 pass), rewriting a stored row only where some value differs. The work tables are SQLite's
-`temp` tables, which it keeps for the connection's life, so they are dropped before the commit.
+`temp` tables, which it keeps for the connection's life, so they are dropped before the commit;
+so is a licenses import's temporary trigger noting that an update changed a column the customer
+rule reads (`grouping_inputs_changed`: only then does the import regroup).
 
 The upsert stays on the driver's raw cursor rather than SQLAlchemy's dialect
 `insert().on_conflict_do_update()`: per-row parameter processing through SQLAlchemy cost more

@@ -40,7 +40,7 @@ class SQLiteWriter(ImportWriter):
         # Dropped first: when a commit fails after `finish()`, its rollback restores them
         # on this pooled connection, and the next import would find them already there.
         statements = [
-            *self._drop_work_tables(),
+            *self._drop_statements(),
             f"CREATE TEMP TABLE {SEEN_TABLE} (key {key_type} PRIMARY KEY, line INTEGER)",
             f"CREATE TEMP TABLE {BATCH_TABLE} (line, {', '.join(self.staged_columns)})",
         ]
@@ -49,8 +49,8 @@ class SQLiteWriter(ImportWriter):
             old = ", ".join(f"old.{name}" for name in self.grouping_columns)
             new = ", ".join(f"new.{name}" for name in self.grouping_columns)
             statements += [
-                # One row at most, kept so by the trigger's own WHERE: a trigger's OR IGNORE
-                # gives way to the upsert's conflict handling.
+                # One row at most, kept so by the trigger's own WHERE (not OR IGNORE: the
+                # statement that fires a trigger imposes its own conflict policy on it).
                 f"CREATE TEMP TABLE {GROUPING_UPDATE_TABLE} (updated INTEGER)",
                 f"CREATE TEMP TRIGGER {GROUPING_UPDATE_TRIGGER} AFTER UPDATE OF {columns}"
                 f" ON main.{self.table_name} WHEN ({old}) IS NOT ({new}) BEGIN"
@@ -60,7 +60,7 @@ class SQLiteWriter(ImportWriter):
         for statement in statements:
             self._execute(statement)
 
-    def _drop_work_tables(self) -> list[str]:
+    def _drop_statements(self) -> list[str]:
         return [
             f"DROP TRIGGER IF EXISTS temp.{GROUPING_UPDATE_TRIGGER}",
             *(
@@ -71,7 +71,7 @@ class SQLiteWriter(ImportWriter):
 
     def finish(self) -> None:
         """Before the commit: SQLite keeps temporary tables for the connection's life."""
-        for statement in self._drop_work_tables():
+        for statement in self._drop_statements():
             self._execute(statement)
 
     def _load_stage(self, columns: str, staged: list[tuple[int, Any]]) -> None:

@@ -211,7 +211,7 @@ def test_a_failed_import_rolls_back_everything_and_the_next_one_is_judged_afresh
     store.licenses(*rows)
     tamper_with_customers(store)
     before = snapshot(store.factory)
-    # A grouping change in the first batch (noticed, on SQLite its trigger dropped), then a
+    # A grouping change in the first batch (noticed, so no later batch is compared), then a
     # bad value in the second.
     failing = [dict(row, user_count=9) for row in rows]
     failing[0] = dict(failing[0], company="Renamed Co")
@@ -229,7 +229,7 @@ def test_a_failed_import_rolls_back_everything_and_the_next_one_is_judged_afresh
     # ...and a grouping change is noticed again.
     renamed = [dict(row, user_count=9) for row in rows]
     renamed[0] = dict(renamed[0], company="Renamed Co")
-    renamed[1] = dict(renamed[1], company="Renamed Co")  # two in one batch: one notice
+    renamed[1] = dict(renamed[1], company="Renamed Co")
     assert store.licenses(*renamed).regrouped
     assert store.customer_of(1) == store.customer_of(2) == "name:renamed co"
     assert leftover_work(engine) == []

@@ -121,8 +121,9 @@ class PostgreSQLWriter(ImportWriter):
             self._copy(
                 STORED_ROWS_TABLE, columns, (row for row in batch if row[key_position] in stored)
             )
-            if self.grouping_columns and not self.grouping_columns_updated:
-                # Asked before the UPDATE makes the rows equal, and only until one is found.
+            # Asked before the UPDATE makes the rows equal, and only until the import is known
+            # to regroup (a new row regroups anyway).
+            if self.grouping_columns and not new_rows and not self.grouping_inputs_changed:
                 self.grouping_columns_updated = bool(self._fetch(self._grouping_update_sql))
             self.updated += self._execute(self._update_sql)
         else:

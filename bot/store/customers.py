@@ -36,12 +36,15 @@ A reconciliation belongs to the customer of its subscription (by name, or any ve
 id), else to the one customer one of whose names is its folded name (else, when its name has
 no legal form, the one whose name without the legal form it is).
 
-The grouping is a function of the whole store: `regroup` recomputes it, set-based, inside the
-transaction of every import that can change it (and in migration 0007), so the same data gives
-the same customers whatever order the files came in. Every step is a statement over the
-whole tables into a temporary table of the connection (a hash join or a sort, never a
-per-license round trip), so memory stays in the database, not in Python, whatever the
-store's size; only rows that change are written.
+The grouping is a function of what the rule reads, over the whole store: the subscriptions,
+and the license columns in `LICENSE_COLUMNS_READ`. `regroup` recomputes it, set-based, in
+migration 0007 and inside the transaction of every licenses or subscriptions import that changed
+some of that: inserted or deleted a row, updated a subscription, or updated a license in one of
+those columns (a daily export whose rows changed only seats, dates, plan or notes leaves the
+customers as they are). So the same data gives the same customers whatever order the files came
+in. Every step is a statement over the whole tables into a temporary table of the connection
+(a hash join or a sort, never a per-license round trip), so memory stays in the database, not
+in Python, whatever the store's size; only rows that change are written.
 """
 
 from __future__ import annotations
@@ -233,6 +236,25 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ") AS ranked WHERE newest = 1",
         ("key",),
     ),
+)
+
+# The license columns the rule reads (its grouping steps, the shown name's choice in
+# `wanted_customer`, the reconciliation steps), besides the key `id` and the `customer_key` it
+# writes itself (the importer writes it only with a new row). The grouping is a function of
+# these and of the subscriptions: an import that only updated other columns (seats, dates, plan,
+# notes) leaves the customers as they are, and skips `regroup` (bot.store.importing.customers).
+# tests/test_customer_rule_inputs.py reads the steps' SQL: a column they read must be listed.
+LICENSE_COLUMNS_READ: tuple[str, ...] = (
+    "company",
+    "company_folded",
+    "company_search_key",
+    "contact_email_domain",
+    "trial",
+    "issued_at",
+    "zuora_subscription_id",
+    "zuora_subscription_name",
+    "salesforce_account_id",
+    "zuora_account_id",
 )
 
 _CUSTOMER_COLUMNS = "key, name, search_key, folded_name, salesforce_account_id, account_name"

@@ -64,6 +64,8 @@ class ImportSummary:
     warnings: tuple[str, ...] = ()
     customers_written: int = 0  # customers added or changed (licenses, subscriptions imports)
     customers_deleted: int = 0
+    # Whether the customers were regrouped: not when the file changed nothing the rule reads.
+    regrouped: bool = False
 
     def describe(self) -> str:
         """One line for the operator, e.g. for the CLI's final message."""
@@ -71,11 +73,13 @@ class ImportSummary:
             f"{self.kind.value}: {self.rows:,} rows from {self.file}: {self.inserted:,} inserted, "
             f"{self.updated:,} updated, {self.unchanged:,} unchanged, {self.deleted:,} deleted"
         )
-        if self.kind in GROUPING_KINDS:
+        if self.kind in GROUPING_KINDS and self.regrouped:
             description += (
                 f"; customers: {self.customers_written:,} added or changed, "
                 f"{self.customers_deleted:,} removed"
             )
+        elif self.kind in GROUPING_KINDS:
+            description += "; customers: unchanged (nothing they are grouped by changed)"
         return description
 
 
@@ -111,7 +115,13 @@ def import_file(
         if full and not bulk_loaded:  # a bulk load filled an empty table: nothing to delete
             run.delete_missing(allow_mass_delete=allow_mass_delete)
         changed = bool(run.inserted or run.updated or run.deleted)
-        counts = refresh_customers(session, spec.kind, changed=changed)
+        counts = refresh_customers(
+            session,
+            spec.kind,
+            changed=changed,
+            grouping_inputs_changed=run.grouping_inputs_changed,
+        )
+        regrouped = counts is not None
         if counts is not None:
             run.customers_written = counts.customers_written
             run.customers_deleted = counts.customers_deleted
@@ -142,6 +152,7 @@ def import_file(
         warnings=tuple(records.warnings),
         customers_written=run.customers_written,
         customers_deleted=run.customers_deleted,
+        regrouped=regrouped,
     )
 
 

@@ -1,9 +1,10 @@
 """The PostgreSQL import path. A first load (an empty table) is one COPY of the whole file,
 streamed as it is parsed. Otherwise new rows are COPYed straight into the table, a batch at a
 time; rows whose keys are stored are COPYed into a work table and only those that differ are
-updated with one UPDATE ... FROM. The table is locked against other imports (lookups only read,
-and are not blocked), and the planner's statistics are kept in step as a first import grows the
-table.
+updated with one UPDATE ... FROM (before which, until one is found, a query asks whether it
+changes a column the customer rule reads: `grouping_inputs_changed`). The table is locked
+against other imports (lookups only read, and are not blocked), and the planner's statistics
+are kept in step as a first import grows the table.
 
 These statements stay on the driver's raw cursor rather than SQLAlchemy's dialect
 `insert().on_conflict_do_update()`: COPY has no SQLAlchemy construct, and per-row parameter
@@ -168,6 +169,10 @@ class PostgreSQLWriter(ImportWriter):
             self._copy(
                 STORED_ROWS_TABLE, columns, (row for row in batch if row[key_position] in stored)
             )
+            # Asked before the UPDATE makes the rows equal, and only until the import is known
+            # to regroup (a new row regroups anyway).
+            if self.grouping_columns and not new_rows and not self.grouping_inputs_changed:
+                self.grouping_columns_updated = bool(self._fetch(self._grouping_update_sql))
             self.updated += self._execute(self._update_sql)
         else:
             new_rows = batch
@@ -175,6 +180,24 @@ class PostgreSQLWriter(ImportWriter):
             self._copy(table, columns, new_rows)
         self.inserted += len(new_rows)
         self.table_statistics.rows_added(len(new_rows))
+
+    @functools.cached_property
+    def _grouping_update_sql(self) -> str:
+        """PostgreSQL: a row (or none) when the UPDATE of STORED_ROWS_TABLE will change a
+        column the customer rule reads (GROUPING_COLUMNS)."""
+        assert self.grouping_columns
+        key = self.spec.key
+        table = self.table_name
+        return (
+            f"SELECT 1 FROM {STORED_ROWS_TABLE} incoming JOIN {table} ON {table}.{key} = "
+            f"incoming.{key} WHERE ("
+            + ", ".join(f"{table}.{name}" for name in self.grouping_columns)
+            + ") IS DISTINCT FROM ("
+            + ", ".join(f"incoming.{name}" for name in self.grouping_columns)
+            + ")"
+            + self._newest_condition("incoming")
+            + " LIMIT 1"
+        )
 
     @functools.cached_property
     def _update_sql(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Date, DateTime, Dialect, func, select
 from sqlalchemy.orm import Session
 
+from bot.store.importing.customers import GROUPING_COLUMNS, GROUPING_KINDS
 from bot.store.importing.errors import ImportFailed
 from bot.store.importing.kinds import KindSpec, convert_cells, is_newer
 from bot.store.importing.values import PARSE_CACHE_SIZE
@@ -126,11 +127,28 @@ class ImportWriter:
         self.deleted = 0
         self.customers_written = 0
         self.customers_deleted = 0
+        # The columns an update must change to change the customers (None: any column), and
+        # whether one did: the engine's `_write` notices it before, or as, it rewrites the row.
+        self.grouping_columns = GROUPING_COLUMNS.get(spec.kind)
+        self.grouping_columns_updated = False
         self._create_work_tables()  # first: on PostgreSQL it takes the table's import lock
         # The mass-delete guard compares against the table as it was before this import.
         self.rows_before = 0
         if full:
             self.rows_before = session.scalar(select(func.count()).select_from(spec.table)) or 0
+
+    @property
+    def grouping_inputs_changed(self) -> bool:
+        """Whether this import changed anything the customer rule reads, so the customers must
+        be regrouped: a row of a kind it reads inserted or deleted, or updated in one of the
+        kind's GROUPING_COLUMNS (in any column, for subscriptions)."""
+        if self.spec.kind not in GROUPING_KINDS:
+            return False
+        if self.inserted or self.deleted:
+            return True
+        if self.grouping_columns is None:
+            return self.updated > 0
+        return self.grouping_columns_updated
 
     # -- SQL helpers
 

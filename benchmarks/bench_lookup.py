@@ -4,7 +4,8 @@
 
 3. Import: our importer loading the Zuora subscriptions export and the licenses CSV into an
    empty store (each file regrouping the customers in its transaction), then the same licenses
-   with every row changed into the full store (all updates), against a raw-driver bulk load
+   with every row changed into the full store (all updates: every seat count, and one company in
+   a hundred respelt, so it regroups), against a raw-driver bulk load
    (sqlite3 executemany / psycopg COPY) of the rows the store ends with in every table the
    import writes (subscriptions, licenses, customers with their search index, the name
    vocabulary) into an empty store with the same indexes and triggers; then reconciliations and

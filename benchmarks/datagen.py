@@ -47,6 +47,8 @@ LEGAL_SPELLINGS = {
 }
 # Every this-many-th customer has the previous customer's name, under its own accounts.
 SHARED_NAME_EVERY = 50
+# An update run upper-cases every this-many-th license's company.
+RESPELT_EVERY = 100
 PLANS = ["starter", "premium", "ultimate", "gitlab_com_premium", "gitlab_com_ultimate"]
 TYPES = ["cloud", "offline_cloud", "legacy"]
 STATUSES = ["pending", "processed", "skipped", "failed"]
@@ -97,7 +99,9 @@ def write_licenses(
     *,
     user_count_offset: int = 0,
 ) -> None:
-    """`user_count_offset` != 0 writes the same licenses with every row changed (an update run)."""
+    """`user_count_offset` != 0 writes the same licenses with every row changed (an update run):
+    every seat count, and one company in RESPELT_EVERY upper-cased, as CustomersDot's admins
+    correct a name now and then; the customer rule reads the company, so the update regroups."""
     names = company_names(customers, seed)
     rng = random.Random(seed * 31 + 1)
     with path.open("w", newline="") as handle:
@@ -111,10 +115,13 @@ def write_licenses(
             # Self-requested trials carry no ids; a third of the customers no Salesforce id.
             salesforce = "" if trial or customer % 3 == 0 else f"SF{customer:013d}"
             zuora = "" if trial else f"ZA{customer:010d}"
+            company = typed(names[customer], rng, trial=trial)
+            if user_count_offset and license_id % RESPELT_EVERY == 0:
+                company = company.upper()
             writer.writerow(
                 [
                     license_id,
-                    typed(names[customer], rng, trial=trial),
+                    company,
                     f"Contact {license_id}",
                     f"user{license_id % 97}@{domain}",
                     rng.choice(PLANS),

@@ -364,9 +364,9 @@ def main(argv: list[str] | None = None) -> None:
         + ", ".join(f"{table} {rows:,} in {s:.1f} s" for table, (rows, s) in raw_counts.items()),
         flush=True,
     )
-    print(f"first load (both files) = {raw_seconds / first_load:4.0%} of raw  ({first_load:.1f} s)")
+    print(f"first load (both files) = {raw_seconds / first_load:5.1%} of raw  ({first_load:.1f} s)")
     updates = our_import("licenses, updates", "licenses", "licenses-update.csv", licenses)
-    print(f"all updates             = {raw_seconds / updates:4.0%} of raw  ({updates:.1f} s)")
+    print(f"all updates             = {raw_seconds / updates:5.1%} of raw  ({updates:.1f} s)")
     our_import("reconciliations", "reconciliations", "reconciliations.csv", recons)
     our_import("hosts", "hosts", "hosts.csv", hosts)
 

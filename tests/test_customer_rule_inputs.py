@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store import customers as customer_rule
@@ -24,6 +24,7 @@ from bot.store.importing.kinds import spec_for
 from bot.store.models import Customer, License
 from tests.test_customer_rule import INITECH_SF, Store, paid, trial
 from tests.test_import import snapshot
+from tests.test_import_worktables import leftover_tables
 
 TAMPERED = "Tampered By Hand"
 
@@ -41,16 +42,6 @@ def tamper_with_customers(store: Store) -> None:
 
 def tampered(store: Store) -> set[str]:
     return {key for key, name in store.customers().items() if name == TAMPERED}
-
-
-def leftover_work(engine: Engine) -> list[str]:
-    """Temporary tables and triggers that outlived an import."""
-    with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            query = "SELECT relname FROM pg_class WHERE relpersistence = 't' AND relkind = 'r'"
-        else:
-            query = "SELECT name FROM sqlite_temp_master WHERE type IN ('table', 'trigger')"
-        return sorted(connection.execute(text(query)).scalars())
 
 
 # Every row changed, in columns the rule never reads: seats, dates, plan, notes.
@@ -220,7 +211,7 @@ def test_a_failed_import_rolls_back_everything_and_the_next_one_is_judged_afresh
     with pytest.raises(Exception, match="user_count 'many'"):
         store.licenses(*failing)
     assert snapshot(store.factory) == before
-    assert leftover_work(engine) == []
+    assert leftover_tables(engine) == []
 
     # The next import on the same pooled connection: seats only, so no regroup...
     summary = store.licenses(*(dict(row, user_count=9) for row in rows))
@@ -232,7 +223,7 @@ def test_a_failed_import_rolls_back_everything_and_the_next_one_is_judged_afresh
     renamed[1] = dict(renamed[1], company="Renamed Co")
     assert store.licenses(*renamed).regrouped
     assert store.customer_of(1) == store.customer_of(2) == "name:renamed co"
-    assert leftover_work(engine) == []
+    assert leftover_tables(engine) == []
 
 
 def test_a_subscriptions_import_that_changed_a_row_still_regroups(store: Store) -> None:

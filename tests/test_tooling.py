@@ -56,6 +56,19 @@ def cluster() -> Iterator[dict[str, str]]:
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def _start_cluster(cluster: dict[str, str]) -> None:
+    """Start the fixture's server as a developer would, before scripts/test.sh runs."""
+    started = subprocess.run(
+        ["bash", ROOT / "scripts/start-postgres.sh"],
+        env={**os.environ, **cluster},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 0, started.stderr
+    assert "TEST_POSTGRES_STARTED_DATA_DIR" in started.stdout
+
+
 def _run_test_script(tmp_path: Path, cluster: dict[str, str], *, pytest_status: int):
     """scripts/test.sh with a stand-in venv: ruff passes, "pytest" records the URL it was given."""
     bin_dir = tmp_path / "venv" / "bin"
@@ -88,15 +101,7 @@ def test_a_failing_suite_still_stops_the_server_and_fails(tmp_path, cluster):
 
 
 def test_a_server_that_was_already_running_is_left_running(tmp_path, cluster):
-    started = subprocess.run(
-        ["bash", ROOT / "scripts/start-postgres.sh"],
-        env={**os.environ, **cluster},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert started.returncode == 0, started.stderr
-    assert "TEST_POSTGRES_STARTED_DATA_DIR" in started.stdout
+    _start_cluster(cluster)
     result, _url = _run_test_script(tmp_path, cluster, pytest_status=0)
     assert result.returncode == 0, result.stderr
     assert _listening(int(cluster["PGPORT"]))
@@ -106,14 +111,7 @@ def test_an_outer_runs_server_is_not_stopped_by_a_nested_run(tmp_path, cluster):
     """`make test` exports the data directory of the server it started; this suite then runs
     scripts/test.sh itself. The nested run finds that server running and must leave it be,
     whatever the inherited variable says (it once stopped the suite's own server mid-CI)."""
-    started = subprocess.run(
-        ["bash", ROOT / "scripts/start-postgres.sh"],
-        env={**os.environ, **cluster},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert started.returncode == 0, started.stderr
+    _start_cluster(cluster)
     outer = {"TEST_POSTGRES_STARTED_DATA_DIR": cluster["PGDATA_DIR"]}
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)

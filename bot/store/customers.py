@@ -159,15 +159,27 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         " ON by_subscription.sub = evidence.sub",
         ("id",),
     ),
-    # Rule 3 compares with the names of rules 1-2's customers: company names and account names.
+    # The names of the licenses rules 1-2 left without a customer (trials, legacy licenses).
+    (
+        "loose_name",
+        f"SELECT DISTINCT folded FROM {_T}anchored WHERE anchor IS NULL AND folded IS NOT NULL",
+        ("folded",),
+    ),
+    # Rule 3 compares with the names of rules 1-2's customers: company names and account names;
+    # only those a loose name could match (3a: the same folded name; 3b: the search key), so
+    # the work follows the trials' names, not the whole store's.
     (
         "anchored_name",
         f"SELECT DISTINCT anchor, folded, search_key FROM {_T}anchored"
-        " WHERE anchor IS NOT NULL AND folded IS NOT NULL"
+        " WHERE anchor IS NOT NULL AND folded IS NOT NULL AND ("
+        f"folded IN (SELECT folded FROM {_T}loose_name)"
+        f" OR search_key IN (SELECT folded FROM {_T}loose_name))"
         " UNION SELECT anchored.anchor, evidence.account_folded, evidence.account_search_key"
         f" FROM {_T}anchored AS anchored JOIN {_T}evidence AS evidence"
         " ON evidence.id = anchored.id"
-        " WHERE anchored.anchor IS NOT NULL AND evidence.account_folded IS NOT NULL",
+        " WHERE anchored.anchor IS NOT NULL AND evidence.account_folded IS NOT NULL AND ("
+        f"evidence.account_folded IN (SELECT folded FROM {_T}loose_name)"
+        f" OR evidence.account_search_key IN (SELECT folded FROM {_T}loose_name))",
         ("folded", "search_key"),
     ),
     # 3a: same folded name.
@@ -192,7 +204,8 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "by_domain",
         "SELECT domain, min(anchor) AS anchor, count(DISTINCT anchor) AS matches"
-        f" FROM {_T}anchored WHERE anchor IS NOT NULL AND domain IS NOT NULL GROUP BY domain",
+        f" FROM {_T}anchored WHERE anchor IS NOT NULL AND domain IN (SELECT domain"
+        f" FROM {_T}anchored WHERE anchor IS NULL AND folded IS NULL) GROUP BY domain",
         ("domain",),
     ),
     # 3c and the leftovers: by folded name.

@@ -307,6 +307,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
     parser.add_argument("--runs", type=int, default=200, help="timed dispatches per query kind")
     parser.add_argument("--workdir", help="where the data goes (default: a new temporary dir)")
+    parser.add_argument(
+        "--lookups-only",
+        action="store_true",
+        help="time the lookups again on the store and --workdir an earlier run filled",
+    )
     args = parser.parse_args(argv)
     licenses = args.licenses
     customers = args.customers or max(1, licenses // 4)
@@ -316,6 +321,12 @@ def main(argv: list[str] | None = None) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     sqlite = database_url.startswith("sqlite")
+
+    if args.lookups_only:
+        if args.workdir is None:
+            parser.error("--lookups-only needs the --workdir of the run that filled the store")
+        report_lookups(database_url, workdir, customers, args.runs)
+        return
 
     started = time.perf_counter()
     in_fresh_process(generate, str(workdir), licenses, customers, recons, hosts)
@@ -370,7 +381,11 @@ def main(argv: list[str] | None = None) -> None:
     our_import("reconciliations", "reconciliations", "reconciliations.csv", recons)
     our_import("hosts", "hosts", "hosts.csv", hosts)
 
-    figures = run_lookups(database_url, workdir, customers, args.runs)
+    report_lookups(database_url, workdir, customers, args.runs)
+
+
+def report_lookups(database_url: str, workdir: Path, customers: int, runs: int) -> None:
+    figures = run_lookups(database_url, workdir, customers, runs)
     floor_p50, floor_p99 = figures.pop("floor")
     print(f"floor (fixed-text Bolt app): p50 {floor_p50:6.2f} ms  p99 {floor_p99:6.2f} ms")
     for label, (p50, p99, outcome, slack_calls) in figures.items():

@@ -20,3 +20,14 @@ def test_short_benchmark_runs_and_prints_its_figures(capsys, tmp_path):
         assert figure in printed
     assert "RATE LIMITED" not in printed
     assert "serving process peak RSS" in printed
+
+    # `--lookups-only`: the lookups timed again on the store this run filled, no import.
+    capsys.readouterr()  # what this test printed above
+    bench_lookup.main(
+        ["--licenses", "20000", "--runs", "5", "--workdir", str(tmp_path), "--lookups-only"]
+    )
+    again = capsys.readouterr().out
+    assert "import" not in again
+    for figure in ("floor", "exact name", "hostname", "recon name"):
+        assert figure in again
+    assert "RATE LIMITED" not in again

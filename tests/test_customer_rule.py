@@ -716,3 +716,31 @@ def test_regrouping_puts_the_statistics_target_back(engine: Engine):
         connection.exec_driver_sql("SET LOCAL default_statistics_target = 123")
         regroup(connection)
         assert connection.exec_driver_sql("SHOW default_statistics_target").scalar() == "123"
+
+
+def _salesforce_id_18_by_the_definition(raw: str) -> str:
+    """Salesforce's checksum written out as documented: per five-character chunk, bit i set when
+    character i is an upper-case letter, the sum an index into A-Z0-5."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+    suffix = ""
+    for start in (0, 5, 10):
+        chunk = raw[start : start + 5]
+        suffix += alphabet[sum(1 << i for i, c in enumerate(chunk) if "A" <= c <= "Z")]
+    return raw + suffix
+
+
+def test_a_15_character_salesforce_id_gets_salesforce_s_own_suffix():
+    assert salesforce_id_18("001D000000IqhSL") == "001D000000IqhSLIAZ"  # Salesforce's example
+    assert salesforce_id_18("001D000000IqhSLIAZ") == "001D000000IqhSLIAZ"
+    assert salesforce_id_18("not-an-id") == "not-an-id"
+
+
+@given(
+    st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        min_size=15,
+        max_size=15,
+    )
+)
+def test_the_salesforce_suffix_is_the_documented_checksum(raw: str):
+    assert salesforce_id_18(raw) == _salesforce_id_18_by_the_definition(raw)

@@ -117,13 +117,7 @@ def _lead_section(
         f"*Expires*\n{format_date(license.expires_at) if license.expires_at else 'no expiry'}",
         f"*Issued*\n{format_timestamp(license.issued_at)}",
     ]
-    recipient = _recipient(license, include_contact_emails=include_contact_emails)
-    if recipient:
-        fields.append(f"*Sent to*\n{recipient}")
-    if license.zuora_subscription_name:
-        fields.append(
-            f"*Subscription*\n{escape_text(license.zuora_subscription_name, SHORT_CODE_MAX)}"
-        )
+    fields += _delivery_fields(license, include_contact_emails=include_contact_emails)
     # The licensee only says something new when the license names another company.
     company = (license.company or "").strip()
     if company and company.casefold() != customer_name.strip().casefold():
@@ -136,6 +130,19 @@ def _lead_section(
 def _lead_heading(standing: CustomerStanding) -> str:
     mark, after = _LEAD_HEADING_PARTS[standing]
     return f"{mark} *{capitalised(CUSTOMER_STANDING_WORDS[standing])}*{after}"
+
+
+def _delivery_fields(license: LicenseRecord, *, include_contact_emails: bool) -> list[str]:
+    """Who received the license and on which subscription: the card's and the unfurl's fields."""
+    fields: list[str] = []
+    recipient = _recipient(license, include_contact_emails=include_contact_emails)
+    if recipient:
+        fields.append(f"*Sent to*\n{recipient}")
+    if license.zuora_subscription_name:
+        fields.append(
+            f"*Subscription*\n{escape_text(license.zuora_subscription_name, SHORT_CODE_MAX)}"
+        )
+    return fields
 
 
 def _recipient(license: LicenseRecord, *, include_contact_emails: bool) -> str:
@@ -456,13 +463,7 @@ def build_license_unfurl(
         f"*Type*\n{escape_text(license_type_label(license.license_type), SHORT_CODE_MAX)}",
         f"*Starts → expires*\n{_date_range(license)}",
     ]
-    recipient = _recipient(license, include_contact_emails=include_contact_emails)
-    if recipient:
-        fields.append(f"*Sent to*\n{recipient}")
-    if license.zuora_subscription_name:
-        fields.append(
-            f"*Subscription*\n{escape_text(license.zuora_subscription_name, SHORT_CODE_MAX)}"
-        )
+    fields += _delivery_fields(license, include_contact_emails=include_contact_emails)
     blocks = [SectionBlock(text=mrkdwn(text), fields=[mrkdwn(field) for field in fields])]
 
     lead = data.overview.lead

@@ -25,6 +25,7 @@ from bot.store.importing.errors import ImportFailed
 from bot.store.importing.kinds import KindSpec
 from bot.store.importing.writing import (
     BATCH_TABLE,
+    BULK_LOAD_SAVEPOINT,
     SEEN_TABLE,
     STORED_ROWS_TABLE,
     ImportWriter,
@@ -32,9 +33,6 @@ from bot.store.importing.writing import (
 
 # PostgreSQL: refresh planner statistics once a table has grown by at least this many rows.
 ANALYZE_MIN_ROWS = 5000
-# A bulk load reports its progress every this many rows (the ordinary path: every batch).
-BULK_PROGRESS_ROWS = 2000
-BULK_LOAD_SAVEPOINT = "import_bulk_load"
 
 
 class _PlannerStatistics:
@@ -100,15 +98,6 @@ class PostgreSQLWriter(ImportWriter):
         for statement in statements:
             self._execute(statement)
 
-    def can_bulk_load(self) -> bool:
-        """A first load: the table is empty (checked under the import's lock, so it stays so)
-        and a key may appear once only (pings, which keep the newest of several, go the
-        ordinary way)."""
-        if self.spec.newest_by is not None:
-            return False
-        ((empty,),) = self._fetch(f"SELECT NOT EXISTS (SELECT 1 FROM {self.table_name})")
-        return bool(empty)
-
     def bulk_load(
         self,
         rows: Iterable[tuple[int, tuple[Any, ...]]],
@@ -125,19 +114,14 @@ class PostgreSQLWriter(ImportWriter):
         self._execute(f"SAVEPOINT {BULK_LOAD_SAVEPOINT}")
         try:
             with self.cursor.copy(f"COPY {self.table_name} ({columns}) FROM STDIN") as copy:
-                for _line, row in rows:
+                for row in self._counted(rows, on_progress):
                     copy.write_row(row)
-                    self.rows += 1
-                    if on_progress is not None and self.rows % BULK_PROGRESS_ROWS == 0:
-                        on_progress(self.rows)
         except (ImportFailed, psycopg.Error):
             self._execute(f"ROLLBACK TO SAVEPOINT {BULK_LOAD_SAVEPOINT}")
             self.rows = 0
             return False
         self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
-        self.inserted = self.rows
-        if on_progress is not None and self.rows % BULK_PROGRESS_ROWS:
-            on_progress(self.rows)
+        self._bulk_loaded(on_progress)
         # The statistics the rest of the transaction (the customer rule) is planned with.
         self._execute(f"ANALYZE {self.table_name}")
         return True

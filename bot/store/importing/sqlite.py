@@ -1,6 +1,8 @@
-"""The SQLite import path: each batch is upserted with one executemany of
-INSERT ... ON CONFLICT DO UPDATE (sqlite3 runs it in-process with one prepared statement: one
-pass), rewriting a stored row only where some value differs. The work tables are SQLite's
+"""The SQLite import path. A first load (an empty table) is one executemany of a plain INSERT,
+fed while the file is parsed, with the table's secondary indexes built after the last row.
+Otherwise each batch is upserted with one executemany of INSERT ... ON CONFLICT DO UPDATE
+(sqlite3 runs it in-process with one prepared statement: one pass), rewriting a stored row only
+where some value differs. The work tables are SQLite's
 `temp` tables, which it keeps for the connection's life, so they are dropped before the commit.
 Until the import is known to change something the customer rule reads
 (`grouping_inputs_changed`: only then does it regroup), a batch of stored rows first has those
@@ -14,9 +16,17 @@ than the database's work (writing.py).
 from __future__ import annotations
 
 import functools
+import sqlite3
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.store.importing.writing import BATCH_TABLE, SEEN_TABLE, ImportWriter
+from bot.store.importing.errors import ImportFailed
+from bot.store.importing.writing import (
+    BATCH_TABLE,
+    BULK_LOAD_SAVEPOINT,
+    SEEN_TABLE,
+    ImportWriter,
+)
 
 # A licenses batch's keys with the values of the columns the customer rule reads, compared with
 # the stored rows before the upsert makes them equal. (A temporary trigger on the upsert's
@@ -56,6 +66,47 @@ class SQLiteWriter(ImportWriter):
         """Before the commit: SQLite keeps temporary tables for the connection's life."""
         for table in _SQLITE_WORK_TABLES:
             self._execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+    def bulk_load(
+        self,
+        rows: Iterable[tuple[int, tuple[Any, ...]]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> bool:
+        """Every parsed row into the empty table with one executemany of a plain INSERT, fed
+        while the file is read: no batch is staged or checked (nothing is stored to compare
+        with; a key twice violates the primary key). The table's secondary indexes are dropped
+        first and built again after the last row, each from one sort of the loaded table
+        rather than a million inserts at random places of its B-tree; the primary key's stays.
+
+        Inside a savepoint, as SQLite's DDL is transactional: on any failure the rows are
+        undone and the indexes restored, and False is returned, for the caller to load the
+        file the ordinary way, which names the lines (importing/__init__.py). Readers see the
+        table with its indexes throughout (WAL: they read the last commit)."""
+        indexes = self._fetch(
+            "SELECT name, sql FROM sqlite_master"
+            " WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+            (self.table_name,),
+        )
+        columns = ", ".join(self.spec.columns)
+        marks = ", ".join("?" * len(self.spec.columns))
+        self._execute(f"SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+        try:
+            for name, _ in indexes:
+                self._execute(f'DROP INDEX "{name}"')
+            self.cursor.executemany(
+                f"INSERT INTO {self.table_name} ({columns}) VALUES ({marks})",
+                self._counted(rows, on_progress),
+            )
+            for _, create_index in indexes:
+                self._execute(create_index)
+        except (ImportFailed, sqlite3.Error):
+            self._execute(f"ROLLBACK TO SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+            self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+            self.rows = 0
+            return False
+        self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+        self._bulk_loaded(on_progress)
+        return True
 
     def _load_stage(self, columns: str, staged: list[tuple[int, Any]]) -> None:
         self._execute(f"DELETE FROM temp.{BATCH_TABLE}")

@@ -11,7 +11,7 @@ engine's writer.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -38,6 +38,10 @@ MASS_DELETE_SHARE = Decimal("0.10")
 BATCH_TABLE = "import_batch_rows"
 SEEN_TABLE = "import_seen_keys"
 STORED_ROWS_TABLE = "import_stored_rows"  # PostgreSQL: a batch's rows whose keys are stored
+# A first load (`bulk_load`) runs inside this savepoint, and reports its progress every this
+# many rows (the ordinary path: every batch).
+BULK_LOAD_SAVEPOINT = "import_bulk_load"
+BULK_PROGRESS_ROWS = 2000
 
 
 def _sqlite_timestamp(value: datetime) -> str:
@@ -90,7 +94,8 @@ class ImportWriter:
     before (duplicates), rows already stored. Then SQLite upserts
     the rows with one executemany; PostgreSQL COPYs the new rows straight in and updates the
     stored ones from a staged copy. Either way only rows that differ are rewritten (a
-    re-import writes nothing and fires no triggers).
+    re-import writes nothing and fires no triggers). A first load into an empty table skips
+    all that (`bulk_load`): one stream of rows, undone on any failure.
 
     The engine's own SQL is its subclass's (postgresql.py, sqlite.py): the work tables, how a
     batch is staged and written, and the statement that records keys seen.
@@ -178,18 +183,39 @@ class ImportWriter:
     # -- rows
 
     def can_bulk_load(self) -> bool:
-        """Whether this import may write the whole file in one stream (`bulk_load`): the
-        engine's choice. SQLite's is no: its ordinary path already writes each batch with one
-        executemany, and a plain INSERT measured no faster than the upsert."""
-        return False
+        """Whether this import may write the whole file in one stream (`bulk_load`): a first
+        load. The table is empty (on PostgreSQL checked under the import's lock, on SQLite
+        inside its write transaction, so it stays so) and a key may appear once only (pings,
+        which keep the newest of several, go the ordinary way)."""
+        if self.spec.newest_by is not None:
+            return False
+        return not self._fetch(f"SELECT 1 FROM {self.table_name} LIMIT 1")
 
     def bulk_load(
         self,
         rows: Iterable[tuple[int, tuple[Any, ...]]],
         on_progress: Callable[[int], None] | None = None,
     ) -> bool:
-        """Write every row in one stream; False (and nothing written) when it failed."""
+        """Write every row into the empty table in one stream, inside BULK_LOAD_SAVEPOINT;
+        False (and nothing written) when it failed. The engine's own statements."""
         raise NotImplementedError
+
+    def _counted(
+        self,
+        rows: Iterable[tuple[int, tuple[Any, ...]]],
+        on_progress: Callable[[int], None] | None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """A bulk load's rows as the driver takes them, counted, with progress reported."""
+        for _line, row in rows:
+            yield row
+            self.rows += 1
+            if on_progress is not None and self.rows % BULK_PROGRESS_ROWS == 0:
+                on_progress(self.rows)
+
+    def _bulk_loaded(self, on_progress: Callable[[int], None] | None) -> None:
+        self.inserted = self.rows
+        if on_progress is not None and self.rows % BULK_PROGRESS_ROWS:
+            on_progress(self.rows)
 
     def parse(self, line: int, cells: list[Any]) -> tuple[Any, ...]:
         """One file row -> the row as the driver binds it."""

@@ -100,11 +100,22 @@ def company_name(name: str) -> CompanyName:
 
 
 def _folded_words(name: str) -> list[str]:
-    # Casefold on both sides of NFKD: each can produce characters the other then changes.
-    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
-    without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
-    return _fit_length(_join_single_letters(_NON_WORD.sub(" ", plain).split()))
+    if name.isascii():
+        # What the Unicode steps below make of ASCII (most names): NFKD leaves it as it is,
+        # casefold is lower, and there are no accents or other letters to fold.
+        plain = _APOSTROPHES.sub("", name.lower())
+    else:
+        # Casefold on both sides of NFKD: each can produce characters the other then changes.
+        decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
+        without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
+        plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
+    words = _NON_WORD.sub(" ", plain).split()
+    # Most names have no single letters to join and fit the length: skip both passes then.
+    if any(len(word) == 1 for word in words):
+        words = _join_single_letters(words)
+    if sum(map(len, words)) + len(words) - 1 > MAX_SEARCH_KEY_LENGTH:
+        words = _fit_length(words)
+    return words
 
 
 def _fit_length(words: list[str]) -> list[str]:

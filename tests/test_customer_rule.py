@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.salesforce_ids import salesforce_id_18
 from bot.search import company_name, find_customers
+from bot.store.db import create_store_engine, make_session_factory
 from bot.store.importing import ImportKind, import_columns, import_file
 from bot.store.models import Customer, License, Reconciliation, SearchWord, Subscription
 from bot.store.queries import (
@@ -716,6 +717,111 @@ def test_regrouping_puts_the_statistics_target_back(engine: Engine):
         connection.exec_driver_sql("SET LOCAL default_statistics_target = 123")
         regroup(connection)
         assert connection.exec_driver_sql("SHOW default_statistics_target").scalar() == "123"
+
+
+_NAME_INDEX = "ix_customer_search_key_trgm"  # migration 0002
+
+
+def _name_index_options(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        options = connection.exec_driver_sql(
+            f"SELECT reloptions FROM pg_class WHERE relname = '{_NAME_INDEX}'"
+        ).scalar_one()
+    return list(options)
+
+
+def _found_through_the_name_index(engine: Engine, word: str) -> list[str]:
+    with engine.begin() as connection:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = connection.exec_driver_sql(
+            f"EXPLAIN SELECT name FROM customer WHERE search_key %% '{word}'"
+        ).scalars()
+        assert _NAME_INDEX in " ".join(plan)
+        found = connection.exec_driver_sql(
+            f"SELECT name FROM customer WHERE search_key %% '{word}' ORDER BY name"
+        ).scalars()
+        return list(found)
+
+
+def test_a_first_load_fills_the_name_index_in_bulk_and_leaves_it_as_declared(
+    engine: Engine, store: Store
+):
+    """PostgreSQL writes the customers of a first load through the trigram index's pending
+    list, then merges it and puts `fastupdate = off` back: the index ends as migration 0002
+    made it, nothing left pending for searches to scan, and it finds every customer."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL index")
+    declared = _name_index_options(engine)
+    assert declared == ["fastupdate=off"]
+    rows = [
+        paid(i, f"Globex Unit {i}", salesforce_account_id=f"0016100001Gx{i:03d}AAA")
+        for i in range(1, 301)
+    ]
+    store.licenses(*rows)
+    assert _name_index_options(engine) == declared
+    with engine.begin() as connection:
+        pending_pages = connection.exec_driver_sql(
+            f"SELECT gin_clean_pending_list('{_NAME_INDEX}'::regclass)"
+        ).scalar_one()
+    assert pending_pages == 0
+    assert len(_found_through_the_name_index(engine, "globex unit")) == 300
+
+
+def test_regrouping_a_filled_store_leaves_the_name_index_alone(engine: Engine, store: Store):
+    """Only an empty customer table takes the bulk path: ALTER INDEX locks the index against
+    searches until the commit, which a store with customers to find must not do."""
+    from bot.store.customers import regroup
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL index")
+    store.licenses(paid(1, "Globex Corporation", salesforce_account_id="0016100001GxAAAAAA"))
+    with engine.begin() as connection:
+        regroup(connection)
+        locks = connection.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
+            f" AND relation = '{_NAME_INDEX}'::regclass AND mode = 'AccessExclusiveLock'"
+        ).scalar_one()
+    assert locks == 0
+
+
+def test_an_import_role_that_does_not_own_the_name_index_still_loads(
+    engine: Engine, tmp_path: Path
+):
+    """Where the importing role may write the tables but not alter their indexes, a first load
+    writes the customers the ordinary way."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL privilege")
+    with engine.begin() as connection:
+        database = connection.exec_driver_sql("SELECT current_database()").scalar_one()
+        # Roles are the server's: one per test database, so parallel runs never share it.
+        role = f"{database}_importer"[:63]
+        if connection.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'").first():
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+        else:
+            connection.exec_driver_sql(f'CREATE ROLE "{role}"')
+        for grant in (
+            f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"',
+            f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+            f'GRANT TEMPORARY ON DATABASE "{database}" TO "{role}"',
+        ):
+            connection.exec_driver_sql(grant)
+    as_importer = create_store_engine(
+        engine.url.render_as_string(hide_password=False),
+        connect_args={"options": f"-c role={role}"},  # connects as the test's user, acts as role
+    )
+    try:
+        importer_store = Store(make_session_factory(as_importer), tmp_path)
+        importer_store.licenses(
+            paid(1, "Globex Corporation", salesforce_account_id="0016100001GxAAAAAA")
+        )
+        assert importer_store.customers() == {"sf:0016100001GxAAAAAA": "Globex Corporation"}
+    finally:
+        as_importer.dispose()
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')
+    assert _name_index_options(engine) == ["fastupdate=off"]
+    assert _found_through_the_name_index(engine, "globex") == ["Globex Corporation"]
 
 
 def _salesforce_id_18_by_the_definition(raw: str) -> str:

@@ -53,6 +53,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ARRAY, Connection, Text, bindparam, column, func, select, table, true
+from sqlalchemy.exc import DBAPIError
 
 from bot.salesforce_ids import salesforce_id_18
 from bot.search import search_words
@@ -435,6 +436,7 @@ def regroup(connection: Connection) -> RegroupCounts:
     upsert = dialect_insert(steps.connection, _CUSTOMER_TABLE).from_select(
         columns, select(*changed.c).where(true())
     )
+    bulk_indexes = _gin_indexes_taking_bulk_inserts(steps)
     written = max(
         steps.connection.execute(
             upsert.on_conflict_do_update(
@@ -447,6 +449,7 @@ def regroup(connection: Connection) -> RegroupCounts:
         ).rowcount,
         0,
     )
+    _merge_gin_pending_lists(steps, bulk_indexes)
     deleted = steps.execute(
         "DELETE FROM customer WHERE NOT EXISTS ("
         f"SELECT 1 FROM {_T}wanted_customer AS wanted WHERE wanted.key = customer.key)"
@@ -454,6 +457,53 @@ def regroup(connection: Connection) -> RegroupCounts:
     reconciliations = _assign_reconciliations(steps)
     steps.drop_all()
     return RegroupCounts(written, deleted, moved, reconciliations)
+
+
+# PostgreSQL's GIN indexes on the customer table that write each row straight into the index
+# (`fastupdate = off`: the names' trigram index, migration 0002, so that searches never scan a
+# pending list). Filling an empty table, they take the rows through the pending list instead.
+_STRAIGHT_GIN_INDEXES_SQL = (
+    "SELECT index.relname FROM pg_index JOIN pg_class AS index ON index.oid = pg_index.indexrelid"
+    " JOIN pg_am ON pg_am.oid = index.relam WHERE pg_index.indrelid = 'customer'::regclass"
+    " AND pg_am.amname = 'gin' AND 'fastupdate=off' = ANY(index.reloptions)"
+)
+_GIN_SAVEPOINT = "customer_rule_gin_bulk_inserts"
+_INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE: "must be owner of index"
+
+
+def _gin_indexes_taking_bulk_inserts(steps: _Steps) -> list[str]:
+    """PostgreSQL, when the customers are written into an empty table (a first load): switch
+    the table's GIN indexes to their pending list for the upsert (about four times faster at
+    250,000 customers than a row at a time), and return their names for
+    `_merge_gin_pending_lists`. ALTER INDEX locks each index against readers until the commit:
+    lookups meanwhile, which had no customer to find, wait out their statement timeout and
+    answer that the store is unavailable. Where the import's role may not alter the index (it
+    does not own it), the customers are written the ordinary way."""
+    if (
+        not steps.postgresql
+        or steps.connection.exec_driver_sql("SELECT 1 FROM customer LIMIT 1").first()
+    ):
+        return []
+    names = list(steps.connection.exec_driver_sql(_STRAIGHT_GIN_INDEXES_SQL).scalars())
+    steps.execute(f"SAVEPOINT {_GIN_SAVEPOINT}")
+    try:
+        for name in names:
+            steps.execute(f'ALTER INDEX "{name}" SET (fastupdate = on)')
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+            raise
+        steps.execute(f"ROLLBACK TO SAVEPOINT {_GIN_SAVEPOINT}")
+        names = []
+    steps.execute(f"RELEASE SAVEPOINT {_GIN_SAVEPOINT}")
+    return names
+
+
+def _merge_gin_pending_lists(steps: _Steps, names: list[str]) -> None:
+    """Back to writing straight into each index, with what its pending list holds merged in:
+    turning fastupdate off does not merge it, and searches would scan it until a vacuum."""
+    for name in names:
+        steps.execute(f'ALTER INDEX "{name}" SET (fastupdate = off)')
+        steps.execute(f"SELECT gin_clean_pending_list('\"{name}\"'::regclass)")
 
 
 def assign_reconciliations(connection: Connection) -> int:

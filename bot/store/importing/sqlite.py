@@ -76,9 +76,9 @@ class SQLiteWriter(ImportWriter):
         while the file is read: no batch is staged or checked (nothing is stored to compare
         with; a key twice violates the primary key). The table's secondary indexes are dropped
         first and built again after the last row, each from one sort of the loaded table
-        rather than a million inserts at random places of its B-tree; the primary key's stays.
+        rather than an insert per row at a random place of its B-tree; the primary key's stays.
 
-        Inside a savepoint, as SQLite's DDL is transactional: on any failure the rows are
+        Inside a savepoint, as SQLite's DDL is transactional: when a row fails the rows are
         undone and the indexes restored, and False is returned, for the caller to load the
         file the ordinary way, which names the lines (importing/__init__.py). Readers see the
         table with its indexes throughout (WAL: they read the last commit)."""
@@ -99,7 +99,10 @@ class SQLiteWriter(ImportWriter):
             )
             for _, create_index in indexes:
                 self._execute(create_index)
-        except (ImportFailed, sqlite3.Error):
+        # A bad row, or one the table's constraints refuse (a key twice). Other errors are
+        # the store's (locked, full, a snapshot another import changed): the ordinary path
+        # would meet them too, so they propagate as they would from it.
+        except (ImportFailed, sqlite3.IntegrityError):
             self._execute(f"ROLLBACK TO SAVEPOINT {BULK_LOAD_SAVEPOINT}")
             self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
             self.rows = 0

@@ -184,9 +184,10 @@ class ImportWriter:
 
     def can_bulk_load(self) -> bool:
         """Whether this import may write the whole file in one stream (`bulk_load`): a first
-        load. The table is empty (on PostgreSQL checked under the import's lock, on SQLite
-        inside its write transaction, so it stays so) and a key may appear once only (pings,
-        which keep the newest of several, go the ordinary way)."""
+        load. The table is empty, and stays so until the load writes (PostgreSQL: checked
+        under the import's table lock; SQLite: a write from a snapshot another import has
+        changed since fails, SQLITE_BUSY_SNAPSHOT, rather than going ahead), and a key may
+        appear once only (pings, which keep the newest of several, go the ordinary way)."""
         if self.spec.newest_by is not None:
             return False
         return not self._fetch(f"SELECT 1 FROM {self.table_name} LIMIT 1")

@@ -54,7 +54,8 @@ _SQLITE_DOWNGRADE = (
 # pg_trgm is a trusted extension (PostgreSQL 13+): a database owner may create it.
 # fastupdate off: GIN's pending list would make every search after an import scan the
 # queued entries linearly until a vacuum merges them; imports rewrite few customer rows, so
-# writing straight into the index costs little.
+# writing straight into the index costs little. (A first load, into an empty table, takes the
+# pending list for its transaction and merges it before the commit: bot/store/customers.py.)
 _POSTGRESQL_UPGRADE = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     f"CREATE INDEX {POSTGRESQL_NAME_INDEX} ON customer"

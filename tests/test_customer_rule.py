@@ -7,6 +7,8 @@ read back as the card and the search read them.
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -767,6 +769,15 @@ def test_a_first_load_fills_the_name_index_in_bulk_and_leaves_it_as_declared(
     assert len(_found_through_the_name_index(engine, "globex unit")) == 300
 
 
+def _name_index_held(connection: Any) -> bool:
+    return bool(
+        connection.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
+            f" AND relation = '{_NAME_INDEX}'::regclass AND mode = 'AccessExclusiveLock'"
+        ).scalar_one()
+    )
+
+
 def test_regrouping_a_filled_store_leaves_the_name_index_alone(engine: Engine, store: Store):
     """Only an empty customer table takes the bulk path: ALTER INDEX locks the index against
     searches until the commit, which a store with customers to find must not do."""
@@ -775,13 +786,62 @@ def test_regrouping_a_filled_store_leaves_the_name_index_alone(engine: Engine, s
     if engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL index")
     store.licenses(paid(1, "Globex Corporation", salesforce_account_id="0016100001GxAAAAAA"))
-    with engine.begin() as connection:
-        regroup(connection)
-        locks = connection.exec_driver_sql(
-            "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
-            f" AND relation = '{_NAME_INDEX}'::regclass AND mode = 'AccessExclusiveLock'"
-        ).scalar_one()
-    assert locks == 0
+    for emptied, bulk in ((True, True), (False, False)):
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            if emptied:
+                connection.exec_driver_sql("DELETE FROM customer")
+            regroup(connection)
+            assert _name_index_held(connection) is bulk
+            transaction.rollback()
+
+
+def test_a_first_load_beside_a_reconciliations_import_does_not_deadlock(
+    engine: Engine, store: Store
+):
+    """A first load that holds the name index must not then wait for a lock another import
+    holds while that import waits for the index: a reconciliations import holds its table and
+    reads the customers. The first load takes its table locks before the index, so it waits
+    for the other import instead, and both finish."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's locks")
+    store.reconciliations(reconciliation_row(1, customer="Globex Corporation"))
+    outcome: dict[str, object] = {}
+
+    def first_load() -> None:
+        try:
+            outcome["summary"] = store.licenses(
+                paid(1, "Globex Corporation", salesforce_account_id="0016100001GxAAAAAA")
+            )
+        except Exception as error:  # reported by the assertion below
+            outcome["error"] = error
+
+    with engine.connect() as other_import:
+        transaction = other_import.begin()
+        other_import.exec_driver_sql("SET LOCAL statement_timeout = '5s'")
+        other_import.exec_driver_sql("LOCK TABLE reconciliation IN SHARE ROW EXCLUSIVE MODE")
+        loader = threading.Thread(target=first_load)
+        loader.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_a_lock(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _waiting_for_a_lock(engine), "the first load never reached the other import's lock"
+        # The other import reads the customers: it must not wait for the first load.
+        other_import.exec_driver_sql("SELECT key FROM customer WHERE search_key = 'globex'").all()
+        transaction.commit()
+    loader.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    assert store.customers() == {"sf:0016100001GxAAAAAA": "Globex Corporation"}
+
+
+def _waiting_for_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return bool(
+            connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'relation'"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).scalar_one()
+        )
 
 
 def test_an_import_role_that_does_not_own_the_name_index_still_loads(

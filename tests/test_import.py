@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,12 @@ from bot.store.importing import (
     BATCH_SIZE,
     ImportFailed,
     ImportKind,
+    _open_writer,
     import_columns,
     import_file,
 )
+from bot.store.importing.kinds import spec_for
+from bot.store.importing.reading import read_records
 from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
 
 LICENSE_COLUMNS = list(import_columns(ImportKind.LICENSES))
@@ -952,6 +956,31 @@ def test_a_first_load_leaves_the_tables_indexes_as_they_were(session_factory, tm
     with session_factory() as session:
         by_email = select(func.count()).where(License.contact_email_key == "jane@acme.io")
         assert session.scalar(by_email) == len(rows)
+
+
+def test_a_first_load_that_fails_leaves_nothing_in_its_transaction(session_factory, tmp_path):
+    """What the ordinary path that follows relies on: a bulk load that failed (a key twice)
+    has undone its rows, and on SQLite put its indexes back, inside the transaction that goes
+    on. (After the whole import fails, its rollback would hide a missing undo.)"""
+    rows = [license_row(i, **UNSUBSCRIBED) for i in range(1, 11)]
+    path = licenses_file(tmp_path, [*rows, license_row(3, **UNSUBSCRIBED)])
+    declared = _license_indexes(session_factory)
+    spec = spec_for(ImportKind.LICENSES)
+    session = session_factory()
+    try:
+        session.begin()
+        writer = _open_writer(session, spec, full=False)
+        assert writer.can_bulk_load()
+        with closing(read_records(path).rows(spec)) as cells:
+            parsed = ((line, writer.parse(line, row)) for line, row in cells)
+            assert writer.bulk_load(parsed) is False
+        assert writer.rows == 0
+        assert session.scalar(select(func.count()).select_from(License)) == 0
+        indexes = inspect(session.connection()).get_indexes("license")
+        assert sorted(indexes, key=lambda index: str(index["name"])) == declared
+    finally:
+        session.rollback()
+        session.close()
 
 
 def test_a_first_load_reports_its_progress(session_factory, tmp_path):

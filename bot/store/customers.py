@@ -485,6 +485,12 @@ def _gin_indexes_taking_bulk_inserts(steps: _Steps) -> list[str]:
     ):
         return []
     names = list(steps.connection.exec_driver_sql(_STRAIGHT_GIN_INDEXES_SQL).scalars())
+    if not names:
+        return []
+    # Every table lock the rest of the regrouping takes, taken now, before the index is held:
+    # while it is, this transaction must wait for nothing, or it could deadlock with one that
+    # waits for the index (a reconciliations import holds its table and reads the customers).
+    steps.execute("LOCK TABLE customer, reconciliation IN ROW EXCLUSIVE MODE")
     steps.execute(f"SAVEPOINT {_GIN_SAVEPOINT}")
     try:
         for name in names:

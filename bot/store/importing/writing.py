@@ -95,7 +95,8 @@ class ImportWriter:
     the rows with one executemany; PostgreSQL COPYs the new rows straight in and updates the
     stored ones from a staged copy. Either way only rows that differ are rewritten (a
     re-import writes nothing and fires no triggers). A first load into an empty table skips
-    all that (`bulk_load`): one stream of rows, undone on any failure.
+    all that (`bulk_load`): one stream of rows, undone when a row fails (the file is then
+    loaded the ordinary way, which names the line).
 
     The engine's own SQL is its subclass's (postgresql.py, sqlite.py): the work tables, how a
     batch is staged and written, and the statement that records keys seen.

@@ -180,8 +180,8 @@ def _load_in_batches(
 def _bulk_load(
     run: ImportWriter, records: Records, on_progress: Callable[[int], None] | None
 ) -> bool:
-    """A first load in one stream (the writer's `bulk_load`). True when it loaded the file; on
-    any failure (a bad row, a key twice) it is undone and False returned: the ordinary path
+    """A first load in one stream (the writer's `bulk_load`). True when it loaded the file; when
+    a row fails (a bad value, a key twice) it is undone and False returned: the ordinary path
     then loads the file again and reports its first error exactly as it always does, so the
     error an operator reads does not depend on the path taken."""
     with closing(records.rows(run.spec)) as rows:

@@ -14,18 +14,16 @@ processing through the ORM cost more than the database's work (writing.py).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
-from bot.store.importing.errors import ImportFailed
 from bot.store.importing.kinds import KindSpec
 from bot.store.importing.writing import (
     BATCH_TABLE,
-    BULK_LOAD_SAVEPOINT,
     SEEN_TABLE,
     STORED_ROWS_TABLE,
     ImportWriter,
@@ -98,33 +96,27 @@ class PostgreSQLWriter(ImportWriter):
         for statement in statements:
             self._execute(statement)
 
+    _REFUSED_ROW_ERRORS = (psycopg.Error,)
+
     def bulk_load(
         self,
         rows: Iterable[tuple[int, tuple[Any, ...]]],
         on_progress: Callable[[int], None] | None = None,
     ) -> bool:
-        """Every parsed row into the empty table with one COPY, streamed while the file is
-        read: PostgreSQL maintains the indexes as the rows arrive, while this process parses
-        the next ones, and no batch is staged or checked (nothing is stored to compare with).
+        loaded = super().bulk_load(rows, on_progress)
+        if loaded:
+            # The statistics the rest of the transaction (the customer rule) is planned with.
+            self._execute(f"ANALYZE {self.table_name}")
+        return loaded
 
-        Inside a savepoint: on any failure (a bad row, a key that appears twice and so
-        violates the primary key) the rows are undone and False is returned, for the caller to
-        load the file the ordinary way, which names the lines (importing/__init__.py)."""
+    def _stream(self, rows: Iterator[tuple[Any, ...]]) -> None:
+        """One COPY, streamed while the file is read: PostgreSQL maintains the indexes as the
+        rows arrive, while this process parses the next ones, and no batch is staged or checked
+        (nothing is stored to compare with). Any error of the driver undoes it."""
         columns = ", ".join(self.spec.columns)
-        self._execute(f"SAVEPOINT {BULK_LOAD_SAVEPOINT}")
-        try:
-            with self.cursor.copy(f"COPY {self.table_name} ({columns}) FROM STDIN") as copy:
-                for row in self._counted(rows, on_progress):
-                    copy.write_row(row)
-        except (ImportFailed, psycopg.Error):
-            self._execute(f"ROLLBACK TO SAVEPOINT {BULK_LOAD_SAVEPOINT}")
-            self.rows = 0
-            return False
-        self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
-        self._bulk_loaded(on_progress)
-        # The statistics the rest of the transaction (the customer rule) is planned with.
-        self._execute(f"ANALYZE {self.table_name}")
-        return True
+        with self.cursor.copy(f"COPY {self.table_name} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _load_stage(self, columns: str, staged: list[tuple[int, Any]]) -> None:
         self._execute(f"TRUNCATE {BATCH_TABLE}")

@@ -17,16 +17,10 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterator
 from typing import Any
 
-from bot.store.importing.errors import ImportFailed
-from bot.store.importing.writing import (
-    BATCH_TABLE,
-    BULK_LOAD_SAVEPOINT,
-    SEEN_TABLE,
-    ImportWriter,
-)
+from bot.store.importing.writing import BATCH_TABLE, SEEN_TABLE, ImportWriter
 
 # A licenses batch's keys with the values of the columns the customer rule reads, compared with
 # the stored rows before the upsert makes them equal. (A temporary trigger on the upsert's
@@ -67,49 +61,30 @@ class SQLiteWriter(ImportWriter):
         for table in _SQLITE_WORK_TABLES:
             self._execute(f"DROP TABLE IF EXISTS temp.{table}")
 
-    def bulk_load(
-        self,
-        rows: Iterable[tuple[int, tuple[Any, ...]]],
-        on_progress: Callable[[int], None] | None = None,
-    ) -> bool:
-        """Every parsed row into the empty table with one executemany of a plain INSERT, fed
-        while the file is read: no batch is staged or checked (nothing is stored to compare
-        with; a key twice violates the primary key). The table's secondary indexes are dropped
+    # A row the table's constraints refuse (a key twice). Other errors are the store's (locked,
+    # full, a snapshot another import changed): the ordinary path would meet them too, so they
+    # propagate as they would from it.
+    _REFUSED_ROW_ERRORS = (sqlite3.IntegrityError,)
+
+    def _stream(self, rows: Iterator[tuple[Any, ...]]) -> None:
+        """One executemany of a plain INSERT, fed while the file is read: no batch is staged or
+        checked (nothing is stored to compare with). The table's secondary indexes are dropped
         first and built again after the last row, each from one sort of the loaded table
         rather than an insert per row at a random place of its B-tree; the primary key's stays.
-
-        Inside a savepoint, as SQLite's DDL is transactional: when a row fails the rows are
-        undone and the indexes restored, and False is returned, for the caller to load the
-        file the ordinary way, which names the lines (importing/__init__.py). Readers see the
-        table with its indexes throughout (WAL: they read the last commit)."""
+        SQLite's DDL is transactional: the bulk load's savepoint restores them when a row
+        fails. Readers see the table with its indexes throughout (WAL: the last commit)."""
         indexes = self._fetch(
             "SELECT name, sql FROM sqlite_master"
             " WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
             (self.table_name,),
         )
+        for name, _ in indexes:
+            self._execute(f'DROP INDEX "{name}"')
         columns = ", ".join(self.spec.columns)
         marks = ", ".join("?" * len(self.spec.columns))
-        self._execute(f"SAVEPOINT {BULK_LOAD_SAVEPOINT}")
-        try:
-            for name, _ in indexes:
-                self._execute(f'DROP INDEX "{name}"')
-            self.cursor.executemany(
-                f"INSERT INTO {self.table_name} ({columns}) VALUES ({marks})",
-                self._counted(rows, on_progress),
-            )
-            for _, create_index in indexes:
-                self._execute(create_index)
-        # A bad row, or one the table's constraints refuse (a key twice). Other errors are
-        # the store's (locked, full, a snapshot another import changed): the ordinary path
-        # would meet them too, so they propagate as they would from it.
-        except (ImportFailed, sqlite3.IntegrityError):
-            self._execute(f"ROLLBACK TO SAVEPOINT {BULK_LOAD_SAVEPOINT}")
-            self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
-            self.rows = 0
-            return False
-        self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
-        self._bulk_loaded(on_progress)
-        return True
+        self.cursor.executemany(f"INSERT INTO {self.table_name} ({columns}) VALUES ({marks})", rows)
+        for _, create_index in indexes:
+            self._execute(create_index)
 
     def _load_stage(self, columns: str, staged: list[tuple[int, Any]]) -> None:
         self._execute(f"DELETE FROM temp.{BATCH_TABLE}")

@@ -193,13 +193,35 @@ class ImportWriter:
             return False
         return not self._fetch(f"SELECT 1 FROM {self.table_name} LIMIT 1")
 
+    # The driver's errors that mean it refused a row (a key twice violates the primary key):
+    # a bulk load they stop is undone, and the ordinary path names the line. The engine's.
+    _REFUSED_ROW_ERRORS: tuple[type[Exception], ...] = ()
+
     def bulk_load(
         self,
         rows: Iterable[tuple[int, tuple[Any, ...]]],
         on_progress: Callable[[int], None] | None = None,
     ) -> bool:
-        """Write every row into the empty table in one stream, inside BULK_LOAD_SAVEPOINT;
-        False (and nothing written) when it failed. The engine's own statements."""
+        """Write every row into the empty table in one stream (the engine's `_stream`), inside
+        BULK_LOAD_SAVEPOINT. When a row fails (a bad value, or one the driver refuses) the rows
+        are undone and False is returned, for the caller to load the file the ordinary way,
+        which names the lines (importing/__init__.py)."""
+        self._execute(f"SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+        try:
+            self._stream(self._counted(rows, on_progress))
+        except (ImportFailed, *self._REFUSED_ROW_ERRORS):
+            self._execute(f"ROLLBACK TO SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+            self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+            self.rows = 0
+            return False
+        self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
+        self.inserted = self.rows
+        if on_progress is not None and self.rows % BULK_PROGRESS_ROWS:
+            on_progress(self.rows)
+        return True
+
+    def _stream(self, rows: Iterator[tuple[Any, ...]]) -> None:
+        """The engine's statements writing `rows` into the empty table."""
         raise NotImplementedError
 
     def _counted(
@@ -213,11 +235,6 @@ class ImportWriter:
             self.rows += 1
             if on_progress is not None and self.rows % BULK_PROGRESS_ROWS == 0:
                 on_progress(self.rows)
-
-    def _bulk_loaded(self, on_progress: Callable[[int], None] | None) -> None:
-        self.inserted = self.rows
-        if on_progress is not None and self.rows % BULK_PROGRESS_ROWS:
-            on_progress(self.rows)
 
     def parse(self, line: int, cells: list[Any]) -> tuple[Any, ...]:
         """One file row -> the row as the driver binds it."""

@@ -101,9 +101,17 @@ def timed_import(database_url: str, kind: str, path: str) -> tuple[float, float,
 
 
 # The tables an import of licenses and subscriptions writes, parents first: the raw baseline
-# loads the rows the store ends with in each (the search index and the name vocabulary's are
-# kept by the customer and search_word tables' own indexes and triggers, as for our import).
-WRITTEN_TABLES = ("subscription", "license", "customer", "search_word")
+# loads the rows the store ends with in each (the name search index and the name vocabulary's
+# are kept by the customer_name and search_word tables' own indexes and triggers, as for our
+# import).
+WRITTEN_TABLES = (
+    "subscription",
+    "license",
+    "customer",
+    "customer_name",
+    "name_bigram",
+    "search_word",
+)
 
 
 def _stored_rows(engine: Engine, table: str) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
@@ -233,6 +241,18 @@ def lookup_queries(workdir: Path, customers: int) -> dict[str, tuple[str, str]]:
     # A one-word query with a letter typed twice ("Meesa"): the typo the all-words-but-one probe
     # cannot catch, so it exercises the ranked trigram fallback over every name sharing a word.
     word = next((w for w in name.split() if len(w) >= 4 and w.isalpha()), name.split()[0])
+    # The names issue 17 made searchable: a licensee that is not the account's name, a
+    # contact's name, a Japanese name's two characters; and the identifiers.
+    licensee_customer = next(
+        index for index in range(middle, customers) if datagen.licensee_name(index)
+    )
+    cjk_customer = next(
+        index
+        for index in range(middle, customers)
+        if index % datagen.CJK_EVERY == datagen.CJK_OFFSET
+    )
+    salesforce_customer = next(index for index in range(middle, customers) if index % 3)
+    contact_name, _ = datagen.contact(middle, 1)
     return {
         "exact name": ("/license", name),
         "typo": ("/license", name.replace("a", "e", 1) if "a" in name else name + "x"),
@@ -243,6 +263,12 @@ def lookup_queries(workdir: Path, customers: int) -> dict[str, tuple[str, str]]:
         "subscription": ("/license", f"A-S{middle:08d}"),
         "license id": ("/license", "12345"),
         "hostname": ("/license", hostname),
+        "licensee name": ("/license", datagen.licensee_name(licensee_customer) or ""),
+        "contact name": ("/license", contact_name),
+        "CJK, 2 chars": ("/license", datagen.cjk_name(cjk_customer).removeprefix("株式会社")[:2]),
+        "Salesforce id": ("/license", datagen.salesforce_id(salesforce_customer)),
+        "account number": ("/license", f"A{middle:08d}"),
+        "Zuora id": ("/license", f"{middle:032x}"),
         "recon name": ("/recon", name),
     }
 

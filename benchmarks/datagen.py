@@ -11,8 +11,16 @@ The Zuora export (`write_subscriptions`) has every customer's subscription in on
 versions, each version with its own Zuora id (licenses carry the first version's), and the
 account with its name as in Salesforce.
 
-Customer `i` has domain `c{i}.example`, subscription `A-S{i:08d}` and hosts
-`gitlab{n}.h{license}.example`, so a benchmark can name a customer every way a user would.
+Every name a customer is known by is searched (issue 17), so those take real shapes too: each
+customer has one to three contacts (first and last names from common ones, so one contact name
+is many customers'), who receive its licenses; one customer in LICENSEE_EVERY has its paid
+licenses issued to a licensee name that is not its account's (a former name, a subsidiary);
+one in CJK_EVERY has a Japanese name (kana and kanji, 株式会社 before or after it); Salesforce
+ids are Account ids (`001…`, 15 characters); half the pings report billable users.
+
+Customer `i` has domain `c{i}.example`, subscription `A-S{i:08d}`, Zuora account number
+`A{i:08d}` and hosts `gitlab{n}.h{license}.example`, so a benchmark can name a customer every
+way a user would.
 """
 
 from __future__ import annotations
@@ -47,6 +55,25 @@ LEGAL_SPELLINGS = {
 }
 # Every this-many-th customer has the previous customer's name, under its own accounts.
 SHARED_NAME_EVERY = 50
+# Every this-many-th customer's paid licenses name another licensee than its account.
+LICENSEE_EVERY = 20
+LICENSEE_OFFSET = 7
+# Every this-many-th customer has a Japanese name.
+CJK_EVERY = 100
+CJK_OFFSET = 31
+CJK_WORDS = (
+    "ヤマト サクラ 富士 日立 東洋 技研 電機 製作所 システム ソフト 工業 情報 通信 精密 化学 物産"
+).split()
+CONTACT_FIRST = (
+    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
+    "Richard Susan Joseph Jessica Thomas Sarah Wei Priya Hiroshi Yuki Lars Ingrid Olu Amara "
+    "Diego Sofia Mateo Chloe Noah Leila Marek Nadia Kwame Elif Jonas Mei Sipho Ravi"
+).split()
+CONTACT_LAST = (
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
+    "Wilson Anderson Taylor Thomas Moore Jackson Martin Lee Tanaka Sato Suzuki Zhang Wang Sharma "
+    "Patel Nilsson Berg Adeyemi Okafor Rossi Weber Dubois Kowalski Novak Silva Kim Chen Mensah"
+).split()
 # An update run upper-cases every this-many-th license's company.
 RESPELT_EVERY = 100
 PLANS = ["starter", "premium", "ultimate", "gitlab_com_premium", "gitlab_com_ultimate"]
@@ -73,8 +100,37 @@ def company_names(customers: int, seed: int = 7) -> list[str]:
         name = company_name(index, rng)
         if index % SHARED_NAME_EVERY == SHARED_NAME_EVERY - 1:
             name = names[-1]  # one name, two companies: told apart by their accounts
+        elif index % CJK_EVERY == CJK_OFFSET:
+            name = cjk_name(index)
         names.append(name)
     return names
+
+
+def cjk_name(index: int) -> str:
+    """A Japanese company name: two or three words, 株式会社 before or after, and the index."""
+    rng = random.Random(index)
+    words = "".join(rng.sample(CJK_WORDS, 2 + index % 2))
+    return f"株式会社{words}{index}" if index % 2 else f"{words}{index}株式会社"
+
+
+def licensee_name(index: int) -> str | None:
+    """The licensee a customer's paid licenses name, when it is not its account's name."""
+    if index % LICENSEE_EVERY != LICENSEE_OFFSET:
+        return None
+    return f"{FIRST[index % len(FIRST)]} {SECOND[index % len(SECOND)]} Group {index}"
+
+
+def salesforce_id(customer: int) -> str:
+    """A Salesforce Account id (key prefix 001), 15 characters."""
+    return f"001{customer:012d}"
+
+
+def contact(customer: int, license_id: int) -> tuple[str, str]:
+    """One of the customer's one to three contacts: (name, email)."""
+    which = license_id % (1 + customer % 3)
+    rng = random.Random(customer * 7 + which)
+    first, last = rng.choice(CONTACT_FIRST), rng.choice(CONTACT_LAST)
+    return f"{first} {last}", f"{first}.{last}@c{customer}.example".lower()
 
 
 def typed(name: str, rng: random.Random, *, trial: bool) -> str:
@@ -111,19 +167,20 @@ def write_licenses(
             customer = rng.randrange(customers)
             start = today - timedelta(days=rng.randrange(0, 1500))
             trial = rng.random() < 0.15
-            domain = f"c{customer}.example"
             # Self-requested trials carry no ids; a third of the customers no Salesforce id.
-            salesforce = "" if trial or customer % 3 == 0 else f"SF{customer:013d}"
+            salesforce = "" if trial or customer % 3 == 0 else salesforce_id(customer)
             zuora = "" if trial else f"ZA{customer:010d}"
-            company = typed(names[customer], rng, trial=trial)
+            licensee = None if trial else licensee_name(customer)
+            company = licensee or typed(names[customer], rng, trial=trial)
             if user_count_offset and license_id % RESPELT_EVERY == 0:
                 company = company.upper()
+            contact_name, contact_email = contact(customer, license_id)
             writer.writerow(
                 [
                     license_id,
                     company,
-                    f"Contact {license_id}",
-                    f"user{license_id % 97}@{domain}",
+                    contact_name,
+                    contact_email,
                     rng.choice(PLANS),
                     rng.choice([5, 10, 25, 50, 100, 250, 1000]) + user_count_offset,
                     "true" if trial else "false",
@@ -164,7 +221,7 @@ def write_subscriptions(path: Path, customers: int, seed: int = 7) -> None:
                         f"ZA{customer:010d}",
                         names[customer],
                         f"A{customer:08d}",
-                        f"SF{customer:013d}" if has_salesforce_id else "",
+                        salesforce_id(customer) if has_salesforce_id else "",
                     ]
                 )
 
@@ -219,6 +276,7 @@ def write_hosts(path: Path, hosts: int, licenses: int, today: date, seed: int = 
                     f"{(today - timedelta(days=rng.randrange(0, 30))).isoformat()}T03:00:00Z",
                     "",  # uuid: keyed by hostname
                     "",  # license_md5: reported by license id
+                    users - rng.randrange(0, 5) if number % 2 else "",  # billable users
                 ]
             )
 

@@ -30,6 +30,8 @@ PICK_MORE_LICENSE_ACTION = "pick_more_license"
 PICK_MORE_RECON_ACTION = "pick_more_recon"
 
 LICENSE_SEND_TO_ME_ACTION = "license_send_to_me"
+# "Show all licenses" under a card, and "Show more" on that list (value: bot.views.license_card).
+LICENSE_HISTORY_ACTION = "license_history"
 HOME_RECENT_LOOKUP_ACTION = "home_recent_lookup"
 
 # Shortcuts (callback_id) and the modals they open (view callback_id)
@@ -55,7 +57,8 @@ BOT_EVENTS = ("app_home_opened", "link_shared", "app_uninstalled", "tokens_revok
 # Block ids
 CARD_HEADER_BLOCK = "card_header"
 CARD_ACTIONS_BLOCK = "card_actions"
-CARD_LINKS_BLOCK = "card_links"  # URL buttons (Zuora, CustomersDot, hostnames)
+CARD_LINKS_BLOCK = "card_links"  # URL buttons (Zuora, CustomersDot, hostnames) of a subscription
+HISTORY_MORE_BLOCK = "history_more"
 PICK_LIST_BLOCK_PREFIX = "pick:"
 PICK_MORE_BLOCK = "pick_more"
 ALSO_MATCHING_BLOCK_PREFIX = "also:"  # customers offered beside a card (bot.views.pick_list)

@@ -1,5 +1,5 @@
-"""Buttons: share a card into the channel, pick a customer, show more of a pick list, and URL
-buttons (ack only)."""
+"""Buttons: share a card into the channel, pick a customer, show more of a pick list, show all
+of a customer's licenses, and URL buttons (ack only)."""
 
 from __future__ import annotations
 
@@ -89,6 +89,11 @@ def register(app: App, services: Services) -> None:
         )
         respond(response_type="ephemeral", replace_original=True, **answer.payload())
 
+    def show_all_licenses(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        # Below the card (or the page before), ephemeral: the card stays where it was.
+        answer = lookups.answer_history(action_value(body), actor_of(context))
+        respond(response_type="ephemeral", replace_original=False, **answer.payload())
+
     def show_more_matches(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         action_id = body["actions"][0]["action_id"]
         answer = lookups.answer_more_matches(
@@ -123,6 +128,7 @@ def register(app: App, services: Services) -> None:
     # The Web API call (response_url) need not precede the ack: it runs lazily.
     app.action(ids.LICENSE_SHARE_ACTION)(ack=acknowledge, lazy=[share_license_card])
     app.action(ids.LICENSE_SEND_TO_ME_ACTION)(ack=acknowledge, lazy=[send_card_to_requester])
+    app.action(ids.LICENSE_HISTORY_ACTION)(ack=acknowledge, lazy=[show_all_licenses])
     for pick_action in COMMAND_BY_PICK_ACTION:
         app.action(pick_action)(ack=acknowledge, lazy=[show_picked_customer])
     for more_action in COMMAND_BY_MORE_ACTION:

@@ -105,8 +105,17 @@ def worker_id(request: pytest.FixtureRequest) -> str:
     return workerinput["workerid"] if workerinput else "main"
 
 
+# Written by the store's upkeep when `db upgrade` migrates the database (bot/store/upkeep.py):
+# reference data, kept across tests as a copied SQLite template keeps it.
+_KEPT_TABLES = ("store_meta", "public_email_domain")
+
+
 def _truncate_postgres(engine: Engine) -> None:
-    tables = [f"{t.schema}.{t.name}" if t.schema else t.name for t in Base.metadata.sorted_tables]
+    tables = [
+        f"{t.schema}.{t.name}" if t.schema else t.name
+        for t in Base.metadata.sorted_tables
+        if t.name not in _KEPT_TABLES
+    ]
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 

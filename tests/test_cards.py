@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bot import ids
+from bot.licensing import summarise_licenses
 from bot.links import Links
 from bot.records import (
     CustomerChoice,
@@ -24,7 +25,6 @@ from bot.records import (
     CustomerRecord,
     CustomerStanding,
     HostRecord,
-    LicenseOverview,
     LicenseRecord,
     RankedLicense,
     ReconciliationRecord,
@@ -40,7 +40,12 @@ from bot.views.blocks import (
     plan_label,
     relative_dates,
 )
-from bot.views.license_card import build_license_card
+from bot.views.license_card import (
+    HISTORY_SHOWN,
+    TRIALS_SHOWN,
+    build_license_card,
+    history_value,
+)
 from bot.views.notices import (
     build_notice,
     build_refusal,
@@ -177,6 +182,10 @@ def make_license(license_id: int, **overrides: Any) -> LicenseRecord:
         "salesforce_account_id": "0016100000XyZ12",
     }
     values.update(overrides)
+    # The subscription as the store reads it (bot.store.queries): the row's, for a paid license.
+    values.setdefault(
+        "subscription", None if values["trial"] else values.get("zuora_subscription_name")
+    )
     return LicenseRecord(**values)
 
 
@@ -191,10 +200,19 @@ def make_customer_licenses(
     salesforce_account_id: str | None = "0016100000XyZ12",
     data_as_of: datetime | None = DATA_AS_OF,
 ) -> CustomerLicenses:
+    """The card's data for these licenses, ordered by the active-license rule as the store's
+    read does (bot.licensing); the standings given are the ones the dates give on TODAY."""
     hosts_by_license = {lead.license.id: hosts} if lead is not None and hosts else {}
+    records = [ranked.license for ranked in ((lead,) if lead else ()) + others + trials]
+    overview = summarise_licenses(records, TODAY, hosts_by_license)
+    given = {ranked.license.id: ranked.standing for ranked in ((lead,) if lead else ()) + others}
+    given.update({ranked.license.id: ranked.standing for ranked in trials})
+    assert {r.license.id: r.standing for r in (*overview.paid, *overview.trials)} == given, (
+        "a test's standings must be the ones its dates give"
+    )
     return CustomerLicenses(
         customer=CustomerRecord(key=key, name=name, salesforce_account_id=salesforce_account_id),
-        overview=LicenseOverview(lead=lead, others=others, trials=trials),
+        overview=overview,
         hosts_by_license=hosts_by_license,
         data_as_of=data_as_of,
         today=TODAY,
@@ -225,7 +243,12 @@ def normal_customer(**overrides: Any) -> CustomerLicenses:
     trials = (
         RankedLicense(
             make_license(
-                900, plan="ultimate", trial=True, starts_at=date(2024, 2, 1), user_count=100
+                900,
+                plan="ultimate",
+                trial=True,
+                starts_at=date(2024, 2, 1),
+                expires_at=date(2024, 3, 2),
+                user_count=100,
             ),
             Standing.EXPIRED,
         ),
@@ -297,33 +320,42 @@ def test_normal_customer_card_leads_with_the_active_license() -> None:
 
     lead = blocks[2]
     assert "Active license" in lead["text"]["text"]
-    assert "<https://customers.example.test/admin/license/1234|#1234>" in lead["text"]["text"]
+    assert (
+        "<https://customers.example.test/admin/license/1234|#1234> · A-S00012345"
+        in (lead["text"]["text"])
+    )
     assert "Premium · 50 seats · expires in 18 days" in lead["text"]["text"]
+    # Its two servers reported 48 users each, against 50 seats bought.
+    assert "48 of 50 seats in use · historical max 50" in lead["text"]["text"]
     fields = [field["text"] for field in lead["fields"]]
     assert "*Seats*\n50 seats, was 40, 5 true-ups" in fields
-    assert "*Type*\nCloud · paid" in fields
+    assert "*Type*\nCloud" in fields
     assert "*Starts*\n2025-03-01" in fields
     assert "*Expires*\n2026-03-01" in fields
     assert "*Issued*\n2025-02-27 14:03 UTC" in fields
-    assert "*Subscription*\nA-S00012345" in fields
     assert f"*Sent to*\nJane Doe\n<mailto:{EMAIL}|{EMAIL}>" in fields
+    assert not [field for field in fields if field.startswith("*Subscription*")]  # its heading
 
-    assert "• `gitlab2.acme.io` · 16.4.1 · 48 active users · reported today" in text
-    assert "reported 2 days ago" in text
     assert (
-        "• <https://customers.example.test/admin/license/1100|#1100> Starter · 20 seats · "
-        "2025-03-01 → 2025-02-28 (expired) · "
-        f"<https://zuora.example.test/apps/Subscription.do?method=view&amp;id={SUBSCRIPTION_ID}"
-        "|A-S00012345>"
+        "• <https://version.example.test/licenses/1234|gitlab2.acme.io> · 16.4.1 · "
+        "48 active users · reported today"
+    ) in text
+    assert "reported 2 days ago" in text
+    # The subscription's older license, with who received it and when it was issued.
+    assert (
+        "*A-S00012345*\n• <https://customers.example.test/admin/license/1100|#1100> Starter · "
+        "20 seats · 2025-03-01 → 2025-02-28 (expired) · "
+        f"sent to Jane Doe <mailto:{EMAIL}|{EMAIL}> · issued 2025-02-27 14:03 UTC"
     ) in text
     assert (
-        "*1 trial:* <https://customers.example.test/admin/license/900|2024-02 Ultimate 100 users>"
-        in text
-    )
+        "• <https://customers.example.test/admin/license/900|#900> Ultimate trial · 100 users · "
+        "2024-02-01 → 2024-03-02 · expired\n"
+        f"      requested 2025-02-27 14:03 UTC by Jane Doe <mailto:{EMAIL}|{EMAIL}>"
+    ) in text
     assert block_with_id(message, ids.FOOTER_BLOCK)["elements"][0]["text"] == (
         "Data as of 2026-02-11 06:00 UTC"
     )
-    assert message["text"] == "Acme Corp: Premium, 50 seats, expires in 18 days"
+    assert message["text"] == "Acme Corp: Premium · 50 seats · expires in 18 days"
 
 
 def test_link_buttons_open_zuora_customersdot_and_hostnames() -> None:
@@ -406,15 +438,19 @@ def test_contact_email_only_when_asked_for() -> None:
 
 def test_no_hosts_says_so() -> None:
     message = license_card(normal_customer(hosts=()))
-    assert "*Hosts*\nNo usage pings for this license." in all_text(message)
+    assert "*Servers*: no usage data." in all_text(message)
+    assert "seats in use" not in all_text(message)
+    gitlab_com = RankedLicense(make_license(1234, plan="gitlab_com_premium"), Standing.ACTIVE)
+    message = license_card(make_customer_licenses(lead=gitlab_com))
+    assert "*Servers*: no usage data (GitLab.com subscriptions send none)." in all_text(message)
 
 
 def test_many_hosts_show_the_most_recent_five_then_a_link() -> None:
     hosts = tuple(make_host(number, pinged_days_ago=number) for number in range(12))
     message = license_card(normal_customer(hosts=hosts))
     text = all_text(message)
-    assert "*Hosts* (12)" in text
-    shown = re.findall(r"`(gitlab\d+)\.acme\.io`", text)
+    assert "*Servers* (12)" in text
+    shown = re.findall(r"\|(gitlab\d+)\.acme\.io>", text)
     assert shown == ["gitlab0", "gitlab1", "gitlab2", "gitlab3", "gitlab4"]
     assert "and 7 more on <https://version.example.test/licenses/1234|version.gitlab.com>" in text
 
@@ -423,7 +459,12 @@ def test_only_trials_says_no_paid_license_and_lists_them() -> None:
     trials = tuple(
         RankedLicense(
             make_license(
-                500 + n, trial=True, plan="ultimate", starts_at=date(2025, n + 1, 1), user_count=50
+                500 + n,
+                trial=True,
+                plan="ultimate",
+                starts_at=date(2025, n + 1, 1),
+                expires_at=date(2025, n + 1, 28),
+                user_count=50,
             ),
             Standing.EXPIRED,
         )
@@ -433,10 +474,11 @@ def test_only_trials_says_no_paid_license_and_lists_them() -> None:
     text = all_text(message)
     assert "No paid license yet" in text
     assert "0 licenses · 3 trials" in text
+    assert "*3 trials*, newest first" in text
     assert (
-        "*3 trials:* <https://customers.example.test/admin/license/500|2025-01 Ultimate 50 users>"
-        in text
-    )
+        "• <https://customers.example.test/admin/license/500|#500> Ultimate trial · 50 users · "
+        "2025-01-01 → 2025-01-28 · expired"
+    ) in text
     assert not [b for b in message["blocks"] if b.get("block_id") == ids.CARD_LINKS_BLOCK]
     assert message["text"] == "Acme Corp: no paid license yet, 3 trials"
 
@@ -449,12 +491,20 @@ def test_a_customer_without_licenses_says_so() -> None:
 
 def test_many_trials_are_capped() -> None:
     trials = tuple(
-        RankedLicense(make_license(3000 + n, trial=True), Standing.EXPIRED) for n in range(40)
+        RankedLicense(
+            make_license(3000 + n, trial=True, expires_at=date(2025, 4, 1)), Standing.EXPIRED
+        )
+        for n in range(40)
     )
-    text = all_text(license_card(normal_customer(trials=trials)))
-    assert "*40 trials:*" in text
-    assert text.count("/admin/license/3") == 10
-    assert "and 30 more" in text
+    message = license_card(normal_customer(trials=trials))
+    text = all_text(message)
+    assert "*40 trials*, newest first" in text
+    assert text.count("/admin/license/3") == TRIALS_SHOWN
+    assert f"…and {40 - TRIALS_SHOWN} more trials" in text
+    # Nothing cut silently: every license is a click away.
+    buttons = block_with_id(message, ids.CARD_ACTIONS_BLOCK)["elements"]
+    assert buttons[-1]["text"]["text"] == "Show all licenses"
+    assert buttons[-1]["value"] == history_value("sf:0016100000XyZ12", 0)
 
 
 def test_two_hundred_licenses_with_huge_names_fit_in_one_message() -> None:
@@ -475,9 +525,14 @@ def test_two_hundred_licenses_with_huge_names_fit_in_one_message() -> None:
         )
 
     lead = RankedLicense(huge_license(10_000), Standing.ACTIVE)
-    others = tuple(RankedLicense(huge_license(9_999 - n), Standing.EXPIRED) for n in range(180))
+    lapsed = date(2025, 1, 1)
+    others = tuple(
+        RankedLicense(huge_license(9_999 - n, expires_at=lapsed), Standing.EXPIRED)
+        for n in range(180)
+    )
     trials = tuple(
-        RankedLicense(huge_license(5_000 + n, trial=True), Standing.EXPIRED) for n in range(19)
+        RankedLicense(huge_license(5_000 + n, trial=True, expires_at=lapsed), Standing.EXPIRED)
+        for n in range(19)
     )
     hosts = tuple(
         HostRecord(hostname=huge, license_id=10_000, gitlab_version=huge) for _ in range(50)
@@ -490,9 +545,11 @@ def test_two_hundred_licenses_with_huge_names_fit_in_one_message() -> None:
     assert message["blocks"][0]["text"]["text"].endswith("…")
     assert len(message["blocks"][0]["text"]["text"]) == 150
     text = all_text(message)
-    assert "180 licenses" not in text  # counts include the lead
+    assert "181 licenses · 19 trials · " in text  # counts include the current license
     assert "181 licenses · 19 trials" in text
-    assert "…and 160 more licenses in <https://customers.example.test|CustomersDot>" in text
+    assert f"…and {180 - HISTORY_SHOWN} more licenses" in text
+    assert f"…and {19 - TRIALS_SHOWN} more trials" in text
+    assert "Show all licenses" in text
 
 
 def test_lead_in_grace_and_expired_and_upcoming_read_in_words() -> None:
@@ -544,7 +601,10 @@ def test_hostile_company_contact_and_plan_never_become_markup() -> None:
         Standing.ACTIVE,
     )
     host = HostRecord(hostname="`<!here>`", license_id=1234, gitlab_version=HOSTILE)
-    other = RankedLicense(make_license(99, zuora_subscription_name="A|B"), Standing.EXPIRED)
+    other = RankedLicense(
+        make_license(99, zuora_subscription_name="A|B", expires_at=date(2025, 6, 1)),
+        Standing.EXPIRED,
+    )
     data = make_customer_licenses(lead=lead, others=(other,), hosts=(host,), name=HOSTILE)
     message = license_card(data, shareable=False, shared_by_user_id="U0ABC")
     # check_message already proved every <...> is ours; these make the intent explicit.
@@ -552,7 +612,7 @@ def test_hostile_company_contact_and_plan_never_become_markup() -> None:
     for forbidden in ("<!channel>", "<@U999>", "<https://evil", "<!here>", "@here", "@everyone"):
         assert forbidden not in text
     assert "&lt;!channel&gt; &lt;@U999&gt;" in text
-    assert "|A¦B>" in text
+    assert "*A|B*" in text  # a subscription's heading, never a link label
     assert "&amp; @\u200deveryone" in text
     # plain_text (the header) is not parsed, so it keeps the characters, broadcasts still broken
     assert message["blocks"][0]["text"]["text"].startswith("<!channel> <@U999>")
@@ -785,7 +845,7 @@ def test_license_ids_and_subscriptions_as_the_card_prints_them_search_for_them()
     # means that license or subscription when pasted into /license.
     shown = render_message(build_license_card(normal_customer(), LINKS, include_contact_emails=True).to_dict())  # fmt: skip
     printed_ids = set(re.findall(r"#\d+", shown))
-    assert printed_ids == {"#1234", "#1100"}
+    assert printed_ids == {"#1234", "#1100", "#900"}
     for printed in printed_ids:
         query = parse_query(printed)
         assert (query.kind, query.license_id) == (QueryKind.LICENSE_ID, int(printed[1:]))
@@ -963,8 +1023,18 @@ def test_same_named_customers_are_told_apart_and_no_two_lines_are_alike() -> Non
         "standing": CustomerStanding.EXPIRED,
     }
     choices = [
-        CustomerChoice("sf:A", **vandelay, salesforce_account_id="0016100001VanAAAAAA"),
-        CustomerChoice("sf:B", **vandelay, salesforce_account_id="0016100001VanBBBAAA"),
+        CustomerChoice(
+            "sf:A",
+            **vandelay,
+            salesforce_account_id="0016100001VanAAAAAA",
+            account_numbers=("A00000001",),
+        ),
+        CustomerChoice(
+            "sf:B",
+            **vandelay,
+            salesforce_account_id="0016100001VanBBBAAA",
+            account_numbers=("A00000002",),
+        ),
         CustomerChoice("name:vandelay industries", **vandelay, email_domains=("vandelay.example",)),
         CustomerChoice("sub:A-S1", **vandelay),
         CustomerChoice("sub:A-S2", **vandelay),
@@ -972,7 +1042,9 @@ def test_same_named_customers_are_told_apart_and_no_two_lines_are_alike() -> Non
     ]
     lines = _pick_lines(check_message(build_pick_list("vandelay", choices, action_id="pick")))
     assert len(set(lines)) == len(lines)
-    assert lines[0].endswith("· Salesforce 0016100001VanAAAAAA")
+    # What a person recognises (the Zuora account number), not an 18-character Salesforce id.
+    assert lines[0].endswith("· account A00000001")
+    assert "0016100001" not in "\n".join(lines)
     assert lines[2].endswith("· @vandelay.example")
     assert lines[5] == "*Other* · 1 license · no active license"  # its name is its own
 

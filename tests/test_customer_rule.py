@@ -304,7 +304,8 @@ def test_a_reimport_writes_nothing_and_keeps_the_vocabulary(store: Store) -> Non
     again = store.licenses(*rows)
     assert (again.updated, again.customers_written, again.customers_deleted) == (0, 0, 0)
     with store.factory() as session:
-        assert set(session.scalars(select(SearchWord.word))) == {"initech"}
+        # The names it is known by: its company and its contact (Jane Doe).
+        assert set(session.scalars(select(SearchWord.word))) == {"initech", "jane", "doe"}
 
 
 def test_salesforce_ids_are_converted_and_their_case_is_kept() -> None:
@@ -721,7 +722,7 @@ def test_regrouping_puts_the_statistics_target_back(engine: Engine):
         assert connection.exec_driver_sql("SHOW default_statistics_target").scalar() == "123"
 
 
-_NAME_INDEX = "ix_customer_search_key_trgm"  # migration 0002
+_NAME_INDEX = "ix_customer_name_search_key_trgm"  # migration 0008
 
 
 def _name_index_options(engine: Engine) -> list[str]:
@@ -736,11 +737,11 @@ def _found_through_the_name_index(engine: Engine, word: str) -> list[str]:
     with engine.begin() as connection:
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
         plan = connection.exec_driver_sql(
-            f"EXPLAIN SELECT name FROM customer WHERE search_key %% '{word}'"
+            f"EXPLAIN SELECT name FROM customer_name WHERE search_key %% '{word}'"
         ).scalars()
         assert _NAME_INDEX in " ".join(plan)
         found = connection.exec_driver_sql(
-            f"SELECT name FROM customer WHERE search_key %% '{word}' ORDER BY name"
+            f"SELECT name FROM customer_name WHERE search_key %% '{word}' ORDER BY name"
         ).scalars()
         return list(found)
 
@@ -748,8 +749,8 @@ def _found_through_the_name_index(engine: Engine, word: str) -> list[str]:
 def test_a_first_load_fills_the_name_index_in_bulk_and_leaves_it_as_declared(
     engine: Engine, store: Store
 ):
-    """PostgreSQL writes the customers of a first load through the trigram index's pending
-    list, then merges it and puts `fastupdate = off` back: the index ends as migration 0002
+    """PostgreSQL writes the names of a first load through the trigram index's pending
+    list, then merges it and puts `fastupdate = off` back: the index ends as migration 0008
     made it, nothing left pending for searches to scan, and it finds every customer."""
     if engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL index")
@@ -779,7 +780,7 @@ def _name_index_held(connection: Any) -> bool:
 
 
 def test_regrouping_a_filled_store_leaves_the_name_index_alone(engine: Engine, store: Store):
-    """Only an empty customer table takes the bulk path: ALTER INDEX locks the index against
+    """Only an empty name table takes the bulk path: ALTER INDEX locks the index against
     searches until the commit, which a store with customers to find must not do."""
     from bot.store.customers import regroup
 
@@ -790,7 +791,7 @@ def test_regrouping_a_filled_store_leaves_the_name_index_alone(engine: Engine, s
         with engine.connect() as connection:
             transaction = connection.begin()
             if emptied:
-                connection.exec_driver_sql("DELETE FROM customer")
+                connection.exec_driver_sql("DELETE FROM customer_name")
             regroup(connection)
             assert _name_index_held(connection) is bulk
             transaction.rollback()

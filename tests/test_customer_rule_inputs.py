@@ -53,7 +53,6 @@ NOT_GROUPING = {
     "expires_at": "2027-02-01",
     "plan": "ultimate",
     "notes": "renewed",
-    "contact_name": "John Roe",
     "license_type": "offline_cloud",
 }
 
@@ -69,7 +68,12 @@ def base_rows(**overrides: Any) -> list[dict[str, Any]]:
 # --- The declared columns are the ones the rule's SQL reads --------------------------------
 
 _ALL_STEP_SQL = [
-    sql for _, sql, _ in (*customer_rule._GROUPING_STEPS, *customer_rule._RECONCILIATION_STEPS)
+    sql
+    for _, sql, _ in (
+        *customer_rule._GROUPING_STEPS,
+        *customer_rule._NAME_STEPS,
+        *customer_rule._RECONCILIATION_STEPS,
+    )
 ]
 _WORD = re.compile(r"\b[a-z_]+\b")
 
@@ -95,7 +99,9 @@ def test_the_declared_columns_are_every_license_column_the_rule_reads() -> None:
     assert not missing, f"the customer rule reads {sorted(missing)}: add to LICENSE_COLUMNS_READ"
     # And the parser sees the reads it must: both forms, in both kinds of step.
     assert {"company", "trial", "issued_at", "contact_email_domain"} <= read
-    assert "company_search_key" in license_columns_read(customer_rule._RECONCILIATION_STEPS[1][1])
+    assert {"contact_name", "contact_search_key", "company_search_key"} <= license_columns_read(
+        customer_rule._NAME_STEPS[0][1]
+    )
     # Every declared column is one an update compares (an import can change it), and one the
     # rule really reads (no dead entries hiding a missing one).
     assert set(LICENSE_COLUMNS_READ) <= set(spec_for(ImportKind.LICENSES).updated_columns)
@@ -138,6 +144,8 @@ def test_an_update_of_seats_and_dates_only_does_not_regroup(store: Store) -> Non
         ("trial", "false"),
         ("issued_at", "2026-03-01T10:00:00Z"),
         ("contact_email", "jane@globex.example"),
+        # A contact's name is a name the customer is known by (the name index).
+        ("contact_name", "John Roe"),
     ],
 )
 def test_an_update_of_a_column_the_rule_reads_regroups(

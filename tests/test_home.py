@@ -9,14 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import ids
+from bot.licensing import summarise_licenses
 from bot.links import Links
 from bot.records import (
     CustomerLicenses,
     CustomerRecord,
-    LicenseOverview,
     LicenseRecord,
-    RankedLicense,
-    Standing,
 )
 from bot.slack.identity import AccessDecision
 from bot.store.audit import AuditEntry, RecentLookup, record_audit
@@ -132,9 +130,7 @@ def test_a_card_in_a_modal_keeps_url_buttons_and_drops_share():
     license = LicenseRecord(id=7, company="Acme", plan="premium", trial=False, user_count=5)
     data = CustomerLicenses(
         customer=CustomerRecord(key="name:acme", name="Acme"),
-        overview=LicenseOverview(
-            lead=RankedLicense(license, Standing.ACTIVE), others=(), trials=()
-        ),
+        overview=summarise_licenses([license], NOW.date()),
         today=NOW.date(),
     )
     card = build_license_card(data, LINKS, include_contact_emails=True, shareable=True)

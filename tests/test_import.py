@@ -817,7 +817,7 @@ def test_a_rekeyed_license_moves_customer_and_empties_are_removed(session_factor
         licenses_file(
             tmp_path,
             [
-                license_row(1, company="Initek GmbH", **UNSUBSCRIBED),
+                license_row(1, company="Initek GmbH", contact_email="it@initek.de", **UNSUBSCRIBED),
                 license_row(2, company="Acme", **UNSUBSCRIBED),
             ],
         ),
@@ -830,7 +830,11 @@ def test_a_rekeyed_license_moves_customer_and_empties_are_removed(session_factor
             tmp_path,
             [
                 license_row(
-                    1, company="Initek GmbH", salesforce_account_id="0016g00000Ink", **UNSUBSCRIBED
+                    1,
+                    company="Initek GmbH",
+                    contact_email="it@initek.de",
+                    salesforce_account_id="0016g00000Ink",
+                    **UNSUBSCRIBED,
                 )
             ],
             "rekeyed.csv",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli.demo import load_demo
 from bot.search import find_customers, search_words
-from bot.store.models import Customer, SearchWord
+from bot.store.models import CustomerName, SearchWord
 from bot.store.schema import MIGRATIONS_DIR, upgrade
 from tests.sql_capture import captured_statements
 from tests.test_import import UNSUBSCRIBED, import_licenses, license_row, licenses_file
@@ -29,8 +29,9 @@ def vocabulary(factory: sessionmaker[Session]) -> set[str]:
 
 
 def customers_words(factory: sessionmaker[Session]) -> set[str]:
+    """The words of every name a customer is known by (the name index)."""
     with factory() as session:
-        keys = session.scalars(select(Customer.search_key)).all()
+        keys = session.scalars(select(CustomerName.search_key)).all()
     return set().union(*(search_words(key) for key in keys))
 
 
@@ -52,8 +53,18 @@ def test_an_import_adds_its_customers_name_words(session_factory, tmp_path: Path
         for n, company in enumerate(COMPANIES, start=1)
     ]
     import_licenses(session_factory, licenses_file(tmp_path, rows))
-    # No digits ("2500", "q7"), nothing under three letters ("ab"), no legal forms.
-    assert vocabulary(session_factory) == {"acme", "globex", "societe", "generale", "volvo", "labs"}
+    # No digits ("2500", "q7"), nothing under three letters ("ab"), no legal forms; and the
+    # contact's name (Jane Doe), a name the customers are known by too.
+    assert vocabulary(session_factory) == {
+        "acme",
+        "globex",
+        "societe",
+        "generale",
+        "volvo",
+        "labs",
+        "jane",
+        "doe",
+    }
 
 
 def test_a_renamed_customer_adds_its_new_words_and_its_old_ones_stay(
@@ -62,9 +73,9 @@ def test_a_renamed_customer_adds_its_new_words_and_its_old_ones_stay(
     import_licenses(session_factory, licenses_file(tmp_path, [license_row(1, company="Initech")]))
     renamed = [license_row(1, company="Initrode Systems")]
     import_licenses(session_factory, licenses_file(tmp_path, renamed, name="renamed.csv"))
-    assert customers_words(session_factory) == {"initrode", "systems"}
+    assert customers_words(session_factory) == {"initrode", "systems", "jane", "doe"}
     # "initech" names nobody now: a query corrected to it finds nothing and falls through.
-    assert vocabulary(session_factory) == {"initech", "initrode", "systems"}
+    assert vocabulary(session_factory) == {"initech", "initrode", "systems", "jane", "doe"}
     with captured_statements(engine) as statements, session_factory() as session:
         result = find_customers(session, "initrodde", today=TODAY)
     assert [choice.name for choice in result.choices] == ["Initrode Systems"]

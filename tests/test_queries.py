@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.licensing import customer_standing
 from bot.records import CustomerStanding, Standing
 from bot.search import company_search_key
-from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
+from bot.store.models import Host, ImportRun, License, Reconciliation
 from bot.store.queries import (
     customer_choices,
     latest_import_at,
@@ -18,16 +18,13 @@ from bot.store.queries import (
     load_customer_reconciliations,
 )
 from tests.sql_capture import captured_statements
+from tests.store_rows import add_customer
 
 TODAY = date(2026, 6, 15)
 
 
 def at(year: int, month: int, day: int, hour: int = 12) -> datetime:
     return datetime(year, month, day, hour, tzinfo=UTC)
-
-
-def add_customer(session: Session, key: str, name: str) -> None:
-    session.add(Customer(key=key, name=name, search_key=company_search_key(name)))
 
 
 def add_license(

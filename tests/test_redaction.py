@@ -12,22 +12,21 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from bot import ids
 from bot.answers.redaction import EMAIL_HIDDEN, Audience, hide_emails, redaction_for
+from bot.licensing import summarise_licenses
 from bot.records import (
     CustomerLicenses,
     CustomerReconciliations,
     CustomerRecord,
-    LicenseOverview,
     LicenseRecord,
-    RankedLicense,
     ReconciliationRecord,
-    Standing,
+    SameDomainLicense,
 )
 from bot.store.importing import import_file
 from bot.views.modals import ModalContext
@@ -261,11 +260,15 @@ def test_a_conversation_gets_records_without_emails():
     )
     data = CustomerLicenses(
         customer=CustomerRecord(key="k", name="Initech"),
-        overview=LicenseOverview(
-            lead=RankedLicense(license, Standing.ACTIVE),
-            others=(RankedLicense(license, Standing.EXPIRED),),
-            trials=(RankedLicense(license, Standing.EXPIRED),),
+        overview=summarise_licenses(
+            [
+                license,
+                replace(license, id=2, subscription="A-S1"),
+                replace(license, id=3, trial=True),
+            ],
+            date(2026, 6, 1),
         ),
+        same_domain=(SameDomainLicense(4, f"Initech ({INITECH_EMAIL})", True, "initech.example"),),
     )
     assert INITECH_EMAIL not in repr(hidden.licenses(data))
     record = ReconciliationRecord(

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from bot.search import CANDIDATE_LIMIT, company_search_key, find_customers, search_words
-from bot.store.models import Customer, SearchWord
+from bot.search import CANDIDATE_LIMIT, find_customers, search_words
+from bot.store.models import CustomerName, SearchWord
 from tests.sql_capture import captured_statements
+from tests.store_rows import add_customer
 
 # A statement with one of these ranks every trigram match before returning the first.
 TODAY = date(2026, 11, 27)
@@ -40,10 +41,8 @@ def shared_words(session: Session) -> Session:
     for number in range(CANDIDATE_LIMIT + 20):
         for first, second in (("Mesa", "Media"), ("Mesa", "Labs"), ("Acme", "Media")):
             name = f"{first} {second} {number}"
-            session.add(
-                Customer(key=f"name:{name}", name=name, search_key=company_search_key(name))
-            )
-    session.add(Customer(key="sf:INITECH", name="Initech", search_key="initech"))
+            add_customer(session, f"name:{name}", name)
+    add_customer(session, "sf:INITECH", "Initech")
     session.commit()
     return session
 
@@ -51,7 +50,7 @@ def shared_words(session: Session) -> Session:
 @pytest.fixture
 def with_vocabulary(shared_words: Session) -> Session:
     """The names' words in the vocabulary, as the importer keeps it."""
-    keys = shared_words.scalars(select(Customer.search_key)).all()
+    keys = shared_words.scalars(select(CustomerName.search_key)).all()
     words = set().union(*(search_words(key) for key in keys))
     shared_words.add_all(SearchWord(word=word) for word in sorted(words))
     shared_words.commit()

@@ -327,14 +327,15 @@ def test_the_select_suggests_customers_as_license_does_and_each_search_is_audite
 
 def test_options_tell_customers_apart_without_their_plan_or_seats(bot):
     """Type-ahead answers up to 20 customers per counted request: the name, the contact's
-    email domain and the Salesforce account, never the plan or seats (issue 10)."""
+    email domain and the Zuora account number or a subscription (what a person recognises),
+    never the plan or seats (issue 10)."""
     payload = block_suggestion_payload(
         ids.CUSTOMER_SELECT_ACTION, "umbrel", block_id=ids.CUSTOMER_BLOCK
     )
     texts = sorted(option["text"]["text"] for option in send(bot, payload).json()["options"])
     assert texts == [
-        "Umbrella GmbH · umbrella.example · 0016100000UMBREL",
-        "Umbrella Pharmaceuticals · umbrella-pharma.example · 0016100000UMBPHA",
+        "Umbrella GmbH · umbrella.example · A-S00092000",
+        "Umbrella Pharmaceuticals · umbrella-pharma.example",
     ]
     shown_text = " ".join(texts).lower()
     for term in ("starter", "premium", "seat", " 10", " 25"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from bot import ids
+from bot.licensing import summarise_licenses
 from bot.links import Links
 from bot.records import (
     CustomerChoice,
@@ -13,11 +14,8 @@ from bot.records import (
     CustomerRecord,
     CustomerStanding,
     HostRecord,
-    LicenseOverview,
     LicenseRecord,
-    RankedLicense,
     ReconciliationRecord,
-    Standing,
 )
 from bot.views.license_card import build_license_card
 from bot.views.notices import build_refusal
@@ -48,10 +46,13 @@ def license_message() -> dict[str, object]:
         expires_at=date(2026, 3, 1),
         zuora_subscription_id="abc123",
         zuora_subscription_name="A-S00012345",
+        subscription="A-S00012345",
     )
     data = CustomerLicenses(
         customer=CustomerRecord(key="sf:1", name="Acme & <Co>", salesforce_account_id="001X"),
-        overview=LicenseOverview(lead=RankedLicense(lead, Standing.ACTIVE), others=(), trials=()),
+        overview=summarise_licenses(
+            [lead], date(2026, 2, 11), {1234: (HostRecord("gitlab.acme.io", 1234, "16.4.1", 48),)}
+        ),
         hosts_by_license={1234: (HostRecord("gitlab.acme.io", 1234, "16.4.1", 48),)},
         data_as_of=datetime(2026, 2, 11, 6, 0, tzinfo=UTC),
         today=date(2026, 2, 11),
@@ -65,7 +66,10 @@ def test_license_card_reads_in_a_terminal() -> None:
     assert lines[0] == "Acme & <Co>"
     assert lines[1] == "=" * len("Acme & <Co>")
     assert lines[2] == "› 1 license · Salesforce account (https://salesforce.example.test/001X)"
-    assert "✅ *Active license* #1234 (https://customers.example.test/admin/license/1234)" in lines
+    assert (
+        "✅ *Active license* #1234 (https://customers.example.test/admin/license/1234)"
+        " · A-S00012345"
+    ) in lines
     assert "*Premium · 50 seats · expires in 18 days*" in lines
     assert "  Seats: 50 seats" in lines
     assert "  Sent to: Jane Doe, jane@acme.io" in lines  # mailto with its own address: shown once

@@ -46,7 +46,12 @@ from bot.store.queries import (
 )
 from bot.views.blocks import CardMessage
 from bot.views.home import HomeFacts
-from bot.views.license_card import build_license_card, build_license_unfurl
+from bot.views.license_card import (
+    build_license_card,
+    build_license_history,
+    build_license_unfurl,
+    read_history_value,
+)
 from bot.views.modals import decode_option_value
 from bot.views.notices import build_notice, build_usage, unsent_email_notice, with_notice
 from bot.views.pick_list import (
@@ -69,6 +74,8 @@ STORE_UNAVAILABLE = (
 LINK_GONE = "That record is not in the license store."
 # The audit surface of a link unfurled into a conversation.
 UNFURL_SURFACE = "link_shared"
+# The audit surface of a card's "Show all licenses".
+HISTORY_SURFACE = "history"
 # How many of a user's latest audit rows App Home reads to find a few distinct lookups.
 HOME_AUDIT_ROWS = 50
 CUSTOMER_GONE = "That customer is no longer in the license store. Search again with /license."
@@ -149,6 +156,34 @@ class LookupService:
         text, offset = read
         return self.answer_query(command, text, requester, offset=min(offset, PICK_OFFSET_MAX))
 
+    def answer_history(self, value: str, requester: Requester) -> Answer:
+        """A card's "Show all licenses" (and that list's "Show more"): every license of the
+        customer, a page at a time, for the requester. The value is the clicker's to forge: at
+        worst it lists a customer for them, through the same allowlist, rate limit and audit
+        as a card."""
+        read = read_history_value(value)
+        if read is None:
+            return Answer(build_notice(MORE_GONE), Outcome.NOT_FOUND)
+        customer_key, offset = read
+
+        def history(session: Session) -> Answer:
+            key = resolve_customer_key(session, customer_key)
+            licenses = load_customer_licenses(session, key, today=self._clock().date())
+            if licenses is None:
+                return Answer(build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
+            redaction = self.redaction(Audience.REQUESTER)
+            message = build_license_history(
+                redaction.licenses(licenses),
+                self._links,
+                include_contact_emails=redaction.shows_contact_emails,
+                offset=offset,
+            )
+            return Answer(message, Outcome.OK, licenses.overview.license_count)
+
+        return self._audited(
+            surface=HISTORY_SURFACE, query=customer_key, requester=requester, build=history
+        )
+
     def answer_customer(
         self,
         command: str,
@@ -193,8 +228,16 @@ class LookupService:
         if result.query.kind is QueryKind.EMPTY:
             return Answer(build_usage(command), Outcome.USAGE)
         if result.resolved_key is not None:
+            # A license id ("which address got #600011?") shows that license first.
+            featured = (
+                result.query.license_id if result.matched_by is QueryKind.LICENSE_ID else None
+            )
             answer = self._customer_card(
-                session, command, result.resolved_key, audience=Audience.REQUESTER
+                session,
+                command,
+                result.resolved_key,
+                audience=Audience.REQUESTER,
+                featured_license_id=featured,
             )
             answer = _told_unsent_email(answer, result, customer_count=1)
             also = also_matching_blocks(

@@ -19,11 +19,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from bot.licensing import with_licenses_replaced
 from bot.records import (
     CustomerLicenses,
     CustomerReconciliations,
     CustomerRecord,
-    LicenseOverview,
     RankedLicense,
     ReconciliationRecord,
 )
@@ -58,14 +58,13 @@ class Redaction:
     def licenses(self, data: CustomerLicenses) -> CustomerLicenses:
         if self.shows_contact_emails and self.shows_internal_notes:
             return data
-        overview = data.overview
         return replace(
             data,
             customer=self._customer(data.customer),
-            overview=LicenseOverview(
-                lead=None if overview.lead is None else self._ranked(overview.lead),
-                others=tuple(self._ranked(ranked) for ranked in overview.others),
-                trials=tuple(self._ranked(ranked) for ranked in overview.trials),
+            overview=with_licenses_replaced(data.overview, self._ranked),
+            same_domain=tuple(
+                replace(license, company=self.text(license.company) or "")
+                for license in data.same_domain
             ),
         )
 

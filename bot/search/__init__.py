@@ -6,9 +6,10 @@ subscription name (also without its `A-`: `S00012345`), `gitlab.acme.io` a hostn
 email domain), anything else a company name. Whatever finds nothing in its own way falls back
 to names.
 
-Names are matched on `customer.search_key` (see `company_search_key`). The engine's trigram
-index finds a bounded set of candidates without scanning the table; they are then ranked with
-one scoring function for both engines, so SQLite and PostgreSQL agree on the order.
+Names are matched on `customer_name.search_key` (see `company_search_key`): every name a
+customer is known by (its account's, every license's company name, its contacts'). The engine's
+trigram index finds a bounded set of candidates without scanning the table; they are then
+ranked with one scoring function for both engines, so SQLite and PostgreSQL agree on the order.
 
 This module holds the entry points callers use (`find_customers`, `find_customer_in_text`,
 `SearchResult`) and re-exports the package's public names. The parts:
@@ -36,13 +37,22 @@ from bot.records import CustomerChoice
 from bot.search.matchers import _exact_matchers
 from bot.search.names import (
     COMPANY_NAME_CACHE_SIZE,
+    JAPANESE_LEGAL_FORMS,
     LEGAL_FORM_SPELLINGS,
     LEGAL_SUFFIXES,
     MAX_SEARCH_KEY_LENGTH,
     MIN_VOCABULARY_WORD_LENGTH,
+    NAME_FOLDING_VERSION,
     CompanyName,
+    LicenseNames,
+    cjk_bigrams,
+    compact_key,
     company_name,
     company_search_key,
+    domain_label_key,
+    has_cjk,
+    license_names,
+    person_search_key,
     search_words,
 )
 from bot.search.parsing import (
@@ -69,14 +79,15 @@ from bot.search.probes import (
     WORD_CANDIDATE_LIMIT,
     WORD_CORRECTION_SCORE,
 )
-from bot.search.ranking import MATCH_SCORE, SUGGESTION_SCORE, _rank_names
+from bot.search.ranking import MATCH_SCORE, SUGGESTION_SCORE, _Candidate, _rank_names
 from bot.search.trigrams import trigram_score, trigrams
-from bot.store.models import Customer
+from bot.store.models import CustomerName
 from bot.store.queries import customer_choices
 
 __all__ = [
     "CANDIDATE_LIMIT",
     "COMPANY_NAME_CACHE_SIZE",
+    "JAPANESE_LEGAL_FORMS",
     "LEGAL_FORM_SPELLINGS",
     "LEGAL_SUFFIXES",
     "MATCH_SCORE",
@@ -95,6 +106,7 @@ __all__ = [
     "MIN_SUBSTRING_QUERY_LENGTH",
     "MIN_TRIGRAM_QUERY_LENGTH",
     "MIN_VOCABULARY_WORD_LENGTH",
+    "NAME_FOLDING_VERSION",
     "PG_SIMILARITY_THRESHOLD",
     "PG_WORD_SIMILARITY_THRESHOLD",
     "SQLITE_NAME_INDEX",
@@ -103,14 +115,21 @@ __all__ = [
     "WORD_CANDIDATE_LIMIT",
     "WORD_CORRECTION_SCORE",
     "CompanyName",
+    "LicenseNames",
     "ParsedQuery",
     "QueryKind",
     "SearchResult",
+    "cjk_bigrams",
+    "compact_key",
     "company_name",
     "company_search_key",
+    "domain_label_key",
     "find_customer_in_text",
     "find_customers",
+    "has_cjk",
+    "license_names",
     "parse_query",
+    "person_search_key",
     "search_words",
     "trigram_score",
     "trigrams",
@@ -161,7 +180,7 @@ def find_customers(
             return _result(
                 session, query, matched_by, keys, limit, len(keys) == 1, load_choices, today
             )
-    ranked = _rank_names(session, query.name_key)
+    ranked = _rank_names(session, query.name_key, query.text)
     matches = [candidate for candidate in ranked if candidate.is_match]
     if not matches:
         suggestions: list[str] = []
@@ -173,21 +192,35 @@ def find_customers(
     # The query is one customer's folded name, legal form kept (`Acme Corp`): that customer,
     # whoever else shares its words (`ACME GmbH`); `Acme` names several, so they are picked from.
     folded = company_name(query.text).folded
-    same_name = [candidate for candidate in exact if company_name(candidate.name).folded == folded]
+    same_name = [candidate for candidate in exact if candidate.folded == folded]
+    keys = [candidate.key for candidate in matches]
     if len(same_name) == 1:
-        chosen = same_name[0]
-        others = tuple((c.key, c.name) for c in matches if c.key != chosen.key)
+        winner: str | None = same_name[0].key
+    elif len(exact) == 1:
+        winner = exact[0].key
+    else:
+        winner = keys[0] if len(keys) == 1 else None
+    matched_as = {candidate.key: _matched_as(candidate) for candidate in matches}
+    if winner is not None:
+        # Its card, with whatever else matches offered beside it (`/license globex`: Globex
+        # Corporation, and "Also matching: Globex Labs").
+        others = tuple((c.key, c.name) for c in matches if c.key != winner)
+        keys = [winner, *(key for key, _ in others)]
         result = _result(
-            session, query, QueryKind.NAME, [chosen.key], limit, True, load_choices, today
+            session, query, QueryKind.NAME, keys, limit, True, load_choices, today, matched_as
         )
         return replace(result, also_matching=others[:MAX_ALSO_MATCHING])
-    keys = [candidate.key for candidate in matches]
-    winner = exact[0].key if len(exact) == 1 else (keys[0] if len(keys) == 1 else None)
-    if winner is not None and winner != keys[0]:
-        keys = [winner, *(key for key in keys if key != winner)]
     return _result(
-        session, query, QueryKind.NAME, keys, limit, winner is not None, load_choices, today
+        session, query, QueryKind.NAME, keys, limit, False, load_choices, today, matched_as
     )
+
+
+def _matched_as(candidate: _Candidate) -> tuple[str, str] | None:
+    """(kind, name) of the name a customer matched by, when it is not the name it is shown
+    with: a pick-list line then says why it is listed (`licensee Umbrella Corporation`)."""
+    if company_name(candidate.name).search_key == candidate.search_key:
+        return None
+    return candidate.kind, candidate.matched_name
 
 
 def _result(
@@ -199,11 +232,16 @@ def _result(
     clear_winner: bool,
     load_choices: bool,
     today: date,
+    matched_as: dict[str, tuple[str, str] | None] | None = None,
 ) -> SearchResult:
     if clear_winner and not load_choices:
         # Every matcher reads keys from (or joined to) the customer table: the key exists.
         return SearchResult(query, matched_by=matched_by, resolved_key=keys[0])
     choices = tuple(customer_choices(session, keys[:limit], today=today))
+    if matched_as:
+        choices = tuple(
+            replace(choice, matched_as=matched_as.get(choice.key)) for choice in choices
+        )
     resolved = choices[0] if clear_winner and choices and choices[0].key == keys[0] else None
     return SearchResult(
         query,
@@ -269,10 +307,11 @@ def find_customer_in_text(session: Session, text: str, *, today: date) -> Custom
             phrases.setdefault(key, (-size, start))
     if not phrases:
         return None
+    # A company's or account's name, not a contact's: a deal thread names people all the time.
     rows = session.execute(
-        select(Customer.key, Customer.search_key)
-        .where(Customer.search_key.in_(list(phrases)))
-        .order_by(Customer.key)
+        select(CustomerName.customer_key, CustomerName.search_key)
+        .where(CustomerName.search_key.in_(list(phrases)), CustomerName.kind != "contact")
+        .order_by(CustomerName.customer_key)
     ).all()
     if not rows:
         return None

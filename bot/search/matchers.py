@@ -1,12 +1,13 @@
-"""The exact matchers: the customers a license id, email, domain, subscription or hostname
-names, each one or two indexed statements (the queries other than names, in the order tried).
+"""The exact matchers: the customers a license id, email, domain, subscription, Salesforce
+account, Zuora id or account number, or hostname names, each a few indexed statements (the
+queries other than names, in the order tried).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from bot.search.parsing import ParsedQuery, QueryKind
@@ -33,6 +34,15 @@ def _exact_matchers(query: ParsedQuery) -> list[tuple[QueryKind, _Matcher]]:
         return [(query.kind, lambda s, n: _domain_customers(s, value, n))]
     if query.kind is QueryKind.SUBSCRIPTION_NAME:
         return [(query.kind, lambda s, n: _subscription_customers(s, value, n))]
+    if query.kind is QueryKind.SALESFORCE_ID:
+        return [(query.kind, lambda s, n: _salesforce_customers(s, value, n))]
+    if query.kind is QueryKind.ZUORA_ID:
+        return [(query.kind, lambda s, n: _zuora_id_customers(s, value, n))]
+    if query.kind is QueryKind.ACCOUNT_NUMBER:
+        versions = select(Subscription.zuora_subscription_id).where(
+            Subscription.account_number == value
+        )
+        return [(query.kind, lambda s, n: _versions_customers(s, versions, n))]
     if query.kind is QueryKind.HOSTNAME:
         return [
             (QueryKind.HOSTNAME, lambda s, n: _host_customers(s, value, n)),
@@ -88,6 +98,76 @@ def _subscription_customers(session: Session, subscription_name: str, limit: int
         return found
     owners = select(Reconciliation.customer_key).where(
         Reconciliation.subscription_name == subscription_name
+    )
+    statement = (
+        select(Customer.key)
+        .where(Customer.key.in_(owners))
+        .order_by(Customer.name, Customer.key)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def _versions_customers(session: Session, versions: Select[tuple[str]], limit: int) -> list[str]:
+    """Customers of the subscriptions some versions belong to (the subscriptions export): by
+    each version's id on a license, else by the subscription's name."""
+    found = _customers_of(session, License.zuora_subscription_id.in_(versions), limit)
+    if found:
+        return found
+    names = select(Subscription.subscription_name).where(
+        Subscription.zuora_subscription_id.in_(versions)
+    )
+    found = _customers_of(session, License.zuora_subscription_name.in_(names), limit)
+    if found:
+        return found
+    every_version = select(Subscription.zuora_subscription_id).where(
+        Subscription.subscription_name.in_(names)
+    )
+    return _customers_of(session, License.zuora_subscription_id.in_(every_version), limit)
+
+
+def _salesforce_customers(session: Session, salesforce_id: str, limit: int) -> list[str]:
+    """The customer of a Salesforce account (rule 1 keys it by the account), else the customers
+    of the licenses and subscriptions that name it."""
+    key = session.scalar(select(Customer.key).where(Customer.key == f"sf:{salesforce_id}"))
+    if key is not None:
+        return [key]
+    found = _customers_of(session, License.salesforce_account_id == salesforce_id, limit)
+    if found:
+        return found
+    versions = select(Subscription.zuora_subscription_id).where(
+        Subscription.salesforce_account_id == salesforce_id
+    )
+    return _versions_customers(session, versions, limit)
+
+
+def _zuora_id_customers(session: Session, zuora_id: str, limit: int) -> list[str]:
+    """32 hex digits: a subscription version's Zuora id (any version), else a Zuora account's,
+    else a license file's MD5, else a reconciliation's subscription id."""
+    found = _customers_of(session, License.zuora_subscription_id == zuora_id, limit)
+    if found:
+        return found
+    versions = select(Subscription.zuora_subscription_id).where(
+        Subscription.zuora_subscription_id == zuora_id
+    )
+    found = _versions_customers(session, versions, limit)
+    if found:
+        return found
+    found = _customers_of(session, License.zuora_account_id == zuora_id, limit)
+    if found:
+        return found
+    found = _versions_customers(
+        session,
+        select(Subscription.zuora_subscription_id).where(Subscription.zuora_account_id == zuora_id),
+        limit,
+    )
+    if found:
+        return found
+    found = _customers_of(session, License.license_md5 == zuora_id, limit)
+    if found:
+        return found
+    owners = select(Reconciliation.customer_key).where(
+        Reconciliation.zuora_subscription_id == zuora_id
     )
     statement = (
         select(Customer.key)

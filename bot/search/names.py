@@ -1,11 +1,16 @@
 """Company names folded for comparison: the search key and the customer rule's folded name.
 
-`company_search_key` is what `customer.search_key` holds and what a name query is matched on;
-`company_name` adds the folded name with its legal form kept (the customer rule,
-docs/ARCHITECTURE.md: Which licenses are one customer, rule 3a); `search_words` picks the words
-of a key that join the name vocabulary. Pure functions of the text, with no database: the
-importer (bot.store.importing), the customer upkeep (bot.store.customers) and migrations fold
-names with them too.
+`company_search_key` is what a name's `search_key` holds (`customer_name`, the index of every
+name a customer is known by) and what a name query is matched on; `company_name` adds the
+folded name with its legal form kept (the customer rule, docs/ARCHITECTURE.md: Which licenses
+are one customer, rule 3a); `person_search_key` folds a contact's name; `search_words` picks the
+words of a key that join the name vocabulary; `cjk_bigrams` the pairs of CJK characters a CJK
+query is found by. Pure functions of the text, with no database: the importer
+(bot.store.importing) and the store's upkeep (bot.store.upkeep) fold names with them.
+
+NAME_FOLDING_VERSION names this folding: every stored fold was made by some version of these
+functions, and `python -m bot db upgrade` refolds the store when the version it was folded with
+is not this one. Bump it with any change that folds some name differently.
 """
 
 from __future__ import annotations
@@ -15,14 +20,31 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+# Bump with any change below that folds some name differently (see the module's docstring).
+NAME_FOLDING_VERSION = "2"
+
 # Legal-form words dropped from the end of company names, so "Acme, Inc." and "ACME GmbH"
 # meet at "acme" while "AB Volvo" keeps its "ab".
 LEGAL_SUFFIXES = frozenset(
     (
         "inc incorporated llc llp lp ltd limited corp corporation co company plc gmbh mbh ag"
-        " kg kgaa ug sa sas sarl sl srl spa bv nv oy oyj ab as asa aps pty pte kk gk sdn bhd pvt"
+        " kg kgaa ug sa sas sarl sl srl spa bv nv oy oyj ab as asa aps pty pte kk gk yk sdn bhd"
+        " pvt"
     ).split()
 )
+
+# Japanese legal forms, written before the name (株式会社ヤマト技研) as often as after it, and
+# without a space: folded to the romanised form ("kk", as "K.K." folds), which a folded name
+# keeps at its end like any legal form. (株) and (有) are their abbreviations; NFKD has already
+# turned ㈱ into (株), and the parentheses into a word break.
+JAPANESE_LEGAL_FORMS = {
+    "株式会社": "kk",
+    "有限会社": "yk",
+    "合同会社": "gk",
+    "株": "kk",
+    "有": "yk",
+}
+_JAPANESE_LEGAL_AFFIXES = tuple(form for form in JAPANESE_LEGAL_FORMS if len(form) > 1)
 
 # Leaves room for "name:" in Customer.key (String(300)) when a customer is keyed by name.
 MAX_SEARCH_KEY_LENGTH = 250
@@ -110,12 +132,36 @@ def _folded_words(name: str) -> list[str]:
         without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
         plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
     words = _NON_WORD.sub(" ", plain).split()
+    if not name.isascii():
+        words = _japanese_legal_form_last(words)
     # Most names have no single letters to join and fit the length: skip both passes then.
     if any(len(word) == 1 for word in words):
         words = _join_single_letters(words)
     if sum(map(len, words)) + len(words) - 1 > MAX_SEARCH_KEY_LENGTH:
         words = _fit_length(words)
     return words
+
+
+def _japanese_legal_form_last(words: list[str]) -> list[str]:
+    """A Japanese legal form split off the name it is written against and moved to the end,
+    romanised: ["株式会社ヤマト技研"] and ["株", "ヤマト技研"] -> ["ヤマト技研", "kk"]."""
+    name_words: list[str] = []
+    forms: list[str] = []
+    for word in words:
+        if word in JAPANESE_LEGAL_FORMS:
+            forms.append(JAPANESE_LEGAL_FORMS[word])
+            continue
+        for affix in _JAPANESE_LEGAL_AFFIXES:
+            if word.startswith(affix) and len(word) > len(affix):
+                forms.append(JAPANESE_LEGAL_FORMS[affix])
+                word = word[len(affix) :]
+            if word.endswith(affix) and len(word) > len(affix):
+                forms.append(JAPANESE_LEGAL_FORMS[affix])
+                word = word[: -len(affix)]
+        name_words.append(word)
+    if not forms or not name_words:
+        return words
+    return [*name_words, *forms]
 
 
 def _fit_length(words: list[str]) -> list[str]:
@@ -170,3 +216,87 @@ def search_words(search_key: str) -> set[str]:
         for word in search_key.split()
         if len(word) >= MIN_VOCABULARY_WORD_LENGTH and not _DIGIT.search(word)
     }
+
+
+def person_search_key(name: str) -> str:
+    """A contact's name as it is searched: case, accents and punctuation folded like a company
+    name's, no word dropped (a surname is never a legal form)."""
+    return " ".join(_folded_words(name))
+
+
+def compact_key(folded: str) -> str:
+    """A folded name with its spaces removed: `Pied Piper`, `PiedPiper` and `piedpiper` meet
+    (the customer rule's spellings of one prospect, docs/customer-rule.md)."""
+    return folded.replace(" ", "")
+
+
+# Labels that sit between a company's own label and the top-level domain (`co.jp`, `com.au`).
+_SECOND_LEVEL_LABELS = frozenset("ac co com edu go gob gov ltd ne net nom or org plc sch".split())
+
+
+def domain_label_key(domain: str) -> str:
+    """The company's own label of an email domain, folded and compacted as a name is:
+    `yamato-giken.co.jp` -> `yamatogiken`, `mail.initech.com` -> `initech`."""
+    labels = [label for label in domain.lower().strip(".").split(".") if label]
+    if len(labels) > 1:
+        labels.pop()  # the top-level domain
+    if len(labels) > 1 and labels[-1] in _SECOND_LEVEL_LABELS:
+        labels.pop()
+    return compact_key(" ".join(_folded_words(labels[-1]))) if labels else ""
+
+
+# The scripts written without spaces between words, where a query is a substring of a name,
+# not its word: Han ideographs, kana, Hangul (and their compatibility and half-width forms).
+_CJK = re.compile(
+    "[\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u3038-\u303c"
+    "\u3040-\u30ff\u3130-\u318f\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+    "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
+
+
+def has_cjk(text: str) -> bool:
+    return _CJK.search(text) is not None
+
+
+def cjk_bigrams(search_key: str) -> set[str]:
+    """The pairs of adjacent CJK characters in a folded name: what `name_bigram` indexes, so a
+    CJK query of two characters or more is found as a substring (日立 in 日立製作所) without a
+    table scan."""
+    if not has_cjk(search_key):
+        return set()
+    return {
+        search_key[i : i + 2]
+        for i in range(len(search_key) - 1)
+        if _CJK.match(search_key[i]) and _CJK.match(search_key[i + 1])
+    }
+
+
+# What every folded column of a license row holds is cut to its column's width.
+FOLDED_COLUMN_WIDTH = 300
+
+
+@dataclass(frozen=True)
+class LicenseNames:
+    """A license row's names as the store keeps them folded (License's columns of that name):
+    computed by the importer for each row, and again for every row by the store's upkeep when
+    NAME_FOLDING_VERSION changes, with this one function."""
+
+    company_folded: str | None
+    company_search_key: str | None
+    email_domain_label: str | None
+    contact_search_key: str | None
+
+
+def license_names(
+    company: str | None, contact_name: str | None, email_domain: str | None
+) -> LicenseNames:
+    width = FOLDED_COLUMN_WIDTH
+    name = company_name(company) if company and company.strip() else None
+    contact = person_search_key(contact_name) if contact_name else ""
+    label = domain_label_key(email_domain) if email_domain else ""
+    return LicenseNames(
+        company_folded=name.folded[:width] if name else None,
+        company_search_key=name.search_key[:width] if name else None,
+        email_domain_label=label[:width] or None,
+        contact_search_key=contact[:width] or None,
+    )

@@ -1,10 +1,12 @@
 """The per-engine probes that find a bounded set of candidate names for a name query.
 
-`_name_candidates` runs at most a few LIMITed, index-served probes: a key range on
-`customer.search_key` (a B-tree, both engines), then the engine's trigram index (SQLite FTS5,
-migrations 0002 and 0006; PostgreSQL pg_trgm), with misspelt words corrected against the name
-vocabulary (`search_word`). It only finds candidates; bot.search.ranking orders them, with one
-scoring function for both engines.
+Names are every name a customer is known by (`customer_name`: its shown name, its accounts',
+its licenses' company names, its contacts'). `_name_candidates` runs at most a few LIMITed,
+index-served probes: a key range on `customer_name.search_key` (a B-tree, both engines), then
+the engine's trigram index (SQLite FTS5, migrations 0008 and 0006; PostgreSQL pg_trgm), with
+misspelt words corrected against the name vocabulary (`search_word`); a query in a CJK script
+is a substring, found through `name_bigram`. It only finds candidates; bot.search.ranking
+orders them, with one scoring function for both engines.
 """
 
 from __future__ import annotations
@@ -12,13 +14,25 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    func,
+    intersect,
+    literal,
+    or_,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.orm import Session
 
-from bot.search.names import search_words
+from bot.search.names import cjk_bigrams, has_cjk, search_words
 from bot.search.trigrams import _similarity, _word_trigrams
-from bot.store.models import Customer
+from bot.store.models import Customer, CustomerName, NameBigram
 
 # How many rows each index probe may hand to the ranking. Bounds the work per lookup however
 # many customers share a common trigram.
@@ -27,8 +41,37 @@ CANDIDATE_LIMIT = 100
 MIN_TRIGRAM_QUERY_LENGTH = 3
 # A substring match counts as a match from this length; "ing" is in half the customer list.
 MIN_SUBSTRING_QUERY_LENGTH = 4
+# In the scripts written without spaces (CJK), a name's words are not delimited: any substring
+# of two characters or more is a match (日立 in 日立製作所).
+MIN_CJK_SUBSTRING_QUERY_LENGTH = 2
+# A CJK query's character pairs intersected in `name_bigram` (the rest are checked on the keys).
+MAX_CJK_BIGRAMS = 6
 
-_Row = tuple[str, str, str]  # customer key, name, search key
+
+def min_substring_length(name_key: str) -> int:
+    return MIN_CJK_SUBSTRING_QUERY_LENGTH if has_cjk(name_key) else MIN_SUBSTRING_QUERY_LENGTH
+
+
+# customer key, the customer's shown name, and the matched name's search key, spelling, folded
+# form and kind (bot.store.customers.NAME_KINDS)
+_Row = tuple[str, str, str, str, str, str]
+_ROW_COLUMNS = (
+    CustomerName.customer_key,
+    Customer.name,
+    CustomerName.search_key,
+    CustomerName.name,
+    CustomerName.folded,
+    CustomerName.kind,
+)
+
+
+def _names() -> Select[_Row]:
+    """The candidate rows: names with their customer's shown name."""
+    return select(*_ROW_COLUMNS).join(Customer, Customer.key == CustomerName.customer_key)
+
+
+def _rows(session: Session, statement: Any) -> list[_Row]:
+    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
 
 
 def _name_candidates(session: Session, name_key: str) -> list[_Row]:
@@ -36,8 +79,10 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
     probe runs only while it can still change the answer.
 
     1. Keys starting with the query (a B-tree range, ordered by key, so an exact key comes
-       first). A unique exact key wins whatever else matches; a range that fills the candidates
-       outranks anything the other probes find.
+       first). An exact key of one customer's wins whatever else matches; a range that fills
+       the candidates outranks anything the other probes find. A query in a CJK script then
+       only looks for the names containing it (`_cjk_substring_candidates`): its words are not
+       delimited, and no trigram of it says more than its character pairs.
     2. Keys with a word starting with the query, and keys containing it (trigram index), up to
        CANDIDATE_LIMIT of each: word starts outrank matches inside a word, so however many
        names have the query inside a word, they cannot crowd those out. A full set of either
@@ -74,21 +119,40 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
     return found
 
 
+def _exact_key_is_one_customers(rows: Sequence[_Row], name_key: str) -> bool:
+    """The key range found the query's key exactly, as one customer's name(s) only (a prefix
+    range lists exact keys first)."""
+    exact = {row[0] for row in rows if row[2] == name_key}
+    return len(exact) == 1
+
+
 def _cheap_candidates(
     session: Session, probes: _TrigramProbes, name_key: str
 ) -> tuple[list[_Row], bool]:
     """Probes 1-3 of `_name_candidates` for `name_key`, and whether they settle the answer
     (the fuzzy probe could not change it)."""
     found = _prefix_candidates(session, name_key)
+    if has_cjk(name_key):
+        # No trigram or word of a CJK name says more than its character pairs: the substrings.
+        if _exact_key_is_one_customers(found, name_key) or len(found) >= CANDIDATE_LIMIT:
+            return found, True
+        if len(name_key) >= MIN_CJK_SUBSTRING_QUERY_LENGTH:
+            found.extend(_cjk_substring_candidates(session, name_key))
+        return found, True
     if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
         return found, True
-    if [row[2] for row in found[:2]].count(name_key) == 1 or len(found) >= CANDIDATE_LIMIT:
+    if _exact_key_is_one_customers(found, name_key) or len(found) >= CANDIDATE_LIMIT:
         return found, True
     if len(name_key) >= MIN_SUBSTRING_QUERY_LENGTH:
         containing = probes.containing(session, name_key)
         found.extend(containing)
         if len(containing) >= CANDIDATE_LIMIT:
             return found, True
+    if any(row[2] == name_key for row in found):
+        # The query is exactly the names of several customers (two "Vandelay Industries", a
+        # contact's name many customers share): they lead whatever else matches, with the
+        # names starting with or containing it after them; nothing fuzzy can outrank them.
+        return found, True
     words = _probe_words(name_key)
     if len(words) >= 2:
         near = probes.with_all_words_of_any(session, _all_but_one(words))
@@ -110,7 +174,7 @@ def _corrected_candidates(
     for corrected_key in corrected_keys:
         starting = _prefix_candidates(session, corrected_key)
         found.extend(starting)
-        exact = [row[2] for row in starting[:2]].count(corrected_key) == 1
+        exact = _exact_key_is_one_customers(starting, corrected_key)
         if exact or len(starting) >= CANDIDATE_LIMIT:
             continue
         words = _probe_words(corrected_key)
@@ -197,18 +261,37 @@ def _prefix_candidates(session: Session, name_key: str) -> list[_Row]:
     # A range over a B-tree index on search_key: under binary (C) collation every key starting
     # with `name_key` sorts between it and it + the highest code point. SQLite compares text
     # bytewise by default; on PostgreSQL the column's collation follows the database's locale,
-    # so the range reads migration 0005's C-collated index (LIKE 'x%' could not be served by
+    # so the range reads migration 0008's C-collated index (LIKE 'x%' could not be served by
     # the plain index under a non-C locale, nor return the keys in order).
-    search_key: ColumnElement[str] = Customer.search_key
+    search_key: ColumnElement[str] = CustomerName.search_key
     if session.get_bind().dialect.name == "postgresql":
-        search_key = Customer.search_key.collate("C")
+        search_key = CustomerName.search_key.collate("C")
     statement = (
-        select(Customer.key, Customer.name, Customer.search_key)
+        _names()
         .where(search_key >= name_key, search_key < name_key + "\U0010ffff")
         .order_by(search_key)
         .limit(CANDIDATE_LIMIT)
     )
-    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+    return _rows(session, statement)
+
+
+def _cjk_substring_candidates(session: Session, name_key: str) -> list[_Row]:
+    """Names containing a CJK query: the keys holding every one of its character pairs
+    (`name_bigram`, a B-tree), those that contain the query itself. Both engines alike."""
+    pairs = sorted(cjk_bigrams(name_key))[:MAX_CJK_BIGRAMS]
+    if not pairs:
+        return []
+    holding = [select(NameBigram.search_key).where(NameBigram.bigram == pair) for pair in pairs]
+    keys = holding[0] if len(holding) == 1 else intersect(*holding)
+    statement = (
+        _names()
+        .where(
+            CustomerName.search_key.in_(keys.scalar_subquery()),
+            CustomerName.search_key.contains(name_key, autoescape=True),
+        )
+        .limit(CANDIDATE_LIMIT)
+    )
+    return _rows(session, statement)
 
 
 @dataclass(frozen=True)
@@ -223,8 +306,8 @@ class _TrigramProbes:
     fuzzy: Callable[[Session, str], list[_Row]]
 
 
-# Names of the SQLite FTS5 table (migration 0002) kept in step with customer.search_key.
-SQLITE_NAME_INDEX = "customer_search"
+# Names of the SQLite FTS5 table (migration 0008) kept in step with customer_name.search_key.
+SQLITE_NAME_INDEX = "customer_name_search"
 
 
 # FTS5's trigram tokenizer: a quoted string is a substring match (spaces included, so
@@ -240,7 +323,8 @@ def _sqlite_matching_rowids(parameter: str, *, ranked: bool = False) -> str:
 
 
 _SQLITE_CUSTOMERS_WHERE_ROWID_IN = (
-    "SELECT c.key, c.name, c.search_key FROM customer AS c WHERE c.rowid IN "
+    "SELECT n.customer_key, c.name, n.search_key, n.name, n.folded, n.kind"
+    " FROM customer_name AS n JOIN customer AS c ON c.key = n.customer_key WHERE n.id IN "
 )
 
 
@@ -326,15 +410,12 @@ _SQLITE_PROBES = _TrigramProbes(
 
 
 def _postgresql_containing(session: Session, name_key: str) -> list[_Row]:
-    columns = (Customer.key, Customer.name, Customer.search_key)
-    word_start = select(*columns).where(
-        Customer.search_key.contains(" " + name_key, autoescape=True)
-    )
-    inside = select(*columns).where(Customer.search_key.contains(name_key, autoescape=True))
+    word_start = _names().where(CustomerName.search_key.contains(" " + name_key, autoescape=True))
+    inside = _names().where(CustomerName.search_key.contains(name_key, autoescape=True))
     # Selected from, so the statement starts with SELECT like every other (the plan and
     # statement-count tests capture statements by their first word).
     both = union(word_start.limit(CANDIDATE_LIMIT), inside.limit(CANDIDATE_LIMIT)).subquery()
-    return [tuple(row) for row in session.execute(select(both))]  # type: ignore[misc]
+    return _rows(session, select(both))
 
 
 def _postgresql_with_all_words_of_any(
@@ -343,18 +424,20 @@ def _postgresql_with_all_words_of_any(
     # A BitmapOr of GIN scans, each intersecting its words' trigram lists: a name with all the
     # words is found without ranking the thousands that share one.
     statement = (
-        select(Customer.key, Customer.name, Customer.search_key)
+        _names()
         .where(
             or_(
                 *(
-                    and_(*(Customer.search_key.contains(word, autoescape=True) for word in kept))
+                    and_(
+                        *(CustomerName.search_key.contains(word, autoescape=True) for word in kept)
+                    )
                     for kept in word_sets
                 )
             )
         )
         .limit(CANDIDATE_LIMIT)
     )
-    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+    return _rows(session, statement)
 
 
 # pg_trgm's operators `%` and `<%` match at or above these thresholds (set per transaction),
@@ -372,10 +455,10 @@ def _postgresql_fuzzy(session: Session, name_key: str) -> list[_Row]:
             ),
         )
     )
-    search_key = Customer.search_key
+    search_key = CustomerName.search_key
     query = literal(name_key)
     statement = (
-        select(Customer.key, Customer.name, search_key)
+        _names()
         .where(
             or_(
                 search_key.op("%", is_comparison=True)(query),
@@ -387,11 +470,11 @@ def _postgresql_fuzzy(session: Session, name_key: str) -> list[_Row]:
                 func.similarity(search_key, query), func.word_similarity(query, search_key)
             ).desc(),
             func.length(search_key),
-            Customer.key,
+            CustomerName.id,
         )
         .limit(CANDIDATE_LIMIT)
     )
-    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+    return _rows(session, statement)
 
 
 def _postgresql_nearest_words(session: Session, words: Sequence[str]) -> dict[str, list[str]]:

@@ -2,7 +2,9 @@
 
 One scoring function for both engines, so SQLite and PostgreSQL agree on the order: an exact
 key, then a key starting with the query, a word starting with it, a key containing it, then
-fuzzy matches by trigram score (bot.search.trigrams). Candidates come from bot.search.probes.
+fuzzy matches by trigram score (bot.search.trigrams). Candidates come from bot.search.probes,
+a row per name; a customer is ranked by its best name (a company or account name before a
+contact's at the same rank, and the name spelt as the query is, legal form and all, first).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from bot.search.probes import MIN_SUBSTRING_QUERY_LENGTH, _name_candidates
+from bot.search.names import company_name
+from bot.search.probes import _name_candidates, min_substring_length
 from bot.search.trigrams import _trigram_score, trigrams
 
 # Trigram scores (0..1): at or above MATCH_SCORE a candidate is a match; between
@@ -22,11 +25,14 @@ SUGGESTION_SCORE = 0.2
 
 @dataclass(frozen=True)
 class _Candidate:
-    key: str
-    name: str
-    search_key: str
+    key: str  # the customer's
+    name: str  # the customer's shown name
+    search_key: str  # of the name that matched
     tier: int  # 0 exact, 1 key starts with the query, 2 a word does, 3 substring, 4 fuzzy
     score: float  # trigram similarity, 0..1
+    matched_name: str = ""  # the name that matched, as the exports spell it
+    folded: str = ""  # its folded form, legal form kept (bot.search.company_name)
+    kind: str = "customer"  # bot.store.customers.NAME_KINDS
 
     @property
     def is_match(self) -> bool:
@@ -34,19 +40,48 @@ class _Candidate:
 
 
 _FUZZY_TIER = 4
+# A contact's name ranks after a company's at the same tier and score.
+_KIND_RANK = {"customer": 0, "account": 0, "company": 0, "contact": 1}
 
 
-def _rank_names(session: Session, name_key: str) -> list[_Candidate]:
+def _rank_names(session: Session, name_key: str, query_text: str = "") -> list[_Candidate]:
+    """The customers whose names match `name_key`, best first, each by its best name.
+    `query_text`: the query as typed, so that of one customer's names the one spelt as the
+    query (`Acme Corp`, not `Acme Inc.`) is the one that matched."""
     if not name_key:
         return []
     rows = _name_candidates(session, name_key)
-    query = _ScoredQuery(name_key, trigrams(name_key), len(name_key.split()))
-    candidates = {
-        key: _score_candidate(key, name, search_key, query) for key, name, search_key in rows
-    }
+    query = _ScoredQuery(
+        name_key,
+        trigrams(name_key),
+        len(name_key.split()),
+        company_name(query_text).folded if query_text else name_key,
+        min_substring_length(name_key),
+    )
+    best: dict[str, tuple[tuple[object, ...], _Candidate]] = {}
+    for row in rows:
+        candidate = _score_candidate(row, query)
+        order = (
+            candidate.tier,
+            candidate.folded != query.folded,
+            -candidate.score,
+            _KIND_RANK.get(candidate.kind, 1),
+            len(candidate.search_key),
+            candidate.matched_name,
+        )
+        kept = best.get(candidate.key)
+        if kept is None or order < kept[0]:
+            best[candidate.key] = (order, candidate)
     return sorted(
-        candidates.values(),
-        key=lambda c: (c.tier, -c.score, len(c.search_key), c.name.casefold(), c.key),
+        (candidate for _, candidate in best.values()),
+        key=lambda c: (
+            c.tier,
+            -c.score,
+            _KIND_RANK.get(c.kind, 1),
+            len(c.search_key),
+            c.name.casefold(),
+            c.key,
+        ),
     )
 
 
@@ -57,18 +92,21 @@ class _ScoredQuery:
     key: str
     trigrams: frozenset[str]
     width: int  # words
+    folded: str  # the query's folded form, legal form kept
+    min_substring: int  # from how many characters a substring is a match
 
 
-def _score_candidate(key: str, name: str, search_key: str, query: _ScoredQuery) -> _Candidate:
+def _score_candidate(row: tuple[str, str, str, str, str, str], query: _ScoredQuery) -> _Candidate:
+    key, name, search_key, matched_name, folded, kind = row
     if search_key == query.key:
         tier = 0
     elif search_key.startswith(query.key):
         tier = 1
     elif f" {query.key}" in f" {search_key}":
         tier = 2
-    elif len(query.key) >= MIN_SUBSTRING_QUERY_LENGTH and query.key in search_key:
+    elif len(query.key) >= query.min_substring and query.key in search_key:
         tier = 3
     else:
         tier = _FUZZY_TIER
     score = _trigram_score(query.trigrams, query.width, search_key)
-    return _Candidate(key, name, search_key, tier, score)
+    return _Candidate(key, name, search_key, tier, score, matched_name, folded, kind)

@@ -13,33 +13,48 @@ Strongest evidence first:
    under, if they agree on one). A license takes its subscription's accounts from the
    subscriptions export where the export has them: the export wins over the ids on the row.
 3. A license with none of these (a self-requested trial, a legacy license) is compared only
-   with the customers rules 1-2 formed, by their account names and their licenses' company
-   names (`bot.search.company_name`):
+   with the customers rules 1-2 formed ("anchored" customers), by their account names and their
+   licenses' company names (`bot.search.company_name`):
    a. it joins the one such customer with the same folded name (case, accents, punctuation and
       spacing folded; a trailing legal form kept but spelt one way, as
       `bot.search.LEGAL_FORM_SPELLINGS` lists: `Corp` = `Corp.` = `Corporation`, `Inc` =
-      `Incorporated`, `Ltd` = `Limited`, `Co` = `Company`);
+      `Incorporated`, `Ltd` = `Limited`, `Co` = `Company`; Japanese forms such as 株式会社,
+      before or after the name, as `kk`);
    b. failing that, and only when its own name has no legal form, the one such customer
       with a name that is its name once the legal form is dropped (`Initrode` joins
       `Initrode Inc.`; `Initrode LLC` does not);
    c. where two or more customers qualify, it joins none.
+4. By email, for the licenses rule 3 left alone, compared by their folded-name group (the
+   licenses with one folded name) and only by *company* domains: never a public mail
+   provider's (`public_email_domain`), never a domain the licenses of several anchored
+   customers were sent to (a reseller requesting trials for its clients):
+   a. a group joins the one anchored customer whose licenses were sent to its company domains,
+      when its folded name without spaces is that domain's own label (`Yamato Giken` at
+      yamato-giken.co.jp) or one of that customer's folded names without spaces;
+   b. else groups whose names agree once spaces and the legal form are ignored too, and whose
+      licenses were sent to one company domain, are one customer (`Pied Piper`, `Pied Piper,
+      Inc.` and `piedpiper` at piedpiper.com: `name:piedpiper@piedpiper.com`).
    Licenses left over group by folded name (`Kramerica Corp` trials together). A license
-   without a company (CustomersDot's export has some) joins the one customer of rules 1-2 whose
-   licenses went to its contact's email domain, else groups by that domain.
-4. Otherwise licenses are different customers (`Acme Corp` and `ACME GmbH`).
+   without a company (CustomersDot's export has some) joins the one anchored customer whose
+   licenses went to its contact's company domain, else groups by that domain, else (a public
+   mail domain, or no address) is a customer of its own (`license:<id>`).
+5. Otherwise licenses are different customers (`Acme Corp` and `ACME GmbH`).
 
-A customer is keyed by its evidence (`sf:`, `za:`, `sub:`, `name:` + folded name), shown with
-the account's name where known, else the company name of its newest license (paid before
-trials: a trial's company is whatever its requester typed).
+A customer is keyed by its evidence (`sf:`, `za:`, `sub:`, `name:` + folded name, `domain:`,
+`license:`), shown with the account's name where known, else the company name of its newest
+license (paid before trials: a trial's company is whatever its requester typed). Every name it
+is known by (that one, its accounts', its licenses' company names, its contacts') is a row of
+`customer_name`, which name search reads.
 
 A reconciliation belongs to the customer of its subscription (by name, or any version's Zuora
 id), else to the one customer one of whose names is its folded name (else, when its name has
 no legal form, the one whose name without the legal form it is).
 
 The grouping is a function of what the rule reads, over the whole store: the subscriptions,
-and the license columns in `LICENSE_COLUMNS_READ`. `regroup` recomputes it, set-based, in
-migration 0007 and inside the transaction of every licenses or subscriptions import that changed
-some of that: inserted or deleted a row, updated a subscription, or updated a license in one of
+the public mail domains, and the license columns in `LICENSE_COLUMNS_READ`. `regroup`
+recomputes it, set-based, in the store's upkeep (bot/store/upkeep.py: when CUSTOMER_RULE_VERSION,
+the name folding or the public domains changed) and inside the transaction of every licenses or
+subscriptions import that changed some of that: inserted or deleted a row, updated a subscription, or updated a license in one of
 those columns (a daily export whose rows changed only seats, dates, plan or notes leaves the
 customers as they are). So the same data gives the same customers whatever order the files came
 in. Every step is a statement over the whole tables into a temporary table of the connection
@@ -51,15 +66,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ARRAY, Connection, Text, bindparam, column, func, select, table, true
 from sqlalchemy.exc import DBAPIError
 
 from bot.salesforce_ids import salesforce_id_18
-from bot.search import search_words
+from bot.search import cjk_bigrams, search_words
 from bot.store.db import dialect_insert
 
 __all__ = ["salesforce_id_18"]
+
+# Bump with any change to what the rule computes from the same data (its steps below, the keys,
+# the shown names, the names indexed): the store's upkeep then regroups every store once
+# (bot/store/upkeep.py), at `python -m bot db upgrade` or the next import.
+CUSTOMER_RULE_VERSION = "3"
 
 
 def provisional_customer_key(
@@ -111,12 +132,13 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "evidence",
         "SELECT own.id, own.sub, coalesce(account.sf, own.sf) AS sf,"
         " coalesce(account.za, own.za) AS za, own.folded, own.search_key, own.domain,"
-        " account.account_name, account.account_folded, account.account_search_key FROM ("
+        " own.domain_label, account.account_name, account.account_folded,"
+        " account.account_search_key FROM ("
         " SELECT license.id, coalesce(version.subscription_name,"
         " license.zuora_subscription_name, license.zuora_subscription_id) AS sub,"
         " license.salesforce_account_id AS sf, license.zuora_account_id AS za,"
         " license.company_folded AS folded, license.company_search_key AS search_key,"
-        " license.contact_email_domain AS domain"
+        " license.contact_email_domain AS domain, license.email_domain_label AS domain_label"
         " FROM license LEFT JOIN subscription AS version"
         " ON version.zuora_subscription_id = license.zuora_subscription_id) AS own"
         f" LEFT JOIN {_T}newest_subscription AS account ON account.name = own.sub",
@@ -153,7 +175,7 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "anchored",
         "SELECT evidence.id, evidence.folded, evidence.search_key, evidence.domain,"
-        " coalesce(own.anchor,"
+        " evidence.domain_label, coalesce(own.anchor,"
         " by_subscription.anchor, 'sub:' || evidence.sub) AS anchor"
         f" FROM {_T}evidence AS evidence JOIN {_T}account_anchor AS own ON own.id = evidence.id"
         f" LEFT JOIN {_T}subscription_anchor AS by_subscription"
@@ -200,30 +222,122 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         " WHERE loose.anchor IS NULL AND loose.folded = loose.search_key GROUP BY loose.id",
         ("id",),
     ),
-    # A license without a company: the one customer of rules 1-2 its contact's email domain
+    # A license without a company: the one customer of rules 1-2 its contact's company domain
     # is found in, else its own by that domain.
     (
         "by_domain",
         "SELECT domain, min(anchor) AS anchor, count(DISTINCT anchor) AS matches"
         f" FROM {_T}anchored WHERE anchor IS NOT NULL AND domain IN (SELECT domain"
-        f" FROM {_T}anchored WHERE anchor IS NULL AND folded IS NULL) GROUP BY domain",
+        f" FROM {_T}anchored WHERE anchor IS NULL AND folded IS NULL)"
+        " AND domain NOT IN (SELECT domain FROM public_email_domain) GROUP BY domain",
         ("domain",),
     ),
-    # 3c and the leftovers: by folded name.
+    # Rule 4 reads the licenses with a company that rules 1-3 left without a customer (3c's
+    # included: a domain may settle what names could not), by folded-name group.
+    (
+        "loose",
+        "SELECT anchored.id, anchored.folded, anchored.search_key, anchored.domain,"
+        f" anchored.domain_label FROM {_T}anchored AS anchored"
+        f" LEFT JOIN {_T}by_folded_name AS by_folded ON by_folded.id = anchored.id"
+        f" LEFT JOIN {_T}by_search_key AS by_key ON by_key.id = anchored.id"
+        " WHERE anchored.anchor IS NULL AND anchored.folded IS NOT NULL"
+        " AND coalesce(by_folded.matches, 0) <> 1"
+        " AND NOT (by_folded.matches IS NULL AND coalesce(by_key.matches, 0) = 1)",
+        ("folded", "domain"),
+    ),
+    # Their company domains: never a public mail provider's.
+    (
+        "company_domain",
+        f"SELECT DISTINCT domain FROM {_T}loose WHERE domain IS NOT NULL"
+        " AND domain NOT IN (SELECT domain FROM public_email_domain)",
+        ("domain",),
+    ),
+    # The anchored customers whose licenses were sent to each of those domains.
+    (
+        "domain_owner",
+        "SELECT domain, min(anchor) AS anchor, count(DISTINCT anchor) AS owners"
+        f" FROM {_T}anchored WHERE anchor IS NOT NULL"
+        f" AND domain IN (SELECT domain FROM {_T}company_domain) GROUP BY domain",
+        ("domain",),
+    ),
+    # 4a, per folded-name group: the anchored owners of its company domains (one, and no domain
+    # shared with another), and whether its name without spaces is a domain's own label.
+    (
+        "loose_owner",
+        "SELECT loose.folded, min(owner.anchor) AS anchor,"
+        " count(DISTINCT owner.anchor) AS anchors, max(owner.owners) AS owners,"
+        " max(CASE WHEN replace(loose.folded, ' ', '') = loose.domain_label THEN 1 ELSE 0 END)"
+        f" AS label_matches FROM {_T}loose AS loose"
+        f" JOIN {_T}domain_owner AS owner ON owner.domain = loose.domain GROUP BY loose.folded",
+        ("folded",),
+    ),
+    # The folded names, without spaces, of the customers 4a could join.
+    (
+        "owner_name",
+        "SELECT DISTINCT anchored.anchor, replace(anchored.folded, ' ', '') AS compact"
+        f" FROM {_T}anchored AS anchored WHERE anchored.folded IS NOT NULL AND anchored.anchor IN"
+        f" (SELECT anchor FROM {_T}loose_owner WHERE anchors = 1 AND owners = 1)"
+        " UNION SELECT anchored.anchor, replace(evidence.account_folded, ' ', '')"
+        f" FROM {_T}anchored AS anchored JOIN {_T}evidence AS evidence"
+        " ON evidence.id = anchored.id WHERE evidence.account_folded IS NOT NULL"
+        f" AND anchored.anchor IN (SELECT anchor FROM {_T}loose_owner"
+        " WHERE anchors = 1 AND owners = 1)",
+        ("anchor",),
+    ),
+    (
+        "by_company_domain",
+        "SELECT owner.folded, owner.anchor FROM"
+        f" {_T}loose_owner AS owner WHERE owner.anchors = 1 AND owner.owners = 1"
+        " AND (owner.label_matches = 1 OR EXISTS (SELECT 1"
+        f" FROM {_T}owner_name AS name WHERE name.anchor = owner.anchor"
+        " AND name.compact = replace(owner.folded, ' ', '')))",
+        ("folded",),
+    ),
+    # 4b: the groups 4a left, with the one (name without spaces or legal form, company domain)
+    # their licenses give; two or more groups with the same one are one customer.
+    (
+        "spelling_pair",
+        "SELECT loose.folded, replace(loose.search_key, ' ', '') AS compact, loose.domain"
+        f" FROM {_T}loose AS loose JOIN {_T}company_domain AS company"
+        " ON company.domain = loose.domain"
+        f" WHERE loose.folded NOT IN (SELECT folded FROM {_T}by_company_domain)"
+        " GROUP BY loose.folded, replace(loose.search_key, ' ', ''), loose.domain",
+        ("folded",),
+    ),
+    (
+        "single_pair",
+        "SELECT folded, min(compact) AS compact, min(domain) AS domain"
+        f" FROM {_T}spelling_pair GROUP BY folded HAVING count(*) = 1",
+        ("compact",),
+    ),
+    (
+        "by_spelling",
+        "SELECT single.folded,"
+        " substr('name:' || single.compact || '@' || single.domain, 1, 300) AS anchor"
+        f" FROM {_T}single_pair AS single JOIN (SELECT compact, domain FROM {_T}single_pair"
+        " GROUP BY compact, domain HAVING count(*) >= 2) AS shared"
+        " ON shared.compact = single.compact AND shared.domain = single.domain",
+        ("folded",),
+    ),
+    # Rules 1-4 in order; the leftovers by folded name.
     (
         "grouped",
         "SELECT anchored.id, coalesce(anchored.anchor,"
         " CASE WHEN anchored.folded IS NULL THEN coalesce("
         " CASE WHEN by_domain.matches = 1 THEN by_domain.anchor END,"
-        " 'domain:' || anchored.domain, 'name:') END,"
-        " CASE WHEN by_folded.matches = 1 THEN by_folded.anchor"
-        " WHEN by_folded.matches > 1 THEN 'name:' || anchored.folded END,"
-        " CASE WHEN by_key.matches = 1 THEN by_key.anchor END,"
-        " 'name:' || coalesce(anchored.folded, '')) AS anchor"
+        " CASE WHEN public.domain IS NULL THEN 'domain:' || anchored.domain END,"
+        " 'license:' || anchored.id) END,"
+        " CASE WHEN by_folded.matches = 1 THEN by_folded.anchor END,"
+        " CASE WHEN by_folded.matches IS NULL AND by_key.matches = 1 THEN by_key.anchor END,"
+        " by_company.anchor, by_spelling.anchor,"
+        " 'name:' || anchored.folded) AS anchor"
         f" FROM {_T}anchored AS anchored"
         f" LEFT JOIN {_T}by_folded_name AS by_folded ON by_folded.id = anchored.id"
         f" LEFT JOIN {_T}by_search_key AS by_key ON by_key.id = anchored.id"
-        f" LEFT JOIN {_T}by_domain AS by_domain ON by_domain.domain = anchored.domain",
+        f" LEFT JOIN {_T}by_domain AS by_domain ON by_domain.domain = anchored.domain"
+        " LEFT JOIN public_email_domain AS public ON public.domain = anchored.domain"
+        f" LEFT JOIN {_T}by_company_domain AS by_company ON by_company.folded = anchored.folded"
+        f" LEFT JOIN {_T}by_spelling AS by_spelling ON by_spelling.folded = anchored.folded",
         ("id",),
     ),
     # Each customer as shown: the account's name where known, else the company of its newest
@@ -233,10 +347,14 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "SELECT key, name, search_key, folded_name, salesforce_account_id, account_name FROM ("
         " SELECT grouped.anchor AS key, coalesce(account.account_name,"
         " CASE WHEN license.company_folded IS NOT NULL THEN license.company END,"
+        " CASE WHEN substr(grouped.anchor, 1, 8) = 'license:' THEN coalesce("
+        " license.contact_name, 'License #' || license.id) END,"
         " license.contact_email_domain, license.company) AS name,"
         " coalesce(account.account_search_key, license.company_search_key,"
+        " CASE WHEN substr(grouped.anchor, 1, 8) = 'license:' THEN license.contact_search_key END,"
         " license.contact_email_domain, '') AS search_key,"
         " coalesce(account.account_folded, license.company_folded,"
+        " CASE WHEN substr(grouped.anchor, 1, 8) = 'license:' THEN license.contact_search_key END,"
         " license.contact_email_domain) AS folded_name,"
         " CASE WHEN substr(grouped.anchor, 1, 3) = 'sf:' THEN substr(grouped.anchor, 4) END"
         " AS salesforce_account_id, account.account_name,"
@@ -253,7 +371,7 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 # The license columns the rule reads (its grouping steps, the shown name's choice in
-# `wanted_customer`, the reconciliation steps), besides the key `id` and the `customer_key` it
+# `wanted_customer`, the names it indexes, the reconciliation steps), besides the key `id` and the `customer_key` it
 # writes itself (the importer writes it only with a new row). The grouping is a function of
 # these and of the subscriptions: an import that only updated other columns (seats, dates, plan,
 # notes) leaves the customers as they are, and skips `regroup` (bot.store.importing.customers).
@@ -263,6 +381,9 @@ LICENSE_COLUMNS_READ: tuple[str, ...] = (
     "company_folded",
     "company_search_key",
     "contact_email_domain",
+    "email_domain_label",
+    "contact_name",
+    "contact_search_key",
     "trial",
     "issued_at",
     "zuora_subscription_id",
@@ -271,11 +392,42 @@ LICENSE_COLUMNS_READ: tuple[str, ...] = (
     "zuora_account_id",
 )
 
+# What each kind of name is of its customer (customer_name.kind), in the order one name's kind
+# is chosen when it is several: the name the customer is shown with, an account's name, a
+# license's company name, a contact's name.
+NAME_KINDS = ("customer", "account", "company", "contact")
+
+# Every name a customer is known by, one row per customer and folded name (read after the
+# licenses have moved to their customers): written to `customer_name` where it changed.
+_NAME_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "wanted_name",
+        "SELECT customer_key, folded, min(search_key) AS search_key, min(name) AS name,"
+        " CASE min(rank) WHEN 0 THEN 'customer' WHEN 1 THEN 'account' WHEN 2 THEN 'company'"
+        " ELSE 'contact' END AS kind FROM ("
+        " SELECT key AS customer_key, folded_name AS folded, search_key, name, 0 AS rank"
+        f" FROM {_T}wanted_customer WHERE folded_name IS NOT NULL AND search_key <> ''"
+        " UNION ALL SELECT DISTINCT grouped.anchor, evidence.account_folded,"
+        " evidence.account_search_key, evidence.account_name, 1"
+        f" FROM {_T}grouped AS grouped JOIN {_T}evidence AS evidence ON evidence.id = grouped.id"
+        " WHERE evidence.account_folded IS NOT NULL AND evidence.account_search_key <> ''"
+        " UNION ALL SELECT customer_key, company_folded, company_search_key, company, 2"
+        " FROM license WHERE company_folded IS NOT NULL AND company_search_key <> ''"
+        " UNION ALL SELECT customer_key, contact_search_key, contact_search_key, contact_name, 3"
+        " FROM license WHERE contact_search_key IS NOT NULL"
+        ") AS names GROUP BY customer_key, folded",
+        ("customer_key",),
+    ),
+)
+
 _CUSTOMER_COLUMNS = "key, name, search_key, folded_name, salesforce_account_id, account_name"
+_NAME_COLUMNS = ("customer_key", "folded", "search_key", "name", "kind")
 # The tables as this module writes them, by name only: migration 0007 runs `regroup` against the
 # schema of its day, not the models' (no ORM defaults or later columns come in).
 _CUSTOMER_TABLE = table("customer", *(column(c) for c in _CUSTOMER_COLUMNS.split(", ")))
 _SEARCH_WORD_TABLE = table("search_word", column("word"))
+_NAME_TABLE = table("customer_name", *(column(c) for c in _NAME_COLUMNS))
+_BIGRAM_TABLE = table("name_bigram", column("bigram"), column("search_key"))
 
 _RECONCILIATION_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # Subscriptions (by name, and by each Zuora id a license carries) owned by one customer.
@@ -290,23 +442,20 @@ _RECONCILIATION_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         " WHERE sub IS NOT NULL GROUP BY sub",
         ("sub",),
     ),
-    # Every name a customer goes by: its licenses' company names and its own name.
-    (
-        "customer_name",
-        "SELECT customer_key, company_folded AS folded, company_search_key AS search_key"
-        " FROM license UNION SELECT key, folded_name, search_key FROM customer",
-        (),
-    ),
+    # Every company name a customer goes by (its own, its accounts', its licenses'), from the
+    # name index: a contact's name never claims a reconciliation.
     (
         "folded_name_owner",
         "SELECT folded, min(customer_key) AS customer_key,"
-        f" count(DISTINCT customer_key) AS owners FROM {_T}customer_name GROUP BY folded",
+        " count(DISTINCT customer_key) AS owners FROM customer_name"
+        " WHERE kind <> 'contact' GROUP BY folded",
         ("folded",),
     ),
     (
         "search_key_owner",
         "SELECT search_key, min(customer_key) AS customer_key,"
-        f" count(DISTINCT customer_key) AS owners FROM {_T}customer_name GROUP BY search_key",
+        " count(DISTINCT customer_key) AS owners FROM customer_name"
+        " WHERE kind <> 'contact' GROUP BY search_key",
         ("search_key",),
     ),
     (
@@ -333,8 +482,9 @@ _RECONCILIATION_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 _ALL_TABLES = (
-    *(_T + name for name, _, _ in (*_GROUPING_STEPS, *_RECONCILIATION_STEPS)),
+    *(_T + name for name, _, _ in (*_GROUPING_STEPS, *_NAME_STEPS, *_RECONCILIATION_STEPS)),
     _T + "changed_customer",
+    _T + "changed_name",
 )
 
 
@@ -428,7 +578,6 @@ def regroup(connection: Connection) -> RegroupCounts:
         ),
         (),
     )
-    _add_search_words(steps)
     # One INSERT ... SELECT upsert from the changed customers: the dialect's own insert, as the
     # rows never pass through Python. (`WHERE true`: SQLite cannot otherwise tell the upsert's
     # ON CONFLICT from a join's ON.)
@@ -436,7 +585,6 @@ def regroup(connection: Connection) -> RegroupCounts:
     upsert = dialect_insert(steps.connection, _CUSTOMER_TABLE).from_select(
         columns, select(*changed.c).where(true())
     )
-    bulk_indexes = _gin_indexes_taking_bulk_inserts(steps)
     written = max(
         steps.connection.execute(
             upsert.on_conflict_do_update(
@@ -449,22 +597,22 @@ def regroup(connection: Connection) -> RegroupCounts:
         ).rowcount,
         0,
     )
-    _merge_gin_pending_lists(steps, bulk_indexes)
     deleted = steps.execute(
         "DELETE FROM customer WHERE NOT EXISTS ("
         f"SELECT 1 FROM {_T}wanted_customer AS wanted WHERE wanted.key = customer.key)"
     )
+    _write_names(steps)
     reconciliations = _assign_reconciliations(steps)
     steps.drop_all()
     return RegroupCounts(written, deleted, moved, reconciliations)
 
 
-# PostgreSQL's GIN indexes on the customer table that write each row straight into the index
-# (`fastupdate = off`: the names' trigram index, migration 0002, so that searches never scan a
+# PostgreSQL's GIN indexes on the name table that write each row straight into the index
+# (`fastupdate = off`: the names' trigram index, migration 0008, so that searches never scan a
 # pending list). Filling an empty table, they take the rows through the pending list instead.
 _STRAIGHT_GIN_INDEXES_SQL = (
     "SELECT index.relname FROM pg_index JOIN pg_class AS index ON index.oid = pg_index.indexrelid"
-    " JOIN pg_am ON pg_am.oid = index.relam WHERE pg_index.indrelid = 'customer'::regclass"
+    " JOIN pg_am ON pg_am.oid = index.relam WHERE pg_index.indrelid = 'customer_name'::regclass"
     " AND pg_am.amname = 'gin' AND 'fastupdate=off' = ANY(index.reloptions)"
 )
 _GIN_SAVEPOINT = "customer_rule_gin_bulk_inserts"
@@ -472,8 +620,8 @@ _INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE: "must be owner of index"
 
 
 def _gin_indexes_taking_bulk_inserts(steps: _Steps) -> list[str]:
-    """PostgreSQL, when the customers are written into an empty table (a first load): switch
-    the table's GIN indexes to their pending list for the upsert (about four times faster at
+    """PostgreSQL, when the names are written into an empty table (a first load): switch
+    the table's GIN indexes to their pending list for the insert (about four times faster at
     250,000 customers than a row at a time), and return their names for
     `_merge_gin_pending_lists`. ALTER INDEX locks each index against readers until the commit:
     lookups meanwhile, which had no customer to find, wait out their statement timeout and
@@ -481,7 +629,7 @@ def _gin_indexes_taking_bulk_inserts(steps: _Steps) -> list[str]:
     does not own it), the customers are written the ordinary way."""
     if (
         not steps.postgresql
-        or steps.connection.exec_driver_sql("SELECT 1 FROM customer LIMIT 1").first()
+        or steps.connection.exec_driver_sql("SELECT 1 FROM customer_name LIMIT 1").first()
     ):
         return []
     names = list(steps.connection.exec_driver_sql(_STRAIGHT_GIN_INDEXES_SQL).scalars())
@@ -490,7 +638,9 @@ def _gin_indexes_taking_bulk_inserts(steps: _Steps) -> list[str]:
     # Every table lock the rest of the regrouping takes, taken now, before the index is held:
     # while it is, this transaction must wait for nothing, or it could deadlock with one that
     # waits for the index (a reconciliations import holds its table and reads the customers).
-    steps.execute("LOCK TABLE customer, reconciliation IN ROW EXCLUSIVE MODE")
+    steps.execute(
+        "LOCK TABLE customer_name, name_bigram, search_word, reconciliation IN ROW EXCLUSIVE MODE"
+    )
     steps.execute(f"SAVEPOINT {_GIN_SAVEPOINT}")
     try:
         for name in names:
@@ -533,33 +683,76 @@ def _assign_reconciliations(steps: _Steps) -> int:
     )
 
 
-# Search keys read per round trip when adding the words of changed customers.
+def _write_names(steps: _Steps) -> None:
+    """`customer_name` made what `_NAME_STEPS` wants, writing only the rows that change, and
+    the words and CJK pairs of the new names added to the vocabulary and `name_bigram`."""
+    steps.run(_NAME_STEPS)
+    compared = [c for c in _NAME_COLUMNS if c not in ("customer_key", "folded")]
+    steps.create(
+        "changed_name",
+        f"SELECT {', '.join('wanted.' + c for c in _NAME_COLUMNS)}, stored.id"
+        f" FROM {_T}wanted_name AS wanted LEFT JOIN customer_name AS stored"
+        " ON stored.customer_key = wanted.customer_key AND stored.folded = wanted.folded"
+        " WHERE stored.id IS NULL OR "
+        + steps.distinct_from(
+            ", ".join("stored." + c for c in compared), ", ".join("wanted." + c for c in compared)
+        ),
+        (),
+    )
+    steps.execute(
+        "DELETE FROM customer_name WHERE NOT EXISTS (SELECT 1"
+        f" FROM {_T}wanted_name AS wanted WHERE wanted.customer_key = customer_name.customer_key"
+        " AND wanted.folded = customer_name.folded)"
+    )
+    steps.execute(
+        f"UPDATE customer_name SET {', '.join(f'{c} = changed.{c}' for c in compared)}"
+        f" FROM {_T}changed_name AS changed WHERE changed.id = customer_name.id"
+    )
+    bulk_indexes = _gin_indexes_taking_bulk_inserts(steps)
+    added = table(_T + "changed_name", *(column(c) for c in (*_NAME_COLUMNS, "id")))
+    steps.connection.execute(
+        _NAME_TABLE.insert().from_select(
+            list(_NAME_COLUMNS),
+            select(*(added.c[c] for c in _NAME_COLUMNS)).where(added.c.id.is_(None)),
+        )
+    )
+    _merge_gin_pending_lists(steps, bulk_indexes)
+    _index_new_names(steps)
+
+
+# Search keys read per round trip when indexing the words and CJK pairs of changed names.
 _WORD_PAGE_SIZE = 5000
 
 
-def _add_search_words(steps: _Steps) -> None:
-    """The words of every changed customer's search key join the name vocabulary bot.search
-    corrects misspelt query words against (migration 0006), a page of keys at a time. Words of
-    renamed or deleted customers are never removed: a query corrected to a word no name has
-    finds nothing and falls through to the fuzzy probe, so they are harmless."""
-    result = steps.connection.exec_driver_sql(
-        f"SELECT DISTINCT search_key FROM {_T}changed_customer"
-    )
+def _index_new_names(steps: _Steps) -> None:
+    """The words of every changed name's search key join the name vocabulary bot.search
+    corrects misspelt query words against (migration 0006), and its pairs of CJK characters
+    `name_bigram` (migration 0008), a page of keys at a time. Neither is ever removed: a query
+    corrected to a word no name has, or a pair pointing at a key no name has, finds nothing."""
+    result = steps.connection.exec_driver_sql(f"SELECT DISTINCT search_key FROM {_T}changed_name")
     known: set[str] = set()
     while page := result.fetchmany(_WORD_PAGE_SIZE):
-        words = sorted(set().union(*(search_words(key) for (key,) in page)) - known)
+        keys = [key for (key,) in page]
+        words = sorted(set().union(*(search_words(key) for key in keys)) - known)
         known.update(words)
-        if not words:
-            continue
-        insert = dialect_insert(steps.connection, _SEARCH_WORD_TABLE)
-        if steps.postgresql:
-            # One statement for the page: the words as one array parameter, unnested.
-            # (psycopg's dialect casts an ARRAY parameter itself: `%(words)s::TEXT[]`.)
-            page_words = select(func.unnest(bindparam("words", words, ARRAY(Text))))
-            steps.connection.execute(
-                insert.from_select(["word"], page_words).on_conflict_do_nothing()
-            )
-        else:
-            # sqlite3 runs an executemany in-process with one prepared statement. A word
-            # already there fires no trigger (migration 0006), as with INSERT OR IGNORE.
-            steps.connection.execute(insert.on_conflict_do_nothing(), [{"word": w} for w in words])
+        if words:
+            _insert_ignoring_duplicates(steps, _SEARCH_WORD_TABLE, [{"word": w} for w in words])
+        pairs = [
+            {"bigram": bigram, "search_key": key} for key in keys for bigram in cjk_bigrams(key)
+        ]
+        if pairs:
+            _insert_ignoring_duplicates(steps, _BIGRAM_TABLE, pairs)
+
+
+def _insert_ignoring_duplicates(steps: _Steps, target: Any, rows: list[dict[str, str]]) -> None:
+    insert = dialect_insert(steps.connection, target)
+    if steps.postgresql and target is _SEARCH_WORD_TABLE:
+        # One statement for the page: the words as one array parameter, unnested.
+        # (psycopg's dialect casts an ARRAY parameter itself: `%(words)s::TEXT[]`.)
+        words = [row["word"] for row in rows]
+        page_words = select(func.unnest(bindparam("words", words, ARRAY(Text))))
+        steps.connection.execute(insert.from_select(["word"], page_words).on_conflict_do_nothing())
+        return
+    # sqlite3 runs an executemany in-process with one prepared statement (psycopg pipelines
+    # it). A word already there fires no trigger (migration 0006), as with INSERT OR IGNORE.
+    steps.connection.execute(insert.on_conflict_do_nothing(), rows)

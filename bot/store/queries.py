@@ -11,9 +11,10 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, union, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, bindparam, exists, func, not_, or_, select, union, union_all
+from sqlalchemy.orm import Session, aliased
 
+from bot.ids import LICENSE_ID_MAX
 from bot.licensing import customer_standing, summarise_licenses
 from bot.records import (
     CustomerChoice,
@@ -25,9 +26,18 @@ from bot.records import (
     LicenseOverview,
     LicenseRecord,
     ReconciliationRecord,
+    SameDomainLicense,
 )
 from bot.salesforce_ids import salesforce_id_18
-from bot.store.models import Customer, Host, ImportRun, License, Reconciliation
+from bot.store.models import (
+    Customer,
+    Host,
+    ImportRun,
+    License,
+    PublicEmailDomain,
+    Reconciliation,
+    Subscription,
+)
 
 # ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts|...}).
 LICENSES_IMPORT = "licenses"
@@ -53,20 +63,45 @@ def load_customer_licenses(
     if customer is None:
         return None
     params = {"customer_key": customer.key}
-    licenses = connection.execute(_LICENSES_OF_CUSTOMER, params)
+    licenses = [license_record(row) for row in connection.execute(_LICENSES_OF_CUSTOMER, params)]
     hosts = connection.execute(_HOSTS_OF_CUSTOMER, params)
-    hosts_by_license: dict[int, list[HostRecord]] = defaultdict(list)
+    found_hosts: dict[int, list[HostRecord]] = defaultdict(list)
     for host in hosts:
         if host.license_id is not None:
-            hosts_by_license[host.license_id].append(host_record(host))
+            found_hosts[host.license_id].append(host_record(host))
+    hosts_by_license = {license_id: tuple(found) for license_id, found in found_hosts.items()}
     return CustomerLicenses(
         customer=customer_record(customer),
-        overview=summarise_licenses((license_record(row) for row in licenses), today),
-        hosts_by_license={
-            license_id: tuple(found) for license_id, found in hosts_by_license.items()
-        },
+        overview=summarise_licenses(licenses, today, hosts_by_license),
+        hosts_by_license=hosts_by_license,
         data_as_of=customer.data_as_of,
         today=today,
+        same_domain=_same_domain_licenses(session, customer.key),
+    )
+
+
+# The customer rule's anchored customers (rules 1-2): keyed by an account or a subscription.
+_ANCHORED_KEY_PREFIXES = ("sf:", "za:", "sub:")
+# "Also sent to @domain": at most this many licenses named.
+SAME_DOMAIN_SHOWN = 5
+
+
+def is_anchored_key(customer_key: str) -> bool:
+    return customer_key.startswith(_ANCHORED_KEY_PREFIXES)
+
+
+def _same_domain_licenses(session: Session, customer_key: str) -> tuple[SameDomainLicense, ...]:
+    """Licenses sent to an anchored customer's company domains that the customer rule filed
+    elsewhere (another name: a subsidiary, a consultancy's trial for its client), newest first;
+    not for a domain another anchored customer's licenses were also sent to (a reseller's)."""
+    if not is_anchored_key(customer_key):
+        return ()
+    rows = session.connection().execute(_SAME_DOMAIN, {"customer_key": customer_key})
+    return tuple(
+        SameDomainLicense(
+            license_id=row.id, company=row.company, trial=bool(row.trial), domain=row.domain
+        )
+        for row in rows
     )
 
 
@@ -116,8 +151,9 @@ def current_customer_key(session: Session, old_key: str) -> str | None:
     Keys name their evidence (bot.store.customers): a Salesforce account (a 15-character id
     in keys made before ids were converted), a Zuora account or a subscription is followed to
     the customer its licenses are under, as is an email domain (`domain:`, licenses without a
-    company); a name (`name:<folded name>`, or an older key's name without its legal form) to
-    the one customer with that folded name or search key."""
+    company), a license (`license:`) and a prospect's spellings at one company domain
+    (`name:<compact name>@<domain>`); a name (`name:<folded name>`, or an older key's name
+    without its legal form) to the one customer with that folded name or search key."""
     kind, _, value = old_key.partition(":")
     statement: Any
     if kind == "sf":
@@ -132,6 +168,21 @@ def current_customer_key(session: Session, old_key: str) -> str | None:
     elif kind == "domain":
         statement = (
             select(License.customer_key).where(License.contact_email_domain == value).distinct()
+        )
+    elif kind == "license":
+        if not value.isascii() or not value.isdigit() or int(value) > LICENSE_ID_MAX:
+            return None
+        statement = select(License.customer_key).where(License.id == int(value))
+    elif kind == "name" and "@" in value:
+        # A prospect's spellings joined by their company domain (`name:piedpiper@piedpiper.com`).
+        compact, _, domain = value.rpartition("@")
+        statement = (
+            select(License.customer_key)
+            .where(
+                License.contact_email_domain == domain,
+                func.replace(License.company_search_key, " ", "") == compact,
+            )
+            .distinct()
         )
     elif kind == "name":
         statement = union(
@@ -158,6 +209,7 @@ def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> l
     licenses_by_customer: dict[str, list[LicenseRecord]] = defaultdict(list)
     for row in connection.execute(_LICENSES_OF_CUSTOMERS, params):
         licenses_by_customer[row.customer_key].append(license_record(row))
+    # Standing and counts need no servers: a pick list reads none.
     choices: list[CustomerChoice] = []
     for key in dict.fromkeys(keys):
         customer = customers.get(key)
@@ -169,11 +221,11 @@ def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> l
 
 
 def customer_choice(customer: CustomerRecord, overview: LicenseOverview) -> CustomerChoice:
-    """The pick-list line of a customer whose licenses are already loaded and summarised."""
+    """The pick-list line of a customer whose licenses are already loaded and summarised: the
+    card's own counts and standing (bot.licensing), and what tells it from a same-named one."""
     standing = customer_standing(overview)
     active = overview.lead if standing is CustomerStanding.ACTIVE else None
-    leads = [overview.lead] if overview.lead else []
-    licenses = [ranked.license for ranked in (*leads, *overview.others, *overview.trials)]
+    licenses = [ranked.license for ranked in (*overview.paid, *overview.trials)]
     return CustomerChoice(
         key=customer.key,
         name=customer.name,
@@ -184,14 +236,26 @@ def customer_choice(customer: CustomerRecord, overview: LicenseOverview) -> Cust
         email_domain=_contact_email_domain(overview),
         standing=standing,
         account_name=customer.account_name,
-        subscription_names=_distinct(row.zuora_subscription_name for row in licenses),
+        subscription_names=_distinct(
+            subscription.name
+            for subscription in overview.subscriptions
+            if subscription.name and not _is_zuora_id(subscription.name)
+        ),
         email_domains=_distinct(_email_domain(row.contact_email) for row in licenses),
+        account_numbers=_distinct(row.account_number for row in licenses),
+        paid_count=overview.paid_count,
+        trial_count=len(overview.trials),
+        subscriptions_in_force=len(overview.in_force),
     )
+
+
+def _is_zuora_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
 def _contact_email_domain(overview: LicenseOverview) -> str | None:
     """The domain of the first contact email in card order (the lead license's, usually)."""
-    ranked = [*([overview.lead] if overview.lead else []), *overview.others, *overview.trials]
+    ranked = [*overview.paid, *overview.trials]
     for item in ranked:
         email = (item.license.contact_email or "").strip()
         _, at, domain = email.rpartition("@")
@@ -212,6 +276,17 @@ def _email_domain(email: str | None) -> str | None:
 
 # Every column, for reads that build records from plain rows (attribute names = column names).
 LICENSE_COLUMNS = tuple(License.__table__.columns)
+# A license's subscription as the customer rule names it (bot.store.customers: its name from
+# the subscriptions export, any version's id joining it, else the name or id on the row), and
+# that version's account number.
+_VERSION = aliased(Subscription, name="version")
+_LICENSE_READ = (
+    *LICENSE_COLUMNS,
+    func.coalesce(
+        _VERSION.subscription_name, License.zuora_subscription_name, License.zuora_subscription_id
+    ).label("subscription"),
+    _VERSION.account_number.label("account_number"),
+)
 HOST_COLUMNS = tuple(Host.__table__.columns)
 CUSTOMER_COLUMNS = (
     Customer.key,
@@ -229,8 +304,10 @@ _CUSTOMER_WITH_DATA_AS_OF = select(
     Customer.search_key,
     _LATEST_IMPORT_OF_KIND_AT.scalar_subquery().label("data_as_of"),
 ).where(Customer.key == bindparam("customer_key"))
-_LICENSES_OF_CUSTOMER = select(*LICENSE_COLUMNS).where(
-    License.customer_key == bindparam("customer_key")
+_LICENSES_OF_CUSTOMER = (
+    select(*_LICENSE_READ)
+    .outerjoin(_VERSION, _VERSION.zuora_subscription_id == License.zuora_subscription_id)
+    .where(License.customer_key == bindparam("customer_key"))
 )
 # An instance reports its license by our id, or by the license file's MD5 (version.gitlab.com's
 # own record): two indexed lookups, the MD5 one only for hosts that gave no id.
@@ -260,8 +337,46 @@ _RECONCILIATIONS_OF_CUSTOMER = (
 _CUSTOMERS_BY_KEYS = select(*CUSTOMER_COLUMNS).where(
     Customer.key.in_(bindparam("keys", expanding=True))
 )
-_LICENSES_OF_CUSTOMERS = select(*LICENSE_COLUMNS).where(
-    License.customer_key.in_(bindparam("keys", expanding=True))
+_LICENSES_OF_CUSTOMERS = (
+    select(*_LICENSE_READ)
+    .outerjoin(_VERSION, _VERSION.zuora_subscription_id == License.zuora_subscription_id)
+    .where(License.customer_key.in_(bindparam("keys", expanding=True)))
+)
+
+
+def _anchored(key: Any) -> Any:
+    return or_(*(key.startswith(prefix, autoescape=True) for prefix in _ANCHORED_KEY_PREFIXES))
+
+
+_OTHER = aliased(License, name="other")
+_OWN = aliased(License, name="own")
+_SAME_DOMAIN = (
+    select(
+        License.contact_email_domain.label("domain"),
+        License.id,
+        License.company,
+        License.trial,
+    )
+    .where(
+        License.contact_email_domain.in_(
+            select(_OWN.contact_email_domain)
+            .where(
+                _OWN.customer_key == bindparam("customer_key"),
+                _OWN.contact_email_domain.is_not(None),
+                _OWN.contact_email_domain.not_in(select(PublicEmailDomain.domain)),
+            )
+            .scalar_subquery()
+        ),
+        License.customer_key != bindparam("customer_key"),
+        not_(_anchored(License.customer_key)),
+        ~exists().where(
+            _OTHER.contact_email_domain == License.contact_email_domain,
+            _OTHER.customer_key != bindparam("customer_key"),
+            _anchored(_OTHER.customer_key),
+        ),
+    )
+    .order_by(License.issued_at.desc().nulls_last(), License.id.desc())
+    .limit(SAME_DOMAIN_SHOWN + 1)
 )
 
 
@@ -275,6 +390,8 @@ def customer_record(customer: Customer | Row[Any]) -> CustomerRecord:
 
 
 def license_record(row: License | Row[Any]) -> LicenseRecord:
+    """A license as the card reads it; `subscription` and `account_number` come with the
+    lookup path's rows (`_LICENSE_READ`), not with a License object."""
     return LicenseRecord(
         id=row.id,
         company=row.company,
@@ -294,6 +411,8 @@ def license_record(row: License | Row[Any]) -> LicenseRecord:
         salesforce_account_id=row.salesforce_account_id,
         zuora_account_id=row.zuora_account_id,
         notes=row.notes,
+        subscription=getattr(row, "subscription", None),
+        account_number=getattr(row, "account_number", None),
     )
 
 
@@ -305,6 +424,7 @@ def host_record(row: Host | Row[Any]) -> HostRecord:
         active_user_count=row.active_user_count,
         historical_max_users=row.historical_max_users,
         last_ping_at=row.last_ping_at,
+        billable_user_count=row.billable_user_count,
     )
 
 

@@ -1,4 +1,5 @@
-"""Schema migrations (Alembic), run programmatically against an engine."""
+"""Schema migrations (Alembic), run programmatically against an engine, followed at the head
+by the store's upkeep (bot/store/upkeep.py: what today's code computes from the data)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import contextlib
 import contextvars
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from alembic import command
@@ -21,14 +22,15 @@ from bot.store.failures import StoreNotMigrated
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-# The name search indexes are engine-specific and live only in migrations 0002 (an FTS5 table
-# and its triggers on SQLite, a pg_trgm GIN index on PostgreSQL), 0005 (a C-collated B-tree
-# for prefixes on PostgreSQL) and 0006 (the word vocabulary's FTS5 table and triggers on SQLite,
-# a pg_trgm GIN index on PostgreSQL), not in the models.
+# The name search indexes are engine-specific and live only in migrations 0008 (over
+# `customer_name`: an FTS5 table and its triggers on SQLite, a pg_trgm GIN index and a
+# C-collated B-tree for prefixes on PostgreSQL; 0002 and 0005 built them over `customer`) and
+# 0006 (the word vocabulary's FTS5 table and triggers on SQLite, a pg_trgm GIN index on
+# PostgreSQL), not in the models.
 SEARCH_INDEX_OBJECTS = (
-    "customer_search",
-    "ix_customer_search_key_trgm",
-    "ix_customer_search_key_prefix",
+    "customer_name_search",
+    "ix_customer_name_search_key_trgm",
+    "ix_customer_name_search_key_prefix",
     "search_word_trigram",
     "ix_search_word_trgm",
 )
@@ -104,29 +106,39 @@ def is_up_to_date(engine: Engine) -> bool:
 MIGRATION_LOCK_ID = 7_245_160_118
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`. Idempotent, and safe to run from every release and every
-    instance at once: on PostgreSQL the migration waits on an advisory lock held until commit,
-    so concurrent runs take turns and the later ones find nothing left to do."""
+def upgrade(
+    engine: Engine, revision: str = "head", *, public_email_domains: Iterable[str] = ()
+) -> None:
+    """Bring the schema to `revision`, and at the head the data up to today's code (the store's
+    upkeep: refold, public mail domains, regroup, as far as they are stale), in one
+    transaction. Idempotent, and safe to run from every release and every instance at once: on
+    PostgreSQL the migration waits on an advisory lock held until commit, so concurrent runs
+    take turns and the later ones find nothing left to do. `public_email_domains`: the
+    operator's additions (PUBLIC_EMAIL_DOMAINS)."""
+    from bot.store import upkeep
+
     config = _alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        if revision == "head":
+            domains = upkeep.public_email_domains(public_email_domains)
+            upkeep.bring_store_up_to_date(connection, domains)
 
 
-def ensure_schema(engine: Engine) -> None:
+def ensure_schema(engine: Engine, *, public_email_domains: Iterable[str] = ()) -> None:
     """Upgrade a SQLite store on first use; a server database is upgraded by its release step."""
     if is_sqlite(engine) and not is_up_to_date(engine):
-        upgrade(engine)
+        upgrade(engine, public_email_domains=public_email_domains)
 
 
-def require_schema(engine: Engine) -> None:
+def require_schema(engine: Engine, *, public_email_domains: Iterable[str] = ()) -> None:
     """ensure_schema, then refuse a store whose schema is not the latest (a server database
     that was never migrated): the commands that need the store say so instead of failing on
     the first missing table."""
-    ensure_schema(engine)
+    ensure_schema(engine, public_email_domains=public_email_domains)
     current = current_revision(engine)
     if current != head_revision():
         raise StoreNotMigrated(current, head_revision())

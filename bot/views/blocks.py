@@ -83,6 +83,7 @@ STANDING_WORDS = {
     Standing.IN_GRACE: GRACE_WORDS,
     Standing.EXPIRED: "expired",
     Standing.UPCOMING: "upcoming",
+    Standing.SUPERSEDED: "superseded",
 }
 # A customer's standing (bot.licensing.customer_standing) in words, the same on every surface:
 # the card's first line, pick-list lines, modal options.
@@ -243,6 +244,15 @@ def relative_dates(license: LicenseRecord, standing: Standing, today: date) -> s
 
 def seats_words(user_count: int | None) -> str:
     return "seats unknown" if user_count is None else plural(user_count, "seat")
+
+
+def license_counts_words(paid_count: int, trial_count: int) -> str:
+    """`3 licenses · 2 trials`: the one way every surface counts a customer's licenses (the
+    card's first line, pick lists, unfurls), from bot.licensing's overview."""
+    words = plural(paid_count, "license")
+    if trial_count:
+        words += f" · {plural(trial_count, 'trial')}"
+    return words
 
 
 def format_date(value: date | None) -> str:

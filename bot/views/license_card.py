@@ -1,10 +1,13 @@
-"""The license card (a customer's licenses, the lead license first) and its link unfurl.
+"""The license card (what a customer has right now: every subscription in force with its current
+license, servers and seats in use; trials; history), the list of all its licenses, and the
+license link unfurl.
 
 Pure Block Kit builders on `bot.views.blocks`; no clock unless a caller leaves `today` out.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -19,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import ids
-from bot.licensing import customer_standing
+from bot.licensing import customer_standing, is_recent
 from bot.links import Links
 from bot.records import (
     CustomerLicenses,
@@ -28,7 +31,10 @@ from bot.records import (
     LicenseOverview,
     LicenseRecord,
     RankedLicense,
+    SameDomainLicense,
+    SeatUsage,
     Standing,
+    SubscriptionOverview,
 )
 from bot.views.blocks import (
     BUTTON_VALUE_MAX,
@@ -52,6 +58,7 @@ from bot.views.blocks import (
     format_date,
     format_timestamp,
     header_block,
+    license_counts_words,
     license_type_label,
     link,
     mailto_link,
@@ -62,26 +69,38 @@ from bot.views.blocks import (
     relative_dates,
     seats_words,
     section_block,
+    span_words,
     url_button,
     usable_id,
 )
 
-# How many rows of each list a card shows before pointing to the source system.
+# Subscriptions shown in full (current license, seats in use, servers, links); the others are
+# one line each, and all of them are in "Show all licenses".
+SUBSCRIPTIONS_SHOWN = 5
+# Servers listed per subscription or trial before pointing to version.gitlab.com.
 HOSTS_SHOWN = 5
-OTHER_LICENSES_SHOWN = 20
-TRIALS_SHOWN = 10
+# Lines of history and trials on the card itself; the rest behind "Show all licenses".
+HISTORY_SHOWN = 10
+TRIALS_SHOWN = 5
+# Lines of one page of "Show all licenses".
+HISTORY_PAGE_LINES = 40
 # A license's internal note (only the requester's records carry one: bot/answers/redaction.py),
-# in full under the lead license, shorter on a list line so the list stays one screen.
+# in full under a current license, shorter on a list line so the list stays one screen.
 LEAD_NOTE_MAX = 300
 LISTED_NOTE_MAX = 100
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-# The card's lead heading: a mark, the standing's words, and what the lead license is.
-_LEAD_HEADING_PARTS = {
-    CustomerStanding.ACTIVE: ("✅", ""),
-    CustomerStanding.IN_GRACE: ("⚠️", ""),
-    CustomerStanding.EXPIRED: ("⛔", ". Newest:"),
-    CustomerStanding.UPCOMING: ("🕒", ""),
+# A subscription's heading: a mark and the words of its current license's standing.
+_HEADING = {
+    Standing.ACTIVE: ("✅", CustomerStanding.ACTIVE),
+    Standing.IN_GRACE: ("⚠️", CustomerStanding.IN_GRACE),
+    Standing.UPCOMING: ("🕒", CustomerStanding.UPCOMING),
+    Standing.EXPIRED: ("⛔", CustomerStanding.EXPIRED),
+    Standing.SUPERSEDED: ("⛔", CustomerStanding.EXPIRED),
 }
+OVER_MARK = "⚠️"
+
+
+# ---- words for one license ---------------------------------------------------------------------
 
 
 def _seat_details(license: LicenseRecord) -> str:
@@ -93,68 +112,232 @@ def _seat_details(license: LicenseRecord) -> str:
     return ", ".join(parts)
 
 
-def _lead_section(
-    ranked: RankedLicense,
-    links: Links,
-    today: date,
-    *,
-    customer_name: str,
-    include_contact_emails: bool,
-    heading: str,
-) -> SectionBlock:
-    license = ranked.license
-    plan = escape_text(plan_label(license.plan), PLAN_MAX)
-    summary = " · ".join(
-        [plan, seats_words(license.user_count), relative_dates(license, ranked.standing, today)]
-    )
-    text = f"{heading} {link(links.license(license.id), f'#{license.id}')}\n*{summary}*"
-
-    kind = license_type_label(license.license_type)
-    fields = [
-        f"*Seats*\n{_seat_details(license)}",
-        f"*Type*\n{escape_text(kind, SHORT_CODE_MAX)} · {'trial' if license.trial else 'paid'}",
-        f"*Starts*\n{format_date(license.starts_at)}",
-        f"*Expires*\n{format_date(license.expires_at) if license.expires_at else 'no expiry'}",
-        f"*Issued*\n{format_timestamp(license.issued_at)}",
-    ]
-    fields += _delivery_fields(license, include_contact_emails=include_contact_emails)
-    # The licensee only says something new when the license names another company.
-    company = (license.company or "").strip()
-    if company and company.casefold() != customer_name.strip().casefold():
-        fields.append(f"*Licensee*\n{escape_text(license.company, NAME_MAX)}")
-    return SectionBlock(
-        text=mrkdwn(text), fields=[mrkdwn(field) for field in fields[:SECTION_FIELDS_MAX]]
-    )
-
-
-def _lead_heading(standing: CustomerStanding) -> str:
-    mark, after = _LEAD_HEADING_PARTS[standing]
-    return f"{mark} *{capitalised(CUSTOMER_STANDING_WORDS[standing])}*{after}"
-
-
-def _delivery_fields(license: LicenseRecord, *, include_contact_emails: bool) -> list[str]:
-    """Who received the license and on which subscription: the card's and the unfurl's fields."""
-    fields: list[str] = []
-    recipient = _recipient(license, include_contact_emails=include_contact_emails)
-    if recipient:
-        fields.append(f"*Sent to*\n{recipient}")
-    if license.zuora_subscription_name:
-        fields.append(
-            f"*Subscription*\n{escape_text(license.zuora_subscription_name, SHORT_CODE_MAX)}"
-        )
-    return fields
-
-
 def _recipient(license: LicenseRecord, *, include_contact_emails: bool) -> str:
+    """Who received the license: the contact's name, and the address only for an audience
+    that may read it (bot/answers/redaction.py)."""
     parts: list[str] = []
     if license.contact_name and license.contact_name.strip():
         parts.append(escape_text(license.contact_name, CONTACT_NAME_MAX))
     if include_contact_emails and license.contact_email and license.contact_email.strip():
         parts.append(mailto_link(license.contact_email))
-    return "\n".join(parts)
+    return " ".join(parts)
 
 
-def _lead_link_buttons(license: LicenseRecord, links: Links) -> ActionsBlock:
+def _date_range(license: LicenseRecord) -> str:
+    end = format_date(license.expires_at) if license.expires_at else "no expiry"
+    return f"{format_date(license.starts_at)} → {end}"
+
+
+def _license_link(license: LicenseRecord, links: Links) -> str:
+    return link(links.license(license.id), f"#{license.id}")
+
+
+def _license_note(license: LicenseRecord, max_length: int) -> str:
+    """ "Note: …" for a license whose record carries its internal note, else ""."""
+    note = escape_text(license.notes, max_length) if license.notes else ""
+    return f"📝 Note: {note}" if note else ""
+
+
+def _licensee(license: LicenseRecord, customer_name: str) -> str | None:
+    """The licensee, when the license names another company than the card's."""
+    company = (license.company or "").strip()
+    if company and company.casefold() != customer_name.strip().casefold():
+        return escape_text(license.company, NAME_MAX)
+    return None
+
+
+def _license_fields(
+    license: LicenseRecord,
+    *,
+    customer_name: str,
+    include_contact_emails: bool,
+    with_subscription: bool = True,
+) -> list[str]:
+    """A license in full, as two-column fields that stack on a phone. `with_subscription`:
+    False under a subscription's heading, which names it already."""
+    fields = [
+        f"*Seats*\n{_seat_details(license)}",
+        f"*Starts*\n{format_date(license.starts_at)}",
+        f"*Expires*\n{format_date(license.expires_at) if license.expires_at else 'no expiry'}",
+        f"*Issued*\n{format_timestamp(license.issued_at)}",
+    ]
+    fields += _delivery_fields(license, include_contact_emails=include_contact_emails)
+    if not with_subscription:
+        fields = [field for field in fields if not field.startswith("*Subscription*")]
+    if license.license_type:
+        # CustomersDot's own export has no type: then nothing is said, not "unknown".
+        fields.append(f"*Type*\n{escape_text(license_type_label(license.license_type), 40)}")
+    licensee = _licensee(license, customer_name)
+    if licensee:
+        fields.append(f"*Licensee*\n{licensee}")
+    return fields[:SECTION_FIELDS_MAX]
+
+
+def _delivery_fields(license: LicenseRecord, *, include_contact_emails: bool) -> list[str]:
+    """Who received the license and on which subscription: the card's and the unfurl's fields."""
+    fields: list[str] = []
+    recipient = _recipient(license, include_contact_emails=include_contact_emails).replace(
+        " <mailto", "\n<mailto"
+    )
+    if recipient:
+        fields.append(f"*Sent to*\n{recipient}")
+    subscription = license.subscription or license.zuora_subscription_name
+    if subscription:
+        fields.append(f"*Subscription*\n{escape_text(subscription, SHORT_CODE_MAX)}")
+    return fields
+
+
+def _summary(ranked: RankedLicense, today: date) -> str:
+    license = ranked.license
+    return " · ".join(
+        [
+            escape_text(plan_label(license.plan), PLAN_MAX),
+            seats_words(license.user_count),
+            relative_dates(license, ranked.standing, today),
+        ]
+    )
+
+
+# ---- seats in use and servers ------------------------------------------------------------------
+
+
+def seats_in_use_words(seats: SeatUsage) -> str:
+    """`412 of 400 seats in use: 12 over` (flagged), `380 of 400 seats in use`."""
+    if seats.bought is None:
+        words = f"{plural(seats.in_use, 'user')} in use (seats bought unknown)"
+    else:
+        words = f"{seats.in_use:,} of {plural(seats.bought, 'seat')} in use"
+        if seats.over:
+            words = f"{OVER_MARK} *{words}: {seats.over:,} over*"
+    if seats.historical_max is not None:
+        words += f" · historical max {seats.historical_max:,}"
+    return words
+
+
+def _usage_line(subscription: SubscriptionOverview, today: date) -> str | None:
+    if subscription.seats is not None:
+        return seats_in_use_words(subscription.seats)
+    if subscription.hosts:
+        newest = subscription.hosts[0].last_ping_at
+        when = f"; last {ago_words(_days_since(newest, today))}" if newest else ""
+        return f"No usage reported in the last 30 days{when}."
+    return None
+
+
+def _days_since(moment: datetime, today: date) -> int:
+    return (today - as_utc(moment).date()).days
+
+
+def _host_line(host: HostRecord, links: Links, today: date) -> str:
+    hostname = escape_text(host.hostname, HOSTNAME_MAX)
+    name = link(links.license_hostnames(host.license_id), hostname) if host.license_id else hostname
+    parts = [name]
+    if host.gitlab_version:
+        parts.append(escape_text(host.gitlab_version, SHORT_CODE_MAX))
+    if host.active_user_count is not None:
+        parts.append(plural(host.active_user_count, "active user"))
+    if host.billable_user_count is not None:
+        parts.append(f"{host.billable_user_count:,} billable")
+    if host.last_ping_at is not None:
+        reported = f"reported {ago_words(_days_since(host.last_ping_at, today))}"
+        if not is_recent(host, today):
+            reported += " (older than 30 days)"
+        parts.append(reported)
+    return "• " + " · ".join(parts)
+
+
+def _servers_text(
+    hosts: Sequence[HostRecord], links: Links, today: date, *, plan: str, license_id: int
+) -> str:
+    if not hosts:
+        why = " (GitLab.com subscriptions send none)" if plan.startswith("gitlab_com") else ""
+        return f"*Servers*: no usage data{why}."
+    lines = [f"*Servers* ({len(hosts):,})"]
+    lines += [_host_line(host, links, today) for host in hosts[:HOSTS_SHOWN]]
+    hidden = len(hosts) - HOSTS_SHOWN
+    if hidden > 0:
+        more = link(links.license_hostnames(license_id), "version.gitlab.com")
+        lines.append(f"and {hidden:,} more on {more}")
+    return "\n".join(lines)
+
+
+# ---- one subscription --------------------------------------------------------------------------
+
+
+def _subscription_label(subscription: SubscriptionOverview) -> str:
+    if subscription.name is None:
+        return "no subscription"
+    return escape_text(subscription.name, SHORT_CODE_MAX)
+
+
+def _heading(standing: Standing) -> str:
+    mark, words = _HEADING[standing]
+    heading = f"{mark} *{capitalised(CUSTOMER_STANDING_WORDS[words])}*"
+    return heading + (". Newest:" if words is CustomerStanding.EXPIRED else "")
+
+
+def _subscription_blocks(
+    subscription: SubscriptionOverview,
+    links: Links,
+    today: date,
+    *,
+    position: int,
+    customer_name: str,
+    include_contact_emails: bool,
+) -> list[Block]:
+    """A subscription in full: its current license, seats in use against seats bought, a
+    renewal already issued, its servers, and the links to Zuora, CustomersDot and the
+    hostnames reporting it."""
+    current = subscription.current
+    license = current.license
+    lines = [
+        f"{_heading(current.standing)} {_license_link(license, links)}"
+        f" · {_subscription_label(subscription)}",
+        f"*{_summary(current, today)}*",
+    ]
+    usage = _usage_line(subscription, today)
+    if usage:
+        lines.append(usage)
+    blocks: list[Block] = [
+        SectionBlock(
+            text=mrkdwn("\n".join(lines)),
+            fields=[
+                mrkdwn(field)
+                for field in _license_fields(
+                    license,
+                    customer_name=customer_name,
+                    include_contact_emails=include_contact_emails,
+                    with_subscription=False,
+                )
+            ],
+        )
+    ]
+    extra: list[str] = []
+    note = _license_note(license, LEAD_NOTE_MAX)
+    if note:
+        extra.append(note)
+    if subscription.renewal is not None:
+        renewal = subscription.renewal.license
+        starts = renewal.starts_at
+        when = f"starts {format_date(starts)}" if starts else "starts later"
+        extra.append(
+            f"🔁 Renewal issued, {when}: {_license_link(renewal, links)} "
+            f"{escape_text(plan_label(renewal.plan), PLAN_MAX)} · {seats_words(renewal.user_count)}"
+        )
+    if extra:
+        blocks.append(context_block(*extra))
+    blocks.append(
+        section_block(
+            _servers_text(
+                subscription.hosts, links, today, plan=license.plan or "", license_id=license.id
+            )
+        )
+    )
+    blocks.append(_link_buttons(license, links, position))
+    return blocks
+
+
+def _link_buttons(license: LicenseRecord, links: Links, position: int) -> ActionsBlock:
     buttons: list[ButtonElement] = []
     subscription_id = usable_id(license.zuora_subscription_id)
     if subscription_id:
@@ -169,105 +352,151 @@ def _lead_link_buttons(license: LicenseRecord, links: Links) -> ActionsBlock:
     buttons.append(
         url_button("Hostnames", links.license_hostnames(license.id), "license_hostnames")
     )
-    return ActionsBlock(block_id=ids.CARD_LINKS_BLOCK, elements=buttons)
+    block_id = ids.CARD_LINKS_BLOCK if position == 0 else f"{ids.CARD_LINKS_BLOCK}:{position}"
+    return ActionsBlock(block_id=block_id, elements=buttons)
 
 
-def _host_line(host: HostRecord, today: date) -> str:
-    # Backticks keep Slack from turning a customer's hostname into a link.
-    hostname = escape_text(host.hostname, HOSTNAME_MAX).replace("`", "'")
-    parts = [f"`{hostname}`"]
-    if host.gitlab_version:
-        parts.append(escape_text(host.gitlab_version, SHORT_CODE_MAX))
-    if host.active_user_count is not None:
-        parts.append(plural(host.active_user_count, "active user"))
-    if host.last_ping_at is not None:
-        days = (today - as_utc(host.last_ping_at).date()).days
-        parts.append(f"reported {ago_words(days)}")
+def _subscription_line(subscription: SubscriptionOverview, links: Links, today: date) -> str:
+    """A subscription in force beyond those shown in full: one line."""
+    current = subscription.current
+    parts = [
+        f"{_license_link(current.license, links)} · {_subscription_label(subscription)}",
+        _summary(current, today),
+    ]
+    if subscription.seats is not None:
+        parts.append(seats_in_use_words(subscription.seats))
     return "• " + " · ".join(parts)
 
 
-def _hosts_section(
-    hosts: Sequence[HostRecord], license_id: int, links: Links, today: date
-) -> SectionBlock:
-    if not hosts:
-        text = "*Hosts*\nNo usage pings for this license."
-        return section_block(text)
-    newest_first = sorted(
-        hosts,
-        key=lambda host: as_utc(host.last_ping_at).timestamp() if host.last_ping_at else 0.0,
-        reverse=True,
-    )
-    lines = [f"*Hosts* ({len(hosts):,})"]
-    lines += [_host_line(host, today) for host in newest_first[:HOSTS_SHOWN]]
-    hidden = len(hosts) - HOSTS_SHOWN
-    if hidden > 0:
-        more = link(links.license_hostnames(license_id), "version.gitlab.com")
-        lines.append(f"and {hidden:,} more on {more}")
-    return section_block("\n".join(lines))
+# ---- trials, history, same-domain licenses ------------------------------------------------------
 
 
-def _date_range(license: LicenseRecord) -> str:
-    end = format_date(license.expires_at) if license.expires_at else "no expiry"
-    return f"{format_date(license.starts_at)} → {end}"
-
-
-def _other_license_line(ranked: RankedLicense, links: Links) -> str:
+def _trial_status(ranked: RankedLicense, today: date) -> str:
     license = ranked.license
-    license_link = link(links.license(license.id), f"#{license.id}")
+    if ranked.standing is Standing.ACTIVE and license.expires_at is not None:
+        return f"running, {_ends_in(license.expires_at, today)}"
+    return STANDING_WORDS[ranked.standing]
+
+
+def _ends_in(expires_at: date, today: date) -> str:
+    days = (expires_at - today).days
+    if days <= 0:
+        return "ends today"
+    return "ends tomorrow" if days == 1 else f"ends in {span_words(days)}"
+
+
+def _trial_lines(
+    ranked: RankedLicense,
+    links: Links,
+    today: date,
+    hosts: Sequence[HostRecord],
+    *,
+    include_contact_emails: bool,
+) -> str:
+    """A trial: plan, users, exact dates and where it stands; who requested it and when; its
+    servers."""
+    license = ranked.license
+    users = "" if license.user_count is None else f" · {plural(license.user_count, 'user')}"
+    plan = escape_text(plan_label(license.plan), PLAN_MAX)
+    first = (
+        f"• {_license_link(license, links)} {plan} trial{users} · {_date_range(license)}"
+        f" · {_trial_status(ranked, today)}"
+    )
+    details: list[str] = []
+    requester = _recipient(license, include_contact_emails=include_contact_emails)
+    requested = f"requested {format_timestamp(license.issued_at)}"
+    details.append(f"{requested} by {requester}" if requester else requested)
+    if hosts:
+        shown = ", ".join(escape_text(host.hostname, HOSTNAME_MAX) for host in hosts[:HOSTS_SHOWN])
+        more = f" and {len(hosts) - HOSTS_SHOWN:,} more" if len(hosts) > HOSTS_SHOWN else ""
+        details.append(f"servers: {shown}{more}")
+    note = _license_note(license, LISTED_NOTE_MAX)
+    if note:
+        details.append(note)
+    return first + "\n      " + " · ".join(details)
+
+
+def _history_line(ranked: RankedLicense, links: Links, *, include_contact_emails: bool) -> str:
+    """An older license: what it was, who received it and when it was issued."""
+    license = ranked.license
+    kind = " trial" if license.trial else ""
     parts = [
-        f"{license_link} {escape_text(plan_label(license.plan), PLAN_MAX)}",
+        f"{_license_link(license, links)} {escape_text(plan_label(license.plan), PLAN_MAX)}{kind}",
         seats_words(license.user_count),
         f"{_date_range(license)} ({STANDING_WORDS[ranked.standing]})",
     ]
-    subscription_id = usable_id(license.zuora_subscription_id)
-    name = license.zuora_subscription_name
-    if subscription_id:
-        parts.append(
-            link(links.zuora_subscription(subscription_id), name or "Zuora", SHORT_CODE_MAX)
-        )
-    elif name:
-        parts.append(escape_text(name, SHORT_CODE_MAX))
+    recipient = _recipient(license, include_contact_emails=include_contact_emails)
+    if recipient:
+        parts.append(f"sent to {recipient}")
+    parts.append(f"issued {format_timestamp(license.issued_at)}")
     note = _license_note(license, LISTED_NOTE_MAX)
     return "• " + " · ".join(parts) + (f"\n      {note}" if note else "")
 
 
-def _other_license_sections(others: Sequence[RankedLicense], links: Links) -> list[SectionBlock]:
-    lines = [f"*Other licenses* ({len(others):,}), newest first"]
-    lines += [_other_license_line(ranked, links) for ranked in others[:OTHER_LICENSES_SHOWN]]
-    hidden = len(others) - OTHER_LICENSES_SHOWN
-    if hidden > 0:
-        where = link(links.customersdot_url, "CustomersDot")
-        lines.append(f"…and {plural(hidden, 'more license')} in {where}")
-    return [section_block(text) for text in pack_lines(lines)]
+def _history_groups(
+    overview: LicenseOverview, shown_in_full: int
+) -> list[tuple[str, list[RankedLicense]]]:
+    """The licenses the card does not show in full, by subscription, card order: the history
+    of the subscriptions shown in full, and every license of the others not in force."""
+    groups: list[tuple[str, list[RankedLicense]]] = []
+    for position, subscription in enumerate(overview.subscriptions):
+        if position < shown_in_full:
+            listed = list(subscription.history)
+        elif subscription.in_force:
+            continue  # a line of its own above, and its history in "Show all licenses"
+        else:
+            listed = list(subscription.licenses)
+        if listed:
+            groups.append((_group_heading(subscription), listed))
+    return groups
 
 
-def _trial_label(license: LicenseRecord) -> str:
-    started = license.starts_at or (license.issued_at.date() if license.issued_at else None)
-    month = started.strftime("%Y-%m") if started else "????-??"
-    users = "" if license.user_count is None else f" {plural(license.user_count, 'user')}"
-    return f"{month} {plan_label(license.plan)}{users}"
-
-
-def _trials_section(trials: Sequence[RankedLicense], links: Links) -> SectionBlock:
-    labels = [
-        link(links.license(ranked.license.id), _trial_label(ranked.license), PLAN_MAX + 30)
-        + _in_parentheses(_license_note(ranked.license, LISTED_NOTE_MAX))
-        for ranked in trials[:TRIALS_SHOWN]
+def _history_entries(
+    groups: Sequence[tuple[str, Sequence[RankedLicense]]],
+    links: Links,
+    *,
+    include_contact_emails: bool,
+) -> list[tuple[str, str]]:
+    """(group heading, line) for each license of each group, in order."""
+    return [
+        (heading, _history_line(ranked, links, include_contact_emails=include_contact_emails))
+        for heading, listed in groups
+        for ranked in listed
     ]
-    hidden = len(trials) - TRIALS_SHOWN
-    if hidden > 0:
-        labels.append(f"and {hidden:,} more")
-    return section_block(f"*{plural(len(trials), 'trial')}:* " + ", ".join(labels))
 
 
-def _license_note(license: LicenseRecord, max_length: int) -> str:
-    """ "Note: …" for a license whose record carries its internal note, else ""."""
-    note = escape_text(license.notes, max_length) if license.notes else ""
-    return f"📝 Note: {note}" if note else ""
+def _with_headings(entries: Sequence[tuple[str, str]]) -> list[str]:
+    """The lines, each group's heading before its first line."""
+    lines: list[str] = []
+    heading: str | None = None
+    for group, line in entries:
+        if group != heading:
+            lines.append(group)
+            heading = group
+        lines.append(line)
+    return lines
 
 
-def _in_parentheses(text: str) -> str:
-    return f" ({text})" if text else ""
+def _group_heading(subscription: SubscriptionOverview) -> str:
+    return f"*{capitalised(_subscription_label(subscription))}*"
+
+
+def _same_domain_text(same_domain: Sequence[SameDomainLicense], links: Links) -> str:
+    by_domain: dict[str, list[str]] = {}
+    for license in same_domain[:5]:
+        kind = "trial" if license.trial else "license"
+        label = link(links.license(license.license_id), f"{kind} #{license.license_id}")
+        company = escape_text(license.company, NAME_MAX) if license.company.strip() else "no name"
+        by_domain.setdefault(license.domain, []).append(f"{label} ({company})")
+    parts = [
+        f"Also sent to @{escape_text(domain, NAME_MAX)}: {', '.join(found)}"
+        for domain, found in by_domain.items()
+    ]
+    more = " and more" if len(same_domain) > 5 else ""
+    return "📨 " + "; ".join(parts) + more
+
+
+# ---- buttons -----------------------------------------------------------------------------------
 
 
 def send_to_me_button(customer_key: str) -> ButtonElement:
@@ -279,34 +508,60 @@ def send_to_me_button(customer_key: str) -> ButtonElement:
     )
 
 
-def _share_actions(customer_key: str) -> ActionsBlock | None:
+def history_value(customer_key: str, offset: int) -> str:
+    """A "Show all licenses" (or its "Show more") button's value: the customer and the line the
+    page starts at. Forged values only ever show a customer's list to someone allowed, through
+    the same allowlist, rate limit and audit as a card."""
+    return json.dumps({"k": customer_key, "o": offset}, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_history_value(value: str) -> tuple[str, int] | None:
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    key, offset = decoded.get("k"), decoded.get("o")
+    if not isinstance(key, str) or not key or type(offset) is not int or offset < 0:
+        return None
+    return key, offset
+
+
+def _history_button(
+    customer_key: str, offset: int = 0, text: str = "Show all licenses"
+) -> ButtonElement | None:
+    value = history_value(customer_key, offset)
+    if len(value) > BUTTON_VALUE_MAX:
+        return None
+    return ButtonElement(
+        text=PlainTextObject(text=text), action_id=ids.LICENSE_HISTORY_ACTION, value=value
+    )
+
+
+def _card_actions(customer_key: str, *, shareable: bool, has_more: bool) -> ActionsBlock | None:
     if len(customer_key) > BUTTON_VALUE_MAX:
         return None  # cannot round-trip through a button value; keys are far shorter
-    return ActionsBlock(
-        block_id=ids.CARD_ACTIONS_BLOCK,
-        elements=[
+    buttons: list[ButtonElement] = []
+    if shareable:
+        buttons.append(
             ButtonElement(
                 text=PlainTextObject(text="Share in channel"),
                 action_id=ids.LICENSE_SHARE_ACTION,
                 value=customer_key,
-            ),
-            send_to_me_button(customer_key),
-        ],
-    )
+            )
+        )
+        buttons.append(send_to_me_button(customer_key))
+    if has_more:
+        history = _history_button(customer_key)
+        if history is not None:
+            buttons.append(history)
+    if not buttons:
+        return None
+    return ActionsBlock(block_id=ids.CARD_ACTIONS_BLOCK, elements=buttons)
 
 
-def _featured_first(overview: LicenseOverview, featured_license_id: int | None) -> LicenseOverview:
-    """The overview with the featured license as its lead; the former lead becomes the first
-    of the others, since it is still the one the active-license rule picked."""
-    if featured_license_id is None or overview.lead is None:
-        return overview
-    if overview.lead.license.id == featured_license_id:
-        return overview
-    for position, ranked in enumerate(overview.others):
-        if ranked.license.id == featured_license_id:
-            others = (overview.lead, *overview.others[:position], *overview.others[position + 1 :])
-            return LicenseOverview(lead=ranked, others=others, trials=overview.trials)
-    return overview  # trials and unknown ids are not featured: the card stays as it was
+# ---- the card ----------------------------------------------------------------------------------
 
 
 def _note_section(note: str) -> SectionBlock | None:
@@ -320,6 +575,65 @@ def _shared_by(user_id: str) -> str:
     return f"Shared by {escape_text(user_id, SHORT_CODE_MAX)}"
 
 
+def _counts_line(data: CustomerLicenses, links: Links) -> str:
+    """`2 subscriptions in force · 5 licenses · 2 trials · Salesforce account: …`."""
+    overview, customer = data.overview, data.customer
+    counts: list[str] = []
+    if len(overview.in_force) > 1:
+        counts.append(f"{len(overview.in_force):,} subscriptions in force")
+    counts.append(license_counts_words(overview.paid_count, len(overview.trials)))
+    salesforce_id = usable_id(customer.salesforce_account_id)
+    # The account's name (from a subscriptions export) is the name as in Salesforce.
+    account = f"Salesforce account: {customer.account_name}" if customer.account_name else None
+    if salesforce_id:
+        counts.append(
+            link(links.salesforce_account(salesforce_id), account or "Salesforce account")
+        )
+    elif account:
+        counts.append(escape_text(account, NAME_MAX))
+    return " · ".join(counts)
+
+
+def _running_trial_text(ranked: RankedLicense, links: Links, today: date) -> str:
+    license = ranked.license
+    ends = _ends_in(license.expires_at, today) if license.expires_at else "no end date"
+    users = "" if license.user_count is None else f", {plural(license.user_count, 'user')}"
+    plan = escape_text(plan_label(license.plan), PLAN_MAX)
+    return f"🧪 *In trial, {ends}*: {plan} trial{users} ({_license_link(license, links)})"
+
+
+def _featured(overview: LicenseOverview, license_id: int | None) -> RankedLicense | None:
+    """The license a deal thread or a query names (`/license 600011`), when the card would not
+    already show it in full."""
+    if license_id is None:
+        return None
+    shown = {sub.current.license.id for sub in overview.subscriptions[:SUBSCRIPTIONS_SHOWN]}
+    for ranked in (*overview.paid, *overview.trials):
+        if ranked.license.id == license_id and license_id not in shown:
+            return ranked
+    return None
+
+
+def _featured_section(
+    ranked: RankedLicense,
+    links: Links,
+    *,
+    customer_name: str,
+    include_contact_emails: bool,
+) -> SectionBlock:
+    license = ranked.license
+    kind = "trial" if license.trial else "license"
+    text = (
+        f"📌 *Featured {kind}* {_license_link(license, links)} ({STANDING_WORDS[ranked.standing]})"
+        f"\n*{escape_text(plan_label(license.plan), PLAN_MAX)} · {seats_words(license.user_count)}"
+        f" · {_date_range(license)}*"
+    )
+    fields = _license_fields(
+        license, customer_name=customer_name, include_contact_emails=include_contact_emails
+    )
+    return SectionBlock(text=mrkdwn(text), fields=[mrkdwn(field) for field in fields])
+
+
 def build_license_card(
     data: CustomerLicenses,
     links: Links,
@@ -331,101 +645,184 @@ def build_license_card(
     featured_license_id: int | None = None,
     note: str | None = None,
 ) -> CardMessage:
-    """One customer's licenses: the lead license in full, then the rest in one line each.
+    """What the customer has right now: every subscription in force in full (current license,
+    seats in use against seats bought, servers, links), then trials (a running one said near
+    the top), then the history, each license with who received it; the rest behind "Show all
+    licenses", never cut silently.
 
-    `featured_license_id` (a paid license of the customer) takes the lead section's place, as
-    the license a deal thread is about; `note` is the poster's words, shown under the header.
-    A license's internal `notes` show under it when its record carries them: the redaction
-    rule (bot/answers/redaction.py) leaves them only in the requester's records.
+    `featured_license_id` (a license of the customer's: a deal thread's, or the one a query
+    named) is shown first; `note` is the poster's words, under the header. A license's internal
+    `notes` show under it when its record carries them: the redaction rule
+    (bot/answers/redaction.py) leaves them only in the requester's records.
     """
     today = today or data.today or datetime.now(UTC).date()
-    original_lead = data.overview.lead
-    overview = _featured_first(data.overview, featured_license_id)
+    overview = data.overview
     customer = data.customer
     name = escape_text(customer.name, NAME_MAX)
-    paid_count = (1 if overview.lead else 0) + len(overview.others)
+    emails = include_contact_emails
 
-    counts = [plural(paid_count, "license")]
-    if overview.trials:
-        counts.append(plural(len(overview.trials), "trial"))
-    salesforce_id = usable_id(customer.salesforce_account_id)
-    # The account's name (from a subscriptions export) is the name as in Salesforce.
-    account = f"Salesforce account: {customer.account_name}" if customer.account_name else None
-    if salesforce_id:
-        label = account or "Salesforce account"
-        counts.append(link(links.salesforce_account(salesforce_id), label))
-    elif account:
-        counts.append(escape_text(account, NAME_MAX))
-
-    blocks: list[Block] = [header_block(customer.name), context_block(" · ".join(counts))]
+    blocks: list[Block] = [header_block(customer.name), context_block(_counts_line(data, links))]
     if shared_by_user_id:
         blocks.append(context_block(_shared_by(shared_by_user_id)))
     note_section = _note_section(note) if note else None
     if note_section is not None:
         blocks.append(note_section)
-
-    lead = overview.lead
-    featured = lead is not None and lead is not original_lead
-    standing = customer_standing(data.overview)
-    standing_words = CUSTOMER_STANDING_WORDS[standing]
-    if lead is None:
-        blocks.append(section_block(f"*{capitalised(standing_words)}.*"))
-        fallback = f"{name}: {standing_words}"
-        if overview.trials:
-            fallback += f", {plural(len(overview.trials), 'trial')}"
-    else:
+    featured = _featured(overview, featured_license_id)
+    if featured is not None:
         blocks.append(
-            _lead_section(
-                lead,
-                links,
-                today,
-                customer_name=customer.name,
-                include_contact_emails=include_contact_emails,
-                heading=(
-                    f"📌 *Featured license* ({STANDING_WORDS[lead.standing]})"
-                    if featured
-                    else _lead_heading(standing)
-                ),
+            _featured_section(
+                featured, links, customer_name=customer.name, include_contact_emails=emails
             )
         )
-        lead_note = _license_note(lead.license, LEAD_NOTE_MAX)
-        if lead_note:
-            blocks.append(context_block(lead_note))
-        blocks.append(_lead_link_buttons(lead.license, links))
-        hosts = data.hosts_by_license.get(lead.license.id, ())
-        blocks.append(_hosts_section(hosts, lead.license.id, links, today))
-        fallback = (
-            f"{name}: {escape_text(plan_label(lead.license.plan), PLAN_MAX)}, "
-            f"{seats_words(lead.license.user_count)}, "
-            f"{relative_dates(lead.license, lead.standing, today)}"
+    running = overview.running_trial
+    if running is not None:
+        blocks.append(section_block(_running_trial_text(running, links, today)))
+
+    standing = customer_standing(overview)
+    # In full: every subscription in force (up to SUBSCRIPTIONS_SHOWN), else the one that
+    # leads (in grace, upcoming, or the newest lapsed).
+    in_full = max(len(overview.in_force), 1 if overview.subscriptions else 0)
+    shown_in_full = min(in_full, SUBSCRIPTIONS_SHOWN)
+    for position, subscription in enumerate(overview.subscriptions[:shown_in_full]):
+        blocks.extend(
+            _subscription_blocks(
+                subscription,
+                links,
+                today,
+                position=position,
+                customer_name=customer.name,
+                include_contact_emails=emails,
+            )
         )
+    more_in_force = overview.in_force[shown_in_full:]
+    if more_in_force:
+        lines = [f"*{plural(len(more_in_force), 'more subscription')} in force*"]
+        lines += [_subscription_line(sub, links, today) for sub in more_in_force]
+        blocks.extend(section_block(text) for text in pack_lines(lines))
+    if not overview.subscriptions:
+        blocks.append(section_block(f"*{capitalised(CUSTOMER_STANDING_WORDS[standing])}.*"))
 
-    if overview.others:
+    hidden = 0
+    trials = overview.trials
+    if trials:
         blocks.append(DividerBlock())
-        blocks.extend(_other_license_sections(overview.others, links))
-    if overview.trials:
-        blocks.append(_trials_section(overview.trials, links))
+        lines = [f"*{plural(len(trials), 'trial')}*, newest first"]
+        lines += [
+            _trial_lines(
+                ranked,
+                links,
+                today,
+                data.hosts_by_license.get(ranked.license.id, ()),
+                include_contact_emails=emails,
+            )
+            for ranked in trials[:TRIALS_SHOWN]
+        ]
+        hidden += max(len(trials) - TRIALS_SHOWN, 0)
+        if len(trials) > TRIALS_SHOWN:
+            lines.append(f"…and {plural(len(trials) - TRIALS_SHOWN, 'more trial')}")
+        blocks.extend(section_block(text) for text in pack_lines(lines))
 
-    if shareable:
-        share = _share_actions(customer.key)
-        if share is not None:
-            blocks.append(share)
+    entries = _history_entries(
+        _history_groups(overview, shown_in_full), links, include_contact_emails=emails
+    )
+    if entries:
+        blocks.append(DividerBlock())
+        lines = [f"*History* ({plural(len(entries), 'license')}), newest first"]
+        lines += _with_headings(entries[:HISTORY_SHOWN])
+        hidden_history = len(entries) - HISTORY_SHOWN
+        if hidden_history > 0:
+            lines.append(f"…and {plural(hidden_history, 'more license')}")
+            hidden += hidden_history
+        blocks.extend(section_block(text) for text in pack_lines(lines))
+    hidden += sum(len(sub.history) for sub in more_in_force)
+    if data.same_domain:
+        blocks.append(context_block(_same_domain_text(data.same_domain, links)))
+
+    actions = _card_actions(customer.key, shareable=shareable, has_more=hidden > 0)
+    if actions is not None:
+        blocks.append(actions)
     blocks.append(footer_block(data.data_as_of))
-    return CardMessage(text=fallback_text(fallback), blocks=blocks)
+    return CardMessage(
+        text=fallback_text(_fallback(name, overview, standing, today)), blocks=blocks
+    )
 
+
+def _fallback(name: str, overview: LicenseOverview, standing: CustomerStanding, today: date) -> str:
+    """The notification and screen-reader line: the lead subscription's current license, or the
+    standing; a running trial too."""
+    lead = overview.lead
+    if lead is None:
+        words = f"{name}: {CUSTOMER_STANDING_WORDS[standing]}"
+        if overview.trials:
+            words += f", {plural(len(overview.trials), 'trial')}"
+    else:
+        words = f"{name}: {_summary(lead, today)}"
+        if len(overview.in_force) > 1:
+            words += f" (+{plural(len(overview.in_force) - 1, 'more subscription')} in force)"
+    running = overview.running_trial
+    if running is not None and running.license.expires_at is not None:
+        words += f"; in trial, {_ends_in(running.license.expires_at, today)}"
+    return words
+
+
+# ---- all licenses ("Show all licenses") --------------------------------------------------------
+
+
+def build_license_history(
+    data: CustomerLicenses,
+    links: Links,
+    *,
+    include_contact_emails: bool,
+    offset: int = 0,
+) -> CardMessage:
+    """Every license of the customer, by subscription (each current first) then the trials, with
+    who received each and when it was issued: a page of HISTORY_PAGE_LINES lines from `offset`,
+    with "Show more" for the next."""
+    overview = data.overview
+    name = escape_text(data.customer.name, NAME_MAX)
+    groups: list[tuple[str, Sequence[RankedLicense]]] = [
+        (_group_heading(subscription), subscription.licenses)
+        for subscription in overview.subscriptions
+    ]
+    groups.append(("*Trials*", overview.trials))
+    entries = _history_entries(groups, links, include_contact_emails=include_contact_emails)
+    page = entries[offset : offset + HISTORY_PAGE_LINES]
+    total = len(entries)
+    intro = (
+        f"*{name}*: all {plural(total, 'license')}, by subscription"
+        if offset == 0
+        else f"*{name}*: licenses {offset + 1:,}-{offset + len(page):,} of {total:,}"
+    )
+    lines = [intro, *_with_headings(page)]
+    if not page:
+        lines.append("No more licenses.")
+    blocks: list[Block] = [section_block(text) for text in pack_lines(lines)]
+    following = offset + HISTORY_PAGE_LINES
+    if following < total:
+        button = _history_button(data.customer.key, following, "Show more")
+        blocks.append(context_block(f"{plural(total - following, 'more license')} after these."))
+        if button is not None:
+            blocks.append(ActionsBlock(block_id=ids.HISTORY_MORE_BLOCK, elements=[button]))
+    blocks.append(footer_block(data.data_as_of))
+    return CardMessage(text=fallback_text(f"{name}: {plural(total, 'license')}"), blocks=blocks)
+
+
+# ---- the unfurl --------------------------------------------------------------------------------
 
 _UNFURL_STANDING = {
     Standing.ACTIVE: "✅ Active",
     Standing.IN_GRACE: "⚠️ Expired, in grace period",
     Standing.EXPIRED: "⛔ Expired",
     Standing.UPCOMING: "🕒 Upcoming",
+    Standing.SUPERSEDED: "⛔ Superseded",
 }
 
 
-def _ranked_licenses(data: CustomerLicenses) -> list[RankedLicense]:
-    overview = data.overview
-    lead = [overview.lead] if overview.lead is not None else []
-    return [*lead, *overview.others, *overview.trials]
+def subscription_of(overview: LicenseOverview, license_id: int) -> SubscriptionOverview | None:
+    for subscription in overview.subscriptions:
+        if any(ranked.license.id == license_id for ranked in subscription.licenses):
+            return subscription
+    return None
 
 
 def build_license_unfurl(
@@ -436,13 +833,20 @@ def build_license_unfurl(
     include_contact_emails: bool,
     today: date | None = None,
 ) -> CardMessage:
-    """The compact card under a posted license link: THAT license featured, then the
-    customer's current license when it is another one. No header, no buttons: it hangs under
-    someone else's message, so it stays a few lines long."""
+    """The compact card under a posted license link: THAT license featured, then its
+    subscription's current license when it is another one, and the customer's counts and
+    standing as the card says them. No header, no buttons: it hangs under someone else's
+    message, so it stays a few lines long."""
     today = today or data.today or datetime.now(UTC).date()
+    overview = data.overview
     name = escape_text(data.customer.name, NAME_MAX)
     featured = next(
-        (ranked for ranked in _ranked_licenses(data) if ranked.license.id == license_id), None
+        (
+            ranked
+            for ranked in (*overview.paid, *overview.trials)
+            if ranked.license.id == license_id
+        ),
+        None,
     )
     if featured is None:
         # The link names a license the store no longer files under this customer.
@@ -451,30 +855,29 @@ def build_license_unfurl(
         return CardMessage(text=fallback_text(f"{name}: license #{int(license_id)}"), blocks=blocks)
 
     license = featured.license
-    plan = escape_text(plan_label(license.plan), PLAN_MAX)
-    summary = " · ".join(
-        [plan, seats_words(license.user_count), relative_dates(license, featured.standing, today)]
-    )
+    summary = _summary(featured, today)
     heading = _UNFURL_STANDING[featured.standing] + (" trial" if license.trial else "")
-    license_link = link(links.license(license.id), f"#{license.id}")
-    text = f"*{name}*\n{heading} license {license_link}: {summary}"
+    text = f"*{name}*\n{heading} license {_license_link(license, links)}: {summary}"
 
-    fields = [
-        f"*Type*\n{escape_text(license_type_label(license.license_type), SHORT_CODE_MAX)}",
-        f"*Starts → expires*\n{_date_range(license)}",
-    ]
+    fields = [f"*Starts → expires*\n{_date_range(license)}"]
+    if license.license_type:
+        fields.insert(0, f"*Type*\n{escape_text(license_type_label(license.license_type), 40)}")
     fields += _delivery_fields(license, include_contact_emails=include_contact_emails)
     blocks = [SectionBlock(text=mrkdwn(text), fields=[mrkdwn(field) for field in fields])]
 
-    lead = data.overview.lead
-    if lead is not None and lead.license.id != license.id:
-        current = lead.license
-        blocks.append(
-            context_block(
-                f"Current license: {link(links.license(current.id), f'#{current.id}')} "
-                f"{escape_text(plan_label(current.plan), PLAN_MAX)}, "
-                f"{seats_words(current.user_count)} ({STANDING_WORDS[lead.standing]})"
-            )
+    context: list[str] = []
+    subscription = subscription_of(overview, license.id)
+    if subscription is not None and subscription.current.license.id != license.id:
+        current = subscription.current
+        context.append(
+            f"Current license of {_subscription_label(subscription)}: "
+            f"{_license_link(current.license, links)} "
+            f"{escape_text(plan_label(current.license.plan), PLAN_MAX)}, "
+            f"{seats_words(current.license.user_count)} ({STANDING_WORDS[current.standing]})"
         )
+    standing = CUSTOMER_STANDING_WORDS[customer_standing(overview)]
+    counts = license_counts_words(overview.paid_count, len(overview.trials))
+    context.append(f"{name}: {counts} · {standing}")
+    blocks.append(context_block(*context))
     blocks.append(footer_block(data.data_as_of))
     return CardMessage(text=fallback_text(f"{name}: {summary}"), blocks=blocks)

@@ -167,13 +167,17 @@ class ModalContext:
 
 
 def customer_option_text(choice: CustomerChoice) -> str:
-    """`Initech, LLC · initech.example · 0016100000INITEC` in at most 75 characters, the name
-    cut first. The name and what tells it apart (the contact's email domain, the Salesforce
-    account), never plan or seats: type-ahead answers 20 customers per counted request, and
-    the terms of that many customers an hour would be a scraper's dream."""
+    """`Initech, LLC · initech.example · A00009001` in at most 75 characters, the name cut
+    first. The name and what a person recognises to tell it apart (the contact's email domain,
+    the Zuora account number, else a subscription), never plan or seats: type-ahead answers 20
+    customers per counted request, and the terms of that many customers an hour would be a
+    scraper's dream."""
+    account = next(iter(choice.account_numbers), None) or next(
+        iter(choice.subscription_names), None
+    )
     details = [
         clean_plain_text(detail, 30)
-        for detail in (choice.email_domain, choice.salesforce_account_id)
+        for detail in (choice.email_domain, account)
         if detail and detail.strip()
     ]
     detail = " · ".join(detail for detail in details if detail)

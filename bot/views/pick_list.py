@@ -33,6 +33,7 @@ from bot.views.blocks import (
     context_block,
     escape_text,
     fallback_text,
+    license_counts_words,
     mrkdwn,
     plan_label,
     plural,
@@ -45,15 +46,32 @@ PICK_CHOICES_SHOWN = 10
 SUGGESTIONS_SHOWN = 5
 
 
+def choice_counts(choice: CustomerChoice) -> str:
+    """The card's own counts line for this customer (`2 licenses · 1 trial`)."""
+    if choice.paid_count or choice.trial_count:
+        return license_counts_words(choice.paid_count, choice.trial_count)
+    return plural(choice.license_count, "license")
+
+
+_MATCHED_AS_WORDS = {"account": "account", "company": "licensee", "contact": "contact"}
+
+
 def _choice_line(choice: CustomerChoice) -> str:
-    parts = [f"*{escape_text(choice.name, NAME_MAX)}*", plural(choice.license_count, "license")]
+    parts = [f"*{escape_text(choice.name, NAME_MAX)}*", choice_counts(choice)]
     if choice.standing is CustomerStanding.ACTIVE and choice.active_plan:
         active = escape_text(plan_label(choice.active_plan), PLAN_MAX)
         if choice.active_user_count is not None:
             active += f", {seats_words(choice.active_user_count)}"
+        if choice.subscriptions_in_force > 1:
+            active += f" (+{plural(choice.subscriptions_in_force - 1, 'more subscription')})"
         parts.append(active)
     else:
         parts.append(CUSTOMER_STANDING_WORDS[choice.standing])
+    if choice.matched_as is not None:
+        # Why a customer shown under another name is listed: `licensee Umbrella Corporation`.
+        kind, name = choice.matched_as
+        words = _MATCHED_AS_WORDS.get(kind, "also known as")
+        parts.append(f"_{words} {escape_text(name, NAME_MAX)}_")
     return " · ".join(parts)
 
 
@@ -81,13 +99,20 @@ def _choice_lines(choices: Sequence[CustomerChoice]) -> list[str]:
 
 
 def _choice_details(choice: CustomerChoice) -> list[str]:
+    """What a person recognises of a customer, to tell same-named ones apart: its account's
+    name when it differs, its Zuora account number, subscriptions and contacts' email domains
+    (the plan and seats are on the line already); never an 18-character Salesforce id."""
     details: list[str] = []
     if choice.account_name and choice.account_name.strip().casefold() != (
         choice.name.strip().casefold()
     ):
         details.append(f"account {escape_text(choice.account_name, NAME_MAX)}")
-    elif choice.salesforce_account_id:
-        details.append(f"Salesforce {escape_text(choice.salesforce_account_id, SHORT_CODE_MAX)}")
+    if choice.account_numbers:
+        shown = ", ".join(
+            escape_text(number, SHORT_CODE_MAX)
+            for number in choice.account_numbers[:_DETAIL_VALUES]
+        )
+        details.append(f"account {shown}")
     if choice.subscription_names:
         shown = ", ".join(
             escape_text(name, SHORT_CODE_MAX) for name in choice.subscription_names[:_DETAIL_VALUES]

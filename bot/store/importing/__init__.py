@@ -21,7 +21,7 @@ Names with a leading underscore are the package's own, shared between its module
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.store import upkeep
 from bot.store.importing.customers import GROUPING_KINDS, refresh_customers
 from bot.store.importing.errors import ImportFailed
 from bot.store.importing.kinds import ImportKind, KindSpec, import_columns, spec_for
@@ -92,18 +93,25 @@ def import_file(
     allow_mass_delete: bool = False,
     on_progress: Callable[[int], None] | None = None,
     now: datetime | None = None,
+    public_email_domains: Iterable[str] = (),
 ) -> ImportSummary:
     """Import one export file in a single transaction; raise ImportFailed and change nothing on error.
 
     `full`: the file is the complete export, so rows it lacks are deleted (refused above 10% of
     the table unless `allow_mass_delete`). `on_progress(rows_done)` is called after each batch.
+    `public_email_domains`: the operator's additions to the public mail domains the customer
+    rule never groups by (PUBLIC_EMAIL_DOMAINS); a change of them regroups the store.
     """
     spec = spec_for(kind)
     path = Path(path)
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     records = read_records(path)
+    domains = upkeep.public_email_domains(public_email_domains)
     with session_factory() as session, session.begin():
+        # A store left behind by today's folding, rule or public domains is brought up to date
+        # in this transaction; its regrouping is this import's own (below), done once.
+        stale, _ = upkeep.bring_store_up_to_date(session.connection(), domains, regroup_now=False)
         run = _open_writer(session, spec, full=full)
         bulk_loaded = False
         if run.can_bulk_load():
@@ -120,6 +128,7 @@ def import_file(
             spec.kind,
             changed=changed,
             grouping_inputs_changed=run.grouping_inputs_changed,
+            store_stale=stale.needs_regroup,
         )
         regrouped = counts is not None
         if counts is not None:

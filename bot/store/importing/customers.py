@@ -31,18 +31,26 @@ GROUPING_KINDS = frozenset(GROUPING_COLUMNS)
 
 
 def refresh_customers(
-    session: Session, kind: ImportKind, *, changed: bool, grouping_inputs_changed: bool
+    session: Session,
+    kind: ImportKind,
+    *,
+    changed: bool,
+    grouping_inputs_changed: bool,
+    store_stale: bool = False,
 ) -> RegroupCounts | None:
-    """After an import of `kind`, inside its transaction: regroup the customers (and add their
-    names' words to the vocabulary) when the file changed what the rule reads (a license or
-    subscription inserted or deleted, or updated in a column of GROUPING_COLUMNS: the writer's
-    `grouping_inputs_changed`); re-assign the reconciliations when it `changed` one. The counts
+    """After an import of `kind`, inside its transaction: regroup the customers (and index
+    their names) when the file changed what the rule reads (a license or subscription inserted
+    or deleted, or updated in a column of GROUPING_COLUMNS: the writer's
+    `grouping_inputs_changed`), or the store was stale (bot/store/upkeep.py: refolded, new public
+    mail domains, a new rule); re-assign the reconciliations when it `changed` one. The counts
     when it regrouped."""
     # The customers are a function of what the rule reads: a file that changed none of it
     # leaves them as they are (a daily export re-imported unchanged, or with new seat counts
     # and dates only, skips the regrouping).
+    if store_stale or (kind in GROUPING_KINDS and grouping_inputs_changed):
+        return regroup(session.connection())
     if kind in GROUPING_KINDS:
-        return regroup(session.connection()) if grouping_inputs_changed else None
+        return None
     if kind is ImportKind.RECONCILIATIONS and changed:
         assign_reconciliations(session.connection())
     return None

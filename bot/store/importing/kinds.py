@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import String, Table
 
 from bot import money
-from bot.search import company_name
+from bot.search import company_name, license_names
 from bot.store.customers import provisional_customer_key
 from bot.store.importing.errors import ImportFailed, InvalidRow, InvalidValue
 from bot.store.importing.values import (
@@ -156,6 +156,8 @@ LICENSE_COLUMNS = (
     "notes",
     "company_folded",
     "company_search_key",
+    "email_domain_label",
+    "contact_search_key",
 )
 
 
@@ -188,14 +190,14 @@ def _license_row(values: Sequence[Any]) -> tuple[Any, ...]:
         domain = email_key.rpartition("@")[2] or None
     # A row without a company is kept: the customer rule files it under its subscription's
     # customer or its contact's email domain (bot.store.customers).
-    name = company_name(company) if company else None
+    names = license_names(company, contact_name, domain)
     return (
         license_id,
         provisional_customer_key(
             salesforce_account_id,
             zuora_account_id,
             zuora_subscription_name or zuora_subscription_id,
-            name.folded if name else None,
+            names.company_folded,
             domain,
         ),
         company or "",
@@ -219,8 +221,10 @@ def _license_row(values: Sequence[Any]) -> tuple[Any, ...]:
         zuora_account_id,
         license_md5,
         notes,
-        name.folded[:300] if name else None,
-        name.search_key[:300] if name else None,
+        names.company_folded,
+        names.company_search_key,
+        names.email_domain_label,
+        names.contact_search_key,
     )
 
 
@@ -294,6 +298,7 @@ HOST_COLUMNS = (
     "license_md5",
     "gitlab_version",
     "active_user_count",
+    "billable_user_count",
     "historical_max_users",
     "last_ping_at",
 )
@@ -309,6 +314,7 @@ def _host_row(values: Sequence[Any]) -> tuple[Any, ...]:
         last_ping_at,
         uuid,
         license_md5,
+        billable_user_count,
     ) = values
     return (
         host_instance_key(uuid, hostname),
@@ -318,6 +324,7 @@ def _host_row(values: Sequence[Any]) -> tuple[Any, ...]:
         license_md5,
         gitlab_version,
         active_user_count,
+        billable_user_count,
         historical_max_users,
         last_ping_at,
     )
@@ -410,6 +417,8 @@ _SPECS: dict[ImportKind, KindSpec] = {
             "contact_email_domain": "contact_email",
             "company_folded": "company",
             "company_search_key": "company",
+            "email_domain_label": "contact_email",
+            "contact_search_key": "contact_name",
         },
     ),
     ImportKind.RECONCILIATIONS: KindSpec(
@@ -450,6 +459,8 @@ _SPECS: dict[ImportKind, KindSpec] = {
             Field("last_ping_at", _timestamp, aliases=("recorded_at",)),
             Field("uuid", _lowercase),
             Field("license_md5", _md5),
+            # The users the instance's license bills, as usage_data reports them.
+            Field("billable_user_count", _count, aliases=("license_billable_users",)),
         ),
         to_row=_host_row,
         columns=HOST_COLUMNS,

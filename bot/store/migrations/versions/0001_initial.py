@@ -3,14 +3,16 @@
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-27
+
+Timestamps are naive UTC `DateTime` columns (the models read them back as aware UTC
+through `UTCDateTime`; the column is the same). Like every migration, this one imports no
+application code: it must build the schema of its day, whatever the code becomes.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-from bot.store.models import UTCDateTime
 
 revision = "0001"
 down_revision = None
@@ -47,7 +49,7 @@ def upgrade() -> None:
         sa.Column("trueup_quantity", sa.Integer(), nullable=True),
         sa.Column("trial", sa.Boolean(), nullable=False),
         sa.Column("license_type", sa.String(32), nullable=True),
-        sa.Column("issued_at", UTCDateTime(), nullable=True),
+        sa.Column("issued_at", sa.DateTime(), nullable=True),
         sa.Column("starts_at", sa.Date(), nullable=True),
         sa.Column("expires_at", sa.Date(), nullable=True),
         sa.Column("zuora_subscription_id", sa.String(64), nullable=True),
@@ -74,7 +76,7 @@ def upgrade() -> None:
         sa.Column("zuora_subscription_id", sa.String(64), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("reconcile_on", sa.Date(), nullable=True),
-        sa.Column("reconcile_done_at", UTCDateTime(), nullable=True),
+        sa.Column("reconcile_done_at", sa.DateTime(), nullable=True),
         sa.Column("skip_reason", sa.Text(), nullable=True),
         sa.Column("user_count", sa.Integer(), nullable=True),
         sa.Column("invoiced_amount_minor", sa.BigInteger(), nullable=True),
@@ -92,7 +94,7 @@ def upgrade() -> None:
         sa.Column("gitlab_version", sa.String(64), nullable=True),
         sa.Column("active_user_count", sa.Integer(), nullable=True),
         sa.Column("historical_max_users", sa.Integer(), nullable=True),
-        sa.Column("last_ping_at", UTCDateTime(), nullable=True),
+        sa.Column("last_ping_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("hostname", name="pk_host"),
     )
     op.create_index("ix_host_license_id", "host", ["license_id"])
@@ -107,7 +109,7 @@ def upgrade() -> None:
         sa.Column("updated", sa.Integer(), nullable=False),
         sa.Column("deleted", sa.Integer(), nullable=False),
         sa.Column("full", sa.Boolean(), nullable=False),
-        sa.Column("finished_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_import_run"),
     )
     op.create_index("ix_import_run_kind_finished_at", "import_run", ["kind", "finished_at"])
@@ -115,7 +117,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_event",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
         sa.Column("team_id", sa.String(32), nullable=True),
         sa.Column("enterprise_id", sa.String(32), nullable=True),
         sa.Column("user_id", sa.String(32), nullable=True),

@@ -2,12 +2,12 @@
 
 The first rule (key = Salesforce id, else the name without its legal form) split a company's
 trials off its paid licenses and merged different companies (`Acme Corp`, `ACME GmbH`). This
-migration adds what the new rule reads and regroups every existing store with it:
+migration adds what the new rule reads:
 
 - `subscription`: one row per version of a Zuora subscription with its account (the new
   `subscriptions` import kind);
 - `license.company_folded` / `company_search_key`: the company name as the rule compares it
-  (bot.search.company_name); Salesforce ids converted to their 18-character form;
+  (bot.search.company_name);
 - `license.license_md5` (indexed: usage pings name their license by it) and `notes`, which
   CustomersDot's own `licenses` export carries;
 - `customer.folded_name` (indexed: a query that is one customer's folded name means it) and
@@ -15,8 +15,12 @@ migration adds what the new rule reads and regroups every existing store with it
 - `reconciliation.customer_key` (indexed: the card reads a customer's reconciliations by it)
   and `customer_folded_name`.
 
-Then bot.store.customers.regroup, the one home of the rule, recomputes every customer in this
-migration's transaction. It is imported rather than copied: a copy would be a second rule.
+The data this schema needs (the folded names, Salesforce ids in their 18-character form, and
+the customers regrouped by the rule) is not computed here: a migration imports no application
+code, or a fresh `db upgrade` would run today's rule against this revision's schema. It is the
+store's upkeep (bot/store/upkeep.py), run at the end of every upgrade to the latest revision
+when the versions it records (migration 0008's `store_meta`) are not the code's: a store
+upgraded through this revision has none yet, so it is refolded and regrouped at the head.
 
 Revision ID: 0007
 Revises: 0006
@@ -32,8 +36,6 @@ revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
-
-FILL_BATCH = 5000
 
 
 def upgrade() -> None:
@@ -68,10 +70,6 @@ def upgrade() -> None:
     op.add_column("reconciliation", sa.Column("customer_key", sa.String(300), nullable=True))
     op.create_index(op.f("ix_reconciliation_customer_key"), "reconciliation", ["customer_key"])
     _rekey_hosts()
-    _fill_names()
-    from bot.store.customers import regroup
-
-    regroup(op.get_bind())
 
 
 def _rekey_hosts() -> None:
@@ -93,8 +91,6 @@ def _rekey_hosts() -> None:
 
 
 def _create_host_table() -> None:
-    from bot.store.models import UTCDateTime
-
     op.create_table(
         "host",
         sa.Column("instance_key", sa.String(300), nullable=False),
@@ -105,64 +101,12 @@ def _create_host_table() -> None:
         sa.Column("gitlab_version", sa.String(64), nullable=True),
         sa.Column("active_user_count", sa.Integer(), nullable=True),
         sa.Column("historical_max_users", sa.Integer(), nullable=True),
-        sa.Column("last_ping_at", UTCDateTime(), nullable=True),
+        sa.Column("last_ping_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("instance_key", name=op.f("pk_host")),
     )
     op.create_index(op.f("ix_host_hostname"), "host", ["hostname"])
     op.create_index(op.f("ix_host_license_id"), "host", ["license_id"])
     op.create_index(op.f("ix_host_license_md5"), "host", ["license_md5"])
-
-
-def _fill_names() -> None:
-    from bot.search import company_name
-    from bot.store.customers import salesforce_id_18
-
-    connection = op.get_bind()
-    after = -1
-    while rows := connection.execute(
-        sa.text(
-            "SELECT id, company, salesforce_account_id FROM license WHERE id > :after"
-            " ORDER BY id LIMIT :limit"
-        ),
-        {"after": after, "limit": FILL_BATCH},
-    ).all():
-        after = rows[-1][0]
-        updates = []
-        for license_id, company, salesforce_account_id in rows:
-            name = company_name(company)
-            updates.append(
-                {
-                    "id": license_id,
-                    "folded": name.folded[:300],
-                    "search_key": name.search_key[:300],
-                    "sf": salesforce_id_18(salesforce_account_id)
-                    if salesforce_account_id
-                    else None,
-                }
-            )
-        connection.execute(
-            sa.text(
-                "UPDATE license SET company_folded = :folded, company_search_key = :search_key,"
-                " salesforce_account_id = :sf WHERE id = :id"
-            ),
-            updates,
-        )
-    after = -1
-    while rows := connection.execute(
-        sa.text(
-            "SELECT id, customer_name FROM reconciliation WHERE id > :after"
-            " ORDER BY id LIMIT :limit"
-        ),
-        {"after": after, "limit": FILL_BATCH},
-    ).all():
-        after = rows[-1][0]
-        connection.execute(
-            sa.text("UPDATE reconciliation SET customer_folded_name = :folded WHERE id = :id"),
-            [
-                {"id": reconciliation_id, "folded": company_name(customer).folded[:300]}
-                for reconciliation_id, customer in rows
-            ],
-        )
 
 
 def downgrade() -> None:
@@ -174,8 +118,6 @@ def downgrade() -> None:
     op.rename_table("host", "host_after_0007")
     if postgresql:
         op.execute("ALTER TABLE host_after_0007 RENAME CONSTRAINT pk_host TO pk_host_after_0007")
-    from bot.store.models import UTCDateTime
-
     op.create_table(
         "host",
         sa.Column("hostname", sa.String(255), nullable=False),
@@ -183,7 +125,7 @@ def downgrade() -> None:
         sa.Column("gitlab_version", sa.String(64), nullable=True),
         sa.Column("active_user_count", sa.Integer(), nullable=True),
         sa.Column("historical_max_users", sa.Integer(), nullable=True),
-        sa.Column("last_ping_at", UTCDateTime(), nullable=True),
+        sa.Column("last_ping_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("hostname", name="pk_host"),
     )
     op.create_index("ix_host_license_id", "host", ["license_id"])

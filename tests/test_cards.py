@@ -28,6 +28,7 @@ from bot.records import (
     LicenseRecord,
     RankedLicense,
     ReconciliationRecord,
+    SeatUsage,
     Standing,
 )
 from bot.search import QueryKind, parse_query
@@ -41,10 +42,15 @@ from bot.views.blocks import (
     relative_dates,
 )
 from bot.views.license_card import (
+    HISTORY_PAGE_LINES,
     HISTORY_SHOWN,
     TRIALS_SHOWN,
     build_license_card,
+    build_license_history,
+    build_license_unfurl,
     history_value,
+    read_history_value,
+    seats_in_use_words,
 )
 from bot.views.notices import (
     build_notice,
@@ -1107,3 +1113,135 @@ def test_also_matching_offers_a_button_each() -> None:
         ("pick", "sub:A-S2"),
         ("pick", "sub:A-S3"),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the customer has right now (issue 17): subscriptions, seats in use, history
+
+
+def subscription_license(license_id: int, subscription: str, users: int, **overrides: Any):
+    return make_license(
+        license_id,
+        user_count=users,
+        zuora_subscription_name=subscription,
+        subscription=subscription,
+        **overrides,
+    )
+
+
+def many_subscriptions(count: int) -> CustomerLicenses:
+    licenses = [subscription_license(100 + n, f"A-S{n:08d}", 10 * (n + 1)) for n in range(count)]
+    return CustomerLicenses(
+        customer=CustomerRecord(key="sf:MANY", name="Many Subs Inc"),
+        overview=summarise_licenses(licenses, TODAY),
+        data_as_of=DATA_AS_OF,
+        today=TODAY,
+    )
+
+
+def test_every_subscription_in_force_has_its_block_and_links_the_largest_first() -> None:
+    message = license_card(many_subscriptions(3))
+    headings = [
+        block["text"]["text"].splitlines()[0]
+        for block in message["blocks"]
+        if block["type"] == "section" and "Active license" in block.get("text", {}).get("text", "")
+    ]
+    assert [heading.rsplit("· ", 1)[1] for heading in headings] == [
+        "A-S00000002",
+        "A-S00000001",
+        "A-S00000000",
+    ]
+    link_blocks = [b["block_id"] for b in message["blocks"] if b["type"] == "actions"]
+    assert link_blocks[:3] == [ids.CARD_LINKS_BLOCK, f"{ids.CARD_LINKS_BLOCK}:1", "card_links:2"]
+    assert message["blocks"][1]["elements"][0]["text"] == "3 subscriptions in force · 3 licenses"
+
+
+def test_more_subscriptions_than_a_card_holds_are_lines_and_all_of_them_a_click_away() -> None:
+    message = license_card(many_subscriptions(9))
+    assert len(message["blocks"]) <= 50
+    text = all_text(message)
+    assert "*4 more subscriptions in force*" in text
+    for number in range(9):
+        assert f"A-S{number:08d}" in text
+    assert "Show all licenses" not in text  # nothing is hidden: the lines name every one
+
+
+def test_a_type_the_export_does_not_have_is_not_said() -> None:
+    lead = RankedLicense(make_license(1234, license_type=None), Standing.ACTIVE)
+    text = all_text(license_card(make_customer_licenses(lead=lead)))
+    assert "*Type*" not in text and "Unknown type" not in text
+
+
+@pytest.mark.parametrize(
+    ("seats", "words"),
+    [
+        (SeatUsage(412, 400, 440, 2), "⚠️ *412 of 400 seats in use: 12 over* · historical max 440"),
+        (SeatUsage(380, 400, None, 1), "380 of 400 seats in use"),
+        (SeatUsage(400, 400, None, 1), "400 of 400 seats in use"),
+        (SeatUsage(12, None, None, 1), "12 users in use (seats bought unknown)"),
+    ],
+)
+def test_seats_in_use_in_words(seats: SeatUsage, words: str) -> None:
+    assert seats_in_use_words(seats) == words
+
+
+def test_a_renewal_already_issued_shows_in_its_subscriptions_block() -> None:
+    current = make_license(1234)
+    renewal = make_license(
+        1300,
+        user_count=60,
+        starts_at=date(2026, 3, 1),
+        expires_at=date(2027, 3, 1),
+        issued_at=datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    data = make_customer_licenses(
+        lead=RankedLicense(current, Standing.ACTIVE),
+        others=(RankedLicense(renewal, Standing.UPCOMING),),
+    )
+    text = all_text(license_card(data))
+    assert (
+        "🔁 Renewal issued, starts 2026-03-01: "
+        "<https://customers.example.test/admin/license/1300|#1300> Premium · 60 seats"
+    ) in text
+    assert "*History*" not in text  # the renewal is not history
+
+
+def test_all_licenses_come_a_page_at_a_time() -> None:
+    current = make_license(5000)
+    older = tuple(
+        RankedLicense(make_license(4000 + n, expires_at=date(2025, 1, 1)), Standing.EXPIRED)
+        for n in range(HISTORY_PAGE_LINES + 4)
+    )
+    data = make_customer_licenses(lead=RankedLicense(current, Standing.ACTIVE), others=older)
+    first = check_message(build_license_history(data, LINKS, include_contact_emails=False))
+    first_text = all_text(first)
+    assert first_text.startswith(f"Acme Corp: {HISTORY_PAGE_LINES + 5} licenses\n*Acme Corp*: all")
+    assert first_text.count("/admin/license/") == HISTORY_PAGE_LINES
+    [more] = [b for b in first["blocks"] if b.get("block_id") == ids.HISTORY_MORE_BLOCK]
+    value = more["elements"][0]["value"]
+    assert read_history_value(value) == ("sf:0016100000XyZ12", HISTORY_PAGE_LINES)
+    second = check_message(
+        build_license_history(data, LINKS, include_contact_emails=False, offset=HISTORY_PAGE_LINES)
+    )
+    assert all_text(second).count("/admin/license/") == 5
+    assert not [b for b in second["blocks"] if b.get("block_id") == ids.HISTORY_MORE_BLOCK]
+    assert EMAIL not in dumped(first)  # built for an audience that may not read it
+
+
+@pytest.mark.parametrize(
+    "forged", ["", "not json", "[]", '{"k": 1, "o": 0}', '{"k": "x", "o": -1}']
+)
+def test_a_forged_history_value_reads_as_nothing(forged: str) -> None:
+    assert read_history_value(forged) is None
+
+
+def test_an_unfurl_of_an_older_license_names_its_subscriptions_current_one() -> None:
+    data = normal_customer()
+    unfurl = check_message(build_license_unfurl(data, 1100, LINKS, include_contact_emails=False))
+    text = all_text(unfurl)
+    assert (
+        "Current license of A-S00012345: <https://customers.example.test/admin/license/1234|#1234>"
+        in text
+    )
+    # The card's own counts and standing.
+    assert "Acme Corp: 2 licenses · 1 trial · active license" in text

@@ -24,7 +24,14 @@ from bot.salesforce_ids import salesforce_id_18
 from bot.search import company_name, find_customers
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.importing import ImportKind, import_columns, import_file
-from bot.store.models import Customer, License, Reconciliation, SearchWord, Subscription
+from bot.store.models import (
+    Customer,
+    CustomerName,
+    License,
+    Reconciliation,
+    SearchWord,
+    Subscription,
+)
 from bot.store.queries import (
     current_customer_key,
     load_customer_licenses,
@@ -295,6 +302,142 @@ def test_reconciliations_belong_to_their_subscriptions_customer_else_its_folded_
     assert owners == {10: acme, 11: acme, 12: globex, 13: "sub:A-S00000300", 14: None}
 
 
+# --- By email (issue 17: rule 4) -------------------------------------------------------------
+
+
+def _at(domain: str, local: str = "someone") -> dict[str, str]:
+    return {"contact_email": f"{local}@{domain}"}
+
+
+def test_a_prospects_spellings_at_one_company_domain_are_one_customer(store: Store) -> None:
+    store.licenses(
+        trial(1, "Pied Piper", **_at("piedpiper.com", "richard")),
+        trial(2, "Pied Piper, Inc.", **_at("piedpiper.com", "jared")),
+        trial(3, "piedpiper", **_at("piedpiper.com", "dinesh")),
+        # The same name typed from a personal address: its folded name's group has the domain.
+        trial(4, "Pied Piper", **_at("gmail.com", "richard.hendricks")),
+    )
+    key = "name:piedpiper@piedpiper.com"
+    assert set(store.grouping().values()) == {key}
+    assert store.customers() == {key: "Pied Piper, Inc."}  # shown by its fullest spelling
+    # A key made before still finds it.
+    assert store.card("name:pied piper").customer.key == key
+
+
+def test_spellings_at_two_company_domains_stay_apart(store: Store) -> None:
+    store.licenses(
+        trial(1, "Pied Piper", **_at("piedpiper.com")),
+        trial(2, "PiedPiper", **_at("piedpiper.io")),
+    )
+    assert store.grouping() == {1: "name:pied piper", 2: "name:piedpiper"}
+
+
+def test_spellings_at_a_public_mail_domain_are_never_merged(store: Store) -> None:
+    store.licenses(
+        trial(1, "Pied Piper", **_at("gmail.com", "a")),
+        trial(2, "Pied Piper, Inc.", **_at("gmail.com", "b")),
+    )
+    assert store.grouping() == {1: "name:pied piper", 2: "name:pied piper inc"}
+
+
+def test_a_trial_from_a_customers_domain_joins_it_when_its_name_is_the_domains(
+    store: Store,
+) -> None:
+    yamato = "za:Z-YAMATO"
+    store.licenses(
+        paid(1, "株式会社ヤマト技研", zuora_account_id="Z-YAMATO", **_at("yamato-giken.co.jp")),
+        # Romaji, without the legal form: the domain's own label is its name.
+        trial(2, "Yamato Giken", **_at("yamato-giken.co.jp", "kenji")),
+        # Another name from the same domain (a consultancy's trial for its client): not merged.
+        trial(3, "Yamato Consulting", **_at("yamato-giken.co.jp", "sato")),
+    )
+    assert store.grouping() == {1: yamato, 2: yamato, 3: "name:yamato consulting"}
+    card = store.card(yamato)
+    assert [r.license.id for r in card.overview.trials] == [2]
+    assert [(found.license_id, found.domain) for found in card.same_domain] == [
+        (3, "yamato-giken.co.jp")
+    ]
+
+
+def test_a_trial_joins_by_the_customers_own_name_at_its_domain(store: Store) -> None:
+    # The label says nothing (a short domain), but the name is the customer's without spaces.
+    store.licenses(
+        paid(1, "Hooli XYZ", zuora_account_id="Z-HOOLI", **_at("hx.example")),
+        trial(2, "HooliXYZ", **_at("hx.example")),
+    )
+    assert store.grouping() == {1: "za:Z-HOOLI", 2: "za:Z-HOOLI"}
+
+
+def test_a_domain_several_customers_licenses_went_to_joins_none(store: Store) -> None:
+    # A reseller requesting licenses for its clients at its own domain.
+    store.licenses(
+        paid(1, "Initech", zuora_account_id="Z-1", **_at("reseller.example")),
+        paid(2, "Globex", zuora_account_id="Z-2", **_at("reseller.example")),
+        trial(3, "Reseller", **_at("reseller.example")),
+        trial(4, "Initech Labs", **_at("reseller.example")),
+    )
+    grouping = store.grouping()
+    assert (grouping[3], grouping[4]) == ("name:reseller", "name:initech labs")
+    assert store.card("za:Z-1").same_domain == ()  # not said of a shared domain either
+
+
+def test_a_public_mail_domain_never_joins_a_customer(store: Store) -> None:
+    store.licenses(
+        paid(1, "Gmail Fan Club", zuora_account_id="Z-FANS", **_at("gmail.com")),
+        trial(2, "Gmail", **_at("gmail.com")),  # its name is the domain's label
+    )
+    assert store.grouping()[2] == "name:gmail"
+
+
+def test_licenses_without_a_company_at_a_public_domain_are_each_their_own(store: Store) -> None:
+    store.licenses(
+        paid(1, "", contact_name="Jane Roe", **_at("gmail.com", "jane.roe")),
+        paid(2, "", contact_name="", **_at("gmail.com", "john")),
+        paid(3, "", **_at("initech.example")),
+        paid(4, "", **_at("initech.example", "other")),
+    )
+    assert store.grouping() == {
+        1: "license:1",
+        2: "license:2",
+        3: "domain:initech.example",
+        4: "domain:initech.example",
+    }
+    # Named after their contact, else the license: never after the mail provider.
+    assert store.customers() == {
+        "license:1": "Jane Roe",
+        "license:2": "License #2",
+        "domain:initech.example": "initech.example",
+    }
+    assert store.card("license:1").customer.name == "Jane Roe"
+
+
+def test_an_operators_own_public_domains_regroup_at_the_next_import(store: Store) -> None:
+    rows = [paid(1, "", **_at("bigmail.example")), paid(2, "", **_at("bigmail.example", "b"))]
+    store.licenses(*rows)
+    assert set(store.grouping().values()) == {"domain:bigmail.example"}
+    # The same file again, with bigmail.example declared public (PUBLIC_EMAIL_DOMAINS).
+    summary = store.licenses(*rows, public_email_domains=["BigMail.example"])
+    assert summary.regrouped
+    assert store.grouping() == {1: "license:1", 2: "license:2"}
+
+
+def test_japanese_legal_forms_fold_like_inc_and_gmbh() -> None:
+    for written in (
+        "株式会社ヤマト技研",
+        "ヤマト技研株式会社",
+        "(株)ヤマト技研",
+        "㈱ヤマト技研",
+        "ヤマト技研（株）",
+    ):
+        assert company_name(written).folded == "ヤマト技研 kk", written
+        assert company_name(written).search_key == "ヤマト技研"
+    assert company_name("Yamato Giken K.K.").folded == "yamato giken kk"
+    assert company_name("有限会社山田商店").folded == "山田商店 yk"
+    assert company_name("合同会社ヤマト").folded == "ヤマト gk"
+    # Not a legal form inside a name.
+    assert company_name("株式市場データ").folded == "株式市場データ"
+
+
 def test_a_reimport_writes_nothing_and_keeps_the_vocabulary(store: Store) -> None:
     rows = [
         paid(1, "Initech", salesforce_account_id=INITECH_SF, zuora_subscription_name="A-S1"),
@@ -333,8 +476,12 @@ def test_an_unknown_key_shape_names_no_customer(session: Session) -> None:
 _SALESFORCE = st.sampled_from([None, "0016100001SfAAAA", "0016100001SfBBBB"])
 _ZUORA = st.sampled_from([None, "Z-1", "Z-2", "Z-3"])
 _SUBSCRIPTION = st.sampled_from([None, "A-S1", "A-S2", "A-S3"])
-_NAME = st.sampled_from(["Acme Corp", "ACME Corporation", "Acme", "Acme GmbH", "Globex"])
-_LICENSE = st.tuples(_SALESFORCE, _ZUORA, _SUBSCRIPTION, _NAME, st.booleans())
+_NAME = st.sampled_from(
+    ["Acme Corp", "ACME Corporation", "Acme", "Acme GmbH", "Globex", "Pied Piper", "piedpiper", ""]
+)
+# Where the license was sent: company domains (one whose label is a name), a public one.
+_DOMAIN = st.sampled_from(["acme.io", "piedpiper.example", "globex.example", "gmail.com"])
+_LICENSE = st.tuples(_SALESFORCE, _ZUORA, _SUBSCRIPTION, _NAME, st.booleans(), _DOMAIN)
 # A subscriptions export row: (subscription, Zuora account, Salesforce account).
 _EXPORT = st.lists(
     st.tuples(st.sampled_from(["A-S1", "A-S2", "A-S3"]), _ZUORA, _SALESFORCE),
@@ -356,8 +503,9 @@ def _license_rows(licenses: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
             salesforce_account_id=salesforce or "",
             zuora_account_id=zuora or "",
             zuora_subscription_name=subscription or "",
+            contact_email=f"someone{number}@{domain}",
         )
-        for number, (salesforce, zuora, subscription, name, is_trial) in enumerate(
+        for number, (salesforce, zuora, subscription, name, is_trial, domain) in enumerate(
             licenses, start=1
         )
     ]
@@ -372,7 +520,7 @@ def _export_rows(export: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 def _clear(factory: sessionmaker[Session]) -> None:
     with factory() as session:
-        for model in (License, Customer, Subscription, Reconciliation):
+        for model in (License, Customer, CustomerName, Subscription, Reconciliation):
             session.execute(delete(model))
         session.commit()
 
@@ -391,7 +539,7 @@ def test_accounts_are_never_merged_against_the_evidence(
     accounts = {name: (zuora, salesforce) for name, zuora, salesforce in export}
     salesforce_of: dict[str, set[str]] = defaultdict(set)
     zuora_of: dict[str, set[str]] = defaultdict(set)
-    for number, (salesforce, zuora, subscription, _, _) in enumerate(licenses, start=1):
+    for number, (salesforce, zuora, subscription, *_) in enumerate(licenses, start=1):
         if subscription in accounts:  # the export wins
             zuora = accounts[subscription][0] or zuora
             salesforce = accounts[subscription][1] or salesforce

@@ -115,6 +115,29 @@ def test_company_search_key_is_stable_and_bounded(name: str) -> None:
         ("<#C123|deals>", QueryKind.NAME, "deals"),
         ("<!subteam^S123|@sales>", QueryKind.NAME, "sales"),
         ("@acme", QueryKind.NAME, "acme"),
+        # Identifiers a rep copies out of Salesforce and Zuora (issue 17).
+        ("0016100001AbCdE", QueryKind.SALESFORCE_ID, "0016100001AbCdEAAV"),
+        ("0016100001AbCdEAAV", QueryKind.SALESFORCE_ID, "0016100001AbCdEAAV"),
+        (
+            "https://gitlab.my.salesforce.com/0016100001AbCdE",
+            QueryKind.SALESFORCE_ID,
+            "0016100001AbCdEAAV",
+        ),
+        (
+            "<https://gitlab.lightning.force.com/lightning/r/Account/0016100001AbCdEAAV/view>",
+            QueryKind.SALESFORCE_ID,
+            "0016100001AbCdEAAV",
+        ),
+        ("https://evil.example/0016100001AbCdE", QueryKind.HOSTNAME, "evil.example"),
+        ("0026100001AbCdE", QueryKind.NAME, "0026100001abcde"),  # not an Account's prefix
+        (
+            "2C92A0FD5E0D1A2B015E1F4A5B6C0001",
+            QueryKind.ZUORA_ID,
+            "2c92a0fd5e0d1a2b015e1f4a5b6c0001",
+        ),
+        ("a00009001", QueryKind.ACCOUNT_NUMBER, "A00009001"),
+        ("A123", QueryKind.NAME, "a123"),
+        ("ヤマト", QueryKind.NAME, "ヤマト"),
     ],
 )
 def test_parse_query_kinds(raw: str, kind: QueryKind, value: str) -> None:

@@ -52,6 +52,8 @@ MAX_SEARCH_KEY_LENGTH = 250
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 # Apostrophes vanish rather than split: "McDonald's" meets "mcdonalds".
 _APOSTROPHES = re.compile(r"['’`´]")
+# Kana's combining voiced and semi-voiced sound marks: part of the letter, not an accent.
+_KANA_MARKS = frozenset("\u3099\u309a")
 # Letters that carry no combining accent in Unicode and so survive NFKD.
 _LETTER_FOLDS = str.maketrans(
     {"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
@@ -129,7 +131,12 @@ def _folded_words(name: str) -> list[str]:
     else:
         # Casefold on both sides of NFKD: each can produce characters the other then changes.
         decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
-        without_accents = "".join(c for c in decomposed if not unicodedata.combining(c))
+        # Accents go; kana's voicing marks stay (デ is not テ), and what they and Hangul's jamo
+        # decomposed from is composed again (NFC), so a CJK name keeps its characters.
+        without_accents = unicodedata.normalize(
+            "NFC",
+            "".join(c for c in decomposed if not unicodedata.combining(c) or c in _KANA_MARKS),
+        )
         plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
     words = _NON_WORD.sub(" ", plain).split()
     if not name.isascii():

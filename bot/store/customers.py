@@ -360,6 +360,10 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         " AS salesforce_account_id, account.account_name,"
         " ROW_NUMBER() OVER (PARTITION BY grouped.anchor ORDER BY"
         " account.account_name IS NULL, license.company_folded IS NULL, license.trial,"
+        # A prospect's spellings joined by its domain (rule 4b) are shown by the fullest.
+        " CASE WHEN substr(grouped.anchor, 1, 5) = 'name:'"
+        " AND replace(grouped.anchor, '@', '') <> grouped.anchor"
+        " THEN -length(license.company) END,"
         " license.issued_at DESC NULLS LAST,"
         " license.id DESC)"
         " AS newest"

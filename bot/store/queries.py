@@ -31,6 +31,7 @@ from bot.records import (
 from bot.salesforce_ids import salesforce_id_18
 from bot.store.models import (
     Customer,
+    CustomerName,
     Host,
     ImportRun,
     License,
@@ -185,9 +186,15 @@ def current_customer_key(session: Session, old_key: str) -> str | None:
             .distinct()
         )
     elif kind == "name":
+        # Any name the customer is known by (a spelling the rule has since joined to another).
+        company_names = CustomerName.kind != "contact"
         statement = union(
             select(Customer.key).where(Customer.folded_name == value),
             select(Customer.key).where(Customer.search_key == value),
+            select(CustomerName.customer_key).where(CustomerName.folded == value, company_names),
+            select(CustomerName.customer_key).where(
+                CustomerName.search_key == value, company_names
+            ),
         )
     else:
         return None

@@ -36,6 +36,7 @@ from bot.records import (
     Standing,
     SubscriptionOverview,
 )
+from bot.search.names import company_search_key
 from bot.views.blocks import (
     BUTTON_VALUE_MAX,
     CONTACT_NAME_MAX,
@@ -139,9 +140,10 @@ def _license_note(license: LicenseRecord, max_length: int) -> str:
 
 
 def _licensee(license: LicenseRecord, customer_name: str) -> str | None:
-    """The licensee, when the license names another company than the card's."""
+    """The licensee, when the license names another company than the card's (not merely
+    another spelling of its name: `Wayne Enterprises, Inc.` on Wayne Enterprises' card)."""
     company = (license.company or "").strip()
-    if company and company.casefold() != customer_name.strip().casefold():
+    if company and company_search_key(company) != company_search_key(customer_name):
         return escape_text(license.company, NAME_MAX)
     return None
 
@@ -228,6 +230,13 @@ def _days_since(moment: datetime, today: date) -> int:
     return (today - as_utc(moment).date()).days
 
 
+def _days_ago(days: int) -> str:
+    """A ping's age: in days while days tell (whether it counts: 30), then in months."""
+    if 1 < days < 90:
+        return f"{days:,} days ago"
+    return ago_words(days)
+
+
 def _host_line(host: HostRecord, links: Links, today: date) -> str:
     hostname = escape_text(host.hostname, HOSTNAME_MAX)
     name = link(links.license_hostnames(host.license_id), hostname) if host.license_id else hostname
@@ -239,7 +248,7 @@ def _host_line(host: HostRecord, links: Links, today: date) -> str:
     if host.billable_user_count is not None:
         parts.append(f"{host.billable_user_count:,} billable")
     if host.last_ping_at is not None:
-        reported = f"reported {ago_words(_days_since(host.last_ping_at, today))}"
+        reported = f"reported {_days_ago(_days_since(host.last_ping_at, today))}"
         if not is_recent(host, today):
             reported += " (older than 30 days)"
         parts.append(reported)

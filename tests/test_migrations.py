@@ -1,0 +1,212 @@
+"""Migrations build each revision's schema and nothing else; the store's upkeep brings the data
+up to today's code at the head (bot/store/upkeep.py). A store built at any earlier revision
+upgrades to the head with its customers grouped by today's rule, on both engines.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, select, text, update
+
+from bot.search import NAME_FOLDING_VERSION, find_customers
+from bot.store.customers import CUSTOMER_RULE_VERSION
+from bot.store.db import create_store_engine, make_session_factory
+from bot.store.models import Customer, CustomerName, License, Reconciliation, StoreMeta
+from bot.store.queries import load_customer_licenses
+from bot.store.schema import MIGRATIONS_DIR, head_revision, upgrade
+from tests.conftest import ENGINES, fresh_postgres_database
+
+VERSIONS = MIGRATIONS_DIR / "versions"
+TODAY = date(2026, 12, 7)
+INITECH = "sf:0016100001AbCdEAAV"  # the 15-character id the old rows carry, converted
+PIED_PIPER = "name:piedpiper@piedpiper.example"
+
+
+def _revisions() -> list[str]:
+    """Every revision, oldest first."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    scripts = ScriptDirectory.from_config(config)
+    return [script.revision for script in reversed(list(scripts.walk_revisions()))]
+
+
+def test_no_migration_imports_application_code() -> None:
+    """A migration builds the schema of its day: importing the application's code (models, the
+    customer rule, name folding) would make a fresh upgrade run today's code against an old
+    schema. Imports inside functions count too."""
+    offenders: list[str] = []
+    for path in sorted(VERSIONS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] in ("bot", "handlers", "tests", "benchmarks"):
+                    offenders.append(f"{path.name}:{node.lineno} imports {module}")
+    assert not offenders, offenders
+    assert len(list(VERSIONS.glob("0*.py"))) == len(_revisions())  # the walk saw every script
+
+
+@contextmanager
+def _empty_store(engine_name: str, tmp_path: Path, revision: str) -> Iterator[Engine | None]:
+    if engine_name == "sqlite":
+        engine = create_store_engine(f"sqlite:///{tmp_path / f'store-{revision}.sqlite3'}")
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    with fresh_postgres_database(f"rev{revision}", migrated=False) as url:
+        if url is None:
+            yield None
+            return
+        engine = create_store_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def _fill_at(engine: Engine, revision: str) -> None:
+    """Rows as that revision's importer wrote them, in the columns every revision has (and a
+    host in its revision's shape): keyed as the rule of its day keyed them."""
+    licenses = [
+        # id, customer key of the day, company, contact, email, trial, Salesforce id, sub
+        (1, "sf:0016100001AbCdE", "Initech", "Bill Lumbergh", "bill@initech.example", False,
+         "0016100001AbCdE", "A-S00000001"),
+        (2, "name:initech", "Initech", "Peter Gibbons", "peter@initech.example", True, None,
+         None),
+        (3, "name:pied piper", "Pied Piper", "Richard Hendricks", "richard@piedpiper.example",
+         True, None, None),
+        (4, "name:piedpiper", "piedpiper", "Jared Dunn", "jared@piedpiper.example", True, None,
+         None),
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        for key, name in (
+            ("sf:0016100001AbCdE", "Initech"),
+            ("name:initech", "Initech"),
+            ("name:pied piper", "Pied Piper"),
+            ("name:piedpiper", "piedpiper"),
+        ):
+            connection.execute(
+                text("INSERT INTO customer (key, name, search_key) VALUES (:k, :n, :s)"),
+                {"k": key, "n": name, "s": key.removeprefix("name:").removeprefix("sf:")},
+            )
+        for row in licenses:
+            number, key, company, contact, email, trial, salesforce, subscription = row
+            connection.execute(
+                text(
+                    "INSERT INTO license (id, customer_key, company, contact_name, contact_email,"
+                    " contact_email_key, contact_email_domain, plan, user_count, trial,"
+                    " starts_at, expires_at, salesforce_account_id, zuora_subscription_name)"
+                    " VALUES (:id, :key, :company, :contact, :email, :email_key, :domain, 'premium',"
+                    " 50, :trial, :starts, :expires, :sf, :sub)"
+                ),
+                {
+                    "id": number,
+                    "key": key,
+                    "company": company,
+                    "contact": contact,
+                    "email": email,
+                    "email_key": email,
+                    "domain": email.rpartition("@")[2],
+                    "trial": trial,
+                    "starts": date(2026, 6, 1),
+                    "expires": date(2027, 6, 1),
+                    "sf": salesforce,
+                    "sub": subscription,
+                },
+            )
+        host_columns = "hostname, license_id, gitlab_version, active_user_count"
+        host_values = "'gitlab.initech.example', 1, '17.0.0', 42"
+        if revision >= "0007":  # an instance is keyed by its uuid, else its hostname
+            host_columns, host_values = (
+                f"instance_key, {host_columns}",
+                f"'host:gitlab.initech.example', {host_values}",
+            )
+        connection.execute(text(f"INSERT INTO host ({host_columns}) VALUES ({host_values})"))
+        connection.execute(
+            text(
+                "INSERT INTO reconciliation (id, customer_name, customer_search_key,"
+                " subscription_name, status) VALUES (7, 'Initech', 'initech', 'A-S00000001',"
+                " 'pending')"
+            )
+        )
+
+
+@pytest.mark.parametrize("revision", _revisions()[:-1])
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_a_store_built_at_an_earlier_revision_upgrades_with_todays_rule(
+    engine_name: str, revision: str, tmp_path: Path
+) -> None:
+    with _empty_store(engine_name, tmp_path, revision) as engine:
+        if engine is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        upgrade(engine, revision)
+        _fill_at(engine, revision)
+        upgrade(engine)
+        factory = make_session_factory(engine)
+        with factory() as session:
+            assert session.connection().dialect.name == engine_name
+            grouping = dict(session.execute(select(License.id, License.customer_key)).all())
+            # Today's rule: the trial joins Initech; the prospect's two spellings at one
+            # company domain are one customer (rule 4b, which no older revision knew).
+            assert grouping == {1: INITECH, 2: INITECH, 3: PIED_PIPER, 4: PIED_PIPER}
+            assert set(session.scalars(select(Customer.key))) == {INITECH, PIED_PIPER}
+            assert session.get(Reconciliation, 7).customer_key == INITECH
+            # Every name indexed, the contacts' too; the versions recorded.
+            names = set(session.scalars(select(CustomerName.search_key)))
+            assert {"initech", "bill lumbergh", "pied piper", "piedpiper"} <= names
+            meta = dict(session.execute(select(StoreMeta.key, StoreMeta.value)).all())
+            assert meta["name_folding"] == NAME_FOLDING_VERSION
+            assert meta["customer_rule"] == CUSTOMER_RULE_VERSION
+            assert find_customers(session, "Lumbergh", today=TODAY).resolved_key == INITECH
+            assert find_customers(session, "Initech", today=TODAY).resolved_key == INITECH
+            card = load_customer_licenses(session, INITECH, today=TODAY)
+            assert card is not None
+            assert [h.hostname for h in card.hosts_by_license[1]] == ["gitlab.initech.example"]
+            # An old key still finds the customer it became.
+            assert load_customer_licenses(session, "name:piedpiper", today=TODAY) is not None
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == (
+                head_revision()
+            )
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_an_upgrade_of_an_up_to_date_store_changes_no_data(
+    engine_name: str, tmp_path: Path
+) -> None:
+    before_head = _revisions()[-2]
+    with _empty_store(engine_name, tmp_path, before_head) as engine:
+        if engine is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        upgrade(engine, before_head)
+        _fill_at(engine, before_head)
+        upgrade(engine)
+        _upgrade_again_changes_nothing_until_a_version_is_stale(engine)
+
+
+def _upgrade_again_changes_nothing_until_a_version_is_stale(engine: Engine) -> None:
+    session_factory = make_session_factory(engine)
+    with session_factory() as session, session.begin():
+        session.execute(update(Customer).values(name="Tampered By Hand"))
+    upgrade(engine)  # the schema and the versions are the code's: the upkeep has nothing to do
+    with session_factory() as session:
+        assert set(session.scalars(select(Customer.name))) == {"Tampered By Hand"}
+        session.execute(update(StoreMeta).where(StoreMeta.key == "customer_rule").values(value="0"))
+        session.commit()
+    upgrade(engine)  # a stale rule version: regrouped, once
+    with session_factory() as session:
+        assert "Tampered By Hand" not in set(session.scalars(select(Customer.name)))

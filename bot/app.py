@@ -83,7 +83,7 @@ def build_services(
         statement_timeout_ms=settings.database_statement_timeout_ms,
         connect_timeout_seconds=settings.database_connect_timeout_seconds,
     )
-    ensure_schema(engine)
+    ensure_schema(engine, public_email_domains=settings.public_email_domains)
     session_factory = make_session_factory(engine)
     links = Links.from_settings(settings)
     lookups = LookupService(

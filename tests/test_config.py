@@ -25,9 +25,11 @@ def test_lists_are_split_trimmed_and_normalised():
             "ALLOWED_EMAIL_DOMAINS": "@Example.COM, gitlab.com",
             "ALLOWED_USERGROUPS": "@sales,S0123",
             "SLACK_API_URL": "http://127.0.0.1:9/api",
+            "PUBLIC_EMAIL_DOMAINS": "@BigMail.example, mail.example.",
         },
         dotenv_path=None,
     )
+    assert settings.public_email_domains == {"bigmail.example", "mail.example"}
     assert settings.allowed_user_ids == {"U1", "U2"}
     assert settings.allowed_emails == {"jane@example.com"}
     assert settings.allowed_email_domains == {"example.com", "gitlab.com"}

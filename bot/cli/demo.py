@@ -5,7 +5,9 @@ license active today, customers in the 14-day grace after expiry, long-expired o
 with only trials, near-identical and accented names, Salesforce- and name-keyed customers,
 every plan and license type, reconciliations in every status and several currencies,
 usage-ping hosts, and a Zuora export of some customers' subscriptions with their accounts (so
-their cards carry the account's name as in Salesforce, linked: Initech's among them).
+their cards carry the account's name as in Salesforce, linked: Initech's among them). And what
+a rep asks first (issue 17): Wayne Enterprises with two subscriptions in force and more users
+than seats on one, a trial running; Pied Piper's trials typed three ways; 株式会社ヤマト技研.
 Everything is seeded and dated relative to `today`, so the same day always gives the same files
 and the demo always has active licenses.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import csv
 import random
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -263,7 +265,11 @@ def write_demo_files(directory: Path, today: date) -> dict[ImportKind, Path]:
 
 
 def load_demo(
-    session_factory: sessionmaker[Session], today: date, *, now: datetime | None = None
+    session_factory: sessionmaker[Session],
+    today: date,
+    *,
+    now: datetime | None = None,
+    public_email_domains: Iterable[str] = (),
 ) -> list[ImportSummary]:
     """Generate the demo files and import them (licenses, subscriptions, reconciliations, hosts),
     in that order.
@@ -272,7 +278,12 @@ def load_demo(
     """
     with tempfile.TemporaryDirectory(prefix="customersdot-demo-") as directory:
         paths = write_demo_files(Path(directory), today)
-        return [import_file(session_factory, kind, path, now=now) for kind, path in paths.items()]
+        return [
+            import_file(
+                session_factory, kind, path, now=now, public_email_domains=public_email_domains
+            )
+            for kind, path in paths.items()
+        ]
 
 
 def build_demo_data(today: date) -> DemoData:
@@ -650,6 +661,77 @@ class _DemoGenerator:
             license_type="legacy",
         )
 
+    def add_what_customers_have_now(self) -> None:
+        """The shapes of issue 17 ("what does this customer have right now?"): a customer with
+        two subscriptions in force, more users than seats on one, servers on both and on a
+        trial running now; a prospect whose trials were typed three ways at one domain; a
+        Japanese company with a trial requested under its romaji name."""
+        today = self.today
+        wayne = self.new_customer("Wayne Enterprises", salesforce=True, domain="wayne-ent.com")
+        wayne.account_name = "Wayne Enterprises"
+        ultimate = (self.hex_id(), self.subscription_name())
+        self.license(
+            wayne,
+            plan="ultimate",
+            user_count=350,
+            starts_at=today - timedelta(days=695),
+            expires_at=today - timedelta(days=330),
+            subscription=ultimate,
+        )
+        current = self.license(
+            wayne,
+            plan="ultimate",
+            user_count=400,
+            starts_at=today - timedelta(days=330),
+            expires_at=today + timedelta(days=35),
+            subscription=ultimate,
+            previous_user_count=350,
+        )
+        department = self.license(
+            wayne,
+            plan="premium",
+            user_count=25,
+            starts_at=today - timedelta(days=20),
+            expires_at=today + timedelta(days=345),
+            subscription=(self.hex_id(), self.subscription_name()),
+            company="Wayne Foundation",
+        )
+        trial = self.trial(wayne, today - timedelta(days=17), plan="ultimate")
+        for record, hostname, users, days_ago in (
+            (current, "gitlab.wayne-ent.com", 412, 1),
+            (current, "gitlab-old.wayne-ent.com", 390, 45),
+            (department, "gitlab.wayne-foundation.org", 20, 2),
+            (trial, "trial.wayne-ent.com", 60, 1),
+        ):
+            pinged = datetime.combine(today - timedelta(days=days_ago), time(3), tzinfo=UTC)
+            record.hosts.append(
+                {
+                    "hostname": hostname,
+                    "gitlab_version": GITLAB_VERSIONS[0],
+                    "active_user_count": users + 18,
+                    "billable_user_count": users,
+                    "historical_max_users": users + 28,
+                    "last_ping_at": _timestamp_text(pinged),
+                }
+            )
+
+        pied_piper = self.new_customer("Pied Piper", salesforce=False, domain="piedpiper.com")
+        for days_ago, spelling in ((90, "Pied Piper"), (40, "Pied Piper, Inc."), (6, "piedpiper")):
+            self.trial(pied_piper, today - timedelta(days=days_ago)).company = spelling
+
+        yamato = self.new_customer(
+            "株式会社ヤマト技研", salesforce=False, domain="yamato-giken.co.jp"
+        )
+        yamato.currency = "JPY"
+        self.renewal_chain(
+            yamato,
+            last_expires_at=today + timedelta(days=200),
+            terms=2,
+            plan="premium",
+            first_user_count=150,
+        )
+        self.trial(yamato, today - timedelta(days=120)).company = "Yamato Giken"
+
     # -- the generated crowd
 
     def unique_name(self) -> str:
@@ -774,6 +856,7 @@ class _DemoGenerator:
 
     def build(self) -> DemoData:
         self.add_named_customers()
+        self.add_what_customers_have_now()
         for _ in range(GENERATED_CUSTOMERS):
             self.add_generated_customer()
         licenses = sorted(

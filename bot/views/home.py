@@ -272,6 +272,18 @@ def _modal_blocks(message: CardMessage) -> tuple[list[dict[str, Any]], bool]:
     return kept, dropped
 
 
+def build_list_modal(message: CardMessage) -> View:
+    """A list shown on top of a modal (all of a card's licenses): its buttons that act on a
+    message dropped, as in `build_card_modal`; no further pages there (it says how many more)."""
+    blocks, _ = _modal_blocks(message)
+    return View(
+        type="modal",
+        title=PlainTextObject(text=clean_plain_text(MODAL_TITLE, 24)),
+        close=PlainTextObject(text="Back"),
+        blocks=blocks[:MODAL_BLOCKS_MAX],
+    )
+
+
 def build_card_modal(message: CardMessage, *, command: str, query: str) -> View:
     """A lookup's answer (card, pick list or notice) in a modal opened from App Home."""
     blocks, dropped = _modal_blocks(message)

@@ -330,3 +330,15 @@ def test_show_all_licenses_in_a_modal_opens_the_list_on_top_of_it(bot) -> None:
     listing = shown(view)
     assert "all 5 licenses, by subscription" in listing
     assert ids.LICENSE_HISTORY_ACTION not in listing  # no buttons that need a message
+
+
+def test_a_forged_show_all_value_is_only_a_lookup_and_is_audited(bot) -> None:
+    assert bot.click(ids.LICENSE_HISTORY_ACTION, '{"k": 7}', name="junk").status == 200
+    [junk] = bot.wait_for_response_post("junk")
+    assert "cannot be continued" in junk["text"] and "Wayne" not in shown(junk)
+    # Another customer's key: a lookup like any other, through the allowlist, limit and audit.
+    value = history_value("za:nobody-there", 0)
+    assert bot.click(ids.LICENSE_HISTORY_ACTION, value, name="forged").status == 200
+    [gone] = bot.wait_for_response_post("forged")
+    assert "no longer in the license store" in gone["text"]
+    assert [(row.surface, row.outcome) for row in bot.audit_rows()] == [("history", "not_found")]

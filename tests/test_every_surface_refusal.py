@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bot import ids
+from bot.views.license_card import history_value
 from bot.views.modals import ModalContext
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
 from tests.events_harness import (
@@ -147,6 +148,11 @@ SURFACES = [
     Surface("pick license", _action(ids.CUSTOMER_PICK_LICENSE_ACTION, INITECH_KEY), answers=True),
     Surface("pick recon", _action(ids.CUSTOMER_PICK_RECON_ACTION, INITECH_KEY), answers=True),
     Surface("send to me", _action(ids.LICENSE_SEND_TO_ME_ACTION, INITECH_KEY), answers=True),
+    Surface(
+        "show all licenses",
+        _action(ids.LICENSE_HISTORY_ACTION, history_value(INITECH_KEY, 0)),
+        answers=True,
+    ),
     # Forged values: a button Slack never showed this user, naming another real customer.
     Surface("forged share", _action(ids.LICENSE_SHARE_ACTION, GLOBEX_KEY), answers=True),
     Surface(

@@ -276,7 +276,7 @@ def write_hosts(path: Path, hosts: int, licenses: int, today: date, seed: int = 
                     f"{(today - timedelta(days=rng.randrange(0, 30))).isoformat()}T03:00:00Z",
                     "",  # uuid: keyed by hostname
                     "",  # license_md5: reported by license id
-                    users - rng.randrange(0, 5) if number % 2 else "",  # billable users
+                    max(users - rng.randrange(0, 5), 0) if number % 2 else "",  # billable users
                 ]
             )
 

@@ -21,10 +21,28 @@ from sqlalchemy import Engine, delete, event
 from bot.search import find_customers
 from bot.store.models import SearchWord
 from bot.store.queries import load_customer_licenses, load_customer_reconciliations
+from tests.customer_now_dataset import (
+    ULTIMATE_V1,
+    WAYNE_ACCOUNT_ID,
+    WAYNE_ACCOUNT_NUMBER,
+    WAYNE_KEY,
+    WAYNE_SALESFORCE_ID,
+    load_exports,
+)
 from tests.e2e_dataset import load_dataset
 
 TODAY = date(2026, 11, 27)
-STORE_TABLES = {"customer", "license", "reconciliation", "host", "search_word", "subscription"}
+STORE_TABLES = {
+    "customer",
+    "customer_name",
+    "name_bigram",
+    "public_email_domain",
+    "license",
+    "reconciliation",
+    "host",
+    "search_word",
+    "subscription",
+}
 QUERIES = [
     "initech",  # exact name
     "initek",  # typo
@@ -40,6 +58,15 @@ QUERIES = [
     "A-S00090001",
     "9001",
     "gitlab.initech.example",
+    # Every name and id a customer is known by (issue 17).
+    "lumbergh",  # a contact's name
+    "8a8aa0b1c2d3e4f5a6b7c8d9e0f1a2b3",  # a Zuora subscription id on a license
+    WAYNE_SALESFORCE_ID,  # a Salesforce account id, known from the subscriptions export
+    ULTIMATE_V1,  # a subscription version's id no license carries
+    WAYNE_ACCOUNT_ID,  # a Zuora account's id
+    WAYNE_ACCOUNT_NUMBER,  # its account number
+    "技研",  # a CJK substring: character pairs
+    "ヤマト技研",
 ]
 
 
@@ -90,6 +117,8 @@ def full_scans(engine: Engine, statement: str, parameters: Any) -> list[str]:
 @pytest.fixture
 def loaded(session_factory, tmp_path):
     load_dataset(session_factory, tmp_path, datetime.now(UTC).date())
+    # The shapes of every name and id a customer is known by (subscriptions export, CJK names).
+    load_exports(session_factory, tmp_path, datetime.now(UTC).date())
     return session_factory
 
 
@@ -127,6 +156,8 @@ def test_card_statements_use_indexes(engine, loaded):
     with captured_selects(engine) as statements, loaded() as session:
         assert load_customer_licenses(session, "sf:0016100000INITEC", today=today)
         assert load_customer_reconciliations(session, "sf:0016100000INITEC")
+        # Two subscriptions, servers by MD5, licenses sent to its domain filed elsewhere.
+        assert load_customer_licenses(session, WAYNE_KEY, today=today)
     for statement, parameters in statements:
         assert full_scans(engine, statement, parameters) == [], statement
 

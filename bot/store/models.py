@@ -103,8 +103,9 @@ class CustomerName(Base):
     search_key: Mapped[str] = mapped_column(String(300), index=True)
     # One spelling of the name as the exports write it (the account's, else the newest).
     name: Mapped[str] = mapped_column(Text)
-    # The customer rule's folded name, legal form kept (bot.search.company_name).
-    folded: Mapped[str] = mapped_column(String(300))
+    # The customer rule's folded name, legal form kept (bot.search.company_name); an old
+    # `name:` key is followed by it (bot.store.queries.current_customer_key).
+    folded: Mapped[str] = mapped_column(String(300), index=True)
     # NAME_KINDS (bot.store.customers): what the name is of this customer.
     kind: Mapped[str] = mapped_column(String(16))
 

@@ -77,7 +77,15 @@ def load_customer_licenses(
         hosts_by_license=hosts_by_license,
         data_as_of=customer.data_as_of,
         today=today,
-        same_domain=_same_domain_licenses(session, customer.key),
+        same_domain=_same_domain_licenses(
+            session,
+            customer.key,
+            {
+                license.contact_email.rpartition("@")[2].lower()
+                for license in licenses
+                if license.contact_email and "@" in license.contact_email
+            },
+        ),
     )
 
 
@@ -91,13 +99,18 @@ def is_anchored_key(customer_key: str) -> bool:
     return customer_key.startswith(_ANCHORED_KEY_PREFIXES)
 
 
-def _same_domain_licenses(session: Session, customer_key: str) -> tuple[SameDomainLicense, ...]:
-    """Licenses sent to an anchored customer's company domains that the customer rule filed
-    elsewhere (another name: a subsidiary, a consultancy's trial for its client), newest first;
-    not for a domain another anchored customer's licenses were also sent to (a reseller's)."""
-    if not is_anchored_key(customer_key):
+def _same_domain_licenses(
+    session: Session, customer_key: str, domains: set[str]
+) -> tuple[SameDomainLicense, ...]:
+    """Licenses sent to an anchored customer's company domains (of `domains`, its licenses'
+    contacts') that the customer rule filed elsewhere (another name: a subsidiary, a
+    consultancy's trial for its client), newest first; not for a public mail domain, nor for a
+    domain another anchored customer's licenses were also sent to (a reseller's)."""
+    if not is_anchored_key(customer_key) or not domains:
         return ()
-    rows = session.connection().execute(_SAME_DOMAIN, {"customer_key": customer_key})
+    rows = session.connection().execute(
+        _SAME_DOMAIN, {"customer_key": customer_key, "domains": sorted(domains)}
+    )
     return tuple(
         SameDomainLicense(
             license_id=row.id, company=row.company, trial=bool(row.trial), domain=row.domain
@@ -356,7 +369,6 @@ def _anchored(key: Any) -> Any:
 
 
 _OTHER = aliased(License, name="other")
-_OWN = aliased(License, name="own")
 _SAME_DOMAIN = (
     select(
         License.contact_email_domain.label("domain"),
@@ -365,17 +377,11 @@ _SAME_DOMAIN = (
         License.trial,
     )
     .where(
-        License.contact_email_domain.in_(
-            select(_OWN.contact_email_domain)
-            .where(
-                _OWN.customer_key == bindparam("customer_key"),
-                _OWN.contact_email_domain.is_not(None),
-                _OWN.contact_email_domain.not_in(select(PublicEmailDomain.domain)),
-            )
-            .scalar_subquery()
-        ),
+        License.contact_email_domain.in_(bindparam("domains", expanding=True)),
         License.customer_key != bindparam("customer_key"),
         not_(_anchored(License.customer_key)),
+        # Index probes, once per license found (NOT IN would hash every public domain).
+        ~exists().where(PublicEmailDomain.domain == License.contact_email_domain),
         ~exists().where(
             _OTHER.contact_email_domain == License.contact_email_domain,
             _OTHER.customer_key != bindparam("customer_key"),

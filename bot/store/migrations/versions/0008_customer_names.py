@@ -125,6 +125,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_customer_name_customer_key"), "customer_name", ["customer_key"])
     op.create_index(op.f("ix_customer_name_search_key"), "customer_name", ["search_key"])
+    op.create_index(op.f("ix_customer_name_folded"), "customer_name", ["folded"])
     op.create_table(
         "name_bigram",
         sa.Column("bigram", sa.String(16), nullable=False),
@@ -173,6 +174,7 @@ def downgrade() -> None:
     op.drop_column("license", "contact_search_key")
     op.drop_column("license", "email_domain_label")
     op.drop_table("name_bigram")
+    op.drop_index(op.f("ix_customer_name_folded"), table_name="customer_name")
     op.drop_index(op.f("ix_customer_name_search_key"), table_name="customer_name")
     op.drop_index(op.f("ix_customer_name_customer_key"), table_name="customer_name")
     op.drop_table("customer_name")

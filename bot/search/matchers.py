@@ -96,9 +96,16 @@ def _subscription_customers(session: Session, subscription_name: str, limit: int
     found = _customers_of(session, License.zuora_subscription_id.in_(versions), limit)
     if found:
         return found
-    owners = select(Reconciliation.customer_key).where(
-        Reconciliation.subscription_name == subscription_name
+    return _reconciliations_customers(
+        session, Reconciliation.subscription_name == subscription_name, limit
     )
+
+
+def _reconciliations_customers(
+    session: Session, reconciliation_filter: ColumnElement[bool], limit: int
+) -> list[str]:
+    """The customers the matching reconciliations belong to (bot.store.customers), by name."""
+    owners = select(Reconciliation.customer_key).where(reconciliation_filter)
     statement = (
         select(Customer.key)
         .where(Customer.key.in_(owners))
@@ -166,13 +173,6 @@ def _zuora_id_customers(session: Session, zuora_id: str, limit: int) -> list[str
     found = _customers_of(session, License.license_md5 == zuora_id, limit)
     if found:
         return found
-    owners = select(Reconciliation.customer_key).where(
-        Reconciliation.zuora_subscription_id == zuora_id
+    return _reconciliations_customers(
+        session, Reconciliation.zuora_subscription_id == zuora_id, limit
     )
-    statement = (
-        select(Customer.key)
-        .where(Customer.key.in_(owners))
-        .order_by(Customer.name, Customer.key)
-        .limit(limit)
-    )
-    return list(session.scalars(statement))

@@ -12,6 +12,7 @@ short lines; details follow in two-column fields that stack on a narrow screen.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -347,6 +348,16 @@ def as_utc(value: datetime) -> datetime:
 
 def fallback_text(text: str) -> str:
     return truncate(text, FALLBACK_TEXT_MAX)
+
+
+def read_button_json(value: str) -> dict[str, Any] | None:
+    """A button value this app wrote as a JSON object, or None: a button's value is the
+    clicker's to forge, so its fields are checked by whoever reads them."""
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
 
 
 def quoted_query(query: str) -> str:

@@ -46,6 +46,7 @@ from bot.views.blocks import (
     clean_plain_text,
     escape_text,
     format_timestamp,
+    read_button_json,
 )
 from bot.views.notices import build_refusal
 
@@ -111,11 +112,8 @@ def recent_lookup_value(command: str, query: str) -> str | None:
 
 def parse_recent_lookup_value(value: str) -> tuple[str, str] | None:
     """(command, query) from a recent-lookup button; None for anything we did not build."""
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = read_button_json(value)
+    if data is None:
         return None
     command, query = data.get("c"), data.get("q")
     if command not in ids.COMMANDS or not isinstance(query, str) or not query.strip():

@@ -67,6 +67,7 @@ from bot.views.blocks import (
     pack_lines,
     plan_label,
     plural,
+    read_button_json,
     relative_dates,
     seats_words,
     section_block,
@@ -525,11 +526,8 @@ def history_value(customer_key: str, offset: int) -> str:
 
 
 def read_history_value(value: str) -> tuple[str, int] | None:
-    try:
-        decoded = json.loads(value)
-    except ValueError:
-        return None
-    if not isinstance(decoded, dict):
+    decoded = read_button_json(value)
+    if decoded is None:
         return None
     key, offset = decoded.get("k"), decoded.get("o")
     if not isinstance(key, str) or not key or type(offset) is not int or offset < 0:

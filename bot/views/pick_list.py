@@ -38,6 +38,7 @@ from bot.views.blocks import (
     plan_label,
     plural,
     quoted_query,
+    read_button_json,
     seats_words,
     section_block,
 )
@@ -190,11 +191,8 @@ def more_matches_value(query: str, offset: int) -> str:
 
 def read_more_matches_value(value: str) -> tuple[str, int] | None:
     """(query, offset) from a "Show more" value, or None when it is not one."""
-    try:
-        decoded = json.loads(value)
-    except ValueError:
-        return None
-    if not isinstance(decoded, dict):
+    decoded = read_button_json(value)
+    if decoded is None:
         return None
     query, offset = decoded.get("q"), decoded.get("o")
     if not isinstance(query, str) or type(offset) is not int or offset < 0:

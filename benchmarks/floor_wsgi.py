@@ -29,7 +29,9 @@ def floor_wsgi_app() -> RequestLogMiddleware:
     def fixed(ack: Callable[..., None]) -> None:
         ack(text="fixed")
 
-    return RequestLogMiddleware(SlackRequestHandler(bolt))
+    return RequestLogMiddleware(
+        SlackRequestHandler(bolt), signing_secret=os.environ["SLACK_SIGNING_SECRET"]
+    )
 
 
 app = floor_wsgi_app()

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from sqlalchemy import Engine
@@ -28,6 +27,7 @@ from bot.request_body import MAX_BODY_BYTES as MAX_BODY_BYTES
 from bot.request_body import buffer_bounded_body, buffered_body
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
 from bot.slack.authorization import SingleWorkspaceAuthorization
+from bot.slack.bolt_request import SlackWsgiHandler
 from bot.slack.client import create_web_client
 from bot.slack.dedupe import INVALID_REQUEST, EventDedupeMiddleware
 from bot.slack.identity import AccessResolver, IdentityResolver
@@ -245,7 +245,7 @@ class SlackWsgiApp:
     """WSGI entry: Slack at POST /slack/events, probes at GET /healthz and /readyz."""
 
     def __init__(self, bolt_app: App, services: Services) -> None:
-        self._slack = SlackRequestHandler(bolt_app, path=SLACK_EVENTS_PATH)
+        self._slack = SlackWsgiHandler(bolt_app, path=SLACK_EVENTS_PATH)
         self._services = services
         flow = bolt_app.oauth_flow
         # OAuth mode: the install link and Slack's redirect back after consent.

@@ -28,8 +28,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from slack_sdk.signature import SignatureVerifier
+
 from bot.config import Settings
-from bot.request_body import buffer_bounded_body, buffered_body
+from bot.request_body import buffered_body
 from bot.slack.actor import identify_actor
 
 REQUEST_LOGGER = "bot.requests"
@@ -314,21 +316,45 @@ def _reset(tokens: _Tokens) -> None:
     _request_id.reset(request_id_token)
 
 
+# What a logged field may hold: a request's fields are the sender's to choose (an unsigned one
+# too: the X-Request-Id header, the path), so none may carry spaces or `=` (forged key=value
+# pairs in the text format), a newline, or more than a few dozen characters.
+_FIELD_UNSAFE = re.compile(r"[^A-Za-z0-9._:/#+-]")
+FIELD_MAX = 64
+PATH_MAX = 100
+
+
+def bounded_field(value: object, limit: int = FIELD_MAX) -> str:
+    """A value as a request line may carry it: safe characters only (others become `?`), at
+    most `limit` of them (cut with `…`)."""
+    text = str(value)
+    cut = len(text) > limit
+    text = _FIELD_UNSAFE.sub("?", text[:limit])
+    return text + "…" if cut else text
+
+
 class RequestLogMiddleware:
     """WSGI wrapper: logs one line per request (request id, team, user, kind, surface, Slack
-    retry number, HTTP status, outcome, latency in ms). Probes are logged at DEBUG only.
+    retry number, HTTP status, outcome, body size, latency in ms). Probes are logged at DEBUG
+    only.
 
     The outcome is what the app decided (`note_request_outcome`, called with every audit entry:
-    "denied", "rate_limited", "not_found", …) when the status is 2xx, else the status's."""
+    "denied", "rate_limited", "not_found", …) when the status is 2xx, else the status's. What
+    the body says (team, user, surface, event id) is logged only for a request whose Slack
+    signature verifies (`signing_secret`): anyone can send a body, so an unsigned one is logged
+    from what the bot decided alone (path, status, size). Every field is bounded
+    (`bounded_field`)."""
 
     def __init__(
         self,
         app: WsgiApp,
         *,
+        signing_secret: str | None = None,
         clock: Callable[[], float] = time.perf_counter,
         logger: logging.Logger | None = None,
     ) -> None:
         self._app = app
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._clock = clock
         self._logger = logger or logging.getLogger(REQUEST_LOGGER)
 
@@ -341,20 +367,14 @@ class RequestLogMiddleware:
     ) -> Iterable[bytes]:
         started = self._clock()
         # Heroku's router sends X-Request-Id; elsewhere make one up.
-        request_id = environ.get("HTTP_X_REQUEST_ID") or uuid.uuid4().hex[:16]
+        request_id = bounded_field(environ.get("HTTP_X_REQUEST_ID") or uuid.uuid4().hex[:16])
         outcome_holder: dict[str, str] = {}
         tokens = (_request_id.set(request_id), _request_outcome.set(outcome_holder))
         fields: dict[str, Any] = {
             "request_id": request_id,
-            "method": environ.get("REQUEST_METHOD", "GET"),
-            "path": environ.get("PATH_INFO", ""),
+            "method": bounded_field(environ.get("REQUEST_METHOD", "GET"), 10),
+            "path": bounded_field(environ.get("PATH_INFO", ""), PATH_MAX),
         }
-        if fields["method"] == "POST":
-            fields.update(self._read_body_fields(environ))
-        retry_num = environ.get("HTTP_X_SLACK_RETRY_NUM")
-        if retry_num:
-            fields["retry_num"] = retry_num
-            fields["retry_reason"] = environ.get("HTTP_X_SLACK_RETRY_REASON")
         status_holder: dict[str, int] = {}
 
         def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
@@ -366,14 +386,15 @@ class RequestLogMiddleware:
         try:
             result = self._app(environ, recording_start_response)
         except Exception:
-            self._log(fields, 500, started, level=logging.ERROR)
+            self._log(self._with_request(fields, environ), 500, started, level=logging.ERROR)
             _reset(tokens)
             raise
-        return self._finish(result, fields, status_holder, outcome_holder, started, tokens)
+        return self._finish(result, environ, fields, status_holder, outcome_holder, started, tokens)
 
     def _finish(
         self,
         result: Iterable[bytes],
+        environ: dict[str, Any],
         fields: dict[str, Any],
         status_holder: dict[str, int],
         outcome_holder: dict[str, str],
@@ -389,20 +410,50 @@ class RequestLogMiddleware:
             status = status_holder.get("status", 500)
             quiet = fields["path"] in PROBE_PATHS and status < 500
             level = logging.DEBUG if quiet else logging.INFO
-            self._log(fields, status, started, level=level, decided=outcome_holder.get("outcome"))
+            self._log(
+                self._with_request(fields, environ),
+                status,
+                started,
+                level=level,
+                decided=outcome_holder.get("outcome"),
+            )
             # ValueError: the body was iterated in another context (a server thread switch).
             with contextlib.suppress(ValueError):
                 _reset(tokens)
 
-    def _read_body_fields(self, environ: dict[str, Any]) -> dict[str, str]:
-        # The one bounded buffer the app reads too (bot.request_body): read once per request.
-        raw = buffered_body(environ) if buffer_bounded_body(environ) else None
-        if not raw:
+    def _with_request(self, fields: dict[str, Any], environ: dict[str, Any]) -> dict[str, Any]:
+        """The line's fields and, for a POST, the body's size, and what a signed body says."""
+        if fields["method"] != "POST":
+            return fields
+        fields = {**fields, **self._verified_body_fields(environ)}
+        size = environ.get("CONTENT_LENGTH")
+        if size and str(size).isdigit():
+            fields["bytes"] = int(size)
+        retry_num = environ.get("HTTP_X_SLACK_RETRY_NUM")
+        if retry_num and "surface" in fields:  # Slack's own header, on a request Slack signed
+            fields["retry_num"] = bounded_field(retry_num, 8)
+            fields["retry_reason"] = bounded_field(
+                environ.get("HTTP_X_SLACK_RETRY_REASON") or "", 32
+            )
+        return fields
+
+    def _verified_body_fields(self, environ: dict[str, Any]) -> dict[str, str]:
+        # The one bounded buffer the app read (bot.request_body); read only if it did (a
+        # refused body, a 413, is never read here either).
+        raw = buffered_body(environ)
+        if not raw or self._verifier is None:
+            return {}
+        if not self._verifier.is_valid(
+            body=raw,
+            timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "",
+            signature=environ.get("HTTP_X_SLACK_SIGNATURE") or "",
+        ):
             return {}
         try:
-            return describe_slack_body(raw, environ.get("CONTENT_TYPE"))
+            described = describe_slack_body(raw, environ.get("CONTENT_TYPE"))
         except Exception:  # a malformed body is the app's to answer, not the logger's
             return {}
+        return {key: bounded_field(value) for key, value in described.items()}
 
     def _log(
         self,

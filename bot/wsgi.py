@@ -9,4 +9,4 @@ from bot.logs import RequestLogMiddleware
 settings = Settings.from_env()
 configure_logging(settings)
 # One log line per request (team, user, surface, status, latency), secrets and emails redacted.
-app = RequestLogMiddleware(create_wsgi_app(settings))
+app = RequestLogMiddleware(create_wsgi_app(settings), signing_secret=settings.slack_signing_secret)

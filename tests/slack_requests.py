@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from slack_bolt.request import BoltRequest
 
+from bot.slack.bolt_request import SlackRequest
 from tests.log_guard import remember
 
 DEFAULT_TEAM_ID = "T0TEAM"
@@ -394,9 +394,12 @@ def event_body(
 # ---- delivering a request -----------------------------------------------------------------------
 
 
-def bolt_request(body: str, signing_secret: str, *, timestamp: int | None = None) -> BoltRequest:
-    """A signed `BoltRequest`, for `app.dispatch(...)`."""
-    return BoltRequest(body=body, headers=signed_headers(signing_secret, body, timestamp=timestamp))
+def bolt_request(body: str, signing_secret: str, *, timestamp: int | None = None) -> SlackRequest:
+    """A signed request as the app's HTTP handler builds it (bot.slack.bolt_request), for
+    `app.dispatch(...)`."""
+    return SlackRequest(
+        body=body, headers=signed_headers(signing_secret, body, timestamp=timestamp)
+    )
 
 
 @dataclass(frozen=True)
@@ -428,6 +431,9 @@ def post_to_wsgi(
     """POST a signed Slack request to a WSGI callable in-process (what gunicorn would do)."""
     raw = body.encode("utf-8")
     headers_to_send = signed_headers(signing_secret, body, timestamp=timestamp)
+    headers = dict(headers or {})
+    if "Content-Type" in headers:  # a WSGI server puts it in CONTENT_TYPE, never as HTTP_
+        headers_to_send["Content-Type"] = headers.pop("Content-Type")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "POST",
         "SCRIPT_NAME": "",
@@ -446,7 +452,7 @@ def post_to_wsgi(
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
-    for name, value in {**headers_to_send, **(headers or {})}.items():
+    for name, value in {**headers_to_send, **headers}.items():
         environ["HTTP_" + name.upper().replace("-", "_")] = value
     captured: dict[str, Any] = {}
 

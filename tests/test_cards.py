@@ -784,7 +784,7 @@ def test_recon_card_shows_a_processed_reconciliation() -> None:
         ("skipped", "⏭️ Skipped"),
         ("failed", "❌ Failed"),
         ("FAILED", "❌ Failed"),
-        ("on_hold", "on_hold"),
+        ("on_hold", "on hold"),
         ("<!here>", "&lt;!here&gt;"),
     ],
 )

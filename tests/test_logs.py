@@ -12,6 +12,7 @@ import pytest
 from bot.app import SlackWsgiApp, build_services, create_app
 from bot.config import ConfigError, Settings
 from bot.logs import (
+    FIELD_MAX,
     REQUEST_LOGGER,
     JsonFormatter,
     Redactor,
@@ -112,7 +113,7 @@ def logged_app(settings, slack_standin):
     services = build_services(settings)
     inner = SlackWsgiApp(create_app(settings, services=services), services)
     ticks = count(start=0.0, step=0.25)  # each look at the clock is 250 ms later
-    return RequestLogMiddleware(inner, clock=lambda: next(ticks))
+    return RequestLogMiddleware(inner, signing_secret=SECRET, clock=lambda: next(ticks))
 
 
 def _request_records(caplog) -> list[logging.LogRecord]:
@@ -179,7 +180,9 @@ def test_a_rate_limited_lookup_is_logged_as_rate_limited(settings, slack_standin
         lookup_rate_limit_per_hour=1,
     )
     services = build_services(settings)
-    app = RequestLogMiddleware(SlackWsgiApp(create_app(settings, services=services), services))
+    app = RequestLogMiddleware(
+        SlackWsgiApp(create_app(settings, services=services), services), signing_secret=SECRET
+    )
     caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
     for _ in range(2):
         body = slash_command_body("/license", "Initech", user_id="UALLOWED")
@@ -243,3 +246,39 @@ def test_the_formatter_redacts_the_oauth_client_secret_and_token_encryption_keys
     line = formatter.format(_record("secret %s keys %s then %s", client_secret, first, second))
     for leaked in (client_secret, first, second):
         assert leaked not in line, line
+
+
+def test_an_unsigned_request_is_logged_from_what_the_bot_decided_never_its_fields(
+    logged_app, caplog, restore_root_logging
+):
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    forged = slash_command_body(
+        "/license SECRETQUERY outcome=ok status=200 customer=Initech",
+        "SECRETQUERY",
+        user_id="UFORGED status=200",
+        team_id="T" + "x" * 1_000_000,
+    )
+    response = post_to_wsgi(logged_app, forged, "not-the-signing-secret")
+    assert response.status == 401
+    [record] = _request_records(caplog)
+    line = build_formatter(Settings(log_format="text")).format(record)
+    assert "SECRETQUERY" not in line and "UFORGED" not in line and "xxxx" not in line
+    assert (record.status, record.outcome) == (401, "unauthorized")
+    assert line.count("outcome=") == line.count("status=") == 1
+    assert "surface" not in vars(record) and "user" not in vars(record)
+    assert record.bytes == len(forged.encode())
+    assert len(line) < 400, line
+
+
+def test_every_logged_field_is_bounded_and_forges_no_key(logged_app, caplog, restore_root_logging):
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    # Signed, so its fields are read; each is the sender's text all the same.
+    body = slash_command_body("/license", "x", user_id="U" + "A" * 5_000 + " outcome=ok")
+    headers = {"X-Request-Id": "req " * 3_000 + "status=200"}
+    post_to_wsgi(logged_app, body, SECRET, headers=headers)
+    [record] = _request_records(caplog)
+    line = build_formatter(Settings(log_format="text")).format(record)
+    assert line.count("outcome=") == line.count("status=") == 1
+    for name in ("request_id", "user", "surface", "path", "team"):
+        assert len(str(getattr(record, name))) <= FIELD_MAX + 1, name
+    assert len(line) < 600, line

@@ -143,7 +143,7 @@ def test_the_request_line_and_the_app_share_one_body_limit(wsgi_app, caplog):
     assert 1_000_000 < len(text) <= MAX_BODY_BYTES
     caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
     headers = sign(SECRET, int(time.time()), text)
-    logged = RequestLogMiddleware(wsgi_app)
+    logged = RequestLogMiddleware(wsgi_app, signing_secret=SECRET)
     status, answer = _post(
         logged, io.BytesIO(text.encode()), content_length=len(text), headers=headers
     )  # type: ignore[arg-type]

@@ -18,10 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import quote, urlencode
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App
 
 from bot import ids
 from bot.app import LOCAL_TEAM_ID, LOCAL_USER_ID
+from bot.slack.bolt_request import SlackRequest
 from bot.views.text import render_message
 
 LOCAL_CHANNEL_ID = "D0LOCAL"
@@ -164,7 +165,7 @@ class Shell:
 
     def _dispatch(self, body: str, content_type: str) -> None:
         response = self._app.dispatch(
-            BoltRequest(body=body, headers={"content-type": [content_type]})
+            SlackRequest(body=body, headers={"content-type": [content_type]})
         )
         if response.status != 200:
             self._print(f"(the app answered HTTP {response.status}: {response.body})")

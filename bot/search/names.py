@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 
 # Bump with any change below that folds some name differently (see the module's docstring).
-NAME_FOLDING_VERSION = "2"
+NAME_FOLDING_VERSION = "3"
 
 # Legal-form words dropped from the end of company names, so "Acme, Inc." and "ACME GmbH"
 # meet at "acme" while "AB Volvo" keeps its "ab".
@@ -133,9 +133,16 @@ def _folded_words(name: str) -> list[str]:
         decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
         # Accents go; kana's voicing marks stay (デ is not テ), and what they and Hangul's jamo
         # decomposed from is composed again (NFC), so a CJK name keeps its characters.
+        # Format characters (zero-width spaces, joiners, bidi controls) are ignored: they hide
+        # in a name ("Ini\u200btech" is Initech), and split no word.
         without_accents = unicodedata.normalize(
             "NFC",
-            "".join(c for c in decomposed if not unicodedata.combining(c) or c in _KANA_MARKS),
+            "".join(
+                c
+                for c in decomposed
+                if (not unicodedata.combining(c) or c in _KANA_MARKS)
+                and unicodedata.category(c) != "Cf"
+            ),
         )
         plain = _APOSTROPHES.sub("", without_accents.translate(_LETTER_FOLDS))
     words = _NON_WORD.sub(" ", plain).split()

@@ -24,9 +24,11 @@ def malformed_reason(body: str, content_type: str | None) -> str | None:
     if not body:
         return None  # Bolt treats an empty body as {}; verification refuses it
     try:
-        payload = _parse_like_bolt(body, content_type)
+        payload = parse_slack_body(body, content_type)
     except ValueError:  # json.JSONDecodeError is a ValueError
         return "body is not valid JSON"
+    except RecursionError:  # `[[[[…` two hundred thousand deep: json gives up, as we do
+        return "body is nested too deeply"
     return malformed_payload_reason(payload)
 
 
@@ -46,14 +48,18 @@ def malformed_payload_reason(payload: Any) -> str | None:
     return None
 
 
-def _parse_like_bolt(body: str, content_type: str | None) -> Any:
-    # slack_bolt.request.internals.parse_body's rules, without trusting the result's shape.
+def parse_slack_body(body: str, content_type: str | None) -> Any:
+    """A Slack request body as Bolt's `parse_body` reads it (JSON for events, a form for
+    commands, a form's `payload` for interactions), but a form is an interaction only when it
+    has a `payload` key: Bolt 1.30 takes any form whose text contains the word "payload" for
+    one (bot/slack/bolt_request.py). The result's shape is not trusted here (see
+    `malformed_payload_reason`). Raises ValueError (or RecursionError) on bad JSON."""
     if content_type == "application/json" or body.startswith("{"):
         return json.loads(body)
-    if "payload" in body:
-        payload = dict(parse_qsl(body, keep_blank_values=True)).get("payload")
-        return {} if payload is None else json.loads(payload)
-    return dict(parse_qsl(body, keep_blank_values=True))
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    if "payload" in form:
+        return json.loads(form["payload"])
+    return form
 
 
 def _non_empty_objects(value: Any) -> bool:

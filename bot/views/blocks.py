@@ -68,6 +68,16 @@ ZERO_WIDTH_JOINER = "\u200d"
 # Slack turns these into notifications for everyone in a channel when it parses mentions.
 _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone|group)\b)", re.IGNORECASE)
 _WHITESPACE = re.compile(r"[\s\x00-\x1f\x7f]+")
+# Characters that reorder or hide text: bidi embeddings, overrides and isolates, zero-width space,
+# word joiner, BOM. In a name they spoof: "Ini\u200btech" shows as a second, identical
+# "Initech"; U+202E shows a name reversed. Dropped from every shown value (ZWJ and ZWNJ stay:
+# Persian and Indic names need them).
+_SPOOFING = dict.fromkeys(
+    map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u2060\ufeff")
+)
+# mrkdwn's formatting markers in data ("*Active license*" as a company name would read as the
+# card's own words). Slack has no escape for them: data shows look-alikes that format nothing.
+_MARKER_LOOKALIKES = str.maketrans({"*": "∗", "_": "＿", "~": "∼", "`": "ˋ"})
 
 _PLAN_NAMES = {
     "free": "Free",
@@ -122,15 +132,19 @@ def _neutralise_broadcasts(text: str) -> str:
     return _BROADCAST.sub("@" + ZERO_WIDTH_JOINER, text)
 
 
-def escape_text(text: object, max_length: int = NAME_MAX) -> str:
+def escape_text(text: object, max_length: int = NAME_MAX, *, markers: bool = True) -> str:
     """User or imported text, safe to embed in mrkdwn.
 
-    One line (newlines and control characters become spaces), at most `max_length` characters
-    before escaping, `&`, `<`, `>` escaped so Slack never reads a mention or a link into it,
-    and `@channel`-style broadcasts broken with a zero-width joiner.
+    One line (newlines and control characters become spaces), without the characters that
+    reorder or hide text, at most `max_length` characters before escaping, `&`, `<`, `>`
+    escaped so Slack never reads a mention or a link into it, `@channel`-style broadcasts
+    broken with a zero-width joiner, and (unless `markers=False`: an email address, whose
+    underscores format nothing inside a word) mrkdwn's markers shown as look-alikes.
     """
-    single_line = _WHITESPACE.sub(" ", str(text)).strip()
+    single_line = _WHITESPACE.sub(" ", str(text).translate(_SPOOFING)).strip()
     shortened = truncate(single_line, max_length)
+    if markers:
+        shortened = shortened.translate(_MARKER_LOOKALIKES)
     escaped = shortened.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _neutralise_broadcasts(escaped)
 
@@ -141,7 +155,7 @@ def clean_plain_text(text: object, max_length: int) -> str:
     plain_text is never parsed for mentions or links, so `<` stays as is (an entity would show
     literally); broadcasts are still broken in case a client ever parses them.
     """
-    single_line = _WHITESPACE.sub(" ", str(text)).strip()
+    single_line = _WHITESPACE.sub(" ", str(text).translate(_SPOOFING)).strip()
     return _neutralise_broadcasts(truncate(single_line, max_length))
 
 
@@ -153,15 +167,15 @@ def _mrkdwn_url(url: str) -> str:
     return url.replace("&", "&amp;")
 
 
-def link(url: str, label: object, max_length: int = NAME_MAX) -> str:
+def link(url: str, label: object, max_length: int = NAME_MAX, *, markers: bool = True) -> str:
     """`<url|label>` with the label escaped; `|` in a label would start a second label."""
-    safe_label = escape_text(label, max_length).replace("|", "¦")
+    safe_label = escape_text(label, max_length, markers=markers).replace("|", "¦")
     return f"<{_mrkdwn_url(url)}|{safe_label}>"
 
 
 def mailto_link(email: str) -> str:
     address = truncate(_WHITESPACE.sub("", email), EMAIL_MAX)
-    return link("mailto:" + quote(address, safe="@.+-_"), address, EMAIL_MAX)
+    return link("mailto:" + quote(address, safe="@.+-_"), address, EMAIL_MAX, markers=False)
 
 
 def usable_id(value: str | None) -> str | None:

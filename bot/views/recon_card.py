@@ -49,7 +49,9 @@ _RECON_STATUS_WORDS = {
 
 def recon_status_words(status: str) -> str:
     key = (status or "").strip().lower()
-    return _RECON_STATUS_WORDS.get(key) or escape_text(status or "unknown", SHORT_CODE_MAX)
+    # A status this version does not know, in words: `on_hold` reads "on hold".
+    unknown = (status or "unknown").replace("_", " ")
+    return _RECON_STATUS_WORDS.get(key) or escape_text(unknown, SHORT_CODE_MAX)
 
 
 def _reconciliation_text(record: ReconciliationRecord, links: Links) -> str:

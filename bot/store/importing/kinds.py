@@ -40,6 +40,9 @@ from bot.store.importing.values import (
 from bot.store.models import Host, License, Reconciliation, Subscription, host_instance_key
 
 LICENSE_TYPES = frozenset({"cloud", "offline_cloud", "legacy"})
+# The longest free text kept (names, notes, error messages): a longer cell is bad data, and a card
+# shows a few hundred characters of it at most. Cells a kind ignores may be far longer (reading.py).
+TEXT_MAX = 10_000
 RECONCILIATION_STATUSES = frozenset({"pending", "processed", "skipped", "failed"})
 
 
@@ -121,13 +124,14 @@ class KindSpec:
 
     @functools.cached_property
     def length_checks(self) -> tuple[tuple[int, int, str], ...]:
-        """(position in the row, VARCHAR length, file column to name): PostgreSQL enforces
-        these lengths, SQLite does not, so both are checked here with the same message."""
+        """(position in the row, the longest value it may hold, file column to name): a
+        VARCHAR's length (PostgreSQL enforces it, SQLite does not, so both are checked here with
+        the same message), TEXT_MAX for free text."""
         return tuple(
-            (position, column.type.length, self.sources.get(name, name))
+            (position, column.type.length or TEXT_MAX, self.sources.get(name, name))
             for position, name in enumerate(self.columns)
             for column in (self.table.c[name],)
-            if isinstance(column.type, String) and column.type.length
+            if isinstance(column.type, String)
         )
 
 

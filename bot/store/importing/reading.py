@@ -23,6 +23,11 @@ from bot.store.importing.errors import ImportFailed
 from bot.store.importing.kinds import KindSpec
 
 _HEADER_SEPARATORS = re.compile(r"[\s_.\-]+")
+# The largest CSV cell read (csv's default is 131,072 characters): CustomersDot's `license_file`
+# column holds whole license files, 200 KB and more, in a column the importer then ignores.
+# What is kept is bounded by each column's width (kinds.py: KindSpec.length_checks).
+CSV_CELL_MAX = 16 * 1024 * 1024
+_UNCLOSED_QUOTE = 'a quoted cell opened in this record is never closed (a stray ")'
 
 
 def _normalise_header(name: str) -> str:
@@ -119,7 +124,9 @@ class Records:
     def _csv_records(
         self, spec: KindSpec, first_line: str, lines: Iterator[str]
     ) -> Generator[tuple[int, list[Any]], None, None]:
+        csv.field_size_limit(CSV_CELL_MAX)
         reader = csv.reader(itertools.chain((first_line,), lines), delimiter=_delimiter(first_line))
+        start = 1
         try:
             header = next(reader)
             _check_decoded(self.path, "".join(header))
@@ -145,8 +152,10 @@ class Records:
                 if not text.strip():  # a blank line, or only separators
                     continue
                 if len(cells) != header_length:
+                    spans = reader.line_num > start  # a record over several lines: a quote?
                     raise ImportFailed(
-                        f"{len(cells)} values but the header has {header_length} columns",
+                        f"{len(cells)} values but the header has {header_length} columns"
+                        + (f"; {_UNCLOSED_QUOTE}?" if spans else ""),
                         line=start,
                     )
                 values: list[Any] = [None] * field_count
@@ -154,6 +163,10 @@ class Records:
                     values[field_position] = cells[cell_position].strip() or None
                 yield start, values
         except csv.Error as error:
+            if reader.line_num > start and ("end of data" in str(error) or "limit" in str(error)):
+                # A quote that never closes swallows the rest of the file (until the file, or
+                # the cell limit, ends): say where it opened, not where the reading stopped.
+                raise ImportFailed(_UNCLOSED_QUOTE, line=start) from None
             raise ImportFailed(f"not valid CSV ({error})", line=reader.line_num) from None
 
     def _check_header(self, spec: KindSpec, header: Sequence[str]) -> list[str | None]:
@@ -209,6 +222,8 @@ class Records:
                 raise ImportFailed(
                     f"not valid JSON ({error.msg} at column {error.colno})", line=number
                 ) from None
+            except RecursionError:
+                raise ImportFailed("JSON nested too deeply to be a record", line=number) from None
             if not isinstance(record, dict):
                 raise ImportFailed("expected a JSON object ({...}) on each line", line=number)
             cells: list[Any] = [None] * len(spec.fields)

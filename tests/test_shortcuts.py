@@ -176,7 +176,8 @@ def test_submitting_posts_the_card_in_the_thread_credited_and_without_emails(
     send(bot, payload)
     [opened] = wait_for_calls(bot, "views.open")
     metadata = opened.json_param("view")["private_metadata"]
-    state = {**customer_state(INITECH), **note_state("Renewal <!channel> call on Friday")}
+    note = f"Renewal <!channel> call on Friday, ask {INITECH_EMAIL}"
+    state = {**customer_state(INITECH), **note_state(note)}
     submission = view_submission_payload(
         ids.POST_CARD_MODAL, state_values=state, private_metadata=metadata
     )
@@ -190,7 +191,8 @@ def test_submitting_posts_the_card_in_the_thread_credited_and_without_emails(
     shown = json.dumps(blocks, ensure_ascii=False)
     assert posted.params["text"].startswith("Initech")
     assert f"Shared by <@{ALLOWED}>" in shown
-    assert "Renewal &lt;!channel&gt; call on Friday" in shown  # the note, never a broadcast
+    # The note, never a broadcast; the email in it hidden as the card's are.
+    assert "Renewal &lt;!channel&gt; call on Friday, ask (email hidden)" in shown
     for email in ALL_CONTACT_EMAILS:
         assert email not in shown
     assert ids.LICENSE_SHARE_ACTION not in shown and ids.LICENSE_SEND_TO_ME_ACTION not in shown

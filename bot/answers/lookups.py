@@ -326,7 +326,9 @@ class LookupService:
             shareable=(not to_conversation) if shareable is None else shareable,
             shared_by_user_id=shared_by if to_conversation else None,
             featured_license_id=featured_license_id,
-            note=note,
+            # The sharer's own words go where the card goes: the same rule for the emails in
+            # them as for the customer's (a note naming a contact's address posts it hidden).
+            note=redaction.text(note),
         )
         return Answer(message, Outcome.OK, licenses.overview.license_count)
 

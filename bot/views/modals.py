@@ -267,6 +267,10 @@ def _note_input(note: str | None) -> InputBlock:
             placeholder=PlainTextObject(text="Why you're sharing this (optional)"),
         ),
         optional=True,
+        hint=PlainTextObject(
+            text="Posted with the card. Email addresses in it are hidden, as the card's are, "
+            "unless your workspace shares them."
+        ),
     )
 
 

@@ -6,6 +6,8 @@ upgrades to the head with its customers grouped by today's rule, on both engines
 from __future__ import annotations
 
 import ast
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -17,6 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, select, text, update
 
 from bot.search import NAME_FOLDING_VERSION, find_customers
+from bot.store import upkeep
 from bot.store.customers import CUSTOMER_RULE_VERSION
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import Customer, CustomerName, License, Reconciliation, StoreMeta
@@ -210,3 +213,62 @@ def _upgrade_again_changes_nothing_until_a_version_is_stale(engine: Engine) -> N
     upgrade(engine)  # a stale rule version: regrouped, once
     with session_factory() as session:
         assert "Tampered By Hand" not in set(session.scalars(select(Customer.name)))
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_two_processes_finding_the_store_stale_take_turns(engine_name: str, tmp_path: Path) -> None:
+    """Two instances starting at once (or an import beside a release's upgrade) both find the
+    rule version stale: the second waits for the first's commit and finds nothing left to do,
+    instead of failing on the versions the first wrote (PostgreSQL: a duplicate key; SQLite:
+    a snapshot that can no longer write)."""
+    before_head = _revisions()[-2]
+    with _empty_store(engine_name, tmp_path, before_head) as engine:
+        if engine is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        upgrade(engine, before_head)
+        _fill_at(engine, before_head)
+        upgrade(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                update(StoreMeta).where(StoreMeta.key == "customer_rule").values(value="0")
+            )
+        domains = upkeep.public_email_domains()
+        second: dict[str, object] = {}
+
+        def second_instance() -> None:
+            try:
+                with engine.begin() as connection:
+                    second["stale"], _ = upkeep.bring_store_up_to_date(connection, domains)
+            except Exception as error:  # reported to the test's thread below
+                second["error"] = error
+
+        with engine.begin() as connection:
+            first_stale, _ = upkeep.bring_store_up_to_date(connection, domains)
+            assert first_stale.rule_changed
+            thread = threading.Thread(target=second_instance)
+            thread.start()
+            _until_waiting(engine, thread)
+        thread.join(timeout=30)
+        assert "error" not in second, second.get("error")
+        assert second["stale"] == upkeep.Upkeep()  # the first did it all
+
+
+def _until_waiting(engine: Engine, thread: threading.Thread) -> None:
+    """Until the second transaction waits on the first (PostgreSQL shows the wait; SQLite's
+    busy wait shows nothing, so the thread is given time to reach its lock)."""
+    if engine.dialect.name != "postgresql":
+        thread.join(timeout=0.5)
+        assert thread.is_alive(), "the second instance did not wait for the first"
+        return
+    with engine.connect() as watcher:
+        for _ in range(200):
+            waiting = watcher.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+            if waiting:
+                return
+            time.sleep(0.025)
+    raise AssertionError("the second instance did not wait for the first")

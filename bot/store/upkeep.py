@@ -26,13 +26,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from bot.salesforce_ids import salesforce_id_18
 from bot.search import NAME_FOLDING_VERSION, company_name, license_names
 from bot.search.names import FOLDED_COLUMN_WIDTH
 from bot.store.customers import CUSTOMER_RULE_VERSION, RegroupCounts, regroup
 from bot.store.models import License, PublicEmailDomain, Reconciliation, StoreMeta, Subscription
+from bot.store.schema import MIGRATION_LOCK_ID
 
 _FOLDING = "name_folding"
 _PUBLIC_DOMAINS = "public_email_domains"
@@ -95,8 +108,18 @@ def bring_store_up_to_date(
 ) -> tuple[Upkeep, RegroupCounts | None]:
     """Refold, replace the public domains and regroup as far as the store is stale, inside
     the caller's transaction, and record the versions. `regroup_now=False`: the caller (an
-    import) regroups itself, once, after loading its file."""
+    import) regroups itself, once, after loading its file.
+
+    Two processes may find the store stale at once (two instances starting, an import beside
+    a release's upgrade): the versions are read under a lock the other also takes, so the
+    second finds the work done instead of failing on the first one's rows."""
+    _hold_upkeep_lock(connection, before_reading=True)
     stale = stale_parts(connection, domains)
+    if stale.needs_regroup and connection.dialect.name == "postgresql":
+        # Taken only when there is work: the up-to-date path (every import) stays lock-free;
+        # the versions are read again under it, as the holder before us may have done it all.
+        _hold_upkeep_lock(connection, before_reading=False)
+        stale = stale_parts(connection, domains)
     if stale.refolded:
         refold_names(connection)
     if stale.domains_replaced:
@@ -105,6 +128,21 @@ def bring_store_up_to_date(
     if stale.needs_regroup:
         _record_versions(connection, domains)
     return stale, counts
+
+
+def _hold_upkeep_lock(connection: Connection, *, before_reading: bool) -> None:
+    """SQLite (before reading): take the write lock now with a write that changes nothing. A
+    transaction that read first and wrote after another's commit would fail at once
+    (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out); one that holds the lock waits its
+    turn and reads what the other left. PostgreSQL (after a stale read): the advisory lock every
+    `db upgrade` queues on, held until commit (taking it twice in one transaction is a no-op)."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite" and before_reading:
+        connection.execute(delete(StoreMeta).where(false()))
+    elif dialect == "postgresql" and not before_reading:
+        connection.execute(
+            select(func.pg_advisory_xact_lock(bindparam("id", MIGRATION_LOCK_ID, BigInteger)))
+        )
 
 
 def _record_versions(connection: Connection, domains: PublicEmailDomains) -> None:

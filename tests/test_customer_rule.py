@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.salesforce_ids import salesforce_id_18
-from bot.search import company_name, find_customers
+from bot.search import company_name, find_customer_in_text, find_customers
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.importing import ImportKind, import_columns, import_file
 from bot.store.models import (
@@ -375,9 +375,12 @@ def test_a_domain_several_customers_licenses_went_to_joins_none(store: Store) ->
         paid(2, "Globex", zuora_account_id="Z-2", **_at("reseller.example")),
         trial(3, "Reseller", **_at("reseller.example")),
         trial(4, "Initech Labs", **_at("reseller.example")),
+        # Two spellings at it: no company's domain, so no evidence they are one (rule 4b).
+        trial(5, "Re Seller", **_at("reseller.example", "b")),
     )
     grouping = store.grouping()
     assert (grouping[3], grouping[4]) == ("name:reseller", "name:initech labs")
+    assert grouping[5] == "name:re seller"
     assert store.card("za:Z-1").same_domain == ()  # not said of a shared domain either
 
 
@@ -409,6 +412,21 @@ def test_licenses_without_a_company_at_a_public_domain_are_each_their_own(store:
         "domain:initech.example": "initech.example",
     }
     assert store.card("license:1").customer.name == "Jane Roe"
+    # Shown by a person's name, which is indexed as one: a deal thread naming her proposes no
+    # customer, and a company's name comes first in a search.
+    with store.factory() as session:
+        kinds = set(
+            session.execute(
+                select(CustomerName.customer_key, CustomerName.name, CustomerName.kind).where(
+                    CustomerName.customer_key.in_(["license:1", "domain:initech.example"])
+                )
+            ).all()
+        )
+        assert ("license:1", "Jane Roe", "contact") in kinds
+        assert ("domain:initech.example", "initech.example", "customer") in kinds
+        assert not {kind for key, _, kind in kinds if key == "license:1"} - {"contact"}
+        assert find_customer_in_text(session, "Call Jane Roe about it", today=TODAY) is None
+    assert store.search("Jane Roe").resolved_key == "license:1"
 
 
 def test_an_operators_own_public_domains_regroup_at_the_next_import(store: Store) -> None:

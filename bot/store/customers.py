@@ -79,7 +79,7 @@ __all__ = ["salesforce_id_18"]
 # Bump with any change to what the rule computes from the same data (its steps below, the keys,
 # the shown names, the names indexed): the store's upkeep then regroups every store once
 # (bot/store/upkeep.py), at `python -m bot db upgrade` or the next import.
-CUSTOMER_RULE_VERSION = "3"
+CUSTOMER_RULE_VERSION = "4"
 
 
 def provisional_customer_key(
@@ -300,6 +300,9 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         f" FROM {_T}loose AS loose JOIN {_T}company_domain AS company"
         " ON company.domain = loose.domain"
         f" WHERE loose.folded NOT IN (SELECT folded FROM {_T}by_company_domain)"
+        # A domain two customers' licenses went to is a reseller's or a parent's: as in 4a, no
+        # evidence of which company a name at it is.
+        f" AND loose.domain NOT IN (SELECT domain FROM {_T}domain_owner WHERE owners >= 2)"
         " GROUP BY loose.folded, replace(loose.search_key, ' ', ''), loose.domain",
         ("folded",),
     ),
@@ -408,7 +411,9 @@ _NAME_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "SELECT customer_key, folded, min(search_key) AS search_key, min(name) AS name,"
         " CASE min(rank) WHEN 0 THEN 'customer' WHEN 1 THEN 'account' WHEN 2 THEN 'company'"
         " ELSE 'contact' END AS kind FROM ("
-        " SELECT key AS customer_key, folded_name AS folded, search_key, name, 0 AS rank"
+        # A `license:` customer is shown by its contact's name: a person's, indexed as one.
+        " SELECT key AS customer_key, folded_name AS folded, search_key, name,"
+        " CASE WHEN substr(key, 1, 8) = 'license:' THEN 3 ELSE 0 END AS rank"
         f" FROM {_T}wanted_customer WHERE folded_name IS NOT NULL AND search_key <> ''"
         " UNION ALL SELECT DISTINCT grouped.anchor, evidence.account_folded,"
         " evidence.account_search_key, evidence.account_name, 1"

@@ -257,11 +257,12 @@ def _until_waiting(engine: Engine, thread: threading.Thread) -> None:
     """Until the second transaction waits on the first (PostgreSQL shows the wait; SQLite's
     busy wait shows nothing, so the thread is given time to reach its lock)."""
     if engine.dialect.name != "postgresql":
-        thread.join(timeout=0.5)
+        thread.join(timeout=1)
         assert thread.is_alive(), "the second instance did not wait for the first"
         return
+    deadline = time.monotonic() + 30  # a loaded CI machine may take a while to start it
     with engine.connect() as watcher:
-        for _ in range(200):
+        while time.monotonic() < deadline:
             waiting = watcher.scalar(
                 text(
                     "SELECT count(*) FROM pg_stat_activity"

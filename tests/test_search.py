@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, text, update
 from sqlalchemy.orm import Session
 
 from bot.search import (
+    CANDIDATE_LIMIT,
     MAX_QUERY_LENGTH,
     MAX_SEARCH_KEY_LENGTH,
     QueryKind,
@@ -23,7 +24,7 @@ from bot.search import (
 )
 from bot.store.models import CustomerName, Host, License, Reconciliation
 from bot.store.schema import MIGRATIONS_DIR, upgrade
-from tests.store_rows import add_customer
+from tests.store_rows import add_customer, add_name, assert_name_indexes_in_step
 
 # --- company_search_key ---------------------------------------------------------------------
 
@@ -558,14 +559,20 @@ def test_name_index_follows_inserts_updates_and_deletes(customers: Session) -> N
     assert all(
         c.key != "sf:GLOBEX" for c in find_customers(customers, "globex", today=TODAY).choices
     )
-    if customers.get_bind().dialect.name == "sqlite":
-        # Raises if the FTS index disagrees with the customer table it indexes.
-        customers.execute(
-            text(
-                "INSERT INTO customer_name_search (customer_name_search, rank)"
-                " VALUES ('integrity-check', 1)"
-            )
-        )
+    # A name whose kind changes moves between the companies' and the people's indexes.
+    add_name(customers, "sf:NEW", "Peter Gibbons", kind="contact")
+    customers.commit()
+    assert_name_indexes_in_step(customers)
+    customers.execute(
+        update(CustomerName).where(CustomerName.name == "Peter Gibbons").values(kind="company")
+    )
+    customers.execute(
+        update(CustomerName).where(CustomerName.customer_key == "sf:HOOLI").values(kind="contact")
+    )
+    customers.commit()
+    assert_name_indexes_in_step(customers)
+    assert find_customers(customers, "gibons", today=TODAY).choices[0].key == "sf:NEW"
+    assert find_customers(customers, "hooli xyz", today=TODAY).resolved_key == "sf:HOOLI"
 
 
 def test_upsert_keeps_the_name_index_in_step(customers: Session) -> None:
@@ -619,10 +626,10 @@ def test_issued_at_orders_customers_found_by_domain(customers: Session) -> None:
 
 def _name_index_exists(session: Session) -> bool:
     if session.get_bind().dialect.name == "sqlite":
-        found = "SELECT count(*) FROM sqlite_master WHERE name = 'customer_name_search'"
+        found = "SELECT count(*) FROM sqlite_master WHERE name = 'contact_name_search'"
     else:
         found = (
-            "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_customer_name_search_key_trgm'"
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_customer_name_contact_key_trgm'"
         )
     return bool(session.execute(text(found)).scalar_one())
 
@@ -667,3 +674,43 @@ def test_search_index_migration_downgrades_and_rebuilds(engine: Engine, customer
         == "Latecomer Analytics"
     )
     assert find_customers(customers, "Initek", today=TODAY).choices[0].name == "Initech"
+
+
+# --- People's names (the contacts licenses were sent to) -------------------------------------
+
+
+def test_people_sharing_a_first_name_never_crowd_out_a_company(session: Session) -> None:
+    """More contacts called John than a probe reads (CANDIDATE_LIMIT), each at a customer of
+    their own: `John` still lists John Deere, first, and `Smith` the people."""
+    for number in range(CANDIDATE_LIMIT + 20):
+        add_customer(session, f"sf:C{number:04d}", f"Customer {number:04d}")
+        add_name(session, f"sf:C{number:04d}", f"John Aaron {number:04d}", kind="contact")
+    add_customer(session, "sf:DEERE", "John Deere")
+    add_name(session, "sf:C0007", "Abigail Smith", kind="contact")
+    session.commit()
+    result = find_customers(session, "John", today=TODAY)
+    assert result.resolved_key is None
+    assert [choice.key for choice in result.choices][:2] == ["sf:DEERE", "sf:C0000"]
+    assert result.has_more
+    assert find_customers(session, "Smith", today=TODAY).resolved_key == "sf:C0007"
+    assert_name_indexes_in_step(session)
+
+
+def test_a_person_named_exactly_as_the_query_does_not_outrank_a_company(
+    session: Session,
+) -> None:
+    add_customer(session, "sf:FOUNDATION", "Bruce Wayne Foundation")
+    add_customer(session, "sf:WAYNE", "Wayne Enterprises")
+    add_name(session, "sf:WAYNE", "Bruce Wayne", kind="contact")
+    session.commit()
+    result = find_customers(session, "Bruce Wayne", today=TODAY)
+    assert result.resolved_key is None  # which of the two is meant is the rep's to say
+    assert [(c.key, c.matched_as) for c in result.choices] == [
+        ("sf:FOUNDATION", None),
+        ("sf:WAYNE", ("contact", "Bruce Wayne")),
+    ]
+    # With no company matching by its words, the person's customer is the answer.
+    assert find_customers(session, "Wayne Enterprises", today=TODAY).resolved_key == "sf:WAYNE"
+    session.execute(delete(CustomerName).where(CustomerName.customer_key == "sf:FOUNDATION"))
+    session.commit()
+    assert find_customers(session, "Bruce Wayne", today=TODAY).resolved_key == "sf:WAYNE"

@@ -79,7 +79,13 @@ from bot.search.probes import (
     WORD_CANDIDATE_LIMIT,
     WORD_CORRECTION_SCORE,
 )
-from bot.search.ranking import MATCH_SCORE, SUGGESTION_SCORE, _Candidate, _rank_names
+from bot.search.ranking import (
+    _FUZZY_TIER,
+    MATCH_SCORE,
+    SUGGESTION_SCORE,
+    _Candidate,
+    _rank_names,
+)
 from bot.search.trigrams import trigram_score, trigrams
 from bot.store.models import CustomerName
 from bot.store.queries import customer_choices
@@ -189,6 +195,10 @@ def find_customers(
                 suggestions.append(candidate.name)
         return SearchResult(query, suggestions=tuple(suggestions[:MAX_SUGGESTIONS]))
     exact = [candidate for candidate in matches if candidate.search_key == query.name_key]
+    if matches[0].kind != "contact" and matches[0].tier < _FUZZY_TIER:
+        # A company matches by the query's words: a person named exactly so does not settle
+        # which customer is meant ("Bruce Wayne": the foundation, or the man's company).
+        exact = [candidate for candidate in exact if candidate.kind != "contact"]
     # The query is one customer's folded name, legal form kept (`Acme Corp`): that customer,
     # whoever else shares its words (`ACME GmbH`); `Acme` names several, so they are picked from.
     folded = company_name(query.text).folded

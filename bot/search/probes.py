@@ -2,11 +2,13 @@
 
 Names are every name a customer is known by (`customer_name`: its shown name, its accounts',
 its licenses' company names, its contacts'). `_name_candidates` runs at most a few LIMITed,
-index-served probes: a key range on `customer_name.search_key` (a B-tree, both engines), then
-the engine's trigram index (SQLite FTS5, migrations 0008 and 0006; PostgreSQL pg_trgm), with
-misspelt words corrected against the name vocabulary (`search_word`); a query in a CJK script
-is a substring, found through `name_bigram`. It only finds candidates; bot.search.ranking
-orders them, with one scoring function for both engines.
+index-served probes over the companies' names: a key range on `customer_name.search_key` (a
+B-tree, both engines), then the engine's trigram index (SQLite FTS5, migrations 0009 and 0006;
+PostgreSQL pg_trgm), with misspelt words corrected against the name vocabulary
+(`search_word`); a query in a CJK script is a substring, found through `name_bigram`. Then,
+unless a company's name is the query exactly, the people's names the query starts or is a word
+of, through their own indexes. It only finds candidates; bot.search.ranking orders them, with
+one scoring function for both engines.
 """
 
 from __future__ import annotations
@@ -65,9 +67,29 @@ _ROW_COLUMNS = (
 )
 
 
-def _names() -> Select[_Row]:
-    """The candidate rows: names with their customer's shown name."""
-    return select(*_ROW_COLUMNS).join(Customer, Customer.key == CustomerName.customer_key)
+@dataclass(frozen=True)
+class NameSet:
+    """The names one set of probes reads: companies' (every kind but `contact`) or people's,
+    each with its own indexes (migration 0009), so the many people sharing a first name never
+    crowd a company out of a LIMITed probe."""
+
+    # Literal, as the partial indexes' predicates are: a bound parameter would keep the
+    # planners (both engines') from using them.
+    predicate: str
+    sqlite_index: str  # its FTS5 trigram table
+
+
+COMPANY_NAMES = NameSet("customer_name.kind <> 'contact'", "customer_name_search")
+CONTACT_NAMES = NameSet("customer_name.kind = 'contact'", "contact_name_search")
+
+
+def _names(names: NameSet) -> Select[_Row]:
+    """The candidate rows of `names`: names with their customer's shown name."""
+    return (
+        select(*_ROW_COLUMNS)
+        .join(Customer, Customer.key == CustomerName.customer_key)
+        .where(text(names.predicate))
+    )
 
 
 def _rows(session: Session, statement: Any) -> list[_Row]:
@@ -107,16 +129,42 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
     """
     dialect = session.get_bind().dialect.name
     if dialect not in {"sqlite", "postgresql"}:
-        return _prefix_candidates(session, name_key)
+        return _prefix_candidates(session, COMPANY_NAMES, name_key) + _prefix_candidates(
+            session, CONTACT_NAMES, name_key
+        )
     probes = _SQLITE_PROBES if dialect == "sqlite" else _POSTGRESQL_PROBES
+    found = _company_candidates(session, probes, name_key)
+    containing_query = sum(1 for row in found if name_key in row[2])
+    if _exact_key_is_one_customers(found, name_key) or containing_query >= CANDIDATE_LIMIT:
+        # A company's name exactly, or a full probe of names containing the query: people's
+        # names rank after them all (bot.search.ranking), so none could be shown.
+        return found
+    return found + _contact_candidates(session, probes, name_key)
+
+
+def _company_candidates(session: Session, probes: _TrigramProbes, name_key: str) -> list[_Row]:
+    """Steps 1-5 over the companies' names (every kind but `contact`)."""
     found, settled = _cheap_candidates(session, probes, name_key)
     if settled:
         return found
     corrected = _corrected_candidates(session, probes, _corrected_keys(session, probes, name_key))
     if corrected:
         return found + corrected
-    found.extend(probes.fuzzy(session, name_key))
+    found.extend(probes.fuzzy(session, COMPANY_NAMES, name_key))
     return found
+
+
+def _contact_candidates(session: Session, probes: _TrigramProbes, name_key: str) -> list[_Row]:
+    """People's names starting with the query, then (from MIN_SUBSTRING_QUERY_LENGTH) with a
+    word starting with it or containing it, each LIMITed: a person is looked up by their name
+    or surname as written, not corrected or guessed at, and ranks after every company
+    (bot.search.ranking)."""
+    if has_cjk(name_key) or len(name_key) < MIN_SUBSTRING_QUERY_LENGTH:
+        found = _prefix_candidates(session, CONTACT_NAMES, name_key)
+        if has_cjk(name_key) and not _exact_key_is_one_customers(found, name_key):
+            found.extend(_cjk_substring_candidates(session, CONTACT_NAMES, name_key))
+        return found
+    return probes.starting_or_containing(session, CONTACT_NAMES, name_key)
 
 
 def _exact_key_is_one_customers(rows: Sequence[_Row], name_key: str) -> bool:
@@ -129,22 +177,22 @@ def _exact_key_is_one_customers(rows: Sequence[_Row], name_key: str) -> bool:
 def _cheap_candidates(
     session: Session, probes: _TrigramProbes, name_key: str
 ) -> tuple[list[_Row], bool]:
-    """Probes 1-3 of `_name_candidates` for `name_key`, and whether they settle the answer
-    (the fuzzy probe could not change it)."""
-    found = _prefix_candidates(session, name_key)
+    """Probes 1-3 of `_name_candidates` over the companies' names, and whether they settle
+    the answer (the fuzzy probe could not change it)."""
+    found = _prefix_candidates(session, COMPANY_NAMES, name_key)
     if has_cjk(name_key):
         # No trigram or word of a CJK name says more than its character pairs: the substrings.
         if _exact_key_is_one_customers(found, name_key) or len(found) >= CANDIDATE_LIMIT:
             return found, True
         if len(name_key) >= MIN_CJK_SUBSTRING_QUERY_LENGTH:
-            found.extend(_cjk_substring_candidates(session, name_key))
+            found.extend(_cjk_substring_candidates(session, COMPANY_NAMES, name_key))
         return found, True
     if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
         return found, True
     if _exact_key_is_one_customers(found, name_key) or len(found) >= CANDIDATE_LIMIT:
         return found, True
     if len(name_key) >= MIN_SUBSTRING_QUERY_LENGTH:
-        containing = probes.containing(session, name_key)
+        containing = probes.containing(session, COMPANY_NAMES, name_key)
         found.extend(containing)
         if len(containing) >= CANDIDATE_LIMIT:
             return found, True
@@ -155,7 +203,7 @@ def _cheap_candidates(
         return found, True
     words = _probe_words(name_key)
     if len(words) >= 2:
-        near = probes.with_all_words_of_any(session, _all_but_one(words))
+        near = probes.with_all_words_of_any(session, COMPANY_NAMES, _all_but_one(words))
         found.extend(near)
         if 0 < len(near) < CANDIDATE_LIMIT:
             return found, True
@@ -172,7 +220,7 @@ def _corrected_candidates(
     found: list[_Row] = []
     word_sets: list[list[str]] = []
     for corrected_key in corrected_keys:
-        starting = _prefix_candidates(session, corrected_key)
+        starting = _prefix_candidates(session, COMPANY_NAMES, corrected_key)
         found.extend(starting)
         exact = _exact_key_is_one_customers(starting, corrected_key)
         if exact or len(starting) >= CANDIDATE_LIMIT:
@@ -181,9 +229,9 @@ def _corrected_candidates(
         if len(words) >= 2:
             word_sets.append(words)
         elif len(corrected_key) >= MIN_SUBSTRING_QUERY_LENGTH:
-            found.extend(probes.containing(session, corrected_key))
+            found.extend(probes.containing(session, COMPANY_NAMES, corrected_key))
     if word_sets:
-        found.extend(probes.with_all_words_of_any(session, word_sets))
+        found.extend(probes.with_all_words_of_any(session, COMPANY_NAMES, word_sets))
     return found
 
 
@@ -257,17 +305,17 @@ def _all_but_one(words: Sequence[str]) -> list[list[str]]:
     return [[*words[:skipped], *words[skipped + 1 :]] for skipped in range(len(words))]
 
 
-def _prefix_candidates(session: Session, name_key: str) -> list[_Row]:
-    # A range over a B-tree index on search_key: under binary (C) collation every key starting
+def _prefix_candidates(session: Session, names: NameSet, name_key: str) -> list[_Row]:
+    # A range over a B-tree index on search_key (a partial one per NameSet): under binary (C) collation every key starting
     # with `name_key` sorts between it and it + the highest code point. SQLite compares text
     # bytewise by default; on PostgreSQL the column's collation follows the database's locale,
-    # so the range reads migration 0008's C-collated index (LIKE 'x%' could not be served by
+    # so the range reads migration 0009's C-collated indexes (LIKE 'x%' could not be served by
     # the plain index under a non-C locale, nor return the keys in order).
     search_key: ColumnElement[str] = CustomerName.search_key
     if session.get_bind().dialect.name == "postgresql":
         search_key = CustomerName.search_key.collate("C")
     statement = (
-        _names()
+        _names(names)
         .where(search_key >= name_key, search_key < name_key + "\U0010ffff")
         .order_by(search_key)
         .limit(CANDIDATE_LIMIT)
@@ -275,7 +323,7 @@ def _prefix_candidates(session: Session, name_key: str) -> list[_Row]:
     return _rows(session, statement)
 
 
-def _cjk_substring_candidates(session: Session, name_key: str) -> list[_Row]:
+def _cjk_substring_candidates(session: Session, names: NameSet, name_key: str) -> list[_Row]:
     """Names containing a CJK query: the keys holding every one of its character pairs
     (`name_bigram`, a B-tree), those that contain the query itself. Both engines alike."""
     pairs = sorted(cjk_bigrams(name_key))[:MAX_CJK_BIGRAMS]
@@ -284,7 +332,7 @@ def _cjk_substring_candidates(session: Session, name_key: str) -> list[_Row]:
     holding = [select(NameBigram.search_key).where(NameBigram.bigram == pair) for pair in pairs]
     keys = holding[0] if len(holding) == 1 else intersect(*holding)
     statement = (
-        _names()
+        _names(names)
         .where(
             CustomerName.search_key.in_(keys.scalar_subquery()),
             CustomerName.search_key.contains(name_key, autoescape=True),
@@ -298,28 +346,28 @@ def _cjk_substring_candidates(session: Session, name_key: str) -> list[_Row]:
 class _TrigramProbes:
     """One engine's trigram-index probes (steps 2-5 of `_name_candidates`)."""
 
-    containing: Callable[[Session, str], list[_Row]]
+    containing: Callable[[Session, NameSet, str], list[_Row]]
+    # Probes 1 and 2 in one statement (people's names: one round trip, however they match).
+    starting_or_containing: Callable[[Session, NameSet, str], list[_Row]]
     # Names containing every word of any of the word sets (probe 3, and 4 on corrected words).
-    with_all_words_of_any: Callable[[Session, Sequence[Sequence[str]]], list[_Row]]
+    with_all_words_of_any: Callable[[Session, NameSet, Sequence[Sequence[str]]], list[_Row]]
     # query word -> the vocabulary words nearest it (one statement for all the words)
     nearest_words: Callable[[Session, Sequence[str]], dict[str, list[str]]]
-    fuzzy: Callable[[Session, str], list[_Row]]
+    fuzzy: Callable[[Session, NameSet, str], list[_Row]]
 
 
-# Names of the SQLite FTS5 table (migration 0008) kept in step with customer_name.search_key.
-SQLITE_NAME_INDEX = "customer_name_search"
+# The SQLite FTS5 table of the companies' names (migrations 0008, 0009).
+SQLITE_NAME_INDEX = COMPANY_NAMES.sqlite_index
 
 
 # FTS5's trigram tokenizer: a quoted string is a substring match (spaces included, so
 # '" acme"' is a word starting with "acme"), an OR of trigrams is a match on any shared
 # trigram. ORDER BY rank (bm25: more shared trigrams, shorter keys first) scores every matching
 # row first; unranked, the LIMIT stops reading early.
-def _sqlite_matching_rowids(parameter: str, *, ranked: bool = False) -> str:
+def _sqlite_matching_rowids(names: NameSet, parameter: str, *, ranked: bool = False) -> str:
     order = " ORDER BY rank" if ranked else ""
-    return (
-        f"SELECT rowid FROM {SQLITE_NAME_INDEX} WHERE {SQLITE_NAME_INDEX} MATCH :{parameter}"
-        f"{order} LIMIT :limit"
-    )
+    index = names.sqlite_index
+    return f"SELECT rowid FROM {index} WHERE {index} MATCH :{parameter}{order} LIMIT :limit"
 
 
 _SQLITE_CUSTOMERS_WHERE_ROWID_IN = (
@@ -328,26 +376,46 @@ _SQLITE_CUSTOMERS_WHERE_ROWID_IN = (
 )
 
 
-def _sqlite_match(session: Session, expression: str, *, ranked: bool) -> list[_Row]:
+def _sqlite_match(session: Session, names: NameSet, expression: str, *, ranked: bool) -> list[_Row]:
+    matching = _sqlite_matching_rowids(names, "probe", ranked=ranked)
     rows = session.execute(
-        text(
-            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}({_sqlite_matching_rowids('probe', ranked=ranked)})"
-        ),
+        text(f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}({matching})"),
         {"probe": expression, "limit": CANDIDATE_LIMIT},
     )
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-def _sqlite_containing(session: Session, name_key: str) -> list[_Row]:
+def _sqlite_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
     # Word starts and matches anywhere, each LIMITed on its own: however many names contain
     # the query inside a word, they cannot crowd out the word starts.
     rows = session.execute(
         text(
             f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
-            f"SELECT rowid FROM ({_sqlite_matching_rowids('word_start')})"
-            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids('probe')}))"
+            f"SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
+            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'probe')}))"
         ),
         {
+            "word_start": _fts_string(" " + name_key),
+            "probe": _fts_string(name_key),
+            "limit": CANDIDATE_LIMIT,
+        },
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def _sqlite_starting_or_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
+    rows = session.execute(
+        text(
+            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
+            "SELECT id FROM (SELECT id FROM customer_name"
+            f" WHERE {names.predicate} AND search_key >= :low AND search_key < :high"
+            " ORDER BY search_key LIMIT :limit)"
+            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
+            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'probe')}))"
+        ),
+        {
+            "low": name_key,
+            "high": name_key + "\U0010ffff",
             "word_start": _fts_string(" " + name_key),
             "probe": _fts_string(name_key),
             "limit": CANDIDATE_LIMIT,
@@ -395,36 +463,61 @@ def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, l
 
 _SQLITE_PROBES = _TrigramProbes(
     containing=_sqlite_containing,
+    starting_or_containing=_sqlite_starting_or_containing,
     nearest_words=_sqlite_nearest_words,
-    with_all_words_of_any=lambda session, word_sets: _sqlite_match(
+    with_all_words_of_any=lambda session, names, word_sets: _sqlite_match(
         session,
+        names,
         " OR ".join(
             "(" + " AND ".join(_fts_string(word) for word in kept) + ")" for kept in word_sets
         ),
         ranked=False,
     ),
-    fuzzy=lambda session, name_key: _sqlite_match(
-        session, " OR ".join(_fts_string(t) for t in _sqlite_trigrams(name_key)), ranked=True
+    fuzzy=lambda session, names, name_key: _sqlite_match(
+        session,
+        names,
+        " OR ".join(_fts_string(t) for t in _sqlite_trigrams(name_key)),
+        ranked=True,
     ),
 )
 
 
-def _postgresql_containing(session: Session, name_key: str) -> list[_Row]:
-    word_start = _names().where(CustomerName.search_key.contains(" " + name_key, autoescape=True))
-    inside = _names().where(CustomerName.search_key.contains(name_key, autoescape=True))
+def _postgresql_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
+    search_key = CustomerName.search_key
+    word_start = _names(names).where(search_key.contains(" " + name_key, autoescape=True))
+    inside = _names(names).where(search_key.contains(name_key, autoescape=True))
     # Selected from, so the statement starts with SELECT like every other (the plan and
     # statement-count tests capture statements by their first word).
     both = union(word_start.limit(CANDIDATE_LIMIT), inside.limit(CANDIDATE_LIMIT)).subquery()
     return _rows(session, select(both))
 
 
+def _postgresql_starting_or_containing(
+    session: Session, names: NameSet, name_key: str
+) -> list[_Row]:
+    search_key = CustomerName.search_key
+    in_order = search_key.collate("C")
+    starting = (
+        _names(names)
+        .where(in_order >= name_key, in_order < name_key + "\U0010ffff")
+        .order_by(in_order)
+        .limit(CANDIDATE_LIMIT)
+    )
+    word_start = _names(names).where(search_key.contains(" " + name_key, autoescape=True))
+    inside = _names(names).where(search_key.contains(name_key, autoescape=True))
+    every = union(
+        starting, word_start.limit(CANDIDATE_LIMIT), inside.limit(CANDIDATE_LIMIT)
+    ).subquery()
+    return _rows(session, select(every))
+
+
 def _postgresql_with_all_words_of_any(
-    session: Session, word_sets: Sequence[Sequence[str]]
+    session: Session, names: NameSet, word_sets: Sequence[Sequence[str]]
 ) -> list[_Row]:
     # A BitmapOr of GIN scans, each intersecting its words' trigram lists: a name with all the
     # words is found without ranking the thousands that share one.
     statement = (
-        _names()
+        _names(names)
         .where(
             or_(
                 *(
@@ -446,7 +539,7 @@ PG_SIMILARITY_THRESHOLD = 0.2
 PG_WORD_SIMILARITY_THRESHOLD = 0.4
 
 
-def _postgresql_fuzzy(session: Session, name_key: str) -> list[_Row]:
+def _postgresql_fuzzy(session: Session, names: NameSet, name_key: str) -> list[_Row]:
     session.execute(
         select(
             func.set_config("pg_trgm.similarity_threshold", str(PG_SIMILARITY_THRESHOLD), True),
@@ -458,7 +551,7 @@ def _postgresql_fuzzy(session: Session, name_key: str) -> list[_Row]:
     search_key = CustomerName.search_key
     query = literal(name_key)
     statement = (
-        _names()
+        _names(names)
         .where(
             or_(
                 search_key.op("%", is_comparison=True)(query),
@@ -502,6 +595,7 @@ def _postgresql_nearest_words(session: Session, words: Sequence[str]) -> dict[st
 
 _POSTGRESQL_PROBES = _TrigramProbes(
     containing=_postgresql_containing,
+    starting_or_containing=_postgresql_starting_or_containing,
     nearest_words=_postgresql_nearest_words,
     with_all_words_of_any=_postgresql_with_all_words_of_any,
     fuzzy=_postgresql_fuzzy,

@@ -1,10 +1,10 @@
 """Ranking the candidate names of a name query: match tiers, then trigram similarity.
 
 One scoring function for both engines, so SQLite and PostgreSQL agree on the order: an exact
-key, then a key starting with the query, a word starting with it, a key containing it, then
-fuzzy matches by trigram score (bot.search.trigrams). Candidates come from bot.search.probes,
-a row per name; a customer is ranked by its best name (a company or account name before a
-contact's at the same rank, and the name spelt as the query is, legal form and all, first).
+key, then a key starting with the query, a word starting with it, a key containing it (every
+company's name before a person's), then fuzzy matches by trigram score (bot.search.trigrams). Candidates come from bot.search.probes,
+a row per name; a customer is ranked by its best name (a company's or account's before a
+person's, and the name spelt as the query is, legal form and all, first).
 """
 
 from __future__ import annotations
@@ -40,8 +40,20 @@ class _Candidate:
 
 
 _FUZZY_TIER = 4
-# A contact's name ranks after a company's at the same tier and score.
+# A person's name ranks after every company's that matches as well as by the query's words
+# (a rep looks up a company; "Bruce Wayne" the person is a match, "Bruce Wayne Foundation" the
+# company comes first), and before the fuzzy guesses.
 _KIND_RANK = {"customer": 0, "account": 0, "company": 0, "contact": 1}
+
+
+def _rank(candidate: _Candidate) -> tuple[bool, int, int]:
+    """What orders candidates first: word matches before fuzzy ones, companies before people,
+    then the match tier."""
+    return (
+        candidate.tier >= _FUZZY_TIER,
+        _KIND_RANK.get(candidate.kind, 1),
+        candidate.tier,
+    )
 
 
 def _rank_names(session: Session, name_key: str, query_text: str = "") -> list[_Candidate]:
@@ -62,10 +74,9 @@ def _rank_names(session: Session, name_key: str, query_text: str = "") -> list[_
     for row in rows:
         candidate = _score_candidate(row, query)
         order = (
-            candidate.tier,
+            *_rank(candidate),
             candidate.folded != query.folded,
             -candidate.score,
-            _KIND_RANK.get(candidate.kind, 1),
             len(candidate.search_key),
             candidate.matched_name,
         )
@@ -75,9 +86,8 @@ def _rank_names(session: Session, name_key: str, query_text: str = "") -> list[_
     return sorted(
         (candidate for _, candidate in best.values()),
         key=lambda c: (
-            c.tier,
+            *_rank(c),
             -c.score,
-            _KIND_RANK.get(c.kind, 1),
             len(c.search_key),
             c.name.casefold(),
             c.key,

@@ -22,15 +22,17 @@ from bot.store.failures import StoreNotMigrated
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-# The name search indexes are engine-specific and live only in migrations 0008 (over
-# `customer_name`: an FTS5 table and its triggers on SQLite, a pg_trgm GIN index and a
-# C-collated B-tree for prefixes on PostgreSQL; 0002 and 0005 built them over `customer`) and
-# 0006 (the word vocabulary's FTS5 table and triggers on SQLite, a pg_trgm GIN index on
-# PostgreSQL), not in the models.
+# The name search indexes are engine-specific and live only in migrations 0009 (over
+# `customer_name`, one set for companies' names and one for people's: FTS5 tables, their
+# triggers and partial B-trees on SQLite, partial pg_trgm GIN indexes and C-collated B-trees
+# for prefixes on PostgreSQL; 0008 built one set, 0002 and 0005 over `customer`) and 0006 (the
+# word vocabulary's FTS5 table and triggers on SQLite, a pg_trgm GIN index on PostgreSQL), not
+# in the models.
 SEARCH_INDEX_OBJECTS = (
     "customer_name_search",
-    "ix_customer_name_search_key_trgm",
-    "ix_customer_name_search_key_prefix",
+    "contact_name_search",
+    "ix_customer_name_company_key",
+    "ix_customer_name_contact_key",
     "search_word_trigram",
     "ix_search_word_trgm",
 )

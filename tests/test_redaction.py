@@ -263,7 +263,8 @@ def test_a_conversation_gets_records_without_emails():
         overview=summarise_licenses(
             [
                 license,
-                replace(license, id=2, subscription="A-S1"),
+                # Free text of an export, as every name a card heads a block with.
+                replace(license, id=2, subscription=f"A-S1 {INITECH_EMAIL}"),
                 replace(license, id=3, trial=True),
             ],
             date(2026, 6, 1),

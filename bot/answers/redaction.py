@@ -58,10 +58,20 @@ class Redaction:
     def licenses(self, data: CustomerLicenses) -> CustomerLicenses:
         if self.shows_contact_emails and self.shows_internal_notes:
             return data
+        overview = with_licenses_replaced(data.overview, self._ranked)
+        if not self.shows_contact_emails:
+            # A subscription's name heads its block: an export's free text, like the rest.
+            overview = replace(
+                overview,
+                subscriptions=tuple(
+                    replace(subscription, name=self.text(subscription.name))
+                    for subscription in overview.subscriptions
+                ),
+            )
         return replace(
             data,
             customer=self._customer(data.customer),
-            overview=with_licenses_replaced(data.overview, self._ranked),
+            overview=overview,
             same_domain=tuple(
                 replace(license, company=self.text(license.company) or "")
                 for license in data.same_domain
@@ -109,6 +119,7 @@ class Redaction:
                 contact_name=self.text(license.contact_name),
                 company=self.text(license.company) or "",
                 zuora_subscription_name=self.text(license.zuora_subscription_name),
+                subscription=self.text(license.subscription),
             )
         return replace(ranked, license=license)
 

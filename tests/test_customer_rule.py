@@ -37,6 +37,7 @@ from bot.store.queries import (
     load_customer_licenses,
     load_customer_reconciliations,
 )
+from tests.sql_capture import captured_statements
 from tests.test_import import (
     NOW,
     RECONCILIATION_COLUMNS,
@@ -390,6 +391,12 @@ def test_a_public_mail_domain_never_joins_a_customer(store: Store) -> None:
         trial(2, "Gmail", **_at("gmail.com")),  # its name is the domain's label
     )
     assert store.grouping()[2] == "name:gmail"
+    # Nor is it said on the card, whose same-domain read never runs for a public domain (it
+    # would read every license sent there).
+    engine = store.factory.kw["bind"]
+    with captured_statements(engine, lambda sql: "other" in sql) as same_domain_reads:
+        assert store.card("za:Z-FANS").same_domain == ()
+    assert same_domain_reads == []
 
 
 def test_licenses_without_a_company_at_a_public_domain_are_each_their_own(store: Store) -> None:

@@ -11,7 +11,19 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, exists, func, not_, or_, select, union, union_all
+from sqlalchemy import (
+    Row,
+    bindparam,
+    case,
+    exists,
+    func,
+    not_,
+    null,
+    or_,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from bot.ids import LICENSE_ID_MAX
@@ -64,7 +76,8 @@ def load_customer_licenses(
     if customer is None:
         return None
     params = {"customer_key": customer.key}
-    licenses = [license_record(row) for row in connection.execute(_LICENSES_OF_CUSTOMER, params)]
+    license_rows = connection.execute(_LICENSES_OF_CUSTOMER, params).all()
+    licenses = [license_record(row) for row in license_rows]
     hosts = connection.execute(_HOSTS_OF_CUSTOMER, params)
     found_hosts: dict[int, list[HostRecord]] = defaultdict(list)
     for host in hosts:
@@ -78,13 +91,7 @@ def load_customer_licenses(
         data_as_of=customer.data_as_of,
         today=today,
         same_domain=_same_domain_licenses(
-            session,
-            customer.key,
-            {
-                license.contact_email.rpartition("@")[2].lower()
-                for license in licenses
-                if license.contact_email and "@" in license.contact_email
-            },
+            session, customer.key, {row.company_domain for row in license_rows} - {None}
         ),
     )
 
@@ -102,10 +109,10 @@ def is_anchored_key(customer_key: str) -> bool:
 def _same_domain_licenses(
     session: Session, customer_key: str, domains: set[str]
 ) -> tuple[SameDomainLicense, ...]:
-    """Licenses sent to an anchored customer's company domains (of `domains`, its licenses'
-    contacts') that the customer rule filed elsewhere (another name: a subsidiary, a
-    consultancy's trial for its client), newest first; not for a public mail domain, nor for a
-    domain another anchored customer's licenses were also sent to (a reseller's)."""
+    """Licenses sent to an anchored customer's company domains (`domains`: its licenses'
+    contacts' that are no public mail provider's) that the customer rule filed elsewhere (another name: a subsidiary, a
+    consultancy's trial for its client), newest first; not for a domain another anchored
+    customer's licenses were also sent to (a reseller's)."""
     if not is_anchored_key(customer_key) or not domains:
         return ()
     rows = session.connection().execute(
@@ -325,7 +332,18 @@ _CUSTOMER_WITH_DATA_AS_OF = select(
     _LATEST_IMPORT_OF_KIND_AT.scalar_subquery().label("data_as_of"),
 ).where(Customer.key == bindparam("customer_key"))
 _LICENSES_OF_CUSTOMER = (
-    select(*_LICENSE_READ)
+    select(
+        *_LICENSE_READ,
+        # Its contact's domain unless a public mail provider's: the card's same-domain read
+        # takes only these, never reading every license sent to gmail.com to learn it is public.
+        case(
+            (
+                exists().where(PublicEmailDomain.domain == License.contact_email_domain),
+                null(),
+            ),
+            else_=License.contact_email_domain,
+        ).label("company_domain"),
+    )
     .outerjoin(_VERSION, _VERSION.zuora_subscription_id == License.zuora_subscription_id)
     .where(License.customer_key == bindparam("customer_key"))
 )
@@ -380,8 +398,6 @@ _SAME_DOMAIN = (
         License.contact_email_domain.in_(bindparam("domains", expanding=True)),
         License.customer_key != bindparam("customer_key"),
         not_(_anchored(License.customer_key)),
-        # Index probes, once per license found (NOT IN would hash every public domain).
-        ~exists().where(PublicEmailDomain.domain == License.contact_email_domain),
         ~exists().where(
             _OTHER.contact_email_domain == License.contact_email_domain,
             _OTHER.customer_key != bindparam("customer_key"),

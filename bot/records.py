@@ -184,6 +184,10 @@ class CustomerRecord:
     account_name: str | None = None  # the Zuora account's name, from a subscriptions export
 
 
+# "Also sent to @domain" on a card: at most this many licenses named.
+SAME_DOMAIN_SHOWN = 5
+
+
 @dataclass(frozen=True)
 class SameDomainLicense:
     """A license sent to one of the customer's company domains but filed under another customer

@@ -19,6 +19,7 @@ from bot import ids
 from bot.licensing import summarise_licenses
 from bot.links import Links
 from bot.records import (
+    SAME_DOMAIN_SHOWN,
     CustomerChoice,
     CustomerLicenses,
     CustomerReconciliations,
@@ -28,6 +29,7 @@ from bot.records import (
     LicenseRecord,
     RankedLicense,
     ReconciliationRecord,
+    SameDomainLicense,
     SeatUsage,
     Standing,
 )
@@ -44,6 +46,8 @@ from bot.views.blocks import (
 from bot.views.license_card import (
     HISTORY_PAGE_LINES,
     HISTORY_SHOWN,
+    MORE_IN_FORCE_SHOWN,
+    SUBSCRIPTIONS_SHOWN,
     TRIALS_SHOWN,
     build_license_card,
     build_license_history,
@@ -131,6 +135,7 @@ def check_message(message: CardMessage) -> dict[str, Any]:
             assert all(0 < len(field["text"]) <= 2000 for field in fields)
         if kind == "context":
             assert 0 < len(block["elements"]) <= 10
+            assert all(0 < len(e.get("text", "x")) <= 3000 for e in block["elements"])
         if kind == "actions":
             assert 0 < len(block["elements"]) <= 25
         buttons = [e for e in block.get("elements") or [] if e.get("type") == "button"]
@@ -1164,6 +1169,64 @@ def test_more_subscriptions_than_a_card_holds_are_lines_and_all_of_them_a_click_
     for number in range(9):
         assert f"A-S{number:08d}" in text
     assert "Show all licenses" not in text  # nothing is hidden: the lines name every one
+
+
+def test_hundreds_of_subscriptions_in_force_are_counted_and_a_click_away() -> None:
+    message = license_card(many_subscriptions(SUBSCRIPTIONS_SHOWN + MORE_IN_FORCE_SHOWN + 190))
+    text = all_text(message)
+    assert f"*{MORE_IN_FORCE_SHOWN + 190} more subscriptions in force*" in text
+    assert "…and 190 more subscriptions in force" in text
+    assert text.count("/admin/license/") < 100
+    assert "Show all licenses" in text
+
+
+def test_a_renewal_of_a_subscription_listed_in_a_line_is_a_click_away() -> None:
+    """A subscription beyond those shown in full is one line (its current license): its
+    renewal already issued is what "Show all licenses" is for."""
+    data = many_subscriptions(SUBSCRIPTIONS_SHOWN + 1)
+    smallest = data.overview.subscriptions[-1]
+    renewal = replace(
+        smallest.current.license,
+        id=999,
+        starts_at=date(2026, 3, 1),
+        expires_at=date(2027, 3, 1),
+        issued_at=datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    records = [ranked.license for ranked in data.overview.paid] + [renewal]
+    data = replace(data, overview=summarise_licenses(records, TODAY))
+    text = all_text(license_card(data))
+    assert "/admin/license/999|" not in text
+    assert "Show all licenses" in text
+
+
+def test_a_lapsed_subscriptions_license_named_by_the_query_is_featured() -> None:
+    """One subscription in force is the card's in full; a lapsed one's current license, when a
+    query or a deal thread names it, is featured (it would only be a history line)."""
+    in_force = subscription_license(1, "A-S00000001", 10)
+    lapsed = subscription_license(
+        2, "A-S00000002", 20, starts_at=date(2023, 3, 1), expires_at=date(2024, 3, 1)
+    )
+    data = make_customer_licenses(
+        lead=RankedLicense(in_force, Standing.ACTIVE),
+        others=(RankedLicense(lapsed, Standing.EXPIRED),),
+    )
+    text = all_text(license_card(data, featured_license_id=2))
+    assert "📌 *Featured license* <https://customers.example.test/admin/license/2|#2>" in text
+    text = all_text(license_card(data, featured_license_id=1))
+    assert "Featured" not in text  # shown in full already
+
+
+def test_hostile_same_domain_names_stay_within_a_context_element() -> None:
+    hostile = "&<>" * 400
+    same_domain = tuple(
+        SameDomainLicense(600 + n, hostile, bool(n % 2), f"{'&' * 60}{n}.example")
+        for n in range(SAME_DOMAIN_SHOWN + 1)
+    )
+    data = replace(normal_customer(), same_domain=same_domain)
+    message = license_card(data)  # check_message: every context element within 3,000
+    [line] = [t for t in mrkdwn_texts(message) if t.startswith("📨")]
+    assert line.endswith(" and more")
+    assert "&amp;&lt;&gt;" in line
 
 
 def test_a_type_the_export_does_not_have_is_not_said() -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased
 from bot.ids import LICENSE_ID_MAX
 from bot.licensing import customer_standing, summarise_licenses
 from bot.records import (
+    SAME_DOMAIN_SHOWN,
     CustomerChoice,
     CustomerLicenses,
     CustomerReconciliations,
@@ -98,8 +99,6 @@ def load_customer_licenses(
 
 # The customer rule's anchored customers (rules 1-2): keyed by an account or a subscription.
 _ANCHORED_KEY_PREFIXES = ("sf:", "za:", "sub:")
-# "Also sent to @domain": at most this many licenses named.
-SAME_DOMAIN_SHOWN = 5
 
 
 def is_anchored_key(customer_key: str) -> bool:

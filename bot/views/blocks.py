@@ -47,6 +47,7 @@ SECTION_FIELDS_MAX = 10
 BUTTON_TEXT_MAX = 75
 BUTTON_VALUE_MAX = 2000
 CONTEXT_ELEMENTS_MAX = 10
+CONTEXT_TEXT_MAX = 3000  # characters of one context element's text
 
 # How much of each user-controlled value is worth showing; long values are data errors or
 # attacks, and either way a phone screen has no room for them.

@@ -25,6 +25,7 @@ from bot import ids
 from bot.licensing import customer_standing, is_recent
 from bot.links import Links
 from bot.records import (
+    SAME_DOMAIN_SHOWN,
     CustomerLicenses,
     CustomerStanding,
     HostRecord,
@@ -40,6 +41,7 @@ from bot.search.names import company_search_key
 from bot.views.blocks import (
     BUTTON_VALUE_MAX,
     CONTACT_NAME_MAX,
+    CONTEXT_TEXT_MAX,
     CUSTOMER_STANDING_WORDS,
     HOSTNAME_MAX,
     NAME_MAX,
@@ -79,6 +81,11 @@ from bot.views.blocks import (
 # Subscriptions shown in full (current license, seats in use, servers, links); the others are
 # one line each, and all of them are in "Show all licenses".
 SUBSCRIPTIONS_SHOWN = 5
+# Lines for the subscriptions in force beyond those (a reseller's customer with hundreds): the
+# rest are counted, and listed in "Show all licenses".
+MORE_IN_FORCE_SHOWN = 10
+# A same-domain license's company and domain, in the card's "Also sent to" line.
+SAME_DOMAIN_NAME_MAX = 80
 # Servers listed per subscription or trial before pointing to version.gitlab.com.
 HOSTS_SHOWN = 5
 # Lines of history and trials on the card itself; the rest behind "Show all licenses".
@@ -492,18 +499,36 @@ def _group_heading(subscription: SubscriptionOverview) -> str:
 
 
 def _same_domain_text(same_domain: Sequence[SameDomainLicense], links: Links) -> str:
+    """`📨 Also sent to @domain: trial #… (name), …; Also sent to @other: …`, the licenses
+    shown while the line stays within a context element's 3,000 characters (an escaped name
+    can be five times as long as it was: `&` is `&amp;`); " and more" says some were not."""
     by_domain: dict[str, list[str]] = {}
-    for license in same_domain[:5]:
+    for license in same_domain[:SAME_DOMAIN_SHOWN]:
         kind = "trial" if license.trial else "license"
         label = link(links.license(license.license_id), f"{kind} #{license.license_id}")
-        company = escape_text(license.company, NAME_MAX) if license.company.strip() else "no name"
+        company = (
+            escape_text(license.company, SAME_DOMAIN_NAME_MAX)
+            if license.company.strip()
+            else "no name"
+        )
         by_domain.setdefault(license.domain, []).append(f"{label} ({company})")
-    parts = [
-        f"Also sent to @{escape_text(domain, NAME_MAX)}: {', '.join(found)}"
-        for domain, found in by_domain.items()
-    ]
-    more = " and more" if len(same_domain) > 5 else ""
-    return "📨 " + "; ".join(parts) + more
+    more = " and more"
+    budget = CONTEXT_TEXT_MAX - len(more)
+    text = "📨 "
+    shown = 0
+    for domain, found in by_domain.items():
+        heading = (
+            f"{'; ' if shown else ''}Also sent to @{escape_text(domain, SAME_DOMAIN_NAME_MAX)}: "
+        )
+        for position, entry in enumerate(found):
+            addition = (heading if position == 0 else ", ") + entry
+            if len(text) + len(addition) > budget:
+                if not shown:  # a single entry too long: said without it
+                    return "📨 Licenses were also sent to its domains under other names"
+                return text + more
+            text += addition
+            shown += 1
+    return text + (more if len(same_domain) > shown else "")
 
 
 # ---- buttons -----------------------------------------------------------------------------------
@@ -609,12 +634,15 @@ def _running_trial_text(ranked: RankedLicense, links: Links, today: date) -> str
     return f"🧪 *In trial, {ends}*: {plan} trial{users} ({_license_link(license, links)})"
 
 
-def _featured(overview: LicenseOverview, license_id: int | None) -> RankedLicense | None:
+def _featured(
+    overview: LicenseOverview, license_id: int | None, shown_in_full: int
+) -> RankedLicense | None:
     """The license a deal thread or a query names (`/license 600011`), when the card would not
-    already show it in full."""
+    already show it in full (the current license of one of the first `shown_in_full`
+    subscriptions)."""
     if license_id is None:
         return None
-    shown = {sub.current.license.id for sub in overview.subscriptions[:SUBSCRIPTIONS_SHOWN]}
+    shown = {sub.current.license.id for sub in overview.subscriptions[:shown_in_full]}
     for ranked in (*overview.paid, *overview.trials):
         if ranked.license.id == license_id and license_id not in shown:
             return ranked
@@ -674,7 +702,11 @@ def build_license_card(
     note_section = _note_section(note) if note else None
     if note_section is not None:
         blocks.append(note_section)
-    featured = _featured(overview, featured_license_id)
+    # In full: every subscription in force (up to SUBSCRIPTIONS_SHOWN), else the one that
+    # leads (in grace, upcoming, or the newest lapsed).
+    in_full = max(len(overview.in_force), 1 if overview.subscriptions else 0)
+    shown_in_full = min(in_full, SUBSCRIPTIONS_SHOWN)
+    featured = _featured(overview, featured_license_id, shown_in_full)
     if featured is not None:
         blocks.append(
             _featured_section(
@@ -686,10 +718,6 @@ def build_license_card(
         blocks.append(section_block(_running_trial_text(running, links, today)))
 
     standing = customer_standing(overview)
-    # In full: every subscription in force (up to SUBSCRIPTIONS_SHOWN), else the one that
-    # leads (in grace, upcoming, or the newest lapsed).
-    in_full = max(len(overview.in_force), 1 if overview.subscriptions else 0)
-    shown_in_full = min(in_full, SUBSCRIPTIONS_SHOWN)
     for position, subscription in enumerate(overview.subscriptions[:shown_in_full]):
         blocks.extend(
             _subscription_blocks(
@@ -701,15 +729,22 @@ def build_license_card(
                 include_contact_emails=emails,
             )
         )
+    hidden = 0
     more_in_force = overview.in_force[shown_in_full:]
     if more_in_force:
         lines = [f"*{plural(len(more_in_force), 'more subscription')} in force*"]
-        lines += [_subscription_line(sub, links, today) for sub in more_in_force]
+        lines += [
+            _subscription_line(sub, links, today) for sub in more_in_force[:MORE_IN_FORCE_SHOWN]
+        ]
+        unlisted = more_in_force[MORE_IN_FORCE_SHOWN:]
+        if unlisted:
+            lines.append(f"…and {plural(len(unlisted), 'more subscription')} in force")
         blocks.extend(section_block(text) for text in pack_lines(lines))
+        # Each has a line (its current license, unless unlisted); the rest are in "Show all".
+        hidden += sum(len(sub.licenses) - 1 for sub in more_in_force) + len(unlisted)
     if not overview.subscriptions:
         blocks.append(section_block(f"*{capitalised(CUSTOMER_STANDING_WORDS[standing])}.*"))
 
-    hidden = 0
     trials = overview.trials
     if trials:
         blocks.append(DividerBlock())
@@ -741,7 +776,6 @@ def build_license_card(
             lines.append(f"…and {plural(hidden_history, 'more license')}")
             hidden += hidden_history
         blocks.extend(section_block(text) for text in pack_lines(lines))
-    hidden += sum(len(sub.history) for sub in more_in_force)
     if data.same_domain:
         blocks.append(context_block(_same_domain_text(data.same_domain, links)))
 

@@ -966,11 +966,15 @@ def test_regrouping_a_filled_store_leaves_the_name_index_alone(engine: Engine, s
     if engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL index")
     store.licenses(paid(1, "Globex Corporation", salesforce_account_id="0016100001GxAAAAAA"))
-    for emptied, bulk in ((True, True), (False, False)):
+    # Emptied: a first load's; every name stale (a new rule version): emptied only by this
+    # regrouping, while searches still read the old names.
+    for before, bulk in (("emptied", True), ("as it is", False), ("every name stale", False)):
         with engine.connect() as connection:
             transaction = connection.begin()
-            if emptied:
+            if before == "emptied":
                 connection.exec_driver_sql("DELETE FROM customer_name")
+            elif before == "every name stale":
+                connection.exec_driver_sql("UPDATE customer_name SET folded = 'old ' || folded")
             regroup(connection)
             assert _name_index_held(connection) is bulk
             transaction.rollback()
@@ -1090,3 +1094,13 @@ def test_a_15_character_salesforce_id_gets_salesforce_s_own_suffix():
 )
 def test_the_salesforce_suffix_is_the_documented_checksum(raw: str):
     assert salesforce_id_18(raw) == _salesforce_id_18_by_the_definition(raw)
+
+
+def test_a_very_long_company_name_keys_a_customer_within_a_keys_width(store: Store) -> None:
+    """Folding caps a name (MAX_SEARCH_KEY_LENGTH) so that `name:` and the name fit a
+    customer's key, 300 characters (PostgreSQL refuses a longer value, SQLite would keep it)."""
+    long_name = "Consolidated " + "Widgets " * 60 + "Inc"
+    store.licenses(trial(1, long_name), trial(2, long_name.upper()))
+    [key] = set(store.grouping().values())
+    assert key.startswith("name:consolidated widgets") and len(key) <= 300
+    assert store.card(key) is not None

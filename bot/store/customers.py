@@ -627,7 +627,7 @@ _GIN_SAVEPOINT = "customer_rule_gin_bulk_inserts"
 _INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE: "must be owner of index"
 
 
-def _gin_indexes_taking_bulk_inserts(steps: _Steps) -> list[str]:
+def _gin_indexes_taking_bulk_inserts(steps: _Steps, *, names_were_empty: bool) -> list[str]:
     """PostgreSQL, when the names are written into an empty table (a first load): switch
     the table's GIN indexes to their pending list for the insert (about four times faster at
     250,000 customers than a row at a time), and return their names for
@@ -635,10 +635,7 @@ def _gin_indexes_taking_bulk_inserts(steps: _Steps) -> list[str]:
     lookups meanwhile, which had no customer to find, wait out their statement timeout and
     answer that the store is unavailable. Where the import's role may not alter the index (it
     does not own it), the customers are written the ordinary way."""
-    if (
-        not steps.postgresql
-        or steps.connection.exec_driver_sql("SELECT 1 FROM customer_name LIMIT 1").first()
-    ):
+    if not steps.postgresql or not names_were_empty:
         return []
     names = list(steps.connection.exec_driver_sql(_STRAIGHT_GIN_INDEXES_SQL).scalars())
     if not names:
@@ -695,6 +692,11 @@ def _write_names(steps: _Steps) -> None:
     """`customer_name` made what `_NAME_STEPS` wants, writing only the rows that change, and
     the words and CJK pairs of the new names added to the vocabulary and `name_bigram`."""
     steps.run(_NAME_STEPS)
+    # Read before the stale names go: a store whose every name changes (a new rule version)
+    # is emptied below, yet has customers its readers are finding meanwhile.
+    names_were_empty = not steps.connection.exec_driver_sql(
+        "SELECT 1 FROM customer_name LIMIT 1"
+    ).first()
     compared = [c for c in _NAME_COLUMNS if c not in ("customer_key", "folded")]
     steps.create(
         "changed_name",
@@ -716,7 +718,7 @@ def _write_names(steps: _Steps) -> None:
         f"UPDATE customer_name SET {', '.join(f'{c} = changed.{c}' for c in compared)}"
         f" FROM {_T}changed_name AS changed WHERE changed.id = customer_name.id"
     )
-    bulk_indexes = _gin_indexes_taking_bulk_inserts(steps)
+    bulk_indexes = _gin_indexes_taking_bulk_inserts(steps, names_were_empty=names_were_empty)
     added = table(_T + "changed_name", *(column(c) for c in (*_NAME_COLUMNS, "id")))
     steps.connection.execute(
         _NAME_TABLE.insert().from_select(

@@ -1308,3 +1308,14 @@ def test_an_unfurl_of_an_older_license_names_its_subscriptions_current_one() -> 
     )
     # The card's own counts and standing.
     assert "Acme Corp: 2 licenses · 1 trial · active license" in text
+
+
+def test_servers_pinging_without_user_counts_say_so() -> None:
+    quiet = replace(make_host(1), active_user_count=None, historical_max_users=None)
+    lead = RankedLicense(make_license(1234), Standing.ACTIVE)
+    text = all_text(license_card(make_customer_licenses(lead=lead, hosts=(quiet,))))
+    assert "Servers report no user counts; last 2 days ago." in text
+    assert "No usage reported" not in text
+    stale = replace(quiet, last_ping_at=quiet.last_ping_at - timedelta(days=60))
+    text = all_text(license_card(make_customer_licenses(lead=lead, hosts=(stale,))))
+    assert "No usage reported in the last 30 days; last 2 months ago." in text

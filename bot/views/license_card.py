@@ -230,6 +230,9 @@ def _usage_line(subscription: SubscriptionOverview, today: date) -> str | None:
     if subscription.hosts:
         newest = subscription.hosts[0].last_ping_at
         when = f"; last {ago_words(_days_since(newest, today))}" if newest else ""
+        if any(is_recent(host, today) for host in subscription.hosts):
+            # Pinging, but without user counts (usage ping's counts turned off).
+            return f"Servers report no user counts{when}."
         return f"No usage reported in the last 30 days{when}."
     return None
 

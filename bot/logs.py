@@ -441,12 +441,12 @@ class RequestLogMiddleware:
         # The one bounded buffer the app read (bot.request_body); read only if it did (a
         # refused body, a 413, is never read here either).
         raw = buffered_body(environ)
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or ""
         if not raw or self._verifier is None:
             return {}
-        if not self._verifier.is_valid(
-            body=raw,
-            timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "",
-            signature=environ.get("HTTP_X_SLACK_SIGNATURE") or "",
+        # slack_sdk's verifier raises ValueError on a timestamp that is not an integer.
+        if not (timestamp.isascii() and timestamp.isdigit()) or not self._verifier.is_valid(
+            body=raw, timestamp=timestamp, signature=environ.get("HTTP_X_SLACK_SIGNATURE") or ""
         ):
             return {}
         try:

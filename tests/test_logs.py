@@ -6,6 +6,7 @@ import json
 import logging
 from dataclasses import replace
 from itertools import count
+from typing import Any
 
 import pytest
 
@@ -268,6 +269,24 @@ def test_an_unsigned_request_is_logged_from_what_the_bot_decided_never_its_field
     assert "surface" not in vars(record) and "user" not in vars(record)
     assert record.bytes == len(forged.encode())
     assert len(line) < 400, line
+
+
+def test_a_body_without_a_timestamp_is_logged_not_raised(logged_app, caplog, restore_root_logging):
+    """A body that comes without Slack's timestamp header (a slow client's, a scanner's) is
+    read and refused by the app; the request line must not hand slack_sdk's SignatureVerifier
+    the missing timestamp, on which it raises ValueError (an exception out of the response's
+    close, and no line)."""
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+
+    def without_timestamp(environ: dict[str, Any], start_response: Any) -> Any:
+        del environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"]
+        return logged_app(environ, start_response)
+
+    response = post_to_wsgi(without_timestamp, slash_command_body("/license", "x"), SECRET)
+    assert response.status == 401
+    [record] = _request_records(caplog)
+    assert (record.status, record.outcome) == (401, "unauthorized")
+    assert "surface" not in vars(record)
 
 
 def test_every_logged_field_is_bounded_and_forges_no_key(logged_app, caplog, restore_root_logging):

@@ -444,10 +444,17 @@ class RequestLogMiddleware:
         timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or ""
         if not raw or self._verifier is None:
             return {}
-        # slack_sdk's verifier raises ValueError on a timestamp that is not an integer.
-        if not (timestamp.isascii() and timestamp.isdigit()) or not self._verifier.is_valid(
-            body=raw, timestamp=timestamp, signature=environ.get("HTTP_X_SLACK_SIGNATURE") or ""
-        ):
+        # slack_sdk's verifier raises where it should say no: ValueError on a timestamp that is
+        # not an integer, UnicodeDecodeError on a body that is not UTF-8.
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            return {}
+        try:
+            verified = self._verifier.is_valid(
+                body=raw, timestamp=timestamp, signature=environ.get("HTTP_X_SLACK_SIGNATURE") or ""
+            )
+        except ValueError:  # UnicodeDecodeError is one
+            return {}
+        if not verified:
             return {}
         try:
             described = describe_slack_body(raw, environ.get("CONTENT_TYPE"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from dataclasses import replace
@@ -287,6 +288,23 @@ def test_a_body_without_a_timestamp_is_logged_not_raised(logged_app, caplog, res
     [record] = _request_records(caplog)
     assert (record.status, record.outcome) == (401, "unauthorized")
     assert "surface" not in vars(record)
+
+
+def test_a_body_that_is_not_utf8_is_logged_not_raised(logged_app, caplog, restore_root_logging):
+    """slack_sdk's verifier decodes the body as UTF-8 and raises on bytes that are not: the
+    request line must say what the app answered all the same."""
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    junk = bytes(range(128, 256)) * 8
+
+    def with_junk_body(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["wsgi.input"] = io.BytesIO(junk)
+        environ["CONTENT_LENGTH"] = str(len(junk))
+        return logged_app(environ, start_response)
+
+    response = post_to_wsgi(with_junk_body, "x", SECRET)
+    assert response.status == 400  # the app's shape check: not a form Slack sends
+    [record] = _request_records(caplog)
+    assert (record.status, record.outcome, record.bytes) == (400, "bad_request", len(junk))
 
 
 def test_every_logged_field_is_bounded_and_forges_no_key(logged_app, caplog, restore_root_logging):

@@ -15,7 +15,6 @@ from bot.app import SlackWsgiApp, build_services, create_app
 from bot.slack.dedupe import (
     RETENTION,
     EventDedupeMiddleware,
-    _RecentKeys,
     claim_event,
     purge_processed_events,
 )
@@ -150,29 +149,3 @@ def test_a_retried_event_through_the_app_acts_once(wsgi, slack_standin):
         rows = list(session.scalars(select(AuditEvent)))
     assert [(row.user_id, row.outcome) for row in rows] == [("UNOTLISTED", "denied")]
     assert slack_standin.call_count("users.info") == 1
-
-
-def test_the_memory_of_recent_signatures_expires_oldest_first_and_stays_bounded():
-    recent = _RecentKeys(window_seconds=10.0, max_keys=3)
-    assert recent.claim("a", 0.0) and recent.claim("b", 5.0)
-    assert recent.claim("a", 9.0) is False  # still in the window
-    assert recent.claim("c", 11.0) and len(recent) == 2  # "a" expired, "b" is still fresh
-    assert recent.claim("b", 14.0) is False
-    assert recent.claim("a", 14.0)  # seen again after its window: new
-    assert recent.claim("d", 14.5) and len(recent) == 3  # b, c, a ... then d drops b
-    assert recent.claim("b", 14.6) and len(recent) == 3
-    for number in range(1_000):
-        recent.claim(f"flood-{number}", 15.0)
-    assert len(recent) == 3
-    assert recent.claim("flood-999", 15.0) is False
-    assert recent.claim("flood-999", 25.0)  # everything older expired from the front
-    assert len(recent) == 1
-
-
-def test_only_a_sqlite_store_keeps_a_memory_of_signatures(session_factory, store_url):
-    # The memory is consulted only when a SQLite store is busy; PostgreSQL never pays for it.
-    memory = EventDedupeMiddleware(session_factory)._recent_signatures
-    if store_url.startswith("sqlite"):
-        assert isinstance(memory, _RecentKeys)
-    else:
-        assert memory is None

@@ -2,9 +2,10 @@
 
 Slack redelivers an event (same `event_id`, with `X-Slack-Retry-Num` / `X-Slack-Retry-Reason`)
 when our answer was slow or failed. Gunicorn workers and instances share nothing but the store,
-so the claim lives there: the first delivery INSERTs its `event_id` into `processed_event`; a
-primary-key conflict means another delivery already took it, and that one is acked and dropped
-before any other middleware (the allowlist's users.info and audit row) or listener runs.
+so the claim lives there: the first delivery INSERTs its `event_id` into `processed_event` (in
+the audit schema: on SQLite the audit file, which no import write-locks); a primary-key conflict
+means another delivery already took it, and that one is acked and dropped before any other
+middleware (the allowlist's users.info and audit row) or listener runs.
 
 Delivery is at most once: a claimed event whose handler then fails is not retried by us.
 
@@ -27,10 +28,11 @@ not signed (its socket is the app's own authenticated connection): neither is cl
 
 A store that cannot take the signature claim fails closed, as the event claim does: no listener
 runs. A slash command gets the store's "unavailable" notice (Slack shows a command's response
-body, so the user still learns why); any other request gets 503. One exception: a SQLite store
-write-locked by an import (for as long as its file takes, while lookups go on) is waited for
-only briefly, then the process's own memory of the signatures it saw decides; SQLite serves
-one process, so that memory sees every request.
+body, so the user still learns why); any other request gets 503. An import does not stop the
+claims: on SQLite it write-locks the store's main file for as long as its file takes, and the
+claims live in the audit file beside it (migration 0010), so every worker's claim is written
+and seen by the others (a memory of signatures per process let a replay through a second
+worker).
 
 Two identical type-ahead requests (same user, view and typed text) within one second carry the
 same signature: the second gets no options, and the next keystroke gets them again.
@@ -43,7 +45,6 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -55,7 +56,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.lookups import STORE_UNAVAILABLE
-from bot.store.db import SQLITE_BUSY_TIMEOUT_MS, dialect_insert
+from bot.store.db import dialect_insert
 from bot.store.failures import store_failure_cause
 from bot.store.models import ProcessedEvent
 from bot.views.notices import build_notice
@@ -72,16 +73,6 @@ STORE_UNAVAILABLE_STATUS = 503
 REPLAY_STATUS = 401
 INVALID_REQUEST = {"error": "invalid request"}
 SIGNATURE_KEY_PREFIX = "sig:"
-# A claim waits this long for a SQLite store's write lock (held by an import for its whole
-# file) before the process's own memory of recent signatures decides: the lookup must still
-# answer inside Slack's 3 seconds.
-SQLITE_CLAIM_WAIT_MS = 200
-# Bolt accepts a timestamp up to 5 minutes either side of its clock, so one signature can
-# verify for up to 10 minutes.
-REPLAY_WINDOW = timedelta(minutes=10)
-# The most signatures a SQLite process remembers: 50,000 in 10 minutes is ~80 requests a
-# second, beyond what one SQLite process serves; a flood beyond it forgets its oldest first.
-RECENT_SIGNATURES_MAX = 50_000
 # ProcessedEvent.event_id is String(64): the prefix and 60 hex digits (240 bits) of SHA-256.
 _SIGNATURE_DIGEST_CHARS = 60
 
@@ -93,37 +84,18 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def claim_event(
-    session_factory: sessionmaker[Session],
-    event_id: str,
-    now: datetime,
-    *,
-    sqlite_wait_ms: int | None = None,
-) -> bool:
+def claim_event(session_factory: sessionmaker[Session], event_id: str, now: datetime) -> bool:
     """True if this call claimed `event_id` (handle it); False if it was claimed before.
-
-    `sqlite_wait_ms`: on SQLite, how long to wait for the store's write lock instead of the
-    engine's busy timeout. Raises SQLAlchemyError when the store cannot be reached (or, on
-    SQLite, stays locked).
-    """
+    Raises SQLAlchemyError when the store cannot be reached."""
     with session_factory() as session:
-        dialect = session.get_bind().dialect.name
         statement = (
             dialect_insert(session, ProcessedEvent)
             .values(event_id=event_id, received_at=now)
             .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
             .returning(ProcessedEvent.event_id)
         )
-        connection = session.connection()
-        wait = dialect == "sqlite" and sqlite_wait_ms is not None
-        if wait:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(sqlite_wait_ms or 0)}")
-        try:
-            # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
-            claimed = session.execute(statement).first() is not None
-        finally:
-            if wait:  # the pooled connection goes back with the engine's own busy timeout
-                connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
+        claimed = session.execute(statement).first() is not None
         session.commit()
         return claimed
 
@@ -164,14 +136,6 @@ class EventDedupeMiddleware(Middleware):
         self._purge_every = purge_every_seconds
         self._lock = threading.Lock()
         self._next_purge_at: float | None = None
-        # Only a SQLite store is ever busy for long (an import's write lock), and only then is
-        # this memory consulted; other stores do not keep it.
-        bind = getattr(session_factory, "kw", {}).get("bind")
-        self._recent_signatures = (
-            _RecentKeys(REPLAY_WINDOW.total_seconds())
-            if bind is not None and bind.dialect.name == "sqlite"
-            else None
-        )
 
     @property
     def name(self) -> str:
@@ -217,28 +181,14 @@ class EventDedupeMiddleware(Middleware):
         self, req: BoltRequest, signature: str, next: Callable[[], BoltResponse]
     ) -> BoltResponse:
         now = self._clock()
-        key = signature_claim_key(signature)
-        first_seen_here = self._recent_signatures is None or self._recent_signatures.claim(
-            key, self._monotonic()
-        )
         try:
-            claimed = claim_event(
-                self._session_factory, key, now, sqlite_wait_ms=SQLITE_CLAIM_WAIT_MS
-            )
+            claimed = claim_event(self._session_factory, signature_claim_key(signature), now)
         except SQLAlchemyError as error:
-            if not _sqlite_is_busy(error):
-                logger.warning(
-                    "request not handled: the store cannot check it is not a replay: store %s",
-                    store_failure_cause(error),
-                )
-                return _store_unavailable_response(req)
-            # A SQLite store is write-locked by an import for as long as the import's file
-            # takes, while lookups go on (README). SQLite serves one process, whose own memory
-            # of recent signatures stands in for the store's until the import commits.
-            if not first_seen_here:
-                logger.warning("refused a replayed request (its signature was already used)")
-                return BoltResponse(status=REPLAY_STATUS, body=INVALID_REQUEST)
-            return next()  # no purge either: the store is busy
+            logger.warning(
+                "request not handled: the store cannot check it is not a replay: store %s",
+                store_failure_cause(error),
+            )
+            return _store_unavailable_response(req)
         if not claimed:
             # No user or query in the line: the request is not trusted, so neither are they.
             logger.warning("refused a replayed request (its signature was already used)")
@@ -260,46 +210,6 @@ class EventDedupeMiddleware(Middleware):
             return
         if removed:
             logger.info("purged %d event claims older than %s", removed, RETENTION)
-
-
-class _RecentKeys:
-    """The keys this process saw in the last `window_seconds`, oldest first, at most `max_keys`.
-
-    Claimed on every signed request of a SQLite deployment, so each claim costs O(1) amortised:
-    insertion order is time order, so expiry pops from the front and stops at the first fresh key.
-    """
-
-    def __init__(self, window_seconds: float, max_keys: int = RECENT_SIGNATURES_MAX) -> None:
-        self._window = window_seconds
-        self._max_keys = max_keys
-        self._lock = threading.Lock()
-        # An OrderedDict, not a dict: popping its front stays O(1) however many were popped.
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def claim(self, key: str, tick: float) -> bool:
-        """True if `key` was not seen in the window (it is now)."""
-        with self._lock:
-            while self._seen:
-                oldest_key, seen_at = next(iter(self._seen.items()))
-                if tick - seen_at < self._window:
-                    break
-                del self._seen[oldest_key]
-            if key in self._seen:
-                return False
-            if len(self._seen) >= self._max_keys:
-                # A flood cannot grow it without bound; the oldest key is the one least likely
-                # to be replayed while the store is busy.
-                self._seen.popitem(last=False)
-            self._seen[key] = tick
-            return True
-
-
-def _sqlite_is_busy(error: SQLAlchemyError) -> bool:
-    original = getattr(error, "orig", None)
-    return getattr(original, "sqlite_errorname", None) in {"SQLITE_BUSY", "SQLITE_LOCKED"}
 
 
 def _store_unavailable_response(req: BoltRequest) -> BoltResponse:

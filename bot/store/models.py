@@ -332,10 +332,13 @@ class UnfurlRecord(Base):
 
 
 class ProcessedEvent(Base):
-    """An Events API delivery already handled: Slack's retries of it are dropped, whichever
-    worker or instance receives them (the primary key makes the claim atomic)."""
+    """A Slack request already taken: an Events API delivery's `event_id` (Slack's retries of
+    it are dropped) or another signed request's signature (a replay is refused), whichever
+    worker or instance receives them (the primary key makes the claim atomic). In the audit
+    schema: on SQLite a file of its own, which no import write-locks (migration 0010)."""
 
     __tablename__ = "processed_event"
+    __table_args__ = {"schema": AUDIT_SCHEMA}
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

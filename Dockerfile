@@ -38,4 +38,4 @@ USER app
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz\", timeout=2)"]
-CMD ["gunicorn", "bot.wsgi:app", "--config", "gunicorn.conf.py"]
+CMD ["gunicorn", "bot.asgi:app", "--config", "gunicorn.conf.py"]

@@ -1,4 +1,4 @@
-"""Production gunicorn settings (HTTP mode). `gunicorn bot.wsgi:app --config gunicorn.conf.py`."""
+"""Production gunicorn settings (HTTP mode). `gunicorn bot.asgi:app --config gunicorn.conf.py`."""
 
 import os
 import sys
@@ -6,9 +6,14 @@ import sys
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # Heroku and most platforms set WEB_CONCURRENCY to what the dyno or container can hold.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threads let a worker answer a lookup while its lazy listeners post to Slack.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# gunicorn's asyncio worker: a connection is a coroutine until its request is whole, and only
+# then takes one of the app's threads (GUNICORN_THREADS a worker: bot.asgi). A threaded worker
+# gave a thread to every client that had sent its headers: sixteen that then sent one byte of
+# their body held them all (docs/deployment.md: Slow clients).
+worker_class = "asgi"
+# Connections a worker holds at once, waiting ones included; beyond them new ones wait to be
+# accepted.
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
 # Slack gives up after 3 seconds; a request still running long after that is stuck.
 timeout = 30
 graceful_timeout = 20

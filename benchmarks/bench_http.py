@@ -2,8 +2,8 @@
 
     python -m benchmarks.bench_http [--licenses 100000] [--database-url URL] [--seconds 10]
 
-Both servers run with the production settings (gunicorn.conf.py, as the Procfile does: gthread,
-WEB_CONCURRENCY=2 workers, 4 threads each); a loopback load generator keeps 16 clients busy,
+Both servers run with the production settings (gunicorn.conf.py, as the Procfile does: the
+asyncio worker, WEB_CONCURRENCY=2 workers, 4 app threads each); a loopback load generator keeps 16 clients busy,
 each on its own keep-alive connection, sending signed /license commands (a rotation over every
 query kind of benchmark 1). Requests per second and p50/p99 latency for each server, and the
 ratio, all measured in the same run. The load generator shares the machine's cores with the
@@ -72,14 +72,17 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(module: str, env: dict[str, str], log: Path) -> Iterator[int]:
+def gunicorn(
+    module: str, env: dict[str, str], log: Path, *, extra_args: list[str] | None = None
+) -> Iterator[int]:
     port = _free_port()
     full_env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port)}
     full_env.setdefault("WEB_CONCURRENCY", "2")
     full_env["PYTHONPATH"] = str(ROOT)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", module, "--config", str(ROOT / "gunicorn.conf.py")],
+            [sys.executable, "-m", "gunicorn", module, "--config", str(ROOT / "gunicorn.conf.py"),
+             *(extra_args or [])],
             cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -199,8 +202,8 @@ def main(argv: list[str] | None = None) -> None:
         }
         results: dict[str, Load] = {}
         for label, module in (
-            ("floor (fixed-text Bolt app)", "benchmarks.floor_wsgi:app"),
-            ("/license (bot.wsgi)", "bot.wsgi:app"),
+            ("floor (fixed-text Bolt app)", "benchmarks.floor_asgi:app"),
+            ("/license (bot.asgi)", "bot.asgi:app"),
         ):
             with gunicorn(module, env, workdir / f"{module.split(':')[0]}.log") as port:
                 # Warm every user's identity in every worker (one users.info each), then

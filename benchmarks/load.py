@@ -173,7 +173,7 @@ def _start_gunicorn(
             sys.executable,
             "-m",
             "gunicorn",
-            "bot.wsgi:app",
+            "bot.asgi:app",
             "--config",
             str(ROOT / "gunicorn.conf.py"),
         ],

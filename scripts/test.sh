@@ -30,6 +30,9 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   fi
 fi
 
+# nginx for the test of deploy/nginx.conf (installed as root only, the service left stopped).
+bash scripts/install-nginx.sh || echo "warning: nginx could not be installed" >&2
+
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 # Not exec: the EXIT trap above must still run when pytest ends.

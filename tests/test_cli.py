@@ -132,7 +132,7 @@ def test_a_fresh_sqlite_store_is_created_on_first_use(tmp_path):
 def test_serve_without_an_app_token_explains_the_modes(tmp_path):
     result = run_bot("serve", database_url="", cwd=tmp_path)
     assert result.returncode == 2
-    assert "SLACK_APP_TOKEN" in result.stderr and "gunicorn bot.wsgi:app" in result.stderr
+    assert "SLACK_APP_TOKEN" in result.stderr and "gunicorn bot.asgi:app" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -302,7 +302,7 @@ def test_serve_with_an_app_token_but_no_bot_token_is_one_line(tmp_path):
 
 def test_the_serve_hint_runs_gunicorn_with_its_config(tmp_path):
     result = run_bot("serve", database_url="", cwd=tmp_path)
-    assert "gunicorn bot.wsgi:app --config gunicorn.conf.py" in result.stderr
+    assert "gunicorn bot.asgi:app --config gunicorn.conf.py" in result.stderr
 
 
 SUBCOMMANDS = [

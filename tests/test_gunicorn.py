@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import httpx
 import pytest
 
 from bot import ids
+from bot.asgi_adapter import BODY_SECONDS
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import upgrade
 from tests.conftest import ENGINES, fresh_postgres_database
@@ -30,6 +32,7 @@ from tests.slack_requests import (
     block_actions_payload,
     interaction_body,
     post_to_url,
+    signed_headers,
     slash_command_body,
 )
 from tests.slack_standin import SlackStandIn
@@ -99,7 +102,7 @@ def server(
         log = workdir / "gunicorn.log"
         with log.open("wb") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+                [sys.executable, "-m", "gunicorn", "bot.asgi:app",
                  "--config", str(ROOT / "gunicorn.conf.py")],
                 cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -168,7 +171,7 @@ def test_workers_boot_and_answer_probes_with_slack_unreachable(tmp_path):
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+            [sys.executable, "-m", "gunicorn", "bot.asgi:app",
              "--config", str(ROOT / "gunicorn.conf.py")],
             cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -208,7 +211,7 @@ def _one_worker_with_data(tmp_path: Path, slack: SlackStandIn) -> Iterator[tuple
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+            [sys.executable, "-m", "gunicorn", "bot.asgi:app",
              "--config", str(ROOT / "gunicorn.conf.py")],
             cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -298,6 +301,70 @@ def test_refusal_and_bad_signature_through_gunicorn(server):
     assert stale.status_code == 401
 
 
+# Far more than the app's threads (2 workers x GUNICORN_THREADS 4): a thread per slow client
+# would leave none for Slack.
+SLOW_CLIENTS = 300
+
+
+def _slow_client(port: int, number: int) -> socket.socket:
+    """A client that sends part of a request and waits: half of them the headers and one byte
+    of a 1,000-byte body, half only the start of their headers."""
+    connection = socket.create_connection(("127.0.0.1", port))
+    if number % 2:
+        connection.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\na"
+        )
+    else:
+        connection.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n")
+    return connection
+
+
+def test_hundreds_of_slow_clients_do_not_keep_slack_waiting(server):
+    """Issue 18: sixteen clients that sent headers and one byte of their body held every thread
+    of the threaded worker, and a signed lookup waited 60 s. With the asyncio worker a waiting
+    client holds no thread: the lookup is answered while all of them still wait, well before
+    the first is let go (BODY_SECONDS)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    slow = [_slow_client(port, number) for number in range(SLOW_CLIENTS)]
+    try:
+        body = slash_command_body("/license", "Initech")
+        response = post_to_url(server.events_url, body, SECRET, timeout=BODY_SECONDS / 2)
+        assert response.status_code == 200
+        assert INITECH_EMAIL in response.text
+        # Still waiting: none was answered or let go meanwhile.
+        for connection in slow:
+            connection.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                connection.recv(1)
+    finally:
+        for connection in slow:
+            connection.close()
+
+
+def test_a_signed_request_sent_in_pieces_is_answered(server):
+    """A body that arrives in several packets (a slow network, not an attack) is assembled
+    before the app reads it."""
+    body = slash_command_body("/recon", "globex").encode()
+    headers = signed_headers(SECRET, body.decode())
+    port = int(server.url.rsplit(":", 1)[1])
+    head = (
+        "POST /slack/events HTTP/1.1\r\nHost: bot\r\nConnection: close\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        + f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head)
+        for start in range(0, len(body), 100):
+            connection.sendall(body[start : start + 100])
+            time.sleep(0.05)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b"A-S00091000" in answer
+
+
 def test_recon_through_gunicorn(server):
     response = post_to_url(server.events_url, slash_command_body("/recon", "globex"), SECRET)
     assert response.status_code == 200
@@ -326,7 +393,7 @@ def test_with_log_format_json_every_line_gunicorn_writes_is_json(tmp_path):
         stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
         with stdout.open("wb") as out, stderr.open("wb") as err:
             process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+                [sys.executable, "-m", "gunicorn", "bot.asgi:app",
                  "--config", str(ROOT / "gunicorn.conf.py"), "--access-logfile", "-"],
                 cwd=tmp_path, env=env, stdout=out, stderr=err,
             )  # fmt: skip
@@ -378,7 +445,7 @@ def test_a_configuration_error_stops_gunicorn_in_one_line(broken, named, tmp_pat
         **broken,
     }
     result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+        [sys.executable, "-m", "gunicorn", "bot.asgi:app",
          "--config", str(ROOT / "gunicorn.conf.py")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -387,3 +454,80 @@ def test_a_configuration_error_stops_gunicorn_in_one_line(broken, named, tmp_pat
     # gunicorn's own format, or the bot's when LOG_FORMAT could be read (bot.gunicorn_logging).
     errors = [line for line in result.stderr.splitlines() if "configuration error" in line]
     assert len(errors) == 1 and "ERROR" in errors[0] and named in errors[0], result.stderr
+
+
+# ---- nginx in front (deploy/nginx.conf) ------------------------------------------------------
+
+
+@contextmanager
+def _nginx_in_front_of(gunicorn_port: int, workdir: Path) -> Iterator[int]:
+    """deploy/nginx.conf as an operator would include it, pointed at `gunicorn_port`; nginx's
+    own files in `workdir`. Yields the port nginx listens on."""
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx is None:
+        if os.environ.get("CI"):
+            pytest.fail("nginx is missing: scripts/test.sh installs it in CI")
+        pytest.skip("no nginx (Debian's nginx-light; scripts/test.sh installs it in CI)")
+    port = _free_port()
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "server 127.0.0.1:8000;" in site and "listen 80;" in site
+    site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{gunicorn_port};")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    (workdir / "site.conf").write_text(site)
+    for directory in ("client_body", "proxy", "logs"):
+        (workdir / directory).mkdir(exist_ok=True)
+    running_as_root = os.geteuid() == 0
+    (workdir / "nginx.conf").write_text(
+        f"{'user root;' if running_as_root else ''}\n"
+        f"pid {workdir / 'nginx.pid'};\nerror_log {workdir / 'logs' / 'error.log'} warn;\n"
+        "events { worker_connections 2048; }\n"
+        "http {\n"
+        f"  access_log {workdir / 'logs' / 'access.log'};\n"
+        f"  client_body_temp_path {workdir / 'client_body'};\n"
+        f"  proxy_temp_path {workdir / 'proxy'};\n"
+        f"  include {workdir / 'site.conf'};\n"
+        "}\n"
+    )
+    process = subprocess.Popen(
+        [nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    message = f"nginx did not start: {process.stderr.read()!r}"
+                    raise AssertionError(message) from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_nginx_in_front_holds_slow_clients_and_forwards_slack(server, tmp_path):
+    """The tested configuration for a VM (README: Deployment): slow clients wait in nginx,
+    signed requests reach the bot whole, oversized ones are refused before it."""
+    gunicorn_port = int(server.url.rsplit(":", 1)[1])
+    with _nginx_in_front_of(gunicorn_port, tmp_path) as port:
+        url = f"http://127.0.0.1:{port}/slack/events"
+        slow = [_slow_client(port, number) for number in range(SLOW_CLIENTS)]
+        try:
+            response = post_to_url(
+                url, slash_command_body("/license", "Initech"), SECRET, timeout=BODY_SECONDS / 2
+            )
+            assert response.status_code == 200
+            assert INITECH_EMAIL in response.text
+        finally:
+            for connection in slow:
+                connection.close()
+        oversized = httpx.post(url, content=b"x" * (2 * 1024 * 1024), timeout=10)
+        assert oversized.status_code == 413
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["ready"] is True

@@ -47,7 +47,7 @@ def _start_instance(workdir: Path, database_url: str, slack: SlackStandIn, stack
     log = workdir / f"gunicorn-{port}.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bot.wsgi:app",
+            [sys.executable, "-m", "gunicorn", "bot.asgi:app",
              "--config", str(ROOT / "gunicorn.conf.py")],
             cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip

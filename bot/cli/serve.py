@@ -8,7 +8,7 @@ import sys
 from bot.cli import STORE_ENVIRONMENT, cli_command, subcommand
 from bot.config import Settings
 
-HTTP_MODE_COMMAND = "gunicorn bot.wsgi:app --config gunicorn.conf.py"
+HTTP_MODE_COMMAND = "gunicorn bot.asgi:app --config gunicorn.conf.py"
 
 
 def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,4 +1,6 @@
-"""`gunicorn bot.wsgi:app`: the one module that builds the app at import (once per worker)."""
+"""`gunicorn benchmarks.threaded_wsgi:app -k gthread`: the bot as a WSGI app for gunicorn's
+threaded worker, the deployment before issue 18 (benchmarks/bench_slow_clients.py compares the
+two). Like bot/asgi.py, this module builds its app at import."""
 
 from __future__ import annotations
 
@@ -8,5 +10,4 @@ from bot.logs import RequestLogMiddleware
 
 settings = Settings.from_env()
 configure_logging(settings)
-# One log line per request (team, user, surface, status, latency), secrets and emails redacted.
 app = RequestLogMiddleware(create_wsgi_app(settings), signing_secret=settings.slack_signing_secret)

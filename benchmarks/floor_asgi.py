@@ -1,0 +1,39 @@
+"""`gunicorn benchmarks.floor_asgi:app`: the framework floor for benchmark 2.
+
+A Bolt app whose /license only acks a fixed text, behind the same adapter and request-log
+middleware as bot/asgi.py, so the only difference from production is what the command does.
+Like bot/asgi.py, this module builds its app at import: gunicorn imports it once per worker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+
+from bot.asgi_adapter import BufferedWsgi, create_asgi_app
+
+
+def floor_asgi_app() -> BufferedWsgi:
+    bolt = App(
+        client=WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"]),
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        token_verification_enabled=False,
+        process_before_response=True,
+    )
+
+    @bolt.command("/license")
+    def fixed(ack: Callable[..., None]) -> None:
+        ack(text="fixed")
+
+    return create_asgi_app(
+        SlackRequestHandler(bolt),
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        threads=int(os.environ.get("GUNICORN_THREADS", "4")),
+    )
+
+
+app = floor_asgi_app()

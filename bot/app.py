@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -31,9 +32,12 @@ from bot.slack.bolt_request import SlackWsgiHandler
 from bot.slack.client import create_web_client
 from bot.slack.dedupe import INVALID_REQUEST, EventDedupeMiddleware
 from bot.slack.identity import AccessResolver, IdentityResolver
+from bot.slack.install_guard import InstallGuard, InstallRefusal
 from bot.slack.installations import (
+    OAUTH_STATES_TABLE,
     EncryptedInstallationStore,
     InstallationClients,
+    InstalledWorkspacesAuthorize,
     WorkspaceResolvers,
     build_authorize,
     build_installation_store,
@@ -201,7 +205,7 @@ def _create_oauth_app(
         signing_secret=settings.slack_signing_secret,
         # Installs into another organisation are refused before anything is stored.
         oauth_flow=build_oauth_flow(settings, oauth_settings, client),
-        authorize=authorize,
+        authorize=InstalledWorkspacesAuthorize(authorize),
         process_before_response=True,
     )
     installation_clients = InstallationClients(
@@ -252,6 +256,10 @@ class SlackWsgiApp:
         self._oauth_paths = (
             frozenset({flow.install_path, flow.redirect_uri_path}) if flow else frozenset()
         )
+        self._install_path = flow.install_path if flow else None
+        self._install_guard = (
+            InstallGuard(services.engine, OAUTH_STATES_TABLE) if flow is not None else None
+        )
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -277,6 +285,10 @@ class SlackWsgiApp:
                 return _json_response(start_response, "400 Bad Request", MALFORMED_REQUEST)
             return self._slack(environ, start_response)
         if path in self._oauth_paths and method == "GET":
+            if path == self._install_path and self._install_guard is not None:
+                refusal = self._install_guard.refusal(environ.get("REMOTE_ADDR") or "")
+                if refusal is not None:
+                    return _install_refused(start_response, refusal)
             return self._slack(environ, start_response)
         return _json_response(start_response, "404 Not Found", {"error": "not_found"})
 
@@ -295,6 +307,21 @@ class SlackWsgiApp:
             )
             return False, "not migrated"
         return True, "ok"
+
+
+def _install_refused(start_response: Callable[..., Any], refusal: InstallRefusal) -> list[bytes]:
+    logging.getLogger(__name__).info("install not started: %s", refusal.message)
+    body = f"<!doctype html><title>CustomersDot</title><p>{html.escape(refusal.message)}</p>"
+    encoded = body.encode("utf-8")
+    start_response(
+        refusal.status,
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(encoded))),
+            ("Retry-After", str(refusal.retry_after_seconds)),
+        ],
+    )
+    return [encoded]
 
 
 def _timestamp_is_well_formed(environ: dict[str, Any]) -> bool:

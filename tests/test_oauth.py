@@ -10,9 +10,10 @@ import base64
 import io
 import itertools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -20,10 +21,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from cryptography.fernet import Fernet
 from slack_sdk.oauth.installation_store import Installation
-from sqlalchemy import select, text
+from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import MetaData, select, text
 
 from bot.app import SlackWsgiApp, build_services, create_app
 from bot.config import Settings
+from bot.slack.install_guard import INSTALLS_PER_CLIENT_PER_MINUTE, MAX_STATES_IN_FLIGHT
 from bot.store.models import AuditEvent
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, load_dataset
 from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
@@ -56,8 +60,15 @@ class Got:
     body: str
 
 
-def get(wsgi: Callable[..., Any], path: str, query: str = "", cookie: str | None = None) -> Got:
-    """A browser's GET, in-process."""
+def get(
+    wsgi: Callable[..., Any],
+    path: str,
+    query: str = "",
+    cookie: str | None = None,
+    *,
+    client: str = "198.51.100.7",
+) -> Got:
+    """A browser's GET, in-process, from the address `client`."""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "GET",
         "SCRIPT_NAME": "",
@@ -66,6 +77,7 @@ def get(wsgi: Callable[..., Any], path: str, query: str = "", cookie: str | None
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": client,
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(b""),
@@ -196,6 +208,42 @@ def test_install_sends_the_browser_to_slack_with_a_state_it_remembers(oauth_bot)
     assert oauth_bot.slack.calls == []  # nothing was fetched
 
 
+def test_one_client_starts_a_bounded_number_of_installs_a_minute(oauth_bot):
+    """Each GET /slack/install stores a state: one client cannot fill the table."""
+    started = [
+        get(oauth_bot.wsgi, "/slack/install", client="203.0.113.66").status
+        for _ in range(INSTALLS_PER_CLIENT_PER_MINUTE + 5)
+    ]
+    assert started == [302] * INSTALLS_PER_CLIENT_PER_MINUTE + [429] * 5
+    refused = get(oauth_bot.wsgi, "/slack/install", client="203.0.113.66")
+    assert refused.headers["retry-after"] == "60" and "Try again in a minute" in refused.body
+    assert len(raw_rows(oauth_bot.engine, "slack_oauth_states")) == INSTALLS_PER_CLIENT_PER_MINUTE
+    # Someone else is not held up by it.
+    assert get(oauth_bot.wsgi, "/slack/install", client="198.51.100.20").status == 302
+
+
+def test_expired_states_are_removed_and_states_in_flight_are_capped(oauth_bot):
+    """slack_sdk removes a state only when its redirect comes back; the bot removes the expired
+    ones when an install starts, and starts none while MAX_STATES_IN_FLIGHT wait."""
+    states = SQLAlchemyOAuthStateStore.build_oauth_states_table(MetaData(), "slack_oauth_states")
+    past = normalize_datetime_for_db(datetime.now(UTC) - timedelta(minutes=1))
+    future = normalize_datetime_for_db(datetime.now(UTC) + timedelta(minutes=5))
+    with oauth_bot.engine.begin() as connection:
+        connection.execute(
+            states.insert(), [{"state": f"old-{n}", "expire_at": past} for n in range(500)]
+        )
+    assert get(oauth_bot.wsgi, "/slack/install").status == 302
+    assert len(raw_rows(oauth_bot.engine, "slack_oauth_states")) == 1  # the new one only
+    with oauth_bot.engine.begin() as connection:
+        connection.execute(
+            states.insert(),
+            [{"state": f"live-{n}", "expire_at": future} for n in range(MAX_STATES_IN_FLIGHT)],
+        )
+    busy = get(oauth_bot.wsgi, "/slack/install", client="198.51.100.30")
+    assert busy.status == 503 and busy.headers["retry-after"] == "300"
+    assert len(raw_rows(oauth_bot.engine, "slack_oauth_states")) == MAX_STATES_IN_FLIGHT + 1
+
+
 def test_oauth_redirect_exchanges_the_code_and_stores_encrypted_tokens(oauth_bot):
     response = oauth_bot.install("code-1", team_id="T1", bot_token="xoxb-t1-plaintext-secret")
     assert response.status == 200, response.body
@@ -259,12 +307,26 @@ def test_on_enterprise_grid_external_means_another_enterprise(oauth_bot):
     assert reasons["UCOLLEAGUE"][0] != "denied"
 
 
-def test_a_workspace_that_never_installed_gets_no_answer_and_no_lookup(oauth_bot):
+def test_a_workspace_that_never_installed_gets_no_answer_and_no_lookup(oauth_bot, caplog):
+    """Refused like any other refusal: a polite answer, an audit row, one INFO line (Bolt
+    logged an ERROR for each such request and audited nothing), no Slack call."""
+    caplog.set_level(logging.INFO)
     oauth_bot.slack.add_user("UALLOWED", email="ae@one.example", team_id="T7")
     response = oauth_bot.command("T7", "UALLOWED")
+    assert response.status == 200
+    assert "isn't available in this workspace" in response.text
     assert "acme" not in response.text.lower()
-    assert oauth_bot.slack.calls_to("users.info") == []
-    assert oauth_bot.audit_rows() == []
+    assert oauth_bot.slack.calls == []
+    [row] = oauth_bot.audit_rows()
+    assert (row.user_id, row.team_id, row.outcome, row.reason) == (
+        "UALLOWED",
+        "T7",
+        "denied",
+        "not_installed",
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    [line] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert "reason=not_installed" in line
 
 
 def test_an_expiring_rotating_token_is_refreshed_and_stored_encrypted(oauth_bot):
@@ -532,7 +594,8 @@ def test_an_outside_workspace_with_its_own_sales_group_gets_a_refusal_not_custom
     # Refused before anything else: not one Slack call made with the outside token.
     assert slack_standin.calls_to("users.info") == []
     assert slack_standin.calls_to("usergroups.list") == []
-    [row] = bot.audit_rows()
+    not_installed, row = bot.audit_rows()
+    assert (not_installed.team_id, not_installed.reason) == ("T9", "not_installed")
     assert (row.user_id, row.team_id, row.outcome, row.reason, row.query) == (
         "UOUTSIDER",
         "T9",

@@ -48,6 +48,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.slack.actor import ACTOR_CONTEXT_KEY, Actor, actor_for_request
 from bot.slack.identity import (
     IDENTITY_UNAVAILABLE,
+    NO_INSTALLATION_CONTEXT_KEY,
+    NOT_INSTALLED,
     OUTSIDE_ORGANISATION,
     AccessDecision,
     AccessResolver,
@@ -160,8 +162,9 @@ class AllowlistMiddleware(Middleware):
             actor.kind == "event"
             and actor.surface in REFUSAL_AWARE_EVENTS
             and actor.user_id is not None
-            # An outside organisation's installation gets nothing drawn, not even a Home tab.
-            and decision.reason != OUTSIDE_ORGANISATION
+            # An outside organisation's installation, or none, gets nothing drawn, not even a
+            # Home tab (there is no token to draw it with).
+            and decision.reason not in (OUTSIDE_ORGANISATION, NOT_INSTALLED)
         ):
             self._write_audit(actor, decision)
             req.context[ACCESS_CONTEXT_KEY] = decision
@@ -169,6 +172,8 @@ class AllowlistMiddleware(Middleware):
         return self._refuse(req, actor, decision)
 
     def _decide(self, context: BoltContext, actor: Actor) -> AccessDecision:
+        if context.get(NO_INSTALLATION_CONTEXT_KEY):
+            return AccessDecision.refuse(NOT_INSTALLED)
         if actor.team_id is None and actor.enterprise_id is None:
             # The installation is unknown (Slack could not confirm the bot's own token:
             # bot.slack.authorization): nobody can be told a member of its workspace, and a

@@ -49,11 +49,16 @@ UNKNOWN_USER = "unknown_user"
 IDENTITY_UNAVAILABLE = "identity_unavailable"
 # The request came through an installation outside ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS.
 OUTSIDE_ORGANISATION = "outside_organisation"
+# OAuth mode: its workspace has no installation (never installed, or uninstalled since).
+NOT_INSTALLED = "not_installed"
+# The request context's flag for it (bot.slack.installations.InstalledWorkspacesAuthorize).
+NO_INSTALLATION_CONTEXT_KEY = "no_installation"
 REFUSAL_REASONS = (
     NOT_LISTED,
     GUEST,
     EXTERNAL,
     OUTSIDE_ORGANISATION,
+    NOT_INSTALLED,
     DEACTIVATED,
     BOT,
     UNKNOWN_USER,
@@ -67,6 +72,7 @@ _REFUSAL_SENTENCES = {
     GUEST: "Guest accounts can't look up customer licenses.",
     EXTERNAL: "People from other organisations can't look up customer licenses here.",
     OUTSIDE_ORGANISATION: "CustomersDot isn't available in this workspace.",
+    NOT_INSTALLED: "CustomersDot isn't available in this workspace.",
     DEACTIVATED: "Deactivated accounts can't look up customer licenses.",
     UNKNOWN_USER: "We couldn't find your Slack profile, so we can't let you look up customer data.",
     IDENTITY_UNAVAILABLE: "We couldn't check who you are right now. Try again in a minute.",

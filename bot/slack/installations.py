@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from slack_bolt.authorization.authorize import InstallationStoreAuthorize
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.authorize import Authorize, InstallationStoreAuthorize
 from slack_bolt.context import BoltContext
 from slack_bolt.error import BoltError
 from slack_bolt.oauth import OAuthFlow
@@ -42,7 +43,12 @@ from sqlalchemy import Dialect, Engine, MetaData, Table, Text, desc, select
 from sqlalchemy.types import TypeDecorator
 
 from bot.config import ConfigError, Settings, parse_token_encryption_keys
-from bot.slack.identity import AccessResolver, IdentityResolver, OwnerClient
+from bot.slack.identity import (
+    NO_INSTALLATION_CONTEXT_KEY,
+    AccessResolver,
+    IdentityResolver,
+    OwnerClient,
+)
 from bot.slack.organisations import OrganisationAllowlist
 
 logger = logging.getLogger(__name__)
@@ -380,6 +386,43 @@ def build_oauth_settings(
         callback_options=CallbackOptions(success=_install_succeeded, failure=_install_failed),
         logger=logger,
     )
+
+
+class InstalledWorkspacesAuthorize(Authorize):
+    """Bolt's installation-store authorize, for a workspace without an installation too.
+
+    Bolt logs an ERROR for every request from a workspace with none ("the AuthorizeResult ...
+    was not found") and answers it itself, before the allowlist: nothing audited, and a line
+    an on-call engineer must read for what is a stranger's or an uninstalled workspace's
+    request. Here such a request goes on without a token, flagged in its context
+    (NO_INSTALLATION_CONTEXT_KEY), and the allowlist refuses it like any other refusal: one
+    INFO line, an audit row (`not_installed`), a polite answer, no Slack call."""
+
+    def __init__(self, installed: InstallationStoreAuthorize) -> None:
+        self.installed = installed
+
+    def __call__(
+        self,
+        *,
+        context: BoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        **actor: Any,
+    ) -> AuthorizeResult | None:
+        found = self.installed(
+            context=context,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            **actor,
+        )
+        if found is not None:
+            return found
+        context[NO_INSTALLATION_CONTEXT_KEY] = True
+        # The request's own ids, for the audit row and the log line only: nothing vouches for
+        # them, and the request is refused whatever they say.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
 
 
 def build_authorize(oauth_settings: OAuthSettings, client: WebClient) -> InstallationStoreAuthorize:

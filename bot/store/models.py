@@ -338,7 +338,7 @@ class ProcessedEvent(Base):
     schema: on SQLite a file of its own, which no import write-locks (migration 0010)."""
 
     __tablename__ = "processed_event"
-    __table_args__ = {"schema": AUDIT_SCHEMA}
+    __table_args__ = ({"schema": AUDIT_SCHEMA},)
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

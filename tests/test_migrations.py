@@ -247,18 +247,18 @@ def test_two_processes_finding_the_store_stale_take_turns(engine_name: str, tmp_
             assert first_stale.rule_changed
             thread = threading.Thread(target=second_instance)
             thread.start()
-            _until_waiting(engine, thread)
+            _until_waiting(engine, thread, second)
         thread.join(timeout=30)
         assert "error" not in second, second.get("error")
         assert second["stale"] == upkeep.Upkeep()  # the first did it all
 
 
-def _until_waiting(engine: Engine, thread: threading.Thread) -> None:
+def _until_waiting(engine: Engine, thread: threading.Thread, outcome: dict[str, object]) -> None:
     """Until the second transaction waits on the first (PostgreSQL shows the wait; SQLite's
     busy wait shows nothing, so the thread is given time to reach its lock)."""
     if engine.dialect.name != "postgresql":
         thread.join(timeout=1)
-        assert thread.is_alive(), "the second instance did not wait for the first"
+        assert thread.is_alive(), f"the second instance did not wait for the first: {outcome}"
         return
     deadline = time.monotonic() + 30  # a loaded CI machine may take a while to start it
     with engine.connect() as watcher:
@@ -269,7 +269,11 @@ def _until_waiting(engine: Engine, thread: threading.Thread) -> None:
                     " WHERE wait_event_type = 'Lock' AND datname = current_database()"
                 )
             )
+            # pg_stat_activity is read once per transaction: end it, or every poll repeats
+            # the first one's answer.
+            watcher.rollback()
             if waiting:
                 return
+            assert thread.is_alive(), f"the second instance did not wait for the first: {outcome}"
             time.sleep(0.025)
     raise AssertionError("the second instance did not wait for the first")

@@ -14,8 +14,7 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	touch $@
 
 try: $(VENV)/.installed
-	$(PY) -m bot demo
-	$(PY) -m bot shell
+	$(PY) -m bot shell --demo
 
 test: $(VENV)/.installed
 	VENV=$(VENV) bash scripts/test.sh

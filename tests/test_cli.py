@@ -113,6 +113,40 @@ def test_shell_reads_piped_commands_and_presses_buttons(store_url, dataset, tmp_
     assert "/admin/license/9200" in after_press or "/admin/license/9300" in after_press
 
 
+def test_both_buttons_work_in_the_shell_and_show_what_would_be_posted(tmp_path):
+    """`make try` on a fresh clone: the shell loads the demo data, `press 1` is accepted as the
+    shell prints it, Share shows the card as the channel would get it (emails hidden) and Send
+    to me the DM the requester would get (emails shown); no Slack anywhere."""
+    result = run_bot(
+        "shell",
+        "--demo",
+        database_url="",
+        cwd=tmp_path,
+        stdin="/license initech\npress 1\npress 2\n/recon globex\n1\npress 9\n",
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "demo licenses:" in out and "Try it" not in out
+    card, shared = out.split("> press 1", 1)
+    shared, sent = shared.split("> press 2", 1)
+    sent, recon = sent.split("> /recon globex", 1)
+    assert "@initech.com" in card.lower()
+    assert "── posted in the channel, for everyone ──" in shared
+    assert "Initech" in shared and "@initech.com" not in shared.lower()
+    assert "Sent to: Bill Lumbergh\n" in shared  # the contact, without the address
+    assert "── sent to your direct messages with CustomersDot ──" in sent
+    assert "@initech.com" in sent.lower()
+    assert "Sent to your direct messages with CustomersDot, where it stays." in sent
+    assert "couldn't check" not in out and "URLError" not in out + result.stderr
+    assert "The last reply has no buttons to press." in recon
+    assert "Unknown command" not in out
+    # Nothing was left behind where the shell was started but the store it was told to use.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "customersdot.audit.sqlite3",
+        "customersdot.sqlite3",
+    ]
+
+
 def test_db_upgrade_is_idempotent_and_current_reports_it(store_url, tmp_path):
     for _ in range(2):
         result = run_bot("db", "upgrade", database_url=store_url, cwd=tmp_path)

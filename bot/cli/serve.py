@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from bot.cli import STORE_ENVIRONMENT, cli_command, subcommand
 from bot.config import Settings
@@ -22,13 +23,17 @@ def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def add_shell(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    subcommand(
+    parser = subcommand(
         commands,
         "shell",
         "type /license and /recon in a terminal, no Slack needed",
         "echo '/license initech' | python -m bot shell",
         details=STORE_ENVIRONMENT,
-    ).set_defaults(run=shell)
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="load the demo data set first (python -m bot demo)"
+    )
+    parser.set_defaults(run=shell)
 
 
 def serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -49,10 +54,20 @@ def serve(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def shell(settings: Settings, _args: argparse.Namespace) -> int:
+def shell(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_services, create_local_app
     from bot.cli.shell import run_shell
     from bot.cli.store import open_store
 
+    if args.demo:
+        from bot.cli.store import load_demo_data
+
+        load_demo_data(settings)
     services = build_services(settings, engine=open_store(settings, serving=True))
-    return run_shell(create_local_app(settings, services=services), sys.stdin, sys.stdout)
+    return run_shell(
+        lambda api_url: create_local_app(
+            replace(settings, slack_api_url=api_url), services=services
+        ),
+        sys.stdin,
+        sys.stdout,
+    )

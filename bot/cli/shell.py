@@ -2,8 +2,11 @@
 
 Requests go through the real Bolt dispatch path as Slack would send them (form-encoded slash
 commands, `payload=` JSON for button clicks), so what the shell prints is what Slack would get.
-Replies that Slack would receive on a `response_url` (a picked customer, a shared card) are
-caught by a small HTTP listener on loopback and printed the same way.
+The terminal is the conversation: a small HTTP listener on loopback (`TerminalSlack`) stands in
+for Slack, catching what the app posts to a `response_url` (a picked customer, a shared card)
+and the Web API calls its buttons make (the conversation check sees the operator's own
+channel; Send to me's DM is printed as the DM), so both buttons work and show what would be
+posted, redacted as it would be.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from slack_bolt import App
 
@@ -27,10 +30,12 @@ from bot.views.text import render_message
 
 LOCAL_CHANNEL_ID = "D0LOCAL"
 RESPONSE_WAIT_SECONDS = 10.0
+# After a button's first post, how long the shell waits for another before prompting again.
+FOLLOW_UP_WAIT_SECONDS = 0.5
 HELP = """Commands:
   /license <query>   licenses of a customer (name, email, @domain, A-S00012345, id, hostname)
   /recon <query>     seat reconciliations of a customer
-  <number>           press the numbered button of the last reply
+  press <number>     press the numbered button of the last reply (or just the number)
   help, quit"""
 
 
@@ -42,22 +47,46 @@ class Button:
     label: str
 
 
-class ResponseCatcher:
-    """Stands in for Slack's response_url: collects what the app posts there."""
+# What the terminal's conversation is, as conversations.info would describe it: an internal
+# public channel the bot is in, so a shared card shows as it would in one (emails hidden
+# unless SHOW_CONTACT_EMAILS_IN_CHANNELS).
+TERMINAL_CHANNEL = {
+    "id": LOCAL_CHANNEL_ID,
+    "name": "terminal",
+    "is_channel": True,
+    "is_private": False,
+    "is_member": True,
+    "is_archived": False,
+}
+LOCAL_DM_CHANNEL_ID = "D0LOCALDM"
+DM_MARK = "_sent_as_direct_message"
+
+
+class TerminalSlack:
+    """Stands in for Slack at the terminal: collects what the app posts to a response_url and
+    as a direct message, and answers the Web API calls its buttons make."""
 
     def __init__(self) -> None:
         self.posts: queue.Queue[dict[str, Any]] = queue.Queue()
-        catcher = self
+        terminal = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) or b"{}"
+                answer: dict[str, Any] = {"ok": True}
                 try:
-                    catcher.posts.put(json.loads(self.rfile.read(length) or b"{}"))
+                    if self.path == "/respond":
+                        terminal.posts.put(json.loads(raw))
+                    else:
+                        answer = terminal.web_api(self.path.rsplit("/", 1)[-1], _params(raw))
                 finally:
+                    body = json.dumps(answer).encode()
                     self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(b"ok")
+                    self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -65,12 +94,30 @@ class ResponseCatcher:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
+    def web_api(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "conversations.info":
+            return {"ok": True, "channel": TERMINAL_CHANNEL}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": LOCAL_DM_CHANNEL_ID}}
+        if method == "chat.postMessage":
+            blocks = params.get("blocks")
+            if isinstance(blocks, str):
+                blocks = json.loads(blocks)
+            self.posts.put({"text": params.get("text", ""), "blocks": blocks or [], DM_MARK: True})
+            return {"ok": True, "channel": params.get("channel"), "ts": f"{time.time():.6f}"}
+        return {"ok": False, "error": "not_available_in_the_shell"}
+
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/respond"
 
-    def __enter__(self) -> ResponseCatcher:
+    @property
+    def api_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    def __enter__(self) -> TerminalSlack:
         self._thread.start()
         return self
 
@@ -80,7 +127,7 @@ class ResponseCatcher:
 
 
 class Shell:
-    def __init__(self, app: App, catcher: ResponseCatcher, out: TextIO) -> None:
+    def __init__(self, app: App, catcher: TerminalSlack, out: TextIO) -> None:
         self._app = app
         self._catcher = catcher
         self._out = out
@@ -96,8 +143,13 @@ class Shell:
         if line in {"help", "?"}:
             self._print(HELP)
             return True
-        if line.isdigit() and self._buttons:
-            self._press(int(line))
+        # What the shell prints under a reply: `press 1: Share in channel`. A bare `1` too.
+        pressed = line.removeprefix("press").strip()
+        if pressed.isdigit():
+            if not self._buttons:
+                self._print("The last reply has no buttons to press.")
+                return True
+            self._press(int(pressed))
             return True
         command, _, text = line.partition(" ")
         if not command.startswith("/"):
@@ -159,9 +211,24 @@ class Shell:
         except queue.Empty:
             self._print("(no reply arrived)")
             return
-        if posted.get("response_type") == "in_channel":
-            self._print("── posted in the channel, for everyone ──")
-        self._show(posted)
+        # A button can post more than once (Send to me: the DM, then a note under the card).
+        arrived = [posted]
+        while True:
+            try:
+                arrived.append(self._catcher.posts.get(timeout=FOLLOW_UP_WAIT_SECONDS))
+            except queue.Empty:
+                break
+        pressed_on = self._buttons
+        for message in arrived:
+            if message.pop(DM_MARK, False):
+                self._print("── sent to your direct messages with CustomersDot ──")
+            elif message.get("response_type") == "in_channel":
+                self._print("── posted in the channel, for everyone ──")
+            self._show(message)
+        if not self._buttons:
+            # Nothing new to press (a DM, a note under the card): the card's buttons stay.
+            self._buttons = pressed_on
+            self._print("  (the buttons above still work)")
 
     def _dispatch(self, body: str, content_type: str) -> None:
         response = self._app.dispatch(
@@ -205,10 +272,20 @@ def _plain(mrkdwn: str) -> str:
     return first_line.replace("*", "").replace("_", " ").strip()
 
 
-def run_shell(app: App, stdin: TextIO, stdout: TextIO) -> int:
+def _params(raw: bytes) -> dict[str, Any]:
+    """A Web API call's parameters: slack_sdk sends JSON or a form."""
+    text = raw.decode("utf-8", "replace")
+    if text.lstrip().startswith("{"):
+        loaded = json.loads(text)
+        return loaded if isinstance(loaded, dict) else {}
+    return {key: values[-1] for key, values in parse_qs(text).items()}
+
+
+def run_shell(make_app: Callable[[str], App], stdin: TextIO, stdout: TextIO) -> int:
+    """`make_app(api_url)`: the app, its Web API client pointed at the terminal's Slack."""
     interactive = stdin.isatty()
-    with ResponseCatcher() as catcher:
-        shell = Shell(app, catcher, stdout)
+    with TerminalSlack() as catcher:
+        shell = Shell(make_app(catcher.api_url), catcher, stdout)
         if interactive:
             print("CustomersDot shell. Try: /license initech   (help, quit)", file=stdout)
         while True:

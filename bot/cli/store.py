@@ -117,6 +117,13 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def demo(settings: Settings, _args: argparse.Namespace) -> int:
+    load_demo_data(settings)
+    print(f"Try it: {cli_command()} shell, then type /license initech")
+    return 0
+
+
+def load_demo_data(settings: Settings) -> None:
+    """The demo data set into the store, a line per file (`demo`, and `shell --demo`)."""
     from bot.cli.demo import load_demo
     from bot.store.db import make_session_factory
 
@@ -131,8 +138,6 @@ def demo(settings: Settings, _args: argparse.Namespace) -> int:
         engine.dispose()
     for summary in summaries:
         print(f"demo {summary.kind}: {summary.rows:,} rows loaded")
-    print(f"Try it: {cli_command()} shell, then type /license initech")
-    return 0
 
 
 def db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:

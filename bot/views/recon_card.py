@@ -92,7 +92,9 @@ def build_recon_card(data: CustomerReconciliations, links: Links) -> CardMessage
     records = data.reconciliations
     blocks: list[Block] = [header_block(f"Seat reconciliations: {data.customer.name}")]
     if not records:
-        blocks.append(section_block(f"No seat reconciliations for {name}."))
+        # "Globex Telecom Inc." ends its own sentence.
+        ending = "" if name.endswith(".") else "."
+        blocks.append(section_block(f"No seat reconciliations for {name}{ending}"))
         blocks.append(footer_block(data.data_as_of))
         return CardMessage(text=fallback_text(f"No seat reconciliations for {name}"), blocks=blocks)
 

@@ -2,10 +2,11 @@
 
     python -m benchmarks.bench_http [--licenses 100000] [--database-url URL] [--seconds 10]
 
-Both servers run with the production settings (gunicorn.conf.py, as the Procfile does: the
-asyncio worker, WEB_CONCURRENCY=2 workers, 4 app threads each); a loopback load generator keeps 16 clients busy,
-each on its own keep-alive connection, sending signed /license commands (a rotation over every
-query kind of benchmark 1). Requests per second and p50/p99 latency for each server, and the
+The servers run with the production settings (gunicorn.conf.py, as the Procfile does: the
+asyncio worker, WEB_CONCURRENCY=2 workers, 4 app threads each), and the bot once more under the
+threaded worker it ran under before issue 18 (`-k gthread`, 4 threads a worker); a loopback
+load generator keeps 16 clients busy, each on its own keep-alive connection, sending signed
+/license commands (a rotation over every query kind of benchmark 1). Requests per second and p50/p99 latency for each server, and the
 ratio, all measured in the same run. The load generator shares the machine's cores with the
 server (as it does with the floor), so compare the ratio.
 """
@@ -201,11 +202,15 @@ def main(argv: list[str] | None = None) -> None:
             "LOG_FORMAT": "json",
         }
         results: dict[str, Load] = {}
-        for label, module in (
-            ("floor (fixed-text Bolt app)", "benchmarks.floor_asgi:app"),
-            ("/license (bot.asgi)", "bot.asgi:app"),
+        for label, module, extra in (
+            ("floor (fixed-text Bolt app)", "benchmarks.floor_asgi:app", []),
+            ("/license (bot.asgi)", "bot.asgi:app", []),
+            # The worker it ran under before issue 18, on the same store, for the cost of the
+            # switch (benchmarks/bench_slow_clients.py: what the switch is for).
+            ("/license (threaded worker)", "benchmarks.threaded_wsgi:app", ["-k", "gthread"]),
         ):
-            with gunicorn(module, env, workdir / f"{module.split(':')[0]}.log") as port:
+            log = workdir / f"{module.split(':')[0]}.log"
+            with gunicorn(module, env, log, extra_args=extra) as port:
                 # Warm every user's identity in every worker (one users.info each), then
                 # measure with nothing calling Slack.
                 quiet_rounds = 0
@@ -220,8 +225,12 @@ def main(argv: list[str] | None = None) -> None:
                 report(label, results[label])
                 methods = Counter(call.method for call in slack.calls)
                 print(f"  Slack API calls during the measured load: {dict(methods) or 0}")
-    floor, ours = results.values()
+    floor, ours, threaded = results.values()
     print(f"/license throughput = {ours.per_second / floor.per_second:.0%} of the floor")
+    print(
+        f"/license under the asyncio worker = {ours.per_second / threaded.per_second:.0%}"
+        " of the threaded worker's throughput"
+    )
 
 
 if __name__ == "__main__":

@@ -293,6 +293,11 @@ def note_request_outcome(outcome: str) -> None:
         holder["outcome"] = outcome
 
 
+# The request line's outcome when the store could not answer (a 503, or a 200 carrying the
+# "unavailable" notice): what an alert on an outage keys on.
+STORE_UNAVAILABLE_OUTCOME = "unavailable"
+
+
 def outcome_of(status: int) -> str:
     if status < 300:
         return "ok"
@@ -303,7 +308,7 @@ def outcome_of(status: int) -> str:
     if status < 500:
         return "bad_request"
     if status == 503:
-        return "unavailable"
+        return STORE_UNAVAILABLE_OUTCOME
     return "error"
 
 

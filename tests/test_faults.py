@@ -4,6 +4,7 @@ the store is writable again, without a restart. Both engines."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -18,9 +19,11 @@ from bot import ids
 from bot.answers.lookups import STORE_UNAVAILABLE, LookupService, Requester
 from bot.config import Settings
 from bot.links import Links
+from bot.logs import REQUEST_LOGGER, RequestLogMiddleware
 from bot.store.db import create_store_engine, is_sqlite, make_session_factory
 from bot.store.schema import ensure_schema
 from tests.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.slack_requests import post_to_wsgi
 
 ALICE = Requester("UALICE", "T1", channel_id="C1")
 
@@ -85,3 +88,22 @@ def test_a_read_only_store_gets_the_notice_then_recovers(serving) -> None:
     switch.set(False)
     again = lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE)
     assert again.outcome == "ok" and INITECH_EMAIL in str(again.payload())
+
+
+def test_the_request_line_of_an_unavailable_answer_says_unavailable(serving, caplog) -> None:
+    """The user is told the store is unavailable in a 200 (Slack shows a command's body): the
+    request line must not say `ok`, or an alert on its outcome misses the outage."""
+    lookups, switch = serving
+    answers: list[Any] = []
+
+    def looking_up(_environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        answers.append(lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    switch.set(True)
+    post_to_wsgi(RequestLogMiddleware(looking_up), "x", "unsigned")
+    [record] = [r for r in caplog.records if r.name == REQUEST_LOGGER]
+    assert answers[0].outcome == "error"
+    assert (record.status, record.outcome) == (200, "unavailable")

@@ -307,6 +307,29 @@ def test_a_body_that_is_not_utf8_is_logged_not_raised(logged_app, caplog, restor
     assert (record.status, record.outcome, record.bytes) == (400, "bad_request", len(junk))
 
 
+def test_a_store_that_is_down_is_unavailable_in_the_request_line(
+    settings, slack_standin, caplog, restore_root_logging
+):
+    """The command is answered 200 with the "unavailable" notice (the replay check could not
+    be made); the line says `unavailable`, not `ok`."""
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    down = replace(
+        settings,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_standin.api_url,
+        # Nothing listens on port 1: every connection is refused at once.
+        database_url="postgresql+psycopg://bot@127.0.0.1:1/customersdot",
+    )
+    services = build_services(down)
+    app = RequestLogMiddleware(
+        SlackWsgiApp(create_app(down, services=services), services), signing_secret=SECRET
+    )
+    response = post_to_wsgi(app, slash_command_body("/license", "initech"), SECRET)
+    assert response.status == 200 and "unavailable" in response.json()["text"]
+    [record] = _request_records(caplog)
+    assert (record.status, record.outcome) == (200, "unavailable")
+
+
 def test_every_logged_field_is_bounded_and_forges_no_key(logged_app, caplog, restore_root_logging):
     caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
     # Signed, so its fields are read; each is the sender's text all the same.

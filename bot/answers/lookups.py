@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import ids
 from bot.answers.redaction import Audience, Redaction, redaction_for
 from bot.links import Links
+from bot.logs import STORE_UNAVAILABLE_OUTCOME, note_request_outcome
 from bot.records import CustomerChoice, LicenseOverview
 from bot.search import QueryKind, SearchResult, find_customer_in_text, find_customers
 from bot.slack.actor import Actor
@@ -391,6 +392,7 @@ class LookupService:
                         "audit write failed: store %s; withholding the answer",
                         store_failure_cause(error),
                     )
+                    note_request_outcome(STORE_UNAVAILABLE_OUTCOME)
                     return None
                 return result
         except SQLAlchemyError as error:
@@ -404,6 +406,10 @@ class LookupService:
                 "audit write failed: store %s; withholding the answer", store_failure_cause(error)
             )
             return None
+        finally:
+            # The user is told the store is unavailable: so is the request line (its audit
+            # row, when one could be written, says `error`).
+            note_request_outcome(STORE_UNAVAILABLE_OUTCOME)
         return failed
 
     # ---- link unfurls and App Home (issue 3) -------------------------------------------------

@@ -56,6 +56,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.lookups import STORE_UNAVAILABLE
+from bot.logs import STORE_UNAVAILABLE_OUTCOME, note_request_outcome
 from bot.store.db import dialect_insert
 from bot.store.failures import store_failure_cause
 from bot.store.models import ProcessedEvent
@@ -213,6 +214,8 @@ class EventDedupeMiddleware(Middleware):
 
 
 def _store_unavailable_response(req: BoltRequest) -> BoltResponse:
+    # A command's notice is a 200: its request line must still say what happened.
+    note_request_outcome(STORE_UNAVAILABLE_OUTCOME)
     body = req.body or {}
     if isinstance(body.get("command"), str):
         notice = {"response_type": "ephemeral", **build_notice(STORE_UNAVAILABLE).to_dict()}

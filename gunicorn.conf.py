@@ -26,6 +26,9 @@ accesslog = None if os.environ.get("LOG_FORMAT", "").strip().lower() == "json" e
 # No query strings in the access log: Slack posts bodies, but be safe with anything else.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 25+ opens a control socket for `gunicornc` at ~/.gunicorn/gunicorn.ctl, one path for
+# every gunicorn the user runs (and the image's home is read-only). Nothing here uses it.
+control_socket_disable = True
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]

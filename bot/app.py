@@ -23,7 +23,7 @@ from bot.links import Links
 
 # Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
 from bot.logs import configure_logging as configure_logging
-from bot.logs import quiet_unverified_request_logs
+from bot.logs import quiet_bolt_logs
 from bot.request_body import MAX_BODY_BYTES as MAX_BODY_BYTES
 from bot.request_body import buffer_bounded_body, buffered_body
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
@@ -134,8 +134,9 @@ def create_app(
     # OAuth mode: no start without the organisations it serves (ALLOWED_TEAM_IDS ...).
     settings.check_organisations()
     services = services or build_services(settings)
-    # Before Bolt can log an unsigned request's body: see UnverifiedRequestFilter.
-    quiet_unverified_request_logs()
+    # Before Bolt can log an unsigned request's body (UnverifiedRequestFilter), or warn about
+    # the token it read from the environment itself (DeliberateClientFilter).
+    quiet_bolt_logs()
     resolver: AccessResolver | WorkspaceResolvers
     if settings.oauth_enabled:
         services = _with_oauth_parts(settings, services)
@@ -221,6 +222,7 @@ def _create_oauth_app(
 def create_local_app(settings: Settings, *, services: Services | None = None) -> App:
     """Shell mode: no Slack, no token, no signatures; the person at the terminal is trusted."""
     services = services or build_services(settings)
+    quiet_bolt_logs()
 
     def authorize_local_operator(**_: Any) -> AuthorizeResult:
         return AuthorizeResult(

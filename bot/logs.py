@@ -157,11 +157,31 @@ class UnverifiedRequestFilter(logging.Filter):
         return True
 
 
-def quiet_unverified_request_logs() -> None:
-    """Install UnverifiedRequestFilter on Bolt's verification logger (once per process)."""
+def quiet_bolt_logs() -> None:
+    """Install UnverifiedRequestFilter on Bolt's verification logger, and
+    DeliberateClientFilter on its App logger (once per process)."""
     logger = logging.getLogger(BOLT_VERIFICATION_LOGGER)
     if not any(isinstance(existing, UnverifiedRequestFilter) for existing in logger.filters):
         logger.addFilter(UnverifiedRequestFilter())
+    app_logger = logging.getLogger(BOLT_APP_LOGGER)
+    if not any(isinstance(existing, DeliberateClientFilter) for existing in app_logger.filters):
+        app_logger.addFilter(DeliberateClientFilter())
+
+
+BOLT_APP_LOGGER = "slack_bolt.App"
+
+
+class DeliberateClientFilter(logging.Filter):
+    """Drops Bolt's "As you gave `client` as well, `token` will be unused" warning.
+
+    Every App here is given its client and no token; Bolt's App.__init__ reads SLACK_BOT_TOKEN
+    from the environment all the same, and warns on every worker's boot that the token it read
+    itself goes unused. A warning on every healthy boot teaches on-call to ignore warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 # Characters that end a line or drive a terminal (C0 controls but tab, DEL, NEL, U+2028/9),

@@ -416,6 +416,9 @@ def test_with_log_format_json_every_line_gunicorn_writes_is_json(tmp_path):
             raise AssertionError(f"not a JSON line: {line!r}\n" + "\n".join(lines)) from None
     messages = [(entry["logger"], entry["message"]) for entry in entries]
     assert any(logger == "gunicorn.error" and "Booting worker" in m for logger, m in messages)
+    # A healthy boot warns of nothing, and opens no control socket in the user's home.
+    assert not [entry for entry in entries if entry["level"] in ("WARNING", "ERROR")], entries
+    assert not any("Control socket" in m for _, m in messages)
     assert any(logger == "gunicorn.access" and "HEAD /healthz" in m for logger, m in messages)
     assert not [
         entry for entry in entries if entry["logger"].startswith(("alembic", "gunicorn.http"))

@@ -330,6 +330,16 @@ def test_a_store_that_is_down_is_unavailable_in_the_request_line(
     assert (record.status, record.outcome) == (200, "unavailable")
 
 
+def test_a_healthy_boot_logs_no_warning(settings, slack_standin, caplog, monkeypatch):
+    """Bolt's App reads SLACK_BOT_TOKEN from the environment though it is given a client, and
+    warned on every worker's boot that the token would be unused."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    caplog.set_level(logging.INFO)
+    configured = replace(settings, slack_signing_secret=SECRET, slack_api_url=slack_standin.api_url)
+    create_app(configured, services=build_services(configured))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
 def test_every_logged_field_is_bounded_and_forges_no_key(logged_app, caplog, restore_root_logging):
     caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
     # Signed, so its fields are read; each is the sender's text all the same.

@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from bot.logs import quiet_unverified_request_logs
+from bot.logs import quiet_bolt_logs
 from tests.slack_requests import (
     block_actions_body,
     block_actions_payload,
@@ -263,7 +263,7 @@ def test_interaction_and_event_bodies_round_trip() -> None:
 
 def _echo_app(standin: SlackStandIn) -> App:
     # A bare Bolt app, with the bot's rule for Bolt's own log lines (as create_app installs it).
-    quiet_unverified_request_logs()
+    quiet_bolt_logs()
     app = App(
         client=WebClient(token="xoxb-standin", base_url=standin.api_url),
         signing_secret=SECRET,

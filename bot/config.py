@@ -156,12 +156,18 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env"
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        dotenv_path: str | None = ".env",
+        serving: bool = True,
     ) -> Settings:
         """Read settings; real environment variables win over `.env` entries.
 
         An unset variable takes the dataclass field's default (`defaults` below): one home for
-        every default, so `Settings()` in a test is what production runs with.
+        every default, so `Settings()` in a test is what production runs with. `serving=False`
+        (printing the manifest): what only serving needs (OAuth mode's token encryption key,
+        its organisations) is not required.
         """
         defaults = cls()
         values: dict[str, str | None] = {}
@@ -185,7 +191,7 @@ class Settings:
                 "SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES turn on OAuth installs "
                 f"together; {missing} not set"
             )
-        if all(oauth.values()):
+        if all(oauth.values()) and serving:
             # OAuth mode keeps tokens in the store: refuse to start without a way to encrypt them.
             parse_token_encryption_keys(get("SLACK_TOKEN_ENCRYPTION_KEY"))
         settings = cls(
@@ -255,7 +261,8 @@ class Settings:
                 1,
             ),
         )
-        settings.check_organisations()
+        if serving:
+            settings.check_organisations()
         return settings
 
     @property

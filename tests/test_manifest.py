@@ -106,9 +106,26 @@ def test_the_rendered_yaml_reads_back_as_the_manifest_data():
         assert yaml.safe_load(render_manifest(data)) == data
 
 
-def test_manifest_refuses_a_base_url_that_is_not_a_url():
-    result = _run_manifest_command("--http", "example.test")
+@pytest.mark.parametrize("base", ["example.test", "http://example.test", "https://"])
+def test_manifest_refuses_a_base_url_slack_would_not_take(base):
+    """Slack sends requests only to HTTPS URLs: an http:// one would be refused at paste time."""
+    result = _run_manifest_command("--http", base)
     assert result.returncode == 2 and "https://HOST" in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_oauth_manifest_needs_no_secret_to_print():
+    """A manifest is printed before the app is installed anywhere: OAuth mode's token key and
+    organisations are for serving, not for the manifest."""
+    result = _run_manifest_command(
+        "--http",
+        "https://example.test",
+        SLACK_CLIENT_ID="1.2",
+        SLACK_CLIENT_SECRET="s",
+        SLACK_SCOPES="commands",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "https://example.test/slack/oauth_redirect" in result.stdout
 
 
 def test_manifest_declares_exactly_the_commands_the_app_handles(manifest):

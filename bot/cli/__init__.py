@@ -32,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
+        # A command that serves nothing (the manifest) needs none of serving's secrets.
+        settings = Settings.from_env(serving=getattr(args, "serving", True))
         return int(args.run(settings, args) or 0)
     except Exception as error:
         problem = operator_problem(error)

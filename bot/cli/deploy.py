@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from urllib.parse import urlsplit
 
 from bot.cli import STORE_ENVIRONMENT, subcommand
 from bot.config import Settings
@@ -41,7 +42,7 @@ def add_manifest(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="https://HOST",
         help="the bot's public base URL: every request URL of the manifest points there",
     )
-    manifest.set_defaults(run=print_manifest)
+    manifest.set_defaults(run=print_manifest, serving=False)
 
 
 def check(settings: Settings, _args: argparse.Namespace) -> int:
@@ -56,8 +57,15 @@ def check(settings: Settings, _args: argparse.Namespace) -> int:
 def print_manifest(settings: Settings, args: argparse.Namespace) -> int:
     from bot.cli.manifest import build_manifest, render_manifest
 
-    if args.http is not None and not args.http.startswith(("https://", "http://")):
-        print("manifest: --http takes the bot's base URL, e.g. https://HOST", file=sys.stderr)
-        return 2
+    if args.http is not None:
+        base = urlsplit(args.http)
+        if base.scheme != "https" or not base.hostname:
+            # Slack takes only HTTPS request URLs (and would refuse the manifest later).
+            print(
+                "manifest: --http takes the bot's public HTTPS base URL, e.g. https://HOST "
+                "(Slack sends requests only to https:// URLs)",
+                file=sys.stderr,
+            )
+            return 2
     print(render_manifest(build_manifest(settings, http_base_url=args.http)), end="")
     return 0

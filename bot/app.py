@@ -46,7 +46,7 @@ from bot.slack.installations import (
 )
 from bot.slack.request_shape import malformed_reason
 from bot.store.db import create_store_engine, make_session_factory
-from bot.store.failures import UPGRADE_COMMAND, store_failure_cause
+from bot.store.failures import store_failure_cause, upgrade_command
 from bot.store.schema import ensure_schema, is_up_to_date
 from bot.views.notices import build_refusal
 
@@ -305,7 +305,7 @@ class SlackWsgiApp:
             return False, "unreachable"
         if not migrated:
             logging.getLogger(__name__).warning(
-                "readiness: store not migrated: run %s", UPGRADE_COMMAND
+                "readiness: store not migrated: run %s", upgrade_command()
             )
             return False, "not migrated"
         return True, "ok"

@@ -19,6 +19,8 @@ from sqlalchemy.exc import OperationalError
 
 from bot.cli import command_for, main
 from bot.cli.manifest import BOT_SCOPES
+from bot.store.db import create_store_engine
+from bot.store.schema import is_up_to_date
 from tests.conftest import fresh_postgres_database
 from tests.e2e_dataset import INITECH_EMAIL, write_dataset
 from tests.slack_standin import SlackStandIn
@@ -393,12 +395,72 @@ def _check_env(slack: SlackStandIn, **overrides: str) -> dict[str, str]:
 def test_check_passes_on_a_good_deployment(store_url, tmp_path):
     with SlackStandIn() as slack:
         slack.granted_scopes = tuple(BOT_SCOPES)
+        slack.add_usergroup("S0SALES", "sales")
         result = run_bot("check", database_url=store_url, cwd=tmp_path, **_check_env(slack))
         assert slack.call_count("auth.test") == 1
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines and all(line.startswith("ok") for line in lines), result.stdout
     assert any("store" in line for line in lines) and any("scopes" in line for line in lines)
+    assert any(line.startswith("ok   user groups") for line in lines)
+
+
+def test_check_fails_on_a_user_group_slack_does_not_know(store_url, tmp_path):
+    """`sales-typo` let nobody in, and only the first request's log line said why."""
+    with SlackStandIn() as slack:
+        slack.granted_scopes = tuple(BOT_SCOPES)
+        slack.add_usergroup("S0SALES", "sales")
+        env = _check_env(slack, ALLOWED_USERGROUPS="sales,sales-typo")
+        result = run_bot("check", database_url=store_url, cwd=tmp_path, **env)
+    assert result.returncode == 2
+    (failure,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert "user groups" in failure and "@sales-typo" in failure and "@sales," not in failure
+
+
+def test_check_changes_nothing_where_there_is_no_store(tmp_path):
+    """With DATABASE_URL unset the store is customersdot.sqlite3 here: check says it is not
+    there, and creates neither it nor its audit file."""
+    with SlackStandIn() as slack:
+        slack.granted_scopes = tuple(BOT_SCOPES)
+        slack.add_usergroup("S0SALES", "sales")
+        result = run_bot("check", database_url="", cwd=tmp_path, **_check_env(slack))
+    assert result.returncode == 2
+    (failure,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert "no SQLite store at customersdot.sqlite3" in failure and "db upgrade" in failure
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_copied_without_its_audit_file_is_found_and_mended(tmp_path):
+    """The main file is at the latest revision, so nothing looked wrong, and every lookup
+    answered "unavailable" (its audit row could not be written). check and /readyz say so;
+    db upgrade makes the audit store again."""
+    store = tmp_path / "store.sqlite3"
+    url = f"sqlite:///{store}"
+    assert run_bot("db", "upgrade", database_url=url, cwd=tmp_path).returncode == 0
+    (tmp_path / "store.audit.sqlite3").unlink()
+    with SlackStandIn() as slack:
+        slack.granted_scopes = tuple(BOT_SCOPES)
+        slack.add_usergroup("S0SALES", "sales")
+        checked = run_bot("check", database_url=url, cwd=tmp_path, **_check_env(slack))
+        assert checked.returncode == 2
+        (failure,) = [line for line in checked.stdout.splitlines() if line.startswith("FAIL")]
+        assert "audit file" in failure and "db upgrade" in failure
+        assert not (tmp_path / "store.audit.sqlite3").exists()  # check made nothing
+        # An empty audit file (what opening the store leaves) is not ready either.
+        engine = create_store_engine(url)
+        try:
+            assert not is_up_to_date(engine)
+        finally:
+            engine.dispose()
+        mended = run_bot("db", "upgrade", database_url=url, cwd=tmp_path)
+        assert mended.returncode == 0, mended.stderr
+        engine = create_store_engine(url)
+        try:
+            assert is_up_to_date(engine)
+        finally:
+            engine.dispose()
+        again = run_bot("check", database_url=url, cwd=tmp_path, **_check_env(slack))
+    assert again.returncode == 0, again.stdout
 
 
 def test_check_fails_with_one_line_per_problem(tmp_path):
@@ -420,7 +482,7 @@ def test_check_fails_with_one_line_per_problem(tmp_path):
     assert len(failures) == 4, result.stdout
     assert "SLACK_SIGNING_SECRET" in failures[0]
     assert "allowlist" in failures[1]
-    assert "not migrated" in failures[2] and "python -m bot db upgrade" in failures[2]
+    assert "not migrated" in failures[2] and " -m bot db upgrade" in failures[2]
     assert "links:write" in failures[3] and "reinstall" in failures[3]
 
 

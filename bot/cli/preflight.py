@@ -8,13 +8,15 @@ an unmigrated database shows here rather than as a user's "unavailable" notice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.cli.manifest import BOT_SCOPES
 from bot.config import Settings, redact_url_password
 from bot.slack.client import TOKEN_REJECTED_ERRORS, create_web_client
-from bot.store.failures import UPGRADE_COMMAND, store_failure_advice
+from bot.store.failures import store_failure_advice, upgrade_command
 
 SCOPES_HEADER = "x-oauth-scopes"
 
@@ -118,9 +120,13 @@ def _check_oauth(settings: Settings) -> CheckResult:
 
 def _check_store(settings: Settings) -> CheckResult:
     from bot.store.db import create_store_engine
-    from bot.store.schema import current_revision, head_revision
+    from bot.store.schema import current_revision, head_revision, missing_audit_tables
 
     where = redact_url_password(settings.database_url)
+    missing_file = _missing_sqlite_file(settings.database_url)
+    if missing_file is not None:
+        # Opening it would create it (and its audit file): a check changes nothing.
+        return CheckResult("store", False, missing_file)
     try:
         engine = create_store_engine(
             settings.database_url,
@@ -130,23 +136,58 @@ def _check_store(settings: Settings) -> CheckResult:
         return CheckResult("store", False, store_failure_advice(error))
     try:
         current = current_revision(engine)
+        lacking = missing_audit_tables(engine) if current == head_revision() else []
     except Exception as error:  # whatever keeps us from the store, said in one line
         return CheckResult("store", False, f"{store_failure_advice(error)} ({where})")
     finally:
         engine.dispose()
+    if lacking:
+        return CheckResult(
+            "store",
+            False,
+            f"migrated, but the audit store lacks {', '.join(lacking)} (a SQLite store copied "
+            f"without its .audit.sqlite3?): run {upgrade_command()} to make them, or restore "
+            "the audit file beside the store",
+        )
     if current != head_revision():
         return CheckResult(
             "store",
             False,
             f"reachable but not migrated (schema {current or 'empty'}, latest "
-            f"{head_revision()}): run {UPGRADE_COMMAND}",
+            f"{head_revision()}): run {upgrade_command()}",
         )
     return CheckResult("store", True, f"reachable and migrated ({where})")
 
 
+def _missing_sqlite_file(database_url: str) -> str | None:
+    """What is missing of a SQLite store (its file, or its audit file beside it), or None."""
+    from sqlalchemy.engine import make_url
+
+    from bot.store.db import is_sqlite, sqlite_audit_path
+
+    if not is_sqlite(database_url):
+        return None
+    database = make_url(database_url).database
+    if not database or database == ":memory:":
+        return None
+    if not Path(database).exists():
+        return (
+            f"no SQLite store at {database}: run {upgrade_command()} to create it (or set "
+            "DATABASE_URL to the store the bot uses)"
+        )
+    audit = sqlite_audit_path(database)
+    if not Path(audit).exists():
+        return (
+            f"the audit file {audit} is missing beside the store: restore it, or run "
+            f"{upgrade_command()} to start an empty one"
+        )
+    return None
+
+
 def _check_slack(settings: Settings) -> list[CheckResult]:
     if settings.oauth_enabled:
-        # Each workspace's token comes with its install: there is no one token to test.
+        # Each workspace's token comes with its install: there is no one token to test, and
+        # each group (T0123:S0456) is read with its owner's.
         return [CheckResult("Slack token", True, "OAuth installs: each workspace's own token")]
     if not settings.slack_bot_token:
         return [CheckResult("Slack token", False, "not tested: SLACK_BOT_TOKEN is not set")]
@@ -195,4 +236,51 @@ def _check_slack(settings: Settings) -> list[CheckResult]:
                 "(python -m bot manifest) and reinstall the app to the workspace",
             ),
         ]
-    return [token, CheckResult("scopes", True, f"all {len(BOT_SCOPES)} of the manifest granted")]
+    scopes = CheckResult("scopes", True, f"all {len(BOT_SCOPES)} of the manifest granted")
+    return [token, scopes, *_check_user_groups(settings, client)]
+
+
+def _check_user_groups(settings: Settings, client: WebClient) -> list[CheckResult]:
+    """Each ALLOWED_USERGROUPS entry names a group Slack knows: a misspelt one lets nobody in
+    through it, and the bot would only say so in a log line at the first request."""
+    if not settings.allowed_usergroups:
+        return []
+    try:
+        response = client.usergroups_list(include_users=False)
+    except Exception as error:  # the scopes check above names a missing usergroups:read
+        return [
+            CheckResult(
+                "user groups",
+                False,
+                f"usergroups.list failed ({_slack_error_code(error)}): the groups are not checked",
+            )
+        ]
+    known = set()
+    for group in response.get("usergroups") or []:
+        if isinstance(group, dict):
+            known.add(str(group.get("id")))
+            known.add(str(group.get("handle", "")).lower())
+    unknown = sorted(
+        entry
+        for entry in settings.allowed_usergroups
+        if entry.lower() not in known and entry not in known
+    )
+    if unknown:
+        names = ", ".join(f"@{entry}" for entry in unknown)
+        return [
+            CheckResult(
+                "user groups",
+                False,
+                f"ALLOWED_USERGROUPS names {names}, which Slack does not know (or are disabled): "
+                "use each group's handle as Slack shows it, or its id (S…)",
+            )
+        ]
+    return [
+        CheckResult("user groups", True, f"all {len(settings.allowed_usergroups)} known to Slack")
+    ]
+
+
+def _slack_error_code(error: Exception) -> str:
+    if isinstance(error, SlackApiError) and error.response is not None:
+        return str(error.response.get("error") or "error")
+    return type(error).__name__

@@ -10,12 +10,20 @@ import re
 
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-UPGRADE_COMMAND = "python -m bot db upgrade"
+
+def upgrade_command() -> str:
+    """`db upgrade` as the operator can type it here (bot.cli.cli_command): `python -m bot`
+    outside the virtualenv would name another Python, without the bot's dependencies."""
+    from bot.cli import cli_command
+
+    return f"{cli_command()} db upgrade"
+
+
 STORE_BUSY = "busy (locked by another writer)"
 
 
 class StoreNotMigrated(RuntimeError):
-    """The store's schema is not the latest: `python -m bot db upgrade` brings it there."""
+    """The store's schema is not the latest: `db upgrade` (upgrade_command) brings it there."""
 
     def __init__(self, current: str | None, head: str | None) -> None:
         super().__init__(f"the store is not migrated (schema {current or 'empty'}, latest {head})")
@@ -76,7 +84,7 @@ def store_failure_advice(error: BaseException) -> str:
     """One line: what is wrong with the store and what to do about it."""
     cause = store_failure_cause(error)
     if cause == "not migrated":
-        return f"the store is not migrated: run {UPGRADE_COMMAND}"
+        return f"the store is not migrated: run {upgrade_command()}"
     if cause == STORE_BUSY:
         return f"the store is {cause}: an import may be running; try again when it finishes"
     if cause.startswith("DATABASE_URL"):

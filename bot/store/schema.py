@@ -14,12 +14,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, Table, inspect, text
 
 from bot.store.db import is_sqlite
 from bot.store.failures import StoreNotMigrated
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_log = logging.getLogger(__name__)
 
 
 # The name search indexes are engine-specific and live only in migrations 0009 (over
@@ -101,7 +102,25 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def is_up_to_date(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()
+    """The schema is the latest, the audit schema's tables included (a SQLite store copied
+    without its `.audit.sqlite3` is at the head, yet could audit nothing)."""
+    return current_revision(engine) == head_revision() and not missing_audit_tables(engine)
+
+
+def _audit_tables() -> list[Table]:
+    from bot.store.models import AUDIT_SCHEMA, Base
+
+    return [table for table in Base.metadata.sorted_tables if table.schema == AUDIT_SCHEMA]
+
+
+def missing_audit_tables(engine_or_connection: Engine | Connection) -> list[str]:
+    """The audit schema's tables the store lacks (on SQLite the attached audit file's)."""
+    inspector = inspect(engine_or_connection)
+    return [
+        table.name
+        for table in _audit_tables()
+        if not inspector.has_table(table.name, schema=table.schema)
+    ]
 
 
 # Any constant will do: it names the lock every instance's `db upgrade` queues on.
@@ -125,6 +144,17 @@ def upgrade(
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        if revision == "head" and missing_audit_tables(connection):
+            # A SQLite store whose audit file was lost (copied without it): the main file is
+            # at the head, so no migration would make them again. Made as the head has them;
+            # the rows that were in the lost file are gone.
+            _log.warning(
+                "the audit schema lacked %s: made empty",
+                ", ".join(missing_audit_tables(connection)),
+            )
+            from bot.store.models import Base
+
+            Base.metadata.create_all(connection, tables=_audit_tables(), checkfirst=True)
         if revision == "head":
             domains = upkeep.public_email_domains(public_email_domains)
             upkeep.bring_store_up_to_date(connection, domains)

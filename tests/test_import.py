@@ -218,7 +218,7 @@ def test_jsonl_extension_and_json_numbers(session_factory, tmp_path):
     )
     summary = import_file(session_factory, "reconciliations", path, now=NOW)
 
-    assert summary.warnings == ("unknown column 'extra' ignored",)
+    assert summary.warnings == ("1 unknown column ignored: 'extra'",)
     with session_factory() as session:
         stored = session.get(Reconciliation, 5)
     assert (stored.status, stored.invoiced_amount_minor, stored.currency) == (
@@ -533,12 +533,29 @@ def test_unknown_and_missing_columns_are_warnings(session_factory, tmp_path):
     path.write_text("id,company,plan,Salesforce Owner,,user_count\n1,Acme,premium,Kim,x,3\n")
     summary = import_licenses(session_factory, path)
 
-    assert summary.warnings[0] == "unknown column 'Salesforce Owner' ignored"
-    assert summary.warnings[1] == "column 5 has no name and was ignored"
+    assert summary.warnings[0] == "1 unknown column ignored: 'Salesforce Owner'"
+    assert summary.warnings[1] == "1 column without a name ignored (column 5)"
     assert summary.warnings[2].startswith("columns not in the file, stored as empty: contact_name,")
-    assert "user_count" not in summary.warnings[2].partition(": ")[2].split(", ")
+    missing = summary.warnings[2].partition(": ")[2].split(", ")
+    assert "user_count" not in missing
+    # Our own columns that CustomersDot's export does not have are not missed.
+    assert not {"license_type", "salesforce_account_id", "zuora_account_id"} & set(missing)
     with session_factory() as session:
         assert session.get(License, 1).user_count == 3
+
+
+def test_ten_thousand_unknown_columns_are_one_line(session_factory, tmp_path):
+    extra = [f"extra_{n}" for n in range(10_000)]
+    path = tmp_path / "licenses.csv"
+    path.write_text(
+        ",".join(["id", "company", "plan", *extra]) + "\n" + "1,Acme,premium" + ",x" * 10_000 + "\n"
+    )
+    summary = import_licenses(session_factory, path)
+    unknown = [w for w in summary.warnings if "unknown" in w]
+    assert unknown == [
+        "10,000 unknown columns ignored: 'extra_0', 'extra_1', 'extra_2', 'extra_3', 'extra_4', …"
+    ]
+    assert len(summary.warnings) <= 2
 
 
 # --- Upserts, full mode, atomicity ---------------------------------------------------------

@@ -67,11 +67,21 @@ class ImportSummary:
     customers_deleted: int = 0
     # Whether the customers were regrouped: not when the file changed nothing the rule reads.
     regrouped: bool = False
+    # Hosts: the instances the file's pings came from (the newest ping of each is kept).
+    instances: int | None = None
 
     def describe(self) -> str:
         """One line for the operator, e.g. for the CLI's final message."""
+        if self.instances is None:
+            counted = f"{self.rows:,} rows from {self.file}"
+        else:
+            counted = (
+                f"{self.rows:,} {'ping' if self.rows == 1 else 'pings'} from {self.file}, "
+                f"{self.instances:,} {'instance' if self.instances == 1 else 'instances'} "
+                "(the newest ping of each kept)"
+            )
         description = (
-            f"{self.kind.value}: {self.rows:,} rows from {self.file}: {self.inserted:,} inserted, "
+            f"{self.kind.value}: {counted}: {self.inserted:,} inserted, "
             f"{self.updated:,} updated, {self.unchanged:,} unchanged, {self.deleted:,} deleted"
         )
         if self.kind in GROUPING_KINDS and self.regrouped:
@@ -134,6 +144,8 @@ def import_file(
         if counts is not None:
             run.customers_written = counts.customers_written
             run.customers_deleted = counts.customers_deleted
+        # Pings: several rows of one instance are one stored row.
+        instances = run.distinct_keys() if spec.newest_by is not None else None
         run.finish()
         finished_at = (now or datetime.now(UTC)).astimezone(UTC)
         session.add(
@@ -154,7 +166,8 @@ def import_file(
         rows=run.rows,
         inserted=run.inserted,
         updated=run.updated,
-        unchanged=run.rows - run.inserted - run.updated,
+        unchanged=(run.rows if instances is None else instances) - run.inserted - run.updated,
+        instances=instances,
         deleted=run.deleted,
         full=full,
         finished_at=finished_at,

@@ -46,6 +46,34 @@ TEXT_MAX = 10_000
 RECONCILIATION_STATUSES = frozenset({"pending", "processed", "skipped", "failed"})
 
 
+# CustomersDot's `licenses` table (docs/ARCHITECTURE.md: Import files): its columns we keep
+# nothing of. The license file itself is kilobytes of base64 per row.
+CUSTOMERSDOT_LICENSE_COLUMNS_IGNORED = frozenset(
+    {"license_file", "updated_at", "trueup_from", "trueup_to", "creator_id"}
+)
+# version.gitlab.com's `usage_data`: a ping's other columns (settings, versions of components,
+# the usage counts), of which a card shows none.
+USAGE_DATA_COLUMNS_IGNORED = frozenset(
+    """
+    id source_ip licensee license_user_count license_starts_at license_expires_at
+    license_add_ons created_at updated_at mattermost_enabled edition host_id license_trial
+    source_license_id installation_type license_plan database_adapter database_version
+    git_version gitlab_pages_enabled gitlab_pages_version container_registry_enabled
+    elasticsearch_enabled geo_enabled gitlab_shared_runners_enabled gravatar_enabled
+    ldap_enabled omniauth_enabled reply_by_email_enabled signup_enabled
+    web_ide_clientside_preview_enabled ingress_modsecurity_enabled influxdb_metrics_enabled
+    prometheus_metrics_enabled prometheus_enabled grafana_link_enabled gitpod_enabled
+    dependency_proxy_enabled usage_activity_by_stage usage_activity_by_stage_monthly
+    gitaly_version gitaly_servers gitaly_filesystems gitaly_clusters stats counts
+    counts_monthly counts_weekly license_sha256 license_subscription_id
+    license_trial_ends_on recording_ce_finished_at recording_ee_finished_at object_store
+    topology container_registry_server database mail settings redis_hll_counters
+    analytics_unique_visits compliance_unique_visits search_unique_visits
+    raw_usage_data_id raw_usage_data_payload instance_auto_devops_enabled
+    """.split()
+)
+
+
 class ImportKind(enum.StrEnum):
     LICENSES = "licenses"
     RECONCILIATIONS = "reconciliations"
@@ -68,6 +96,9 @@ class Field:
     present_with: str | None = None
     # A source system's column only: no warning when a file lacks it.
     source_only: bool = False
+    # The source system's export has the column: a file without it is probably not that
+    # export, and is warned about. Our own columns the exports lack (`license_type`) are not.
+    in_exports: bool = True
 
 
 @dataclass(frozen=True)
@@ -88,6 +119,9 @@ class KindSpec:
     # Rows sharing a key are successive reports of one thing (a GitLab instance's usage
     # pings): the one newest by this column is kept, in the file and in the store.
     newest_by: str | None = None
+    # The documented exports' columns read deliberately by nothing (normalised names): known,
+    # so a file in the export's layout imports without a word about them.
+    ignored_columns: frozenset[str] = frozenset()
 
     @functools.cached_property
     def updated_columns(self) -> list[str]:
@@ -381,6 +415,7 @@ _SPECS: dict[ImportKind, KindSpec] = {
         table=License.__table__,  # type: ignore[arg-type]
         key="id",
         noun="license",
+        ignored_columns=CUSTOMERSDOT_LICENSE_COLUMNS_IGNORED,
         fields=(
             Field("id", _record_id, required=True),
             # CustomersDot's export has rows without a company, or without a plan (older
@@ -400,13 +435,13 @@ _SPECS: dict[ImportKind, KindSpec] = {
             Field("issued_at", _timestamp, aliases=("created_at",)),
             Field("starts_at", _date),
             Field("expires_at", _date),
-            Field("license_type", _one_of(LICENSE_TYPES)),
+            Field("license_type", _one_of(LICENSE_TYPES), in_exports=False),
             Field("zuora_subscription_id", _text),
             Field("zuora_subscription_name", _uppercase),
             Field("previous_user_count", _count, aliases=("previous_users_count",)),
             Field("trueup_quantity", _count),
-            Field("salesforce_account_id", _salesforce_id),
-            Field("zuora_account_id", _text),
+            Field("salesforce_account_id", _salesforce_id, in_exports=False),
+            Field("zuora_account_id", _text, in_exports=False),
             Field("license_md5", _md5, aliases=("license_file_md5",)),
             Field("notes", _text),
             # CustomersDot's `licenses` table: the plan's name where no plan code was kept.
@@ -456,7 +491,7 @@ _SPECS: dict[ImportKind, KindSpec] = {
         # version.gitlab.com's `usage_data`: one row per ping, under its own column names.
         fields=(
             Field("hostname", _hostname, required=True),
-            Field("license_id", _record_id),
+            Field("license_id", _record_id, in_exports=False),
             Field("gitlab_version", _text, aliases=("version",)),
             Field("active_user_count", _count),
             Field("historical_max_users", _count),
@@ -470,6 +505,7 @@ _SPECS: dict[ImportKind, KindSpec] = {
         columns=HOST_COLUMNS,
         sources={"instance_key": "hostname"},
         newest_by="last_ping_at",
+        ignored_columns=USAGE_DATA_COLUMNS_IGNORED,
     ),
     ImportKind.SUBSCRIPTIONS: KindSpec(
         kind=ImportKind.SUBSCRIPTIONS,

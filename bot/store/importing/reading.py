@@ -27,6 +27,8 @@ _HEADER_SEPARATORS = re.compile(r"[\s_.\-]+")
 # column holds whole license files, 200 KB and more, in a column the importer then ignores.
 # What is kept is bounded by each column's width (kinds.py: KindSpec.length_checks).
 CSV_CELL_MAX = 16 * 1024 * 1024
+# Unknown columns named in the one warning about them; the rest are counted.
+UNKNOWN_SHOWN = 5
 _UNCLOSED_QUOTE = 'a quoted cell opened in this record is never closed (a stray ")'
 
 
@@ -174,15 +176,18 @@ class Records:
         known = spec.column_names
         columns: list[str | None] = []
         seen: set[str] = set()
+        unknown: list[str] = []
+        unnamed: list[int] = []
         for position, cell in enumerate(header, start=1):
             header_name = _normalise_header(cell)
             if not header_name:
-                self.warnings.append(f"column {position} has no name and was ignored")
+                unnamed.append(position)
                 columns.append(None)
                 continue
             name = known.get(header_name)
             if name is None:
-                self.warnings.append(f"unknown column {cell.strip()!r} ignored")
+                if header_name not in spec.ignored_columns:
+                    unknown.append(cell.strip())
                 columns.append(None)
                 continue
             if name in seen:
@@ -202,7 +207,17 @@ class Records:
                 f"{'s' if len(missing_required) > 1 else ''}: {', '.join(missing_required)}",
                 line=1,
             )
-        missing = [f.name for f in spec.fields if f.name not in seen and not f.source_only]
+        self._warn_of_unknown(unknown)
+        if unnamed:
+            shown = ", ".join(str(position) for position in unnamed[:UNKNOWN_SHOWN])
+            more = ", …" if len(unnamed) > UNKNOWN_SHOWN else ""
+            self.warnings.append(
+                f"{len(unnamed):,} column{'s' if len(unnamed) > 1 else ''} without a name "
+                f"ignored (column {shown}{more})"
+            )
+        missing = [
+            f.name for f in spec.fields if f.name not in seen and not f.source_only and f.in_exports
+        ]
         if missing:
             self.warnings.append(
                 f"column{'s' if len(missing) > 1 else ''} not in the file, stored as empty: "
@@ -210,9 +225,33 @@ class Records:
             )
         return columns
 
+    def _warn_of_unknown(self, unknown: Sequence[str]) -> None:
+        """One line for the columns no kind knows, however many: how many, and the first few."""
+        if not unknown:
+            return
+        shown = ", ".join(repr(name) for name in unknown[:UNKNOWN_SHOWN])
+        more = ", …" if len(unknown) > UNKNOWN_SHOWN else ""
+        self.warnings.append(
+            f"{len(unknown):,} unknown column{'s' if len(unknown) > 1 else ''} ignored: "
+            f"{shown}{more}"
+        )
+
     def _json_rows(self, spec: KindSpec) -> Generator[tuple[int, list[Any]], None, None]:
         known = spec.column_names
         unknown_reported: set[str] = set()
+        unknown: list[str] = []
+        try:
+            yield from self._json_records(spec, known, unknown_reported, unknown)
+        finally:
+            self._warn_of_unknown(unknown)
+
+    def _json_records(
+        self,
+        spec: KindSpec,
+        known: dict[str, str],
+        unknown_reported: set[str],
+        unknown: list[str],
+    ) -> Generator[tuple[int, list[Any]], None, None]:
         for number, line_text in enumerate(_decoded_lines(self.path), start=1):
             if not line_text.strip():
                 continue
@@ -234,7 +273,8 @@ class Records:
                 if name is None:
                     if header_name not in unknown_reported:
                         unknown_reported.add(header_name)
-                        self.warnings.append(f"unknown column {key!r} ignored")
+                        if header_name not in spec.ignored_columns:
+                            unknown.append(key)
                     continue
                 if name in seen:
                     raise ImportFailed(f"column {name} appears twice", line=number)

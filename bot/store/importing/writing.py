@@ -181,6 +181,11 @@ class ImportWriter:
     def finish(self) -> None:
         """Before the commit: whatever the engine must undo itself (SQLite's temporary tables)."""
 
+    def distinct_keys(self) -> int:
+        """The keys the file held (a host's several pings are one instance); before `finish`."""
+        ((count,),) = self._fetch(f"SELECT count(*) FROM {SEEN_TABLE}")
+        return int(count)
+
     # -- rows
 
     def can_bulk_load(self) -> bool:

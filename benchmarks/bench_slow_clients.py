@@ -14,7 +14,6 @@ were answered and their median latency against the same server's unhindered medi
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import tempfile
 import time
@@ -29,6 +28,7 @@ from bot.store.schema import upgrade
 from tests.e2e_dataset import load_dataset
 from tests.slack_requests import post_to_url, slash_command_body
 from tests.slack_standin import SlackStandIn
+from tests.slow_clients import slow_client
 
 SECRET = "bench-slow-clients-secret"
 # Longer than any lookup takes, shorter than a slow client is kept (bot.asgi_adapter:
@@ -38,18 +38,6 @@ SERVERS = (
     ("threaded worker (gthread, 4 threads)", "benchmarks.threaded_wsgi:app", ["-k", "gthread"]),
     ("asyncio worker (bot.asgi, production)", "bot.asgi:app", []),
 )
-
-
-def _slow_client(port: int, number: int) -> socket.socket:
-    connection = socket.create_connection(("127.0.0.1", port))
-    if number % 2:
-        connection.sendall(
-            b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n"
-            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\na"
-        )
-    else:
-        connection.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n")
-    return connection
 
 
 def _lookups(port: int, count: int, timeout: float) -> list[float | None]:
@@ -94,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             log = workdir / f"{module.split(':')[0]}.log"
             with gunicorn(module, env, log, extra_args=extra) as port:
                 alone = [t for t in _lookups(port, args.lookups, ATTACK_TIMEOUT) if t is not None]
-                slow = [_slow_client(port, n) for n in range(args.slow_clients)]
+                slow = [slow_client(port, n) for n in range(args.slow_clients)]
                 try:
                     # A threaded server answers none: a few tries say so without waiting long.
                     attacked = _lookups(port, max(3, args.lookups // 4), ATTACK_TIMEOUT)

@@ -32,6 +32,7 @@ from tests.slack_requests import (
     slash_command_body,
 )
 from tests.slack_standin import SlackStandIn
+from tests.store_down import app_with_the_store_down
 
 SECRET = "e2e-signing-secret"
 ALLOWED = "UALLOWED"
@@ -391,15 +392,7 @@ def test_a_store_that_is_down_gets_a_clear_answer_and_the_app_keeps_serving(
     settings, slack_standin
 ):
     slack_standin.add_user(ALLOWED, email="ae@sales.example")
-    down = replace(
-        settings,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack_standin.api_url,
-        # Nothing listens on port 1: every connection is refused at once.
-        database_url="postgresql+psycopg://bot@127.0.0.1:1/customersdot",
-    )
-    services = build_services(down)
-    wsgi = SlackWsgiApp(create_app(down, services=services), services)
+    wsgi = app_with_the_store_down(settings, slack_standin, SECRET)
     body = slash_command_body("/license", "initech", response_url=slack_standin.response_url())
     for _ in range(2):
         response = post_to_wsgi(wsgi, body, SECRET)

@@ -36,6 +36,7 @@ from tests.slack_requests import (
     slash_command_body,
 )
 from tests.slack_standin import SlackStandIn
+from tests.slow_clients import slow_client
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "gunicorn-signing-secret"
@@ -306,27 +307,13 @@ def test_refusal_and_bad_signature_through_gunicorn(server):
 SLOW_CLIENTS = 300
 
 
-def _slow_client(port: int, number: int) -> socket.socket:
-    """A client that sends part of a request and waits: half of them the headers and one byte
-    of a 1,000-byte body, half only the start of their headers."""
-    connection = socket.create_connection(("127.0.0.1", port))
-    if number % 2:
-        connection.sendall(
-            b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n"
-            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\na"
-        )
-    else:
-        connection.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n")
-    return connection
-
-
 def test_hundreds_of_slow_clients_do_not_keep_slack_waiting(server):
     """Issue 18: sixteen clients that sent headers and one byte of their body held every thread
     of the threaded worker, and a signed lookup waited 60 s. With the asyncio worker a waiting
     client holds no thread: the lookup is answered while all of them still wait, well before
     the first is let go (BODY_SECONDS)."""
     port = int(server.url.rsplit(":", 1)[1])
-    slow = [_slow_client(port, number) for number in range(SLOW_CLIENTS)]
+    slow = [slow_client(port, number) for number in range(SLOW_CLIENTS)]
     try:
         body = slash_command_body("/license", "Initech")
         response = post_to_url(server.events_url, body, SECRET, timeout=BODY_SECONDS / 2)
@@ -521,7 +508,7 @@ def test_nginx_in_front_holds_slow_clients_and_forwards_slack(server, tmp_path):
     gunicorn_port = int(server.url.rsplit(":", 1)[1])
     with _nginx_in_front_of(gunicorn_port, tmp_path) as port:
         url = f"http://127.0.0.1:{port}/slack/events"
-        slow = [_slow_client(port, number) for number in range(SLOW_CLIENTS)]
+        slow = [slow_client(port, number) for number in range(SLOW_CLIENTS)]
         try:
             response = post_to_url(
                 url, slash_command_body("/license", "Initech"), SECRET, timeout=BODY_SECONDS / 2

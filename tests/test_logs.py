@@ -23,6 +23,7 @@ from bot.logs import (
     configure_logging,
 )
 from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
+from tests.store_down import app_with_the_store_down
 
 SECRET = "logs-signing-secret-1234"
 
@@ -313,16 +314,8 @@ def test_a_store_that_is_down_is_unavailable_in_the_request_line(
     """The command is answered 200 with the "unavailable" notice (the replay check could not
     be made); the line says `unavailable`, not `ok`."""
     caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
-    down = replace(
-        settings,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack_standin.api_url,
-        # Nothing listens on port 1: every connection is refused at once.
-        database_url="postgresql+psycopg://bot@127.0.0.1:1/customersdot",
-    )
-    services = build_services(down)
     app = RequestLogMiddleware(
-        SlackWsgiApp(create_app(down, services=services), services), signing_secret=SECRET
+        app_with_the_store_down(settings, slack_standin, SECRET), signing_secret=SECRET
     )
     response = post_to_wsgi(app, slash_command_body("/license", "initech"), SECRET)
     assert response.status == 200 and "unavailable" in response.json()["text"]

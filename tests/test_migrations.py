@@ -191,6 +191,15 @@ def test_a_store_built_at_an_earlier_revision_upgrades_with_todays_rule(
 def test_an_upgrade_of_an_up_to_date_store_changes_no_data(
     engine_name: str, tmp_path: Path
 ) -> None:
+    with _upgraded_from_the_revision_before_the_head(engine_name, tmp_path) as engine:
+        _upgrade_again_changes_nothing_until_a_version_is_stale(engine)
+
+
+@contextmanager
+def _upgraded_from_the_revision_before_the_head(
+    engine_name: str, tmp_path: Path
+) -> Iterator[Engine]:
+    """A store filled at the revision before the head, then upgraded to it."""
     before_head = _revisions()[-2]
     with _empty_store(engine_name, tmp_path, before_head) as engine:
         if engine is None:
@@ -198,7 +207,7 @@ def test_an_upgrade_of_an_up_to_date_store_changes_no_data(
         upgrade(engine, before_head)
         _fill_at(engine, before_head)
         upgrade(engine)
-        _upgrade_again_changes_nothing_until_a_version_is_stale(engine)
+        yield engine
 
 
 def _upgrade_again_changes_nothing_until_a_version_is_stale(engine: Engine) -> None:
@@ -221,13 +230,7 @@ def test_two_processes_finding_the_store_stale_take_turns(engine_name: str, tmp_
     rule version stale: the second waits for the first's commit and finds nothing left to do,
     instead of failing on the versions the first wrote (PostgreSQL: a duplicate key; SQLite:
     a snapshot that can no longer write)."""
-    before_head = _revisions()[-2]
-    with _empty_store(engine_name, tmp_path, before_head) as engine:
-        if engine is None:
-            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
-        upgrade(engine, before_head)
-        _fill_at(engine, before_head)
-        upgrade(engine)
+    with _upgraded_from_the_revision_before_the_head(engine_name, tmp_path) as engine:
         with engine.begin() as connection:
             connection.execute(
                 update(StoreMeta).where(StoreMeta.key == "customer_rule").values(value="0")

@@ -28,6 +28,7 @@ from tests.slack_requests import (
     slash_command_body,
 )
 from tests.slack_standin import SlackStandIn
+from tests.store_down import app_with_the_store_down
 
 SECRET = "replay-signing-secret"
 ALLOWED = "UALLOWED"
@@ -140,16 +141,8 @@ def test_event_retries_are_re_signed_and_left_to_the_event_id_claim(deployment, 
 
 
 def test_a_store_that_cannot_take_the_claim_fails_closed(settings, slack_standin):
-    down = replace(
-        settings,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack_standin.api_url,
-        # Nothing listens on port 1: every connection is refused at once.
-        database_url="postgresql+psycopg://bot@127.0.0.1:1/customersdot",
-    )
     slack_standin.add_user(ALLOWED, email="ae@sales.example")
-    services = build_services(down)
-    wsgi = SlackWsgiApp(create_app(down, services=services), services)
+    wsgi = app_with_the_store_down(settings, slack_standin, SECRET)
     slack_standin.clear()
     command = post_to_wsgi(wsgi, slash_command_body(ids.LICENSE_COMMAND, "initech"), SECRET)
     # A command still tells the user why (Slack shows a command's response body).

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.search import CANDIDATE_LIMIT, find_customers, search_words
 from bot.store.models import CustomerName, SearchWord
 from tests.sql_capture import captured_statements
-from tests.store_rows import add_customer
+from tests.store_rows import add_customer, add_name
 
 # A statement with one of these ranks every trigram match before returning the first.
 TODAY = date(2026, 11, 27)
@@ -147,3 +147,19 @@ def test_a_word_too_long_for_any_name_is_not_sent_to_the_vocabulary(
         result = find_customers(with_vocabulary, "initech" + "q" * 193, today=TODAY)
     assert not any("search_word" in statement for statement in statements)
     assert result.choices == () or result.choices[0].key == "sf:INITECH"
+
+
+@pytest.mark.parametrize("query", ["Elizabeth Wang", "Wang"])
+def test_a_persons_name_skips_the_corrected_and_ranked_probes(
+    engine: Engine, with_vocabulary: Session, query: str
+) -> None:
+    """A contact named by the query ranks above any company guess: the vocabulary and the
+    ranked fuzzy probe (the costliest statements, 35 ms at 1M names) are not run for it."""
+    for number in range(3):
+        add_name(with_vocabulary, f"name:Mesa Media {number}", "Elizabeth Wang", kind="contact")
+    with_vocabulary.commit()
+    with captured_statements(engine) as statements:
+        result = find_customers(with_vocabulary, query, today=TODAY)
+    assert {c.matched_as for c in result.choices} == {("contact", "Elizabeth Wang")}
+    assert with_marker(statements, RANKED_PROBE_MARKERS) == []
+    assert not [s for s in statements if "search_word" in s]

@@ -123,6 +123,9 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
     5. The fuzzy probe: names sharing the most trigrams, ranked by the engine over every name
        sharing one. The costliest statement a lookup can run, so it is the last resort: only
        when 1-4 found too little (no word to correct, or corrections no name has).
+    Steps 1-5 read the companies' names. Between 3 and 4, unless a company's name is the query
+    exactly, one statement reads the people's names (`_contact_candidates`); when a person's
+    name holds the query, steps 4 and 5 are skipped: their guesses rank below it anyway.
     Probes 2 and 3 are not ranked by the engine: ranking is what costs (every match must be
     scored before the first is known), and below CANDIDATE_LIMIT rows they return every
     match anyway, which this module then ranks against the query as typed.
@@ -133,25 +136,22 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
             session, CONTACT_NAMES, name_key
         )
     probes = _SQLITE_PROBES if dialect == "sqlite" else _POSTGRESQL_PROBES
-    found = _company_candidates(session, probes, name_key)
+    found, settled = _cheap_candidates(session, probes, name_key)
     containing_query = sum(1 for row in found if name_key in row[2])
     if _exact_key_is_one_customers(found, name_key) or containing_query >= CANDIDATE_LIMIT:
         # A company's name exactly, or a full probe of names containing the query: people's
         # names rank after them all (bot.search.ranking), so none could be shown.
         return found
-    return found + _contact_candidates(session, probes, name_key)
-
-
-def _company_candidates(session: Session, probes: _TrigramProbes, name_key: str) -> list[_Row]:
-    """Steps 1-5 over the companies' names (every kind but `contact`)."""
-    found, settled = _cheap_candidates(session, probes, name_key)
-    if settled:
-        return found
+    people = _contact_candidates(session, probes, name_key)
+    if settled or any(name_key in row[2] for row in people):
+        # People named by the query's words rank above any company the corrected or fuzzy
+        # probes could find (ranking: word matches before fuzzy ones), and those probes are
+        # the costliest: "Elizabeth Wang" is a contact, not a misspelt company.
+        return found + people
     corrected = _corrected_candidates(session, probes, _corrected_keys(session, probes, name_key))
     if corrected:
-        return found + corrected
-    found.extend(probes.fuzzy(session, COMPANY_NAMES, name_key))
-    return found
+        return found + corrected + people
+    return found + probes.fuzzy(session, COMPANY_NAMES, name_key) + people
 
 
 def _contact_candidates(session: Session, probes: _TrigramProbes, name_key: str) -> list[_Row]:

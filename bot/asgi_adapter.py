@@ -71,7 +71,10 @@ class BufferedWsgi:
         self._executor: ThreadPoolExecutor | None = None
 
     def __getattr__(self, name: str) -> Any:
-        # The wrapped app's attributes (tests reach `_services`) stay reachable.
+        # The wrapped app's attributes (tests reach `_services`) stay reachable; not `_app`
+        # itself before it is set (that would ask this method again, without end).
+        if name == "_app":
+            raise AttributeError(name)
         return getattr(self._app, name)
 
     @property

@@ -156,8 +156,8 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
 
 def _contact_candidates(session: Session, probes: _TrigramProbes, name_key: str) -> list[_Row]:
     """People's names starting with the query, then (from MIN_SUBSTRING_QUERY_LENGTH) with a
-    word starting with it or containing it, each LIMITed: a person is looked up by their name
-    or surname as written, not corrected or guessed at, and ranks after every company
+    word starting with it, each LIMITed: a person is looked up by their name or surname as
+    written, not by part of a word, not corrected or guessed at, and ranks after every company
     (bot.search.ranking)."""
     if has_cjk(name_key) or len(name_key) < MIN_SUBSTRING_QUERY_LENGTH:
         found = _prefix_candidates(session, CONTACT_NAMES, name_key)
@@ -347,7 +347,8 @@ class _TrigramProbes:
     """One engine's trigram-index probes (steps 2-5 of `_name_candidates`)."""
 
     containing: Callable[[Session, NameSet, str], list[_Row]]
-    # Probes 1 and 2 in one statement (people's names: one round trip, however they match).
+    # Keys starting with the query, then a word starting with it, in one statement (people's
+    # names: one round trip).
     starting_or_containing: Callable[[Session, NameSet, str], list[_Row]]
     # Names containing every word of any of the word sets (probe 3, and 4 on corrected words).
     with_all_words_of_any: Callable[[Session, NameSet, Sequence[Sequence[str]]], list[_Row]]
@@ -404,20 +405,24 @@ def _sqlite_containing(session: Session, names: NameSet, name_key: str) -> list[
 
 
 def _sqlite_starting_or_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
+    # Keys starting with the query, then, only while those did not fill the probe, keys with a
+    # word starting with it (a surname): the condition on the first part's count is constant,
+    # so SQLite tests it once and skips the second scan when the first is full.
+    starting = (
+        f"SELECT id FROM customer_name WHERE {names.predicate}"
+        " AND search_key >= :low AND search_key < :high ORDER BY search_key LIMIT :limit"
+    )
     rows = session.execute(
         text(
             f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
-            "SELECT id FROM (SELECT id FROM customer_name"
-            f" WHERE {names.predicate} AND search_key >= :low AND search_key < :high"
-            " ORDER BY search_key LIMIT :limit)"
+            f"SELECT id FROM ({starting})"
             f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
-            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'probe')}))"
+            f" WHERE (SELECT count(*) FROM ({starting})) < :limit)"
         ),
         {
             "low": name_key,
             "high": name_key + "\U0010ffff",
             "word_start": _fts_string(" " + name_key),
-            "probe": _fts_string(name_key),
             "limit": CANDIDATE_LIMIT,
         },
     )
@@ -502,12 +507,20 @@ def _postgresql_starting_or_containing(
         .where(in_order >= name_key, in_order < name_key + "\U0010ffff")
         .order_by(in_order)
         .limit(CANDIDATE_LIMIT)
+        .cte("starting")
     )
-    word_start = _names(names).where(search_key.contains(" " + name_key, autoescape=True))
-    inside = _names(names).where(search_key.contains(name_key, autoescape=True))
-    every = union(
-        starting, word_start.limit(CANDIDATE_LIMIT), inside.limit(CANDIDATE_LIMIT)
-    ).subquery()
+    # A word starting with the query (a surname), only while the keys starting with it did not
+    # fill the probe: an uncorrelated condition, which PostgreSQL tests once (a one-time
+    # filter) and so skips the trigram scan when the first part is full.
+    word_start = (
+        _names(names)
+        .where(
+            search_key.contains(" " + name_key, autoescape=True),
+            select(func.count()).select_from(starting).scalar_subquery() < CANDIDATE_LIMIT,
+        )
+        .limit(CANDIDATE_LIMIT)
+    )
+    every = union(select(starting), word_start).subquery()
     return _rows(session, select(every))
 
 

@@ -699,7 +699,7 @@ def _lookups(factory: sessionmaker[Session]) -> Any:
     from bot.config import Settings
     from bot.links import Links
 
-    return LookupService(factory, Links.from_settings(Settings()))
+    return LookupService(factory, Links.from_settings(Settings()), rate_limit_per_hour=0)
 
 
 def _acme(store: Store) -> None:

@@ -66,7 +66,7 @@ def serving(store_url: str, tmp_path: Path) -> Iterator[tuple[LookupService, Rea
     load_dataset(factory, tmp_path, date(2026, 11, 27))
     switch = ReadOnlySwitch(store_url, engine)
     try:
-        yield LookupService(factory, Links.from_settings(Settings())), switch
+        yield LookupService(factory, Links.from_settings(Settings()), rate_limit_per_hour=0), switch
     finally:
         switch.set(False)
         engine.dispose()

@@ -346,7 +346,9 @@ def test_pick_lists_judge_active_licenses_by_the_injected_clock(session: Session
     add_license(session, 2, "sf:WEST", starts=date(2024, 1, 1), expires=date(2025, 1, 1))
     session.commit()
     factory = sessionmaker(bind=session.get_bind())
-    lookups = LookupService(factory, Links.from_settings(Settings()), clock=lambda: fixed_now)
+    lookups = LookupService(
+        factory, Links.from_settings(Settings()), clock=lambda: fixed_now, rate_limit_per_hour=0
+    )
     requester = Requester("UALICE", "T1", channel_id="C1")
 
     choices = {c.key: c for c in lookups.customer_choices_for("acme", requester)}

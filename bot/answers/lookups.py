@@ -22,7 +22,13 @@ from bot.answers.redaction import Audience, Redaction, redaction_for
 from bot.links import Links
 from bot.logs import STORE_UNAVAILABLE_OUTCOME, note_request_outcome
 from bot.records import CustomerChoice, LicenseOverview
-from bot.search import QueryKind, SearchResult, find_customer_in_text, find_customers
+from bot.search import (
+    CHOICES_SHOWN,
+    QueryKind,
+    SearchResult,
+    find_customer_in_text,
+    find_customers,
+)
 from bot.slack.actor import Actor
 from bot.store.audit import (
     AuditEntry,
@@ -97,7 +103,7 @@ MORE_ACTION_BY_COMMAND = {
 COMMAND_BY_MORE_ACTION = {action: command for command, action in MORE_ACTION_BY_COMMAND.items()}
 # A pick list's page: the search's own default limit. "Show more" pages go this deep at most:
 # a customer further down than that is found faster by a narrower search.
-PICK_PAGE_SIZE = 8
+PICK_PAGE_SIZE = CHOICES_SHOWN
 PICK_OFFSET_MAX = 40
 MORE_GONE = "That list cannot be continued. Search again with a longer name."
 
@@ -124,13 +130,13 @@ class LookupService:
         *,
         show_contact_emails_in_channels: bool = False,
         clock: Callable[[], datetime] | None = None,
-        rate_limit_per_hour: int = 0,
+        rate_limit_per_hour: int,
     ) -> None:
         self._session_factory = session_factory
         self._links = links
         self._show_emails_in_channels = show_contact_emails_in_channels
         self._clock = clock or (lambda: datetime.now(UTC))
-        # 0 = no limit (LOOKUP_RATE_LIMIT_PER_HOUR).
+        # LOOKUP_RATE_LIMIT_PER_HOUR (Settings holds its default); 0 = no limit.
         self._rate_limit = rate_limit_per_hour
 
     def answer_query(

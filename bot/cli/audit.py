@@ -33,7 +33,8 @@ def add_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     subcommand(
         audit_commands,
         "purge",
-        "delete audit rows older than AUDIT_RETENTION_DAYS (default 400)",
+        "delete audit rows older than AUDIT_RETENTION_DAYS "
+        f"(default {Settings().audit_retention_days})",
         "AUDIT_RETENTION_DAYS=365 python -m bot audit purge",
         details=STORE_ENVIRONMENT,
     ).set_defaults(run=audit_purge)

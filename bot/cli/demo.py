@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import money
+from bot.licensing import GRACE_PERIOD
 from bot.search import company_search_key
 from bot.store.importing import (
     ImportKind,
@@ -42,7 +43,6 @@ DEMO_SEED = 20261127
 GENERATED_CUSTOMERS = 294  # plus the hand-written ones below: about 300 in all
 FIRST_LICENSE_ID = 10_001
 FIRST_RECONCILIATION_ID = 70_001
-GRACE_DAYS = 14
 
 LICENSE_COLUMNS = tuple(import_columns(ImportKind.LICENSES))
 RECONCILIATION_COLUMNS = tuple(import_columns(ImportKind.RECONCILIATIONS))
@@ -779,7 +779,7 @@ class _DemoGenerator:
         else:
             plan = self.rng.choice(SELF_MANAGED_PLANS)
         if shape == "grace":
-            last_expires_at = today - timedelta(days=self.rng.randint(1, GRACE_DAYS - 1))
+            last_expires_at = today - timedelta(days=self.rng.randint(1, GRACE_PERIOD.days - 1))
         elif shape == "expired":
             last_expires_at = today - timedelta(days=self.rng.randint(60, 900))
         else:

@@ -92,6 +92,7 @@ from bot.store.queries import customer_choices
 
 __all__ = [
     "CANDIDATE_LIMIT",
+    "CHOICES_SHOWN",
     "COMPANY_NAME_CACHE_SIZE",
     "JAPANESE_LEGAL_FORMS",
     "LEGAL_FORM_SPELLINGS",
@@ -142,6 +143,8 @@ __all__ = [
 ]
 
 MAX_SUGGESTIONS = 3
+# Customers a search returns by default: a pick list's page (bot.answers.lookups).
+CHOICES_SHOWN = 8
 # Other matches offered beside a card whose name the query is exactly.
 MAX_ALSO_MATCHING = 5
 
@@ -171,7 +174,12 @@ class SearchResult:
 
 
 def find_customers(
-    session: Session, text: str, *, today: date, limit: int = 8, load_choices: bool = True
+    session: Session,
+    text: str,
+    *,
+    today: date,
+    limit: int = CHOICES_SHOWN,
+    load_choices: bool = True,
 ) -> SearchResult:
     """The customers `text` means, best first (ARCHITECTURE.md: the search rule).
 

@@ -21,7 +21,7 @@ from bot.answers.lookups import LookupService
 from bot.config import ConfigError, Settings
 from bot.links import Links
 
-# Re-exported: the entry points (bot.wsgi, python -m bot serve) configure logging through here.
+# Re-exported: the entry points (bot.asgi, python -m bot serve) configure logging through here.
 from bot.logs import configure_logging as configure_logging
 from bot.logs import quiet_bolt_logs
 from bot.request_body import MAX_BODY_BYTES as MAX_BODY_BYTES
@@ -30,7 +30,6 @@ from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
 from bot.slack.authorization import SingleWorkspaceAuthorization
 from bot.slack.bolt_request import SlackWsgiHandler
 from bot.slack.client import create_web_client
-from bot.slack.dedupe import INVALID_REQUEST, EventDedupeMiddleware
 from bot.slack.identity import AccessResolver, IdentityResolver
 from bot.slack.install_guard import InstallGuard, InstallRefusal
 from bot.slack.installations import (
@@ -44,6 +43,7 @@ from bot.slack.installations import (
     build_oauth_flow,
     build_oauth_settings,
 )
+from bot.slack.request_claims import INVALID_REQUEST, RequestClaimMiddleware
 from bot.slack.request_shape import malformed_reason
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.failures import store_failure_cause, upgrade_command
@@ -166,7 +166,7 @@ def create_app(
         )
         resolver = identity_resolver or IdentityResolver(client, settings)
     # First: a retried Events API delivery is dropped before anything else acts on it.
-    app.use(EventDedupeMiddleware(services.session_factory))
+    app.use(RequestClaimMiddleware(services.session_factory))
     app.use(
         allowlist_middleware(
             resolver,

@@ -47,7 +47,7 @@ def fresh_trigger_id() -> str:
 def with_fresh_trigger_id(command_body: str) -> str:
     """A slash command body sent again as Slack would send the user's next command: with a new
     trigger_id, so it is not signed like the first (the app refuses a repeated signature as a
-    replay, bot/slack/dedupe.py)."""
+    replay, bot/slack/request_claims.py)."""
     fresh = urlencode({"trigger_id": fresh_trigger_id()})
     replaced, count = re.subn(r"(?<![^&])trigger_id=[^&]*", lambda _: fresh, command_body)
     if count != 1:

@@ -1,4 +1,4 @@
-"""A signed request replayed inside Slack's 5-minute window is refused (bot/slack/dedupe.py), on both
+"""A signed request replayed inside Slack's 5-minute window is refused (bot/slack/request_claims.py), on both
 engines and across workers; Slack's re-signed event retries stay the event_id claim's business.
 
 A replay here is what an attacker who captured one request can send: the same body, timestamp
@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bot import ids
 from bot.app import Services, SlackWsgiApp, build_services, create_app
-from bot.slack.dedupe import REPLAY_STATUS, SIGNATURE_KEY_PREFIX, signature_claim_key
+from bot.slack.request_claims import REPLAY_STATUS, SIGNATURE_KEY_PREFIX, signature_claim_key
 from bot.store.models import AuditEvent, Customer, ProcessedEvent
 from tests.e2e_dataset import INITECH_EMAIL, load_dataset
 from tests.slack_requests import (

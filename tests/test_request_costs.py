@@ -38,7 +38,7 @@ SQL_VERBS = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")
 # the user's rate-limit lock first (PostgreSQL: pg_advisory_xact_lock; SQLite: a no-op DELETE
 # that takes the audit file's write lock), so that concurrent requests of one user cannot all
 # pass the check before any is counted; the audit row is written in the same transaction. And
-# one INSERT claims the request's signature (bot/slack/dedupe.py), so a replay of it is refused.
+# one INSERT claims the request's signature (bot/slack/request_claims.py), so a replay of it is refused.
 # A name that is no company's exactly then reads the people's names that start with it or
 # contain it, in one statement (the contacts' own index, migration 0009).
 # The card of a customer with an account or subscription (Initech's) reads, besides its

@@ -1,4 +1,6 @@
-"""Events API de-duplication: a retried delivery is handled once, whoever receives it.
+"""Request claims: each Slack request counts once, whoever receives it. Every request that
+passes here writes a claim to the store: an Events API delivery its `event_id` (a retried
+delivery is handled once), any other signed request its signature (a replay is refused).
 
 Slack redelivers an event (same `event_id`, with `X-Slack-Retry-Num` / `X-Slack-Retry-Reason`)
 when our answer was slow or failed. Gunicorn workers and instances share nothing but the store,
@@ -119,8 +121,8 @@ def purge_processed_events(
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-class EventDedupeMiddleware(Middleware):
-    """Claims each Events API delivery in the store, and each other signed request's signature;
+class RequestClaimMiddleware(Middleware):
+    """Claims each request in the store (a delivery's event_id, another request's signature):
     acks and drops a delivery already claimed, refuses a replayed request with 401."""
 
     def __init__(
@@ -140,7 +142,7 @@ class EventDedupeMiddleware(Middleware):
 
     @property
     def name(self) -> str:
-        return "EventDedupeMiddleware"
+        return "RequestClaimMiddleware"
 
     def process(
         self,

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot.app import SlackWsgiApp, build_services, create_app
-from bot.slack.dedupe import (
+from bot.slack.request_claims import (
     RETENTION,
-    EventDedupeMiddleware,
+    RequestClaimMiddleware,
     claim_event,
     purge_processed_events,
 )
@@ -53,7 +53,7 @@ def _event_request(event_id: str, retry_num: str | None = None) -> BoltRequest:
     return BoltRequest(body=body, headers=headers)
 
 
-def _run(middleware: EventDedupeMiddleware, req: BoltRequest) -> tuple[BoltResponse, int]:
+def _run(middleware: RequestClaimMiddleware, req: BoltRequest) -> tuple[BoltResponse, int]:
     handled: list[int] = []
 
     def next_() -> BoltResponse:
@@ -66,7 +66,7 @@ def _run(middleware: EventDedupeMiddleware, req: BoltRequest) -> tuple[BoltRespo
 
 
 def test_the_middleware_drops_a_retried_delivery(session_factory):
-    middleware = EventDedupeMiddleware(session_factory, clock=lambda: NOW)
+    middleware = RequestClaimMiddleware(session_factory, clock=lambda: NOW)
     first, handled_first = _run(middleware, _event_request("EvA"))
     retry, handled_retry = _run(middleware, _event_request("EvA", retry_num="1"))
     assert (first.body, handled_first) == ("handled", 1)
@@ -74,7 +74,7 @@ def test_the_middleware_drops_a_retried_delivery(session_factory):
 
 
 def test_commands_and_interactions_pass_unclaimed(session_factory):
-    middleware = EventDedupeMiddleware(session_factory, clock=lambda: NOW)
+    middleware = RequestClaimMiddleware(session_factory, clock=lambda: NOW)
     command = BoltRequest(body=slash_command_body("/license", "initech"))
     for _ in range(2):
         _response, handled = _run(middleware, command)
@@ -88,12 +88,12 @@ def test_store_down_means_not_handled_and_redelivered(session_factory):
         def __call__(self):
             raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
-    middleware = EventDedupeMiddleware(BrokenFactory(), clock=lambda: NOW)  # type: ignore[arg-type]
+    middleware = RequestClaimMiddleware(BrokenFactory(), clock=lambda: NOW)  # type: ignore[arg-type]
     response, handled = _run(middleware, _event_request("EvDown"))
     # Not handled (a duplicate post is worse than a late one); 503 makes Slack redeliver.
     assert (response.status, handled) == (503, 0)
     # The redelivery, once the store is back, is claimed and handled exactly once.
-    middleware = EventDedupeMiddleware(session_factory, clock=lambda: NOW)
+    middleware = RequestClaimMiddleware(session_factory, clock=lambda: NOW)
     assert _run(middleware, _event_request("EvDown", retry_num="1"))[1] == 1
     assert _run(middleware, _event_request("EvDown", retry_num="2"))[1] == 0
 
@@ -101,7 +101,7 @@ def test_store_down_means_not_handled_and_redelivered(session_factory):
 def test_purging_runs_at_most_once_per_interval(session_factory):
     ticks = iter([0.0, 10.0, 4000.0])
     clock_now = [NOW - RETENTION - timedelta(hours=2)]
-    middleware = EventDedupeMiddleware(
+    middleware = RequestClaimMiddleware(
         session_factory,
         clock=lambda: clock_now[0],
         monotonic=lambda: next(ticks),

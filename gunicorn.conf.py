@@ -9,10 +9,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gunicorn's asyncio worker: a connection is a coroutine until its request is whole, and only
 # then takes one of the app's threads (GUNICORN_THREADS a worker: bot.asgi). A threaded worker
 # gave a thread to every client that had sent its headers: sixteen that then sent one byte of
-# their body held them all (docs/deployment.md: Slow clients).
-worker_class = "asgi"
-# Connections a worker holds at once, waiting ones included; beyond them new ones wait to be
-# accepted.
+# their body held them all. Ours adds what gunicorn's lacks: a deadline for a request's headers
+# (HEADER_TIMEOUT_SECONDS, 10) and the cap below (bot/gunicorn_worker.py).
+worker_class = "bot.gunicorn_worker.GuardedASGIWorker"
+# Connections a worker holds at once, waiting ones included; one more is closed at once.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
 # Slack gives up after 3 seconds; a request still running long after that is stuck.
 timeout = 30

@@ -187,7 +187,9 @@ def test_workers_boot_and_answer_probes_with_slack_unreachable(tmp_path):
 
 
 @contextmanager
-def _one_worker_with_data(tmp_path: Path, slack: SlackStandIn) -> Iterator[tuple[str, Path]]:
+def _one_worker_with_data(
+    tmp_path: Path, slack: SlackStandIn, **extra_env: str
+) -> Iterator[tuple[str, Path]]:
     """gunicorn with one worker (each request is that worker's), on SQLite with the data set:
     (its URL, its log file)."""
     database_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
@@ -208,6 +210,7 @@ def _one_worker_with_data(tmp_path: Path, slack: SlackStandIn) -> Iterator[tuple
         "DATABASE_URL": database_url,
         "ALLOWED_USER_IDS": "UALLOWED",
         "PYTHONPATH": str(ROOT),
+        **extra_env,
     }
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as log_file:
@@ -327,6 +330,44 @@ def test_hundreds_of_slow_clients_do_not_keep_slack_waiting(server):
     finally:
         for connection in slow:
             connection.close()
+
+
+def _closed_by_the_server(connection: socket.socket, within: float) -> bool:
+    connection.settimeout(within)
+    try:
+        return connection.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_half_sent_headers_are_cut_off_and_connections_past_the_cap_closed(tmp_path):
+    """gunicorn 27's asyncio worker gives a first request's headers no deadline and refuses no
+    connection past `worker_connections`: half-sent headers piled up until the worker ran out
+    of file descriptors. Ours (bot/gunicorn_worker.py) cuts them off after
+    HEADER_TIMEOUT_SECONDS and closes what comes past the cap at once; a whole request is
+    answered all the while."""
+    with (
+        SlackStandIn() as slack,
+        _one_worker_with_data(
+            tmp_path, slack, HEADER_TIMEOUT_SECONDS="1", WORKER_CONNECTIONS="20"
+        ) as (url, _log),
+    ):
+        port = int(url.rsplit(":", 1)[1])
+        started = [slow_client(port, 0) for _ in range(10)]  # headers begun, never ended
+        for connection in started:
+            assert _closed_by_the_server(connection, within=5)
+        crowd = [socket.create_connection(("127.0.0.1", port)) for _ in range(30)]
+        try:
+            # The worker holds 20: the rest are closed before the header deadline could.
+            refused = [c for c in crowd if _closed_by_the_server(c, within=0.2)]
+            assert len(refused) >= 10
+        finally:
+            for connection in crowd + started:
+                connection.close()
+        body = slash_command_body("/license", "Initech")
+        assert post_to_url(f"{url}/slack/events", body, SECRET).status_code == 200
 
 
 def test_a_signed_request_sent_in_pieces_is_answered(server):

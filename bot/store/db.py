@@ -106,9 +106,15 @@ def _create_sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # `sqlite_begin="IMMEDIATE"` (an execution option): the write lock at once, for a
+        # transaction that reads before it writes and must not find its snapshot stale then.
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+SQLITE_BEGIN_OPTION = "sqlite_begin"
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Table, inspect, text
 
-from bot.store.db import is_sqlite
+from bot.store.db import SQLITE_BEGIN_OPTION, is_sqlite
 from bot.store.failures import StoreNotMigrated
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -139,7 +139,13 @@ def upgrade(
     from bot.store import upkeep
 
     config = _alembic_config()
-    with engine.begin() as connection:
+    # SQLite: the write lock before Alembic's first read, or a run that read while another
+    # committed could not write after it (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits
+    # out); holding it, a second run waits its turn and finds the first's work done.
+    with (
+        engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}) as connection,
+        connection.begin(),
+    ):
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         config.attributes["connection"] = connection

@@ -287,3 +287,44 @@ def _until_waiting(engine: Engine, thread: threading.Thread, outcome: dict[str, 
             assert thread.is_alive(), f"the second instance did not wait for the first: {outcome}"
             time.sleep(0.025)
     raise AssertionError("the second instance did not wait for the first")
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_the_claims_move_runs_again_and_leaves_the_old_table_for_the_old_workers(
+    engine_name: str, tmp_path: Path
+) -> None:
+    """Migration 0010 copies the claims to the audit schema and keeps the old table, which the
+    previous release's workers write to until they stop; on SQLite the two files do not commit
+    as one, so a copy a crash left half done must not stop it running again."""
+    with _empty_store(engine_name, tmp_path, "0009") as engine:
+        if engine is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        upgrade(engine, "0009")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO processed_event (event_id, received_at)"
+                    " VALUES ('sig:old', '2026-12-07 10:00:00'), ('EvOld', '2026-12-07 10:00:01')"
+                )
+            )
+            # What a crash between the two files' commits would leave behind on SQLite.
+            connection.execute(
+                text(
+                    "CREATE TABLE audit.processed_event (event_id VARCHAR(64) NOT NULL"
+                    " PRIMARY KEY, received_at TIMESTAMP NOT NULL)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO audit.processed_event (event_id, received_at)"
+                    " VALUES ('sig:old', '2026-12-07 10:00:00')"
+                )
+            )
+        upgrade(engine, "0010")
+        with engine.connect() as connection:
+            moved = connection.scalars(
+                text("SELECT event_id FROM audit.processed_event ORDER BY event_id")
+            ).all()
+            kept = connection.scalar(text("SELECT count(*) FROM processed_event"))
+        assert moved == ["EvOld", "sig:old"]
+        assert kept == 2  # the old workers' table, until a later release drops it

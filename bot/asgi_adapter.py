@@ -29,9 +29,12 @@ from bot.request_body import MAX_BODY_BYTES
 # or hostile. The wait holds no thread: this bounds how long its connection is kept.
 BODY_SECONDS = 10.0
 # Bodies a worker keeps in memory at once, waiting or being answered: a thousand connections
-# that each send a body of the largest size must not take a gigabyte. Slack's bodies are a few
-# kilobytes; past this a request is answered 503 and not kept.
+# that each send a body of the largest size must not take a gigabyte. Only what a body holds
+# past SMALL_BODY_BYTES counts: Slack's are a few kilobytes, so a few dozen large ones that
+# stall cannot keep its requests out; a large one past the budget is answered 503, not kept.
+# (Small ones are bounded by the connections a worker holds: WORKER_CONNECTIONS x 64 KiB.)
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+SMALL_BODY_BYTES = 64 * 1024
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -123,8 +126,8 @@ class BufferedWsgi:
     ) -> tuple[bytes, bool]:
         """The body, and whether it was read to its end. One declared larger than the limit is
         not read (the app refuses it by its length); one sent without a length is read up to a
-        byte past the limit (the app refuses it by what it read). Every byte kept counts
-        against the worker's budget until the request is answered."""
+        byte past the limit (the app refuses it by what it read). What a body holds past
+        SMALL_BODY_BYTES counts against the worker's budget until the request is answered."""
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_body_bytes:
             return b"", False
@@ -134,11 +137,13 @@ class BufferedWsgi:
             if message["type"] == "http.disconnect":
                 raise _ClientGone
             chunk = message.get("body", b"")[: self._max_body_bytes + 1 - len(body)]
-            if self._buffered_bytes + len(chunk) > self._max_buffered_bytes:
-                raise _OverBudget
-            self._buffered_bytes += len(chunk)
-            held.count += len(chunk)
             body += chunk
+            large = max(len(body) - SMALL_BODY_BYTES, 0) - held.count  # newly past the small size
+            if large > 0:
+                if self._buffered_bytes + large > self._max_buffered_bytes:
+                    raise _OverBudget
+                self._buffered_bytes += large
+                held.count += large
             if len(body) > self._max_body_bytes:
                 return bytes(body), True
             if not message.get("more_body"):
@@ -161,7 +166,8 @@ class BufferedWsgi:
 
 
 class _Held:
-    """The bytes of one request's body counted against the worker's budget."""
+    """The bytes of one request's body counted against the worker's budget (those past
+    SMALL_BODY_BYTES)."""
 
     count = 0
 

@@ -288,7 +288,7 @@ class SlackWsgiApp:
             return self._slack(environ, start_response)
         if path in self._oauth_paths and method == "GET":
             if path == self._install_path and self._install_guard is not None:
-                refusal = self._install_guard.refusal(environ.get("REMOTE_ADDR") or "")
+                refusal = self._install_guard.refusal(environ)
                 if refusal is not None:
                     return _install_refused(start_response, refusal)
             return self._slack(environ, start_response)

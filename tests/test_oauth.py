@@ -27,11 +27,18 @@ from sqlalchemy import MetaData, select, text
 
 from bot.app import SlackWsgiApp, build_services, create_app
 from bot.config import Settings
-from bot.slack.install_guard import INSTALLS_PER_CLIENT_PER_MINUTE, MAX_STATES_IN_FLIGHT
+from bot.slack.install_guard import (
+    INSTALLS_PER_CLIENT_PER_MINUTE,
+    MAX_STATES_IN_FLIGHT,
+    InstallGuard,
+    client_of,
+)
+from bot.store.db import create_store_engine
 from bot.store.models import AuditEvent
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, load_dataset
 from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
 from tests.slack_standin import RecordedCall, SlackStandIn
+from tests.store_down import DOWN_STORE_URL
 from tests.test_installations import clear_installation_tables, raw_rows
 
 SECRET = "oauth-signing-secret"
@@ -67,8 +74,10 @@ def get(
     cookie: str | None = None,
     *,
     client: str = "198.51.100.7",
+    forwarded_for: str | None = None,
 ) -> Got:
-    """A browser's GET, in-process, from the address `client`."""
+    """A browser's GET, in-process, from the address `client` (through a proxy that says it
+    forwards `forwarded_for`)."""
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "GET",
         "SCRIPT_NAME": "",
@@ -88,6 +97,8 @@ def get(
     }
     if cookie is not None:
         environ["HTTP_COOKIE"] = cookie
+    if forwarded_for is not None:
+        environ["HTTP_X_FORWARDED_FOR"] = forwarded_for
     captured: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
@@ -220,6 +231,42 @@ def test_one_client_starts_a_bounded_number_of_installs_a_minute(oauth_bot):
     assert len(raw_rows(oauth_bot.engine, "slack_oauth_states")) == INSTALLS_PER_CLIENT_PER_MINUTE
     # Someone else is not held up by it.
     assert get(oauth_bot.wsgi, "/slack/install", client="198.51.100.20").status == 302
+
+
+def test_behind_a_proxy_each_installer_is_counted_apart(oauth_bot):
+    """Behind nginx or Heroku's router every request comes from the proxy's address: the
+    installer is the address the proxy put last in X-Forwarded-For, never one the client
+    wrote before it."""
+    proxy = "10.0.0.5"
+    for _ in range(INSTALLS_PER_CLIENT_PER_MINUTE):
+        # The client forged a first entry each time: the proxy's own entry is what counts.
+        forged = f"192.0.2.{_}, 203.0.113.66"
+        assert (
+            get(oauth_bot.wsgi, "/slack/install", client=proxy, forwarded_for=forged).status == 302
+        )
+    again = get(oauth_bot.wsgi, "/slack/install", client=proxy, forwarded_for="203.0.113.66")
+    assert again.status == 429
+    other = get(oauth_bot.wsgi, "/slack/install", client=proxy, forwarded_for="203.0.113.99")
+    assert other.status == 302
+
+
+@pytest.mark.parametrize(
+    ("environ", "client"),
+    [
+        ({"REMOTE_ADDR": "198.51.100.7", "HTTP_X_FORWARDED_FOR": "1.2.3.4"}, "198.51.100.7"),
+        ({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1.2.3.4, 5.6.7.8"}, "5.6.7.8"),
+        ({"REMOTE_ADDR": "2001:db8:1:2:3:4:5:6"}, "2001:db8:1:2::/64"),
+        ({"REMOTE_ADDR": "10.1.2.3"}, "10.1.2.3"),
+    ],
+)
+def test_who_counts_as_one_installer(environ, client):
+    assert client_of(environ) == client
+
+
+def test_a_store_that_cannot_count_the_installs_refuses_for_now(oauth_bot):
+    guard = InstallGuard(create_store_engine(DOWN_STORE_URL), "slack_oauth_states")
+    refusal = guard.refusal({"REMOTE_ADDR": "198.51.100.7"})
+    assert refusal is not None and refusal.status.startswith("503")
 
 
 def test_expired_states_are_removed_and_states_in_flight_are_capped(oauth_bot):

@@ -137,7 +137,8 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
         )
     probes = _SQLITE_PROBES if dialect == "sqlite" else _POSTGRESQL_PROBES
     found, settled = _cheap_candidates(session, probes, name_key)
-    containing_query = sum(1 for row in found if name_key in row[2])
+    # Distinct names: the key range and the substring probes return some names twice.
+    containing_query = len({(row[0], row[2]) for row in found if name_key in row[2]})
     if _exact_key_is_one_customers(found, name_key) or containing_query >= CANDIDATE_LIMIT:
         # A company's name exactly, or a full probe of names containing the query: people's
         # names rank after them all (bot.search.ranking), so none could be shown.

@@ -8,23 +8,33 @@ while MAX_STATES_IN_FLIGHT are waiting for their redirect (503): the table stays
 is sent, and a real installer is told to try again shortly.
 
 The per-client count is each process's own (a client spread over workers gets that many per
-worker); the cap on states in flight is the store's, shared by every worker and instance.
-Behind a proxy that gunicorn does not trust (FORWARDED_ALLOW_IPS), every client has the proxy's
-address, and the per-client bound becomes one for all of them together.
+worker); the cap on states in flight is the store's, shared by every worker and instance. A
+client is its address, an IPv6 one by its /64 (one host holds a whole /64); behind a proxy on
+a private or loopback address (nginx beside the bot, Heroku's router, an ingress) the address
+the proxy put last in X-Forwarded-For, the one it saw. A store that cannot be asked refuses the
+install for now (503), as one that is down refuses everything.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Engine, MetaData, delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.store.failures import store_failure_cause
+
+logger = logging.getLogger(__name__)
 
 INSTALLS_PER_CLIENT_PER_MINUTE = 10
 # States live OAUTH_STATE_SECONDS (10 minutes): a thousand installs in flight at once is far
@@ -44,6 +54,9 @@ class InstallRefusal:
 
 TOO_MANY_FROM_CLIENT = InstallRefusal(
     "429 Too Many Requests", 60, "Too many installs were started from here. Try again in a minute."
+)
+STORE_UNAVAILABLE = InstallRefusal(
+    "503 Service Unavailable", 60, "Installs cannot start right now. Try again in a minute."
 )
 TOO_MANY_IN_FLIGHT = InstallRefusal(
     "503 Service Unavailable",
@@ -72,11 +85,17 @@ class InstallGuard:
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def refusal(self, client: str) -> InstallRefusal | None:
-        """None if `client` may start an install now (the caller then stores its state)."""
-        if not self._counted(client):
+    def refusal(self, environ: Mapping[str, Any]) -> InstallRefusal | None:
+        """None if the request's client may start an install now (the caller then stores its
+        state)."""
+        if not self._counted(client_of(environ)):
             return TOO_MANY_FROM_CLIENT
-        if self._in_flight_after_purge() >= self._max_in_flight:
+        try:
+            in_flight = self._in_flight_after_purge()
+        except SQLAlchemyError as error:
+            logger.warning("install not started: store %s", store_failure_cause(error))
+            return STORE_UNAVAILABLE
+        if in_flight >= self._max_in_flight:
             return TOO_MANY_IN_FLIGHT
         return None
 
@@ -101,3 +120,45 @@ class InstallGuard:
         with self._engine.begin() as connection:
             connection.execute(delete(self._states).where(self._states.c.expire_at <= now))
             return int(connection.scalar(select(func.count()).select_from(self._states)) or 0)
+
+
+def client_of(environ: Mapping[str, Any]) -> str:
+    """Who is installing, as the rate limit counts them (see the module's docstring)."""
+    peer = str(environ.get("REMOTE_ADDR") or "")
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "")
+    if forwarded and _is_internal(peer):
+        # The nearest proxy appends the address it saw: the last entry is the one it vouches
+        # for; the ones before it are whatever the client sent.
+        peer = forwarded.rsplit(",", 1)[-1].strip()
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+# Where a proxy in front of the bot connects from: loopback, RFC 1918, carrier-grade NAT
+# (some platforms' routers), IPv6 unique local. Not ipaddress's `is_private`, which also counts
+# the documentation ranges and others a client on the Internet can have.
+_INTERNAL_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "::1/128",
+        "fc00::/7",
+    )
+)
+
+
+def _is_internal(peer: str) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in _INTERNAL_NETWORKS)

@@ -123,9 +123,9 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
     5. The fuzzy probe: names sharing the most trigrams, ranked by the engine over every name
        sharing one. The costliest statement a lookup can run, so it is the last resort: only
        when 1-4 found too little (no word to correct, or corrections no name has).
-    Steps 1-5 read the companies' names. Between 3 and 4, unless a company's name is the query
+    Steps 1-5 read the companies' names. Between 2 and 3, unless a company's name is the query
     exactly, one statement reads the people's names (`_contact_candidates`); when a person's
-    name holds the query, steps 4 and 5 are skipped: their guesses rank below it anyway.
+    name holds the query, steps 3-5 are skipped: their guesses rank below it anyway.
     Probes 2 and 3 are not ranked by the engine: ranking is what costs (every match must be
     scored before the first is known), and below CANDIDATE_LIMIT rows they return every
     match anyway, which this module then ranks against the query as typed.
@@ -145,10 +145,16 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
         return found
     people = _contact_candidates(session, probes, name_key)
     if settled or any(name_key in row[2] for row in people):
-        # People named by the query's words rank above any company the corrected or fuzzy
-        # probes could find (ranking: word matches before fuzzy ones), and those probes are
-        # the costliest: "Elizabeth Wang" is a contact, not a misspelt company.
+        # People named by the query's words rank above any company the all-but-one-word,
+        # corrected or fuzzy probes could find (ranking: word matches before guesses), and
+        # those probes cost most: "Elizabeth Wang" is a contact, not a misspelt company.
         return found + people
+    words = _probe_words(name_key)
+    if len(words) >= 2:
+        near = probes.with_all_words_of_any(session, COMPANY_NAMES, _all_but_one(words))
+        found.extend(near)
+        if 0 < len(near) < CANDIDATE_LIMIT:
+            return found + people
     corrected = _corrected_candidates(session, probes, _corrected_keys(session, probes, name_key))
     if corrected:
         return found + corrected + people
@@ -178,8 +184,8 @@ def _exact_key_is_one_customers(rows: Sequence[_Row], name_key: str) -> bool:
 def _cheap_candidates(
     session: Session, probes: _TrigramProbes, name_key: str
 ) -> tuple[list[_Row], bool]:
-    """Probes 1-3 of `_name_candidates` over the companies' names, and whether they settle
-    the answer (the fuzzy probe could not change it)."""
+    """Probes 1-2 of `_name_candidates` over the companies' names, and whether they settle
+    the answer (nothing later could change it)."""
     found = _prefix_candidates(session, COMPANY_NAMES, name_key)
     if has_cjk(name_key):
         # No trigram or word of a CJK name says more than its character pairs: the substrings.
@@ -202,12 +208,6 @@ def _cheap_candidates(
         # contact's name many customers share): they lead whatever else matches, with the
         # names starting with or containing it after them; nothing fuzzy can outrank them.
         return found, True
-    words = _probe_words(name_key)
-    if len(words) >= 2:
-        near = probes.with_all_words_of_any(session, COMPANY_NAMES, _all_but_one(words))
-        found.extend(near)
-        if 0 < len(near) < CANDIDATE_LIMIT:
-            return found, True
     return found, False
 
 

@@ -1,4 +1,4 @@
-"""A small dataset in the import format (ARCHITECTURE.md: Import files), different from the
+"""A small dataset in the import format (docs/import-formats.md), different from the
 demo's, for end-to-end tests.
 
 Dates are relative to today so the active-license rule sees the same situation every day.

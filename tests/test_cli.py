@@ -376,7 +376,7 @@ def test_import_help_lists_kinds_formats_and_where_the_columns_are(tmp_path, mon
     for kind in ("licenses", "reconciliations", "hosts"):
         assert kind in help_text
     assert "CSV" in help_text and "JSON lines" in help_text
-    assert "docs/ARCHITECTURE.md" in help_text and "Import files" in help_text
+    assert "docs/import-formats.md" in help_text
 
 
 # ---- python -m bot check ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ than seats on one, a trial running; Pied Piper's trials typed three ways; 株式
 Everything is seeded and dated relative to `today`, so the same day always gives the same files
 and the demo always has active licenses.
 
-The files are written in the import format (ARCHITECTURE.md: Import files), the subscriptions in
+The files are written in the import format (docs/import-formats.md), the subscriptions in
 the Zuora data source export's own layout, and loaded through `import_file`, so the demo
 exercises the real import path.
 """

@@ -28,8 +28,8 @@ def add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         details=(
             f"Kinds: {', '.join(IMPORT_KINDS)}. Formats: CSV with a header row (UTF-8), or JSON "
             "lines (one object per line; .jsonl/.ndjson, or a first line starting with '{'). The "
-            "columns of each kind, ours and the source systems' own, are in docs/ARCHITECTURE.md "
-            '("Import files"). All or nothing: one bad row leaves the store unchanged. '
+            "columns of each kind, ours and the source systems' own, are in "
+            "docs/import-formats.md. All or nothing: one bad row leaves the store unchanged. "
             f"{STORE_ENVIRONMENT}"
         ),
     )

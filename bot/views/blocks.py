@@ -276,7 +276,7 @@ def format_date(value: date | None) -> str:
 
 
 def format_timestamp(value: datetime | None) -> str:
-    """`2025-02-27 14:03 UTC`; naive timestamps are UTC (ARCHITECTURE.md: Import files)."""
+    """`2025-02-27 14:03 UTC`; naive timestamps are UTC (docs/import-formats.md)."""
     if value is None:
         return "unknown"
     return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,5 +1,5 @@
-"""Load CustomersDot, Zuora and version.gitlab.com exports into the store (ARCHITECTURE.md:
-Import files); `import_file` is the entry point (`python -m bot import`, the demo, the tests).
+"""Load CustomersDot, Zuora and version.gitlab.com exports into the store
+(docs/import-formats.md); `import_file` is the entry point (`python -m bot import`, the demo, the tests).
 
 One file is one transaction: every row is validated and written, or nothing changes. Rows are
 streamed and written in batches with set-based upserts; the keys seen (duplicate detection,

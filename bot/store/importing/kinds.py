@@ -46,7 +46,7 @@ TEXT_MAX = 10_000
 RECONCILIATION_STATUSES = frozenset({"pending", "processed", "skipped", "failed"})
 
 
-# CustomersDot's `licenses` table (docs/ARCHITECTURE.md: Import files): its columns we keep
+# CustomersDot's `licenses` table (docs/import-formats.md): its columns we keep
 # nothing of. The license file itself is kilobytes of base64 per row.
 CUSTOMERSDOT_LICENSE_COLUMNS_IGNORED = frozenset(
     {"license_file", "updated_at", "trueup_from", "trueup_to", "creator_id"}
@@ -87,8 +87,7 @@ class Field:
     parse: Callable[[str], Any]
     required: bool = False  # the column must be present and the cell non-empty
     # The source system's own names for the column, normalised (`Account.CrmId` ->
-    # `account_crmid`): the real exports are what operators have (docs/ARCHITECTURE.md:
-    # Import files).
+    # `account_crmid`): the real exports are what operators have (docs/import-formats.md).
     aliases: tuple[str, ...] = ()
     # The column must be in the header, though its cells may be empty; `present_with` names
     # another column that may stand in for it (`plan_name` for `plan`).

@@ -36,9 +36,10 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from benchmarks import datagen
-from bot.app import build_services, create_app
+from bot.app import create_app
 from bot.config import Settings
 from bot.search import company_search_key
+from bot.services import build_services
 from bot.store.db import create_store_engine, is_sqlite, make_session_factory
 from bot.store.importing import import_file
 from bot.store.models import Base

@@ -1,4 +1,4 @@
-"""The one place that wires things: settings -> store, Slack client, identity, Bolt app."""
+"""The one wiring module: the Bolt app, its middleware in order, the listeners registered on it."""
 
 from __future__ import annotations
 
@@ -7,25 +7,21 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from bot.answers.lookups import LookupService
 from bot.config import ConfigError, Settings
-from bot.links import Links
 
 # Re-exported: the entry points (bot.asgi, python -m bot serve) configure logging through here.
 from bot.logs import configure_logging as configure_logging
 from bot.logs import quiet_bolt_logs
 from bot.request_body import MAX_BODY_BYTES as MAX_BODY_BYTES
 from bot.request_body import buffer_bounded_body, buffered_body
+from bot.services import Services, build_services, with_oauth_parts
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
 from bot.slack.authorization import SingleWorkspaceAuthorization
 from bot.slack.bolt_request import SlackWsgiHandler
@@ -34,20 +30,17 @@ from bot.slack.identity import AccessResolver, IdentityResolver
 from bot.slack.install_guard import InstallGuard, InstallRefusal
 from bot.slack.installations import (
     OAUTH_STATES_TABLE,
-    EncryptedInstallationStore,
     InstallationClients,
     InstalledWorkspacesAuthorize,
     WorkspaceResolvers,
     build_authorize,
-    build_installation_store,
     build_oauth_flow,
     build_oauth_settings,
 )
 from bot.slack.request_claims import INVALID_REQUEST, RequestClaimMiddleware
 from bot.slack.request_shape import malformed_reason
-from bot.store.db import create_store_engine, make_session_factory
 from bot.store.failures import store_failure_cause, upgrade_command
-from bot.store.schema import ensure_schema, is_up_to_date
+from bot.store.schema import is_up_to_date
 from bot.views.notices import build_refusal
 
 SLACK_EVENTS_PATH = "/slack/events"
@@ -59,62 +52,6 @@ MALFORMED_REQUEST = {"error": "malformed request"}
 BODY_TOO_LARGE = {"error": "request body too large"}
 LOCAL_TEAM_ID = "T0LOCAL"
 LOCAL_USER_ID = "U0LOCAL"
-
-
-@dataclass(frozen=True)
-class Services:
-    """Long-lived objects shared by every request of a process."""
-
-    settings: Settings
-    engine: Engine
-    session_factory: sessionmaker[Session]
-    links: Links
-    lookups: LookupService
-    # OAuth mode only (many workspaces): where installs and their encrypted tokens live.
-    installation_store: EncryptedInstallationStore | None = None
-    # OAuth mode only: one identity resolver per workspace, forgotten when it uninstalls.
-    workspace_resolvers: WorkspaceResolvers | None = None
-
-
-def build_services(
-    settings: Settings,
-    *,
-    engine: Engine | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> Services:
-    engine = engine or create_store_engine(
-        settings.database_url,
-        statement_timeout_ms=settings.database_statement_timeout_ms,
-        connect_timeout_seconds=settings.database_connect_timeout_seconds,
-    )
-    ensure_schema(engine, public_email_domains=settings.public_email_domains)
-    session_factory = make_session_factory(engine)
-    links = Links.from_settings(settings)
-    lookups = LookupService(
-        session_factory,
-        links,
-        show_contact_emails_in_channels=settings.show_contact_emails_in_channels,
-        clock=clock,
-        rate_limit_per_hour=settings.lookup_rate_limit_per_hour,
-    )
-    services = Services(settings, engine, session_factory, links, lookups)
-    return _with_oauth_parts(settings, services) if settings.oauth_enabled else services
-
-
-def _with_oauth_parts(settings: Settings, services: Services) -> Services:
-    """`services` with what OAuth mode needs, built here only and kept in Services: the
-    installation store and the workspace resolvers, which the lifecycle handlers
-    (handlers/lifecycle.py) must reach to forget an uninstalled workspace."""
-    return replace(
-        services,
-        installation_store=services.installation_store
-        or build_installation_store(settings, services.engine),
-        # Not `or`: an empty WorkspaceResolvers is falsy (it has a length).
-        workspace_resolvers=services.workspace_resolvers
-        if services.workspace_resolvers is not None
-        # Each workspace's users are looked up with that workspace's own token.
-        else WorkspaceResolvers(settings, lambda token: create_web_client(settings, token)),
-    )
 
 
 def create_app(
@@ -139,7 +76,7 @@ def create_app(
     quiet_bolt_logs()
     resolver: AccessResolver | WorkspaceResolvers
     if settings.oauth_enabled:
-        services = _with_oauth_parts(settings, services)
+        services = with_oauth_parts(settings, services)
         app, installation_clients = _create_oauth_app(settings, services, client)
         # Each workspace's users are looked up with that workspace's own token, user groups
         # with the token of the allowed workspace that owns them.

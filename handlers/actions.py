@@ -26,7 +26,7 @@ from handlers.payloads import action_value
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.app import Services
+    from bot.services import Services
 
 
 SHARE_SURFACE = "share"

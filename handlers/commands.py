@@ -12,7 +12,7 @@ from bot.slack.actor import actor_of
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.app import Services
+    from bot.services import Services
 
 
 def register(app: App, services: Services) -> None:

@@ -19,7 +19,7 @@ from bot.slack.installations import forget_revoked_tokens, forget_uninstalled
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.app import Services
+    from bot.services import Services
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from bot.views.modals import (
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.app import Services
+    from bot.services import Services
 
 logger = logging.getLogger(__name__)
 

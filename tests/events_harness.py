@@ -21,8 +21,9 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from sqlalchemy import select
 
-from bot.app import Services, SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
+from bot.services import Services, build_services
 from bot.store.models import AuditEvent
 from tests.e2e_dataset import load_dataset
 from tests.slack_requests import (

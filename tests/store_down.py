@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
+from bot.services import build_services
 from tests.slack_standin import SlackStandIn
 
 # Nothing listens on port 1: every connection is refused at once.

@@ -23,8 +23,9 @@ from slack_bolt.middleware.request_verification import RequestVerification
 from slack_sdk.socket_mode.request import SocketModeRequest
 from sqlalchemy import select
 
-from bot.app import Services, SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
+from bot.services import Services, build_services
 from bot.store.models import AuditEvent
 from tests.e2e_dataset import INITECH_EMAIL, load_dataset
 from tests.slack_requests import WsgiResponse, post_to_wsgi, sign, slash_command_body

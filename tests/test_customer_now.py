@@ -16,7 +16,8 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot import ids
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
+from bot.services import build_services
 from bot.views.blocks import CardMessage
 from bot.views.license_card import history_value
 from tests.customer_now_dataset import (

@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from bot import ids
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
+from bot.services import build_services
 from bot.store.importing import import_file
 from bot.store.models import AuditEvent
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset

@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import Block
 
 from bot import ids
 from bot.answers.lookups import Audience, LookupService, Requester
-from bot.app import build_services
+from bot.services import build_services
 from bot.store.importing import import_file
 from bot.views.modals import ModalContext, customer_options
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, LICENSE_COLUMNS, load_dataset

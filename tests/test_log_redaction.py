@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.logs import (
     EMAIL_REDACTED,
     JsonFormatter,
@@ -24,6 +24,7 @@ from bot.logs import (
     TextFormatter,
     redact_emails,
 )
+from bot.services import build_services
 from bot.store.db import create_store_engine, is_sqlite
 from tests.slack_requests import post_to_wsgi, slash_command_body
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.config import ConfigError, Settings
 from bot.logs import (
     FIELD_MAX,
@@ -22,6 +22,7 @@ from bot.logs import (
     build_formatter,
     configure_logging,
 )
+from bot.services import build_services
 from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
 from tests.store_down import app_with_the_store_down
 

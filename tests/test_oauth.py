@@ -25,8 +25,9 @@ from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import MetaData, select, text
 
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
+from bot.services import build_services
 from bot.slack.install_guard import (
     INSTALLS_PER_CLIENT_PER_MINUTE,
     MAX_STATES_IN_FLIGHT,

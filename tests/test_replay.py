@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from bot import ids
-from bot.app import Services, SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
+from bot.services import Services, build_services
 from bot.slack.request_claims import REPLAY_STATUS, SIGNATURE_KEY_PREFIX, signature_claim_key
 from bot.store.models import AuditEvent, Customer, ProcessedEvent
 from tests.e2e_dataset import INITECH_EMAIL, load_dataset

@@ -11,7 +11,8 @@ from slack_bolt.response import BoltResponse
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
+from bot.services import build_services
 from bot.slack.request_claims import (
     RETENTION,
     RequestClaimMiddleware,

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 
-from bot.app import build_services, create_app
+from bot.app import create_app
 from bot.config import Settings
+from bot.services import build_services
 from tests.e2e_dataset import load_dataset
 from tests.slack_requests import bolt_request, slash_command_body, with_fresh_trigger_id
 from tests.sql_capture import captured_statements

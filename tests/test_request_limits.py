@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.logs import (
     BOLT_VERIFICATION_LOGGER,
     REQUEST_LOGGER,
@@ -25,6 +25,7 @@ from bot.logs import (
     TextFormatter,
 )
 from bot.request_body import MAX_BODY_BYTES
+from bot.services import build_services
 from tests.slack_requests import FORM_CONTENT_TYPE, sign, slash_command_body
 
 SECRET = "limits-signing-secret"

@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
+from bot.services import build_services
 from bot.store.db import create_store_engine, make_session_factory
 from tests.conftest import fresh_postgres_database
 from tests.e2e_dataset import INITECH_EMAIL, load_dataset

@@ -59,7 +59,7 @@ def test_company_search_key(name: str, key: str) -> None:
 
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=400))
 def test_an_ascii_name_folds_as_the_unicode_path_would(name: str) -> None:
-    """ASCII names skip the Unicode passes (bot.search.names): the same name with a combining
+    """ASCII names skip the Unicode passes (bot.names): the same name with a combining
     mark after it, which sends it down the Unicode path and folds away, gives the same name.
     (A name of punctuation only is kept as typed instead, mark and all.)"""
     assume(any(character.isalnum() for character in name))

@@ -17,7 +17,8 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot import ids
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
+from bot.services import build_services
 from bot.views.modals import ModalContext
 from tests import test_end_to_end
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset

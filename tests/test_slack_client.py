@@ -16,8 +16,9 @@ from urllib.error import URLError
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.app import SlackWsgiApp, build_services, create_app
+from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
+from bot.services import build_services
 from bot.slack.client import (
     ATTEMPT_TIMEOUT_SECONDS,
     MAX_RATE_LIMIT_WAIT_SECONDS,

@@ -55,9 +55,10 @@ def serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def shell(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import build_services, create_local_app
+    from bot.app import create_local_app
     from bot.cli.shell import run_shell
     from bot.cli.store import open_store
+    from bot.services import build_services
 
     if args.demo:
         from bot.cli.store import load_demo_data

@@ -14,7 +14,7 @@ ranked with one scoring function for both engines, so SQLite and PostgreSQL agre
 This module holds the entry points callers use (`find_customers`, `find_customer_in_text`,
 `SearchResult`) and re-exports the package's public names. The parts:
 
-- `bot.search.names`: folding company names (search keys, the customer rule's folded names,
+- `bot.names`: folding company names (search keys, the customer rule's folded names,
   legal forms, the words of the name vocabulary);
 - `bot.search.parsing`: query text -> `ParsedQuery` / `QueryKind`;
 - `bot.search.matchers`: the exact matchers (license id, email, domain, subscription, host);
@@ -33,9 +33,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.records import CustomerChoice
-from bot.search.matchers import _exact_matchers
-from bot.search.names import (
+from bot.names import (
     COMPANY_NAME_CACHE_SIZE,
     JAPANESE_LEGAL_FORMS,
     LEGAL_FORM_SPELLINGS,
@@ -55,6 +53,8 @@ from bot.search.names import (
     person_search_key,
     search_words,
 )
+from bot.records import CustomerChoice
+from bot.search.matchers import _exact_matchers
 from bot.search.parsing import (
     _SLACK_MARKUP,
     MAX_QUERY_LENGTH,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bot import ids
+from bot.names import company_search_key
 from bot.salesforce_ids import salesforce_id_18
-from bot.search.names import company_search_key
 
 # Anything longer is not a customer name; searching on it only costs time.
 MAX_QUERY_LENGTH = 200

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.search.names import cjk_bigrams, has_cjk, search_words
+from bot.names import cjk_bigrams, has_cjk, search_words
 from bot.search.trigrams import _similarity, _word_trigrams
 from bot.store.models import Customer, CustomerName, NameBigram
 

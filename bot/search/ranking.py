@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from bot.search.names import company_name
+from bot.names import company_name
 from bot.search.probes import _name_candidates, min_substring_length
 from bot.search.trigrams import _trigram_score, trigrams
 

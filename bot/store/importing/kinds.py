@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import String, Table
 
 from bot import money
-from bot.search import company_name, license_names
+from bot.names import company_name, license_names
 from bot.store.customers import provisional_customer_key
 from bot.store.importing.errors import ImportFailed, InvalidRow, InvalidValue
 from bot.store.importing.values import (

@@ -11,7 +11,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.slack.organisations import OrganisationAllowlist, parse_workspace_usergroup
+from bot.organisations import OrganisationAllowlist, parse_workspace_usergroup
 
 DEFAULT_DATABASE_URL = "sqlite:///customersdot.sqlite3"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -121,7 +121,7 @@ class Settings:
     allowed_emails: frozenset[str] = field(default_factory=frozenset)
     allowed_email_domains: frozenset[str] = field(default_factory=frozenset)
     allowed_usergroups: frozenset[str] = field(default_factory=frozenset)
-    # The organisations the app serves (bot.slack.organisations); required in OAuth mode.
+    # The organisations the app serves (bot.organisations); required in OAuth mode.
     allowed_team_ids: frozenset[str] = field(default_factory=frozenset)
     allowed_enterprise_ids: frozenset[str] = field(default_factory=frozenset)
     access_request_url: str | None = None

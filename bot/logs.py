@@ -31,7 +31,9 @@ from urllib.parse import parse_qs
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import Settings
+from bot.outcomes import Outcome, outcome_of_status
 from bot.request_body import buffered_body
+from bot.request_outcome import REQUEST_OUTCOME
 from bot.slack.actor import identify_actor
 
 REQUEST_LOGGER = "bot.requests"
@@ -67,11 +69,6 @@ _STANDARD_RECORD_FIELDS = frozenset(
 # The current request's id, so every line logged while serving it can carry it.
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "customersdot_request_id", default=None
-)
-# What the app decided for the current request. Slack gets a 200 for a refusal or a rate limit
-# too (the answer is the refusal), so the HTTP status alone cannot say it.
-_request_outcome: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
-    "customersdot_request_outcome", default=None
 )
 
 
@@ -304,40 +301,12 @@ def _parse_slack_body(raw: bytes, content_type: str | None) -> Mapping[str, Any]
     return form
 
 
-def note_request_outcome(outcome: str) -> None:
-    """Record the outcome the app decided ("denied", "rate_limited", "not_found", …) for the
-    request being served, for its request line. Outside a request (Socket Mode, the shell, a
-    lazy listener's thread) there is no request line, and this does nothing."""
-    holder = _request_outcome.get()
-    if holder is not None:
-        holder["outcome"] = outcome
-
-
-# The request line's outcome when the store could not answer (a 503, or a 200 carrying the
-# "unavailable" notice): what an alert on an outage keys on.
-STORE_UNAVAILABLE_OUTCOME = "unavailable"
-
-
-def outcome_of(status: int) -> str:
-    if status < 300:
-        return "ok"
-    if status in (401, 403):
-        return "unauthorized"
-    if status == 404:
-        return "not_found"
-    if status < 500:
-        return "bad_request"
-    if status == 503:
-        return STORE_UNAVAILABLE_OUTCOME
-    return "error"
-
-
-_Tokens = tuple[contextvars.Token[str | None], contextvars.Token[dict[str, str] | None]]
+_Tokens = tuple[contextvars.Token[str | None], contextvars.Token[dict[str, Outcome] | None]]
 
 
 def _reset(tokens: _Tokens) -> None:
     request_id_token, outcome_token = tokens
-    _request_outcome.reset(outcome_token)
+    REQUEST_OUTCOME.reset(outcome_token)
     _request_id.reset(request_id_token)
 
 
@@ -363,8 +332,9 @@ class RequestLogMiddleware:
     retry number, HTTP status, outcome, body size, latency in ms). Probes are logged at DEBUG
     only.
 
-    The outcome is what the app decided (`note_request_outcome`, called with every audit entry:
-    "denied", "rate_limited", "not_found", …) when the status is 2xx, else the status's. What
+    The outcome is what the app decided (bot.request_outcome.note_request_outcome, noted with
+    every audit entry: "denied", "rate_limited", "not_found", …) when the status is 2xx, else
+    the status's (bot.outcomes.outcome_of_status: one vocabulary). What
     the body says (team, user, surface, event id) is logged only for a request whose Slack
     signature verifies (`signing_secret`): anyone can send a body, so an unsigned one is logged
     from what the bot decided alone (path, status, size). Every field is bounded
@@ -393,8 +363,8 @@ class RequestLogMiddleware:
         started = self._clock()
         # Heroku's router sends X-Request-Id; elsewhere make one up.
         request_id = bounded_field(environ.get("HTTP_X_REQUEST_ID") or uuid.uuid4().hex[:16])
-        outcome_holder: dict[str, str] = {}
-        tokens = (_request_id.set(request_id), _request_outcome.set(outcome_holder))
+        outcome_holder: dict[str, Outcome] = {}
+        tokens = (_request_id.set(request_id), REQUEST_OUTCOME.set(outcome_holder))
         fields: dict[str, Any] = {
             "request_id": request_id,
             "method": bounded_field(environ.get("REQUEST_METHOD", "GET"), 10),
@@ -422,7 +392,7 @@ class RequestLogMiddleware:
         environ: dict[str, Any],
         fields: dict[str, Any],
         status_holder: dict[str, int],
-        outcome_holder: dict[str, str],
+        outcome_holder: dict[str, Outcome],
         started: float,
         tokens: _Tokens,
     ) -> Iterator[bytes]:
@@ -494,11 +464,11 @@ class RequestLogMiddleware:
         started: float,
         *,
         level: int,
-        decided: str | None = None,
+        decided: Outcome | None = None,
     ) -> None:
         latency_ms = round((self._clock() - started) * 1000, 1)
         # A failed status says what happened; a 2xx says only that Slack got an answer.
-        outcome = decided if decided is not None and status < 300 else outcome_of(status)
+        outcome = decided if decided is not None and status < 300 else outcome_of_status(status)
         line = {**fields, "status": status, "outcome": outcome, "latency_ms": latency_ms}
         # The fields are the line (as key=value in text, as keys in JSON): each said once.
         self._logger.log(level, "request", extra=line)

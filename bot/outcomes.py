@@ -64,3 +64,16 @@ class RefusalReason(enum.StrEnum):
     BOT = "bot"
     UNKNOWN_USER = "unknown_user"  # Slack does not know the user id
     IDENTITY_UNAVAILABLE = "identity_unavailable"  # Slack could not tell us who it is, for now
+
+
+class PostRefusal(enum.StrEnum):
+    """Why the conversation check kept a card out of a conversation: an audit row's `reason`
+    for Outcome.NOT_POSTED, beside the error codes Slack itself answers (`not_in_channel`…)."""
+
+    EXTERNAL = "external"  # shared with another organisation (Slack Connect)
+    DIRECT_MESSAGE = "direct_message"  # a DM between people
+    ARCHIVED = "archived"
+    NOT_MEMBER = "not_member"  # the bot is not in the channel
+    NO_CONVERSATION = "no_conversation"  # no conversation was named
+    UNREADABLE = "unreadable"  # Slack's answer did not say what the conversation is
+    REQUESTER_NOT_MEMBER = "requester_not_member"  # a private conversation the requester is not in

@@ -10,17 +10,18 @@ from slack_sdk import WebClient
 
 from bot import ids
 from bot.answers.conversations import (
-    SHARE_NOT_TAKEN,
     Delivery,
     check_before_posting,
     post_via_response_url,
     send_direct_message,
 )
-from bot.answers.lookups import COMMAND_BY_MORE_ACTION, COMMAND_BY_PICK_ACTION, Audience
+from bot.answers.redaction import Audience
+from bot.answers.slash import COMMAND_BY_MORE_ACTION, COMMAND_BY_PICK_ACTION
+from bot.outcomes import Outcome
 from bot.slack.actor import actor_of
-from bot.store.audit import Outcome
 from bot.views.home import build_list_modal
 from bot.views.notices import build_notice, build_share_refused
+from bot.views.posting import SHARE_NOT_TAKEN
 from handlers.payloads import action_value
 
 if TYPE_CHECKING:

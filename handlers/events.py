@@ -13,10 +13,10 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot import ids
+from bot.access import AccessDecision
 from bot.answers.unfurls import Unfurler
 from bot.slack.actor import actor_of
 from bot.slack.allowlist import ACCESS_CONTEXT_KEY
-from bot.slack.identity import AccessDecision
 from bot.views.home import build_card_modal, build_home_view, parse_recent_lookup_value
 from handlers.payloads import action_value
 

@@ -20,9 +20,9 @@ from slack_sdk.models.views import View
 
 from bot import ids
 from bot.answers.conversations import check_conversation, post_customer_card
-from bot.answers.lookups import Audience
+from bot.answers.redaction import Audience
+from bot.outcomes import Outcome
 from bot.slack.actor import actor_of
-from bot.store.audit import Outcome
 from bot.views.modals import (
     LOOKUP_BLOCKS,
     POST_CARD_BLOCKS,

@@ -138,7 +138,7 @@ def test_recent_lookups_newest_first_without_refusals(
     audit(1, "denied", "secret")
     audit(2, "not_found", "globex")
     audit(3, "ambiguous", "ac")
-    audit(4, "error", "boom")
+    audit(4, "unavailable", "boom")
     audit(5, "ok", "initech", user_id="U2")
     audit(6, "ok", "umbrella")
 
@@ -159,7 +159,7 @@ def test_recent_lookups_newest_first_without_refusals(
 
 
 def test_an_outcome_outside_the_one_list_is_refused() -> None:
-    from bot.store.audit import Outcome
+    from bot.outcomes import Outcome
 
     with pytest.raises(ValueError, match="okay"):
         AuditEntry(surface="/license", outcome="okay")  # type: ignore[arg-type]
@@ -169,7 +169,7 @@ def test_an_outcome_outside_the_one_list_is_refused() -> None:
 def test_every_outcome_is_stored_as_its_string_and_read_back(
     session_factory: sessionmaker[Session], session: Session
 ) -> None:
-    from bot.store.audit import LOOKUP_OUTCOMES, Outcome
+    from bot.outcomes import LOOKUP_OUTCOMES, Outcome
 
     assert max(map(len, Outcome)) <= AuditEvent.__table__.c.outcome.type.length
     for minutes, outcome in enumerate(Outcome):

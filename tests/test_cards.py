@@ -18,6 +18,7 @@ import pytest
 from bot import ids
 from bot.licensing import summarise_licenses
 from bot.links import Links
+from bot.outcomes import RefusalReason
 from bot.records import (
     SAME_DOMAIN_SHOWN,
     CustomerChoice,
@@ -34,7 +35,6 @@ from bot.records import (
     Standing,
 )
 from bot.search import QueryKind, parse_query
-from bot.slack.identity import REFUSAL_REASONS
 from bot.views.blocks import (
     CardMessage,
     escape_text,
@@ -987,7 +987,7 @@ def test_refusals(reason: str, words: str, offers_request: bool) -> None:
     assert "request access" not in without_url
 
 
-@pytest.mark.parametrize("reason", [*REFUSAL_REASONS, "something_new"])
+@pytest.mark.parametrize("reason", [*RefusalReason, "something_new"])
 @pytest.mark.parametrize("url", ["https://customers.example.test/access", None])
 def test_the_allowlists_plain_refusal_has_the_cards_words(reason: str, url: str | None) -> None:
     """One wording: the middleware's fallback (no card builder, or a card bug) says what the

@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from bot.cli import command_for, main
+from bot.cli import main
 from bot.cli.manifest import BOT_SCOPES
+from bot.command_line import command_for
 from bot.store.db import create_store_engine
 from bot.store.schema import is_up_to_date
 from tests.conftest import fresh_postgres_database

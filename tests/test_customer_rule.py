@@ -714,7 +714,7 @@ def test_acme_corp_is_its_card_with_the_others_offered_and_acme_a_pick_list(
     store: Store,
 ) -> None:
     from bot import ids
-    from bot.answers.lookups import Requester
+    from bot.answers.audited import Requester
 
     _acme(store)
     lookups = _lookups(store.factory)
@@ -754,7 +754,7 @@ def test_an_address_that_received_no_license_says_so_then_shows_its_domain(
     store: Store,
 ) -> None:
     from bot import ids
-    from bot.answers.lookups import Requester
+    from bot.answers.audited import Requester
     from bot.search import QueryKind
 
     _acme(store)
@@ -769,7 +769,7 @@ def test_an_address_that_received_no_license_says_so_then_shows_its_domain(
 
 def test_more_matches_than_the_pick_list_holds_are_announced(store: Store) -> None:
     from bot import ids
-    from bot.answers.lookups import Requester
+    from bot.answers.audited import Requester
 
     store.licenses(
         *(paid(n, f"Acme Unit {n}", zuora_subscription_name=f"A-S{n}") for n in range(1, 13))
@@ -782,7 +782,7 @@ def test_more_matches_than_the_pick_list_holds_are_announced(store: Store) -> No
 
 
 def test_a_modal_holding_an_old_customer_key_selects_the_customer_it_became(store: Store) -> None:
-    from bot.answers.lookups import Requester
+    from bot.answers.audited import Requester
 
     store.licenses(trial(1, "Pied Piper Inc"))
     store.licenses(paid(2, "Pied Piper Inc.", salesforce_account_id="0016100001PiedP"))
@@ -833,7 +833,7 @@ def _pick_list_page(message: Any) -> tuple[list[str], str | None]:
 
 def test_show_more_offers_the_rest_of_a_long_pick_list(store: Store) -> None:
     from bot import ids
-    from bot.answers.lookups import Requester
+    from bot.answers.audited import Requester
 
     store.licenses(
         *(paid(n, f"Acme Unit {n}", zuora_subscription_name=f"A-S{n}") for n in range(1, 13))
@@ -859,7 +859,8 @@ def test_a_forged_show_more_value_is_only_a_search(store: Store) -> None:
     import json
 
     from bot import ids
-    from bot.answers.lookups import MORE_GONE, Requester
+    from bot.answers.audited import Requester
+    from bot.views.notices import MORE_GONE
 
     store.licenses(
         *(paid(n, f"Acme Unit {n}", zuora_subscription_name=f"A-S{n}") for n in range(1, 13))

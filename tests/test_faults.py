@@ -16,12 +16,14 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
 from bot import ids
-from bot.answers.lookups import STORE_UNAVAILABLE, LookupService, Requester
+from bot.answers.audited import Requester
+from bot.answers.lookups import LookupService
 from bot.config import Settings
 from bot.links import Links
 from bot.logs import REQUEST_LOGGER, RequestLogMiddleware
 from bot.store.db import create_store_engine, is_sqlite, make_session_factory
 from bot.store.schema import ensure_schema
+from bot.views.notices import STORE_UNAVAILABLE
 from tests.e2e_dataset import INITECH_EMAIL, load_dataset
 from tests.slack_requests import post_to_wsgi
 
@@ -81,7 +83,7 @@ def test_a_read_only_store_gets_the_notice_then_recovers(serving) -> None:
     answer = lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE)
     assert time.monotonic() - started < 3
     text_sent = str(answer.payload())
-    assert answer.outcome == "error"
+    assert answer.outcome == "unavailable"
     assert STORE_UNAVAILABLE.split(".")[0] in text_sent
     assert INITECH_EMAIL not in text_sent  # read fine, but not audited: withheld
 
@@ -105,5 +107,5 @@ def test_the_request_line_of_an_unavailable_answer_says_unavailable(serving, cap
     switch.set(True)
     post_to_wsgi(RequestLogMiddleware(looking_up), "x", "unsigned")
     [record] = [r for r in caplog.records if r.name == REQUEST_LOGGER]
-    assert answers[0].outcome == "error"
+    assert answers[0].outcome == "unavailable"
     assert (record.status, record.outcome) == (200, "unavailable")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import ids
+from bot.access import AccessDecision
 from bot.licensing import summarise_licenses
 from bot.links import Links
 from bot.records import (
@@ -16,7 +17,6 @@ from bot.records import (
     CustomerRecord,
     LicenseRecord,
 )
-from bot.slack.identity import AccessDecision
 from bot.store.audit import AuditEntry, RecentLookup, record_audit
 from bot.views.home import (
     HomeFacts,

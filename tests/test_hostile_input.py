@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from bot import ids
-from bot.answers.lookups import Audience, LookupService, Requester
+from bot.answers.audited import Requester
+from bot.answers.lookups import LookupService
+from bot.answers.redaction import Audience
 from bot.services import build_services
 from bot.store.importing import import_file
 from bot.views.modals import ModalContext, customer_options

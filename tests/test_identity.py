@@ -9,13 +9,9 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
+from bot.access import AccessDecision
 from bot.config import Settings
-from bot.slack.identity import (
-    LOCAL_OPERATOR_ACCESS,
-    AccessDecision,
-    IdentityResolver,
-    LocalOperatorResolver,
-)
+from bot.slack.identity import LOCAL_OPERATOR_ACCESS, IdentityResolver, LocalOperatorResolver
 from tests.slack_standin import SlackStandIn
 
 TEAM = "T0TEAM"
@@ -71,7 +67,7 @@ def make_resolver(
 def test_allowed_by_user_id(standin: SlackStandIn) -> None:
     standin.add_user("U1", email="jane@acme.io")
     decision = make_resolver(standin, user_ids={"U1"}).decide("U1", TEAM)
-    assert decision == AccessDecision(True, "allowed", "jane@acme.io", "user_id")
+    assert decision == AccessDecision(True, None, "jane@acme.io", "user_id")
 
 
 def test_allowed_by_email_ignoring_case(standin: SlackStandIn) -> None:

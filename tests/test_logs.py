@@ -203,7 +203,7 @@ def test_the_text_request_line_says_each_field_once(logged_app, caplog, restore_
     line = build_formatter(Settings(log_format="text")).format(record)
     for field in ("request_id=req-7", "method=GET", "path=/nowhere", "status=404", "latency_ms="):
         assert line.count(field) == 1, line
-    assert "outcome=not_found" in line
+    assert "outcome=unknown_path" in line
 
 
 def test_gunicorns_own_lines_use_the_log_format_and_are_redacted(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import ids
-from bot.answers.lookups import resolve_customer_key
+from bot.answers.selection import resolve_customer_key
 from bot.records import CustomerChoice, CustomerStanding, LicenseOverview
 from bot.store.models import Customer
 from bot.views.modals import (

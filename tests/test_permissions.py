@@ -16,7 +16,9 @@ from slack_sdk.models.blocks import SectionBlock
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.access import AccessDecision
 from bot.config import Settings
+from bot.organisations import OrganisationAllowlist
 from bot.slack.actor import actor_of, identify_actor
 from bot.slack.allowlist import (
     Actor,
@@ -25,13 +27,7 @@ from bot.slack.allowlist import (
     local_operator_middleware,
     refusal_text,
 )
-from bot.slack.identity import (
-    AccessDecision,
-    AccessResolver,
-    IdentityResolver,
-    LocalOperatorResolver,
-)
-from bot.slack.organisations import OrganisationAllowlist
+from bot.slack.identity import AccessResolver, IdentityResolver, LocalOperatorResolver
 from bot.store.audit import AuditEntry, record_audit
 from bot.store.models import AuditEvent
 from tests.slack_requests import (
@@ -191,7 +187,7 @@ def test_allowed_user_reaches_the_handler_with_the_decision_in_context(harness: 
     assert json.loads(response.body) == {"text": "card for acme", "response_type": "ephemeral"}
     assert harness.handled == ["/license"]
     assert harness.access_seen == [
-        AccessDecision(allowed=True, reason="allowed", email="ae@acme.io", rule="email_domain")
+        AccessDecision(allowed=True, reason=None, email="ae@acme.io", rule="email_domain")
     ]
     assert harness.audits == []
 

@@ -332,7 +332,8 @@ def test_pick_lists_judge_active_licenses_by_the_injected_clock(session: Session
 
     The fixed day is a year before the real one, when Acme East's license was still running:
     a pick list that read the wall clock would show it expired (no active plan)."""
-    from bot.answers.lookups import LookupService, Requester
+    from bot.answers.audited import Requester
+    from bot.answers.lookups import LookupService
     from bot.config import Settings
     from bot.links import Links
 

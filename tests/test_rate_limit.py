@@ -13,7 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ids
-from bot.answers.lookups import Audience, LookupService, Requester
+from bot.answers.audited import Requester
+from bot.answers.lookups import LookupService
+from bot.answers.redaction import Audience
 from bot.config import ConfigError, Settings
 from bot.links import Links
 from bot.store.models import AuditEvent

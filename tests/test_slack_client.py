@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
+from bot.outcomes import RefusalReason
 from bot.services import build_services
 from bot.slack.client import (
     ATTEMPT_TIMEOUT_SECONDS,
@@ -25,7 +26,7 @@ from bot.slack.client import (
     RETRY_BUDGET_SECONDS,
     create_web_client,
 )
-from bot.slack.identity import IDENTITY_UNAVAILABLE, IdentityResolver
+from bot.slack.identity import IdentityResolver
 from tests.e2e_dataset import load_dataset
 from tests.slack_requests import post_to_wsgi, slash_command_body
 
@@ -183,7 +184,7 @@ def test_identity_fails_closed_when_slack_keeps_failing(slack_standin, fake_time
     resolver = IdentityResolver(client, settings)
     slack_standin.fail("users.info", "server_error", times=2)
     decision = resolver.decide("UALLOWED", "T0TEAM")
-    assert (decision.allowed, decision.reason) == (False, IDENTITY_UNAVAILABLE)
+    assert (decision.allowed, decision.reason) == (False, RefusalReason.IDENTITY_UNAVAILABLE)
     # Not cached: once Slack answers again, the same user is allowed.
     assert resolver.decide("UALLOWED", "T0TEAM").allowed
 

@@ -15,11 +15,11 @@ from sqlalchemy import select, update
 from bot.answers.unfurls import (
     MAX_UNFURLS_PER_MESSAGE,
     AdminLink,
-    claim_unfurl,
     links_to_unfurl,
     parse_admin_link,
 )
 from bot.store.models import UnfurlRecord
+from bot.store.unfurl_claims import claim_unfurl
 from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
 from tests.events_harness import (
     ALLOWED,
@@ -128,8 +128,8 @@ def test_a_claim_is_one_upsert_statement(engine, session_factory):
 def test_an_overlong_link_is_claimed_clipped_to_the_models_widths(session_factory):
     from sqlalchemy import select
 
-    from bot.answers.unfurls import release_unfurl
     from bot.store.models import UnfurlRecord, column_width
+    from bot.store.unfurl_claims import release_unfurl
 
     now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     channel, url = "C" * 40, LICENSE_9001 + "?" + "q" * 1200

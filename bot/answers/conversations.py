@@ -27,60 +27,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 
 from bot import ids
-from bot.answers.lookups import Audience, LookupService, Requester
-from bot.store.audit import Outcome
+from bot.answers.audited import Requester
+from bot.answers.lookups import LookupService
+from bot.answers.redaction import Audience
+from bot.outcomes import Outcome, PostRefusal
+from bot.views.posting import UNREACHABLE, explain_slack_error, post_problem
 
 logger = logging.getLogger(__name__)
-
-INVITE_HINT = "Add me first with `/invite @CustomersDot`, then try again."
-# channel_not_found: a private channel or a group DM the bot is not in (Slack does not say
-# which), so the words fit both; only a private channel can /invite it.
-CANNOT_SEE = (
-    "I can't see this conversation, so I can't tell who is in it. "
-    f"In a private channel: {INVITE_HINT}"
-)
-NOT_A_MEMBER = f"I'm not in this channel. {INVITE_HINT}"
-EXTERNAL = (
-    "This conversation is shared with another organisation (Slack Connect): customer data "
-    "never goes there. Use an internal channel."
-)
-DIRECT_MESSAGE = (
-    "I can't post into a direct message between people. Use `/license` there (only you see "
-    "the answer), or post the card in a channel."
-)
-ARCHIVED = "This channel is archived, so nothing can be posted in it."
-RESTRICTED = (
-    "Only some people can post in this channel, and I'm not one of them. "
-    "Ask a channel manager, or post the card in another channel."
-)
-REQUESTER_NOT_MEMBER = (
-    "You're not in this conversation, so I can't post a card there. Pick a conversation you're in."
-)
-UNREACHABLE = "I couldn't check this conversation with Slack just now. Try again in a minute."
-REJECTED = "Slack didn't accept the card. Try again in a minute; if it keeps happening, tell the team that runs this bot."
-
-# chat.postMessage / conversations.info error codes -> what the user should read.
-_ERROR_WORDS = {
-    "channel_not_found": CANNOT_SEE,
-    "not_in_channel": NOT_A_MEMBER,
-    "missing_scope": CANNOT_SEE,
-    "is_archived": ARCHIVED,
-    "restricted_action": RESTRICTED,
-    "restricted_action_read_only_channel": RESTRICTED,
-    "restricted_action_thread_only_channel": RESTRICTED,
-    "restricted_action_non_threadable_channel": RESTRICTED,
-    "cannot_reply_to_message": RESTRICTED,
-    "ekm_access_denied": RESTRICTED,
-    "team_access_not_granted": CANNOT_SEE,
-    "unreachable": UNREACHABLE,
-    "ratelimited": UNREACHABLE,
-    "rate_limited": UNREACHABLE,
-    "fatal_error": UNREACHABLE,
-    "internal_error": UNREACHABLE,
-    "service_unavailable": UNREACHABLE,
-    "request_timeout": UNREACHABLE,
-}
-
 
 # conversations.members pages read for a private conversation: 3 x 1,000 members fit Slack's 3
 # seconds; a bigger one whose member list runs past them is a doubt, and doubt refuses.
@@ -103,19 +56,24 @@ class Delivery(enum.Enum):
 
 @dataclass(frozen=True)
 class PostCheck:
-    """Whether a card may go into a conversation; `problem` says why not, in plain words."""
+    """Whether a card may go into a conversation; `reason` says why not: one of ours
+    (PostRefusal) or the error code Slack answered. The audit row's reason."""
 
     allowed: bool
-    problem: str | None = None
-    reason: str | None = None  # a short code for logs and tests: "external", "not_member" ...
+    reason: PostRefusal | str | None = None
 
     @classmethod
     def ok(cls) -> PostCheck:
         return cls(True)
 
     @classmethod
-    def refuse(cls, reason: str, problem: str) -> PostCheck:
-        return cls(False, problem, reason)
+    def refuse(cls, reason: PostRefusal | str) -> PostCheck:
+        return cls(False, reason)
+
+    @property
+    def problem(self) -> str | None:
+        """Why not, in the words the user reads (bot/views/posting.py)."""
+        return None if self.allowed else post_problem(self.reason)
 
 
 def slack_error_code(error: SlackApiError) -> str:
@@ -127,11 +85,6 @@ def slack_error_code(error: SlackApiError) -> str:
     if status >= 500 or status == 429 or not isinstance(data, dict):
         return "unreachable"
     return str(data.get("error") or "error")
-
-
-def explain_slack_error(error_code: str | None) -> str:
-    """Plain words for a Slack Web API error code; never the code or a trace alone."""
-    return _ERROR_WORDS.get(error_code or "", REJECTED)
 
 
 def _is_direct_message_id(channel_id: str) -> bool:
@@ -168,18 +121,18 @@ def judge_conversation(
 ) -> PostCheck:
     """The decision on a `conversations.info` channel object (pure; see check_conversation)."""
     if shared_with_another_organisation(channel):
-        return PostCheck.refuse("external", EXTERNAL)
+        return PostCheck.refuse(PostRefusal.EXTERNAL)
     if channel.get("is_im"):
         # The bot sees only its own DMs; one with the requester is theirs to fill.
         if requester_user_id is None or channel.get("user") != requester_user_id:
-            return PostCheck.refuse("direct_message", DIRECT_MESSAGE)
+            return PostCheck.refuse(PostRefusal.DIRECT_MESSAGE)
         return PostCheck.ok()
     if channel.get("is_archived"):
-        return PostCheck.refuse("archived", ARCHIVED)
+        return PostCheck.refuse(PostRefusal.ARCHIVED)
     if channel.get("is_member") is False:
         if delivery is not Delivery.BOT_MESSAGE and _is_public_channel(channel):
             return PostCheck.ok()  # Slack posts it; the channel is public and internal
-        return PostCheck.refuse("not_member", NOT_A_MEMBER)
+        return PostCheck.refuse(PostRefusal.NOT_MEMBER)
     return PostCheck.ok()
 
 
@@ -198,17 +151,17 @@ def check_conversation(
     in it too: a modified client can submit any conversation the bot is in, and the bot must
     not carry customer data into one its requester cannot read."""
     if not channel_id:
-        return PostCheck.refuse("no_conversation", CANNOT_SEE)
+        return PostCheck.refuse(PostRefusal.NO_CONVERSATION)
     response = _ask_slack(
         "conversations.info", channel_id, partial(client.conversations_info, channel=channel_id)
     )
     if isinstance(response, str):
         if response != "unreachable" and _is_direct_message_id(channel_id):
-            return PostCheck.refuse("direct_message", DIRECT_MESSAGE)
-        return PostCheck.refuse(response, explain_slack_error(response))
+            return PostCheck.refuse(PostRefusal.DIRECT_MESSAGE)
+        return PostCheck.refuse(response)
     channel = response.get("channel")
     if not isinstance(channel, dict):
-        return PostCheck.refuse("unreadable", UNREACHABLE)
+        return PostCheck.refuse(PostRefusal.UNREADABLE)
     check = judge_conversation(channel, requester_user_id=requester_user_id, delivery=delivery)
     if (
         check.allowed
@@ -240,17 +193,17 @@ def _requester_membership(client: WebClient, channel_id: str, user_id: str) -> P
             ),
         )
         if isinstance(answer, str):
-            return PostCheck.refuse(answer, explain_slack_error(answer))
+            return PostCheck.refuse(answer)
         members = answer.get("members")
         if not isinstance(members, list):
-            return PostCheck.refuse("unreadable", UNREACHABLE)
+            return PostCheck.refuse(PostRefusal.UNREADABLE)
         if user_id in members:
             return PostCheck.ok()
         metadata = answer.get("response_metadata")
         cursor = metadata.get("next_cursor") if isinstance(metadata, dict) else None
         if not cursor:
             break
-    return PostCheck.refuse("requester_not_member", REQUESTER_NOT_MEMBER)
+    return PostCheck.refuse(PostRefusal.REQUESTER_NOT_MEMBER)
 
 
 def _ask_slack(method: str, target: str, call: Callable[[], SlackResponse]) -> SlackResponse | str:
@@ -371,12 +324,6 @@ def send_direct_message(
     if not isinstance(channel_id, str) or not channel_id:
         return UNREACHABLE
     return post_message(client, channel_id, text=text, blocks=blocks)
-
-
-SHARE_NOT_TAKEN = (
-    "Slack didn't take the card for that channel, so nothing was shared. Share buttons work for "
-    "30 minutes: run /license again and share from the new reply."
-)
 
 
 def post_via_response_url(respond: Callable[..., Any], **message: Any) -> bool:

@@ -24,34 +24,30 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
-from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ids
+from bot.answers.audited import Requester
 from bot.answers.conversations import Delivery, check_conversation
-from bot.answers.lookups import LookupService, Requester
+from bot.answers.lookups import LookupService
 from bot.links import Links
-from bot.store.audit import Outcome
-from bot.store.db import dialect_insert, session_scope
-from bot.store.models import UnfurlRecord, column_width
+from bot.outcomes import Outcome
+from bot.store.unfurl_claims import claim_unfurl, release_unfurl
 
 logger = logging.getLogger(__name__)
 
 MAX_UNFURLS_PER_MESSAGE = 3
-REPEAT_WINDOW = timedelta(minutes=30)
 COMPOSER_CHANNEL = "COMPOSER"
 COMPOSER_SOURCE = "composer"
 _ADMIN_PATH = re.compile(
     rf"^/admin/(license|reconciliation)/([0-9]{{1,{ids.LICENSE_ID_DIGITS_MAX}}})/?$"
 )
-_CHANNEL_WIDTH = column_width(UnfurlRecord.channel_id)
-_URL_WIDTH = column_width(UnfurlRecord.url)
 
 LinkKind = Literal["license", "reconciliation"]
 
@@ -111,48 +107,6 @@ def links_to_unfurl(links: Iterable[Mapping[str, Any]], customersdot_url: str) -
         if len(found) >= MAX_UNFURLS_PER_MESSAGE:
             break
     return found
-
-
-def claim_unfurl(
-    session_factory: sessionmaker[Session],
-    channel_id: str,
-    url: str,
-    *,
-    now: datetime,
-    window: timedelta = REPEAT_WINDOW,
-) -> bool:
-    """True if this worker may unfurl `url` in `channel_id` now; False if it was within `window`.
-
-    One upsert, atomic on both engines: the insert wins for the first claimant (primary key);
-    an existing row is taken over only when it is older than `window` (the conflict's WHERE,
-    checked under the row's lock); RETURNING gives a row back exactly when this call claimed.
-    """
-    channel_id, url = channel_id[:_CHANNEL_WIDTH], url[:_URL_WIDTH]
-    with session_scope(session_factory) as session:
-        statement = dialect_insert(session, UnfurlRecord).values(
-            channel_id=channel_id, url=url, unfurled_at=now
-        )
-        claim = statement.on_conflict_do_update(
-            index_elements=[UnfurlRecord.channel_id, UnfurlRecord.url],
-            set_={"unfurled_at": statement.excluded.unfurled_at},
-            where=UnfurlRecord.unfurled_at <= now - window,
-        ).returning(UnfurlRecord.url)
-        return session.execute(claim).first() is not None
-
-
-def release_unfurl(
-    session_factory: sessionmaker[Session], channel_id: str, url: str, *, claimed_at: datetime
-) -> None:
-    """Give back a claim that produced no unfurl; one taken over since (a later time) stays."""
-    channel_id, url = channel_id[:_CHANNEL_WIDTH], url[:_URL_WIDTH]
-    with session_scope(session_factory) as session:
-        session.execute(
-            delete(UnfurlRecord).where(
-                UnfurlRecord.channel_id == channel_id,
-                UnfurlRecord.url == url,
-                UnfurlRecord.unfurled_at == claimed_at,
-            )
-        )
 
 
 def _blocked_reason(body: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
@@ -263,5 +217,5 @@ class Unfurler:
             for canonical in canonical_urls:
                 release_unfurl(self._session_factory, channel, canonical, claimed_at=claimed_at)
         except SQLAlchemyError as error:
-            # The claim then simply expires after REPEAT_WINDOW.
+            # The claim then simply expires after REPEAT_WINDOW (bot/store/unfurl_claims.py).
             logger.error("unfurl release failed: %s", type(error).__name__)

@@ -11,14 +11,11 @@ preflight.py (the checks) and manifest.py (the Slack app manifest).
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
-import shutil
 import sys
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 
+from bot.command_line import cli_command
 from bot.config import ConfigError, Settings
 
 DESCRIPTION = "python -m bot <command>: serve, shell, import, demo, audit, db, check, manifest."
@@ -84,34 +81,6 @@ def subcommand(
     )
     command.set_defaults(command_name=command.prog.removeprefix("python -m bot "))
     return command
-
-
-def cli_command() -> str:
-    """This CLI as the operator can type it here, for the hints it prints: `python -m bot`
-    outside an activated virtualenv would name another Python, without the dependencies."""
-    return command_for(Path(sys.executable), Path.cwd(), shutil.which("python"))
-
-
-def command_for(executable: Path, cwd: Path, python_on_path: str | None) -> str:
-    """`python -m bot` when `python` on PATH is `executable` (an activated virtualenv), else
-    `executable` itself: relative to `cwd` when under it (`.venv/bin/python -m bot`)."""
-    if python_on_path is not None and _same_directory(
-        Path(python_on_path).parent, executable.parent
-    ):
-        return "python -m bot"
-    try:
-        shown = executable.relative_to(cwd)
-    except ValueError:
-        shown = executable
-    return f"{shlex.quote(str(shown))} -m bot"
-
-
-def _same_directory(first: Path, second: Path) -> bool:
-    # Not resolve(): a virtualenv's python is a symlink to the base interpreter it was made from.
-    try:
-        return os.path.samefile(first, second)
-    except OSError:
-        return False
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,8 +16,10 @@ requests that fail verification, reads the body with the same `identify_actor`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
+
+from bot.actor import Actor
 
 ACTOR_CONTEXT_KEY = "actor"
 
@@ -30,20 +32,6 @@ class InstallationIds(Protocol):
 
     @property
     def enterprise_id(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acted, in which installation and conversation, through which surface."""
-
-    user_id: str | None
-    team_id: str | None = None
-    enterprise_id: str | None = None
-    channel_id: str | None = None
-    # "command", "block_actions", "block_suggestion", "view_submission", "event", ...
-    kind: str = "unknown"
-    surface: str = "unknown"  # command name, action id, callback id, or event type
-    query: str | None = None  # the command text; nothing else is a query
 
 
 def _str(value: Any) -> str | None:

@@ -6,7 +6,7 @@ one `Actor` (bot.slack.actor: team and enterprise from the installation, never f
 keeps it in `context["actor"]`. First, the installation must be known (when Slack could not
 confirm the bot's token, bot.slack.authorization, the request is refused as identity
 unavailable) and belong to an allowed organisation
-(ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS, bot.slack.organisations); then the user must be on the
+(ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS, bot.organisations); then the user must be on the
 allowlist (bot.slack.identity). An allowed request continues with its `AccessDecision` in
 `context["access"]`; a refused one is audited and answered politely, with no customer data,
 and no listener ever sees it. Slack's own requests (`url_verification`, and the lifecycle
@@ -45,19 +45,15 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.slack.actor import ACTOR_CONTEXT_KEY, Actor, actor_for_request
-from bot.slack.identity import (
-    IDENTITY_UNAVAILABLE,
-    NO_INSTALLATION_CONTEXT_KEY,
-    NOT_INSTALLED,
-    OUTSIDE_ORGANISATION,
-    AccessDecision,
-    AccessResolver,
-    LocalOperatorResolver,
-    refusal_text,
-)
-from bot.slack.organisations import OrganisationAllowlist
-from bot.store.audit import AuditEntry, Outcome, record_audit
+from bot.access import AccessDecision
+from bot.actor import Actor
+from bot.organisations import OrganisationAllowlist
+from bot.outcomes import Outcome, RefusalReason
+from bot.request_outcome import note_request_outcome
+from bot.slack.actor import ACTOR_CONTEXT_KEY, actor_for_request
+from bot.slack.identity import NO_INSTALLATION_CONTEXT_KEY, AccessResolver, LocalOperatorResolver
+from bot.store.audit import AuditEntry, record_audit
+from bot.views.refusals import refusal_text
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +160,8 @@ class AllowlistMiddleware(Middleware):
             and actor.user_id is not None
             # An outside organisation's installation, or none, gets nothing drawn, not even a
             # Home tab (there is no token to draw it with).
-            and decision.reason not in (OUTSIDE_ORGANISATION, NOT_INSTALLED)
+            and decision.reason
+            not in (RefusalReason.OUTSIDE_ORGANISATION, RefusalReason.NOT_INSTALLED)
         ):
             self._write_audit(actor, decision)
             req.context[ACCESS_CONTEXT_KEY] = decision
@@ -173,16 +170,16 @@ class AllowlistMiddleware(Middleware):
 
     def _decide(self, context: BoltContext, actor: Actor) -> AccessDecision:
         if context.get(NO_INSTALLATION_CONTEXT_KEY):
-            return AccessDecision.refuse(NOT_INSTALLED)
+            return AccessDecision.refuse(RefusalReason.NOT_INSTALLED)
         if actor.team_id is None and actor.enterprise_id is None:
             # The installation is unknown (Slack could not confirm the bot's own token:
             # bot.slack.authorization): nobody can be told a member of its workspace, and a
             # verdict reached without it must not be cached. Not asked of Slack, not cached.
-            return AccessDecision.refuse(IDENTITY_UNAVAILABLE)
+            return AccessDecision.refuse(RefusalReason.IDENTITY_UNAVAILABLE)
         # Before anything else: an installation outside the allowed organisations gets no
         # further, not even a users.info call with its token.
         if not self._organisations.allows(actor.team_id, actor.enterprise_id):
-            return AccessDecision.refuse(OUTSIDE_ORGANISATION)
+            return AccessDecision.refuse(RefusalReason.OUTSIDE_ORGANISATION)
         if actor.user_id is None:
             return AccessDecision.refuse(NO_USER_REASON)
         # The actor's team and enterprise are the installation's (bot.slack.actor): the workspace
@@ -194,7 +191,7 @@ class AllowlistMiddleware(Middleware):
         except Exception:
             # A resolver bug must not open the door.
             logger.exception("access check failed for user %s", actor.user_id)
-            return AccessDecision.refuse(IDENTITY_UNAVAILABLE)
+            return AccessDecision.refuse(RefusalReason.IDENTITY_UNAVAILABLE)
 
     def _refuse(self, req: BoltRequest, actor: Actor, decision: AccessDecision) -> BoltResponse:
         logger.info(
@@ -224,7 +221,9 @@ class AllowlistMiddleware(Middleware):
                 logger.exception("could not send the refusal to user %s", actor.user_id)
         return response
 
-    def _refusal_message(self, reason: str) -> tuple[str, list[Block | dict[str, Any]] | None]:
+    def _refusal_message(
+        self, reason: RefusalReason | None
+    ) -> tuple[str, list[Block | dict[str, Any]] | None]:
         if self._refusal_builder is not None:
             try:
                 message = self._refusal_builder(self._access_request_url, reason)
@@ -235,6 +234,8 @@ class AllowlistMiddleware(Middleware):
         return refusal_text(reason, self._access_request_url), None
 
     def _write_audit(self, actor: Actor, decision: AccessDecision) -> None:
+        # The request line says so whether or not the audit row can be written.
+        note_request_outcome(Outcome.DENIED)
         if self._audit is None:
             return
         entry = AuditEntry(

@@ -4,7 +4,7 @@ The allowlist (ARCHITECTURE.md: Configuration) admits a user by Slack id, email,
 membership of a Slack user group. Guests, external (Slack Connect) users, deactivated users and
 bots are refused even when listed: being on a list does not make a guest an employee.
 
-Whose word counts (bot.slack.organisations): the team and enterprise a user is a member of or
+Whose word counts (bot.organisations): the team and enterprise a user is a member of or
 external to are the installation's (bot.slack.actor), never the request body's. Email and
 email-domain rules count only for users whose home workspace or Grid organisation is allowed
 (ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS), since an admin elsewhere can set any email on
@@ -34,88 +34,24 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.access import (
+    RULE_EMAIL,
+    RULE_EMAIL_DOMAIN,
+    RULE_LOCAL_OPERATOR,
+    RULE_USER_ID,
+    RULE_USERGROUP_PREFIX,
+    AccessDecision,
+)
 from bot.config import Settings
-from bot.slack.organisations import OrganisationAllowlist, parse_workspace_usergroup
+from bot.organisations import OrganisationAllowlist, parse_workspace_usergroup
+from bot.outcomes import RefusalReason
 
 logger = logging.getLogger(__name__)
 
-ALLOWED = "allowed"
-NOT_LISTED = "not_listed"
-GUEST = "guest"
-EXTERNAL = "external"
-DEACTIVATED = "deactivated"
-BOT = "bot"
-UNKNOWN_USER = "unknown_user"
-IDENTITY_UNAVAILABLE = "identity_unavailable"
-# The request came through an installation outside ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS.
-OUTSIDE_ORGANISATION = "outside_organisation"
-# OAuth mode: its workspace has no installation (never installed, or uninstalled since).
-NOT_INSTALLED = "not_installed"
-# The request context's flag for it (bot.slack.installations.InstalledWorkspacesAuthorize).
+# The request context's flag for a workspace without an installation
+# (bot.slack.installations.InstalledWorkspacesAuthorize); the allowlist refuses it as
+# RefusalReason.NOT_INSTALLED.
 NO_INSTALLATION_CONTEXT_KEY = "no_installation"
-REFUSAL_REASONS = (
-    NOT_LISTED,
-    GUEST,
-    EXTERNAL,
-    OUTSIDE_ORGANISATION,
-    NOT_INSTALLED,
-    DEACTIVATED,
-    BOT,
-    UNKNOWN_USER,
-    IDENTITY_UNAVAILABLE,
-)
-
-# What a refused person reads, by reason: the one wording, used by the cards and by the
-# allowlist's plain-text fallback (refusal_text). Never anything about a customer.
-_REFUSAL_SENTENCES = {
-    NOT_LISTED: "You're not on the list of people who can look up customer licenses.",
-    GUEST: "Guest accounts can't look up customer licenses.",
-    EXTERNAL: "People from other organisations can't look up customer licenses here.",
-    OUTSIDE_ORGANISATION: "CustomersDot isn't available in this workspace.",
-    NOT_INSTALLED: "CustomersDot isn't available in this workspace.",
-    DEACTIVATED: "Deactivated accounts can't look up customer licenses.",
-    UNKNOWN_USER: "We couldn't find your Slack profile, so we can't let you look up customer data.",
-    IDENTITY_UNAVAILABLE: "We couldn't check who you are right now. Try again in a minute.",
-}
-_DEFAULT_REFUSAL = "You don't have access to customer license data."
-# Refusals that an access request can fix; guests and external users are never allowed.
-_REFUSALS_WORTH_REQUESTING = frozenset({NOT_LISTED, UNKNOWN_USER})
-
-
-def refusal_sentence(reason: str) -> str:
-    """Why the bot said no, in one sentence (a notification's fallback text)."""
-    return _REFUSAL_SENTENCES.get(reason, _DEFAULT_REFUSAL)
-
-
-def access_can_be_requested(reason: str) -> bool:
-    """Whether asking for access could change the answer (not for guests or outsiders)."""
-    return reason in _REFUSALS_WORTH_REQUESTING or reason not in _REFUSAL_SENTENCES
-
-
-def _slack_link(url: str, label: str) -> str:
-    return f"<{url}|{label}>"
-
-
-def refusal_text(
-    reason: str,
-    access_request_url: str | None,
-    *,
-    link: Callable[[str, str], str] = _slack_link,
-) -> str:
-    """The refusal in mrkdwn: the sentence, and where to ask for access when that can help.
-
-    `link` renders the request link (the cards pass their escaping one)."""
-    sentence = refusal_sentence(reason)
-    if access_request_url and access_can_be_requested(reason):
-        return f"{sentence}\nYou can {link(access_request_url, 'request access here')}."
-    return sentence
-
-
-RULE_USER_ID = "user_id"
-RULE_EMAIL = "email"
-RULE_EMAIL_DOMAIN = "email_domain"
-RULE_USERGROUP_PREFIX = "usergroup:"
-RULE_LOCAL_OPERATOR = "local_operator"
 
 # Slack's own assistant is neither a person nor flagged is_bot.
 SLACKBOT_USER_ID = "USLACKBOT"
@@ -127,24 +63,6 @@ Clock = Callable[[], float]
 # OAuth mode: a workspace's (or Grid organisation's) id -> a client with the bot token of its
 # installation, or None when it has none or is not an allowed organisation.
 OwnerClient = Callable[[str], WebClient | None]
-
-
-@dataclass(frozen=True)
-class AccessDecision:
-    """May this user look up customers? `rule` says which allowlist entry let them in."""
-
-    allowed: bool
-    reason: str  # "allowed", or one of REFUSAL_REASONS
-    email: str | None = None
-    rule: str | None = None  # "user_id", "email", "email_domain", "usergroup:sales", ...
-
-    @classmethod
-    def allow(cls, rule: str, email: str | None = None) -> AccessDecision:
-        return cls(allowed=True, reason=ALLOWED, email=email, rule=rule)
-
-    @classmethod
-    def refuse(cls, reason: str, email: str | None = None) -> AccessDecision:
-        return cls(allowed=False, reason=reason, email=email, rule=None)
 
 
 # The person at a `python -m bot shell` terminal already holds the store.
@@ -266,7 +184,7 @@ class IdentityResolver:
         self, user_id: str, team_id: str | None, enterprise_id: str | None = None
     ) -> AccessDecision:
         if self.allowlist_is_empty:
-            return AccessDecision.refuse(NOT_LISTED)
+            return AccessDecision.refuse(RefusalReason.NOT_LISTED)
         key = (enterprise_id, team_id, user_id)
         now = self._clock()
         with self._lock:
@@ -277,7 +195,7 @@ class IdentityResolver:
             verdict = self._resolve(user_id, team_id, enterprise_id, now)
         except IdentityUnavailable:
             # Not cached: the next request asks Slack again.
-            return AccessDecision.refuse(IDENTITY_UNAVAILABLE)
+            return AccessDecision.refuse(RefusalReason.IDENTITY_UNAVAILABLE)
         if self._ttl > 0:
             with self._lock:
                 self._decisions.put(key, verdict.decision, verdict.valid_until)
@@ -298,7 +216,7 @@ class IdentityResolver:
         valid_until = now + self._ttl
         user = self._fetch_user(user_id)
         if user is None:
-            return _Verdict(AccessDecision.refuse(UNKNOWN_USER), valid_until)
+            return _Verdict(AccessDecision.refuse(RefusalReason.UNKNOWN_USER), valid_until)
         email = _profile_email(user)
         refusal = _refusal_for_account(user, team_id, enterprise_id)
         if refusal is not None:
@@ -314,7 +232,7 @@ class IdentityResolver:
             if email.rpartition("@")[2] in self._allowed_domains:
                 return _Verdict(AccessDecision.allow(RULE_EMAIL_DOMAIN, email), valid_until)
         if not self._allowed_groups:
-            return _Verdict(AccessDecision.refuse(NOT_LISTED, email), valid_until)
+            return _Verdict(AccessDecision.refuse(RefusalReason.NOT_LISTED, email), valid_until)
         return self._decide_by_usergroups(user_id, email, now)
 
     def _is_of_allowed_organisation(self, user: Mapping[str, Any]) -> bool:
@@ -352,7 +270,7 @@ class IdentityResolver:
         if unavailable:
             # A group we could not read might have listed this user.
             raise IdentityUnavailable("user group membership unavailable")
-        return _Verdict(AccessDecision.refuse(NOT_LISTED, email), valid_until)
+        return _Verdict(AccessDecision.refuse(RefusalReason.NOT_LISTED, email), valid_until)
 
     def _group_source(
         self, entry: str, handles: Mapping[str, str]
@@ -496,13 +414,13 @@ def _refusal_for_account(
 ) -> str | None:
     """Why this account may never use the bot, whatever the allowlist says; None if it may."""
     if user.get("deleted"):
-        return DEACTIVATED
+        return RefusalReason.DEACTIVATED
     if user.get("is_bot") or user.get("is_app_user") or user.get("id") == SLACKBOT_USER_ID:
-        return BOT
+        return RefusalReason.BOT
     if user.get("is_restricted") or user.get("is_ultra_restricted"):
-        return GUEST
+        return RefusalReason.GUEST
     if _is_external(user, team_id, enterprise_id):
-        return EXTERNAL
+        return RefusalReason.EXTERNAL
     return None
 
 

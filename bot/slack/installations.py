@@ -11,7 +11,7 @@ on write and decrypts on read without copying its queries. A leaked database dum
 holds no usable Slack token. Several comma-separated keys are accepted: the first encrypts,
 all decrypt, so a key can be rotated without a flag day.
 
-Only the organisations in ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS (bot.slack.organisations) may
+Only the organisations in ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS (bot.organisations) may
 install: `OrganisationOAuthFlow` refuses any other installation after Slack's consent screen,
 before anything is stored, with a page that says why. User groups named `T0123:S0456` are read
 with the token of that allowed workspace's installation (`InstallationClients`).
@@ -43,13 +43,13 @@ from sqlalchemy import Dialect, Engine, MetaData, Table, Text, desc, select
 from sqlalchemy.types import TypeDecorator
 
 from bot.config import ConfigError, Settings, parse_token_encryption_keys
+from bot.organisations import OrganisationAllowlist
 from bot.slack.identity import (
     NO_INSTALLATION_CONTEXT_KEY,
     AccessResolver,
     IdentityResolver,
     OwnerClient,
 )
-from bot.slack.organisations import OrganisationAllowlist
 
 logger = logging.getLogger(__name__)
 

@@ -57,12 +57,12 @@ from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.answers.lookups import STORE_UNAVAILABLE
-from bot.logs import STORE_UNAVAILABLE_OUTCOME, note_request_outcome
+from bot.outcomes import Outcome
+from bot.request_outcome import note_request_outcome
 from bot.store.db import dialect_insert
 from bot.store.failures import store_failure_cause
 from bot.store.models import ProcessedEvent
-from bot.views.notices import build_notice
+from bot.views.notices import STORE_UNAVAILABLE, build_notice
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class RequestClaimMiddleware(Middleware):
 
 def _store_unavailable_response(req: BoltRequest) -> BoltResponse:
     # A command's notice is a 200: its request line must still say what happened.
-    note_request_outcome(STORE_UNAVAILABLE_OUTCOME)
+    note_request_outcome(Outcome.UNAVAILABLE)
     body = req.body or {}
     if isinstance(body.get("command"), str):
         notice = {"response_type": "ephemeral", **build_notice(STORE_UNAVAILABLE).to_dict()}

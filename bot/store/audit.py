@@ -13,7 +13,6 @@ The audit table carries query text; logs never do. Log lines here name ids and o
 from __future__ import annotations
 
 import csv
-import enum
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -24,28 +23,12 @@ from typing import TextIO
 from sqlalchemy import BigInteger, bindparam, delete, false, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.logs import note_request_outcome
+from bot.outcomes import LOOKUP_OUTCOMES, Outcome
 from bot.store.db import session_scope
 from bot.store.models import AuditEvent, column_width
 
 logger = logging.getLogger(__name__)
 
-
-class Outcome(enum.StrEnum):
-    """How a request ended: the audit row's `outcome`, stored as its string. The one list."""
-
-    OK = "ok"  # an answer with customer data
-    AMBIGUOUS = "ambiguous"  # a pick list
-    NOT_FOUND = "not_found"
-    USAGE = "usage"  # empty query: the usage card
-    DENIED = "denied"  # refused by the allowlist (bot/slack/allowlist.py)
-    RATE_LIMITED = "rate_limited"  # over LOOKUP_RATE_LIMIT_PER_HOUR
-    ERROR = "error"  # the store could not answer
-    NOT_POSTED = "not_posted"  # a card the conversation check kept out of a conversation
-
-
-# Outcomes a person would recognise as "a lookup I made" (App Home's recent lookups).
-LOOKUP_OUTCOMES = (Outcome.OK, Outcome.AMBIGUOUS, Outcome.NOT_FOUND)
 
 # PostgreSQL rejects values longer than AuditEvent's columns, and an action id may be 255.
 _WIDTHS = {
@@ -113,11 +96,8 @@ def record_audit(
 
 
 def add_audit(session: Session, entry: AuditEntry, *, now: datetime | None = None) -> None:
-    """Write one audit row in the session's transaction; the caller commits.
-
-    The entry's outcome is also the outcome of the HTTP request line (bot.logs), whether or not
-    the store takes the row: the decision was made either way."""
-    note_request_outcome(entry.outcome)
+    """Write one audit row in the session's transaction; the caller commits (and notes the
+    entry's outcome for the request line: bot/answers/audited.py)."""
     at = now or datetime.now(UTC)
     session.connection().execute(
         _INSERT_AUDIT_EVENT,

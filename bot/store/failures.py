@@ -10,12 +10,12 @@ import re
 
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from bot.command_line import cli_command
+
 
 def upgrade_command() -> str:
-    """`db upgrade` as the operator can type it here (bot.cli.cli_command): `python -m bot`
-    outside the virtualenv would name another Python, without the bot's dependencies."""
-    from bot.cli import cli_command
-
+    """`db upgrade` as the operator can type it here (bot.command_line.cli_command): `python -m
+    bot` outside the virtualenv would name another Python, without the bot's dependencies."""
     return f"{cli_command()} db upgrade"
 
 

@@ -7,7 +7,7 @@ reconciliations a customer has: nothing here loads row by row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -482,3 +482,25 @@ def load_reconciliation(session: Session, reconciliation_id: int) -> Reconciliat
     """One reconciliation by its CustomersDot id (a posted reconciliation link)."""
     row = session.get(Reconciliation, reconciliation_id)
     return None if row is None else reconciliation_record(row)
+
+
+def customer_key_by_prefix(
+    session: Session, prefix: str, matches: Callable[[str], bool]
+) -> str | None:
+    """The customer key starting with `prefix` that `matches` accepts (a long key a modal's
+    option value carries as prefix + digest: bot/views/modals.py); None if there is none.
+
+    The prefix is a range on the primary key, which both engines answer from its index (the
+    bytewise order of SQLite and of the C collation); a database with a linguistic collation
+    may order keys otherwise, so an empty range falls back to a plain prefix match."""
+    last = ord(prefix[-1]) if prefix else 0x10FFFF
+    after_prefix = prefix[:-1] + chr(last + 1) if last < 0x10FFFF else None
+    ranged = select(Customer.key).where(Customer.key >= prefix)
+    if after_prefix is not None:
+        ranged = ranged.where(Customer.key < after_prefix)
+    anywhere = select(Customer.key).where(Customer.key.startswith(prefix, autoescape=True))
+    for statement in (ranged, anywhere):
+        for key in session.scalars(statement):
+            if matches(key):
+                return key
+    return None

@@ -27,16 +27,15 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import ids
-from bot.slack.identity import (
-    IDENTITY_UNAVAILABLE,
+from bot.access import (
     RULE_EMAIL,
     RULE_EMAIL_DOMAIN,
     RULE_LOCAL_OPERATOR,
     RULE_USER_ID,
     RULE_USERGROUP_PREFIX,
     AccessDecision,
-    access_can_be_requested,
 )
+from bot.outcomes import RefusalReason
 from bot.store.audit import RecentLookup
 from bot.views.blocks import (
     BUTTON_TEXT_MAX,
@@ -49,6 +48,7 @@ from bot.views.blocks import (
     read_button_json,
 )
 from bot.views.notices import build_refusal
+from bot.views.refusals import access_can_be_requested
 
 RECENT_LOOKUPS_SHOWN = 5
 MODAL_TITLE = "CustomersDot"
@@ -221,7 +221,7 @@ def build_home_view(
 
 
 def _refused_blocks(access: AccessDecision | None, access_request_url: str | None) -> list[Block]:
-    reason = access.reason if access is not None else IDENTITY_UNAVAILABLE
+    reason = access.reason if access is not None else RefusalReason.IDENTITY_UNAVAILABLE
     refusal = build_refusal(access_request_url, reason)
     about = SectionBlock(
         text=_mrkdwn(

@@ -6,13 +6,15 @@ Pure Block Kit builders on `bot.views.blocks`.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
 )
 
 from bot import ids
-from bot.slack.identity import refusal_sentence, refusal_text
+from bot.store.audit import RateLimitHit
 from bot.views.blocks import (
     BUTTON_VALUE_MAX,
     EMAIL_MAX,
@@ -26,6 +28,7 @@ from bot.views.blocks import (
     section_block,
 )
 from bot.views.license_card import send_to_me_button
+from bot.views.refusals import refusal_sentence, refusal_text
 
 
 def build_share_refused(problem: str, customer_key: str) -> CardMessage:
@@ -70,10 +73,10 @@ def build_usage(command: str) -> CardMessage:
     return CardMessage(text=fallback_text(purpose), blocks=blocks)
 
 
-def build_refusal(access_request_url: str | None, reason: str) -> CardMessage:
+def build_refusal(access_request_url: str | None, reason: str | None) -> CardMessage:
     """A polite no: no customer data, and a way to ask for access when one exists.
 
-    The wording is bot.slack.identity.refusal_text's, the allowlist's plain fallback's too."""
+    The wording is bot/views/refusals.py's, the allowlist's plain fallback's too."""
     text = refusal_text(reason, access_request_url, link=link)
     return CardMessage(text=fallback_text(refusal_sentence(reason)), blocks=[section_block(text)])
 
@@ -102,4 +105,24 @@ def with_notice(message: CardMessage, notice: str) -> CardMessage:
     return CardMessage(
         text=fallback_text(f"{notice} {message.text}"),
         blocks=[section_block(notice), *message.blocks],  # one more block: cards stay far under 50
+    )
+
+
+STORE_UNAVAILABLE = (
+    "The license store is unavailable right now. Try again in a minute; "
+    "if it keeps happening, tell the team that runs this bot."
+)
+LINK_GONE = "That record is not in the license store."
+CUSTOMER_GONE = "That customer is no longer in the license store. Search again with /license."
+STORE_EMPTY = (
+    "The license store is empty: no export has been imported yet. Whoever runs this bot loads "
+    "one with `python -m bot import licenses FILE` (or `python -m bot demo` to try it)."
+)
+MORE_GONE = "That list cannot be continued. Search again with a longer name."
+
+
+def rate_limited_notice(hit: RateLimitHit) -> str:
+    return (
+        f"You've made {hit.lookups} lookups in the last hour; the limit is {hit.limit} "
+        f"to protect customer data; try again at {hit.retry_at.astimezone(UTC):%H:%M} UTC."
     )

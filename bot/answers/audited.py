@@ -1,0 +1,209 @@
+"""The one small audited transaction every answer goes through.
+
+The requester's rate limit, the work, its audit row: one transaction, under the requester's lock
+when a limit is set (bot/store/audit.py: lock_lookups_of), so N concurrent requests against a
+limit of N-1 get N-1 answers. Every answer that carries customer data is audited first: if the
+audit row cannot be written, the user gets the "store unavailable" notice instead of the data.
+The request line's outcome is noted here too (bot/request_outcome.py), never by the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.actor import Actor
+from bot.outcomes import Outcome
+from bot.request_outcome import note_request_outcome
+from bot.store.audit import (
+    AuditEntry,
+    RateLimitHit,
+    add_audit,
+    lock_lookups_of,
+    rate_limit_hit,
+    record_audit,
+)
+from bot.store.failures import store_failure_cause
+from bot.views.blocks import CardMessage
+from bot.views.notices import STORE_UNAVAILABLE, build_notice, rate_limited_notice
+
+logger = logging.getLogger(__name__)
+
+_Result = TypeVar("_Result")
+
+# Who asked: the request's one actor (bot.actor), built by the allowlist middleware.
+Requester = Actor
+
+
+@dataclass(frozen=True)
+class Answer:
+    message: CardMessage
+    outcome: Outcome
+    result_count: int = 0
+
+    def payload(self) -> dict[str, object]:
+        return self.message.to_dict()
+
+
+def rate_limited_answer(hit: RateLimitHit) -> Answer:
+    return Answer(build_notice(rate_limited_notice(hit)), Outcome.RATE_LIMITED)
+
+
+STORE_UNAVAILABLE_ANSWER = Answer(build_notice(STORE_UNAVAILABLE), Outcome.UNAVAILABLE)
+
+
+class AuditedTransaction:
+    """Runs a surface's work inside the rate limit and the audit, one transaction each time."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        clock: Callable[[], datetime] | None = None,
+        rate_limit_per_hour: int,
+    ) -> None:
+        self.session_factory = session_factory
+        self.clock = clock or (lambda: datetime.now(UTC))
+        # LOOKUP_RATE_LIMIT_PER_HOUR (Settings holds its default); 0 = no limit.
+        self._rate_limit = rate_limit_per_hour
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    def answer(
+        self,
+        *,
+        surface: str,
+        query: str,
+        requester: Requester,
+        build: Callable[[Session], Answer],
+    ) -> Answer:
+        """A card (or a notice) built by `build`, audited; the rate limit's notice instead
+        when the requester is over it, the store's when it cannot answer."""
+        answer = self.run(
+            surface,
+            query,
+            requester,
+            work=lambda session, hit: build(session) if hit is None else rate_limited_answer(hit),
+            outcome_of=lambda answer: (answer.outcome, answer.result_count),
+            failed=STORE_UNAVAILABLE_ANSWER,
+        )
+        return answer or STORE_UNAVAILABLE_ANSWER
+
+    def read(
+        self,
+        surface: str,
+        query: str,
+        requester: Requester,
+        read: Callable[[Session], tuple[Outcome, int]],
+    ) -> bool:
+        """Run a lookup that returns no card, and audit it; False when it must not be shown."""
+        result = self.run(
+            surface,
+            query,
+            requester,
+            work=lambda session, hit: read(session) if hit is None else (Outcome.RATE_LIMITED, 0),
+            outcome_of=lambda result: result,
+            failed=(Outcome.UNAVAILABLE, 0),
+        )
+        return result is not None and result[0] not in (Outcome.UNAVAILABLE, Outcome.RATE_LIMITED)
+
+    def run(
+        self,
+        surface: str,
+        query: str,
+        requester: Requester,
+        *,
+        work: Callable[[Session, RateLimitHit | None], _Result],
+        outcome_of: Callable[[_Result], tuple[Outcome, int]],
+        failed: _Result,
+    ) -> _Result | None:
+        """Check the user's rate limit, do the work, write its audit row: one transaction,
+        under the user's lock when a limit is set. None: the audit row could not be written,
+        so nothing may be shown."""
+
+        def entry(outcome: Outcome, count: int) -> AuditEntry:
+            return AuditEntry(
+                surface=surface,
+                outcome=outcome,
+                user_id=requester.user_id,
+                team_id=requester.team_id,
+                enterprise_id=requester.enterprise_id,
+                channel_id=requester.channel_id,
+                query=query,
+                result_count=count,
+            )
+
+        try:
+            with self.session_factory() as session:
+                if self._rate_limit and requester.user_id:
+                    lock_lookups_of(session, requester.user_id)
+                hit = self._rate_limit_hit(session, requester)
+                result = work(session, hit)
+                decided = entry(*outcome_of(result))
+                # The request line says what was decided, whether or not the store takes the row.
+                note_request_outcome(decided.outcome)
+                try:
+                    add_audit(session, decided, now=self.clock())
+                    session.commit()
+                except SQLAlchemyError as error:
+                    logger.error(
+                        "audit write failed: store %s; withholding the answer",
+                        store_failure_cause(error),
+                    )
+                    note_request_outcome(Outcome.UNAVAILABLE)
+                    return None
+                return result
+        except SQLAlchemyError as error:
+            logger.error("lookup failed: store %s", store_failure_cause(error))
+        # The lookup's transaction failed (and released the lock): the failure is audited on
+        # its own, and does not count against the limit. The user is told the store is
+        # unavailable, and so is the request line.
+        note_request_outcome(Outcome.UNAVAILABLE)
+        try:
+            record_audit(self.session_factory, entry(*outcome_of(failed)), now=self.clock())
+        except SQLAlchemyError as error:
+            logger.error(
+                "audit write failed: store %s; withholding the answer", store_failure_cause(error)
+            )
+            return None
+        return failed
+
+    def record_not_posted(
+        self, *, surface: str, customer_key: str, requester: Requester, reason: str | None
+    ) -> None:
+        """Audit a card withheld because of where it would go (the conversation check refused).
+
+        No customer data was read or shown, so a failed write is logged, not fatal: the user
+        is still told why nothing was posted. Not a lookup, so the rate limit does not count it.
+        """
+        entry = AuditEntry(
+            surface=surface,
+            outcome=Outcome.NOT_POSTED,
+            user_id=requester.user_id,
+            team_id=requester.team_id,
+            enterprise_id=requester.enterprise_id,
+            channel_id=requester.channel_id,
+            query=customer_key,
+            reason=reason,
+        )
+        note_request_outcome(entry.outcome)
+        try:
+            record_audit(self.session_factory, entry, now=self.clock())
+        except SQLAlchemyError as error:
+            logger.error(
+                "audit write failed for a withheld card: store %s", store_failure_cause(error)
+            )
+
+    def _rate_limit_hit(self, session: Session, requester: Requester) -> RateLimitHit | None:
+        # Checked before any search, on every surface: they all come through `run` (under the
+        # user's lock).
+        if not self._rate_limit or not requester.user_id:
+            return None
+        return rate_limit_hit(session, requester.user_id, limit=self._rate_limit, now=self.clock())

@@ -1,0 +1,36 @@
+"""What an allowed user's App Home shows from the store: their recent lookups, data as of."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.audit import recent_lookups
+from bot.store.failures import store_failure_cause
+from bot.store.queries import latest_import_at
+from bot.views.home import HomeFacts
+
+logger = logging.getLogger(__name__)
+
+# How many of a user's latest audit rows App Home reads to find a few distinct lookups.
+HOME_AUDIT_ROWS = 50
+
+
+class HomeAnswers:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+
+    def home_facts(self, user_id: str) -> HomeFacts:
+        """Only reads (the Home shows no customer data beyond the user's own queries, so it is
+        not audited); a store that cannot answer gives a Home that says so, not an error."""
+        try:
+            with self._session_factory() as session:
+                return HomeFacts(
+                    recent=tuple(recent_lookups(session, user_id, limit=HOME_AUDIT_ROWS)),
+                    data_as_of=latest_import_at(session),
+                )
+        except SQLAlchemyError as error:
+            logger.error("home: store %s", store_failure_cause(error))
+            return HomeFacts(recent=(), data_as_of=None, store_available=False)

@@ -17,13 +17,13 @@ from bot.config import ConfigError, Settings
 from bot.slack.installations import (
     SLACK_SDK_TABLES,
     EncryptedInstallationStore,
-    TokenCipher,
     WorkspaceResolvers,
     build_installation_store,
     forget_revoked_tokens,
     forget_uninstalled,
     slack_sdk_metadata,
 )
+from bot.slack.token_encryption import TokenCipher
 
 KEY = Fernet.generate_key().decode()
 OLD_KEY = Fernet.generate_key().decode()

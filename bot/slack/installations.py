@@ -4,12 +4,7 @@ With SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES set the bot is instal
 number of workspaces (and Enterprise Grid organisations). Bolt's OAuth flow serves
 /slack/install and /slack/oauth_redirect, and slack_sdk's SQLAlchemy installation and state
 stores keep what it learns in our own store, in tables our Alembic migrations create (0004).
-
-Tokens (bot, user, refresh) are encrypted with Fernet under SLACK_TOKEN_ENCRYPTION_KEY by a
-column type, so every path through slack_sdk's store (install, token rotation, lookups) encrypts
-on write and decrypts on read without copying its queries. A leaked database dump or backup then
-holds no usable Slack token. Several comma-separated keys are accepted: the first encrypts,
-all decrypt, so a key can be rotated without a flag day.
+Tokens are encrypted at rest (bot.slack.token_encryption).
 
 Only the organisations in ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS (bot.organisations) may
 install: `OrganisationOAuthFlow` refuses any other installation after Slack's consent screen,
@@ -22,10 +17,9 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize, InstallationStoreAuthorize
 from slack_bolt.context import BoltContext
@@ -39,10 +33,9 @@ from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Dialect, Engine, MetaData, Table, Text, desc, select
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import Engine, MetaData, Table, desc, select
 
-from bot.config import ConfigError, Settings, parse_token_encryption_keys
+from bot.config import ConfigError, Settings
 from bot.organisations import OrganisationAllowlist
 from bot.slack.identity import (
     NO_INSTALLATION_CONTEXT_KEY,
@@ -50,10 +43,10 @@ from bot.slack.identity import (
     IdentityResolver,
     OwnerClient,
 )
+from bot.slack.token_encryption import EncryptedToken, TokenCipher
 
 logger = logging.getLogger(__name__)
 
-ENCRYPTION_KEY_VARIABLE = "SLACK_TOKEN_ENCRYPTION_KEY"
 INSTALLATIONS_TABLE = SQLAlchemyInstallationStore.default_installations_table_name
 BOTS_TABLE = SQLAlchemyInstallationStore.default_bots_table_name
 OAUTH_STATES_TABLE = SQLAlchemyOAuthStateStore.default_table_name
@@ -71,64 +64,6 @@ REDIRECT_URI_PATH = "/slack/oauth_redirect"
 # Refresh a rotating token this long before it expires (Slack issues them for 12 hours).
 TOKEN_ROTATION_MINUTES = 120
 OAUTH_STATE_SECONDS = 600
-ENCRYPTED_PREFIX = "fernet:"
-
-
-class TokenCipher:
-    """Encrypts Slack tokens for the store; decrypts them for Bolt."""
-
-    def __init__(self, keys: Iterable[str]) -> None:
-        fernets = [Fernet(key.encode()) for key in keys]
-        if not fernets:
-            raise ValueError("at least one key is needed")
-        self._fernet = MultiFernet(fernets)
-
-    @classmethod
-    def from_setting(cls, raw: str | None) -> TokenCipher:
-        """The cipher for SLACK_TOKEN_ENCRYPTION_KEY, or a ConfigError saying how to make one."""
-        return cls(parse_token_encryption_keys(raw))
-
-    def encrypt(self, token: str) -> str:
-        return ENCRYPTED_PREFIX + self._fernet.encrypt(token.encode()).decode()
-
-    def decrypt(self, stored: str) -> str:
-        if not stored.startswith(ENCRYPTED_PREFIX):
-            # Never hand Bolt a value we did not write: a plaintext token planted in the table
-            # (or one written before encryption) must not be used.
-            raise ValueError("a token in the store is not encrypted")
-        try:
-            return self._fernet.decrypt(stored.removeprefix(ENCRYPTED_PREFIX).encode()).decode()
-        except InvalidToken:
-            raise ValueError(
-                f"a token in the store cannot be decrypted with {ENCRYPTION_KEY_VARIABLE}"
-            ) from None
-
-
-class EncryptedToken(TypeDecorator[str]):
-    """A token column: Fernet ciphertext in the database, the token itself in Python.
-
-    Without a cipher (migrations, schema comparison) it is a plain TEXT column: ciphertext is
-    longer than slack_sdk's VARCHAR(200) allows for long rotating tokens.
-    """
-
-    impl = Text
-    cache_ok = True
-
-    def __init__(self, cipher: TokenCipher | None = None) -> None:
-        super().__init__()
-        self.cipher = cipher
-
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        if self.cipher is None:
-            raise ValueError("refusing to store a Slack token without encryption")
-        return self.cipher.encrypt(value)
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is None or self.cipher is None:
-            return value
-        return self.cipher.decrypt(value)
 
 
 def _with_encrypted_tokens(table: Table, cipher: TokenCipher | None) -> Table:

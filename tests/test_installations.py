@@ -15,14 +15,13 @@ from sqlalchemy import Engine, text
 
 from bot.config import ConfigError, Settings
 from bot.slack.installations import (
-    SLACK_SDK_TABLES,
     EncryptedInstallationStore,
     WorkspaceResolvers,
     build_installation_store,
     forget_revoked_tokens,
     forget_uninstalled,
-    slack_sdk_metadata,
 )
+from bot.slack.slack_sdk_tables import SLACK_SDK_TABLES, slack_sdk_metadata
 from bot.slack.token_encryption import TokenCipher
 
 KEY = Fernet.generate_key().decode()

@@ -3,8 +3,8 @@
 With SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES set the bot is installable into any
 number of workspaces (and Enterprise Grid organisations). Bolt's OAuth flow serves
 /slack/install and /slack/oauth_redirect, and slack_sdk's SQLAlchemy installation and state
-stores keep what it learns in our own store, in tables our Alembic migrations create (0004).
-Tokens are encrypted at rest (bot.slack.token_encryption).
+stores keep what it learns in our own store, in tables our Alembic migrations create (0004,
+bot.slack.slack_sdk_tables). Tokens are encrypted at rest (bot.slack.token_encryption).
 
 Only the organisations in ALLOWED_TEAM_IDS / ALLOWED_ENTERPRISE_IDS (bot.organisations) may
 install: `OrganisationOAuthFlow` refuses any other installation after Slack's consent screen,
@@ -33,7 +33,7 @@ from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Engine, MetaData, Table, desc, select
+from sqlalchemy import Engine, MetaData, desc, select
 
 from bot.config import ConfigError, Settings
 from bot.organisations import OrganisationAllowlist
@@ -43,53 +43,16 @@ from bot.slack.identity import (
     IdentityResolver,
     OwnerClient,
 )
-from bot.slack.token_encryption import EncryptedToken, TokenCipher
+from bot.slack.slack_sdk_tables import build_installation_tables
+from bot.slack.token_encryption import TokenCipher
 
 logger = logging.getLogger(__name__)
 
-INSTALLATIONS_TABLE = SQLAlchemyInstallationStore.default_installations_table_name
-BOTS_TABLE = SQLAlchemyInstallationStore.default_bots_table_name
-OAUTH_STATES_TABLE = SQLAlchemyOAuthStateStore.default_table_name
-# Tables (and their indexes, named "<table>_idx") that slack_sdk's stores define, not our models.
-SLACK_SDK_TABLES = (INSTALLATIONS_TABLE, BOTS_TABLE, OAUTH_STATES_TABLE)
-# Every column of slack_sdk's tables that holds a secret.
-TOKEN_COLUMNS = (
-    "bot_token",
-    "bot_refresh_token",
-    "user_token",
-    "user_refresh_token",
-)
 INSTALL_PATH = "/slack/install"
 REDIRECT_URI_PATH = "/slack/oauth_redirect"
 # Refresh a rotating token this long before it expires (Slack issues them for 12 hours).
 TOKEN_ROTATION_MINUTES = 120
 OAUTH_STATE_SECONDS = 600
-
-
-def _with_encrypted_tokens(table: Table, cipher: TokenCipher | None) -> Table:
-    for name in TOKEN_COLUMNS:
-        if name in table.c:
-            table.c[name].type = EncryptedToken(cipher)
-    return table
-
-
-def build_installation_tables(
-    metadata: MetaData, cipher: TokenCipher | None = None
-) -> tuple[Table, Table]:
-    """slack_sdk's installations and bots tables, token columns encrypted; (installations, bots)."""
-    installations = SQLAlchemyInstallationStore.build_installations_table(
-        metadata, INSTALLATIONS_TABLE
-    )
-    bots = SQLAlchemyInstallationStore.build_bots_table(metadata, BOTS_TABLE)
-    return _with_encrypted_tokens(installations, cipher), _with_encrypted_tokens(bots, cipher)
-
-
-def slack_sdk_metadata() -> MetaData:
-    """The schema of slack_sdk's stores as the bot uses it: what migration 0004 must create."""
-    metadata = MetaData()
-    build_installation_tables(metadata)
-    SQLAlchemyOAuthStateStore.build_oauth_states_table(metadata, OAUTH_STATES_TABLE)
-    return metadata
 
 
 class EncryptedInstallationStore(SQLAlchemyInstallationStore):

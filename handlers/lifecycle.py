@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import BoltContext
 
-from bot.slack.installations import forget_revoked_tokens, forget_uninstalled
+from bot.slack.installation_store import forget_revoked_tokens, forget_uninstalled
 
 if TYPE_CHECKING:
     from slack_bolt import App

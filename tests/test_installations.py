@@ -14,13 +14,13 @@ from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import Engine, text
 
 from bot.config import ConfigError, Settings
-from bot.slack.installations import (
+from bot.slack.installation_store import (
     EncryptedInstallationStore,
-    WorkspaceResolvers,
     build_installation_store,
     forget_revoked_tokens,
     forget_uninstalled,
 )
+from bot.slack.installations import WorkspaceResolvers
 from bot.slack.slack_sdk_tables import SLACK_SDK_TABLES, slack_sdk_metadata
 from bot.slack.token_encryption import TokenCipher
 

@@ -33,9 +33,8 @@ from bot.slack.installations import (
     InstalledWorkspacesAuthorize,
     WorkspaceResolvers,
     build_authorize,
-    build_oauth_flow,
-    build_oauth_settings,
 )
+from bot.slack.oauth import build_oauth_flow, build_oauth_settings
 from bot.slack.request_claims import INVALID_REQUEST, RequestClaimMiddleware
 from bot.slack.request_shape import malformed_reason
 from bot.slack.slack_sdk_tables import OAUTH_STATES_TABLE

@@ -1,6 +1,6 @@
 """Which Slack organisations the app serves: ALLOWED_TEAM_IDS and ALLOWED_ENTERPRISE_IDS.
 
-One rule, used at install time (bot.slack.installations refuses an OAuth install elsewhere), on every
+One rule, used at install time (bot.slack.oauth refuses an OAuth install elsewhere), on every
 request that acts for a user (bot.slack.allowlist refuses a request whose installation is
 elsewhere), and for the allowlist's own sources (bot.slack.identity: user groups are read only from
 an allowed workspace, and email rules count only for users of an allowed organisation).

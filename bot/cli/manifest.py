@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from bot import ids
 from bot.app import SLACK_EVENTS_PATH
 from bot.config import Settings
-from bot.slack.installations import REDIRECT_URI_PATH
+from bot.slack.oauth import REDIRECT_URI_PATH
 
 # Every bot scope the app requests, and why the code needs it (rendered as YAML comments).
 BOT_SCOPES: Mapping[str, str] = {

@@ -28,11 +28,10 @@ from bot.slack.bolt_request import SlackWsgiHandler
 from bot.slack.client import create_web_client
 from bot.slack.identity import AccessResolver, IdentityResolver
 from bot.slack.install_guard import InstallGuard, InstallRefusal
+from bot.slack.installation_authorization import InstalledWorkspacesAuthorize, build_authorize
 from bot.slack.installations import (
     InstallationClients,
-    InstalledWorkspacesAuthorize,
     WorkspaceResolvers,
-    build_authorize,
 )
 from bot.slack.oauth import build_oauth_flow, build_oauth_settings
 from bot.slack.request_claims import INVALID_REQUEST, RequestClaimMiddleware

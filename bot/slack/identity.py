@@ -49,8 +49,8 @@ from bot.outcomes import RefusalReason
 logger = logging.getLogger(__name__)
 
 # The request context's flag for a workspace without an installation
-# (bot.slack.installations.InstalledWorkspacesAuthorize); the allowlist refuses it as
-# RefusalReason.NOT_INSTALLED.
+# (bot.slack.installation_authorization.InstalledWorkspacesAuthorize); the allowlist refuses it
+# as RefusalReason.NOT_INSTALLED.
 NO_INSTALLATION_CONTEXT_KEY = "no_installation"
 
 # Slack's own assistant is neither a person nor flagged is_bot.

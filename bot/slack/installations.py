@@ -1,8 +1,7 @@
-"""Many workspaces: authorize, and the identity resolvers and clients per installation.
+"""Many workspaces: the identity resolvers and the clients of each installation.
 
-With SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SCOPES set the bot is installable into any
-number of workspaces (bot.slack.oauth). User groups named `T0123:S0456` are read with the token
-of that allowed workspace's installation (`InstallationClients`).
+User groups named `T0123:S0456` are read with the token of that allowed workspace's
+installation (`InstallationClients`).
 """
 
 from __future__ import annotations
@@ -10,18 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
-from slack_bolt.authorization import AuthorizeResult
-from slack_bolt.authorization.authorize import Authorize, InstallationStoreAuthorize
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.context import BoltContext
-from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.organisations import OrganisationAllowlist
 from bot.slack.identity import (
-    NO_INSTALLATION_CONTEXT_KEY,
     AccessResolver,
     IdentityResolver,
     OwnerClient,
@@ -29,63 +24,6 @@ from bot.slack.identity import (
 from bot.slack.installation_store import EncryptedInstallationStore
 
 logger = logging.getLogger(__name__)
-
-
-class InstalledWorkspacesAuthorize(Authorize):
-    """Bolt's installation-store authorize, for a workspace without an installation too.
-
-    Bolt logs an ERROR for every request from a workspace with none ("the AuthorizeResult ...
-    was not found") and answers it itself, before the allowlist: nothing audited, and a line
-    an on-call engineer must read for what is a stranger's or an uninstalled workspace's
-    request. Here such a request goes on without a token, flagged in its context
-    (NO_INSTALLATION_CONTEXT_KEY), and the allowlist refuses it like any other refusal: one
-    INFO line, an audit row (`not_installed`), a polite answer, no Slack call."""
-
-    def __init__(self, installed: InstallationStoreAuthorize) -> None:
-        self.installed = installed
-
-    def __call__(
-        self,
-        *,
-        context: BoltContext,
-        enterprise_id: str | None,
-        team_id: str | None,
-        user_id: str | None,
-        **actor: Any,
-    ) -> AuthorizeResult | None:
-        found = self.installed(
-            context=context,
-            enterprise_id=enterprise_id,
-            team_id=team_id,
-            user_id=user_id,
-            **actor,
-        )
-        if found is not None:
-            return found
-        context[NO_INSTALLATION_CONTEXT_KEY] = True
-        # The request's own ids, for the audit row and the log line only: nothing vouches for
-        # them, and the request is refused whatever they say.
-        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
-
-
-def build_authorize(oauth_settings: OAuthSettings, client: WebClient) -> InstallationStoreAuthorize:
-    """Bolt's installation-store authorize, with its token rotator on our Web API client.
-
-    OAuthSettings' own authorize would refresh tokens through a default client (slack.com,
-    whatever SLACK_API_URL says); this one honours it.
-    """
-    return InstallationStoreAuthorize(
-        logger=logger,
-        installation_store=oauth_settings.installation_store,
-        client_id=oauth_settings.client_id,
-        client_secret=oauth_settings.client_secret,
-        token_rotation_expiration_minutes=oauth_settings.token_rotation_expiration_minutes,
-        bot_only=oauth_settings.installation_store_bot_only,
-        # auth.test once per token, not once per request; a deleted installation is never
-        # found in the store, so a cached result cannot outlive an uninstall.
-        cache_enabled=True,
-        client=client,
-    )
 
 
 ClientFactory = Callable[[str | None], WebClient]

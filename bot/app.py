@@ -29,14 +29,12 @@ from bot.slack.client import create_web_client
 from bot.slack.identity import AccessResolver, IdentityResolver
 from bot.slack.install_guard import InstallGuard, InstallRefusal
 from bot.slack.installation_authorization import InstalledWorkspacesAuthorize, build_authorize
-from bot.slack.installations import (
-    InstallationClients,
-    WorkspaceResolvers,
-)
+from bot.slack.installations import InstallationClients
 from bot.slack.oauth import build_oauth_flow, build_oauth_settings
 from bot.slack.request_claims import INVALID_REQUEST, RequestClaimMiddleware
 from bot.slack.request_shape import malformed_reason
 from bot.slack.slack_sdk_tables import OAUTH_STATES_TABLE
+from bot.slack.workspace_resolvers import WorkspaceResolvers
 from bot.store.failures import store_failure_cause, upgrade_command
 from bot.store.schema import is_up_to_date
 from bot.views.notices import build_refusal

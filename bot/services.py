@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.links import Links
 from bot.slack.client import create_web_client
 from bot.slack.installation_store import EncryptedInstallationStore, build_installation_store
-from bot.slack.installations import WorkspaceResolvers
+from bot.slack.workspace_resolvers import WorkspaceResolvers
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import ensure_schema
 

@@ -3,7 +3,7 @@
 These events carry no user; the allowlist lets them through (bot.slack.allowlist). With OAuth
 installs the rows and their encrypted tokens are deleted from the store before the event is
 acknowledged, and the workspace's identity resolver and its cached access decisions are
-forgotten (bot.slack.installations.WorkspaceResolvers); with a single SLACK_BOT_TOKEN there is nothing stored to delete, so the event is
+forgotten (bot.slack.workspace_resolvers.WorkspaceResolvers); with a single SLACK_BOT_TOKEN there is nothing stored to delete, so the event is
 logged for the operator, who should remove the token from the environment.
 """
 

@@ -20,9 +20,9 @@ from bot.slack.installation_store import (
     forget_revoked_tokens,
     forget_uninstalled,
 )
-from bot.slack.installations import WorkspaceResolvers
 from bot.slack.slack_sdk_tables import SLACK_SDK_TABLES, slack_sdk_metadata
 from bot.slack.token_encryption import TokenCipher
+from bot.slack.workspace_resolvers import WorkspaceResolvers
 
 KEY = Fernet.generate_key().decode()
 OLD_KEY = Fernet.generate_key().decode()

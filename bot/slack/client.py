@@ -243,6 +243,11 @@ def create_web_client(
     )
 
 
+# A bot token's client (create_web_client with the settings bound): OAuth mode builds one per
+# installation, with that installation's token.
+ClientFactory = Callable[[str | None], WebClient]
+
+
 def _retry_after(response: HttpResponse | None) -> float | None:
     if response is None:
         return None

@@ -29,7 +29,7 @@ from bot.slack.client import create_web_client
 from bot.slack.identity import AccessResolver, IdentityResolver
 from bot.slack.install_guard import InstallGuard, InstallRefusal
 from bot.slack.installation_authorization import InstalledWorkspacesAuthorize, build_authorize
-from bot.slack.installations import InstallationClients
+from bot.slack.installation_clients import InstallationClients
 from bot.slack.oauth import build_oauth_flow, build_oauth_settings
 from bot.slack.request_claims import INVALID_REQUEST, RequestClaimMiddleware
 from bot.slack.request_shape import malformed_reason

@@ -1,12 +1,10 @@
-"""Many workspaces: a client for each allowed installation, to read its user groups.
+"""Many workspaces (OAuth): a client for each allowed installation, to read its user groups.
 
 User groups named `T0123:S0456` are read with the token of that allowed workspace's
 installation (`InstallationClients`).
 """
 
 from __future__ import annotations
-
-import logging
 
 from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.context import BoltContext
@@ -15,8 +13,6 @@ from slack_sdk import WebClient
 from bot.organisations import OrganisationAllowlist
 from bot.slack.client import ClientFactory
 from bot.slack.installation_store import EncryptedInstallationStore
-
-logger = logging.getLogger(__name__)
 
 
 class InstallationClients:

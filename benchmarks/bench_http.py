@@ -39,8 +39,8 @@ from benchmarks.bench_lookup import (
 )
 from bot.store.db import create_store_engine
 from bot.store.schema import upgrade
-from tests.slack_requests import signed_headers, slash_command_body, with_fresh_trigger_id
-from tests.slack_standin import SlackStandIn
+from tests.helpers.slack_requests import signed_headers, slash_command_body, with_fresh_trigger_id
+from tests.helpers.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = 16

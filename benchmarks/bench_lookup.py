@@ -44,8 +44,8 @@ from bot.store.db import create_store_engine, is_sqlite, make_session_factory
 from bot.store.importing import import_file
 from bot.store.models import Base
 from bot.store.schema import upgrade
-from tests.slack_requests import bolt_request, slash_command_body, with_fresh_trigger_id
-from tests.slack_standin import SlackStandIn
+from tests.helpers.slack_requests import bolt_request, slash_command_body, with_fresh_trigger_id
+from tests.helpers.slack_standin import SlackStandIn
 
 SECRET = "bench-secret"
 # Lookups rotate over this many allowed users so the production per-user rate limit (which

@@ -25,10 +25,10 @@ import httpx
 from benchmarks.bench_http import gunicorn
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import upgrade
-from tests.e2e_dataset import load_dataset
-from tests.slack_requests import post_to_url, slash_command_body
-from tests.slack_standin import SlackStandIn
-from tests.slow_clients import slow_client
+from tests.helpers.e2e_dataset import load_dataset
+from tests.helpers.slack_requests import post_to_url, slash_command_body
+from tests.helpers.slack_standin import SlackStandIn
+from tests.helpers.slow_clients import slow_client
 
 SECRET = "bench-slow-clients-secret"
 # Longer than any lookup takes, shorter than a slow client is kept (bot.asgi_adapter:

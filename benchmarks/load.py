@@ -41,15 +41,15 @@ import httpx
 from bot import ids
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import upgrade
-from tests.e2e_dataset import load_dataset
-from tests.slack_requests import (
+from tests.helpers.e2e_dataset import load_dataset
+from tests.helpers.slack_requests import (
     DEFAULT_CHANNEL_ID,
     block_actions_payload,
     interaction_body,
     signed_headers,
     slash_command_body,
 )
-from tests.slack_standin import SlackStandIn
+from tests.helpers.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "load-signing-secret"

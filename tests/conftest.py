@@ -26,8 +26,8 @@ from bot.logs import build_formatter
 from bot.store.db import create_store_engine, make_session_factory, sqlite_audit_path
 from bot.store.models import AUDIT_SCHEMA, Base
 from bot.store.schema import upgrade
-from tests import log_guard
-from tests.slack_standin import slack_standin  # noqa: F401  (a fixture for every test module)
+from tests.helpers import log_guard
+from tests.helpers.slack_standin import slack_standin  # noqa: F401  (a fixture for every test module)
 
 ENGINES = ("sqlite", "postgresql")
 

@@ -27,9 +27,9 @@ from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
 from bot.services import Services, build_services
 from bot.store.models import AuditEvent
-from tests.e2e_dataset import INITECH_EMAIL, load_dataset
-from tests.slack_requests import WsgiResponse, post_to_wsgi, sign, slash_command_body
-from tests.slack_standin import SlackStandIn
+from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.helpers.slack_requests import WsgiResponse, post_to_wsgi, sign, slash_command_body
+from tests.helpers.slack_standin import SlackStandIn
 
 # Slack's documented example (docs.slack.dev/authentication/verifying-requests-from-slack).
 DOC_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

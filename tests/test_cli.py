@@ -23,8 +23,8 @@ from bot.command_line import command_for
 from bot.store.db import create_store_engine
 from bot.store.schema import is_up_to_date
 from tests.conftest import fresh_postgres_database
-from tests.e2e_dataset import INITECH_EMAIL, write_dataset
-from tests.slack_standin import SlackStandIn
+from tests.helpers.e2e_dataset import INITECH_EMAIL, write_dataset
+from tests.helpers.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -37,7 +37,7 @@ from bot.store.queries import (
     load_customer_licenses,
     load_customer_reconciliations,
 )
-from tests.sql_capture import captured_statements
+from tests.helpers.sql_capture import captured_statements
 from tests.test_import import (
     NOW,
     RECONCILIATION_COLUMNS,
@@ -794,7 +794,7 @@ def test_a_modal_holding_an_old_customer_key_selects_the_customer_it_became(stor
 
 
 def test_an_unchanged_file_does_not_regroup(store: Store, engine: Engine) -> None:
-    from tests.sql_capture import captured_statements
+    from tests.helpers.sql_capture import captured_statements
 
     rows = [paid(1, "Initech", salesforce_account_id=INITECH_SF), trial(2, "Initech")]
     store.licenses(*rows)

@@ -24,16 +24,16 @@ from bot.config import Settings
 from bot.services import build_services
 from bot.store.importing import import_file
 from bot.store.models import AuditEvent
-from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
-from tests.slack_requests import (
+from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.helpers.slack_requests import (
     block_actions_payload,
     event_body,
     interaction_body,
     post_to_wsgi,
     slash_command_body,
 )
-from tests.slack_standin import SlackStandIn
-from tests.store_down import app_with_the_store_down
+from tests.helpers.slack_standin import SlackStandIn
+from tests.helpers.store_down import app_with_the_store_down
 
 SECRET = "e2e-signing-secret"
 ALLOWED = "UALLOWED"

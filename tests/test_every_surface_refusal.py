@@ -21,8 +21,8 @@ import pytest
 from bot import ids
 from bot.views.license_card import history_value
 from bot.views.modals import ModalContext
-from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
-from tests.events_harness import (
+from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
+from tests.helpers.events_harness import (
     ACCESS_URL,
     ALLOWED,
     CHANNEL,
@@ -40,7 +40,7 @@ from tests.events_harness import (
     shown,
     validated_view,
 )
-from tests.slack_requests import (
+from tests.helpers.slack_requests import (
     WsgiResponse,
     block_actions_payload,
     block_suggestion_payload,

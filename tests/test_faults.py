@@ -24,8 +24,8 @@ from bot.logs import REQUEST_LOGGER, RequestLogMiddleware
 from bot.store.db import create_store_engine, is_sqlite, make_session_factory
 from bot.store.schema import ensure_schema
 from bot.views.notices import STORE_UNAVAILABLE
-from tests.e2e_dataset import INITECH_EMAIL, load_dataset
-from tests.slack_requests import post_to_wsgi
+from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.helpers.slack_requests import post_to_wsgi
 
 ALICE = Requester("UALICE", "T1", channel_id="C1")
 

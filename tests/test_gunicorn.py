@@ -27,16 +27,16 @@ from bot.asgi_adapter import BODY_SECONDS
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import upgrade
 from tests.conftest import ENGINES, fresh_postgres_database
-from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
-from tests.slack_requests import (
+from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.helpers.slack_requests import (
     block_actions_payload,
     interaction_body,
     post_to_url,
     signed_headers,
     slash_command_body,
 )
-from tests.slack_standin import SlackStandIn
-from tests.slow_clients import slow_client
+from tests.helpers.slack_standin import SlackStandIn
+from tests.helpers.slow_clients import slow_client
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "gunicorn-signing-secret"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bot import ids
-from tests.events_harness import ALLOWED, EventsBot, make_events_bot
+from tests.helpers.events_harness import ALLOWED, EventsBot, make_events_bot
 
 URL_BUTTONS = ["customersdot_license", "zuora_subscription", "license_hostnames"]
 

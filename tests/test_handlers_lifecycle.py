@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from tests.events_harness import EventsBot, make_events_bot
+from tests.helpers.events_harness import EventsBot, make_events_bot
 
 TOKEN_GONE = "SLACK_BOT_TOKEN no longer works"
 

@@ -27,8 +27,8 @@ from bot.views.home import (
     recent_lookup_value,
 )
 from bot.views.license_card import build_license_card
-from tests.e2e_dataset import INITECH_EMAIL
-from tests.events_harness import (
+from tests.helpers.e2e_dataset import INITECH_EMAIL
+from tests.helpers.events_harness import (
     ACCESS_URL,
     ALLOWED,
     NOT_LISTED,

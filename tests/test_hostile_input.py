@@ -32,8 +32,8 @@ from bot.answers.redaction import Audience
 from bot.services import build_services
 from bot.store.importing import import_file
 from bot.views.modals import ModalContext, customer_options
-from tests.e2e_dataset import ALL_CONTACT_EMAILS, LICENSE_COLUMNS, load_dataset
-from tests.events_harness import (
+from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, LICENSE_COLUMNS, load_dataset
+from tests.helpers.events_harness import (
     ALLOWED,
     CHANNEL,
     CUSTOMERSDOT,
@@ -42,7 +42,7 @@ from tests.events_harness import (
     make_events_bot,
     shown,
 )
-from tests.slack_requests import (
+from tests.helpers.slack_requests import (
     block_actions_payload,
     block_suggestion_payload,
     interaction_body,

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from bot.access import AccessDecision
 from bot.config import Settings
 from bot.slack.identity import LOCAL_OPERATOR_ACCESS, IdentityResolver, LocalOperatorResolver
-from tests.slack_standin import SlackStandIn
+from tests.helpers.slack_standin import SlackStandIn
 
 TEAM = "T0TEAM"
 

@@ -20,7 +20,7 @@ from benchmarks.datagen import write_licenses
 from bot.store.audit import AuditEntry, record_audit
 from bot.store.importing import ImportFailed, import_file
 from bot.store.models import Base
-from tests.e2e_dataset import load_dataset
+from tests.helpers.e2e_dataset import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 27)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 
-from tests import log_guard
 from tests.conftest import _FormattedLines
-from tests.slack_requests import block_suggestion_payload, slash_command_body
+from tests.helpers import log_guard
+from tests.helpers.slack_requests import block_suggestion_payload, slash_command_body
 
 
 def test_the_guard_finds_a_typed_query_in_a_formatted_line() -> None:

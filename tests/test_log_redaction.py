@@ -26,7 +26,7 @@ from bot.logs import (
 )
 from bot.services import build_services
 from bot.store.db import create_store_engine, is_sqlite
-from tests.slack_requests import post_to_wsgi, slash_command_body
+from tests.helpers.slack_requests import post_to_wsgi, slash_command_body
 
 SECRET = "redaction-signing-secret"
 # The start-anchored email pattern the redactor used before: what it redacted must stay redacted.

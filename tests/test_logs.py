@@ -23,8 +23,8 @@ from bot.logs import (
     configure_logging,
 )
 from bot.services import build_services
-from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
-from tests.store_down import app_with_the_store_down
+from tests.helpers.slack_requests import event_body, post_to_wsgi, slash_command_body
+from tests.helpers.store_down import app_with_the_store_down
 
 SECRET = "logs-signing-secret-1234"
 

@@ -19,7 +19,7 @@ from bot.views.modals import (
     encode_option_value,
     refilled_modal,
 )
-from tests.sql_capture import captured_statements
+from tests.helpers.sql_capture import captured_statements
 
 
 def test_short_keys_travel_as_they_are_and_long_ones_fit_in_150_characters() -> None:

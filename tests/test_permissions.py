@@ -30,7 +30,7 @@ from bot.slack.allowlist import (
 from bot.slack.identity import AccessResolver, IdentityResolver, LocalOperatorResolver
 from bot.store.audit import AuditEntry, record_audit
 from bot.store.models import AuditEvent
-from tests.slack_requests import (
+from tests.helpers.slack_requests import (
     block_actions_payload,
     block_suggestion_payload,
     bolt_request,
@@ -41,7 +41,7 @@ from tests.slack_requests import (
     slash_command_body,
     view_submission_payload,
 )
-from tests.slack_standin import SlackStandIn
+from tests.helpers.slack_standin import SlackStandIn
 
 SECRET = "permissions-test-secret"
 TEAM = "T0TEAM"

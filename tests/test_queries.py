@@ -17,8 +17,8 @@ from bot.store.queries import (
     load_customer_licenses,
     load_customer_reconciliations,
 )
-from tests.sql_capture import captured_statements
-from tests.store_rows import add_customer
+from tests.helpers.sql_capture import captured_statements
+from tests.helpers.store_rows import add_customer
 
 TODAY = date(2026, 6, 15)
 

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete, event
 from bot.search import find_customers
 from bot.store.models import SearchWord
 from bot.store.queries import load_customer_licenses, load_customer_reconciliations
-from tests.customer_now_dataset import (
+from tests.helpers.customer_now_dataset import (
     ULTIMATE_V1,
     WAYNE_ACCOUNT_ID,
     WAYNE_ACCOUNT_NUMBER,
@@ -29,7 +29,7 @@ from tests.customer_now_dataset import (
     WAYNE_SALESFORCE_ID,
     load_exports,
 )
-from tests.e2e_dataset import load_dataset
+from tests.helpers.e2e_dataset import load_dataset
 
 TODAY = date(2026, 11, 27)
 STORE_TABLES = {

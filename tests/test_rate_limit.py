@@ -19,7 +19,7 @@ from bot.answers.redaction import Audience
 from bot.config import ConfigError, Settings
 from bot.links import Links
 from bot.store.models import AuditEvent
-from tests.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
 
 START = datetime(2026, 11, 3, 9, 41, 30, tzinfo=UTC)
 ALICE = Requester("UALICE", "T1", channel_id="C1")

@@ -30,8 +30,8 @@ from bot.records import (
 )
 from bot.store.importing import import_file
 from bot.views.modals import ModalContext
-from tests.e2e_dataset import INITECH_EMAIL, write_dataset
-from tests.events_harness import (
+from tests.helpers.e2e_dataset import INITECH_EMAIL, write_dataset
+from tests.helpers.events_harness import (
     ALLOWED,
     CHANNEL,
     CUSTOMERSDOT,
@@ -40,7 +40,7 @@ from tests.events_harness import (
     make_events_bot,
     shown,
 )
-from tests.slack_requests import interaction_body, view_submission_payload
+from tests.helpers.slack_requests import interaction_body, view_submission_payload
 from tests.test_every_surface_refusal import (
     INITECH_KEY,
     RESPONSE_URL_NAME,

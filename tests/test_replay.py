@@ -20,16 +20,16 @@ from bot.app import SlackWsgiApp, create_app
 from bot.services import Services, build_services
 from bot.slack.request_claims import REPLAY_STATUS, SIGNATURE_KEY_PREFIX, signature_claim_key
 from bot.store.models import AuditEvent, Customer, ProcessedEvent
-from tests.e2e_dataset import INITECH_EMAIL, load_dataset
-from tests.slack_requests import (
+from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.helpers.slack_requests import (
     block_suggestion_payload,
     event_body,
     interaction_body,
     post_to_wsgi,
     slash_command_body,
 )
-from tests.slack_standin import SlackStandIn
-from tests.store_down import app_with_the_store_down
+from tests.helpers.slack_standin import SlackStandIn
+from tests.helpers.store_down import app_with_the_store_down
 
 SECRET = "replay-signing-secret"
 ALLOWED = "UALLOWED"
@@ -102,7 +102,7 @@ def test_a_replayed_type_ahead_is_refused_and_not_counted_again(deployment):
 
 
 def options_signature(body: str, sent_at: int) -> str:
-    from tests.slack_requests import sign
+    from tests.helpers.slack_requests import sign
 
     return sign(SECRET, sent_at, body)["X-Slack-Signature"]
 

@@ -20,7 +20,7 @@ from bot.slack.request_claims import (
     purge_processed_events,
 )
 from bot.store.models import AuditEvent, ProcessedEvent
-from tests.slack_requests import event_body, post_to_wsgi, slash_command_body
+from tests.helpers.slack_requests import event_body, post_to_wsgi, slash_command_body
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "dedupe-signing-secret"

@@ -17,9 +17,9 @@ from sqlalchemy import Engine
 from bot.app import create_app
 from bot.config import Settings
 from bot.services import build_services
-from tests.e2e_dataset import load_dataset
-from tests.slack_requests import bolt_request, slash_command_body, with_fresh_trigger_id
-from tests.sql_capture import captured_statements
+from tests.helpers.e2e_dataset import load_dataset
+from tests.helpers.slack_requests import bolt_request, slash_command_body, with_fresh_trigger_id
+from tests.helpers.sql_capture import captured_statements
 
 SECRET = "costs-signing-secret"
 ALLOWED = "UALLOWED"

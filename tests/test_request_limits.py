@@ -26,7 +26,7 @@ from bot.logs import (
 )
 from bot.request_body import MAX_BODY_BYTES
 from bot.services import build_services
-from tests.slack_requests import FORM_CONTENT_TYPE, sign, slash_command_body
+from tests.helpers.slack_requests import FORM_CONTENT_TYPE, sign, slash_command_body
 
 SECRET = "limits-signing-secret"
 HOSTILE_BODY_BYTES = 200 * 1024 * 1024

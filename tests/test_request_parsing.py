@@ -17,7 +17,7 @@ from slack_bolt.request.internals import parse_body
 
 from bot.slack.bolt_request import SlackRequest
 from bot.slack.request_shape import malformed_reason, parse_slack_body
-from tests.slack_requests import (
+from tests.helpers.slack_requests import (
     block_actions_payload,
     interaction_body,
     post_to_wsgi,

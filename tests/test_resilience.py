@@ -25,8 +25,8 @@ from bot.config import Settings
 from bot.services import build_services
 from bot.store.db import create_store_engine, make_session_factory
 from tests.conftest import fresh_postgres_database
-from tests.e2e_dataset import INITECH_EMAIL, load_dataset
-from tests.slack_requests import WsgiResponse, post_to_wsgi, slash_command_body
+from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.helpers.slack_requests import WsgiResponse, post_to_wsgi, slash_command_body
 
 SECRET = "resilience-signing-secret"
 SLACK_DEADLINE_SECONDS = 3.0

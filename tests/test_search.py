@@ -24,7 +24,7 @@ from bot.search import (
 )
 from bot.store.models import CustomerName, Host, License, Reconciliation
 from bot.store.schema import MIGRATIONS_DIR, upgrade
-from tests.store_rows import add_customer, add_name, assert_name_indexes_in_step
+from tests.helpers.store_rows import add_customer, add_name, assert_name_indexes_in_step
 
 # --- company_search_key ---------------------------------------------------------------------
 

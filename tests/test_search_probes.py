@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from bot.search import CANDIDATE_LIMIT, find_customers, search_words
 from bot.store.models import CustomerName, SearchWord
-from tests.sql_capture import captured_statements
-from tests.store_rows import add_customer, add_name
+from tests.helpers.sql_capture import captured_statements
+from tests.helpers.store_rows import add_customer, add_name
 
 # A statement with one of these ranks every trigram match before returning the first.
 TODAY = date(2026, 11, 27)

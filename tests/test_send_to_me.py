@@ -7,7 +7,7 @@ import time
 
 from bot import ids
 from tests import test_end_to_end
-from tests.e2e_dataset import INITECH_EMAIL
+from tests.helpers.e2e_dataset import INITECH_EMAIL
 from tests.test_end_to_end import ALLOWED
 from tests.test_shortcuts import valid_blocks, wait_for_calls
 
@@ -64,7 +64,7 @@ def test_a_refused_user_gets_no_dm(bot):
 def test_send_to_me_in_a_modal_posts_the_dm_and_raises_nothing(bot, caplog):
     # The lookup shortcut's modal shows the card: its buttons come without a response_url, and
     # Bolt still hands the listener a `respond` that raises if called.
-    from tests.slack_requests import block_actions_payload, interaction_body, post_to_wsgi
+    from tests.helpers.slack_requests import block_actions_payload, interaction_body, post_to_wsgi
 
     payload = block_actions_payload(ids.LICENSE_SEND_TO_ME_ACTION, value=INITECH, response_url=None)
     payload.pop("message")

@@ -18,8 +18,8 @@ import pytest
 from bot import ids
 from bot.answers.conversations import Delivery, judge_conversation
 from tests import test_end_to_end
-from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
-from tests.slack_requests import block_actions_payload, interaction_body, post_to_wsgi
+from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
+from tests.helpers.slack_requests import block_actions_payload, interaction_body, post_to_wsgi
 from tests.test_end_to_end import ALLOWED, SECRET, Bot
 from tests.test_shortcuts import customer_state, submit_post_card, valid_blocks, wait_for_calls
 

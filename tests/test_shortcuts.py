@@ -21,8 +21,8 @@ from bot.app import SlackWsgiApp, create_app
 from bot.services import build_services
 from bot.views.modals import ModalContext
 from tests import test_end_to_end
-from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
-from tests.slack_requests import (
+from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.helpers.slack_requests import (
     block_actions_payload,
     block_suggestion_payload,
     interaction_body,
@@ -31,7 +31,7 @@ from tests.slack_requests import (
     shortcut_payload,
     view_submission_payload,
 )
-from tests.slack_standin import RecordedCall
+from tests.helpers.slack_standin import RecordedCall
 from tests.test_end_to_end import ALLOWED, SECRET, Bot
 
 bot = test_end_to_end.bot  # the end-to-end fixture: dataset loaded, stand-in wired

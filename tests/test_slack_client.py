@@ -27,8 +27,8 @@ from bot.slack.client import (
     create_web_client,
 )
 from bot.slack.identity import IdentityResolver
-from tests.e2e_dataset import load_dataset
-from tests.slack_requests import post_to_wsgi, slash_command_body
+from tests.helpers.e2e_dataset import load_dataset
+from tests.helpers.slack_requests import post_to_wsgi, slash_command_body
 
 SLACK_DEADLINE_SECONDS = 3.0
 

@@ -17,7 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from bot.logs import quiet_bolt_logs
-from tests.slack_requests import (
+from tests.helpers.slack_requests import (
     block_actions_body,
     block_actions_payload,
     bolt_request,
@@ -27,7 +27,7 @@ from tests.slack_requests import (
     sign,
     slash_command_body,
 )
-from tests.slack_standin import SlackStandIn
+from tests.helpers.slack_standin import SlackStandIn
 
 SECRET = "standin-test-secret"
 

@@ -19,8 +19,8 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot import ids
 from bot.slack.socket_mode import ShapeCheckingSocketModeHandler
-from tests.events_harness import ALLOWED, EventsBot, make_events_bot
-from tests.slack_requests import block_actions_payload, slash_command_body
+from tests.helpers.events_harness import ALLOWED, EventsBot, make_events_bot
+from tests.helpers.slack_requests import block_actions_payload, slash_command_body
 
 ENVELOPE_TYPES = {"command": "slash_commands", "interaction": "interactive", "event": "events_api"}
 

@@ -20,8 +20,8 @@ from bot.answers.unfurls import (
 )
 from bot.store.models import UnfurlRecord
 from bot.store.unfurl_claims import claim_unfurl
-from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
-from tests.events_harness import (
+from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
+from tests.helpers.events_harness import (
     ALLOWED,
     CHANNEL,
     CUSTOMERSDOT,
@@ -111,7 +111,7 @@ def _is_a_write(statement: str) -> bool:
 def test_a_claim_is_one_upsert_statement(engine, session_factory):
     """A repeat claim (the common case: a link posted again) is one INSERT … ON CONFLICT DO
     UPDATE … WHERE, not an insert that fails on the key and then an update."""
-    from tests.sql_capture import captured_statements
+    from tests.helpers.sql_capture import captured_statements
 
     now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     for at, claimed in [

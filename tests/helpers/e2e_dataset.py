@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.importing import import_file
-from tests.log_guard import remember
+from tests.helpers.log_guard import remember
 
 GLOBEX_EMAIL = "hank.scorpio@globex.example"
 INITECH_EMAIL = "bill.lumbergh@initech.example"

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.log_guard import remember
+from tests.helpers.log_guard import remember
 
 API_PREFIX = "/api/"
 RESPOND_PREFIX = "/respond/"

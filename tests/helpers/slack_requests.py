@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.slack.bolt_request import SlackRequest
-from tests.log_guard import remember
+from tests.helpers.log_guard import remember
 
 DEFAULT_TEAM_ID = "T0TEAM"
 DEFAULT_TEAM_DOMAIN = "acme-sales"

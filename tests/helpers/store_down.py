@@ -8,7 +8,7 @@ from dataclasses import replace
 from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
 from bot.services import build_services
-from tests.slack_standin import SlackStandIn
+from tests.helpers.slack_standin import SlackStandIn
 
 # Nothing listens on port 1: every connection is refused at once.
 DOWN_STORE_URL = "postgresql+psycopg://bot@127.0.0.1:1/customersdot"

@@ -25,8 +25,8 @@ from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
 from bot.services import Services, build_services
 from bot.store.models import AuditEvent
-from tests.e2e_dataset import load_dataset
-from tests.slack_requests import (
+from tests.helpers.e2e_dataset import load_dataset
+from tests.helpers.slack_requests import (
     WsgiResponse,
     block_actions_payload,
     event_body,
@@ -34,7 +34,7 @@ from tests.slack_requests import (
     post_to_wsgi,
     slash_command_body,
 )
-from tests.slack_standin import RecordedCall, SlackStandIn
+from tests.helpers.slack_standin import RecordedCall, SlackStandIn
 
 SECRET = "events-signing-secret"
 ALLOWED = "UALLOWED"

@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.importing import ImportKind, import_file
-from tests import log_guard
+from tests.helpers import log_guard
 
 WAYNE_SALESFORCE_ID = "0015000000WaYnE"  # 15 characters, as a rep copies it from a URL
 WAYNE_KEY = "sf:0015000000WaYnEAAV"

@@ -8,40 +8,23 @@ silent skip would hide that half of the suite.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.logs import build_formatter
 from bot.store.db import create_store_engine, make_session_factory, sqlite_audit_path
 from bot.store.models import AUDIT_SCHEMA, Base
 from bot.store.schema import upgrade
 from tests.helpers import log_guard
+from tests.helpers.postgres import ENGINES, fresh_postgres_database
 from tests.helpers.slack_standin import slack_standin  # noqa: F401  (a fixture for every test module)
-
-ENGINES = ("sqlite", "postgresql")
-
-
-def _postgres_base_url() -> str | None:
-    url = os.environ.get("TEST_POSTGRES_URL")
-    if url:
-        return url
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            "TEST_POSTGRES_URL is not set in CI: the PostgreSQL half of the suite must run "
-            "(.ci/run starts a server with scripts/start-postgres.sh)"
-        )
-    return None
 
 
 @pytest.fixture(scope="session")
@@ -55,40 +38,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         connection.exec_driver_sql(f"PRAGMA {AUDIT_SCHEMA}.wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return path
-
-
-@contextmanager
-def fresh_postgres_database(name: str, *, migrated: bool = True) -> Iterator[str | None]:
-    """A new, migrated (or with `migrated=False`, empty) database on the test server (None: no
-    server here), dropped afterwards.
-
-    The process id in its name keeps concurrent runs on one server (xdist workers, two
-    developers) from dropping each other's databases.
-    """
-    base = _postgres_base_url()
-    if base is None:
-        yield None
-        return
-    url = make_url(base)
-    database = f"{url.database}_{name}_{os.getpid()}"
-    admin = create_store_engine(
-        url.set(database="postgres").render_as_string(hide_password=False),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{database}"'))
-    database_url = url.set(database=database).render_as_string(hide_password=False)
-    if migrated:
-        engine = create_store_engine(database_url)
-        upgrade(engine)
-        engine.dispose()
-    try:
-        yield database_url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -174,18 +123,6 @@ def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
 
 
-class _FormattedLines(logging.Handler):
-    """Keeps every line as the project's formatter writes it (after redaction)."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
-        self.setFormatter(build_formatter(Settings()))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @pytest.fixture(autouse=True)
 def logs_never_carry_query_text_or_emails() -> Iterator[None]:
     """SECURITY.md: no log line at INFO or above carries what a user typed or a customer email.
@@ -195,7 +132,7 @@ def logs_never_carry_query_text_or_emails() -> Iterator[None]:
     written in production (LOG_LEVEL defaults to INFO) and are not checked.
     """
     log_guard.forget_all()
-    lines = _FormattedLines()
+    lines = log_guard.FormattedLines()
     root = logging.getLogger()
     level = root.level
     if root.getEffectiveLevel() > logging.INFO:

@@ -22,8 +22,8 @@ from bot.cli.manifest import BOT_SCOPES
 from bot.command_line import command_for
 from bot.store.db import create_store_engine
 from bot.store.schema import is_up_to_date
-from tests.conftest import fresh_postgres_database
 from tests.helpers.e2e_dataset import INITECH_EMAIL, write_dataset
+from tests.helpers.postgres import fresh_postgres_database
 from tests.helpers.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent

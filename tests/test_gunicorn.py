@@ -26,8 +26,8 @@ from bot import ids
 from bot.asgi_adapter import BODY_SECONDS
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import upgrade
-from tests.conftest import ENGINES, fresh_postgres_database
 from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.helpers.postgres import ENGINES, fresh_postgres_database
 from tests.helpers.slack_requests import (
     block_actions_payload,
     interaction_body,

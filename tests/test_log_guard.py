@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from tests.conftest import _FormattedLines
 from tests.helpers import log_guard
 from tests.helpers.slack_requests import block_suggestion_payload, slash_command_body
 
@@ -13,7 +12,7 @@ from tests.helpers.slack_requests import block_suggestion_payload, slash_command
 def test_the_guard_finds_a_typed_query_in_a_formatted_line() -> None:
     slash_command_body("/license", "umbrella pharma")
     block_suggestion_payload("customer", "initech holdings")
-    lines = _FormattedLines()
+    lines = log_guard.FormattedLines()
     for message in ("refused user=U1 reason=not_listed", "lookup failed for umbrella pharma"):
         lines.handle(logging.makeLogRecord({"name": "bot", "levelno": 20, "msg": message}))
 
@@ -23,7 +22,7 @@ def test_the_guard_finds_a_typed_query_in_a_formatted_line() -> None:
 
 def test_emails_are_checked_after_redaction() -> None:
     log_guard.remember("jane@initech.example", "ab")  # too short to check: "ab"
-    lines = _FormattedLines()
+    lines = log_guard.FormattedLines()
     record = logging.makeLogRecord(
         {"name": "bot", "levelno": 30, "msg": "contact %s", "args": ("jane@initech.example",)}
     )

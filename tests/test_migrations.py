@@ -25,7 +25,7 @@ from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import Customer, CustomerName, License, Reconciliation, StoreMeta
 from bot.store.queries import load_customer_licenses
 from bot.store.schema import MIGRATIONS_DIR, head_revision, upgrade
-from tests.conftest import ENGINES, fresh_postgres_database
+from tests.helpers.postgres import ENGINES, fresh_postgres_database
 
 VERSIONS = MIGRATIONS_DIR / "versions"
 TODAY = date(2026, 12, 7)

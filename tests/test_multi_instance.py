@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import AuditEvent
-from tests.conftest import fresh_postgres_database
 from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.helpers.postgres import fresh_postgres_database
 from tests.helpers.slack_requests import event_body, post_to_url, slash_command_body
 from tests.helpers.slack_standin import SlackStandIn
 from tests.test_gunicorn import _free_port, _wait_until_healthy

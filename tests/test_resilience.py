@@ -24,8 +24,8 @@ from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
 from bot.services import build_services
 from bot.store.db import create_store_engine, make_session_factory
-from tests.conftest import fresh_postgres_database
 from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.helpers.postgres import fresh_postgres_database
 from tests.helpers.slack_requests import WsgiResponse, post_to_wsgi, slash_command_body
 
 SECRET = "resilience-signing-secret"

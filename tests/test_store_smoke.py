@@ -37,7 +37,7 @@ def test_concurrent_upgrades_of_a_fresh_postgres_database_take_turns():
 
     from bot.store.db import create_store_engine
     from bot.store.schema import head_revision
-    from tests.conftest import fresh_postgres_database
+    from tests.helpers.postgres import fresh_postgres_database
 
     with fresh_postgres_database("concurrent_upgrade") as url:
         if url is None:

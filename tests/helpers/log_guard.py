@@ -9,6 +9,11 @@ text some other way can call it too.
 
 from __future__ import annotations
 
+import logging
+
+from bot.config import Settings
+from bot.logs import build_formatter
+
 # Shorter texts ("", "42", "acm") occur in log lines by chance (ids, numbers, logger names).
 MIN_REMEMBERED_LENGTH = 4
 
@@ -35,3 +40,15 @@ def leaks(lines: list[str]) -> list[tuple[str, str]]:
     """(remembered text, line) for every formatted log line that carries a remembered text."""
     used = remembered()
     return [(text, line) for line in lines for text in used if text in line]
+
+
+class FormattedLines(logging.Handler):
+    """Keeps every line as the project's formatter writes it (after redaction)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.setFormatter(build_formatter(Settings()))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -17,7 +16,6 @@ import pytest
 
 from bot import ids
 from bot.licensing import summarise_licenses
-from bot.links import Links
 from bot.outcomes import RefusalReason
 from bot.records import (
     SAME_DOMAIN_SHOWN,
@@ -36,7 +34,6 @@ from bot.records import (
 )
 from bot.search import QueryKind, parse_query
 from bot.views.blocks import (
-    CardMessage,
     escape_text,
     format_money,
     link,
@@ -66,105 +63,18 @@ from bot.views.notices import (
 from bot.views.pick_list import build_not_found, build_pick_list
 from bot.views.recon_card import build_recon_card
 from bot.views.text import render_message
+from tests.helpers.cards import (
+    LINKS,
+    check_message,
+    mrkdwn_texts,
+    texts_of_block,
+)
 
-LINKS = Links(
-    customersdot_url="https://customers.example.test",
-    zuora_url="https://zuora.example.test",
-    version_app_url="https://version.example.test",
-    salesforce_url="https://salesforce.example.test",
-)
-LINK_BASES = (
-    LINKS.customersdot_url,
-    LINKS.zuora_url,
-    LINKS.version_app_url,
-    LINKS.salesforce_url,
-)
 TODAY = date(2026, 2, 11)
 DATA_AS_OF = datetime(2026, 2, 11, 6, 0, tzinfo=UTC)
 SUBSCRIPTION_ID = "2c92a0fe6b1f2b48016b2c0e3f7a1234"
 EMAIL = "jane.doe@acme.io"
 HOSTILE = "<!channel> <@U999> <https://evil.example|click> @here & @everyone | co"
-
-
-# ---------------------------------------------------------------------------------------------
-# The limits checker
-
-
-def _texts_of_block(block: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(kind, text) for every text object in a block dict."""
-    if isinstance(block.get("text"), dict):
-        yield block["text"]["type"], block["text"]["text"]
-    for field in block.get("fields") or []:
-        yield field["type"], field["text"]
-    for element in block.get("elements") or []:
-        if element.get("type") in {"mrkdwn", "plain_text"}:
-            yield element["type"], element["text"]
-        elif isinstance(element.get("text"), dict):
-            yield element["text"]["type"], element["text"]["text"]
-    accessory = block.get("accessory")
-    if accessory and isinstance(accessory.get("text"), dict):
-        yield accessory["text"]["type"], accessory["text"]["text"]
-
-
-def mrkdwn_texts(message: dict[str, Any]) -> list[str]:
-    texts = [message["text"]]
-    for block in message["blocks"]:
-        texts += [text for kind, text in _texts_of_block(block) if kind == "mrkdwn"]
-    return texts
-
-
-def check_message(message: CardMessage) -> dict[str, Any]:
-    """The message as Slack gets it, after checking every limit the API would enforce."""
-    as_dict = message.to_dict()  # slack_sdk's own validators run here
-    assert as_dict == {"text": message.text, "blocks": message.blocks_as_dicts()}
-    blocks = as_dict["blocks"]
-    assert 0 < len(blocks) <= 50
-    assert 0 < len(as_dict["text"]) <= 3000
-    block_ids = [block["block_id"] for block in blocks if "block_id" in block]
-    assert len(block_ids) == len(set(block_ids)), "block_ids must be unique within a message"
-    for block in blocks:
-        kind = block["type"]
-        if kind == "header":
-            assert 0 < len(block["text"]["text"]) <= 150
-        if kind == "section":
-            assert "text" in block or block.get("fields")
-            if "text" in block:
-                assert 0 < len(block["text"]["text"]) <= 3000
-            fields = block.get("fields") or []
-            assert len(fields) <= 10
-            assert all(0 < len(field["text"]) <= 2000 for field in fields)
-        if kind == "context":
-            assert 0 < len(block["elements"]) <= 10
-            assert all(0 < len(e.get("text", "x")) <= 3000 for e in block["elements"])
-        if kind == "actions":
-            assert 0 < len(block["elements"]) <= 25
-        buttons = [e for e in block.get("elements") or [] if e.get("type") == "button"]
-        if block.get("accessory", {}).get("type") == "button":
-            buttons.append(block["accessory"])
-        for button in buttons:
-            assert 0 < len(button["text"]["text"]) <= 75
-            assert len(button.get("value", "")) <= 2000
-            assert len(button.get("url", "")) <= 3000
-        action_ids = [button["action_id"] for button in buttons]
-        assert len(action_ids) == len(set(action_ids)), f"duplicate action_id in {block}"
-    for text in mrkdwn_texts(as_dict):
-        assert_only_our_markup(text)
-    return as_dict
-
-
-_ANGLE = re.compile(r"<([^<>]*)>")
-
-
-def assert_only_our_markup(text: str, allowed_mentions: tuple[str, ...] = ()) -> None:
-    """Every `<...>` in mrkdwn is a link we built or an intended mention; no stray `<`/`>`."""
-    for token in _ANGLE.findall(text):
-        target, _, label = token.partition("|")
-        assert "|" not in label, f"a `|` in a label splits it: {token!r}"
-        if target.startswith("@"):
-            assert re.fullmatch(r"@[UW][A-Z0-9]+", target), token
-            continue
-        assert target.startswith(LINK_BASES) or target.startswith("mailto:"), token
-    assert "<" not in _ANGLE.sub("", text) and ">" not in _ANGLE.sub("", text)
 
 
 def dumped(message: dict[str, Any]) -> str:
@@ -288,7 +198,7 @@ def block_with_id(message: dict[str, Any], block_id: str) -> dict[str, Any]:
 def all_text(message: dict[str, Any]) -> str:
     texts = [message["text"]]
     for block in message["blocks"]:
-        texts += [text for _kind, text in _texts_of_block(block)]
+        texts += [text for _kind, text in texts_of_block(block)]
     return "\n".join(texts)
 
 

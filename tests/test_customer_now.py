@@ -20,6 +20,7 @@ from bot.app import SlackWsgiApp, create_app
 from bot.services import build_services
 from bot.views.blocks import CardMessage
 from bot.views.license_card import history_value
+from tests.helpers.cards import LINKS, check_message
 from tests.helpers.customer_now_dataset import (
     ALFRED,
     BRUCE,
@@ -35,7 +36,6 @@ from tests.helpers.customer_now_dataset import (
     load_exports,
 )
 from tests.helpers.slack_requests import block_actions_payload, interaction_body, post_to_wsgi
-from tests.test_cards import LINKS, check_message
 from tests.test_end_to_end import ACCESS_URL, ALLOWED, SECRET, Bot
 
 

@@ -6,11 +6,9 @@ read back as the card and the search read them.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections import defaultdict
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,8 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.salesforce_ids import salesforce_id_18
-from bot.search import company_name, find_customer_in_text, find_customers
+from bot.search import company_name, find_customer_in_text
 from bot.store.db import create_store_engine, make_session_factory
-from bot.store.importing import ImportKind, import_columns, import_file
 from bot.store.models import (
     Customer,
     CustomerName,
@@ -34,88 +31,19 @@ from bot.store.models import (
 )
 from bot.store.queries import (
     current_customer_key,
-    load_customer_licenses,
     load_customer_reconciliations,
 )
-from tests.helpers.sql_capture import captured_statements
-from tests.test_import import (
-    NOW,
-    RECONCILIATION_COLUMNS,
-    UNSUBSCRIBED,
-    license_row,
-    reconciliation_row,
-    write_csv,
+from tests.helpers.customer_rule import (
+    INITECH_SF,
+    TODAY,
+    Store,
+    paid,
+    trial,
 )
-
-TODAY = date(2026, 11, 27)
-INITECH_SF = "0016100001AbCdEAAV"
-# The Zuora data source export's own header (the importer's aliases).
-ZUORA_SUBSCRIPTION_HEADER = [
-    "Subscription.Name",
-    "Subscription.Id",
-    "Subscription.Version",
-    "Account.Id",
-    "Account.Name",
-    "Account.AccountNumber",
-    "Account.CrmId",
-]
-LICENSE_COLUMNS = list(import_columns(ImportKind.LICENSES))
-
-
-def paid(license_id: int, company: str, **overrides: Any) -> dict[str, Any]:
-    """A paid license with no ids unless given (a subscription name gives it a subscription)."""
-    return license_row(license_id, company=company, **{**UNSUBSCRIBED, **overrides})
-
-
-def trial(license_id: int, company: str, **overrides: Any) -> dict[str, Any]:
-    """A self-requested trial: no Salesforce account, no Zuora account, no subscription."""
-    return paid(license_id, company, trial="true", plan="ultimate", **overrides)
-
-
-class Store:
-    def __init__(self, factory: sessionmaker[Session], directory: Path) -> None:
-        self.factory = factory
-        self.directory = directory
-        self.files = itertools.count(1)
-
-    def licenses(self, *rows: dict[str, Any], **kwargs: Any) -> Any:
-        path = write_csv(self.directory / f"licenses-{next(self.files)}.csv", rows, LICENSE_COLUMNS)
-        return import_file(self.factory, ImportKind.LICENSES, path, now=NOW, **kwargs)
-
-    def subscriptions(self, *rows: tuple[Any, ...]) -> Any:
-        path = self.directory / f"subscriptions-{next(self.files)}.csv"
-        lines = [",".join(ZUORA_SUBSCRIPTION_HEADER)]
-        lines += [",".join("" if cell is None else str(cell) for cell in row) for row in rows]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return import_file(self.factory, ImportKind.SUBSCRIPTIONS, path, now=NOW)
-
-    def reconciliations(self, *rows: dict[str, Any]) -> Any:
-        path = write_csv(
-            self.directory / f"recon-{next(self.files)}.csv", rows, RECONCILIATION_COLUMNS
-        )
-        return import_file(self.factory, ImportKind.RECONCILIATIONS, path, now=NOW)
-
-    def customer_of(self, license_id: int) -> str:
-        with self.factory() as session:
-            key = session.scalar(select(License.customer_key).where(License.id == license_id))
-        assert key is not None
-        return key
-
-    def grouping(self) -> dict[int, str]:
-        with self.factory() as session:
-            return dict(session.execute(select(License.id, License.customer_key)).all())
-
-    def customers(self) -> dict[str, str]:
-        with self.factory() as session:
-            return dict(session.execute(select(Customer.key, Customer.name)).all())
-
-    def card(self, key: str) -> Any:
-        with self.factory() as session:
-            return load_customer_licenses(session, key, today=TODAY)
-
-    def search(self, query: str) -> Any:
-        with self.factory() as session:
-            return find_customers(session, query, today=TODAY)
+from tests.helpers.import_files import (
+    reconciliation_row,
+)
+from tests.helpers.sql_capture import captured_statements
 
 
 @pytest.fixture
@@ -813,7 +741,7 @@ def test_an_unchanged_file_does_not_regroup(store: Store, engine: Engine) -> Non
 def _pick_list_page(message: Any) -> tuple[list[str], str | None]:
     """(the customer keys a pick list offers, its "Show more" value or None)."""
     from bot import ids
-    from tests.test_cards import check_message
+    from tests.helpers.cards import check_message
 
     blocks = check_message(message)["blocks"]
     keys = [

@@ -22,9 +22,8 @@ from bot.store.customers import LICENSE_COLUMNS_READ
 from bot.store.importing import BATCH_SIZE, ImportKind
 from bot.store.importing.kinds import spec_for
 from bot.store.models import Customer, License
-from tests.test_customer_rule import INITECH_SF, Store, paid, trial
-from tests.test_import import snapshot
-from tests.test_import_worktables import leftover_tables
+from tests.helpers.customer_rule import INITECH_SF, Store, paid, trial
+from tests.helpers.import_files import leftover_tables, snapshot
 
 TAMPERED = "Tampered By Hand"
 

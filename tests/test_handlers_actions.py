@@ -38,8 +38,8 @@ def test_show_more_answers_a_long_pick_list_with_its_next_page(bot, tmp_path):
     import json
 
     from bot.store.importing import ImportKind, import_file
-    from tests.test_customer_rule import paid
-    from tests.test_import import LICENSE_COLUMNS, write_csv
+    from tests.helpers.customer_rule import paid
+    from tests.helpers.import_files import LICENSE_COLUMNS, write_csv
 
     rows = [paid(n, f"Acme Unit {n}", zuora_subscription_name=f"A-S{n}") for n in range(1, 13)]
     path = write_csv(tmp_path / "acme-units.csv", rows, LICENSE_COLUMNS)

@@ -19,8 +19,8 @@ from bot.cli.demo import load_demo
 from bot.search import find_customers, search_words
 from bot.store.models import CustomerName, SearchWord
 from bot.store.schema import MIGRATIONS_DIR, upgrade
+from tests.helpers.import_files import UNSUBSCRIBED, import_licenses, license_row, licenses_file
 from tests.helpers.sql_capture import captured_statements
-from tests.test_import import UNSUBSCRIBED, import_licenses, license_row, licenses_file
 
 
 def vocabulary(factory: sessionmaker[Session]) -> set[str]:

@@ -8,30 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.importing import BATCH_SIZE, ImportFailed, import_file
 from bot.store.models import License
-from tests.test_import import (
+from tests.helpers.import_files import (
     NOW,
     UNSUBSCRIBED,
     customers,
     failure,
+    leftover_tables,
     license_row,
     licenses_file,
     snapshot,
 )
-
-
-def leftover_tables(engine: Engine) -> list[str]:
-    """Temporary tables that outlived an import (on a pooled connection, or on the server)."""
-    with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            query = "SELECT relname FROM pg_class WHERE relpersistence = 't' AND relkind = 'r'"
-        else:
-            query = "SELECT name FROM sqlite_temp_master WHERE type = 'table'"
-        return sorted(connection.execute(text(query)).scalars())
 
 
 def rows(count: int, start: int = 1, **overrides: Any) -> list[dict[str, Any]]:

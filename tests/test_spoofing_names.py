@@ -22,7 +22,7 @@ from bot.store.schema import upgrade
 from bot.views.blocks import clean_plain_text, escape_text
 from bot.views.license_card import build_license_card
 from bot.views.pick_list import build_pick_list
-from tests.test_customer_rule import Store, paid, trial
+from tests.helpers.customer_rule import Store, paid, trial
 
 TODAY = date(2026, 11, 27)
 

@@ -11,6 +11,7 @@ import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,17 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
+from bot.services import build_services
 from bot.store.db import create_store_engine, make_session_factory, sqlite_audit_path
 from bot.store.models import AUDIT_SCHEMA, Base
 from bot.store.schema import upgrade
 from tests.helpers import log_guard
+from tests.helpers.e2e_dataset import load_dataset
+from tests.helpers.http_bot import ACCESS_URL, ALLOWED, SECRET, Bot
 from tests.helpers.postgres import ENGINES, fresh_postgres_database
-from tests.helpers.slack_standin import slack_standin  # noqa: F401  (a fixture for every test module)
+from tests.helpers.slack_standin import SlackStandIn
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +126,35 @@ def settings(store_url: str) -> Settings:
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+@pytest.fixture
+def slack_standin() -> Iterator[SlackStandIn]:
+    """A running Slack stand-in (tests/helpers/slack_standin.py) for one test."""
+    with SlackStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def bot(settings: Settings, slack_standin: SlackStandIn, tmp_path: Path) -> Bot:
+    """The WSGI app with the shared data set loaded and the stand-in wired, as
+    tests/app/test_end_to_end.py drives it (modules that drive the app another way define a `bot`
+    of their own)."""
+    slack_standin.add_user(ALLOWED, email="ae@sales.example")
+    slack_standin.add_user("UNOTLISTED", email="someone@sales.example")
+    slack_standin.add_user("UGUEST", email="ae@sales.example", is_restricted=True)
+    settings = replace(
+        settings,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_standin.api_url,
+        allowed_user_ids=frozenset({ALLOWED, "UGUEST"}),
+        access_request_url=ACCESS_URL,
+    )
+    services = build_services(settings)
+    load_dataset(services.session_factory, tmp_path, datetime.now(UTC).date())
+    wsgi = SlackWsgiApp(create_app(settings, services=services), services)
+    slack_standin.clear()
+    return Bot(wsgi, slack_standin, settings)
 
 
 @pytest.fixture(autouse=True)

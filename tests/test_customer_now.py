@@ -35,8 +35,8 @@ from tests.helpers.customer_now_dataset import (
     WAYNE_SALESFORCE_ID,
     load_exports,
 )
+from tests.helpers.http_bot import ACCESS_URL, ALLOWED, SECRET, Bot
 from tests.helpers.slack_requests import block_actions_payload, interaction_body, post_to_wsgi
-from tests.test_end_to_end import ACCESS_URL, ALLOWED, SECRET, Bot
 
 
 @pytest.fixture

@@ -10,90 +10,23 @@ import csv
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bot import ids
-from bot.app import SlackWsgiApp, create_app
-from bot.config import Settings
-from bot.services import build_services
 from bot.store.importing import import_file
-from bot.store.models import AuditEvent
-from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
+from tests.helpers.http_bot import ACCESS_URL, ALLOWED, SECRET, Bot
 from tests.helpers.slack_requests import (
-    block_actions_payload,
     event_body,
-    interaction_body,
     post_to_wsgi,
     slash_command_body,
 )
 from tests.helpers.slack_standin import SlackStandIn
 from tests.helpers.store_down import app_with_the_store_down
-
-SECRET = "e2e-signing-secret"
-ALLOWED = "UALLOWED"
-ACCESS_URL = "https://access.example.test/request"
-
-
-@dataclass
-class Bot:
-    wsgi: SlackWsgiApp
-    slack: SlackStandIn
-    settings: Settings
-
-    def command(self, command: str, text: str, *, user_id: str = ALLOWED, **kwargs: Any):
-        body = slash_command_body(
-            command, text, user_id=user_id, response_url=self.slack.response_url("cmd"), **kwargs
-        )
-        return post_to_wsgi(self.wsgi, body, SECRET)
-
-    def click(self, action_id: str, value: str, *, user_id: str = ALLOWED, name: str = "click"):
-        payload = block_actions_payload(
-            action_id,
-            value=value,
-            user_id=user_id,
-            is_ephemeral=True,
-            response_url=self.slack.response_url(name),
-        )
-        return post_to_wsgi(self.wsgi, interaction_body(payload), SECRET)
-
-    def wait_for_response_post(self, name: str, count: int = 1) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            posts = self.slack.responses_to(name)
-            if len(posts) >= count:
-                return posts
-            time.sleep(0.02)
-        raise AssertionError(f"no response_url post to {name!r} within 10 s")
-
-    def audit_rows(self) -> list[AuditEvent]:
-        services = self.wsgi._services
-        with services.session_factory() as session:
-            return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
-
-
-@pytest.fixture
-def bot(settings, slack_standin, tmp_path) -> Bot:
-    slack_standin.add_user(ALLOWED, email="ae@sales.example")
-    slack_standin.add_user("UNOTLISTED", email="someone@sales.example")
-    slack_standin.add_user("UGUEST", email="ae@sales.example", is_restricted=True)
-    settings = replace(
-        settings,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack_standin.api_url,
-        allowed_user_ids=frozenset({ALLOWED, "UGUEST"}),
-        access_request_url=ACCESS_URL,
-    )
-    services = build_services(settings)
-    load_dataset(services.session_factory, tmp_path, datetime.now(UTC).date())
-    wsgi = SlackWsgiApp(create_app(settings, services=services), services)
-    slack_standin.clear()
-    return Bot(wsgi, slack_standin, settings)
 
 
 def message_json(message: dict[str, Any]) -> str:

@@ -17,13 +17,13 @@ from slack_bolt.request.internals import parse_body
 
 from bot.slack.bolt_request import SlackRequest
 from bot.slack.request_shape import malformed_reason, parse_slack_body
+from tests.helpers.http_bot import ALLOWED, SECRET
 from tests.helpers.slack_requests import (
     block_actions_payload,
     interaction_body,
     post_to_wsgi,
     slash_command_body,
 )
-from tests.test_end_to_end import ALLOWED, SECRET, bot  # noqa: F401  (the fixture)
 
 PAYLOAD_WORD_BODIES = {
     "the query": {"text": "payload"},
@@ -47,7 +47,7 @@ def test_bolt_reads_a_command_containing_the_word_payload_as_nothing(case: str) 
 
 
 @pytest.mark.parametrize("case", list(PAYLOAD_WORD_BODIES))
-def test_a_command_containing_the_word_payload_is_answered(bot, case: str) -> None:  # noqa: F811
+def test_a_command_containing_the_word_payload_is_answered(bot, case: str) -> None:
     response = bot.command("/license", **PAYLOAD_WORD_BODIES[case])
     assert response.status == 200
     message = response.json()
@@ -72,7 +72,7 @@ def test_an_interaction_is_still_its_payload() -> None:
     ],
 )
 def test_json_nested_deeper_than_the_parser_goes_is_refused_in_one_line(
-    bot,  # noqa: F811
+    bot,
     body: str,
     content_type: str,
     caplog: pytest.LogCaptureFixture,

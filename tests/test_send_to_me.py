@@ -6,12 +6,9 @@ import json
 import time
 
 from bot import ids
-from tests import test_end_to_end
 from tests.helpers.e2e_dataset import INITECH_EMAIL
-from tests.test_end_to_end import ALLOWED
-from tests.test_shortcuts import valid_blocks, wait_for_calls
+from tests.helpers.http_bot import ALLOWED, SECRET, valid_blocks, wait_for_calls
 
-bot = test_end_to_end.bot
 INITECH = "sf:0016100000INITEC"
 
 
@@ -71,7 +68,7 @@ def test_send_to_me_in_a_modal_posts_the_dm_and_raises_nothing(bot, caplog):
     payload.pop("channel")
     payload["container"] = {"type": "view", "view_id": "V0MODAL"}
     body = interaction_body(payload)
-    assert post_to_wsgi(bot.wsgi, body, test_end_to_end.SECRET).status == 200
+    assert post_to_wsgi(bot.wsgi, body, SECRET).status == 200
     [posted] = wait_for_calls(bot, "chat.postMessage")
     assert posted.params["channel"] == f"D{ALLOWED}"
     time.sleep(0.2)

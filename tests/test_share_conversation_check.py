@@ -17,13 +17,17 @@ import pytest
 
 from bot import ids
 from bot.answers.conversations import Delivery, judge_conversation
-from tests import test_end_to_end
 from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL
+from tests.helpers.http_bot import (
+    ALLOWED,
+    SECRET,
+    Bot,
+    customer_state,
+    submit_post_card,
+    valid_blocks,
+    wait_for_calls,
+)
 from tests.helpers.slack_requests import block_actions_payload, interaction_body, post_to_wsgi
-from tests.test_end_to_end import ALLOWED, SECRET, Bot
-from tests.test_shortcuts import customer_state, submit_post_card, valid_blocks, wait_for_calls
-
-bot = test_end_to_end.bot  # the end-to-end fixture: dataset loaded, stand-in wired
 
 INITECH = "sf:0016100000INITEC"
 GLOBEX = "sf:0016100000GLOBEX"

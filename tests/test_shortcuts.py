@@ -13,46 +13,34 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot import ids
 from bot.app import SlackWsgiApp, create_app
 from bot.services import build_services
 from bot.views.modals import ModalContext
-from tests import test_end_to_end
 from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.helpers.http_bot import (
+    ALLOWED,
+    PARENT_TS,
+    SECRET,
+    Bot,
+    customer_state,
+    send,
+    submit_post_card,
+    valid_blocks,
+    wait_for_calls,
+)
 from tests.helpers.slack_requests import (
     block_actions_payload,
     block_suggestion_payload,
-    interaction_body,
     message_action_payload,
-    post_to_wsgi,
     shortcut_payload,
     view_submission_payload,
 )
-from tests.helpers.slack_standin import RecordedCall
-from tests.test_end_to_end import ALLOWED, SECRET, Bot
 
-bot = test_end_to_end.bot  # the end-to-end fixture: dataset loaded, stand-in wired
-
-PARENT_TS = "1700000000.000100"
 REPLY_TS = "1700000050.000200"
 INITECH = "sf:0016100000INITEC"
-
-
-def send(bot: Bot, payload: dict[str, Any]):
-    return post_to_wsgi(bot.wsgi, interaction_body(payload), SECRET)
-
-
-def wait_for_calls(bot: Bot, method: str, count: int = 1) -> list[RecordedCall]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        calls = bot.slack.calls_to(method)
-        if len(calls) >= count:
-            return calls
-        time.sleep(0.02)
-    raise AssertionError(f"no {method} call within 10 s: {[c.method for c in bot.slack.calls]}")
 
 
 def valid_view(view: dict[str, Any]) -> dict[str, Any]:
@@ -60,25 +48,6 @@ def valid_view(view: dict[str, Any]) -> dict[str, Any]:
     View(**view).to_dict()
     assert len(view.get("private_metadata") or "") <= 3000
     return view
-
-
-def valid_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    for block in blocks:
-        parsed = Block.parse(block)
-        assert parsed is not None, block
-        parsed.to_dict()
-    return blocks
-
-
-def customer_state(value: str, text: str = "Initech") -> dict[str, Any]:
-    return {
-        ids.CUSTOMER_BLOCK: {
-            ids.CUSTOMER_SELECT_ACTION: {
-                "type": "external_select",
-                "selected_option": {"text": {"type": "plain_text", "text": text}, "value": value},
-            }
-        }
-    }
 
 
 def note_state(note: str | None) -> dict[str, Any]:
@@ -92,16 +61,6 @@ def license_state(license_id: int) -> dict[str, Any]:
             ids.LICENSE_SELECT_ACTION: {"type": "static_select", "selected_option": option}
         }
     }
-
-
-def submit_post_card(
-    bot: Bot, state: dict[str, Any], *, channel: str = "C0SALES", thread_ts: str = PARENT_TS
-):
-    metadata = ModalContext(channel_id=channel, thread_ts=thread_ts).encode()
-    payload = view_submission_payload(
-        ids.POST_CARD_MODAL, state_values=state, private_metadata=metadata
-    )
-    return send(bot, payload)
 
 
 @pytest.fixture

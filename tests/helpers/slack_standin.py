@@ -24,14 +24,12 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
-
-import pytest
 
 from tests.helpers.log_guard import remember
 
@@ -785,10 +783,3 @@ def _make_handler(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             self._send_json(200, answer, headers=headers)
 
     return Handler
-
-
-@pytest.fixture
-def slack_standin() -> Iterator[SlackStandIn]:
-    """A running stand-in; import this fixture into a test module or conftest to use it."""
-    with SlackStandIn() as standin:
-        yield standin

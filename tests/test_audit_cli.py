@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.audit import EXPORT_COLUMNS, AuditEntry, export_audit_csv, purge_audit, record_audit
 from bot.store.models import AuditEvent
-from tests.test_cli import run_bot
+from tests.helpers.processes import run_bot
 
 
 def _seed(factory: sessionmaker[Session], *times: datetime) -> None:

@@ -6,7 +6,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,29 +23,10 @@ from bot.store.db import create_store_engine
 from bot.store.schema import is_up_to_date
 from tests.helpers.e2e_dataset import INITECH_EMAIL, write_dataset
 from tests.helpers.postgres import fresh_postgres_database
+from tests.helpers.processes import run_bot
 from tests.helpers.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_bot(
-    *args: str, database_url: str, cwd: Path, stdin: str = "", **env: str
-) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALLOWED_"))},
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(ROOT),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=environment,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -30,14 +30,19 @@ from tests.helpers.events_harness import (
     EVERY_REFUSED_USER,
     EXTERNAL,
     GUEST,
+    INITECH_KEY,
     NOT_LISTED,
+    RESPONSE_URL_NAME,
     USERS_INFO_FAILING,
     EventsBot,
     app_home_opened,
     fresh_event_id,
+    into_conversations,
     link_shared,
     make_events_bot,
     shown,
+    submission,
+    to_the_requester,
     validated_view,
 )
 from tests.helpers.slack_requests import (
@@ -61,9 +66,7 @@ CUSTOMER_FIELDS = (
     "8a8aa0b1c2d3e4f5a6b7c8d9e0f1a2b3", "b1b2b3b4b5b6b7b8b9b0c1c2c3c4c5c6",
     "0016100000INITEC", "gitlab.initech.example", "4,312.50", "Zuora rejected",
 )  # fmt: skip
-INITECH_KEY = "sf:0016100000INITEC"
 GLOBEX_KEY = "sf:0016100000GLOBEX"
-RESPONSE_URL_NAME = "surface"
 
 
 def leaked_fields(text: str) -> list[str]:
@@ -106,37 +109,6 @@ def _command(command: str) -> Callable[[EventsBot, str], str]:
 def _event(make: Callable[[str], dict[str, Any]]) -> Callable[[EventsBot, str], str]:
     def body(bot: EventsBot, user: str) -> str:
         return event_body(make(user), event_id=fresh_event_id())
-
-    return body
-
-
-def _submission(callback_id: str) -> Callable[[EventsBot, str], str]:
-    state = {
-        "customer": {
-            ids.CUSTOMER_SELECT_ACTION: {
-                "type": "external_select",
-                "selected_option": {
-                    "text": {"type": "plain_text", "text": "Initech"},
-                    "value": INITECH_KEY,
-                },
-            }
-        },
-        "conversation": {
-            "conversation": {"type": "conversations_select", "selected_conversation": "C0SALES"}
-        },
-    }
-
-    def body(bot: EventsBot, user: str) -> str:
-        return _interaction(
-            view_submission_payload(
-                callback_id,
-                user_id=user,
-                state_values=state,
-                private_metadata=ModalContext(
-                    channel_id=CHANNEL, thread_ts="1700000000.000100"
-                ).encode(),
-            )
-        )
 
     return body
 
@@ -219,8 +191,8 @@ SURFACES = [
             )
         ),
     ),
-    Surface("post card modal", _submission(ids.POST_CARD_MODAL), answers=True),
-    Surface("lookup modal", _submission(ids.LOOKUP_MODAL), answers=True),
+    Surface("post card modal", submission(ids.POST_CARD_MODAL), answers=True),
+    Surface("lookup modal", submission(ids.LOOKUP_MODAL), answers=True),
     Surface(
         "link_shared",
         _event(
@@ -323,52 +295,18 @@ def test_a_refused_users_home_shows_how_to_ask_for_access_and_no_data(bot, user,
 # ---- allowed users: contact emails stay out of conversations -------------------------------
 
 
-def _into_conversations(bot: EventsBot) -> list[Any]:
-    """Everything the bot put where others can read it: in_channel replies, posts, unfurls."""
-    bot.drain()
-    posted: list[Any] = [
-        post.body
-        for post in bot.slack.response_posts
-        if post.body.get("response_type") == "in_channel"
-    ]
-    for call in bot.slack.calls:
-        channel = str(call.params.get("channel") or "")
-        if call.method == "chat.unfurl" or (
-            call.method == "chat.postMessage" and not channel.startswith("D")
-        ):
-            posted.append({"method": call.method, "params": call.params})
-    return posted
-
-
-def _to_the_requester(bot: EventsBot, responses: list[WsgiResponse]) -> str:
-    """Ephemeral replies, modals and DMs: only the person who asked sees them."""
-    bot.drain()
-    private: list[Any] = [response.text for response in responses]
-    private += [
-        post.body
-        for post in bot.slack.response_posts
-        if post.body.get("response_type") != "in_channel"
-    ]
-    private += [
-        call.params
-        for call in bot.slack.calls
-        if str(call.params.get("channel") or "").startswith("D")
-    ]
-    return shown(private)
-
-
 def test_an_allowed_users_cards_in_conversations_carry_no_contact_email(bot):
     assert bot.settings.show_contact_emails_in_channels is False
     url = bot.slack.response_url(RESPONSE_URL_NAME)
     private: list[WsgiResponse] = []
     # Requester-only surfaces: the ephemeral /license reply, the lookup modal, send-to-me DM.
     private.append(bot.command(ids.LICENSE_COMMAND, "initech"))
-    private.append(bot.post(_submission(ids.LOOKUP_MODAL)(bot, ALLOWED)))
+    private.append(bot.post(submission(ids.LOOKUP_MODAL)(bot, ALLOWED)))
     bot.click(ids.LICENSE_SEND_TO_ME_ACTION, INITECH_KEY, response_url=url)
     # Conversation surfaces: share, the message shortcut's post, the global shortcut's send,
     # and an unfurl.
     bot.click(ids.LICENSE_SHARE_ACTION, INITECH_KEY, response_url=url)
-    bot.post(_submission(ids.POST_CARD_MODAL)(bot, ALLOWED))
+    bot.post(submission(ids.POST_CARD_MODAL)(bot, ALLOWED))
     send_state = {
         ids.CONVERSATION_BLOCK: {
             ids.CONVERSATION_SELECT_ACTION: {
@@ -387,7 +325,7 @@ def test_an_allowed_users_cards_in_conversations_carry_no_contact_email(bot):
     )
     bot.event(link_shared(f"{CUSTOMERSDOT}/admin/license/9001"))
 
-    in_conversations = _into_conversations(bot)
+    in_conversations = into_conversations(bot)
     methods = sorted(item.get("method", "response_url") for item in in_conversations)
     # All four conversation surfaces posted a card: the share (response_url), two posts, one
     # unfurl; else this test would pass by sending nothing.
@@ -396,4 +334,4 @@ def test_an_allowed_users_cards_in_conversations_carry_no_contact_email(bot):
     assert "Initech" in text
     assert [email for email in ALL_CONTACT_EMAILS if email in text] == []
     # The control: the same cards, to the requester alone, do show the contact email.
-    assert INITECH_EMAIL in _to_the_requester(bot, private)
+    assert INITECH_EMAIL in to_the_requester(bot, private)

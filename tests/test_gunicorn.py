@@ -28,6 +28,7 @@ from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import upgrade
 from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
 from tests.helpers.postgres import ENGINES, fresh_postgres_database
+from tests.helpers.processes import free_port, wait_until_healthy
 from tests.helpers.slack_requests import (
     block_actions_payload,
     interaction_body,
@@ -55,25 +56,6 @@ class Server:
         return f"{self.url}/slack/events"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"gunicorn exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"gunicorn did not become healthy:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module", params=ENGINES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -86,7 +68,7 @@ def server(
         engine = create_store_engine(database_url)
         load_dataset(make_session_factory(engine), workdir, datetime.now(UTC).date())
         engine.dispose()
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "HOST": "127.0.0.1",
@@ -109,7 +91,7 @@ def server(
             )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_healthy(url, process, log)
+            wait_until_healthy(url, process, log)
             yield Server(url, slack, auth_tests_during_boot=slack.call_count("auth.test"))
         finally:
             process.terminate()
@@ -155,7 +137,7 @@ def test_workers_boot_and_answer_probes_with_slack_unreachable(tmp_path):
     engine = create_store_engine(database_url)
     upgrade(engine)
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "HOST": "127.0.0.1",
@@ -164,7 +146,7 @@ def test_workers_boot_and_answer_probes_with_slack_unreachable(tmp_path):
         "SLACK_BOT_TOKEN": "xoxb-gunicorn-test",
         "SLACK_SIGNING_SECRET": SECRET,
         # Nothing listens there: every call to Slack is refused.
-        "SLACK_API_URL": f"http://127.0.0.1:{_free_port()}/api/",
+        "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",
         "DATABASE_URL": database_url,
         "ALLOWED_USER_IDS": "UALLOWED",
         "PYTHONPATH": str(ROOT),
@@ -178,7 +160,7 @@ def test_workers_boot_and_answer_probes_with_slack_unreachable(tmp_path):
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(url, process, log)
+        wait_until_healthy(url, process, log)
         assert httpx.get(f"{url}/readyz").json() == {"ready": True, "store": "ok"}
         assert process.poll() is None
     finally:
@@ -198,7 +180,7 @@ def _one_worker_with_data(
     load_dataset(make_session_factory(engine), tmp_path, datetime.now(UTC).date())
     engine.dispose()
     slack.add_user("UALLOWED", email="ae@sales.example")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "HOST": "127.0.0.1",
@@ -221,7 +203,7 @@ def _one_worker_with_data(
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(url, process, log)
+        wait_until_healthy(url, process, log)
         yield url, log
     finally:
         process.terminate()
@@ -404,7 +386,7 @@ def test_with_log_format_json_every_line_gunicorn_writes_is_json(tmp_path):
     probes (no Alembic lines, no HEAD warning) and the refusal's request line says "denied"."""
     with _database("sqlite", tmp_path) as database_url, SlackStandIn() as slack:
         slack.add_user("UNOTLISTED", email="someone@sales.example")
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "HOST": "127.0.0.1",
@@ -427,7 +409,7 @@ def test_with_log_format_json_every_line_gunicorn_writes_is_json(tmp_path):
             )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_healthy(url, process, stderr)
+            wait_until_healthy(url, process, stderr)
             assert httpx.head(f"{url}/healthz").status_code == 200
             assert httpx.get(f"{url}/readyz").status_code == 200
             body = slash_command_body("/license", "Initech", user_id="UNOTLISTED")
@@ -467,7 +449,7 @@ def test_a_configuration_error_stops_gunicorn_in_one_line(broken, named, tmp_pat
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LOG_"))},
         "HOST": "127.0.0.1",
-        "PORT": str(_free_port()),
+        "PORT": str(free_port()),
         "WEB_CONCURRENCY": "2",
         "SLACK_BOT_TOKEN": "xoxb-gunicorn-test",
         "SLACK_SIGNING_SECRET": SECRET,
@@ -501,7 +483,7 @@ def _nginx_in_front_of(gunicorn_port: int, workdir: Path) -> Iterator[int]:
         if os.environ.get("CI"):
             pytest.fail("nginx is missing: scripts/test.sh installs it in CI")
         pytest.skip("no nginx (Debian's nginx-light; scripts/test.sh installs it in CI)")
-    port = _free_port()
+    port = free_port()
     site = (ROOT / "deploy" / "nginx.conf").read_text()
     assert "server 127.0.0.1:8000;" in site and "listen 80;" in site
     site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{gunicorn_port};")

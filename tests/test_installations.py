@@ -11,7 +11,7 @@ from slack_bolt import BoltContext
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Installation
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bot.config import ConfigError, Settings
 from bot.slack.installation_store import (
@@ -23,19 +23,13 @@ from bot.slack.installation_store import (
 from bot.slack.slack_sdk_tables import SLACK_SDK_TABLES, slack_sdk_metadata
 from bot.slack.token_encryption import TokenCipher
 from bot.slack.workspace_resolvers import WorkspaceResolvers
+from tests.helpers.installations import clear_installation_tables, raw_rows
 
 KEY = Fernet.generate_key().decode()
 OLD_KEY = Fernet.generate_key().decode()
 BOT_TOKEN = "xoxe.xoxb-1-MTIzNDU2Nzg5MC1ib3QtdG9rZW4tdGhhdC1pcy1sb25nZXItdGhhbi1hLWxlZ2FjeS1vbmUtYW5kLWhvbGRzLW1vcmUtYnl0ZXM"
 REFRESH_TOKEN = "xoxe-1-My0xLTEyMzQ1Njc4OTAtcmVmcmVzaC10b2tlbi1sb25nZXItdGhhbi1hLWxlZ2FjeS1vbmU"
 USER_TOKEN = "xoxp-1234-user-token"
-
-
-def clear_installation_tables(engine: Engine) -> None:
-    """conftest empties our models' tables between PostgreSQL tests; these are slack_sdk's."""
-    with engine.begin() as connection:
-        for table in SLACK_SDK_TABLES:
-            connection.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture
@@ -66,11 +60,6 @@ def installation(
         user_token=user_token,
         is_enterprise_install=is_enterprise_install,
     )
-
-
-def raw_rows(engine: Engine, table: str) -> list[dict[str, object]]:
-    with engine.connect() as connection:
-        return [dict(row) for row in connection.execute(text(f"SELECT * FROM {table}")).mappings()]
 
 
 # ---- the cipher and its key ---------------------------------------------------------------------

@@ -19,9 +19,9 @@ from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import AuditEvent
 from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
 from tests.helpers.postgres import fresh_postgres_database
+from tests.helpers.processes import free_port, wait_until_healthy
 from tests.helpers.slack_requests import event_body, post_to_url, slash_command_body
 from tests.helpers.slack_standin import SlackStandIn
-from tests.test_gunicorn import _free_port, _wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "multi-instance-signing-secret"
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def _start_instance(workdir: Path, database_url: str, slack: SlackStandIn, stack: ExitStack) -> str:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "HOST": "127.0.0.1",
@@ -58,7 +58,7 @@ def _start_instance(workdir: Path, database_url: str, slack: SlackStandIn, stack
 
     stack.callback(stop)
     url = f"http://127.0.0.1:{port}"
-    _wait_until_healthy(url, process, log)
+    wait_until_healthy(url, process, log)
     return url
 
 

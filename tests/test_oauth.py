@@ -37,10 +37,10 @@ from bot.slack.install_guard import (
 from bot.store.db import create_store_engine
 from bot.store.models import AuditEvent
 from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, load_dataset
+from tests.helpers.installations import clear_installation_tables, raw_rows
 from tests.helpers.slack_requests import event_body, post_to_wsgi, slash_command_body
 from tests.helpers.slack_standin import RecordedCall, SlackStandIn
 from tests.helpers.store_down import DOWN_STORE_URL
-from tests.test_installations import clear_installation_tables, raw_rows
 
 SECRET = "oauth-signing-secret"
 CLIENT_ID = "111.222"

@@ -35,19 +35,17 @@ from tests.helpers.events_harness import (
     ALLOWED,
     CHANNEL,
     CUSTOMERSDOT,
+    INITECH_KEY,
+    RESPONSE_URL_NAME,
     EventsBot,
+    into_conversations,
     link_shared,
     make_events_bot,
     shown,
+    submission,
+    to_the_requester,
 )
 from tests.helpers.slack_requests import interaction_body, view_submission_payload
-from tests.test_every_surface_refusal import (
-    INITECH_KEY,
-    RESPONSE_URL_NAME,
-    _into_conversations,
-    _submission,
-    _to_the_requester,
-)
 
 ERROR_EMAIL = "billing.contact@initech.example"
 SKIP_EMAIL = "opted.out@initech.example"
@@ -93,7 +91,7 @@ def _share(bot: EventsBot) -> None:
 
 
 def _post_card_shortcut(bot: EventsBot) -> None:
-    bot.post(_submission(ids.POST_CARD_MODAL)(bot, ALLOWED))
+    bot.post(submission(ids.POST_CARD_MODAL)(bot, ALLOWED))
 
 
 def _lookup_modal_send(bot: EventsBot) -> None:
@@ -142,7 +140,7 @@ def test_a_conversation_sees_emails_only_when_the_deployment_allows_and_notes_ne
     bot, post, carried
 ):
     post(bot)
-    posted = _into_conversations(bot)
+    posted = into_conversations(bot)
     assert posted, "the path posted nothing into the conversation"
     text = shown(posted)
     assert "Initech" in text
@@ -168,7 +166,7 @@ def test_the_requester_sees_contact_emails_and_free_text_whole(bot):
     ]
     url = bot.slack.response_url(RESPONSE_URL_NAME)
     bot.click(ids.LICENSE_SEND_TO_ME_ACTION, INITECH_KEY, response_url=url)
-    private = _to_the_requester(bot, responses)
+    private = to_the_requester(bot, responses)
     assert INITECH_EMAIL in private
     assert ERROR_EMAIL in private and SKIP_EMAIL in private
     assert EMAIL_HIDDEN not in private
@@ -181,11 +179,11 @@ def test_the_requester_sees_contact_emails_and_free_text_whole(bot):
 
 
 def test_the_lookup_modal_shows_the_requester_the_license_notes(bot):
-    response = bot.post(_submission(ids.LOOKUP_MODAL)(bot, ALLOWED))
-    private = _to_the_requester(bot, [response])
+    response = bot.post(submission(ids.LOOKUP_MODAL)(bot, ALLOWED))
+    private = to_the_requester(bot, [response])
     assert "Initech" in private
     assert f"Note: {NOTE_WORDS} {NOTES_EMAIL}" in private
-    assert _into_conversations(bot) == []
+    assert into_conversations(bot) == []
 
 
 COMPANY_EMAIL = "accounts@initech.example"
@@ -226,7 +224,7 @@ def company_email_bot(request, settings, slack_standin, tmp_path) -> EventsBot:
 def test_a_customer_named_by_an_email_is_hidden_from_a_conversation(company_email_bot, post):
     bot = company_email_bot
     post(bot)
-    posted = _into_conversations(bot)
+    posted = into_conversations(bot)
     assert posted, "the path posted nothing into the conversation"
     text = shown(posted)
     if bot.settings.show_contact_emails_in_channels:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,10 +22,12 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from sqlalchemy import select
 
+from bot import ids
 from bot.app import SlackWsgiApp, create_app
 from bot.config import Settings
 from bot.services import Services, build_services
 from bot.store.models import AuditEvent
+from bot.views.modals import ModalContext
 from tests.helpers.e2e_dataset import load_dataset
 from tests.helpers.slack_requests import (
     WsgiResponse,
@@ -33,6 +36,7 @@ from tests.helpers.slack_requests import (
     interaction_body,
     post_to_wsgi,
     slash_command_body,
+    view_submission_payload,
 )
 from tests.helpers.slack_standin import RecordedCall, SlackStandIn
 
@@ -56,6 +60,8 @@ EVERY_REFUSED_USER = (
 ACCESS_URL = "https://access.example.test/request"
 CHANNEL = "C0SALES"
 CUSTOMERSDOT = "https://customers.gitlab.com"
+INITECH_KEY = "sf:0016100000INITEC"
+RESPONSE_URL_NAME = "surface"
 
 _event_ids = itertools.count(1)
 
@@ -178,3 +184,68 @@ def validated_view(view: dict[str, Any]) -> dict[str, Any]:
 
 def shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def submission(callback_id: str) -> Callable[[EventsBot, str], str]:
+    state = {
+        "customer": {
+            ids.CUSTOMER_SELECT_ACTION: {
+                "type": "external_select",
+                "selected_option": {
+                    "text": {"type": "plain_text", "text": "Initech"},
+                    "value": INITECH_KEY,
+                },
+            }
+        },
+        "conversation": {
+            "conversation": {"type": "conversations_select", "selected_conversation": "C0SALES"}
+        },
+    }
+
+    def body(bot: EventsBot, user: str) -> str:
+        return interaction_body(
+            view_submission_payload(
+                callback_id,
+                user_id=user,
+                state_values=state,
+                private_metadata=ModalContext(
+                    channel_id=CHANNEL, thread_ts="1700000000.000100"
+                ).encode(),
+            )
+        )
+
+    return body
+
+
+def into_conversations(bot: EventsBot) -> list[Any]:
+    """Everything the bot put where others can read it: in_channel replies, posts, unfurls."""
+    bot.drain()
+    posted: list[Any] = [
+        post.body
+        for post in bot.slack.response_posts
+        if post.body.get("response_type") == "in_channel"
+    ]
+    for call in bot.slack.calls:
+        channel = str(call.params.get("channel") or "")
+        if call.method == "chat.unfurl" or (
+            call.method == "chat.postMessage" and not channel.startswith("D")
+        ):
+            posted.append({"method": call.method, "params": call.params})
+    return posted
+
+
+def to_the_requester(bot: EventsBot, responses: list[WsgiResponse]) -> str:
+    """Ephemeral replies, modals and DMs: only the person who asked sees them."""
+    bot.drain()
+    private: list[Any] = [response.text for response in responses]
+    private += [
+        post.body
+        for post in bot.slack.response_posts
+        if post.body.get("response_type") != "in_channel"
+    ]
+    private += [
+        call.params
+        for call in bot.slack.calls
+        if str(call.params.get("channel") or "").startswith("D")
+    ]
+    return shown(private)

@@ -162,7 +162,7 @@ def logs_never_carry_query_text_or_emails() -> Iterator[None]:
     """SECURITY.md: no log line at INFO or above carries what a user typed or a customer email.
 
     Every test is checked, whatever it exercises: each formatted line is scanned for the texts
-    and emails the test fed the bot (tests/log_guard.py collects them). DEBUG lines are not
+    and emails the test fed the bot (tests/helpers/log_guard.py collects them). DEBUG lines are not
     written in production (LOG_LEVEL defaults to INFO) and are not checked.
     """
     log_guard.forget_all()

@@ -1,7 +1,7 @@
 """bot.asgi_adapter: a request is read whole on the event loop, then answered on a thread; what
 it answers itself (slow, cut or too many bodies) is logged like the app's answers. Driven with
 hand-made ASGI messages, so each case is exactly the bytes a client sent and when.
-(tests/test_gunicorn.py runs it under gunicorn's asyncio worker against slow clients.)"""
+(tests/app/test_gunicorn.py runs it under gunicorn's asyncio worker against slow clients.)"""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 fixture in conftest.py can fail the test if any of it reaches a log line at INFO or above
 (SECURITY.md: logs never carry query text or emails).
 
-The request builders (tests/slack_requests.py), the shared data set (tests/e2e_dataset.py) and
-the Slack stand-in's users (tests/slack_standin.py) call `remember`; a test that feeds the bot
+The request builders (tests/helpers/slack_requests.py), the shared data set (tests/helpers/e2e_dataset.py) and
+the Slack stand-in's users (tests/helpers/slack_standin.py) call `remember`; a test that feeds the bot
 text some other way can call it too.
 """
 

@@ -1,4 +1,4 @@
-"""Clients that send part of a request and wait (tests/test_gunicorn.py, and
+"""Clients that send part of a request and wait (tests/app/test_gunicorn.py, and
 benchmarks/bench_slow_clients.py)."""
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ from tests.helpers.slack_requests import (
     view_submission_payload,
 )
 
-# Every customer field of tests/e2e_dataset.py a card could carry.
+# Every customer field of tests/helpers/e2e_dataset.py a card could carry.
 CUSTOMER_FIELDS = (
     *ALL_CONTACT_EMAILS,
     "Initech", "Globex", "Umbrella", "Lumbergh", "Gibbons", "Scorpio", "Wesker", "Ada Wong",

@@ -19,7 +19,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.paths import ROOT
+
 POSTGRES_INSTALLED = bool(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
 
 

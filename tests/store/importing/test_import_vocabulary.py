@@ -2,7 +2,7 @@
 written: each import path, the demo, and the migration's fill of an existing store.
 
 bot.search corrects a misspelt query word against it; a word missing from it sends a typo back
-to the costly fuzzy probe (tests/test_search_probes.py), so it must not fall behind.
+to the costly fuzzy probe (tests/search/test_search_probes.py), so it must not fall behind.
 """
 
 from __future__ import annotations

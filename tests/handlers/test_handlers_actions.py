@@ -1,7 +1,7 @@
 """handlers/actions.py through signed requests: what the other suites leave out.
 
-Share, pick and send-to-me are covered end to end (tests/test_end_to_end.py,
-tests/test_send_to_me.py, tests/test_share_conversation_check.py); the URL buttons of a card
+Share, pick and send-to-me are covered end to end (tests/app/test_end_to_end.py,
+tests/handlers/test_send_to_me.py, tests/answers/test_share_conversation_check.py); the URL buttons of a card
 are not. Slack still sends block_actions for a URL button, and an unanswered one shows the
 user a warning, so each is acknowledged, with nothing else done.
 """

@@ -22,11 +22,10 @@ from bot.command_line import command_for
 from bot.store.db import create_store_engine
 from bot.store.schema import is_up_to_date
 from tests.helpers.e2e_dataset import INITECH_EMAIL, write_dataset
+from tests.helpers.paths import ROOT
 from tests.helpers.postgres import fresh_postgres_database
 from tests.helpers.processes import run_bot
 from tests.helpers.slack_standin import SlackStandIn
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

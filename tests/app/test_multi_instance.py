@@ -18,12 +18,12 @@ from sqlalchemy import select
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import AuditEvent
 from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
+from tests.helpers.paths import ROOT
 from tests.helpers.postgres import fresh_postgres_database
 from tests.helpers.processes import free_port, wait_until_healthy
 from tests.helpers.slack_requests import event_body, post_to_url, slash_command_body
 from tests.helpers.slack_standin import SlackStandIn
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "multi-instance-signing-secret"
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

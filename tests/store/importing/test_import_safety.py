@@ -21,8 +21,8 @@ from bot.store.audit import AuditEntry, record_audit
 from bot.store.importing import ImportFailed, import_file
 from bot.store.models import Base
 from tests.helpers.e2e_dataset import load_dataset
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 27)
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 # Big enough that the import runs for seconds (~7 s per 100,000 rows on a laptop), so the

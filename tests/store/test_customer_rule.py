@@ -729,7 +729,7 @@ def test_an_unchanged_file_does_not_regroup(store: Store, engine: Engine) -> Non
     with captured_statements(engine) as statements:
         store.licenses(*rows)
     assert not [s for s in statements if "customer_rule_" in s]
-    # Seats changed only: nothing the rule reads (tests/test_customer_rule_inputs.py).
+    # Seats changed only: nothing the rule reads (tests/store/test_customer_rule_inputs.py).
     with captured_statements(engine) as statements:
         store.licenses(rows[0], trial(2, "Initech", user_count=7))
     assert not [s for s in statements if "customer_rule_" in s]

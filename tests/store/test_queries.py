@@ -200,7 +200,7 @@ def test_license_lookup_runs_the_same_few_statements_however_many_licenses(
 
 def test_reconciliations_of_a_customer_newest_first(session: Session) -> None:
     # Which customer a reconciliation belongs to is the customer rule's, kept by every import
-    # (tests/test_customer_rule.py); the card reads what it assigned.
+    # (tests/store/test_customer_rule.py); the card reads what it assigned.
     add_customer(session, "sf:ACME", "ACME Corp")
     add_customer(session, "sf:GLOBEX", "Globex")
     add_license(session, 1, "sf:ACME", subscription_id="a" * 32)

@@ -1,5 +1,5 @@
 """What the customer has right now (issue 17), asked over HTTP as Slack asks it, on both
-engines: the real exports of tests/customer_now_dataset.py imported, then signed slash
+engines: the real exports of tests/helpers/customer_now_dataset.py imported, then signed slash
 commands and button clicks through the WSGI app, and the answers read as a rep reads them.
 """
 
@@ -70,7 +70,7 @@ def answer(bot: Bot, text: str) -> dict[str, Any]:
 
 
 def check_message_dict(message: dict[str, Any]) -> None:
-    """Slack's limits, as tests/test_cards.py checks them, on the message as it came back over
+    """Slack's limits, as tests/views/test_cards.py checks them, on the message as it came back over
     HTTP (parsed into slack_sdk's blocks again, whose own validators run on to_dict())."""
     rebuilt = CardMessage(message["text"], Block.parse_all(message["blocks"]))
     assert check_message(rebuilt)["blocks"] == message["blocks"]

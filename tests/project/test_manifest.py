@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -17,8 +16,8 @@ import yaml
 from bot import ids
 from bot.cli.manifest import BOT_SCOPES, build_manifest, render_manifest
 from bot.config import Settings
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_CANDIDATES = [
     ROOT.parent / "shared" / "slack" / "manifest.schema.1.0.0.json",
     ROOT / "tests" / "data" / "manifest.schema.1.0.0.json",

@@ -4,7 +4,7 @@ The costly statement is the fuzzy trigram probe: the engine ranks every name sha
 with the query (SQLite FTS5 `ORDER BY rank`, PostgreSQL pg_trgm `similarity`), thousands of
 names when names share words. Cheaper, LIMITed probes answer most queries first, then misspelt
 words corrected against the vocabulary of name words (`search_word`); these tests pin which
-queries may reach the ranked probe. Results are asserted in tests/test_search.py.
+queries may reach the ranked probe. Results are asserted in tests/search/test_search.py.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from bot.asgi_adapter import BODY_SECONDS
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import upgrade
 from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.helpers.paths import ROOT
 from tests.helpers.postgres import ENGINES, fresh_postgres_database
 from tests.helpers.processes import free_port, wait_until_healthy
 from tests.helpers.slack_requests import (
@@ -39,7 +40,6 @@ from tests.helpers.slack_requests import (
 from tests.helpers.slack_standin import SlackStandIn
 from tests.helpers.slow_clients import slow_client
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "gunicorn-signing-secret"
 pytestmark = pytest.mark.slow
 

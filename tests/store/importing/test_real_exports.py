@@ -9,7 +9,6 @@ line ends, and a Zuora data source export of subscriptions with their accounts.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,8 +17,8 @@ from bot.search import find_customers
 from bot.store.importing import ImportKind, import_file
 from bot.store.models import License
 from bot.store.queries import load_customer_licenses
+from tests.helpers.paths import DATA
 
-DATA = Path(__file__).parent / "data"
 INITECH = "sf:0016100001AbCdEAAV"
 TODAY = date(2026, 11, 27)
 

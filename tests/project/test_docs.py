@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.paths import ROOT
+
 DOCUMENTS = sorted(
     [
         ROOT / "README.md",
@@ -17,13 +18,14 @@ DOCUMENTS = sorted(
         *(ROOT / "docs").glob("*.md"),
     ]
 )
+
 _TEST_NAME = re.compile(r"`(?:[\w/]+\.py::)?(test_\w+)`")
 _PATH = re.compile(r"`((?:bot|handlers|tests|benchmarks|scripts|docs)/[\w./-]+\.(?:py|md|sh))")
 
 
 def _defined_tests() -> set[str]:
     names: set[str] = set()
-    for path in (ROOT / "tests").glob("*.py"):
+    for path in (ROOT / "tests").rglob("*.py"):
         names.update(re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.M))
     return names
 

@@ -1,6 +1,6 @@
 """handlers/lifecycle.py through signed requests, with a single SLACK_BOT_TOKEN (no OAuth).
 
-tests/test_oauth.py covers these listeners with OAuth installs (rows and tokens deleted, the
+tests/slack/test_oauth.py covers these listeners with OAuth installs (rows and tokens deleted, the
 identity cache forgotten); what is left is the single-token mode: nothing is stored, so the
 operator is told in the logs, and only a revoked *bot* token is worth a warning.
 """

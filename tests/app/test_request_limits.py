@@ -1,7 +1,7 @@
 """Unauthenticated requests cannot exhaust a worker: bodies over MAX_BODY_BYTES are refused
 with 413 before they are read (a declared length) or after at most MAX_BODY_BYTES + 1 bytes
 (chunked), and a request that fails signature verification is logged in one short line
-without its body. Against gunicorn: tests/test_load_short.py (hostile-body mode)."""
+without its body. Against gunicorn: tests/project/test_load_short.py (hostile-body mode)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,6 +15,7 @@ from sqlalchemy import func, select
 from bot.store.importing import ImportFailed, import_file, reading
 from bot.store.importing.kinds import TEXT_MAX
 from bot.store.models import License
+from tests.helpers.paths import DATA
 
 # CustomersDot's `licenses` table as `COPY … CSV` writes it (tests/data has a real sample).
 HEADER = (
@@ -119,8 +119,7 @@ def test_a_quote_that_swallows_more_than_a_cell_may_hold_is_reported_where_it_op
 
 def test_the_blob_fixture_is_real_shaped() -> None:
     assert (
-        Path(__file__)
-        .parent.joinpath("data", "customersdot_licenses.csv")
+        DATA.joinpath("customersdot_licenses.csv")
         .read_text(encoding="utf-8-sig")
         .startswith(HEADER)
     )

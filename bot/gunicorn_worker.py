@@ -12,7 +12,7 @@ that arrives while the worker already holds `worker_connections`.
 The worker puts `GuardedProtocol` where gunicorn's asyncio worker names its protocol class
 (the module's `ASGIProtocol`), in its own process, when it starts: it overrides hooks of
 gunicorn's private protocol (`_on_headers_complete`), so the pinned gunicorn is the one it is
-tested against (tests/test_gunicorn.py).
+tested against (tests/app/test_gunicorn.py).
 """
 
 from __future__ import annotations

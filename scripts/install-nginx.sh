@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Debian's nginx-light for the test that runs deploy/nginx.conf in front of gunicorn
-# (tests/test_gunicorn.py), without starting the system's nginx service: as root only, and only
+# (tests/app/test_gunicorn.py), without starting the system's nginx service: as root only, and only
 # when nginx is missing. Elsewhere that test is skipped (in CI it fails instead).
 set -euo pipefail
 if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then

@@ -381,7 +381,7 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 # writes itself (the importer writes it only with a new row). The grouping is a function of
 # these and of the subscriptions: an import that only updated other columns (seats, dates, plan,
 # notes) leaves the customers as they are, and skips `regroup` (bot.store.importing.customers).
-# tests/test_customer_rule_inputs.py reads the steps' SQL: a column they read must be listed.
+# tests/store/test_customer_rule_inputs.py reads the steps' SQL: a column they read must be listed.
 LICENSE_COLUMNS_READ: tuple[str, ...] = (
     "company",
     "company_folded",

@@ -38,7 +38,7 @@ SEARCH_INDEX_OBJECTS = (
     "ix_search_word_trgm",
 )
 # slack_sdk's installation and OAuth state tables (migration 0004) are described by slack_sdk,
-# not by our models; their indexes are named "<table>_idx". tests/test_installations.py compares
+# not by our models; their indexes are named "<table>_idx". tests/slack/test_installations.py compares
 # them with bot.slack.slack_sdk_tables.slack_sdk_metadata() instead.
 SLACK_SDK_OBJECTS = ("slack_installations", "slack_bots", "slack_oauth_states")
 

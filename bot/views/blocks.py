@@ -40,7 +40,7 @@ from bot.records import (
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): some are not checked by
 # slack_sdk's to_dict(), so the builders keep under them by construction.
 # Every card stays far under 50 blocks and 2,000 characters per section field: the tests
-# (tests/test_cards.py's check_message, tests/test_hostile_input.py) check both on every card.
+# (tests/helpers/cards.py's check_message, tests/app/test_hostile_input.py) check both on every card.
 HEADER_TEXT_MAX = 150
 SECTION_TEXT_MAX = 3000
 SECTION_FIELDS_MAX = 10

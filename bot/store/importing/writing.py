@@ -4,7 +4,7 @@ duplicate checks and `--full`'s deletion with its mass-delete guard.
 
 Rows are written through the driver's cursor, not the ORM: SQLAlchemy's per-row parameter
 processing cost more than the database's work (`stored_value` converts each value as the ORM
-would bind it; tests/test_import_storage.py checks both agree). `open_writer` picks the
+would bind it; tests/store/importing/test_import_storage.py checks both agree). `open_writer` picks the
 engine's writer.
 """
 
@@ -61,7 +61,7 @@ def stored_value(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] 
     """The function turning a parsed value into what the driver is given for `column`
     (None: the value as is). The common types are converted here directly, cached per value
     (exports repeat them), rather than through SQLAlchemy's chain of processors;
-    tests/test_import_storage.py checks both agree. Any other type uses SQLAlchemy's."""
+    tests/store/importing/test_import_storage.py checks both agree. Any other type uses SQLAlchemy's."""
     column_type = column.type
     sqlite = dialect.name == "sqlite"
     fast: Callable[[Any], Any] | None

@@ -4,7 +4,7 @@ The columns and indexes are slack_sdk's own (SQLAlchemyInstallationStore,
 SQLAlchemyOAuthStateStore, slack_sdk 3.x), copied here so that its stores work unchanged and the
 schema only ever changes through a migration. One deliberate difference: token columns are TEXT,
 not VARCHAR(200), because they hold Fernet ciphertext (bot.slack.token_encryption.EncryptedToken),
-which is longer than the token. tests/test_installations.py checks this against
+which is longer than the token. tests/slack/test_installations.py checks this against
 bot.slack.slack_sdk_tables.slack_sdk_metadata().
 
 Revision ID: 0004

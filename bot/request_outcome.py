@@ -2,7 +2,7 @@
 
 Slack gets a 200 for a refusal or a rate limit too (the answer is the refusal), so the HTTP
 status alone cannot say it. The Slack adapter and the use cases note it as they decide; the
-store, search and the views never do (tests/test_layers.py).
+store, search and the views never do (tests/project/test_layers.py).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.paths import ROOT
 
 # Top to bottom. A module belongs to the first entry that is it or a package holding it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -74,7 +74,7 @@ FORBIDDEN: tuple[tuple[frozenset[str], str, str], ...] = (
 # the store's errors to answer. Building a statement (select, text, …) is the store's job.
 SQLALCHEMY_ALLOWED_ABOVE_STORE = frozenset({"sqlalchemy.orm", "sqlalchemy.exc"})
 # The migrations are frozen history: they import no application code at all
-# (tests/test_migrations.py checks that), so they have no place in the layers.
+# (tests/store/test_migrations.py checks that), so they have no place in the layers.
 MIGRATIONS = "bot.store.migrations"
 
 

@@ -1,4 +1,10 @@
-"""Slack surfaces, one module each, all registered on the app here."""
+"""Slack surfaces, one module each, all registered on the app here.
+
+Each listener is a module-level function: Bolt's arguments (`ack`, `body`, `client`,
+`context`, …), then, keyword-only, the services it uses (`lookups`, …). Each module's
+`register(app, services)` is the one place that binds those (handlers.binding.bind) and hands
+the listeners to Bolt; a test can call a listener directly with fakes and a real store.
+"""
 
 from __future__ import annotations
 

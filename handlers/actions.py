@@ -22,11 +22,13 @@ from bot.slack.actor import actor_of
 from bot.views.home import build_list_modal
 from bot.views.notices import build_notice, build_share_refused
 from bot.views.posting import SHARE_NOT_TAKEN
+from handlers.binding import bind
 from handlers.payloads import action_value
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
+    from bot.answers.lookups import LookupService
     from bot.services import Services
 
 
@@ -39,108 +41,139 @@ def acknowledge(ack: Ack) -> None:
     ack()
 
 
+def share_license_card(
+    body: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    context: BoltContext,
+    *,
+    lookups: LookupService,
+) -> None:
+    requester = actor_of(context)
+    customer = action_value(body)
+    # The same conversation check as the shortcut and the modal, before the card is even
+    # built; Slack posts through the response_url, so a public channel needs no /invite.
+    check = check_before_posting(
+        client,
+        lookups,
+        conversation_id=requester.channel_id,
+        customer=customer,
+        requester=requester,
+        surface=SHARE_SURFACE,
+        delivery=Delivery.RESPONSE_URL,
+    )
+    if not check.allowed:
+        refused = build_share_refused(check.problem or "", customer)
+        respond(response_type="ephemeral", replace_original=False, **refused.to_dict())
+        return
+    answer = lookups.answer_customer(
+        ids.LICENSE_COMMAND,
+        customer,
+        requester,
+        audience=Audience.CONVERSATION,
+        surface=SHARE_SURFACE,
+    )
+    if answer.outcome is not Outcome.OK:
+        respond(response_type="ephemeral", replace_original=False, **answer.payload())
+        return
+    shared = post_via_response_url(
+        respond, response_type="in_channel", replace_original=False, **answer.payload()
+    )
+    user_id = requester.user_id
+    if not shared and user_id:
+        # The response_url is what failed, so the one place left to say so is the DM.
+        send_direct_message(client, user_id, **build_notice(SHARE_NOT_TAKEN).to_dict())
+
+
+def show_picked_customer(
+    body: dict[str, Any], respond: Respond, context: BoltContext, *, lookups: LookupService
+) -> None:
+    action_id = body["actions"][0]["action_id"]
+    answer = lookups.answer_customer(
+        COMMAND_BY_PICK_ACTION[action_id],
+        action_value(body),
+        actor_of(context),
+        audience=Audience.REQUESTER,
+        surface="pick",
+    )
+    respond(response_type="ephemeral", replace_original=True, **answer.payload())
+
+
+def show_all_licenses(
+    body: dict[str, Any],
+    respond: Respond | None,
+    client: WebClient,
+    context: BoltContext,
+    *,
+    lookups: LookupService,
+) -> None:
+    answer = lookups.answer_history(action_value(body), actor_of(context))
+    if respond is not None and body.get("response_url"):
+        # Below the card (or the page before), ephemeral: the card stays where it was.
+        respond(response_type="ephemeral", replace_original=False, **answer.payload())
+    elif body.get("trigger_id"):
+        # A card inside a modal (the lookup shortcut's) has no message to answer under:
+        # the list opens on top of it.
+        client.views_push(trigger_id=body["trigger_id"], view=build_list_modal(answer.message))
+
+
+def show_more_matches(
+    body: dict[str, Any], respond: Respond, context: BoltContext, *, lookups: LookupService
+) -> None:
+    action_id = body["actions"][0]["action_id"]
+    answer = lookups.answer_more_matches(
+        COMMAND_BY_MORE_ACTION[action_id], action_value(body), actor_of(context)
+    )
+    respond(response_type="ephemeral", replace_original=True, **answer.payload())
+
+
+def send_card_to_requester(
+    body: dict[str, Any],
+    client: WebClient,
+    respond: Respond | None,
+    context: BoltContext,
+    *,
+    lookups: LookupService,
+) -> None:
+    # The requester's own card (emails included) into their DM with the bot, where it
+    # stays; no buttons on it, since it is already where it was sent.
+    requester = actor_of(context)
+    answer = lookups.answer_customer(
+        ids.LICENSE_COMMAND,
+        action_value(body),
+        requester,
+        audience=Audience.REQUESTER,
+        surface=SEND_TO_ME_SURFACE,
+        shareable=False,
+    )
+    problem = answer.message.text if answer.outcome is not Outcome.OK else None
+    if problem is None and requester.user_id:
+        problem = send_direct_message(client, requester.user_id, **answer.payload())
+    if respond is None or not body.get("response_url"):
+        # A button in a modal has no response_url (Bolt still passes a `respond`, which
+        # raises there): the DM, or nothing, tells.
+        return
+    # Never a silent failure: say where the card went, or why it did not.
+    respond(text=problem or SENT_TO_DM, response_type="ephemeral", replace_original=False)
+
+
 def register(app: App, services: Services) -> None:
     lookups = services.lookups
-
-    def share_license_card(
-        body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
-    ) -> None:
-        requester = actor_of(context)
-        customer = action_value(body)
-        # The same conversation check as the shortcut and the modal, before the card is even
-        # built; Slack posts through the response_url, so a public channel needs no /invite.
-        check = check_before_posting(
-            client,
-            lookups,
-            conversation_id=requester.channel_id,
-            customer=customer,
-            requester=requester,
-            surface=SHARE_SURFACE,
-            delivery=Delivery.RESPONSE_URL,
-        )
-        if not check.allowed:
-            refused = build_share_refused(check.problem or "", customer)
-            respond(response_type="ephemeral", replace_original=False, **refused.to_dict())
-            return
-        answer = lookups.answer_customer(
-            ids.LICENSE_COMMAND,
-            customer,
-            requester,
-            audience=Audience.CONVERSATION,
-            surface=SHARE_SURFACE,
-        )
-        if answer.outcome is not Outcome.OK:
-            respond(response_type="ephemeral", replace_original=False, **answer.payload())
-            return
-        shared = post_via_response_url(
-            respond, response_type="in_channel", replace_original=False, **answer.payload()
-        )
-        user_id = requester.user_id
-        if not shared and user_id:
-            # The response_url is what failed, so the one place left to say so is the DM.
-            send_direct_message(client, user_id, **build_notice(SHARE_NOT_TAKEN).to_dict())
-
-    def show_picked_customer(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-        action_id = body["actions"][0]["action_id"]
-        answer = lookups.answer_customer(
-            COMMAND_BY_PICK_ACTION[action_id],
-            action_value(body),
-            actor_of(context),
-            audience=Audience.REQUESTER,
-            surface="pick",
-        )
-        respond(response_type="ephemeral", replace_original=True, **answer.payload())
-
-    def show_all_licenses(
-        body: dict[str, Any], respond: Respond | None, client: WebClient, context: BoltContext
-    ) -> None:
-        answer = lookups.answer_history(action_value(body), actor_of(context))
-        if respond is not None and body.get("response_url"):
-            # Below the card (or the page before), ephemeral: the card stays where it was.
-            respond(response_type="ephemeral", replace_original=False, **answer.payload())
-        elif body.get("trigger_id"):
-            # A card inside a modal (the lookup shortcut's) has no message to answer under:
-            # the list opens on top of it.
-            client.views_push(trigger_id=body["trigger_id"], view=build_list_modal(answer.message))
-
-    def show_more_matches(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-        action_id = body["actions"][0]["action_id"]
-        answer = lookups.answer_more_matches(
-            COMMAND_BY_MORE_ACTION[action_id], action_value(body), actor_of(context)
-        )
-        respond(response_type="ephemeral", replace_original=True, **answer.payload())
-
-    def send_card_to_requester(
-        body: dict[str, Any], client: WebClient, respond: Respond | None, context: BoltContext
-    ) -> None:
-        # The requester's own card (emails included) into their DM with the bot, where it
-        # stays; no buttons on it, since it is already where it was sent.
-        requester = actor_of(context)
-        answer = lookups.answer_customer(
-            ids.LICENSE_COMMAND,
-            action_value(body),
-            requester,
-            audience=Audience.REQUESTER,
-            surface=SEND_TO_ME_SURFACE,
-            shareable=False,
-        )
-        problem = answer.message.text if answer.outcome is not Outcome.OK else None
-        if problem is None and requester.user_id:
-            problem = send_direct_message(client, requester.user_id, **answer.payload())
-        if respond is None or not body.get("response_url"):
-            # A button in a modal has no response_url (Bolt still passes a `respond`, which
-            # raises there): the DM, or nothing, tells.
-            return
-        # Never a silent failure: say where the card went, or why it did not.
-        respond(text=problem or SENT_TO_DM, response_type="ephemeral", replace_original=False)
-
     # URL buttons open in the browser, but Slack still sends block_actions for them.
     app.action(ids.LINK_ACTION_PATTERN)(acknowledge)
     # The Web API call (response_url) need not precede the ack: it runs lazily.
-    app.action(ids.LICENSE_SHARE_ACTION)(ack=acknowledge, lazy=[share_license_card])
-    app.action(ids.LICENSE_SEND_TO_ME_ACTION)(ack=acknowledge, lazy=[send_card_to_requester])
-    app.action(ids.LICENSE_HISTORY_ACTION)(ack=acknowledge, lazy=[show_all_licenses])
+    app.action(ids.LICENSE_SHARE_ACTION)(
+        ack=acknowledge, lazy=[bind(share_license_card, lookups=lookups)]
+    )
+    app.action(ids.LICENSE_SEND_TO_ME_ACTION)(
+        ack=acknowledge, lazy=[bind(send_card_to_requester, lookups=lookups)]
+    )
+    app.action(ids.LICENSE_HISTORY_ACTION)(
+        ack=acknowledge, lazy=[bind(show_all_licenses, lookups=lookups)]
+    )
+    picked = bind(show_picked_customer, lookups=lookups)
     for pick_action in COMMAND_BY_PICK_ACTION:
-        app.action(pick_action)(ack=acknowledge, lazy=[show_picked_customer])
+        app.action(pick_action)(ack=acknowledge, lazy=[picked])
+    more = bind(show_more_matches, lookups=lookups)
     for more_action in COMMAND_BY_MORE_ACTION:
-        app.action(more_action)(ack=acknowledge, lazy=[show_more_matches])
+        app.action(more_action)(ack=acknowledge, lazy=[more])

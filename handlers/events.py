@@ -18,11 +18,13 @@ from bot.answers.unfurls import Unfurler
 from bot.slack.actor import actor_of
 from bot.slack.allowlist import ACCESS_CONTEXT_KEY
 from bot.views.home import build_card_modal, build_home_view, parse_recent_lookup_value
+from handlers.binding import bind
 from handlers.payloads import action_value
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
+    from bot.answers.lookups import LookupService
     from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -34,43 +36,60 @@ def acknowledge(ack: Ack) -> None:
     ack()
 
 
+def publish_home(
+    event: dict[str, Any],
+    context: BoltContext,
+    client: WebClient,
+    *,
+    lookups: LookupService,
+    access_request_url: str | None,
+) -> None:
+    # app_home_opened also fires for the Messages tab, which the bot does not draw.
+    if event.get("tab", HOME_TAB) != HOME_TAB or not event.get("user"):
+        return
+    access = context.get(ACCESS_CONTEXT_KEY)
+    decision = access if isinstance(access, AccessDecision) else None
+    allowed = decision is not None and decision.allowed
+    facts = lookups.home_facts(event["user"]) if allowed else None
+    view = build_home_view(decision, facts, access_request_url=access_request_url)
+    client.views_publish(user_id=event["user"], view=view)
+
+
+def unfurl_links(
+    body: dict[str, Any], client: WebClient, context: BoltContext, *, unfurler: Unfurler
+) -> None:
+    plan = unfurler.plan(body, client, actor_of(context))
+    if plan is None:
+        return
+    try:
+        client.chat_unfurl(channel=plan.channel, ts=plan.ts, unfurls=plan.unfurls)
+    except Exception as error:  # SlackApiError or a network error, after bounded retries
+        # Nobody waits on an unfurl, so there is no one to tell; the link stays unclaimed.
+        logger.warning("chat.unfurl failed (%s); claims released", type(error).__name__)
+        unfurler.not_taken(plan)
+
+
+def open_recent_lookup(
+    body: dict[str, Any], client: WebClient, context: BoltContext, *, lookups: LookupService
+) -> None:
+    parsed = parse_recent_lookup_value(action_value(body))
+    if parsed is None:
+        logger.info("home: ignored a recent-lookup button we did not build")
+        return
+    command, query = parsed
+    answer = lookups.answer_query(command, query, actor_of(context))
+    view = build_card_modal(answer.message, command=command, query=query)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
 def register(app: App, services: Services) -> None:
     lookups = services.lookups
-    access_request_url = services.settings.access_request_url
+    home = bind(
+        publish_home, lookups=lookups, access_request_url=services.settings.access_request_url
+    )
     unfurler = Unfurler(services.session_factory, lookups, services.links)
-
-    def publish_home(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        # app_home_opened also fires for the Messages tab, which the bot does not draw.
-        if event.get("tab", HOME_TAB) != HOME_TAB or not event.get("user"):
-            return
-        access = context.get(ACCESS_CONTEXT_KEY)
-        decision = access if isinstance(access, AccessDecision) else None
-        allowed = decision is not None and decision.allowed
-        facts = lookups.home_facts(event["user"]) if allowed else None
-        view = build_home_view(decision, facts, access_request_url=access_request_url)
-        client.views_publish(user_id=event["user"], view=view)
-
-    def unfurl_links(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        plan = unfurler.plan(body, client, actor_of(context))
-        if plan is None:
-            return
-        try:
-            client.chat_unfurl(channel=plan.channel, ts=plan.ts, unfurls=plan.unfurls)
-        except Exception as error:  # SlackApiError or a network error, after bounded retries
-            # Nobody waits on an unfurl, so there is no one to tell; the link stays unclaimed.
-            logger.warning("chat.unfurl failed (%s); claims released", type(error).__name__)
-            unfurler.not_taken(plan)
-
-    def open_recent_lookup(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        parsed = parse_recent_lookup_value(action_value(body))
-        if parsed is None:
-            logger.info("home: ignored a recent-lookup button we did not build")
-            return
-        command, query = parsed
-        answer = lookups.answer_query(command, query, actor_of(context))
-        view = build_card_modal(answer.message, command=command, query=query)
-        client.views_open(trigger_id=body["trigger_id"], view=view)
-
-    app.event("app_home_opened")(ack=acknowledge, lazy=[publish_home])
-    app.event("link_shared")(ack=acknowledge, lazy=[unfurl_links])
-    app.action(ids.HOME_RECENT_LOOKUP_ACTION)(ack=acknowledge, lazy=[open_recent_lookup])
+    app.event("app_home_opened")(ack=acknowledge, lazy=[home])
+    app.event("link_shared")(ack=acknowledge, lazy=[bind(unfurl_links, unfurler=unfurler)])
+    app.action(ids.HOME_RECENT_LOOKUP_ACTION)(
+        ack=acknowledge, lazy=[bind(open_recent_lookup, lookups=lookups)]
+    )

@@ -15,57 +15,77 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import BoltContext
 
 from bot.slack.installation_store import forget_revoked_tokens, forget_uninstalled
+from handlers.binding import bind
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
     from bot.services import Services
+    from bot.slack.installation_store import EncryptedInstallationStore
+    from bot.slack.workspace_resolvers import WorkspaceResolvers
 
 logger = logging.getLogger(__name__)
 
 
+def handle_app_uninstalled(
+    context: BoltContext,
+    *,
+    installation_store: EncryptedInstallationStore | None,
+    workspace_resolvers: WorkspaceResolvers | None,
+) -> None:
+    logger.info("app_uninstalled enterprise=%s team=%s", context.enterprise_id, context.team_id)
+    if installation_store is None:
+        logger.warning("the app was uninstalled: SLACK_BOT_TOKEN no longer works")
+        return
+    forget_uninstalled(
+        installation_store,
+        enterprise_id=context.enterprise_id,
+        team_id=context.team_id,
+        is_enterprise_install=bool(context.is_enterprise_install),
+    )
+    if workspace_resolvers is not None:
+        workspace_resolvers.forget_workspace_of(context)
+
+
+def handle_tokens_revoked(
+    event: dict[str, Any],
+    context: BoltContext,
+    *,
+    installation_store: EncryptedInstallationStore | None,
+    workspace_resolvers: WorkspaceResolvers | None,
+) -> None:
+    tokens = event.get("tokens") or {}
+    logger.info(
+        "tokens_revoked enterprise=%s team=%s bot=%d user=%d",
+        context.enterprise_id,
+        context.team_id,
+        len(tokens.get("bot") or []),
+        len(tokens.get("oauth") or []),
+    )
+    if installation_store is None:
+        if tokens.get("bot"):
+            logger.warning("the bot token was revoked: SLACK_BOT_TOKEN no longer works")
+        return
+    forget_revoked_tokens(
+        installation_store,
+        tokens,
+        enterprise_id=context.enterprise_id,
+        team_id=context.team_id,
+        is_enterprise_install=bool(context.is_enterprise_install),
+    )
+    if workspace_resolvers is not None and tokens.get("bot"):
+        workspace_resolvers.forget_workspace_of(context)
+
+
 def register(app: App, services: Services) -> None:
+    # Both None with a single SLACK_BOT_TOKEN: nothing stored to forget.
     store = services.installation_store
     resolvers = services.workspace_resolvers
-
-    def handle_app_uninstalled(context: BoltContext) -> None:
-        logger.info("app_uninstalled enterprise=%s team=%s", context.enterprise_id, context.team_id)
-        if store is None:
-            logger.warning("the app was uninstalled: SLACK_BOT_TOKEN no longer works")
-            return
-        forget_uninstalled(
-            store,
-            enterprise_id=context.enterprise_id,
-            team_id=context.team_id,
-            is_enterprise_install=bool(context.is_enterprise_install),
-        )
-        if resolvers is not None:
-            resolvers.forget_workspace_of(context)
-
-    def handle_tokens_revoked(event: dict[str, Any], context: BoltContext) -> None:
-        tokens = event.get("tokens") or {}
-        logger.info(
-            "tokens_revoked enterprise=%s team=%s bot=%d user=%d",
-            context.enterprise_id,
-            context.team_id,
-            len(tokens.get("bot") or []),
-            len(tokens.get("oauth") or []),
-        )
-        if store is None:
-            if tokens.get("bot"):
-                logger.warning("the bot token was revoked: SLACK_BOT_TOKEN no longer works")
-            return
-        forget_revoked_tokens(
-            store,
-            tokens,
-            enterprise_id=context.enterprise_id,
-            team_id=context.team_id,
-            is_enterprise_install=bool(context.is_enterprise_install),
-        )
-        if resolvers is not None and tokens.get("bot"):
-            resolvers.forget_workspace_of(context)
-
+    uninstalled = bind(
+        handle_app_uninstalled, installation_store=store, workspace_resolvers=resolvers
+    )
+    revoked = bind(handle_tokens_revoked, installation_store=store, workspace_resolvers=resolvers)
     # Bolt acknowledges events itself; with process_before_response the deletion is done
     # before Slack hears the ack.
-    app.event("app_uninstalled")(handle_app_uninstalled)
-    app.event("tokens_revoked")(handle_tokens_revoked)
+    app.event("app_uninstalled")(uninstalled)
+    app.event("tokens_revoked")(revoked)

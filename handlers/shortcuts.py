@@ -39,10 +39,12 @@ from bot.views.modals import (
     license_options,
     refilled_modal,
 )
+from handlers.binding import bind
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
+    from bot.answers.lookups import LookupService
     from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -78,160 +80,191 @@ def _errors(ack: Ack, block_id: str, text: str) -> None:
     ack(response_action="errors", errors={block_id: error_text(text)})
 
 
+def acknowledge(ack: Ack) -> None:
+    ack()
+
+
+# ---- message shortcut: Post license card ---------------------------------------------
+
+
+def open_post_card_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    ack()
+    if not body.get("trigger_id"):
+        return  # Slack always sends one; without it no modal can open
+    client.views_open(
+        trigger_id=body["trigger_id"],
+        view=build_post_card_modal(thread_of(body), external_id=post_card_external_id(body)),
+    )
+
+
+def fill_post_card_modal(
+    body: dict[str, Any], client: WebClient, context: BoltContext, *, lookups: LookupService
+) -> None:
+    target = thread_of(body)
+    requester = actor_of(context)
+    external_id = post_card_external_id(body)
+    check = check_conversation(client, target.channel_id, requester_user_id=requester.user_id)
+    if not check.allowed:
+        # Say so at once, in the modal, rather than after the user filled it in.
+        view = build_message_modal(check.problem or "", external_id=external_id)
+        _update_view(client, view, external_id=external_id)
+        return
+    text = str((body.get("message") or {}).get("text") or "")
+    suggested = lookups.suggest_customer(text, requester) if text.strip() else None
+    if suggested is None:
+        return
+    view = build_post_card_modal(
+        target,
+        suggested=suggested.choice,
+        licenses=license_options(suggested.overview),
+        external_id=external_id,
+    )
+    _update_view(client, view, external_id=external_id)
+
+
+def post_card_from_modal(
+    ack: Ack,
+    body: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    *,
+    lookups: LookupService,
+) -> None:
+    view = body["view"]
+    target = ModalContext.decode(view.get("private_metadata"))
+    form = ModalForm.read(view, blocks=POST_CARD_BLOCKS)
+    if form.unreadable_block is not None:
+        _errors(ack, form.unreadable_block, UNREADABLE_INPUT)
+        return
+    if form.customer is None:
+        _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
+        return
+    problem = post_customer_card(
+        client,
+        lookups,
+        conversation_id=target.channel_id,
+        customer=form.customer,
+        requester=actor_of(context),
+        surface=ids.POST_CARD_SHORTCUT,
+        thread_ts=target.thread_ts,
+        featured_license_id=form.license_id,
+        note=form.note,
+    )
+    if problem is not None:
+        _errors(ack, ids.CUSTOMER_BLOCK, problem)
+        return
+    ack()
+
+
+# ---- global shortcut: Look up a license ----------------------------------------------
+
+
+def open_lookup_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    ack()
+    if not body.get("trigger_id"):
+        return  # Slack always sends one; without it no modal can open
+    client.views_open(trigger_id=body["trigger_id"], view=build_lookup_modal())
+
+
+def show_lookup_result(
+    ack: Ack, body: dict[str, Any], context: BoltContext, *, lookups: LookupService
+) -> None:
+    form = ModalForm.read(body["view"], blocks=LOOKUP_BLOCKS)
+    if form.unreadable_block is not None:
+        _errors(ack, form.unreadable_block, UNREADABLE_INPUT)
+        return
+    if form.customer is None:
+        _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
+        return
+    # The requester's own card, in the modal: no share buttons (there is no message to
+    # share from); the conversation picker below sends it on.
+    answer = lookups.answer_customer(
+        ids.LICENSE_COMMAND,
+        form.customer,
+        actor_of(context),
+        audience=Audience.REQUESTER,
+        surface=ids.LOOKUP_SHORTCUT,
+        featured_license_id=form.license_id,
+        shareable=False,
+    )
+    if answer.outcome is not Outcome.OK:
+        _errors(ack, ids.CUSTOMER_BLOCK, answer.message.text)
+        return
+    looked_up = ModalContext(customer=form.customer, license_id=form.license_id)
+    ack(response_action="update", view=build_lookup_result_modal(answer.message, looked_up))
+
+
+def send_lookup_result(
+    ack: Ack,
+    body: dict[str, Any],
+    client: WebClient,
+    context: BoltContext,
+    *,
+    lookups: LookupService,
+) -> None:
+    view = body["view"]
+    looked_up = ModalContext.decode(view.get("private_metadata"))
+    form = ModalForm.read(view, blocks=SEND_BLOCKS)
+    if form.unreadable_block is not None:
+        _errors(ack, form.unreadable_block, UNREADABLE_INPUT)
+        return
+    conversation = form.conversation
+    problem = post_customer_card(
+        client,
+        lookups,
+        conversation_id=conversation,
+        customer=looked_up.customer or "",
+        requester=actor_of(context),
+        surface=ids.LOOKUP_RESULT_MODAL,
+        featured_license_id=looked_up.license_id,
+        note=form.note,
+    )
+    if problem is not None:
+        _errors(ack, ids.CONVERSATION_BLOCK, problem)
+        return
+    done = build_message_modal(f"Sent the card to <#{conversation}>.")
+    ack(response_action="update", view=done)
+
+
+# ---- the customer select, in both modals ---------------------------------------------
+
+
+def suggest_customers(
+    ack: Ack, body: dict[str, Any], context: BoltContext, *, lookups: LookupService
+) -> None:
+    choices = lookups.customer_choices_for(str(body.get("value") or ""), actor_of(context))
+    ack(options=customer_options(choices))
+
+
+def refill_for_customer(
+    body: dict[str, Any], client: WebClient, context: BoltContext, *, lookups: LookupService
+) -> None:
+    view = body.get("view") or {}
+    action = (body.get("actions") or [{}])[0]
+    option = action.get("selected_option") or {}
+    value = option.get("value")
+    if not isinstance(value, str) or not value:
+        return
+    selection = lookups.customer_selection(value, actor_of(context))
+    if selection is None:
+        return
+    new_view = refilled_modal(view, selection.choice, selection.overview)
+    if new_view is not None:
+        _update_view(client, new_view, view_id=view.get("id"), hash=view.get("hash"))
+
+
 def register(app: App, services: Services) -> None:
     lookups = services.lookups
-
-    # ---- message shortcut: Post license card ---------------------------------------------
-
-    def open_post_card_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        if not body.get("trigger_id"):
-            return  # Slack always sends one; without it no modal can open
-        client.views_open(
-            trigger_id=body["trigger_id"],
-            view=build_post_card_modal(thread_of(body), external_id=post_card_external_id(body)),
-        )
-
-    def fill_post_card_modal(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        target = thread_of(body)
-        requester = actor_of(context)
-        external_id = post_card_external_id(body)
-        check = check_conversation(client, target.channel_id, requester_user_id=requester.user_id)
-        if not check.allowed:
-            # Say so at once, in the modal, rather than after the user filled it in.
-            view = build_message_modal(check.problem or "", external_id=external_id)
-            _update_view(client, view, external_id=external_id)
-            return
-        text = str((body.get("message") or {}).get("text") or "")
-        suggested = lookups.suggest_customer(text, requester) if text.strip() else None
-        if suggested is None:
-            return
-        view = build_post_card_modal(
-            target,
-            suggested=suggested.choice,
-            licenses=license_options(suggested.overview),
-            external_id=external_id,
-        )
-        _update_view(client, view, external_id=external_id)
-
-    def post_card_from_modal(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        view = body["view"]
-        target = ModalContext.decode(view.get("private_metadata"))
-        form = ModalForm.read(view, blocks=POST_CARD_BLOCKS)
-        if form.unreadable_block is not None:
-            _errors(ack, form.unreadable_block, UNREADABLE_INPUT)
-            return
-        if form.customer is None:
-            _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
-            return
-        problem = post_customer_card(
-            client,
-            lookups,
-            conversation_id=target.channel_id,
-            customer=form.customer,
-            requester=actor_of(context),
-            surface=ids.POST_CARD_SHORTCUT,
-            thread_ts=target.thread_ts,
-            featured_license_id=form.license_id,
-            note=form.note,
-        )
-        if problem is not None:
-            _errors(ack, ids.CUSTOMER_BLOCK, problem)
-            return
-        ack()
-
-    # ---- global shortcut: Look up a license ----------------------------------------------
-
-    def open_lookup_modal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        if not body.get("trigger_id"):
-            return  # Slack always sends one; without it no modal can open
-        client.views_open(trigger_id=body["trigger_id"], view=build_lookup_modal())
-
-    def show_lookup_result(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        form = ModalForm.read(body["view"], blocks=LOOKUP_BLOCKS)
-        if form.unreadable_block is not None:
-            _errors(ack, form.unreadable_block, UNREADABLE_INPUT)
-            return
-        if form.customer is None:
-            _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
-            return
-        # The requester's own card, in the modal: no share buttons (there is no message to
-        # share from); the conversation picker below sends it on.
-        answer = lookups.answer_customer(
-            ids.LICENSE_COMMAND,
-            form.customer,
-            actor_of(context),
-            audience=Audience.REQUESTER,
-            surface=ids.LOOKUP_SHORTCUT,
-            featured_license_id=form.license_id,
-            shareable=False,
-        )
-        if answer.outcome is not Outcome.OK:
-            _errors(ack, ids.CUSTOMER_BLOCK, answer.message.text)
-            return
-        looked_up = ModalContext(customer=form.customer, license_id=form.license_id)
-        ack(response_action="update", view=build_lookup_result_modal(answer.message, looked_up))
-
-    def send_lookup_result(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        view = body["view"]
-        looked_up = ModalContext.decode(view.get("private_metadata"))
-        form = ModalForm.read(view, blocks=SEND_BLOCKS)
-        if form.unreadable_block is not None:
-            _errors(ack, form.unreadable_block, UNREADABLE_INPUT)
-            return
-        conversation = form.conversation
-        problem = post_customer_card(
-            client,
-            lookups,
-            conversation_id=conversation,
-            customer=looked_up.customer or "",
-            requester=actor_of(context),
-            surface=ids.LOOKUP_RESULT_MODAL,
-            featured_license_id=looked_up.license_id,
-            note=form.note,
-        )
-        if problem is not None:
-            _errors(ack, ids.CONVERSATION_BLOCK, problem)
-            return
-        done = build_message_modal(f"Sent the card to <#{conversation}>.")
-        ack(response_action="update", view=done)
-
-    # ---- the customer select, in both modals ---------------------------------------------
-
-    def suggest_customers(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        choices = lookups.customer_choices_for(str(body.get("value") or ""), actor_of(context))
-        ack(options=customer_options(choices))
-
-    def acknowledge(ack: Ack) -> None:
-        ack()
-
-    def refill_for_customer(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        view = body.get("view") or {}
-        action = (body.get("actions") or [{}])[0]
-        option = action.get("selected_option") or {}
-        value = option.get("value")
-        if not isinstance(value, str) or not value:
-            return
-        selection = lookups.customer_selection(value, actor_of(context))
-        if selection is None:
-            return
-        new_view = refilled_modal(view, selection.choice, selection.overview)
-        if new_view is not None:
-            _update_view(client, new_view, view_id=view.get("id"), hash=view.get("hash"))
-
     app.message_shortcut(ids.POST_CARD_SHORTCUT)(
-        ack=open_post_card_modal, lazy=[fill_post_card_modal]
+        ack=open_post_card_modal, lazy=[bind(fill_post_card_modal, lookups=lookups)]
     )
-    app.view_submission(ids.POST_CARD_MODAL)(post_card_from_modal)
+    app.view_submission(ids.POST_CARD_MODAL)(bind(post_card_from_modal, lookups=lookups))
     app.global_shortcut(ids.LOOKUP_SHORTCUT)(open_lookup_modal)
-    app.view_submission(ids.LOOKUP_MODAL)(show_lookup_result)
-    app.view_submission(ids.LOOKUP_RESULT_MODAL)(send_lookup_result)
-    app.options(ids.CUSTOMER_SELECT_ACTION)(suggest_customers)
+    app.view_submission(ids.LOOKUP_MODAL)(bind(show_lookup_result, lookups=lookups))
+    app.view_submission(ids.LOOKUP_RESULT_MODAL)(bind(send_lookup_result, lookups=lookups))
+    app.options(ids.CUSTOMER_SELECT_ACTION)(bind(suggest_customers, lookups=lookups))
     # Picking a customer refills the modal lazily (views.update); other inputs need no answer.
-    app.block_action(ids.CUSTOMER_SELECT_ACTION)(ack=acknowledge, lazy=[refill_for_customer])
+    app.block_action(ids.CUSTOMER_SELECT_ACTION)(
+        ack=acknowledge, lazy=[bind(refill_for_customer, lookups=lookups)]
+    )
     app.block_action(ids.LICENSE_SELECT_ACTION)(acknowledge)

@@ -18,9 +18,10 @@ from typing import Any
 def bind(listener: Callable[..., Any], **dependencies: object) -> Callable[..., Any]:
     """`listener` with `dependencies` bound to its keyword-only parameters, for Bolt to call.
 
-    Raises TypeError at registration rather than on the first request: a dependency bound to a
-    positional parameter would be one Bolt also passes (as None, for a name it does not know,
-    overriding the bound value); a keyword-only parameter left unbound would fail every call.
+    Raises TypeError at registration rather than on the first request: binding a positional
+    parameter by keyword makes it and every parameter after it keyword-only in the partial's
+    signature, hidden from Bolt, which would then not pass them; a keyword-only parameter left
+    unbound would fail every call.
     """
     parameters = inspect.signature(listener).parameters
     keyword_only = {

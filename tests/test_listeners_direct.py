@@ -25,11 +25,11 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 
 from bot import ids
+from bot.access import AccessDecision
 from bot.config import Settings
 from bot.services import Services, build_services
 from bot.slack.actor import ACTOR_CONTEXT_KEY, actor_for_request
 from bot.slack.allowlist import ACCESS_CONTEXT_KEY
-from bot.slack.identity import AccessDecision
 from bot.store.models import AuditEvent
 from handlers import actions, commands, events, lifecycle, shortcuts
 from handlers.binding import bind

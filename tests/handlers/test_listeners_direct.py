@@ -3,9 +3,10 @@
 A listener is a module-level function taking Bolt's arguments and, keyword-only, the services it
 uses (handlers.binding.bind fills those in at registration). Here `ack` and `respond` are
 recorders, `client` a real WebClient against the Slack stand-in, the services real, on a SQLite
-store holding tests/e2e_dataset.py; the context holds what the allowlist middleware would have
-put there: the request's actor and its access decision. The signed-request suites
-(test_end_to_end.py, test_every_surface_refusal.py, …) prove the same listeners wired.
+store holding tests/helpers/e2e_dataset.py; the context holds what the allowlist middleware
+would have put there: the request's actor and its access decision. The signed-request suites
+(tests/app/test_end_to_end.py, tests/app/test_every_surface_refusal.py, …) prove the same
+listeners wired.
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ from bot.slack.allowlist import ACCESS_CONTEXT_KEY
 from bot.store.models import AuditEvent
 from handlers import actions, commands, events, lifecycle, shortcuts
 from handlers.binding import bind
-from tests.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
-from tests.slack_requests import (
+from tests.helpers.e2e_dataset import ALL_CONTACT_EMAILS, INITECH_EMAIL, load_dataset
+from tests.helpers.slack_requests import (
     DEFAULT_CHANNEL_ID,
     DEFAULT_TEAM_ID,
     block_actions_payload,
     view_submission_payload,
 )
-from tests.slack_standin import SlackStandIn
+from tests.helpers.slack_standin import SlackStandIn
 
 # The store is not what is under test here: one engine is enough.
 on_sqlite = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

@@ -217,6 +217,35 @@ def _beside_path_problem(path_text: str, name: str) -> str | None:
     return _name_problem(path, name)
 
 
+def _table_problems(text: str) -> list[str]:
+    """In a table with a "main function" column: each name there is defined in one of the
+    modules its row names (`regroup` beside `bot/store/customers.py`)."""
+    problems: list[str] = []
+    column = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            column = None
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if column is None:
+            column = cells.index("main function") if "main function" in cells else -1
+            continue
+        if column < 0 or column >= len(cells) or set(cells[0]) <= set("-: "):
+            continue
+        paths = [
+            path
+            for path in re.findall(rf"`({_TOP}/[\w./-]+)`", line)
+            if path.endswith((".py", "/"))
+        ]
+        # Names the cell places itself ("`x` in `path`") are checked by that convention.
+        cell = _NAME_IN_PATH.sub("", cells[column])
+        for name in _NAME_IN_LIST.findall(cell):
+            found = [_beside_path_problem(path, name) for path in paths]
+            if paths and all(found):
+                problems.append(f"`{name}` (main function): {'; '.join(map(str, found))}")
+    return problems
+
+
 def missing_names(text: str, document_dir: Path = ROOT) -> list[str]:
     """What `text` names (by the convention above) that the repository lacks, one line each."""
     problems: list[str] = []
@@ -253,6 +282,7 @@ def missing_names(text: str, document_dir: Path = ROOT) -> list[str]:
                 continue  # a dotted module: checked as one above
             if problem := _beside_path_problem(path_text, name):
                 problems.append(f"`{path_text}` (`{name}`): {problem}")
+    problems.extend(_table_problems(text))
     for target in _LINK.findall(text):
         target = target.split("#")[0]
         if not target or re.match(r"^[a-z]+:", target):
@@ -278,7 +308,9 @@ def test_the_checker_finds_every_kind_of_name_that_exists() -> None:
         "`test_the_checker_finds_every_kind_of_name_that_exists`, `regroup` in "
         "`bot/store/customers.py`, `bot/licensing.py`'s `standing()`, `bot/licensing.py` "
         "(`standing`, `summarise_licenses`), `bot.search.find_customers` (a re-export), "
-        "[the rule](docs/customer-rule.md), [a site](https://example.com/bot/nowhere.py)."
+        "[the rule](docs/customer-rule.md), [a site](https://example.com/bot/nowhere.py).\n\n"
+        "| rule | module | main function |\n|---|---|---|\n"
+        "| standing | `bot/licensing.py` | `standing`, `summarise_licenses` |\n"
     )
     assert missing_names(text) == []
 
@@ -302,6 +334,11 @@ def test_the_checker_finds_every_kind_of_name_that_exists() -> None:
         ("`bot/licensing.py` (`standing`, `sumarise`)", "bot/licensing.py defines no `sumarise`"),
         ("[the rule](docs/customer-rules.md)", "link to `docs/customer-rules.md`: no such file"),
         ("tests/test_docs_moved.py", "no file `tests/test_docs_moved.py`"),
+        (
+            "| rule | module | main function |\n|---|---|---|\n"
+            "| standing | `bot/licensing.py` | `standing`, `summarise_licence` |\n",
+            "bot/licensing.py defines no `summarise_licence`",
+        ),
     ],
 )
 def test_the_checker_reports_a_misspelt_name(text: str, problem: str) -> None:

@@ -7,10 +7,13 @@ What counts as naming something (the convention the docs follow):
   it, as a function or a method);
 - a test by its name alone, backticked: `test_x` (defined in some file under tests/);
 - a dotted module, backticked: `bot.store.queries`; a name in it: `bot.licensing.standing`,
-  `bot.config.Settings.oauth_enabled`, `bot.asgi:app`; `python -m bench.x` names a module too;
+  `bot.config.Settings.oauth_enabled`, `bot.asgi:app`; `python -m benchmarks.load` names a
+  module too;
 - a backticked name beside a backticked path: `regroup` in `bot/store/customers.py` (or
   `regroup()` in …), `bot/store/customers.py`'s `regroup`, and the names in parentheses right
   after a path: `bot/licensing.py` (`standing`, `summarise_licenses`);
+- in a table with a "main function" column, each name in that column is defined in one of the
+  modules its row names;
 - a relative Markdown link: [the rule](customer-rule.md) resolves from the document's folder.
 
 Names are checked by reading the source (ast), never by importing it: `bot/asgi.py` builds an
@@ -29,6 +32,8 @@ import pytest
 
 from tests.helpers.paths import ROOT
 
+# This file, as a document names it (the checker's own tests name it, wherever it sits).
+_THIS = Path(__file__).resolve().relative_to(ROOT).as_posix()
 DOCUMENTS = sorted(
     [
         ROOT / "README.md",
@@ -304,7 +309,7 @@ def test_the_checker_finds_every_kind_of_name_that_exists() -> None:
     text = (
         "`bot.store.queries`, `bot.licensing.standing`, `bot.config.Settings.oauth_enabled`, "
         "`bot.asgi:app`, `python -m bot shell`, `bot/store/customers.py`, `bot/cli/`, "
-        "tests/test_docs.py::test_the_checker_finds_every_kind_of_name_that_exists, "
+        f"{_THIS}::test_the_checker_finds_every_kind_of_name_that_exists, "
         "`test_the_checker_finds_every_kind_of_name_that_exists`, `regroup` in "
         "`bot/store/customers.py`, `bot/licensing.py`'s `standing()`, `bot/licensing.py` "
         "(`standing`, `summarise_licenses`), `bot.search.find_customers` (a re-export), "
@@ -326,8 +331,8 @@ def test_the_checker_finds_every_kind_of_name_that_exists() -> None:
         ("`bot/clii/`", "no file `bot/clii/`"),
         ("`test_a_test_nobody_wrote`", "no test `test_a_test_nobody_wrote` under tests/"),
         (
-            "tests/test_docs.py::test_nobody_wrote",
-            "tests/test_docs.py defines no `test_nobody_wrote`",
+            f"{_THIS}::test_nobody_wrote",
+            f"{_THIS} defines no `test_nobody_wrote`",
         ),
         ("`regroop` in `bot/store/customers.py`", "bot/store/customers.py defines no `regroop`"),
         ("`bot/licensing.py`'s `standng`", "bot/licensing.py defines no `standng`"),
@@ -347,6 +352,6 @@ def test_the_checker_reports_a_misspelt_name(text: str, problem: str) -> None:
 
 
 def test_the_checker_says_where_a_moved_test_file_went() -> None:
-    assert missing_names("tests/store/test_docs.py") == [
-        "no file `tests/store/test_docs.py` (moved to tests/test_docs.py?)"
+    assert missing_names("tests/elsewhere/test_docs.py") == [
+        f"no file `tests/elsewhere/test_docs.py` (moved to {_THIS}?)"
     ]

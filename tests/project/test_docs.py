@@ -10,8 +10,9 @@ What counts as naming something (the convention the docs follow):
   `bot.config.Settings.oauth_enabled`, `bot.asgi:app`; `python -m benchmarks.load` names a
   module too;
 - a backticked name beside a backticked path: `regroup` in `bot/store/customers.py` (or
-  `regroup()` in …), `bot/store/customers.py`'s `regroup`, and the names in parentheses right
-  after a path: `bot/licensing.py` (`standing`, `summarise_licenses`);
+  `regroup()` in …), `regroup` (`bot/store/customers.py`), `bot/store/customers.py`'s
+  `regroup`, and the names in parentheses right after a path: `bot/licensing.py` (`standing`,
+  `summarise_licenses`);
 - in a table with a "main function" column, each name in that column is defined in one of the
   modules its row names;
 - a relative Markdown link: [the rule](customer-rule.md) resolves from the document's folder.
@@ -55,9 +56,10 @@ _PATH = re.compile(rf"(?<![\w/.:-]){_TOP}/(?:[\w.-]+/)*[\w.-]*(?:::{_IDENTIFIER}
 _BARE_TEST = re.compile(r"^(test_\w+)(?:\(\))?$")
 _DOTTED_NAME = re.compile(rf"^((?:{'|'.join(_PACKAGES)})(?:\.{_IDENTIFIER})+)(?::({_DOTTED}))?$")
 _PYTHON_M = re.compile(rf"python3? -m ({_DOTTED})")
-_NAME_IN_PATH = re.compile(rf"`({_DOTTED})(?:\(\))?` in `({_TOP}/[\w./-]+)`")
+_NAME_IN_PATH = re.compile(rf"`({_DOTTED})(?:\(\))?`\s+in\s+`({_TOP}/[\w./-]+)`")
+_NAME_THEN_PATH = re.compile(rf"`({_DOTTED})(?:\(\))?`\s+\(`({_TOP}/[\w./-]+)`[,;:)]")
 _PATHS_NAME = re.compile(rf"`({_TOP}/[\w./-]+)`'s `({_DOTTED})(?:\(\))?`")
-_NAMES_AFTER_PATH = re.compile(rf"`({_TOP}/[\w./-]+)` \(([^()\n]*)\)")
+_NAMES_AFTER_PATH = re.compile(rf"`({_TOP}/[\w./-]+)`\s+\(([^()]*)\)")
 _NAME_IN_LIST = re.compile(rf"`({_DOTTED})(?:\(\))?`")
 # "the logger `bot.requests`", "(logger `bot.requests`)": a name, not a module.
 _LOGGER = re.compile(r"logger`? $")
@@ -278,6 +280,11 @@ def missing_names(text: str, document_dir: Path = ROOT) -> list[str]:
     for name, path_text in _NAME_IN_PATH.findall(text):
         if problem := _beside_path_problem(path_text, name):
             problems.append(f"`{name}` in `{path_text}`: {problem}")
+    for name, path_text in _NAME_THEN_PATH.findall(text):
+        if name.split(".")[0] in _PACKAGES:
+            continue  # a dotted module: checked as one above
+        if problem := _beside_path_problem(path_text, name):
+            problems.append(f"`{name}` (`{path_text}`): {problem}")
     for path_text, name in _PATHS_NAME.findall(text):
         if problem := _beside_path_problem(path_text, name):
             problems.append(f"`{path_text}`'s `{name}`: {problem}")
@@ -310,7 +317,8 @@ def test_the_checker_finds_every_kind_of_name_that_exists() -> None:
         "`bot.store.queries`, `bot.licensing.standing`, `bot.config.Settings.oauth_enabled`, "
         "`bot.asgi:app`, `python -m bot shell`, `bot/store/customers.py`, `bot/cli/`, "
         f"{_THIS}::test_the_checker_finds_every_kind_of_name_that_exists, "
-        "`test_the_checker_finds_every_kind_of_name_that_exists`, `regroup` in "
+        "`test_the_checker_finds_every_kind_of_name_that_exists`, `standing` (`bot/licensing.py`), "
+        "`regroup` in "
         "`bot/store/customers.py`, `bot/licensing.py`'s `standing()`, `bot/licensing.py` "
         "(`standing`, `summarise_licenses`), `bot.search.find_customers` (a re-export), "
         "[the rule](docs/customer-rule.md), [a site](https://example.com/bot/nowhere.py).\n\n"
@@ -336,6 +344,7 @@ def test_the_checker_finds_every_kind_of_name_that_exists() -> None:
         ),
         ("`regroop` in `bot/store/customers.py`", "bot/store/customers.py defines no `regroop`"),
         ("`bot/licensing.py`'s `standng`", "bot/licensing.py defines no `standng`"),
+        ("`standng` (`bot/licensing.py`)", "bot/licensing.py defines no `standng`"),
         ("`bot/licensing.py` (`standing`, `sumarise`)", "bot/licensing.py defines no `sumarise`"),
         ("[the rule](docs/customer-rules.md)", "link to `docs/customer-rules.md`: no such file"),
         ("tests/test_docs_moved.py", "no file `tests/test_docs_moved.py`"),

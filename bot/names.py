@@ -2,8 +2,8 @@
 
 `company_search_key` is what a name's `search_key` holds (`customer_name`, the index of every
 name a customer is known by) and what a name query is matched on; `company_name` adds the
-folded name with its legal form kept (the customer rule, docs/ARCHITECTURE.md: Which licenses
-are one customer, rule 3a); `person_search_key` folds a contact's name; `search_words` picks the
+folded name with its legal form kept (the customer rule, docs/customer-rule.md: rule 3 and
+Legal forms); `person_search_key` folds a contact's name; `search_words` picks the
 words of a key that join the name vocabulary; `cjk_bigrams` the pairs of CJK characters a CJK
 query is found by. Pure functions of the text, with no database: the importer
 (bot.store.importing) and the store's upkeep (bot.store.upkeep) fold names with them.
@@ -76,7 +76,7 @@ def company_search_key(name: str) -> str:
     return " ".join(kept or merged)
 
 
-# The customer rule's legal-form spellings (docs/ARCHITECTURE.md, rule 3a): a trailing legal
+# The customer rule's legal-form spellings (docs/customer-rule.md: Legal forms): a trailing legal
 # form is kept in a folded name, spelt one way, so `Corp` = `Corp.` = `Corporation` and
 # `Inc` = `Incorporated`, while `Acme Corp` and `ACME GmbH` stay apart. Forms not listed here
 # (LLC, GmbH, AG, S.A., ...) are already spelt one way once case and punctuation are folded.

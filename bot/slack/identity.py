@@ -1,6 +1,6 @@
 """Who is asking, and may they? Slack user -> email and user groups -> an `AccessDecision`.
 
-The allowlist (ARCHITECTURE.md: Configuration) admits a user by Slack id, email, email domain or
+The allowlist (docs/configuration.md) admits a user by Slack id, email, email domain or
 membership of a Slack user group. Guests, external (Slack Connect) users, deactivated users and
 bots are refused even when listed: being on a list does not make a guest an employee.
 

@@ -1,5 +1,4 @@
-"""The customer rule: which licenses are one real company (ARCHITECTURE.md: Which
-licenses are one customer).
+"""The customer rule: which licenses are one real company (docs/customer-rule.md).
 
 Strongest evidence first:
 

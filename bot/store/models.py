@@ -1,4 +1,4 @@
-"""Typed SQLAlchemy models of the store (ARCHITECTURE.md: The store and its rules).
+"""Typed SQLAlchemy models of the store (docs/ARCHITECTURE.md: Layers).
 
 The bot mirrors CustomersDot; it never writes back. Timestamps are stored as naive UTC and
 come back timezone-aware, because SQLite keeps no zone and mixing the two breaks comparisons.

@@ -1,5 +1,5 @@
-"""Keeping the store's data as today's code would have computed it (docs/ARCHITECTURE.md: The
-store and its rules).
+"""Keeping the store's data as today's code would have computed it (docs/customer-rule.md: When
+the store regroups).
 
 Migrations change the schema and nothing else; they import no application code, so that a fresh
 `db upgrade` builds each revision as it was. What the code computes from the data is kept here

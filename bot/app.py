@@ -98,7 +98,8 @@ def create_app(
             authorize=authorization.authorize,
         )
         resolver = identity_resolver or IdentityResolver(client, settings)
-    # First: a retried Events API delivery is dropped before anything else acts on it.
+    # The first of the app's middleware (Bolt has checked the signature and authorized): a
+    # retried Events API delivery or a replayed request is dropped before anything else acts on it.
     app.use(RequestClaimMiddleware(services.session_factory))
     app.use(
         allowlist_middleware(

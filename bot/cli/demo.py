@@ -19,6 +19,7 @@ exercises the real import path.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import random
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -191,25 +192,25 @@ class _License:
         return None
 
     def as_row(self) -> dict[str, Any]:
+        """The license as a row of the import format: each of its fields that is an import
+        column, by name (a column the demo leaves out is written empty)."""
         return {
-            "id": self.id,
-            "company": self.company,
-            "contact_name": self.contact_name,
-            "contact_email": self.contact_email,
-            "plan": self.plan,
-            "user_count": self.user_count,
-            "trial": "true" if self.trial else "false",
-            "issued_at": _timestamp_text(self.issued_at),
-            "starts_at": self.starts_at.isoformat(),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "license_type": self.license_type,
-            "zuora_subscription_id": self.zuora_subscription_id,
-            "zuora_subscription_name": self.zuora_subscription_name,
-            "previous_user_count": self.previous_user_count,
-            "trueup_quantity": self.trueup_quantity,
-            "salesforce_account_id": self.salesforce_account_id,
-            "zuora_account_id": self.zuora_account_id,
+            name: _cell(getattr(self, name)) for name in _LICENSE_FIELDS if name in LICENSE_COLUMNS
         }
+
+
+def _cell(value: Any) -> Any:
+    """A value as the import format writes it (docs/import-formats.md)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return _timestamp_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+_LICENSE_FIELDS = tuple(f.name for f in dataclasses.fields(_License))
 
 
 @dataclass

@@ -81,24 +81,44 @@ __all__ = ["salesforce_id_18"]
 CUSTOMER_RULE_VERSION = "4"
 
 
+# Rules 1-2's evidence, strongest first: the prefix of the key of a customer it forms, and the
+# column of the rule's steps (`evidence` on) holding a license's own evidence of that kind: its
+# Salesforce account, its Zuora account, its subscription. The one home of this order: the
+# rule's SQL (`_first_key` in `account_anchor` and `anchored`) and the importer's
+# `provisional_customer_key` are both generated from it. The subscription comes last, after the
+# accounts, whose anchors its licenses may agree on (`subscription_anchor`).
+ANCHOR_EVIDENCE: tuple[tuple[str, str], ...] = (("sf:", "sf"), ("za:", "za"), ("sub:", "sub"))
+_ACCOUNT_EVIDENCE = ANCHOR_EVIDENCE[:-1]
+_SUBSCRIPTION_EVIDENCE = ANCHOR_EVIDENCE[-1:]
+# The keys of the customers rule 4 and its leftovers form (`grouped`): by the contact's email
+# domain (a license without a company), by folded name, a license of its own.
+DOMAIN_KEY_PREFIX = "domain:"
+NAME_KEY_PREFIX = "name:"
+LICENSE_KEY_PREFIX = "license:"
+
+
+def _first_key(evidence: tuple[tuple[str, str], ...], alias: str) -> str:
+    """SQL: the key of the strongest of `evidence` a row of `alias` has (NULL: none)."""
+    keys = [f"'{prefix}' || {alias}.{name}" for prefix, name in evidence]
+    return keys[0] if len(keys) == 1 else f"coalesce({', '.join(keys)})"
+
+
 def provisional_customer_key(
-    salesforce_account_id: str | None,
-    zuora_account_id: str | None,
-    subscription: str | None,
-    folded_name: str | None,
-    email_domain: str | None = None,
+    evidence: dict[str, str | None], folded_name: str | None, email_domain: str | None = None
 ) -> str:
     """The key a license's own row points at, before `regroup` sees the whole store: the
-    importer stores it so that `regroup` rewrites only the licenses other rows move."""
-    if salesforce_account_id:
-        return f"sf:{salesforce_account_id}"
-    if zuora_account_id:
-        return f"za:{zuora_account_id}"
-    if subscription:
-        return f"sub:{subscription}"
+    importer stores it so that `regroup` rewrites only the licenses other rows move.
+
+    `evidence`: the license's own, by ANCHOR_EVIDENCE's columns (`sf`, `za`, `sub`); the
+    strongest it has gives the key, as in the rule. Without any, the rule's leftovers' keys:
+    its contact's email domain when it has no company, else its folded name."""
+    for prefix, kind in ANCHOR_EVIDENCE:
+        value = evidence[kind]
+        if value:
+            return prefix + value
     if folded_name is None and email_domain:
-        return f"domain:{email_domain}"[:300]
-    return f"name:{folded_name or ''}"[:300]
+        return (DOMAIN_KEY_PREFIX + email_domain)[:300]
+    return (NAME_KEY_PREFIX + (folded_name or ""))[:300]
 
 
 @dataclass(frozen=True)
@@ -152,14 +172,13 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         " GROUP BY za HAVING count(DISTINCT sf) = 1",
         ("za",),
     ),
-    # Rules 1 and 2's accounts.
+    # Rules 1 and 2's accounts: a Zuora account linked to one Salesforce account is that one's.
     (
         "account_anchor",
-        f"SELECT evidence.id, evidence.sub, CASE"
-        " WHEN evidence.sf IS NOT NULL THEN 'sf:' || evidence.sf"
-        " WHEN evidence.za IS NOT NULL THEN coalesce('sf:' || linked.sf, 'za:' || evidence.za)"
-        f" END AS anchor FROM {_T}evidence AS evidence"
-        f" LEFT JOIN {_T}account_salesforce AS linked ON linked.za = evidence.za",
+        f"SELECT accounts.id, accounts.sub, {_first_key(_ACCOUNT_EVIDENCE, 'accounts')} AS anchor"
+        " FROM (SELECT evidence.id, evidence.sub, coalesce(evidence.sf, linked.sf) AS sf,"
+        f" evidence.za FROM {_T}evidence AS evidence"
+        f" LEFT JOIN {_T}account_salesforce AS linked ON linked.za = evidence.za) AS accounts",
         ("id",),
     ),
     # Subscriptions whose licenses with an account agree on one.
@@ -173,8 +192,8 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "anchored",
         "SELECT evidence.id, evidence.folded, evidence.search_key, evidence.domain,"
-        " evidence.domain_label, coalesce(own.anchor,"
-        " by_subscription.anchor, 'sub:' || evidence.sub) AS anchor"
+        " evidence.domain_label, coalesce(own.anchor, by_subscription.anchor,"
+        f" {_first_key(_SUBSCRIPTION_EVIDENCE, 'evidence')}) AS anchor"
         f" FROM {_T}evidence AS evidence JOIN {_T}account_anchor AS own ON own.id = evidence.id"
         f" LEFT JOIN {_T}subscription_anchor AS by_subscription"
         " ON by_subscription.sub = evidence.sub",
@@ -326,12 +345,12 @@ _GROUPING_STEPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "SELECT anchored.id, coalesce(anchored.anchor,"
         " CASE WHEN anchored.folded IS NULL THEN coalesce("
         " CASE WHEN by_domain.matches = 1 THEN by_domain.anchor END,"
-        " CASE WHEN public.domain IS NULL THEN 'domain:' || anchored.domain END,"
-        " 'license:' || anchored.id) END,"
+        f" CASE WHEN public.domain IS NULL THEN '{DOMAIN_KEY_PREFIX}' || anchored.domain END,"
+        f" '{LICENSE_KEY_PREFIX}' || anchored.id) END,"
         " CASE WHEN by_folded.matches = 1 THEN by_folded.anchor END,"
         " CASE WHEN by_folded.matches IS NULL AND by_key.matches = 1 THEN by_key.anchor END,"
         " by_company.anchor, by_spelling.anchor,"
-        " 'name:' || anchored.folded) AS anchor"
+        f" '{NAME_KEY_PREFIX}' || anchored.folded) AS anchor"
         f" FROM {_T}anchored AS anchored"
         f" LEFT JOIN {_T}by_folded_name AS by_folded ON by_folded.id = anchored.id"
         f" LEFT JOIN {_T}by_search_key AS by_key ON by_key.id = anchored.id"

@@ -265,9 +265,11 @@ def _license_derived(
     # customer or its contact's email domain (bot.store.customers).
     names = license_names(company, contact_name, contact_email_domain)
     customer_key = provisional_customer_key(
-        salesforce_account_id,
-        zuora_account_id,
-        zuora_subscription_name or zuora_subscription_id,
+        {
+            "sf": salesforce_account_id,
+            "za": zuora_account_id,
+            "sub": zuora_subscription_name or zuora_subscription_id,
+        },
         names.company_folded,
         contact_email_domain,
     )

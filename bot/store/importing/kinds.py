@@ -2,8 +2,9 @@
 its columns in the import format's order, the source systems' own names for them (CustomersDot,
 Zuora, version.gitlab.com exports), each column's parser (values.py), the stored table and
 key, and how a file's values become the stored row (`convert_cells`). This is the one list of
-each kind's columns: the demo, the benchmarks and the tests write their files with
-`import_columns`."""
+each kind's file columns: the demo, the benchmarks and the tests write their files with
+`import_columns`. The stored columns are the table's (bot/store/models.py), each filled by name:
+the file field of its name, or `Derived` from the file's values, or declared `not_imported`."""
 
 from __future__ import annotations
 

@@ -257,7 +257,9 @@ def _license_derived(
     zuora_subscription_name: str | None,
     zuora_subscription_id: str | None,
 ) -> tuple[Any, ...]:
-    """The license columns computed on import, in `_LICENSE_DERIVED`'s order."""
+    """The license columns computed on import, in `_LICENSE_DERIVED`'s order (a tuple, not a
+    dict: this runs per row; tests/test_import_columns.py checks each column's value by name).
+    The parameters are file fields, by name: the others' columns are copied as parsed."""
     contact_email_key = contact_email.lower() if contact_email else None
     contact_email_domain: str | None = None
     if contact_email_key and "@" in contact_email_key:

@@ -162,8 +162,8 @@ class License(Base):
     A new column touches this model and a migration; bot/store/importing/kinds.py, to read it
     from the file (a `Field` of its name, with its parser and the exports' names for it), to
     derive it (`_license_derived`) or to declare it not imported (`not_imported`):
-    tests/store/importing/test_import_columns.py fails until one is done; and bot/records.py's LicenseRecord
-    only if a card shows it. What follows by name: the columns the import writes and stages
+    tests/store/importing/test_import_columns.py fails until one is done; and bot/records.py's
+    LicenseRecord only if a card shows it. What follows by name: the columns the import writes and stages
     (`KindSpec.columns`), the lookup statements (bot.store.queries selects every column) and
     `license_record`, and the demo's rows (bot/cli/demo.py fills the import columns its
     licenses have; another is written empty)."""

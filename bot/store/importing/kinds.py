@@ -147,8 +147,8 @@ class KindSpec:
     # so a file in the export's layout imports without a word about them.
     ignored_columns: frozenset[str] = frozenset()
     # The table's columns no file fills, each deliberately (written by the customer rule, say):
-    # left out of the import's writes. tests/store/importing/test_import_columns.py fails on a column that is
-    # neither a file field, derived, nor listed here.
+    # left out of the import's writes. tests/store/importing/test_import_columns.py fails on a
+    # column that is neither a file field, derived, nor listed here.
     not_imported: frozenset[str] = frozenset()
 
     @functools.cached_property
@@ -258,8 +258,9 @@ def _license_derived(
     zuora_subscription_id: str | None,
 ) -> tuple[Any, ...]:
     """The license columns computed on import, in `_LICENSE_DERIVED`'s order (a tuple, not a
-    dict: this runs per row; tests/store/importing/test_import_columns.py checks each column's value by name).
-    The parameters are file fields, by name: the others' columns are copied as parsed."""
+    dict: this runs per row; tests/store/importing/test_import_columns.py checks each column's
+    value by name). The parameters are file fields, by name: the others' columns are copied as
+    parsed."""
     contact_email_key = contact_email.lower() if contact_email else None
     contact_email_domain: str | None = None
     if contact_email_key and "@" in contact_email_key:

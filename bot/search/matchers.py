@@ -115,7 +115,7 @@ def _reconciliations_customers(
     return list(session.scalars(statement))
 
 
-def _versions_customers(session: Session, versions: Select[tuple[str]], limit: int) -> list[str]:
+def _versions_customers(session: Session, versions: Select[str], limit: int) -> list[str]:
     """Customers of the subscriptions some versions belong to (the subscriptions export): by
     each version's id on a license, else by the subscription's name."""
     found = _customers_of(session, License.zuora_subscription_id.in_(versions), limit)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
+    SQLColumnExpression,
     and_,
     func,
     intersect,
@@ -83,7 +83,7 @@ COMPANY_NAMES = NameSet("customer_name.kind <> 'contact'", "customer_name_search
 CONTACT_NAMES = NameSet("customer_name.kind = 'contact'", "contact_name_search")
 
 
-def _names(names: NameSet) -> Select[_Row]:
+def _names(names: NameSet) -> Select[*_Row]:
     """The candidate rows of `names`: names with their customer's shown name."""
     return (
         select(*_ROW_COLUMNS)
@@ -93,7 +93,7 @@ def _names(names: NameSet) -> Select[_Row]:
 
 
 def _rows(session: Session, statement: Any) -> list[_Row]:
-    return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+    return [tuple(row) for row in session.execute(statement)]
 
 
 def _name_candidates(session: Session, name_key: str) -> list[_Row]:
@@ -312,7 +312,7 @@ def _prefix_candidates(session: Session, names: NameSet, name_key: str) -> list[
     # bytewise by default; on PostgreSQL the column's collation follows the database's locale,
     # so the range reads migration 0009's C-collated indexes (LIKE 'x%' could not be served by
     # the plain index under a non-C locale, nor return the keys in order).
-    search_key: ColumnElement[str] = CustomerName.search_key
+    search_key: SQLColumnExpression[str] = CustomerName.search_key
     if session.get_bind().dialect.name == "postgresql":
         search_key = CustomerName.search_key.collate("C")
     statement = (
@@ -384,7 +384,7 @@ def _sqlite_match(session: Session, names: NameSet, expression: str, *, ranked: 
         text(f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}({matching})"),
         {"probe": expression, "limit": CANDIDATE_LIMIT},
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [tuple(row) for row in rows]
 
 
 def _sqlite_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
@@ -402,7 +402,7 @@ def _sqlite_containing(session: Session, names: NameSet, name_key: str) -> list[
             "limit": CANDIDATE_LIMIT,
         },
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [tuple(row) for row in rows]
 
 
 def _sqlite_starting_or_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
@@ -427,7 +427,7 @@ def _sqlite_starting_or_containing(session: Session, names: NameSet, name_key: s
             "limit": CANDIDATE_LIMIT,
         },
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [tuple(row) for row in rows]
 
 
 def _fts_string(value: str) -> str:

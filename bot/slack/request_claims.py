@@ -49,11 +49,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy import delete
+from sqlalchemy import CursorResult, delete
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -114,11 +115,16 @@ def purge_processed_events(
 ) -> int:
     """Delete claims older than `retention`; returns how many."""
     with session_factory() as session:
-        result = session.execute(
-            delete(ProcessedEvent).where(ProcessedEvent.received_at < now - retention)
+        # A DELETE's result is a CursorResult, which has the row count; Session.execute types
+        # every statement's result as the Result base.
+        result = cast(
+            CursorResult[*tuple[Any, ...]],
+            session.execute(
+                delete(ProcessedEvent).where(ProcessedEvent.received_at < now - retention)
+            ),
         )
         session.commit()
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
 
 class RequestClaimMiddleware(Middleware):

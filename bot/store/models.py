@@ -10,7 +10,7 @@ audit write of a lookup made meanwhile.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -60,6 +61,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # SQLAlchemy types a model's `__table__` as any FromClause (a class may be mapped to a
+        # join or a subquery); every model here is mapped to a Table of its own, which the
+        # import kinds, upkeep and the audit's INSERT take as one.
+        __table__: ClassVar[Table]
 
 
 class Customer(Base):

@@ -148,7 +148,9 @@ def load_customer_reconciliations(
     )
 
 
-def _customer_with_data_as_of(session: Session, customer_key: str, kind: str) -> Row[Any] | None:
+def _customer_with_data_as_of(
+    session: Session, customer_key: str, kind: str
+) -> Row[*tuple[Any, ...]] | None:
     """The customer row with its data-as-of; a key that no longer names a customer (an old
     button, App Home entry or unfurl, made before an import regrouped the customers) is
     followed to the customer it became, if exactly one."""
@@ -410,7 +412,7 @@ _SAME_DOMAIN = (
 )
 
 
-def customer_record(customer: Customer | Row[Any]) -> CustomerRecord:
+def customer_record(customer: Customer | Row[*tuple[Any, ...]]) -> CustomerRecord:
     return CustomerRecord(
         key=customer.key,
         name=customer.name,
@@ -427,7 +429,7 @@ _LICENSE_RECORD_VALUES = operator.attrgetter(*_LICENSE_RECORD_FIELDS)
 _TRIAL = _LICENSE_RECORD_FIELDS.index("trial")
 
 
-def license_record(row: Row[Any]) -> LicenseRecord:
+def license_record(row: Row[*tuple[Any, ...]]) -> LicenseRecord:
     """A license as the card reads it, from a row of the lookup path's statements
     (`_LICENSE_READ`: every License column, and the `subscription` and `account_number` its
     subscription's export gives)."""
@@ -436,7 +438,7 @@ def license_record(row: Row[Any]) -> LicenseRecord:
     return LicenseRecord(*values)
 
 
-def host_record(row: Host | Row[Any]) -> HostRecord:
+def host_record(row: Host | Row[*tuple[Any, ...]]) -> HostRecord:
     return HostRecord(
         hostname=row.hostname,
         license_id=row.license_id,
@@ -448,7 +450,7 @@ def host_record(row: Host | Row[Any]) -> HostRecord:
     )
 
 
-def reconciliation_record(row: Reconciliation | Row[Any]) -> ReconciliationRecord:
+def reconciliation_record(row: Reconciliation | Row[*tuple[Any, ...]]) -> ReconciliationRecord:
     return ReconciliationRecord(
         id=row.id,
         customer_name=row.customer_name,

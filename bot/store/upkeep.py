@@ -162,7 +162,7 @@ def _replace_public_domains(connection: Connection, domains: frozenset[str]) -> 
         connection.execute(insert(PublicEmailDomain), [{"domain": d} for d in page])
 
 
-def _license_folds(row: Row[Any]) -> dict[str, object]:
+def _license_folds(row: Row[*tuple[Any, ...]]) -> dict[str, object]:
     names = license_names(row.company, row.contact_name, row.contact_email_domain)
     return {
         "company_folded": names.company_folded,
@@ -173,7 +173,7 @@ def _license_folds(row: Row[Any]) -> dict[str, object]:
     }
 
 
-def _subscription_folds(row: Row[Any]) -> dict[str, object]:
+def _subscription_folds(row: Row[*tuple[Any, ...]]) -> dict[str, object]:
     name = company_name(row.account_name) if row.account_name else None
     return {
         "account_folded": name.folded[:FOLDED_COLUMN_WIDTH] if name else None,
@@ -182,7 +182,7 @@ def _subscription_folds(row: Row[Any]) -> dict[str, object]:
     }
 
 
-def _reconciliation_folds(row: Row[Any]) -> dict[str, object]:
+def _reconciliation_folds(row: Row[*tuple[Any, ...]]) -> dict[str, object]:
     name = company_name(row.customer_name)
     return {
         "customer_folded_name": name.folded[:FOLDED_COLUMN_WIDTH],
@@ -198,12 +198,12 @@ class _Folded:
     key: str
     sources: tuple[str, ...]  # what the folds are computed from
     targets: tuple[str, ...]  # the folded columns: the keys `fold` returns
-    fold: Callable[[Row[Any]], dict[str, object]]
+    fold: Callable[[Row[*tuple[Any, ...]]], dict[str, object]]
 
 
 _FOLDED = (
     _Folded(
-        License.__table__,  # type: ignore[arg-type]
+        License.__table__,
         "id",
         ("company", "contact_name", "contact_email_domain"),
         (
@@ -216,14 +216,14 @@ _FOLDED = (
         _license_folds,
     ),
     _Folded(
-        Subscription.__table__,  # type: ignore[arg-type]
+        Subscription.__table__,
         "zuora_subscription_id",
         ("account_name",),
         ("account_folded", "account_search_key", "salesforce_account_id"),
         _subscription_folds,
     ),
     _Folded(
-        Reconciliation.__table__,  # type: ignore[arg-type]
+        Reconciliation.__table__,
         "id",
         ("customer_name",),
         ("customer_folded_name", "customer_search_key"),

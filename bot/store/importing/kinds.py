@@ -358,7 +358,7 @@ _SUBSCRIPTION_DERIVED = Derived(("account_folded", "account_search_key"), _subsc
 _SPECS: dict[ImportKind, KindSpec] = {
     ImportKind.LICENSES: KindSpec(
         kind=ImportKind.LICENSES,
-        table=License.__table__,  # type: ignore[arg-type]
+        table=License.__table__,
         key="id",
         noun="license",
         ignored_columns=CUSTOMERSDOT_LICENSE_COLUMNS_IGNORED,
@@ -407,7 +407,7 @@ _SPECS: dict[ImportKind, KindSpec] = {
     ),
     ImportKind.RECONCILIATIONS: KindSpec(
         kind=ImportKind.RECONCILIATIONS,
-        table=Reconciliation.__table__,  # type: ignore[arg-type]
+        table=Reconciliation.__table__,
         key="id",
         noun="reconciliation",
         fields=(
@@ -431,7 +431,7 @@ _SPECS: dict[ImportKind, KindSpec] = {
     ),
     ImportKind.HOSTS: KindSpec(
         kind=ImportKind.HOSTS,
-        table=Host.__table__,  # type: ignore[arg-type]
+        table=Host.__table__,
         key="instance_key",
         noun="host",
         # version.gitlab.com's `usage_data`: one row per ping, under its own column names.
@@ -454,7 +454,7 @@ _SPECS: dict[ImportKind, KindSpec] = {
     ),
     ImportKind.SUBSCRIPTIONS: KindSpec(
         kind=ImportKind.SUBSCRIPTIONS,
-        table=Subscription.__table__,  # type: ignore[arg-type]
+        table=Subscription.__table__,
         key="zuora_subscription_id",
         noun="subscription version",
         fields=(

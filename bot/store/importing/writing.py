@@ -211,10 +211,12 @@ class ImportWriter:
         BULK_LOAD_SAVEPOINT. When a row fails (a bad value, or one the driver refuses) the rows
         are undone and False is returned, for the caller to load the file the ordinary way,
         which names the lines (importing/__init__.py)."""
+        # One tuple for the checker, which cannot read a starred `except` clause.
+        stopping: tuple[type[Exception], ...] = (ImportFailed, *self._REFUSED_ROW_ERRORS)
         self._execute(f"SAVEPOINT {BULK_LOAD_SAVEPOINT}")
         try:
             self._stream(self._counted(rows, on_progress))
-        except (ImportFailed, *self._REFUSED_ROW_ERRORS):
+        except stopping:
             self._execute(f"ROLLBACK TO SAVEPOINT {BULK_LOAD_SAVEPOINT}")
             self._execute(f"RELEASE SAVEPOINT {BULK_LOAD_SAVEPOINT}")
             self.rows = 0

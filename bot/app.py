@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
@@ -95,7 +95,9 @@ def create_app(
             # Answer in the HTTP response itself: Bolt's threaded runner adds ~10 ms to every ack.
             process_before_response=True,
             before_authorize=authorization,
-            authorize=authorization.authorize,
+            # Bolt annotates `authorize` as returning an AuthorizeResult but takes a None too
+            # (its CallableAuthorize passes it on, and the request is refused).
+            authorize=cast(Callable[..., AuthorizeResult], authorization.authorize),
         )
         resolver = identity_resolver or IdentityResolver(client, settings)
     # The first of the app's middleware (Bolt has checked the signature and authorized): a
@@ -140,7 +142,9 @@ def _create_oauth_app(
         signing_secret=settings.slack_signing_secret,
         # Installs into another organisation are refused before anything is stored.
         oauth_flow=build_oauth_flow(settings, oauth_settings, client),
-        authorize=InstalledWorkspacesAuthorize(authorize),
+        # None for a workspace with no installation: Bolt refuses the request, though its
+        # annotation promises an AuthorizeResult (as in create_app).
+        authorize=cast(Callable[..., AuthorizeResult], InstalledWorkspacesAuthorize(authorize)),
         process_before_response=True,
     )
     installation_clients = InstallationClients(

@@ -50,7 +50,8 @@ def serve(settings: Settings, _args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings)
     app = create_app(settings)
-    ShapeCheckingSocketModeHandler(app, settings.slack_app_token).start()
+    # slack_bolt leaves `start` unannotated (it blocks until the process is stopped).
+    ShapeCheckingSocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
     return 0
 
 

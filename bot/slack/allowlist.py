@@ -279,6 +279,7 @@ def allowlist_middleware(
             record_audit(factory, entry)
 
         audit = audit_to_store
+    provider: Callable[[BoltContext], AccessResolver]
     if isinstance(resolver, AccessResolver):
         fixed = resolver
 

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from http.client import RemoteDisconnected
+from typing import TypedDict, Unpack
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -42,6 +43,15 @@ Sleep = Callable[[float], None]
 Clock = Callable[[], float]
 
 _STARTED_AT = "customersdot_started_at"
+
+
+class BudgetArgs(TypedDict, total=False):
+    """`BoundedRetryHandler`'s keyword arguments, which each handler below passes on."""
+
+    max_retry_count: int
+    budget_seconds: float
+    sleep: Sleep
+    clock: Clock
 
 
 class BoundedRetryHandler(RetryHandler):
@@ -124,7 +134,9 @@ class BoundedRetryHandler(RetryHandler):
 class BoundedRateLimitRetryHandler(BoundedRetryHandler):
     """HTTP 429: wait `Retry-After` if it is at most `max_wait_seconds`, else give up."""
 
-    def __init__(self, *, max_wait_seconds: float = MAX_RATE_LIMIT_WAIT_SECONDS, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(
+        self, *, max_wait_seconds: float = MAX_RATE_LIMIT_WAIT_SECONDS, **kwargs: Unpack[BudgetArgs]
+    ) -> None:
         super().__init__(**kwargs)
         self.max_wait_seconds = max_wait_seconds
 
@@ -143,7 +155,9 @@ class BoundedRateLimitRetryHandler(BoundedRetryHandler):
 class BoundedServerErrorRetryHandler(BoundedRetryHandler):
     """HTTP 500/502/503/504: one quick retry (Slack's transient errors clear fast)."""
 
-    def __init__(self, *, wait: float = SERVER_ERROR_WAIT_SECONDS, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(
+        self, *, wait: float = SERVER_ERROR_WAIT_SECONDS, **kwargs: Unpack[BudgetArgs]
+    ) -> None:
         super().__init__(**kwargs)
         self.wait = wait
 
@@ -159,7 +173,9 @@ class BoundedServerErrorRetryHandler(BoundedRetryHandler):
 class BoundedConnectionErrorRetryHandler(BoundedRetryHandler):
     """Connection reset / refused / dropped before an answer: one quick retry; timeouts none."""
 
-    def __init__(self, *, wait: float = CONNECTION_ERROR_WAIT_SECONDS, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(
+        self, *, wait: float = CONNECTION_ERROR_WAIT_SECONDS, **kwargs: Unpack[BudgetArgs]
+    ) -> None:
         super().__init__(**kwargs)
         self.wait = wait
 
@@ -238,7 +254,9 @@ def create_web_client(
     return WebClient(
         token=token or settings.slack_bot_token,
         base_url=settings.slack_api_url,
-        timeout=ATTEMPT_TIMEOUT_SECONDS,
+        # slack_sdk annotates `timeout` as int, but hands it to urllib's urlopen, which takes
+        # the float seconds this bound needs.
+        timeout=ATTEMPT_TIMEOUT_SECONDS,  # type: ignore[arg-type]
         retry_handlers=default_retry_handlers(sleep=sleep, clock=clock),
     )
 

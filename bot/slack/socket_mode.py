@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -38,6 +39,9 @@ def refuse_malformed(client: BaseSocketModeClient, request: SocketModeRequest) -
 class ShapeCheckingSocketModeHandler(SocketModeHandler):
     """slack_bolt's built-in Socket Mode handler with `refuse_malformed` in front of Bolt."""
 
-    def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+    # The client is the builtin SocketModeClient this handler connects with: Bolt's own
+    # SocketModeHandler narrows its base class's BaseSocketModeClient the same way (and carries
+    # the same ignore).
+    def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         if not refuse_malformed(client, req):
-            super().handle(client, req)  # type: ignore[arg-type]
+            super().handle(client, req)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote
 
 from slack_sdk.models.blocks import (
@@ -109,6 +109,13 @@ CUSTOMER_STANDING_WORDS = {
 }
 
 
+class MessagePayload(TypedDict):
+    """A message as Slack's methods take it (chat.postMessage, a response_url, ack)."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class CardMessage:
     """A Slack message: `text` is the notification and screen-reader fallback of `blocks`."""
@@ -119,7 +126,7 @@ class CardMessage:
     def blocks_as_dicts(self) -> list[dict[str, Any]]:
         return [block.to_dict() for block in self.blocks]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> MessagePayload:
         return {"text": self.text, "blocks": self.blocks_as_dicts()}
 
 

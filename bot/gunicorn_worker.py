@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import Any, cast
 
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
@@ -28,7 +28,7 @@ from gunicorn.workers import gasgi
 HEADER_SECONDS = float(os.environ.get("HEADER_TIMEOUT_SECONDS", "10"))
 
 
-class GuardedProtocol(ASGIProtocol):  # type: ignore[misc]
+class GuardedProtocol(ASGIProtocol):
     _headers_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
@@ -38,13 +38,16 @@ class GuardedProtocol(ASGIProtocol):  # type: ignore[misc]
             transport.abort()
             return
         if getattr(self, "_callback_parser", None) is not None:  # HTTP/1, not HTTP/2
-            self._headers_deadline = self.worker.loop.call_later(
-                HEADER_SECONDS, self._headers_too_slow
-            )
+            # The stubs allow None for a worker that has not started; one that accepts
+            # connections made its loop first (ASGIWorker.init_process).
+            loop = cast(asyncio.AbstractEventLoop, self.worker.loop)
+            self._headers_deadline = loop.call_later(HEADER_SECONDS, self._headers_too_slow)
 
     def _on_headers_complete(self) -> Any:
         self._cancel_headers_deadline()
-        return super()._on_headers_complete()
+        # A private hook, which typeshed's stubs leave out; the pinned gunicorn has it
+        # (tests/test_gunicorn.py).
+        return super()._on_headers_complete()  # type: ignore[misc]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_headers_deadline()
@@ -62,8 +65,9 @@ class GuardedProtocol(ASGIProtocol):  # type: ignore[misc]
             self._headers_deadline = None
 
 
-class GuardedASGIWorker(gasgi.ASGIWorker):  # type: ignore[misc]
+class GuardedASGIWorker(gasgi.ASGIWorker):
     def init_process(self) -> None:
         # This worker's process only: gasgi creates each connection's protocol by this name.
-        gasgi.ASGIProtocol = GuardedProtocol
+        # (The stubs do not re-export the module's import of ASGIProtocol, which this replaces.)
+        gasgi.ASGIProtocol = GuardedProtocol  # type: ignore[attr-defined]
         super().init_process()

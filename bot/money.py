@@ -58,6 +58,8 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     assert isinstance(digits_exponent, int)  # finite: the parser admits digits only
     coefficient = int("".join(map(str, digits)) or "0")
     shift = digits_exponent + exponent
+    # `10**shift` is Any to the checker (a negative power is a float); here it never is.
+    value: int
     if shift >= 0:
         value = coefficient * 10**shift
     else:

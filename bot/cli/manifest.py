@@ -142,7 +142,9 @@ def render_manifest(manifest: Mapping[str, Any]) -> str:
     """The manifest as YAML, with its header and the reason for each scope as comments."""
     socket_mode = manifest["settings"]["socket_mode_enabled"]
     header = SOCKET_MODE_HEADER if socket_mode else HTTP_MODE_HEADER
-    comments = {("oauth_config", "scopes", "bot", scope): why for scope, why in BOT_SCOPES.items()}
+    comments: dict[tuple[str, ...], str] = {
+        ("oauth_config", "scopes", "bot", scope): why for scope, why in BOT_SCOPES.items()
+    }
     lines = [f"# {line}" for line in header]
     lines += _yaml_lines(manifest, (), 0, comments)
     return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 from urllib.parse import parse_qs, quote, urlencode
 
 from slack_bolt import App
@@ -109,12 +109,14 @@ class TerminalSlack:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        # Bound to "127.0.0.1" above: the host is a str (typeshed's address also admits bytes).
+        host, port = cast(tuple[str, int], self._server.server_address[:2])
         return f"http://{host}:{port}/respond"
 
     @property
     def api_url(self) -> str:
-        host, port = self._server.server_address[:2]
+        # Bound to "127.0.0.1" above: the host is a str (typeshed's address also admits bytes).
+        host, port = cast(tuple[str, int], self._server.server_address[:2])
         return f"http://{host}:{port}/api/"
 
     def __enter__(self) -> TerminalSlack:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The test command: lint, then the suite on SQLite and on a throwaway PostgreSQL server.
-# Where PostgreSQL cannot be started (no root to install it), the PostgreSQL half is skipped,
-# except in CI (CI=true), where conftest.py makes it fail instead. A PostgreSQL server this
+# The test command: lint and type check, then the suite on SQLite and on a throwaway PostgreSQL
+# server. Where PostgreSQL cannot be started (no root to install it), the PostgreSQL half is
+# skipped, except in CI (CI=true), where conftest.py makes it fail instead. A PostgreSQL server this
 # script started is stopped when it ends; TEST_POSTGRES_URL from the environment is used as is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,5 +35,7 @@ bash scripts/install-nginx.sh || echo "warning: nginx could not be installed" >&
 
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
+# Strict on bot/ and handlers/: what it checks and how is [tool.mypy] in pyproject.toml.
+"$VENV/bin/mypy"
 # Not exec: the EXIT trap above must still run when pytest ends.
 "$VENV/bin/python" -m pytest -n 2 "$@"

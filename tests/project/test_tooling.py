@@ -71,10 +71,12 @@ def _start_cluster(cluster: dict[str, str]) -> None:
 
 
 def _run_test_script(tmp_path: Path, cluster: dict[str, str], *, pytest_status: int):
-    """scripts/test.sh with a stand-in venv: ruff passes, "pytest" records the URL it was given."""
+    """scripts/test.sh with a stand-in venv: ruff and mypy pass, "pytest" records the URL it
+    was given."""
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
     _executable(bin_dir / "ruff", "#!/bin/sh\nexit 0\n")
+    _executable(bin_dir / "mypy", "#!/bin/sh\nexit 0\n")
     seen = tmp_path / "url"
     _executable(
         bin_dir / "python", f'#!/bin/sh\necho "$TEST_POSTGRES_URL" > {seen}\nexit {pytest_status}\n'
@@ -117,6 +119,7 @@ def test_an_outer_runs_server_is_not_stopped_by_a_nested_run(tmp_path, cluster):
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
     _executable(bin_dir / "ruff", "#!/bin/sh\nexit 0\n")
+    _executable(bin_dir / "mypy", "#!/bin/sh\nexit 0\n")
     seen = tmp_path / "inherited"
     _executable(
         bin_dir / "python",
@@ -136,6 +139,7 @@ def test_a_given_test_postgres_url_is_used_as_is(tmp_path, cluster):
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
     _executable(bin_dir / "ruff", "#!/bin/sh\nexit 0\n")
+    _executable(bin_dir / "mypy", "#!/bin/sh\nexit 0\n")
     _executable(bin_dir / "python", f'#!/bin/sh\necho "$TEST_POSTGRES_URL" > {tmp_path / "url"}\n')
     given = "postgresql+psycopg://postgres@127.0.0.1:1/elsewhere"
     env = {**os.environ, **cluster, "VENV": str(bin_dir.parent), "TEST_POSTGRES_URL": given}

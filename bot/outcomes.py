@@ -64,6 +64,7 @@ class RefusalReason(enum.StrEnum):
     BOT = "bot"
     UNKNOWN_USER = "unknown_user"  # Slack does not know the user id
     IDENTITY_UNAVAILABLE = "identity_unavailable"  # Slack could not tell us who it is, for now
+    NO_USER = "no_user"  # the request names no user to check
 
 
 class PostRefusal(enum.StrEnum):

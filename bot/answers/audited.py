@@ -30,7 +30,7 @@ from bot.store.audit import (
     record_audit,
 )
 from bot.store.failures import store_failure_cause
-from bot.views.blocks import CardMessage
+from bot.views.blocks import CardMessage, MessagePayload
 from bot.views.notices import STORE_UNAVAILABLE, build_notice, rate_limited_notice
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Answer:
     outcome: Outcome
     result_count: int = 0
 
-    def payload(self) -> dict[str, object]:
+    def payload(self) -> MessagePayload:
         return self.message.to_dict()
 
 

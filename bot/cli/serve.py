@@ -6,7 +6,8 @@ import argparse
 import sys
 from dataclasses import replace
 
-from bot.cli import STORE_ENVIRONMENT, cli_command, subcommand
+from bot.cli import STORE_ENVIRONMENT, subcommand
+from bot.command_line import cli_command
 from bot.config import Settings
 
 HTTP_MODE_COMMAND = "gunicorn bot.asgi:app --config gunicorn.conf.py"

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli import STORE_ENVIRONMENT, cli_command, subcommand
+from bot.cli import STORE_ENVIRONMENT, subcommand
+from bot.command_line import cli_command
 from bot.config import Settings
 
 if TYPE_CHECKING:

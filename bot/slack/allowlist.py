@@ -58,7 +58,7 @@ from bot.views.refusals import refusal_text
 logger = logging.getLogger(__name__)
 
 ACCESS_CONTEXT_KEY = "access"
-NO_USER_REASON = "no_user"
+NO_USER_REASON = RefusalReason.NO_USER
 # Slack's lifecycle events carry no user: nobody to check, and the app must still hear them.
 LIFECYCLE_EVENTS = frozenset({"app_uninstalled", "tokens_revoked"})
 # Slack checking the Request URL: acts for nobody (Bolt answers it before any app middleware).
@@ -83,7 +83,7 @@ class RefusalMessage(Protocol):
 
 
 # (access_request_url, reason) -> message; `bot.views.notices.build_refusal` fits this shape.
-RefusalBuilder = Callable[[str | None, str], RefusalMessage]
+RefusalBuilder = Callable[[str | None, str | None], RefusalMessage]
 
 
 def _dict(value: Any) -> Mapping[str, Any]:

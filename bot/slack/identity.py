@@ -411,7 +411,7 @@ def _user_teams(user: Mapping[str, Any]) -> tuple[str | None, ...]:
 
 def _refusal_for_account(
     user: Mapping[str, Any], team_id: str | None, enterprise_id: str | None
-) -> str | None:
+) -> RefusalReason | None:
     """Why this account may never use the bot, whatever the allowlist says; None if it may."""
     if user.get("deleted"):
         return RefusalReason.DEACTIVATED

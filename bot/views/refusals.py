@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from bot.outcomes import RefusalReason
 
-_REFUSAL_SENTENCES: dict[str, str] = {
+# Read by any reason an audit row holds, or none (the general sentence).
+_REFUSAL_SENTENCES: dict[str | None, str] = {
     RefusalReason.NOT_LISTED: "You're not on the list of people who can look up customer licenses.",
     RefusalReason.GUEST: "Guest accounts can't look up customer licenses.",
     RefusalReason.EXTERNAL: "People from other organisations can't look up customer licenses here.",

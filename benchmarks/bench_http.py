@@ -136,7 +136,7 @@ def run_load(port: int, bodies: list[str], seconds: float) -> Load:
             if response.status != 200:
                 with lock:
                     errors[0] += 1
-            elif b"lookups in the last hour" in text:  # bot.answers.lookups.rate_limited_notice
+            elif b"lookups in the last hour" in text:  # bot.views.notices.rate_limited_notice
                 with lock:
                     limited[0] += 1
         connection.close()

@@ -276,7 +276,7 @@ def lookup_queries(workdir: Path, customers: int) -> dict[str, tuple[str, str]]:
 
 def outcome_of(response_body: str) -> str:
     """What a user saw: a card, a pick list, a not-found, ... (from the reply's text)."""
-    if "lookups in the last hour" in response_body:  # bot.answers.lookups.rate_limited_notice
+    if "lookups in the last hour" in response_body:  # bot.views.notices.rate_limited_notice
         return "RATE LIMITED"
     if "Did you mean" in response_body or "No customer" in response_body:
         return "not found"

@@ -180,7 +180,7 @@ def create_local_app(settings: Settings, *, services: Services | None = None) ->
 
 
 def _register_handlers(app: App, services: Services) -> None:
-    import handlers  # the handlers import bot.*, so bot.app imports them late
+    import handlers  # imported when an app is built, not when bot.app is: no import-time work
 
     handlers.register(app, services)
 

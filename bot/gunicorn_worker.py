@@ -46,7 +46,7 @@ class GuardedProtocol(ASGIProtocol):
     def _on_headers_complete(self) -> Any:
         self._cancel_headers_deadline()
         # A private hook, which typeshed's stubs leave out; the pinned gunicorn has it
-        # (tests/test_gunicorn.py).
+        # (tests/app/test_gunicorn.py).
         return super()._on_headers_complete()  # type: ignore[misc]
 
     def connection_lost(self, exc: Exception | None) -> None:

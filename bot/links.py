@@ -1,4 +1,4 @@
-"""URL builders for CustomersDot, Zuora, version.gitlab.com, Salesforce (ARCHITECTURE.md: Links)."""
+"""URL builders for CustomersDot, Zuora, version.gitlab.com, Salesforce (docs/ARCHITECTURE.md: where each rule lives)."""
 
 from __future__ import annotations
 

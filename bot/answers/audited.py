@@ -1,4 +1,4 @@
-"""The one small audited transaction every answer goes through.
+"""The one small audited transaction every answer carrying customer data goes through.
 
 The requester's rate limit, the work, its audit row: one transaction, under the requester's lock
 when a limit is set (bot/store/audit.py: lock_lookups_of), so N concurrent requests against a

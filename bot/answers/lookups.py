@@ -1,9 +1,9 @@
 """The use cases of one process, built once (bot/services.py) and shared by every request.
 
-Each surface's use case lives in its own module and all of them go through one audited
-transaction (bot/answers/audited.py): `/license` and `/recon` (slash.py), link unfurls
-(unfurl_cards.py), the shortcut's modals (selection.py), App Home (home.py). The listeners call
-them through this one object, by the names below.
+Each surface's use case lives in its own module: `/license` and `/recon` (slash.py), link
+unfurls (unfurl_cards.py), the shortcut's modals (selection.py), each through the one audited
+transaction (bot/answers/audited.py), and App Home (home.py), which only reads the requester's
+own lookups. The listeners call them through this one object, by the names below.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.audited import AuditedTransaction
 from bot.answers.home import HomeAnswers
-from bot.answers.redaction import Audience, Redaction, redaction_for
 from bot.answers.selection import CustomerSelections
 from bot.answers.slash import SlashAnswers
 from bot.answers.unfurl_cards import UnfurlCards
@@ -32,7 +31,6 @@ class LookupService:
         clock: Callable[[], datetime] | None = None,
         rate_limit_per_hour: int,
     ) -> None:
-        self._show_emails_in_channels = show_contact_emails_in_channels
         self.audited = AuditedTransaction(
             session_factory, clock=clock, rate_limit_per_hour=rate_limit_per_hour
         )
@@ -56,9 +54,3 @@ class LookupService:
         self.customer_selection = self.selections.customer_selection
         self.home_facts = self.home.home_facts
         self.record_not_posted = self.audited.record_not_posted
-
-    def redaction(self, audience: Audience) -> Redaction:
-        """What `audience` may see of a card, per this deployment (bot/answers/redaction.py)."""
-        return redaction_for(
-            audience, show_contact_emails_in_channels=self._show_emails_in_channels
-        )

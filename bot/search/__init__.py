@@ -1,4 +1,4 @@
-"""Query text -> what the user meant (ARCHITECTURE.md: the search rule).
+"""Query text -> what the user meant (docs/ARCHITECTURE.md: where each rule lives).
 
 One box, many meanings: digits are a license id (also as the card prints it, `#12345`),
 `jane@acme.io` an email (then its domain), `@acme.io` an email domain, `A-S00012345` a

@@ -1,4 +1,4 @@
-"""The audit trail: who looked up what, where, when, with what outcome (ARCHITECTURE.md: Privacy).
+"""The audit trail: who looked up what, where, when, with what outcome (SECURITY.md: the audit trail).
 
 A lookup's entry is written in the lookup's own transaction, after its rate-limit check and
 under a lock on that user (`lock_lookups_of`), so concurrent requests cannot all pass the check
@@ -96,8 +96,8 @@ def record_audit(
 
 
 def add_audit(session: Session, entry: AuditEntry, *, now: datetime | None = None) -> None:
-    """Write one audit row in the session's transaction; the caller commits (and notes the
-    entry's outcome for the request line: bot/answers/audited.py)."""
+    """Write one audit row in the session's transaction; the caller commits, and notes the
+    entry's outcome for the request line (bot/answers/audited.py, bot/slack/allowlist.py)."""
     at = now or datetime.now(UTC)
     session.connection().execute(
         _INSERT_AUDIT_EVENT,

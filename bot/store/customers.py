@@ -85,8 +85,9 @@ CUSTOMER_RULE_VERSION = "4"
 # column of the rule's steps (`evidence` on) holding a license's own evidence of that kind: its
 # Salesforce account, its Zuora account, its subscription. The one home of this order: the
 # rule's SQL (`_first_key` in `account_anchor` and `anchored`) and the importer's
-# `provisional_customer_key` are both generated from it. The subscription comes last, after the
-# accounts, whose anchors its licenses may agree on (`subscription_anchor`).
+# `provisional_customer_key` are both generated from it. Its shape is not free: the accounts come
+# first and the subscription last (the slices below take them apart; `subscription_anchor` needs
+# the accounts' anchors first, and `linked` maps a Zuora account to its Salesforce account).
 ANCHOR_EVIDENCE: tuple[tuple[str, str], ...] = (("sf:", "sf"), ("za:", "za"), ("sub:", "sub"))
 _ACCOUNT_EVIDENCE = ANCHOR_EVIDENCE[:-1]
 _SUBSCRIPTION_EVIDENCE = ANCHOR_EVIDENCE[-1:]

@@ -328,7 +328,7 @@ class AuditEvent(Base):
     # Where it came from: "/license", "/recon", "share", "pick", "shortcut" ...
     surface: Mapped[str] = mapped_column(String(64))
     query: Mapped[str | None] = mapped_column(Text)
-    # One of bot.store.audit.Outcome, stored as its string.
+    # One of bot.outcomes.Outcome, stored as its string.
     outcome: Mapped[str] = mapped_column(String(16))
     result_count: Mapped[int] = mapped_column(Integer, default=0)
     # Why a refusal happened ("not_listed", "guest", ...) or which rule allowed.

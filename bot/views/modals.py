@@ -1,6 +1,6 @@
 """Pure view builders for the shortcut modals: plain values in, `slack_sdk` views out.
 
-Two modals share one form (ARCHITECTURE.md: "Post license card" and "Look up a license"):
+Two modals share one form (docs/ARCHITECTURE.md: Surfaces; README: What it does):
 - the message shortcut's modal posts a card into the thread it was opened on;
 - the global shortcut's modal looks a customer up, then shows the card in the modal with
   Slack's own conversation picker to send it on.

@@ -1,5 +1,5 @@
 """What the user reads when a card cannot go where they asked: the conversation check's
-refusals (bot/answers/conversations.py: PostRefusal) and Slack's error codes, in plain words
+refusals (bot.outcomes.PostRefusal, bot/answers/conversations.py) and Slack's error codes, in plain words
 that say what to do next; never the code or a trace alone."""
 
 from __future__ import annotations

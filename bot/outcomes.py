@@ -31,6 +31,19 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"  # a 5xx other than the store's 503: a bug; its traceback is logged
 
 
+# What an audit row may say: the outcomes the app decides. The rest are the request line's own.
+AUDIT_OUTCOMES = frozenset(
+    {
+        Outcome.OK,
+        Outcome.AMBIGUOUS,
+        Outcome.NOT_FOUND,
+        Outcome.USAGE,
+        Outcome.DENIED,
+        Outcome.RATE_LIMITED,
+        Outcome.UNAVAILABLE,
+        Outcome.NOT_POSTED,
+    }
+)
 # Outcomes a person would recognise as "a lookup I made" (App Home's recent lookups).
 LOOKUP_OUTCOMES = (Outcome.OK, Outcome.AMBIGUOUS, Outcome.NOT_FOUND)
 

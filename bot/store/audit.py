@@ -23,7 +23,7 @@ from typing import TextIO
 from sqlalchemy import BigInteger, bindparam, delete, false, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.outcomes import LOOKUP_OUTCOMES, Outcome
+from bot.outcomes import AUDIT_OUTCOMES, LOOKUP_OUTCOMES, Outcome
 from bot.store.db import session_scope
 from bot.store.models import AuditEvent, column_width
 
@@ -58,8 +58,12 @@ class AuditEntry:
     reason: str | None = None  # why refused ("not_listed", ...) or which rule allowed
 
     def __post_init__(self) -> None:
-        # A misspelt outcome would be stored and never counted: refuse it here.
-        object.__setattr__(self, "outcome", Outcome(self.outcome))
+        # A misspelt outcome would be stored and never counted, and a request line's own word
+        # ("handled", "failed") says nothing an audit reader can use: refuse both here.
+        outcome = Outcome(self.outcome)
+        if outcome not in AUDIT_OUTCOMES:
+            raise ValueError(f"{outcome!r} is a request line's outcome, not an audit row's")
+        object.__setattr__(self, "outcome", outcome)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("use cases", ("bot.answers",)),
     ("views", ("bot.views",)),
     ("search", ("bot.search",)),
+    # Fetching from the systems of record for `python -m bot sync`: may read and write the store.
+    ("sync", ("bot.sync",)),
     ("store", ("bot.store",)),
     (
         "domain",

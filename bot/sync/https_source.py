@@ -232,7 +232,8 @@ def fetch_export(
                 remaining = budget_seconds - (clock() - started)
                 if tries >= max_tries:
                     raise SourceError(
-                        f"{source}: gave up after {tries} tries: {failed.reason}"
+                        f"{source}: gave up after {tries} {'try' if tries == 1 else 'tries'}:"
+                        f" {failed.reason}"
                     ) from None
                 if wait > remaining:
                     raise SourceError(

@@ -285,7 +285,7 @@ def test_a_server_that_does_not_answer_in_time_times_out(
 ) -> None:
     url = server.script("/x.csv", Reply(200, body=CSV, delay=1.0))
     message = fetch_error(url, tmp_path, sleeps, timeout_seconds=0.2, max_tries=1)
-    assert message == f"{url}: gave up after 1 tries: no answer within 0.2 s"
+    assert message == f"{url}: gave up after 1 try: no answer within 0.2 s"
 
 
 # --- the body ---

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Index,
@@ -312,6 +313,53 @@ class ImportRun(Base):
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_import_run_kind_finished_at", "kind", "finished_at"),)
+
+
+class SyncState(Base):
+    """What `python -m bot sync` last did for one import kind (bot/store/sync_state.py): one row
+    per kind, written as each sync attempt starts and ends. The last success and its validators
+    outlive any number of failures after it: the data they describe is still what the store holds."""
+
+    __tablename__ = "sync_state"
+
+    # An ImportKind's value: licenses, hosts, subscriptions, reconciliations.
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The source as the caller described it, credentials masked: this is shown by `sync status`.
+    source: Mapped[str] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # SYNC_OUTCOMES: `running` from an attempt's start until it ends (or for good, if its
+    # process was killed); kept as a word, not read off the timestamps, so a clock stepping
+    # back between an attempt's start and its end cannot make it look unfinished.
+    last_outcome: Mapped[str] = mapped_column(String(16))
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_rows: Mapped[int | None] = mapped_column(BigInteger)
+    last_success_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The first failure since the last success (None while succeeding): "failing since".
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last failure's one line, clipped: kept until a success.
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+    # The last good load's validators: HTTP's ETag and Last-Modified (as the server sent them),
+    # and a database source's `updated_at` watermark (as text, in the source's own format).
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    watermark: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncLease(Base):
+    """Who is syncing (bot/store/sync_state.py: `acquire_lease`): at most one row, so one sync
+    runs at a time across processes and instances; a holder killed mid-sync stops renewing and
+    its lease can be taken over once `expires_at` has passed."""
+
+    __tablename__ = "sync_lease"
+
+    # Always 1: the row is addressed by its key, and a second row cannot exist.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
 
 
 class AuditEvent(Base):

@@ -14,9 +14,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.search import NAME_FOLDING_VERSION, find_customers
 from bot.store import upkeep
@@ -328,3 +330,59 @@ def test_the_claims_move_runs_again_and_leaves_the_old_table_for_the_old_workers
             kept = connection.scalar(text("SELECT count(*) FROM processed_event"))
         assert moved == ["EvOld", "sig:old"]
         assert kept == 2  # the old workers' table, until a later release drops it
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    """Alembic's downgrade on the engine (bot.store.schema upgrades only: a release never goes
+    back, but an operator rolling one back runs the downgrade)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_the_record_of_syncs_comes_with_0012_and_goes_with_its_downgrade(
+    engine_name: str, tmp_path: Path
+) -> None:
+    """Migration 0012 makes `sync_state` and `sync_lease` in the main schema; its downgrade
+    drops them, rows and all, and the store upgrades again."""
+    sync_tables = {"sync_state", "sync_lease"}
+    with _empty_store(engine_name, tmp_path, "0011") as engine:
+        if engine is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        upgrade(engine, "0011")
+        _fill_at(engine, "0011")
+        assert not sync_tables & set(inspect(engine).get_table_names())
+        upgrade(engine, "0012")
+        assert sync_tables <= set(inspect(engine).get_table_names())
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO sync_state (kind, source, last_attempt_at, last_outcome)"
+                    " VALUES ('licenses', 'https://exports.example/licenses.csv',"
+                    " '2026-12-07 06:00:00', 'running')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO sync_lease (id, holder, acquired_at, expires_at)"
+                    " VALUES (1, 'worker-a', '2026-12-07 06:00:00', '2026-12-07 06:10:00')"
+                )
+            )
+        with pytest.raises(IntegrityError), engine.begin() as connection:  # one row, ever
+            connection.execute(
+                text(
+                    "INSERT INTO sync_lease (id, holder, acquired_at, expires_at)"
+                    " VALUES (2, 'worker-b', '2026-12-07 06:00:00', '2026-12-07 06:10:00')"
+                )
+            )
+        _downgrade(engine, "0011")
+        assert not sync_tables & set(inspect(engine).get_table_names())
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0011"
+            assert connection.scalar(text("SELECT count(*) FROM license")) == 4  # data stays
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM sync_state")) == 0

@@ -252,6 +252,10 @@ def build_formatter(settings: Settings) -> logging.Formatter:
     return JsonFormatter(redactor) if settings.log_format == "json" else TextFormatter(redactor)
 
 
+# HTTP clients whose INFO lines name whole URLs.
+QUIET_HTTP_LOGGERS = ("httpx", "httpcore")
+
+
 def configure_logging(settings: Settings) -> None:
     """The root handler: stderr, `LOG_FORMAT`'s formatter, redaction, request ids."""
     handler = logging.StreamHandler()
@@ -262,6 +266,10 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # httpx logs every request's full URL at INFO, and a signed export URL's query string is a
+    # credential (bot/sync/https_source.py): its warnings and errors still come through.
+    for name in QUIET_HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     # gunicorn's own handlers get the same format from its logger_class (bot.gunicorn_logging).
 
 

@@ -110,6 +110,24 @@ def test_configure_logging_json_redacts_every_line(restore_root_logging, capsys)
     assert entry["message"] == "token=[redacted] secret=[redacted] email=[email]"
 
 
+def test_a_signed_urls_query_never_reaches_the_log_through_httpx(restore_root_logging, capsys):
+    configure_logging(Settings(log_level="INFO"))
+    try:
+        httpx_logger = logging.getLogger("httpx")
+        # What httpx writes for each request it sends.
+        httpx_logger.info(
+            'HTTP Request: GET https://exports.example/l.csv?X-Amz-Signature=SIGNED "200"'
+        )
+        httpx_logger.warning("a warning of httpx's own")
+        logging.getLogger("bot.anything").info("the app's own INFO line")
+        err = capsys.readouterr().err
+        assert "SIGNED" not in err
+        assert "a warning of httpx's own" in err and "the app's own INFO line" in err
+    finally:
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+
 @pytest.fixture
 def logged_app(settings, slack_standin):
     slack_standin.add_user("UALLOWED", email="ae@sales.example")

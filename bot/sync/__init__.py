@@ -2,4 +2,6 @@
 
 - `bot.sync.https_source`: one export fetched over HTTPS into a temporary file (conditional
   GET, gzip, a size cap, bounded retries), with errors that never carry credentials.
+- `bot.sync.database_source`: a kind's rows read from a database (PostgreSQL, a SQLite file) in
+  a read-only transaction with a statement timeout, streamed into a CSV the importer reads.
 """

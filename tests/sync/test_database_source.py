@@ -1,6 +1,6 @@
 """`export_query` against real sources: a second database on the suite's PostgreSQL holding
 CustomersDot's `licenses` table and version.gitlab.com's `usage_data`, and a SQLite file holding
-the same `licenses`. Each export is imported with the importer into a SQLite store, as the sync
+the same two tables. Each export is imported with the importer into a SQLite store, as the sync
 will import it."""
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ PINGS = [
 ]
 
 
-def _fill(engine: Engine, *, usage_data: bool) -> None:
+def _fill(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(text(LICENSES_TABLE))
         insert = text(
@@ -135,20 +135,20 @@ def _fill(engine: Engine, *, usage_data: bool) -> None:
             f"VALUES ({', '.join(':' + c for c in LICENSE_COLUMNS)})"
         )
         connection.execute(insert, [dict.fromkeys(LICENSE_COLUMNS) | r for r in LICENSE_ROWS])
-        if usage_data:
-            connection.execute(text(USAGE_DATA_TABLE))
-            connection.execute(
-                text(
-                    "INSERT INTO usage_data (id, hostname, version, active_user_count,"
-                    " historical_max_users, recorded_at, uuid, edition, license_billable_users,"
-                    " stats) VALUES (:id, :hostname, :version, :users, :users, :at, :uuid, 'EE',"
-                    " :users, '{}')"
-                ),
-                [
-                    dict(zip(("id", "hostname", "version", "users", "at", "uuid"), p, strict=True))
-                    for p in PINGS
-                ],
-            )
+        connection.execute(text(USAGE_DATA_TABLE))
+        connection.execute(
+            text(
+                "INSERT INTO usage_data (id, hostname, version, active_user_count,"
+                " historical_max_users, recorded_at, uuid, edition, license_billable_users,"
+                " stats) VALUES (:id, :hostname, :version, :users, :users, :at, :uuid, 'EE',"
+                " :users, '{}')"
+            ),
+            [
+                dict(zip(("id", "hostname", "version", "users", "at", "uuid"), p, strict=True))
+                for p in PINGS
+            ],
+        )
+        if connection.dialect.name == "postgresql":
             connection.execute(text("CREATE SEQUENCE licenses_id_seq"))
 
 
@@ -160,7 +160,7 @@ def source_url() -> Iterator[str]:
         if url is None:
             pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
         engine = create_engine(url)
-        _fill(engine, usage_data=True)
+        _fill(engine)
         engine.dispose()
         # Driverless, as an operator writes it: read with psycopg 3 all the same.
         source = make_url(url).set(drivername="postgresql", password=PASSWORD)
@@ -175,7 +175,7 @@ def _psycopg(url: str) -> str:
 def sqlite_source(tmp_path: Path) -> str:
     path = tmp_path / "customersdot.sqlite3"
     engine = create_engine(f"sqlite:///{path}")
-    _fill(engine, usage_data=False)
+    _fill(engine)
     engine.dispose()
     return f"sqlite:///{path}"
 
@@ -301,6 +301,17 @@ def test_hosts_keep_only_the_newest_ping_of_each_instance(
             ("uuid:aaaa-1111", "17.3.0", 115),
             ("uuid:bbbb-2222", "16.0.0", 3),
         ]
+
+
+def test_hosts_from_a_sqlite_file_keep_the_newest_pings_too(
+    sqlite_source: str, store: sessionmaker[Session], exports: Path
+) -> None:
+    exported = export_query(
+        sqlite_source, "hosts", destination_dir=exports, statement_timeout_seconds=TIMEOUT
+    )
+    assert exported.rows == 3
+    summary = import_file(store, ImportKind.HOSTS, exported.path)
+    assert (summary.rows, summary.inserted, summary.warnings) == (3, 3, ())
 
 
 def test_a_given_query_replaces_the_default(
@@ -442,7 +453,11 @@ def test_rows_are_fetched_from_a_server_side_cursor_a_batch_at_a_time(
     def watch(rows: int) -> None:
         with watcher.connect() as connection:
             running = connection.execute(
-                text("SELECT query FROM pg_stat_activity WHERE application_name = :name"),
+                # This worker's own source database: another worker's exports run elsewhere.
+                text(
+                    "SELECT query FROM pg_stat_activity"
+                    " WHERE application_name = :name AND datname = current_database()"
+                ),
                 {"name": APPLICATION_NAME},
             ).scalar_one()
         seen.append((rows, running))

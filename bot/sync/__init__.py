@@ -4,4 +4,6 @@
   GET, gzip, a size cap, bounded retries), with errors that never carry credentials.
 - `bot.sync.database_source`: a kind's rows read from a database (PostgreSQL, a SQLite file) in
   a read-only transaction with a statement timeout, streamed into a CSV the importer reads.
+- `bot.sync.zuora_source`: subscriptions from Zuora's Data Query API (an OAuth token, a query
+  job polled within a budget, its pre-signed result file fetched without the token).
 """

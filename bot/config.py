@@ -15,6 +15,9 @@ from bot.organisations import OrganisationAllowlist, parse_workspace_usergroup
 
 DEFAULT_DATABASE_URL = "sqlite:///customersdot.sqlite3"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# The import kinds `python -m bot sync` reads a SYNC_<KIND> setting for (bot.store's
+# ImportKind values; config sits below the store and cannot import it).
+SYNC_KINDS = ("subscriptions", "licenses", "hosts", "reconciliations")
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -153,6 +156,22 @@ class Settings:
     lookup_rate_limit_per_hour: int = 300  # type-ahead in the modals counts: ~6 requests a search
     # `python -m bot audit purge` deletes audit rows older than this.
     audit_retention_days: int = 400
+    # `python -m bot sync` (issue 21): where each import kind comes from (an https URL, a
+    # loopback http URL or a local file path; None: not synced), and the Authorization header
+    # sent with a URL (a secret).
+    sync_subscriptions: str | None = None
+    sync_licenses: str | None = None
+    sync_hosts: str | None = None
+    sync_reconciliations: str | None = None
+    sync_subscriptions_authorization: str | None = None
+    sync_licenses_authorization: str | None = None
+    sync_hosts_authorization: str | None = None
+    sync_reconciliations_authorization: str | None = None
+    # A fetched export larger than this (after decompression) fails: a wrong URL serving
+    # something huge must not fill the disk.
+    sync_max_bytes: int = 2 * 1024**3
+    # Each connect and each read of a fetch; the retries have a budget of their own.
+    sync_timeout_seconds: int = 30
 
     @classmethod
     def from_env(
@@ -260,10 +279,35 @@ class Settings:
                 defaults.audit_retention_days,
                 1,
             ),
+            sync_subscriptions=get("SYNC_SUBSCRIPTIONS"),
+            sync_licenses=get("SYNC_LICENSES"),
+            sync_hosts=get("SYNC_HOSTS"),
+            sync_reconciliations=get("SYNC_RECONCILIATIONS"),
+            sync_subscriptions_authorization=get("SYNC_SUBSCRIPTIONS_AUTHORIZATION"),
+            sync_licenses_authorization=get("SYNC_LICENSES_AUTHORIZATION"),
+            sync_hosts_authorization=get("SYNC_HOSTS_AUTHORIZATION"),
+            sync_reconciliations_authorization=get("SYNC_RECONCILIATIONS_AUTHORIZATION"),
+            sync_max_bytes=_parse_int(
+                "SYNC_MAX_BYTES", get("SYNC_MAX_BYTES"), defaults.sync_max_bytes, 1
+            ),
+            sync_timeout_seconds=_parse_int(
+                "SYNC_TIMEOUT_SECONDS",
+                get("SYNC_TIMEOUT_SECONDS"),
+                defaults.sync_timeout_seconds,
+                1,
+            ),
         )
         if serving:
             settings.check_organisations()
         return settings
+
+    def sync_source(self, kind: str) -> tuple[str | None, str | None]:
+        """`kind`'s SYNC_<KIND> and SYNC_<KIND>_AUTHORIZATION (None: unset)."""
+        if kind not in SYNC_KINDS:
+            raise ValueError(f"no sync setting for {kind!r}")
+        source: str | None = getattr(self, f"sync_{kind}")
+        authorization: str | None = getattr(self, f"sync_{kind}_authorization")
+        return source, authorization
 
     @property
     def oauth_enabled(self) -> bool:
@@ -318,6 +362,7 @@ class Settings:
             "slack_app_token",
             "slack_client_secret",
             "slack_token_encryption_key",
+            *(f"sync_{kind}_authorization" for kind in SYNC_KINDS),
         }
         shown = []
         for name in self.__dataclass_fields__:

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.config import Settings
+from bot.config import SYNC_KINDS, Settings
 from bot.outcomes import Outcome, outcome_of_status
 from bot.request_body import buffered_body
 from bot.request_outcome import REQUEST_OUTCOME
@@ -245,6 +245,8 @@ def build_formatter(settings: Settings) -> logging.Formatter:
             settings.slack_app_token,
             settings.slack_client_secret,
             settings.slack_token_encryption_key,
+            # `python -m bot sync`'s Authorization values.
+            *(settings.sync_source(kind)[1] for kind in SYNC_KINDS),
             # Each key of a rotation list alone too: a line may name just one of them.
             *(key.strip() for key in encryption_keys),
         ]

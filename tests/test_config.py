@@ -63,6 +63,7 @@ def test_bad_values_name_the_variable(name, value):
 def test_secrets_never_appear_in_repr():
     settings = Settings.from_env(
         {
+            "SYNC_LICENSES_AUTHORIZATION": "Bearer sync-authorization-value",
             "SLACK_BOT_TOKEN": "xoxb-secret-token",
             "SLACK_SIGNING_SECRET": "signing-secret-value",
             "DATABASE_URL": "postgresql+psycopg://bot:db-password@db/customersdot",
@@ -70,7 +71,12 @@ def test_secrets_never_appear_in_repr():
         dotenv_path=None,
     )
     shown = repr(settings)
-    for secret in ("xoxb-secret-token", "signing-secret-value", "db-password"):
+    for secret in (
+        "xoxb-secret-token",
+        "signing-secret-value",
+        "db-password",
+        "sync-authorization-value",
+    ):
         assert secret not in shown
     assert redact_url_password("postgresql://u:p@h/d") == "postgresql://u:***@h/d"
     assert redact_url_password("sqlite:///x.sqlite3") == "sqlite:///x.sqlite3"
@@ -113,6 +119,8 @@ def test_from_env_reads_the_dataclass_defaults():
         database_connect_timeout_seconds: int = 9
         lookup_rate_limit_per_hour: int = 11
         audit_retention_days: int = 13
+        sync_max_bytes: int = 17
+        sync_timeout_seconds: int = 19
 
     from_env = OtherDefaults.from_env({}, dotenv_path=None)
     for name in Settings.__dataclass_fields__:
@@ -154,3 +162,27 @@ def test_sqlite_urls_and_explicit_drivers_are_kept_as_given(given):
 def test_a_database_the_bot_does_not_support_is_a_configuration_error():
     with pytest.raises(ConfigError, match="DATABASE_URL must be a PostgreSQL or SQLite URL"):
         Settings.from_env({"DATABASE_URL": "mysql://bot:pw@db/customersdot"}, dotenv_path=None)
+
+
+def test_sync_settings_are_read_per_kind():
+    settings = Settings.from_env(
+        {
+            "SYNC_LICENSES": "https://exports.example.test/licenses.csv",
+            "SYNC_LICENSES_AUTHORIZATION": "Bearer abc123",
+            "SYNC_HOSTS": "/var/exports/hosts.jsonl",
+            "SYNC_MAX_BYTES": "1048576",
+            "SYNC_TIMEOUT_SECONDS": "5",
+        },
+        dotenv_path=None,
+    )
+    assert settings.sync_source("licenses") == (
+        "https://exports.example.test/licenses.csv",
+        "Bearer abc123",
+    )
+    assert settings.sync_source("hosts") == ("/var/exports/hosts.jsonl", None)
+    assert settings.sync_source("subscriptions") == (None, None)
+    assert settings.sync_max_bytes == 1048576 and settings.sync_timeout_seconds == 5
+    assert Settings().sync_max_bytes == 2 * 1024**3
+    for name in ("SYNC_MAX_BYTES", "SYNC_TIMEOUT_SECONDS"):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: "0"}, dotenv_path=None)

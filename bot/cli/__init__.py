@@ -2,7 +2,7 @@
 
 This module holds the parser, `main` and its one-line answer to the failures an operator can
 fix; each family of commands declares its subcommands and runs them in its own module:
-bot/cli/serve.py (serve, shell), bot/cli/store.py (import, demo, db upgrade|current),
+bot/cli/serve.py (serve, shell), bot/cli/store.py (import, demo, db upgrade|current), bot/cli/sync.py (sync, sync status),
 bot/cli/audit.py (audit export|purge), bot/cli/deploy.py (check, manifest). The tools those
 commands run live here too: shell.py (the terminal), demo.py (the demo data set),
 preflight.py (the checks) and manifest.py (the Slack app manifest).
@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from bot.command_line import cli_command
 from bot.config import ConfigError, Settings
 
-DESCRIPTION = "python -m bot <command>: serve, shell, import, demo, audit, db, check, manifest."
+DESCRIPTION = (
+    "python -m bot <command>: serve, shell, import, demo, sync, audit, db, check, manifest."
+)
 STORE_ENVIRONMENT = (
     "The store is DATABASE_URL (default sqlite:///customersdot.sqlite3; on a server "
     "postgresql://user:password@host/db)."
@@ -85,7 +87,7 @@ def subcommand(
 
 def _parser() -> argparse.ArgumentParser:
     # The families import this module's helpers: imported here, once it is whole.
-    from bot.cli import audit, deploy, serve, store
+    from bot.cli import audit, deploy, serve, store, sync
 
     parser = argparse.ArgumentParser(
         prog=cli_command(),
@@ -102,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_shell(commands)
     store.add_import(commands)
     store.add_demo(commands)
+    sync.add_sync(commands)
     audit.add_audit(commands)
     store.add_db(commands)
     deploy.add_check(commands)

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from bot.cli import main
 from bot.cli.manifest import BOT_SCOPES
 from bot.command_line import command_for
 from bot.store.db import create_store_engine
@@ -24,7 +23,7 @@ from bot.store.schema import is_up_to_date
 from tests.helpers.e2e_dataset import INITECH_EMAIL, write_dataset
 from tests.helpers.paths import ROOT
 from tests.helpers.postgres import fresh_postgres_database
-from tests.helpers.processes import run_bot
+from tests.helpers.processes import run_bot, run_main
 from tests.helpers.slack_standin import SlackStandIn
 
 
@@ -210,34 +209,12 @@ def _assert_one_line(result: subprocess.CompletedProcess[str], *expected: str) -
         assert text in lines[0], lines[0]
 
 
-def run_main(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    cwd: Path,
-    *args: str,
-    **env: str,
-) -> subprocess.CompletedProcess[str]:
-    """`python -m bot …` in this process (quicker than run_bot), same result shape."""
-    for name in list(os.environ):
-        if name.startswith(("SLACK_", "ALLOWED_", "DATABASE_", "LOG_")):
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(cwd)
-    capsys.readouterr()
-    try:
-        returncode = main(list(args))
-    except SystemExit as exit_:
-        returncode = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(["python -m bot", *args], returncode, out, err)
-
-
 STORE_COMMANDS = [
     ("db", "upgrade"),
     ("db", "current"),
     ("demo",),
     ("import", "licenses", "licenses.csv"),
+    ("sync", "status"),
     ("audit", "purge"),
     ("audit", "export", "--since", "2026-11-01", "--until", "2026-11-02"),
     ("shell",),
@@ -326,6 +303,7 @@ SUBCOMMANDS = [
     ("shell",),
     ("import",),
     ("demo",),
+    ("sync",),
     ("audit",),
     ("audit", "export"),
     ("audit", "purge"),

@@ -1,5 +1,5 @@
-"""The bot in a process of its own: `python -m bot …` as an operator runs it, and a port and a
-health check for a gunicorn a test starts."""
+"""The bot in a process of its own: `python -m bot …` as an operator runs it (or in this
+process, `run_main`), and a port and a health check for a gunicorn a test starts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from bot.cli import main
 from tests.helpers.paths import ROOT
 
 
@@ -52,3 +54,26 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) ->
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError(f"gunicorn did not become healthy:\n{log.read_text()}")
+
+
+def run_main(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    cwd: Path,
+    *args: str,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot …` in this process (quicker than run_bot), same result shape."""
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "ALLOWED_", "DATABASE_", "LOG_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    try:
+        returncode = main(list(args))
+    except SystemExit as exit_:
+        returncode = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["python -m bot", *args], returncode, out, err)

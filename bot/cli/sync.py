@@ -1,0 +1,149 @@
+"""`python -m bot sync [KIND]` and `python -m bot sync status`: fresh data from the configured
+sources without a person (issue 21); the work is bot/sync/run.py's."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.cli import STORE_ENVIRONMENT, subcommand
+from bot.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.store.importing import ImportKind
+    from bot.store.sync_state import SyncStatus
+    from bot.sync.run import Source
+
+SYNC_KINDS = ["subscriptions", "licenses", "hosts", "reconciliations"]
+STATUS = "status"
+# Another sync holds the lease: not a failure of this one's kinds, so not 1.
+EXIT_LEASE_HELD = 3
+SETTINGS_HINT = (
+    "set SYNC_SUBSCRIPTIONS, SYNC_LICENSES, SYNC_HOSTS or SYNC_RECONCILIATIONS to an https URL "
+    "or a file path (docs/configuration.md)"
+)
+
+
+def add_sync(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sync = subcommand(
+        commands,
+        "sync",
+        "fetch and import every configured export, or one kind; `status` shows the last syncs",
+        "python -m bot sync && python -m bot sync status",
+        details=(
+            f"Kinds, in this order: {', '.join(SYNC_KINDS)}. Each comes from SYNC_<KIND>: an "
+            "https URL (SYNC_<KIND>_AUTHORIZATION its Authorization header) or a file path. A "
+            "kind that fails keeps its last good data and the others still sync. Exit 0 when "
+            f"every kind synced, 1 when one failed, {EXIT_LEASE_HELD} when another sync is "
+            f"running. {STORE_ENVIRONMENT}"
+        ),
+    )
+    sync.add_argument(
+        "target",
+        nargs="?",
+        choices=[*SYNC_KINDS, STATUS],
+        help="one kind to sync, or `status`; every configured kind when left out",
+    )
+    sync.set_defaults(run=run_sync_command)
+
+
+def run_sync_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.sync.run import configured_sources
+
+    # Read (and refused when unsupported) before the store is opened or the lease taken.
+    sources = configured_sources(settings)
+    if args.target == STATUS:
+        return _status(settings, set(sources))
+    if args.target is not None:
+        chosen = {kind: source for kind, source in sources.items() if kind.value == args.target}
+        if not chosen:
+            raise ConfigError(f"SYNC_{args.target.upper()} is not set: nothing to sync")
+        sources = chosen
+    if not sources:
+        raise ConfigError(f"nothing to sync: {SETTINGS_HINT}")
+    return _sync(settings, sources)
+
+
+def _sync(settings: Settings, sources: dict[ImportKind, Source]) -> int:
+    from bot.cli.store import open_store
+    from bot.logs import configure_logging
+    from bot.store.db import make_session_factory
+    from bot.sync.run import KindResult, run_sync
+
+    # The bot's own logging: redacted lines, and httpx's INFO lines (whole URLs: a signed
+    # URL's signature) kept out.
+    configure_logging(settings)
+
+    def show(result: KindResult) -> None:
+        print(result.line, file=sys.stdout if result.succeeded else sys.stderr, flush=True)
+        for warning in result.warnings:
+            print(f"warning: {result.kind.value}: {warning}", file=sys.stderr, flush=True)
+
+    engine = open_store(settings)
+    try:
+        run = run_sync(make_session_factory(engine), sources, settings, on_result=show)
+    finally:
+        engine.dispose()
+    if not run.leased:
+        print(
+            "sync: another sync is running (it holds the sync lease); not started", file=sys.stderr
+        )
+        return EXIT_LEASE_HELD
+    if run.stopped_before is not None:
+        print(
+            f"sync: lost the sync lease to another sync; stopped before {run.stopped_before.value}",
+            file=sys.stderr,
+        )
+    return 0 if run.succeeded else 1
+
+
+def _status(settings: Settings, configured: set[ImportKind]) -> int:
+    """One line per kind; 0 when every configured kind's last attempt succeeded."""
+    from bot.cli.store import open_store
+    from bot.store.db import make_session_factory, session_scope
+    from bot.store.sync_state import sync_status
+
+    engine = open_store(settings)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            statuses = sync_status(session)
+    finally:
+        engine.dispose()
+    for status in statuses:
+        print(status_line(status, configured=status.kind in configured))
+    failing = [
+        status
+        for status in statuses
+        if status.kind in configured and status.last_outcome != "succeeded"
+    ]
+    return 1 if failing else 0
+
+
+def status_line(status: SyncStatus, *, configured: bool) -> str:
+    """`licenses: <source> · last attempt … (succeeded) · last success …, 6 rows in 0.2s`.
+    The source is as the sync recorded it, credentials already masked."""
+    parts = [f"{status.kind.value}: {status.source or '(never synced)'}"]
+    if not configured:
+        parts.append("not configured")
+    if status.last_attempt_at is not None:
+        parts.append(f"last attempt {_when(status.last_attempt_at)} ({status.last_outcome})")
+    if status.last_success_at is not None:
+        parts.append(
+            f"last success {_when(status.last_success_at)}, {status.rows or 0:,} rows"
+            f" in {_seconds(status.duration)}"
+        )
+    elif status.last_attempt_at is not None:
+        parts.append("never succeeded")
+    if status.last_outcome == "failed" and status.last_error:
+        parts.append(f"error: {status.last_error}")
+    return " · ".join(parts)
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _seconds(duration: timedelta | None) -> str:
+    return "?" if duration is None else f"{duration.total_seconds():.1f}s"

@@ -9,14 +9,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.cli import STORE_ENVIRONMENT, subcommand
-from bot.config import ConfigError, Settings
+from bot.config import SYNC_KINDS, ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.store.importing import ImportKind
     from bot.store.sync_state import SyncStatus
     from bot.sync.run import Source
 
-SYNC_KINDS = ["subscriptions", "licenses", "hosts", "reconciliations"]
 STATUS = "status"
 # Another sync holds the lease: not a failure of this one's kinds, so not 1.
 EXIT_LEASE_HELD = 3

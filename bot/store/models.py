@@ -311,6 +311,10 @@ class ImportRun(Base):
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     full: Mapped[bool] = mapped_column(Boolean, default=False)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the source itself last had this data, where it says so (a synced file's
+    # Last-Modified, a query's start): the data's age on cards. None (a file imported by hand):
+    # the import's finish is all that is known.
+    source_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_import_run_kind_finished_at", "kind", "finished_at"),)
 

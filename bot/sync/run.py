@@ -200,9 +200,11 @@ def _load(
 ) -> tuple[int | None, sync_state.Validators, tuple[str, ...]]:
     """Rows imported (None after a 304: nothing was), the validators to keep and the import's
     warnings."""
+    source_time: datetime | None
     if isinstance(source, FileSource):
         path = source.path
         validators = sync_state.Validators()
+        source_time = _modified_at(path)
     else:
         fetched = fetch_export(
             source.url,
@@ -219,10 +221,25 @@ def _load(
         validators = sync_state.Validators(
             etag=fetched.validators.etag, last_modified=fetched.validators.last_modified
         )
+        # Last-Modified when the server sends one; otherwise the import's finish is all we know.
+        source_time = fetched.validators.last_modified_at
     summary = import_file(
-        session_factory, kind, path, public_email_domains=settings.public_email_domains
+        session_factory,
+        kind,
+        path,
+        public_email_domains=settings.public_email_domains,
+        source_time=source_time,
     )
     return summary.rows, validators, summary.warnings
+
+
+def _modified_at(path: Path) -> datetime | None:
+    """The file's own time, when whatever wrote it last did; None when it cannot be read (the
+    import then says why in its own words)."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return None
 
 
 def _named_after(fetched: Path, url: str, kind: ImportKind) -> Path:

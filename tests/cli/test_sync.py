@@ -22,7 +22,7 @@ from bot.cli.sync import EXIT_LEASE_HELD
 from bot.config import Settings
 from bot.logs import QUIET_HTTP_LOGGERS, configure_logging
 from bot.store.db import create_store_engine, make_session_factory
-from bot.store.models import License, Subscription
+from bot.store.models import ImportRun, License, Subscription
 from bot.store.sync_state import acquire_lease, current_lease, sync_status
 from bot.sync import https_source
 from tests.helpers.e2e_dataset import write_dataset
@@ -42,6 +42,7 @@ class Export:
     etag: str = '"v1"'
     # A status other than 200 answers every request to the path with it.
     status: int = 200
+    last_modified: str | None = None
 
 
 @dataclass
@@ -67,7 +68,8 @@ class ExportServer:
                 elif headers.get("if-none-match") == export.etag:
                     self._answer(304, b"", {"ETag": export.etag})
                 else:
-                    self._answer(200, export.body, {"ETag": export.etag})
+                    dated = {"Last-Modified": export.last_modified} if export.last_modified else {}
+                    self._answer(200, export.body, {"ETag": export.etag, **dated})
 
             def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)
@@ -148,6 +150,19 @@ def sync(
     return run_main(monkeypatch, capsys, tmp_path, "sync", *args, DATABASE_URL=store_url, **env)
 
 
+def source_times(store_url: str) -> dict[str, datetime | None]:
+    """Each import kind's latest import's source time."""
+    engine = create_store_engine(store_url)
+    try:
+        with make_session_factory(engine)() as session:
+            runs = session.execute(
+                select(ImportRun.kind, ImportRun.source_time).order_by(ImportRun.id)
+            )
+            return dict(runs.tuples().all())
+    finally:
+        engine.dispose()
+
+
 def counts(store_url: str) -> tuple[int, int]:
     engine = create_store_engine(store_url)
     try:
@@ -199,6 +214,23 @@ def test_a_full_sync_imports_each_kind_and_a_second_one_costs_a_304(
     assert len(server.requests_to("/exports/subscriptions.csv")) == 2  # one kind only
 
 
+def test_the_data_is_as_old_as_the_exports_last_modified(
+    server, store_url, tmp_path, monkeypatch, capsys
+):
+    server.exports["/exports/licenses.csv"].last_modified = "Mon, 07 Dec 2026 06:00:00 GMT"
+    env = {
+        "SYNC_LICENSES": server.url("/exports/licenses.csv"),
+        "SYNC_SUBSCRIPTIONS": server.url("/exports/subscriptions.csv"),
+    }
+    result = sync(monkeypatch, capsys, tmp_path, store_url, **env)
+    assert result.returncode == 0, result.stderr
+    # Without a Last-Modified the import's finish is all that is known.
+    assert source_times(store_url) == {
+        "subscriptions": None,
+        "licenses": datetime(2026, 12, 7, 6, tzinfo=UTC),
+    }
+
+
 def test_a_failing_source_keeps_its_last_good_data_and_the_others_still_sync(
     server, store_url, tmp_path, monkeypatch, capsys, caplog
 ):
@@ -242,6 +274,10 @@ def test_a_local_file_source_is_imported_as_it_is(store_url, tmp_path, monkeypat
     # The import's warnings are said, the kind synced all the same.
     assert "warning: licenses: " in result.stderr and "extra admin column" in result.stderr.lower()
     assert counts(store_url)[0] > 0
+    # The file's own time is the data's.
+    assert source_times(store_url)["licenses"] == datetime.fromtimestamp(
+        export.stat().st_mtime, UTC
+    )
     export.unlink()
     missing = sync(monkeypatch, capsys, tmp_path, store_url, SYNC_LICENSES=str(export))
     assert missing.returncode == 1 and "no such file" in missing.stderr

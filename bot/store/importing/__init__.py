@@ -104,6 +104,7 @@ def import_file(
     on_progress: Callable[[int], None] | None = None,
     now: datetime | None = None,
     public_email_domains: Iterable[str] = (),
+    source_time: datetime | None = None,
 ) -> ImportSummary:
     """Import one export file in a single transaction; raise ImportFailed and change nothing on error.
 
@@ -111,11 +112,16 @@ def import_file(
     the table unless `allow_mass_delete`). `on_progress(rows_done)` is called after each batch.
     `public_email_domains`: the operator's additions to the public mail domains the customer
     rule never groups by (PUBLIC_EMAIL_DOMAINS); a change of them regroups the store.
+    `source_time`: when the source had this data (a fetched file's Last-Modified, a query's
+    start), kept as the data's age; one later than the import's finish is taken as the finish
+    (a source's clock ahead of ours must not make data look fresher than its import).
     """
     spec = spec_for(kind)
     path = Path(path)
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    if source_time is not None and source_time.tzinfo is None:
+        raise ValueError("source_time must be timezone-aware")
     records = read_records(path)
     domains = upkeep.public_email_domains(public_email_domains)
     with session_factory() as session, session.begin():
@@ -158,6 +164,7 @@ def import_file(
                 deleted=run.deleted,
                 full=full,
                 finished_at=finished_at,
+                source_time=None if source_time is None else min(source_time, finished_at),
             )
         )
     return ImportSummary(

@@ -496,6 +496,25 @@ def test_reimport_is_idempotent_and_changes_are_counted(session_factory, tmp_pat
     assert runs[0].finished_at == NOW
 
 
+def test_the_sources_own_time_is_kept_and_never_later_than_the_import(session_factory, tmp_path):
+    rows = [license_row(1)]
+    exported = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+    import_licenses(session_factory, licenses_file(tmp_path, rows))
+    import_licenses(session_factory, licenses_file(tmp_path, rows), source_time=exported)
+    # A source whose clock runs ahead of ours: its data is no fresher than its import.
+    ahead = datetime(2026, 11, 28, tzinfo=UTC)
+    import_licenses(session_factory, licenses_file(tmp_path, rows), source_time=ahead)
+    with session_factory() as session:
+        times = session.scalars(select(ImportRun.source_time).order_by(ImportRun.id)).all()
+    assert times == [None, exported, NOW]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        import_licenses(
+            session_factory,
+            licenses_file(tmp_path, rows),
+            source_time=datetime(2026, 11, 27, 9, 30),
+        )
+
+
 def test_full_import_deletes_rows_missing_from_the_file(session_factory, tmp_path):
     rows = [license_row(i, company=f"Customer {i}", **UNSUBSCRIBED) for i in range(1, 21)]
     import_licenses(session_factory, licenses_file(tmp_path, rows))

@@ -1,6 +1,7 @@
 """A loopback HTTP server serving export files as an object store does: by path, with ETags
 (a matching If-None-Match is answered 304) and, when given, Last-Modified; recording each
-request's headers."""
+request's headers. An export can also misbehave as real servers do: fail its first requests,
+redirect, declare more bytes than it sends, send gzip, stall halfway."""
 
 from __future__ import annotations
 
@@ -17,6 +18,18 @@ class Export:
     # A status other than 200 answers every request to the path with it.
     status: int = 200
     last_modified: str | None = None
+    content_type: str = "text/csv"
+    # `Content-Encoding: gzip` (the body given already compressed).
+    gzipped: bool = False
+    # Answer this many requests with a 500 first.
+    failures_first: int = 0
+    # A 302 to this URL instead of the body.
+    redirect_to: str | None = None
+    # Content-Length says this many bytes more than are sent: a body cut short.
+    missing_bytes: int = 0
+    # Send the first half of the body, then the rest only once this is set (or after a
+    # minute): a fetch held halfway, for a second sync to meet or a sync to kill.
+    held_until: threading.Event | None = None
 
 
 @dataclass
@@ -37,20 +50,38 @@ class ExportServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server.seen.append((path, headers))
                 export = server.exports.get(path, Export(status=404))
-                if export.status != 200:
+                if export.failures_first > 0:
+                    export.failures_first -= 1
+                    self._answer(500, b"busy", {})
+                elif export.status != 200:
                     self._answer(export.status, b"no", {})
+                elif export.redirect_to is not None:
+                    self._answer(302, b"", {"Location": export.redirect_to})
                 elif headers.get("if-none-match") == export.etag:
                     self._answer(304, b"", {"ETag": export.etag})
                 else:
-                    dated = {"Last-Modified": export.last_modified} if export.last_modified else {}
-                    self._answer(200, export.body, {"ETag": export.etag, **dated})
+                    self._answer(200, export.body, _headers(export), export)
 
-            def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            def _answer(
+                self,
+                status: int,
+                body: bytes,
+                headers: dict[str, str],
+                export: Export | None = None,
+            ) -> None:
+                missing = export.missing_bytes if export else 0
                 self.send_response(status)
-                for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                length = str(len(body) + missing)
+                for name, value in {**headers, "Content-Length": length}.items():
                     self.send_header(name, value)
                 self.send_header("Connection", "close")
                 self.end_headers()
+                if export is not None and export.held_until is not None:
+                    half = len(body) // 2
+                    self.wfile.write(body[:half])
+                    self.wfile.flush()
+                    export.held_until.wait(timeout=60)
+                    body = body[half:]
                 self.wfile.write(body)
                 self.close_connection = True
 
@@ -73,3 +104,12 @@ class ExportServer:
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def _headers(export: Export) -> dict[str, str]:
+    headers = {"ETag": export.etag, "Content-Type": export.content_type}
+    if export.last_modified:
+        headers["Last-Modified"] = export.last_modified
+    if export.gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return headers

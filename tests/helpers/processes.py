@@ -17,15 +17,32 @@ from bot.cli import main
 from tests.helpers.paths import ROOT
 
 
-def run_bot(
-    *args: str, database_url: str, cwd: Path, stdin: str = "", **env: str
-) -> subprocess.CompletedProcess[str]:
-    environment = {
+def bot_environment(database_url: str, **env: str) -> dict[str, str]:
+    """This process's environment without its Slack and allowlist settings, for a bot child."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALLOWED_"))},
         "DATABASE_URL": database_url,
         "PYTHONPATH": str(ROOT),
         **env,
     }
+
+
+def start_bot(*args: str, database_url: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
+    """`python -m bot …` started and left running (the caller waits for it or kills it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=bot_environment(database_url, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_bot(
+    *args: str, database_url: str, cwd: Path, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = bot_environment(database_url, **env)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.cli import STORE_ENVIRONMENT, subcommand
@@ -102,16 +102,24 @@ def _status(settings: Settings, configured: set[ImportKind]) -> int:
     """One line per kind; 0 when every configured kind's last attempt succeeded."""
     from bot.cli.store import open_store
     from bot.store.db import make_session_factory, session_scope
-    from bot.store.sync_state import sync_status
+    from bot.store.sync_state import current_lease, sync_status
+    from bot.sync.run import holder_is_gone
 
     engine = open_store(settings)
     try:
         with session_scope(make_session_factory(engine)) as session:
             statuses = sync_status(session)
+            lease = current_lease(session)
     finally:
         engine.dispose()
+    # An attempt still `running` with no live sync holding the lease was killed.
+    syncing = (
+        lease is not None
+        and lease.expires_at > datetime.now(UTC)
+        and not holder_is_gone(lease.holder)
+    )
     for status in statuses:
-        print(status_line(status, configured=status.kind in configured))
+        print(status_line(status, configured=status.kind in configured, interrupted=not syncing))
     failing = [
         status
         for status in statuses
@@ -120,14 +128,18 @@ def _status(settings: Settings, configured: set[ImportKind]) -> int:
     return 1 if failing else 0
 
 
-def status_line(status: SyncStatus, *, configured: bool) -> str:
+def status_line(status: SyncStatus, *, configured: bool, interrupted: bool = False) -> str:
     """`licenses: <source> · last attempt … (succeeded) · last success …, 6 rows in 0.2s`.
-    The source is as the sync recorded it, credentials already masked."""
+    The source is as the sync recorded it, credentials already masked. `interrupted`: no sync
+    is running now, so an attempt still `running` was killed."""
     parts = [f"{status.kind.value}: {status.source or '(never synced)'}"]
     if not configured:
         parts.append("not configured")
     if status.last_attempt_at is not None:
-        parts.append(f"last attempt {_when(status.last_attempt_at)} ({status.last_outcome})")
+        outcome: str | None = status.last_outcome
+        if outcome == "running" and interrupted:
+            outcome = "interrupted"
+        parts.append(f"last attempt {_when(status.last_attempt_at)} ({outcome})")
     if status.last_success_at is not None:
         parts.append(
             f"last success {_when(status.last_success_at)}, {status.rows or 0:,} rows"

@@ -250,11 +250,17 @@ def _checked_ttl(ttl: timedelta) -> timedelta:
 
 
 def acquire_lease(
-    session_factory: sessionmaker[Session], holder: str, *, now: datetime, ttl: timedelta
+    session_factory: sessionmaker[Session],
+    holder: str,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    replacing: str | None = None,
 ) -> bool:
     """True if `holder` now holds the sync lease until `now + ttl`: it was free, past its
-    `expires_at` (its holder was killed, or stopped renewing), or already `holder`'s (a retry
-    after a lost acknowledgement; its `acquired_at` stays). False while another holds it.
+    `expires_at` (its holder was killed, or stopped renewing), already `holder`'s (a retry
+    after a lost acknowledgement; its `acquired_at` stays), or `replacing`'s (a holder the
+    caller knows is gone). False while another holds it.
 
     One upsert decides, atomic on both engines: the primary key lets one insert win; an
     existing row is taken over only when the conflict's WHERE holds, which PostgreSQL checks on
@@ -266,7 +272,7 @@ def acquire_lease(
     expires_at = now + _checked_ttl(ttl)
     with session_scope(session_factory) as session:
         held = current_lease(session)
-    if held is not None and held.holder != holder and held.expires_at > now:
+    if held is not None and held.holder not in {holder, replacing} and held.expires_at > now:
         return False
     with session_scope(session_factory) as session:
         statement = dialect_insert(session, SyncLease).values(
@@ -282,7 +288,11 @@ def acquire_lease(
                 ),
                 "expires_at": statement.excluded.expires_at,
             },
-            where=or_(SyncLease.expires_at <= now, SyncLease.holder == holder),
+            where=or_(
+                SyncLease.expires_at <= now,
+                SyncLease.holder == holder,
+                *([SyncLease.holder == replacing] if replacing is not None else []),
+            ),
         ).returning(SyncLease.holder)
         return session.execute(take).first() is not None
 

@@ -124,9 +124,52 @@ class SyncRun:
 
 
 def lease_holder() -> str:
-    """host:pid:random, clipped to fit the lease's column (the random part keeps it unique)."""
-    tail = f":{os.getpid()}:{secrets.token_hex(4)}"
+    """host:process space:pid:random, the host clipped to fit the lease's column (the random
+    part keeps it unique). The process space says which pids the pid is one of, so that
+    holder_is_gone can tell a killed sync on this machine."""
+    tail = f":{process_space()}:{os.getpid()}:{secrets.token_hex(4)}"
     return socket.gethostname()[: sync_state.HOLDER_WIDTH - len(tail)] + tail
+
+
+def process_space() -> str:
+    """This boot's id and this pid namespace's (Linux): two processes with the same value see
+    the same pids. Empty where unknown (another OS): then no holder is ever taken for gone."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{boot[:12]}.{namespace}"
+
+
+def holder_is_gone(holder: str) -> bool:
+    """True when `holder` (lease_holder()'s) was a process this one can see that no longer
+    runs: same host and process space, and its pid is free or is this process's own (a
+    restarted container's first process gets the pid its previous life had), or the same host
+    and pid namespace since rebooted. A holder elsewhere, in another container sharing the
+    hostname, or unreadable, is not known to be gone: its lease is left to expire."""
+    try:
+        host, space, pid_text, _ = holder.rsplit(":", 3)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    here = process_space()
+    # lease_holder() clips a long hostname: this machine's name starts with what was kept.
+    if not host or not here or not socket.gethostname().startswith(host) or pid <= 0:
+        return False
+    boot, _, namespace = space.partition(".")
+    this_boot, _, this_namespace = here.partition(".")
+    if namespace != this_namespace:
+        return False
+    if boot != this_boot or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: another user's live process
+        return False
+    return False
 
 
 def run_sync(
@@ -141,7 +184,17 @@ def run_sync(
     happened."""
     holder = holder or lease_holder()
     if not sync_state.acquire_lease(session_factory, holder, now=_now(), ttl=LEASE_TTL):
-        return SyncRun(leased=False)
+        with session_scope(session_factory) as session:
+            held = sync_state.current_lease(session)
+        # A sync killed on this machine need not block the next for the lease's hour.
+        if (
+            held is None
+            or not holder_is_gone(held.holder)
+            or not sync_state.acquire_lease(
+                session_factory, holder, now=_now(), ttl=LEASE_TTL, replacing=held.holder
+            )
+        ):
+            return SyncRun(leased=False)
     results: list[KindResult] = []
     try:
         for index, (kind, source) in enumerate(sources.items()):

@@ -286,6 +286,18 @@ def test_an_expired_lease_nobody_took_is_still_its_holders(
     assert not acquire_lease(session_factory, "worker-b", now=T0 + 3 * TTL, ttl=TTL)
 
 
+def test_a_lease_whose_holder_is_known_gone_is_taken_over_before_it_expires(
+    session_factory: sessionmaker[Session],
+) -> None:
+    assert acquire_lease(session_factory, "killed", now=T0, ttl=TTL)
+    # Naming another holder as gone takes nothing from this one.
+    assert not acquire_lease(session_factory, "next", now=T0, ttl=TTL, replacing="someone")
+    assert acquire_lease(session_factory, "next", now=T0 + TTL / 4, ttl=TTL, replacing="killed")
+    with session_factory() as session:
+        assert current_lease(session) == Lease("next", T0 + TTL / 4, T0 + TTL / 4 + TTL)
+    assert not renew_lease(session_factory, "killed", now=T0 + TTL / 2, ttl=TTL)
+
+
 def test_only_its_holder_releases_the_lease(session_factory: sessionmaker[Session]) -> None:
     assert acquire_lease(session_factory, "worker-a", now=T0, ttl=TTL)
     assert not release_lease(session_factory, "worker-b")

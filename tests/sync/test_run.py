@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.config import Settings
 from bot.store.importing import ImportKind
 from bot.store.sync_state import acquire_lease, current_lease, release_lease, sync_status
-from bot.sync.run import FileSource, KindResult, run_sync
+from bot.sync import run
+from bot.sync.run import FileSource, KindResult, holder_is_gone, lease_holder, run_sync
 from tests.helpers.paths import ROOT
 
 DATA = ROOT / "tests" / "data"
@@ -43,3 +49,34 @@ def test_a_sync_that_lost_its_lease_stops_before_the_next_kind(session_factory, 
         assert lease is not None and lease.holder == other
         licenses = next(s for s in sync_status(session) if s.kind is ImportKind.LICENSES)
         assert licenses.last_attempt_at is None
+
+
+def _holder(pid: int, *, host: str | None = None, space: str | None = None) -> str:
+    host = socket.gethostname() if host is None else host
+    space = run.process_space() if space is None else space
+    return f"{host}:{space}:{pid}:0a1b2c3d"
+
+
+@pytest.mark.skipif(not run.process_space(), reason="process spaces are read from Linux's /proc")
+def test_a_holder_is_gone_only_when_this_machine_can_see_its_process_is():
+    child = subprocess.Popen(["true"])
+    child.wait()  # reaped: its pid is free
+    dead_pid = child.pid
+    assert holder_is_gone(_holder(dead_pid))
+    # A restarted container's first process has the pid its previous life had.
+    assert holder_is_gone(_holder(os.getpid()))
+    assert not holder_is_gone(_holder(os.getppid()))  # alive
+    assert not holder_is_gone(_holder(dead_pid, host="another-host"))
+    boot, _, namespace = run.process_space().partition(".")
+    # Another pid namespace (a container sharing the hostname): its pids are not ours to check.
+    assert not holder_is_gone(_holder(dead_pid, space=f"{boot}.1"))
+    # This namespace, since rebooted: every process of it is gone.
+    assert holder_is_gone(_holder(os.getppid(), space=f"000000000000.{namespace}"))
+    for unreadable in ("", "other-host:1:abcd", "x:y:z:w", _holder(0), _holder(-1)):
+        assert not holder_is_gone(unreadable)
+    assert lease_holder().rsplit(":", 3)[1:3] == [run.process_space(), str(os.getpid())]
+
+
+def test_a_holder_from_a_machine_without_process_spaces_is_never_taken_for_gone(monkeypatch):
+    monkeypatch.setattr(run, "process_space", lambda: "")
+    assert not holder_is_gone(f"{socket.gethostname()}::{os.getpid()}:0a1b2c3d")

@@ -360,7 +360,9 @@ class _Fetch:
                 f"the body stopped after {received} bytes (no data for {self.timeout_seconds:g} s)"
             ) from None
         except httpx.TransportError:
-            raise _Transient(_cut_short(received, expected)) from None
+            # The transport may hold back the last bytes it read when it fails: `received`
+            # is a floor, so the line does not claim a count.
+            raise _Transient(_cut_short(None, expected)) from None
         # httpx's HTTP/1.1 parser already fails on a connection closed early; this holds
         # whatever the transport.
         if expected is not None and received < expected:
@@ -478,7 +480,11 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(value) if value is not None and value.strip().isdigit() else None
 
 
-def _cut_short(received: int, expected: int | None) -> str:
+def _cut_short(received: int | None, expected: int | None) -> str:
+    """`received` None: not known exactly."""
+    if received is None:
+        declared = "" if expected is None else f" (it declared {expected} bytes)"
+        return f"the body was cut short: the connection closed before its end{declared}"
     if expected is None:
         return f"the body was cut short: the connection closed after {received} bytes"
     return f"the body was cut short: {received} of {expected} bytes arrived"

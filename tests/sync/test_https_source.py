@@ -298,7 +298,8 @@ def test_a_body_cut_short_fails_and_leaves_no_file(
     url = server.script("/x.csv", Reply(200, body=body, send=40))
     message = fetch_error(url, tmp_path, sleeps, max_tries=2)
     assert message.startswith(f"{url}: gave up after 2 tries: the body was cut short: ")
-    assert message.endswith(f" of {len(body)} bytes arrived")
+    # Said without a count of what arrived: the transport may have held some back.
+    assert message.endswith(f"closed before its end (it declared {len(body)} bytes)")
     assert len(server.seen) == 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -51,6 +52,19 @@ def _parse_int(name: str, raw: str | None, default: int, minimum: int = 0) -> in
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _parse_positive_float(name: str, raw: str | None, default: float) -> float:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    # float() takes "nan" and "inf": neither is an age anything could pass.
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number, not {raw!r}")
     return value
 
 
@@ -172,6 +186,9 @@ class Settings:
     sync_max_bytes: int = 2 * 1024**3
     # Each connect and each read of a fetch; the retries have a budget of their own.
     sync_timeout_seconds: int = 30
+    # Data of a kind older than this (from its source's own time where it has one) is stale:
+    # cards and App Home say so first, and `python -m bot check` fails on a synced kind.
+    stale_after_hours: float = 26.0
 
     @classmethod
     def from_env(
@@ -296,6 +313,9 @@ class Settings:
                 defaults.sync_timeout_seconds,
                 1,
             ),
+            stale_after_hours=_parse_positive_float(
+                "STALE_AFTER_HOURS", get("STALE_AFTER_HOURS"), defaults.stale_after_hours
+            ),
         )
         if serving:
             settings.check_organisations()
@@ -308,6 +328,11 @@ class Settings:
         source: str | None = getattr(self, f"sync_{kind}")
         authorization: str | None = getattr(self, f"sync_{kind}_authorization")
         return source, authorization
+
+    @property
+    def synced_kinds(self) -> frozenset[str]:
+        """The import kinds with a configured sync source (SYNC_<KIND> set)."""
+        return frozenset(kind for kind in SYNC_KINDS if self.sync_source(kind)[0])
 
     @property
     def oauth_enabled(self) -> bool:

@@ -186,3 +186,19 @@ def test_sync_settings_are_read_per_kind():
     for name in ("SYNC_MAX_BYTES", "SYNC_TIMEOUT_SECONDS"):
         with pytest.raises(ConfigError, match=name):
             Settings.from_env({name: "0"}, dotenv_path=None)
+
+
+def test_stale_after_hours_takes_fractions_and_refuses_what_is_no_positive_number():
+    assert Settings().stale_after_hours == 26
+    settings = Settings.from_env({"STALE_AFTER_HOURS": " 1.5 "}, dotenv_path=None)
+    assert settings.stale_after_hours == 1.5
+    for raw in ("0", "-2", "soon", "nan", "inf"):
+        with pytest.raises(ConfigError, match="STALE_AFTER_HOURS"):
+            Settings.from_env({"STALE_AFTER_HOURS": raw}, dotenv_path=None)
+
+
+def test_synced_kinds_are_those_with_a_source():
+    settings = Settings.from_env(
+        {"SYNC_LICENSES": "/var/exports/licenses.csv", "SYNC_HOSTS": ""}, dotenv_path=None
+    )
+    assert settings.synced_kinds == frozenset({"licenses"})

@@ -63,6 +63,7 @@ PICK_LIST_BLOCK_PREFIX = "pick:"
 PICK_MORE_BLOCK = "pick_more"
 ALSO_MATCHING_BLOCK_PREFIX = "also:"  # customers offered beside a card (bot.views.pick_list)
 FOOTER_BLOCK = "card_footer"
+STALE_BLOCK = "data_stale"  # a card's first lines when its data is older than STALE_AFTER_HOURS
 
 
 def link_action_id(name: str) -> str:

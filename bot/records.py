@@ -7,6 +7,7 @@ no Slack client. Frozen dataclasses keep them hashable and obviously side-effect
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -206,7 +207,9 @@ class CustomerLicenses:
     customer: CustomerRecord
     overview: LicenseOverview
     hosts_by_license: dict[int, tuple[HostRecord, ...]] = field(default_factory=dict)
-    data_as_of: datetime | None = None
+    # The data time of each import kind the card shows (bot/freshness.py; None or missing:
+    # never imported).
+    data_times: Mapping[str, datetime | None] = field(default_factory=dict)
     today: date | None = None  # the date the standings were computed for (UTC)
     # Sent to its company domains, filed under other customers: "also sent to @domain".
     same_domain: tuple[SameDomainLicense, ...] = ()
@@ -239,7 +242,7 @@ class ReconciliationRecord:
 class CustomerReconciliations:
     customer: CustomerRecord
     reconciliations: tuple[ReconciliationRecord, ...]  # newest first
-    data_as_of: datetime | None = None
+    data_times: Mapping[str, datetime | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.lookups import LookupService
 from bot.config import Settings
+from bot.freshness import FreshnessRule
 from bot.links import Links
 from bot.slack.client import create_web_client
 from bot.slack.installation_store import EncryptedInstallationStore, build_installation_store
@@ -59,6 +60,7 @@ def build_services(
         show_contact_emails_in_channels=settings.show_contact_emails_in_channels,
         clock=clock,
         rate_limit_per_hour=settings.lookup_rate_limit_per_hour,
+        freshness=FreshnessRule.from_settings(settings),
     )
     services = Services(settings, engine, session_factory, links, lookups)
     return with_oauth_parts(settings, services) if settings.oauth_enabled else services

@@ -18,6 +18,7 @@ from bot.answers.home import HomeAnswers
 from bot.answers.selection import CustomerSelections
 from bot.answers.slash import SlashAnswers
 from bot.answers.unfurl_cards import UnfurlCards
+from bot.freshness import FreshnessRule
 from bot.links import Links
 
 
@@ -30,18 +31,26 @@ class LookupService:
         show_contact_emails_in_channels: bool = False,
         clock: Callable[[], datetime] | None = None,
         rate_limit_per_hour: int,
+        freshness: FreshnessRule | None = None,
     ) -> None:
         self.audited = AuditedTransaction(
             session_factory, clock=clock, rate_limit_per_hour=rate_limit_per_hour
         )
+        freshness = freshness or FreshnessRule()
         self.slash = SlashAnswers(
-            self.audited, links, show_contact_emails_in_channels=show_contact_emails_in_channels
+            self.audited,
+            links,
+            show_contact_emails_in_channels=show_contact_emails_in_channels,
+            freshness=freshness,
         )
         self.unfurl_cards = UnfurlCards(
-            self.audited, links, show_contact_emails_in_channels=show_contact_emails_in_channels
+            self.audited,
+            links,
+            show_contact_emails_in_channels=show_contact_emails_in_channels,
+            freshness=freshness,
         )
         self.selections = CustomerSelections(self.audited)
-        self.home = HomeAnswers(session_factory)
+        self.home = HomeAnswers(session_factory, clock=self.audited.clock, freshness=freshness)
         # What the listeners call, each one use case's.
         self.answer_query = self.slash.answer_query
         self.answer_more_matches = self.slash.answer_more_matches

@@ -4,7 +4,9 @@ card's full license history. Each goes through the audited transaction (bot/answ
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session
@@ -13,10 +15,13 @@ from bot import ids
 from bot.answers.audited import Answer, AuditedTransaction, Requester
 from bot.answers.redaction import Audience, redaction_for
 from bot.answers.selection import resolve_customer_key
+from bot.freshness import Freshness, FreshnessRule
 from bot.links import Links
 from bot.outcomes import Outcome
 from bot.search import CHOICES_SHOWN, QueryKind, SearchResult, find_customers
 from bot.store.queries import (
+    LICENSE_CARD_KINDS,
+    RECON_CARD_KINDS,
     latest_import_at,
     load_customer_licenses,
     load_customer_reconciliations,
@@ -66,10 +71,12 @@ class SlashAnswers:
         links: Links,
         *,
         show_contact_emails_in_channels: bool = False,
+        freshness: FreshnessRule | None = None,
     ) -> None:
         self._audited = audited
         self._links = links
         self._show_emails_in_channels = show_contact_emails_in_channels
+        self._freshness = freshness or FreshnessRule()
 
     def answer_query(
         self, command: str, text: str, requester: Requester, *, offset: int = 0
@@ -116,6 +123,7 @@ class SlashAnswers:
             message = build_license_history(
                 redaction.licenses(licenses),
                 self._links,
+                freshness=self._judge(licenses.data_times, LICENSE_CARD_KINDS),
                 include_contact_emails=redaction.shows_contact_emails,
                 offset=offset,
             )
@@ -232,7 +240,11 @@ class SlashAnswers:
             reconciliations = load_customer_reconciliations(session, customer_key)
             if reconciliations is None:
                 return Answer(build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
-            message = build_recon_card(redaction.reconciliations(reconciliations), self._links)
+            message = build_recon_card(
+                redaction.reconciliations(reconciliations),
+                self._links,
+                freshness=self._judge(reconciliations.data_times, RECON_CARD_KINDS),
+            )
             return Answer(message, Outcome.OK, len(reconciliations.reconciliations))
         licenses = load_customer_licenses(session, customer_key, today=self._audited.today())
         if licenses is None:
@@ -240,6 +252,7 @@ class SlashAnswers:
         message = build_license_card(
             redaction.licenses(licenses),
             self._links,
+            freshness=self._judge(licenses.data_times, LICENSE_CARD_KINDS),
             include_contact_emails=redaction.shows_contact_emails,
             shareable=(not to_conversation) if shareable is None else shareable,
             shared_by_user_id=shared_by if to_conversation else None,
@@ -249,6 +262,10 @@ class SlashAnswers:
             note=redaction.text(note),
         )
         return Answer(message, Outcome.OK, licenses.overview.license_count)
+
+    def _judge(self, data_times: Mapping[str, datetime | None], kinds: Sequence[str]) -> Freshness:
+        """How old the card's kinds are now, by the answer's own clock."""
+        return self._freshness.judge(data_times, kinds, now=self._audited.clock())
 
 
 def _told_unsent_email(answer: Answer, result: SearchResult, *, customer_count: int) -> Answer:

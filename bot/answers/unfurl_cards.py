@@ -11,12 +11,14 @@ from sqlalchemy.orm import Session
 
 from bot.answers.audited import Answer, AuditedTransaction, Requester
 from bot.answers.redaction import Audience, Redaction, redaction_for
+from bot.freshness import FreshnessRule
 from bot.links import Links
 from bot.outcomes import Outcome
 from bot.store.queries import (
-    RECONCILIATIONS_IMPORT,
+    LICENSE_CARD_KINDS,
+    RECON_CARD_KINDS,
     customer_key_of_license,
-    latest_import_at,
+    data_times,
     load_customer_licenses,
     load_reconciliation,
 )
@@ -35,9 +37,11 @@ class UnfurlCards:
         links: Links,
         *,
         show_contact_emails_in_channels: bool = False,
+        freshness: FreshnessRule | None = None,
     ) -> None:
         self._audited = audited
         self._links = links
+        self._freshness = freshness or FreshnessRule()
         self._redaction: Redaction = redaction_for(
             Audience.CONVERSATION, show_contact_emails_in_channels=show_contact_emails_in_channels
         )
@@ -75,6 +79,9 @@ class UnfurlCards:
             self._redaction.licenses(licenses),
             license_id,
             self._links,
+            freshness=self._freshness.judge(
+                licenses.data_times, LICENSE_CARD_KINDS, now=self._audited.clock()
+            ),
             include_contact_emails=self._redaction.shows_contact_emails,
         )
         return Answer(message, Outcome.OK, 1)
@@ -86,6 +93,8 @@ class UnfurlCards:
         message = build_recon_unfurl(
             self._redaction.reconciliation(record),
             self._links,
-            data_as_of=latest_import_at(session, RECONCILIATIONS_IMPORT),
+            freshness=self._freshness.judge(
+                data_times(session), RECON_CARD_KINDS, now=self._audited.clock()
+            ),
         )
         return Answer(message, Outcome.OK, 1)

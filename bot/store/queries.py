@@ -14,7 +14,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Label,
     Row,
+    Select,
     bindparam,
     case,
     exists,
@@ -58,13 +60,32 @@ from bot.store.models import (
 # ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts|...}).
 LICENSES_IMPORT = "licenses"
 RECONCILIATIONS_IMPORT = "reconciliations"
+SUBSCRIPTIONS_IMPORT = "subscriptions"
+HOSTS_IMPORT = "hosts"
+IMPORT_KINDS = (LICENSES_IMPORT, SUBSCRIPTIONS_IMPORT, HOSTS_IMPORT, RECONCILIATIONS_IMPORT)
+# The kinds each card shows, whose ages it says (bot/freshness.py), in the order it says them:
+# the license card's licenses, their subscriptions and the usage pings of its servers.
+LICENSE_CARD_KINDS = (LICENSES_IMPORT, SUBSCRIPTIONS_IMPORT, HOSTS_IMPORT)
+RECON_CARD_KINDS = (RECONCILIATIONS_IMPORT,)
 
 
 def latest_import_at(session: Session, kind: str | None = None) -> datetime | None:
-    """When the latest import (of `kind`, or of any kind) finished: the cards' "data as of"."""
+    """When the latest import (of `kind`, or of any kind) finished: whether the store holds
+    any data at all."""
     if kind is None:
         return session.connection().scalar(_LATEST_IMPORT_AT)
     return session.connection().scalar(_LATEST_IMPORT_OF_KIND_AT, {"kind": kind})
+
+
+def data_times(session: Session) -> dict[str, datetime | None]:
+    """Each import kind's data time (None: never imported): its latest import's source time,
+    else that import's finish. One statement, an index lookup per kind."""
+    row = session.connection().execute(_DATA_TIMES).one()
+    return _data_times_of(row, IMPORT_KINDS)
+
+
+def _data_times_of(row: Row[*tuple[Any, ...]], kinds: Sequence[str]) -> dict[str, datetime | None]:
+    return {kind: row._mapping[_data_time_label(kind)] for kind in kinds}
 
 
 def load_customer_licenses(
@@ -75,7 +96,7 @@ def load_customer_licenses(
     # rebuilding, cache-keying and ORM-loading its three statements cost more than running
     # them. Plain rows: the records are built from them straight away.
     connection = session.connection()
-    customer = _customer_with_data_as_of(session, customer_key, LICENSES_IMPORT)
+    customer = _customer_with_data_times(session, customer_key, _CUSTOMER_FOR_LICENSE_CARD)
     if customer is None:
         return None
     params = {"customer_key": customer.key}
@@ -91,7 +112,7 @@ def load_customer_licenses(
         customer=customer_record(customer),
         overview=summarise_licenses(licenses, today, hosts_by_license),
         hosts_by_license=hosts_by_license,
-        data_as_of=customer.data_as_of,
+        data_times=_data_times_of(customer, LICENSE_CARD_KINDS),
         today=today,
         same_domain=_same_domain_licenses(
             session, customer.key, {row.company_domain for row in license_rows} - {None}
@@ -135,7 +156,7 @@ def load_customer_reconciliations(
     Which customer a reconciliation belongs to is the customer rule's (bot.store.customers),
     kept in `reconciliation.customer_key` by every import.
     """
-    customer = _customer_with_data_as_of(session, customer_key, RECONCILIATIONS_IMPORT)
+    customer = _customer_with_data_times(session, customer_key, _CUSTOMER_FOR_RECON_CARD)
     if customer is None:
         return None
     rows = session.connection().execute(
@@ -144,28 +165,24 @@ def load_customer_reconciliations(
     return CustomerReconciliations(
         customer=customer_record(customer),
         reconciliations=tuple(reconciliation_record(row) for row in rows),
-        data_as_of=customer.data_as_of,
+        data_times=_data_times_of(customer, RECON_CARD_KINDS),
     )
 
 
-def _customer_with_data_as_of(
-    session: Session, customer_key: str, kind: str
+def _customer_with_data_times(
+    session: Session, customer_key: str, statement: Select[*tuple[Any, ...]]
 ) -> Row[*tuple[Any, ...]] | None:
-    """The customer row with its data-as-of; a key that no longer names a customer (an old
-    button, App Home entry or unfurl, made before an import regrouped the customers) is
-    followed to the customer it became, if exactly one."""
+    """The customer row with the data times of its card's kinds; a key that no longer names a
+    customer (an old button, App Home entry or unfurl, made before an import regrouped the
+    customers) is followed to the customer it became, if exactly one."""
     connection = session.connection()
-    customer = connection.execute(
-        _CUSTOMER_WITH_DATA_AS_OF, {"customer_key": customer_key, "kind": kind}
-    ).first()
+    customer = connection.execute(statement, {"customer_key": customer_key}).first()
     if customer is not None:
         return customer
     current = current_customer_key(session, customer_key)
     if current is None or current == customer_key:
         return None
-    return connection.execute(
-        _CUSTOMER_WITH_DATA_AS_OF, {"customer_key": current, "kind": kind}
-    ).first()
+    return connection.execute(statement, {"customer_key": current}).first()
 
 
 def current_customer_key(session: Session, old_key: str) -> str | None:
@@ -328,11 +345,35 @@ CUSTOMER_COLUMNS = (
 # The lookup path's statements, built once with bound parameters (see load_customer_licenses).
 _LATEST_IMPORT_AT = select(func.max(ImportRun.finished_at))
 _LATEST_IMPORT_OF_KIND_AT = _LATEST_IMPORT_AT.where(ImportRun.kind == bindparam("kind"))
-# The card's "data as of" rides along with the customer: one round trip fewer per card.
-_CUSTOMER_WITH_DATA_AS_OF = select(
+
+
+def _data_time_label(kind: str) -> str:
+    return f"data_time_{kind}"
+
+
+def _data_time(kind: str) -> Label[datetime]:
+    """A kind's data time: its latest import's (by finish, then id) source time, else that
+    import's finish; an index lookup (import_run's kind, finished_at)."""
+    latest = (
+        select(func.coalesce(ImportRun.source_time, ImportRun.finished_at))
+        .where(ImportRun.kind == kind)
+        .order_by(ImportRun.finished_at.desc(), ImportRun.id.desc())
+        .limit(1)
+    )
+    return latest.scalar_subquery().label(_data_time_label(kind))
+
+
+_DATA_TIMES = select(*(_data_time(kind) for kind in IMPORT_KINDS))
+# The card's data times ride along with the customer: one round trip fewer per card.
+_CUSTOMER_FOR_LICENSE_CARD = select(
     *CUSTOMER_COLUMNS,
     Customer.search_key,
-    _LATEST_IMPORT_OF_KIND_AT.scalar_subquery().label("data_as_of"),
+    *(_data_time(kind) for kind in LICENSE_CARD_KINDS),
+).where(Customer.key == bindparam("customer_key"))
+_CUSTOMER_FOR_RECON_CARD = select(
+    *CUSTOMER_COLUMNS,
+    Customer.search_key,
+    *(_data_time(kind) for kind in RECON_CARD_KINDS),
 ).where(Customer.key == bindparam("customer_key"))
 _LICENSES_OF_CUSTOMER = (
     select(

@@ -1,5 +1,5 @@
 """The low-level pieces every Block Kit card is built from: Slack's limits, `CardMessage`,
-text safety, words for values, and the shared section/context/header/footer helpers.
+text safety, words for values, and the shared section/context/header helpers.
 
 Pure: plain values in, `slack_sdk.models.blocks` objects out; no session, no client, no clock.
 Everything that comes from a user's query or from imported data reaches Slack through
@@ -323,15 +323,6 @@ def context_block(*texts: str, block_id: str | None = None) -> ContextBlock:
 
 def section_block(text: str) -> SectionBlock:
     return SectionBlock(text=mrkdwn(truncate(text, SECTION_TEXT_MAX)))
-
-
-def footer_block(data_as_of: datetime | None) -> ContextBlock:
-    words = (
-        f"Data as of {format_timestamp(data_as_of)}"
-        if data_as_of is not None
-        else "No import recorded yet"
-    )
-    return context_block(words, block_id=ids.FOOTER_BLOCK)
 
 
 def url_button(text: str, url: str, name: str) -> ButtonElement:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -35,6 +34,7 @@ from bot.access import (
     RULE_USERGROUP_PREFIX,
     AccessDecision,
 )
+from bot.freshness import Freshness
 from bot.outcomes import RefusalReason
 from bot.store.audit import RecentLookup
 from bot.views.blocks import (
@@ -47,6 +47,7 @@ from bot.views.blocks import (
     format_timestamp,
     read_button_json,
 )
+from bot.views.freshness import freshness_footer, stale_blocks
 from bot.views.notices import build_refusal
 from bot.views.refusals import access_can_be_requested
 
@@ -74,7 +75,8 @@ class HomeFacts:
     """What App Home needs from the store for an allowed user."""
 
     recent: tuple[RecentLookup, ...]  # newest first, from the audit table
-    data_as_of: datetime | None
+    # Every import kind's age when the Home was read (bot/freshness.py); None: unknown.
+    freshness: Freshness | None
     store_available: bool = True
 
 
@@ -185,8 +187,11 @@ def build_home_view(
     if access is None or not access.allowed:
         return View(type="home", blocks=[header, *_refused_blocks(access, access_request_url)])
 
+    available = facts is not None and facts.store_available
+    freshness = facts.freshness if facts is not None and available else None
     blocks: list[Block] = [
         header,
+        *(stale_blocks(freshness) if freshness is not None else ()),
         SectionBlock(
             text=_mrkdwn(
                 f"✅ *You can look up customer licenses*: {rule_words(access.rule, access.email)}."
@@ -211,12 +216,15 @@ def build_home_view(
         )
     else:
         blocks.extend(_recent_lookup_blocks(facts.recent))
-        freshness = (
-            f"Data as of {format_timestamp(facts.data_as_of)}"
-            if facts.data_as_of is not None
-            else "No export has been imported yet."
-        )
-        blocks.append(ContextBlock(block_id=ids.FOOTER_BLOCK, elements=[_mrkdwn(freshness)]))
+        if freshness is not None and any(kind.as_of for kind in freshness.kinds):
+            blocks.append(freshness_footer(freshness))
+        else:
+            blocks.append(
+                ContextBlock(
+                    block_id=ids.FOOTER_BLOCK,
+                    elements=[_mrkdwn("No export has been imported yet.")],
+                )
+            )
     return View(type="home", blocks=blocks[:HOME_BLOCKS_MAX])
 
 

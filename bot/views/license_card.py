@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import ids
+from bot.freshness import Freshness
 from bot.licensing import customer_standing, is_recent
 from bot.links import Links
 from bot.names import company_search_key
@@ -57,7 +58,6 @@ from bot.views.blocks import (
     context_block,
     escape_text,
     fallback_text,
-    footer_block,
     format_date,
     format_timestamp,
     header_block,
@@ -77,6 +77,7 @@ from bot.views.blocks import (
     url_button,
     usable_id,
 )
+from bot.views.freshness import freshness_footer, stale_blocks, stale_fallback
 
 # Subscriptions shown in full (current license, seats in use, servers, links); the others are
 # one line each, and all of them are in "Show all licenses".
@@ -676,6 +677,7 @@ def build_license_card(
     data: CustomerLicenses,
     links: Links,
     *,
+    freshness: Freshness,
     include_contact_emails: bool,
     shareable: bool = True,
     shared_by_user_id: str | None = None,
@@ -691,7 +693,8 @@ def build_license_card(
     `featured_license_id` (a license of the customer's: a deal thread's, or the one a query
     named) is shown first; `note` is the poster's words, under the header. A license's internal
     `notes` show under it when its record carries them: the redaction rule
-    (bot/answers/redaction.py) leaves them only in the requester's records.
+    (bot/answers/redaction.py) leaves them only in the requester's records. `freshness`: the
+    age of its licenses, subscriptions and usage pings (a stale kind said under the header).
     """
     today = today or data.today or datetime.now(UTC).date()
     overview = data.overview
@@ -699,7 +702,9 @@ def build_license_card(
     name = escape_text(customer.name, NAME_MAX)
     emails = include_contact_emails
 
-    blocks: list[Block] = [header_block(customer.name), context_block(_counts_line(data, links))]
+    blocks: list[Block] = [header_block(customer.name)]
+    blocks += stale_blocks(freshness)
+    blocks.append(context_block(_counts_line(data, links)))
     if shared_by_user_id:
         blocks.append(context_block(_shared_by(shared_by_user_id)))
     note_section = _note_section(note) if note else None
@@ -785,10 +790,9 @@ def build_license_card(
     actions = _card_actions(customer.key, shareable=shareable, has_more=hidden > 0)
     if actions is not None:
         blocks.append(actions)
-    blocks.append(footer_block(data.data_as_of))
-    return CardMessage(
-        text=fallback_text(_fallback(name, overview, standing, today)), blocks=blocks
-    )
+    blocks.append(freshness_footer(freshness))
+    fallback = stale_fallback(freshness, _fallback(name, overview, standing, today))
+    return CardMessage(text=fallback_text(fallback), blocks=blocks)
 
 
 def _fallback(name: str, overview: LicenseOverview, standing: CustomerStanding, today: date) -> str:
@@ -816,6 +820,7 @@ def build_license_history(
     data: CustomerLicenses,
     links: Links,
     *,
+    freshness: Freshness,
     include_contact_emails: bool,
     offset: int = 0,
 ) -> CardMessage:
@@ -840,15 +845,17 @@ def build_license_history(
     lines = [intro, *_with_headings(page)]
     if not page:
         lines.append("No more licenses.")
-    blocks: list[Block] = [section_block(text) for text in pack_lines(lines)]
+    blocks: list[Block] = stale_blocks(freshness)
+    blocks += [section_block(text) for text in pack_lines(lines)]
     following = offset + HISTORY_PAGE_LINES
     if following < total:
         button = _history_button(data.customer.key, following, "Show more")
         blocks.append(context_block(f"{plural(total - following, 'more license')} after these."))
         if button is not None:
             blocks.append(ActionsBlock(block_id=ids.HISTORY_MORE_BLOCK, elements=[button]))
-    blocks.append(footer_block(data.data_as_of))
-    return CardMessage(text=fallback_text(f"{name}: {plural(total, 'license')}"), blocks=blocks)
+    blocks.append(freshness_footer(freshness))
+    fallback = stale_fallback(freshness, f"{name}: {plural(total, 'license')}")
+    return CardMessage(text=fallback_text(fallback), blocks=blocks)
 
 
 # ---- the unfurl --------------------------------------------------------------------------------
@@ -874,6 +881,7 @@ def build_license_unfurl(
     license_id: int,
     links: Links,
     *,
+    freshness: Freshness,
     include_contact_emails: bool,
     today: date | None = None,
 ) -> CardMessage:
@@ -895,8 +903,13 @@ def build_license_unfurl(
     if featured is None:
         # The link names a license the store no longer files under this customer.
         text = f"*{name}*\nLicense #{int(license_id)} is not in the license store."
-        blocks: list[Block] = [section_block(text), footer_block(data.data_as_of)]
-        return CardMessage(text=fallback_text(f"{name}: license #{int(license_id)}"), blocks=blocks)
+        blocks: list[Block] = [
+            *stale_blocks(freshness),
+            section_block(text),
+            freshness_footer(freshness),
+        ]
+        fallback = stale_fallback(freshness, f"{name}: license #{int(license_id)}")
+        return CardMessage(text=fallback_text(fallback), blocks=blocks)
 
     license = featured.license
     summary = _summary(featured, today)
@@ -907,7 +920,8 @@ def build_license_unfurl(
     if license.license_type:
         fields.insert(0, f"*Type*\n{escape_text(license_type_label(license.license_type), 40)}")
     fields += _delivery_fields(license, include_contact_emails=include_contact_emails)
-    blocks = [SectionBlock(text=mrkdwn(text), fields=[mrkdwn(field) for field in fields])]
+    blocks = stale_blocks(freshness)
+    blocks.append(SectionBlock(text=mrkdwn(text), fields=[mrkdwn(field) for field in fields]))
 
     context: list[str] = []
     subscription = subscription_of(overview, license.id)
@@ -923,5 +937,7 @@ def build_license_unfurl(
     counts = license_counts_words(overview.paid_count, len(overview.trials))
     context.append(f"{name}: {counts} · {standing}")
     blocks.append(context_block(*context))
-    blocks.append(footer_block(data.data_as_of))
-    return CardMessage(text=fallback_text(f"{name}: {summary}"), blocks=blocks)
+    blocks.append(freshness_footer(freshness))
+    return CardMessage(
+        text=fallback_text(stale_fallback(freshness, f"{name}: {summary}")), blocks=blocks
+    )

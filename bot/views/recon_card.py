@@ -5,13 +5,12 @@ Pure Block Kit builders on `bot.views.blocks`.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from slack_sdk.models.blocks import (
     Block,
     DividerBlock,
 )
 
+from bot.freshness import Freshness
 from bot.links import Links
 from bot.records import (
     CustomerReconciliations,
@@ -27,7 +26,6 @@ from bot.views.blocks import (
     context_block,
     escape_text,
     fallback_text,
-    footer_block,
     format_date,
     format_money,
     header_block,
@@ -37,6 +35,7 @@ from bot.views.blocks import (
     sentence,
     usable_id,
 )
+from bot.views.freshness import freshness_footer, stale_blocks, stale_fallback
 
 RECONCILIATIONS_SHOWN = 12
 _RECON_STATUS_WORDS = {
@@ -86,17 +85,22 @@ def _reconciliation_text(record: ReconciliationRecord, links: Links) -> str:
     return "\n".join(lines)
 
 
-def build_recon_card(data: CustomerReconciliations, links: Links) -> CardMessage:
-    """A customer's seat reconciliations (QSR), newest first."""
+def build_recon_card(
+    data: CustomerReconciliations, links: Links, *, freshness: Freshness
+) -> CardMessage:
+    """A customer's seat reconciliations (QSR), newest first; `freshness`: the age of the
+    reconciliations (stale: said under the header)."""
     name = escape_text(data.customer.name, NAME_MAX)
     records = data.reconciliations
     blocks: list[Block] = [header_block(f"Seat reconciliations: {data.customer.name}")]
+    blocks += stale_blocks(freshness)
     if not records:
         # "Globex Telecom Inc." ends its own sentence.
         ending = "" if name.endswith(".") else "."
         blocks.append(section_block(f"No seat reconciliations for {name}{ending}"))
-        blocks.append(footer_block(data.data_as_of))
-        return CardMessage(text=fallback_text(f"No seat reconciliations for {name}"), blocks=blocks)
+        blocks.append(freshness_footer(freshness))
+        fallback = stale_fallback(freshness, f"No seat reconciliations for {name}")
+        return CardMessage(text=fallback_text(fallback), blocks=blocks)
 
     blocks.append(context_block(plural(len(records), "reconciliation") + ", newest first"))
     for index, record in enumerate(records[:RECONCILIATIONS_SHOWN]):
@@ -107,23 +111,22 @@ def build_recon_card(data: CustomerReconciliations, links: Links) -> CardMessage
     if hidden > 0:
         where = link(links.customersdot_url, "CustomersDot")
         blocks.append(context_block(f"…and {plural(hidden, 'older reconciliation')} in {where}"))
-    blocks.append(footer_block(data.data_as_of))
+    blocks.append(freshness_footer(freshness))
 
     latest = records[0]
     fallback = (
         f"{name}: {plural(len(records), 'seat reconciliation')}, latest "
         f"{recon_status_words(latest.status)}"
     )
-    return CardMessage(text=fallback_text(fallback), blocks=blocks)
+    return CardMessage(text=fallback_text(stale_fallback(freshness, fallback)), blocks=blocks)
 
 
 def build_recon_unfurl(
-    record: ReconciliationRecord, links: Links, *, data_as_of: datetime | None
+    record: ReconciliationRecord, links: Links, *, freshness: Freshness
 ) -> CardMessage:
     """The compact card under a posted reconciliation link: that one reconciliation."""
     name = escape_text(record.customer_name, NAME_MAX)
     text = f"*{name}* · seat reconciliation\n{_reconciliation_text(record, links)}"
     fallback = f"{name}: seat reconciliation, {recon_status_words(record.status)}"
-    return CardMessage(
-        text=fallback_text(fallback), blocks=[section_block(text), footer_block(data_as_of)]
-    )
+    blocks = [*stale_blocks(freshness), section_block(text), freshness_footer(freshness)]
+    return CardMessage(text=fallback_text(stale_fallback(freshness, fallback)), blocks=blocks)

@@ -48,6 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bot.actor",
             "bot.command_line",
             "bot.config",
+            "bot.freshness",
             "bot.ids",
             "bot.licensing",
             "bot.links",

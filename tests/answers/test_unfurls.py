@@ -171,7 +171,7 @@ def test_a_license_link_unfurls_that_license_of_its_customer_without_emails(bot)
     assert "Peter Gibbons" in text
     for email in ALL_CONTACT_EMAILS:
         assert email not in text  # one redaction rule: a conversation sees no emails
-    assert "Data as of" in text
+    assert "Licenses as of" in text
     assert [c.params.get("channel") for c in bot.calls("conversations.info")] == [CHANNEL]
     [row] = [row for row in bot.audit_rows() if row.surface == "link_shared"]
     assert (row.outcome, row.user_id, row.channel_id, row.query) == (

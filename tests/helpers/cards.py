@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from bot.freshness import Freshness, FreshnessRule
 from bot.links import Links
+from bot.store.queries import LICENSE_CARD_KINDS
 from bot.views.blocks import CardMessage
 
 LINKS = Links(
@@ -23,6 +26,21 @@ LINK_BASES = (
     LINKS.version_app_url,
     LINKS.salesforce_url,
 )
+
+# When the tests' cards are built: two hours after their data's time (tests/views' DATA_AS_OF).
+CARD_NOW = datetime(2026, 2, 11, 8, 0, tzinfo=UTC)
+
+
+def freshness_of(
+    data_times: Mapping[str, datetime | None],
+    kinds: Sequence[str] = LICENSE_CARD_KINDS,
+    *,
+    now: datetime = CARD_NOW,
+    rule: FreshnessRule | None = None,
+) -> Freshness:
+    """A card's freshness as the use cases judge it (the default rule: 26 hours, nothing
+    synced)."""
+    return (rule or FreshnessRule()).judge(data_times, kinds, now=now)
 
 
 def texts_of_block(block: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -88,6 +106,9 @@ def check_message(message: CardMessage) -> dict[str, Any]:
 
 
 _ANGLE = re.compile(r"<([^<>]*)>")
+# The one date token cards use: a data time as "N hours ago" by the reader's clock, its fallback
+# the age when the card was built (bot/views/freshness.py).
+_DATA_AGE = re.compile(r"!date\^\d+\^\{ago\}")
 
 
 def assert_only_our_markup(text: str, allowed_mentions: tuple[str, ...] = ()) -> None:
@@ -97,6 +118,9 @@ def assert_only_our_markup(text: str, allowed_mentions: tuple[str, ...] = ()) ->
         assert "|" not in label, f"a `|` in a label splits it: {token!r}"
         if target.startswith("@"):
             assert re.fullmatch(r"@[UW][A-Z0-9]+", target), token
+            continue
+        if target.startswith("!date^"):
+            assert _DATA_AGE.fullmatch(target) and label.endswith(("ago", "just now")), token
             continue
         assert target.startswith(LINK_BASES) or target.startswith("mailto:"), token
     assert "<" not in _ANGLE.sub("", text) and ">" not in _ANGLE.sub("", text)

@@ -121,7 +121,7 @@ def test_unknown_customer_has_no_licenses(session: Session) -> None:
     assert load_customer_licenses(session, "sf:NOPE", today=TODAY) is None
 
 
-def test_customer_licenses_with_overview_hosts_and_data_as_of(session: Session) -> None:
+def test_customer_licenses_with_overview_hosts_and_data_times(session: Session) -> None:
     add_customer(session, "sf:ACME", "Acme Corp")
     add_customer(session, "sf:OTHER", "Other")
     add_license(session, 1, "sf:ACME", starts=date(2025, 1, 1), expires=date(2026, 1, 1))
@@ -139,7 +139,7 @@ def test_customer_licenses_with_overview_hosts_and_data_as_of(session: Session) 
         ]
     )
     add_import(session, "licenses", at(2026, 6, 14, 6))
-    add_import(session, "reconciliations", at(2026, 6, 15, 6))  # not the licenses' "as of"
+    add_import(session, "reconciliations", at(2026, 6, 15, 6))  # not the license card's
     session.commit()
 
     found = load_customer_licenses(session, "sf:ACME", today=TODAY)
@@ -147,7 +147,11 @@ def test_customer_licenses_with_overview_hosts_and_data_as_of(session: Session) 
     assert found is not None
     assert (found.customer.key, found.customer.name) == ("sf:ACME", "Acme Corp")
     assert found.today == TODAY
-    assert found.data_as_of == at(2026, 6, 14, 6)
+    assert found.data_times == {
+        "licenses": at(2026, 6, 14, 6),
+        "subscriptions": None,
+        "hosts": None,
+    }
     lead = found.overview.lead
     assert lead is not None
     assert (lead.license.id, lead.standing, lead.license.plan) == (2, Standing.ACTIVE, "ultimate")
@@ -169,7 +173,7 @@ def test_customer_without_licenses_still_loads(session: Session) -> None:
     assert found is not None
     assert found.overview.lead is None and found.overview.license_count == 0
     assert found.hosts_by_license == {}
-    assert found.data_as_of is None
+    assert set(found.data_times.values()) == {None}
 
 
 def test_license_lookup_runs_the_same_few_statements_however_many_licenses(
@@ -256,7 +260,7 @@ def test_reconciliations_of_a_customer_newest_first(session: Session) -> None:
     # Newest first: reconcile_on descending, undated last, then id descending.
     assert [r.id for r in acme.reconciliations] == [13, 11, 10, 12]
     assert [r.id for r in globex.reconciliations] == [14]
-    assert acme.data_as_of == at(2026, 6, 10)
+    assert acme.data_times == {"reconciliations": at(2026, 6, 10)}
     first = acme.reconciliations[0]
     assert (first.invoiced_amount_minor, first.currency, first.status) == (
         123456,

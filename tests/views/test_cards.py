@@ -66,6 +66,7 @@ from bot.views.text import render_message
 from tests.helpers.cards import (
     LINKS,
     check_message,
+    freshness_of,
     mrkdwn_texts,
     texts_of_block,
 )
@@ -73,6 +74,7 @@ from tests.helpers.cards import (
 TODAY = date(2026, 2, 11)
 DATA_AS_OF = datetime(2026, 2, 11, 6, 0, tzinfo=UTC)
 SUBSCRIPTION_ID = "2c92a0fe6b1f2b48016b2c0e3f7a1234"
+FRESH = freshness_of({"licenses": DATA_AS_OF})
 EMAIL = "jane.doe@acme.io"
 HOSTILE = "<!channel> <@U999> <https://evil.example|click> @here & @everyone | co"
 
@@ -121,6 +123,8 @@ def make_customer_licenses(
     salesforce_account_id: str | None = "0016100000XyZ12",
     data_as_of: datetime | None = DATA_AS_OF,
 ) -> CustomerLicenses:
+    """`data_as_of`: the licenses' data time (the subscriptions and usage pings never
+    imported)."""
     """The card's data for these licenses, ordered by the active-license rule as the store's
     read does (bot.licensing); the standings given are the ones the dates give on TODAY."""
     hosts_by_license = {lead.license.id: hosts} if lead is not None and hosts else {}
@@ -135,7 +139,7 @@ def make_customer_licenses(
         customer=CustomerRecord(key=key, name=name, salesforce_account_id=salesforce_account_id),
         overview=overview,
         hosts_by_license=hosts_by_license,
-        data_as_of=data_as_of,
+        data_times={"licenses": data_as_of},
         today=TODAY,
     )
 
@@ -186,6 +190,7 @@ def normal_customer(**overrides: Any) -> CustomerLicenses:
 
 def license_card(data: CustomerLicenses, **options: Any) -> dict[str, Any]:
     options.setdefault("include_contact_emails", True)
+    options.setdefault("freshness", freshness_of(data.data_times))
     return check_message(build_license_card(data, LINKS, **options))
 
 
@@ -274,7 +279,8 @@ def test_normal_customer_card_leads_with_the_active_license() -> None:
         f"      requested 2025-02-27 14:03 UTC by Jane Doe <mailto:{EMAIL}|{EMAIL}>"
     ) in text
     assert block_with_id(message, ids.FOOTER_BLOCK)["elements"][0]["text"] == (
-        "Data as of 2026-02-11 06:00 UTC"
+        f"Licenses as of <!date^{int(DATA_AS_OF.timestamp())}^{{ago}}|2 hours ago> · "
+        "no subscriptions data · no usage pings data"
     )
     assert message["text"] == "Acme Corp: Premium · 50 seats · expires in 18 days"
 
@@ -490,15 +496,32 @@ def test_lead_in_grace_and_expired_and_upcoming_read_in_words() -> None:
     assert "Upcoming license" in text and "starts in 5 days" in text
 
 
-def test_footer_without_import_and_in_another_zone() -> None:
+def test_the_footer_says_each_kinds_age_in_its_own_zone_and_a_kind_never_imported() -> None:
     message = license_card(normal_customer(data_as_of=None))
     footer = block_with_id(message, ids.FOOTER_BLOCK)
-    assert footer["elements"][0]["text"] == "No import recorded yet"
+    assert footer["elements"][0]["text"] == (
+        "No licenses data · no subscriptions data · no usage pings data"
+    )
+    # Never imported is no data, not stale.
+    assert ids.STALE_BLOCK not in [block.get("block_id") for block in message["blocks"]]
 
     berlin_morning = datetime(2026, 2, 11, 7, 0, tzinfo=timezone(timedelta(hours=1)))
-    message = license_card(normal_customer(data_as_of=berlin_morning))
+    data = replace(
+        normal_customer(),
+        data_times={
+            "licenses": berlin_morning,
+            "subscriptions": DATA_AS_OF - timedelta(hours=3),
+            "hosts": DATA_AS_OF - timedelta(minutes=90),
+        },
+    )
+    message = license_card(data, freshness=freshness_of(data.data_times))
     footer = block_with_id(message, ids.FOOTER_BLOCK)
-    assert footer["elements"][0]["text"] == "Data as of 2026-02-11 06:00 UTC"
+    at = int(DATA_AS_OF.timestamp())
+    assert footer["elements"][0]["text"] == (
+        f"Licenses as of <!date^{at}^{{ago}}|2 hours ago> · "
+        f"subscriptions <!date^{at - 3 * 3600}^{{ago}}|5 hours ago> · "
+        f"usage pings <!date^{at - 90 * 60}^{{ago}}|3 hours ago>"
+    )
 
 
 def test_licensee_shown_only_when_it_differs_from_the_customer() -> None:
@@ -669,9 +692,10 @@ def recon_card(*records: ReconciliationRecord, name: str = "Acme Corp") -> dict[
     data = CustomerReconciliations(
         customer=CustomerRecord(key="sf:1", name=name),
         reconciliations=records,
-        data_as_of=DATA_AS_OF,
+        data_times={"reconciliations": DATA_AS_OF},
     )
-    return check_message(build_recon_card(data, LINKS))
+    freshness = freshness_of(data.data_times, ("reconciliations",))
+    return check_message(build_recon_card(data, LINKS, freshness=freshness))
 
 
 def test_recon_card_shows_a_processed_reconciliation() -> None:
@@ -686,7 +710,7 @@ def test_recon_card_shows_a_processed_reconciliation() -> None:
     ]
     assert message["blocks"][0]["text"]["text"] == "Seat reconciliations: Acme Corp"
     assert block_with_id(message, ids.FOOTER_BLOCK)["elements"][0]["text"] == (
-        "Data as of 2026-02-11 06:00 UTC"
+        f"Reconciliations as of <!date^{int(DATA_AS_OF.timestamp())}^{{ago}}|2 hours ago>"
     )
     assert message["text"] == "Acme Corp: 1 seat reconciliation, latest ✅ Processed"
 
@@ -764,7 +788,7 @@ def test_many_reconciliations_are_capped_within_the_block_limit() -> None:
 def test_license_ids_and_subscriptions_as_the_card_prints_them_search_for_them() -> None:
     # What a salesperson copies off a card (as the shell shows it: link labels, field values)
     # means that license or subscription when pasted into /license.
-    shown = render_message(build_license_card(normal_customer(), LINKS, include_contact_emails=True).to_dict())  # fmt: skip
+    shown = render_message(build_license_card(normal_customer(), LINKS, freshness=FRESH, include_contact_emails=True).to_dict())  # fmt: skip
     printed_ids = set(re.findall(r"#\d+", shown))
     assert printed_ids == {"#1234", "#1100", "#900"}
     for printed in printed_ids:
@@ -787,7 +811,9 @@ def test_an_unsent_address_notice_leads_the_answer_and_its_notification() -> Non
         "No license was sent to nobody@globex.com or anyone at @globex.com; showing names that "
         "match."
     )
-    card = build_license_card(normal_customer(), LINKS, include_contact_emails=True)
+    card = build_license_card(
+        normal_customer(), LINKS, freshness=FRESH, include_contact_emails=True
+    )
     message = check_message(with_notice(card, notice))
     assert message["blocks"][0]["text"]["text"] == notice
     assert message["blocks"][1:] == card.blocks_as_dicts()
@@ -1049,7 +1075,7 @@ def many_subscriptions(count: int) -> CustomerLicenses:
     return CustomerLicenses(
         customer=CustomerRecord(key="sf:MANY", name="Many Subs Inc"),
         overview=summarise_licenses(licenses, TODAY),
-        data_as_of=DATA_AS_OF,
+        data_times={"licenses": DATA_AS_OF},
         today=TODAY,
     )
 
@@ -1186,7 +1212,9 @@ def test_all_licenses_come_a_page_at_a_time() -> None:
         for n in range(HISTORY_PAGE_LINES + 4)
     )
     data = make_customer_licenses(lead=RankedLicense(current, Standing.ACTIVE), others=older)
-    first = check_message(build_license_history(data, LINKS, include_contact_emails=False))
+    first = check_message(
+        build_license_history(data, LINKS, freshness=FRESH, include_contact_emails=False)
+    )
     first_text = all_text(first)
     assert first_text.startswith(f"Acme Corp: {HISTORY_PAGE_LINES + 5} licenses\n*Acme Corp*: all")
     assert first_text.count("/admin/license/") == HISTORY_PAGE_LINES
@@ -1194,7 +1222,9 @@ def test_all_licenses_come_a_page_at_a_time() -> None:
     value = more["elements"][0]["value"]
     assert read_history_value(value) == ("sf:0016100000XyZ12", HISTORY_PAGE_LINES)
     second = check_message(
-        build_license_history(data, LINKS, include_contact_emails=False, offset=HISTORY_PAGE_LINES)
+        build_license_history(
+            data, LINKS, freshness=FRESH, include_contact_emails=False, offset=HISTORY_PAGE_LINES
+        )
     )
     assert all_text(second).count("/admin/license/") == 5
     assert not [b for b in second["blocks"] if b.get("block_id") == ids.HISTORY_MORE_BLOCK]
@@ -1210,7 +1240,9 @@ def test_a_forged_history_value_reads_as_nothing(forged: str) -> None:
 
 def test_an_unfurl_of_an_older_license_names_its_subscriptions_current_one() -> None:
     data = normal_customer()
-    unfurl = check_message(build_license_unfurl(data, 1100, LINKS, include_contact_emails=False))
+    unfurl = check_message(
+        build_license_unfurl(data, 1100, LINKS, freshness=FRESH, include_contact_emails=False)
+    )
     text = all_text(unfurl)
     assert (
         "Current license of A-S00012345: <https://customers.example.test/admin/license/1234|#1234>"

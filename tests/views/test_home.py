@@ -10,6 +10,7 @@ import pytest
 
 from bot import ids
 from bot.access import AccessDecision
+from bot.freshness import Freshness, FreshnessRule
 from bot.licensing import summarise_licenses
 from bot.links import Links
 from bot.records import (
@@ -18,6 +19,7 @@ from bot.records import (
     LicenseRecord,
 )
 from bot.store.audit import AuditEntry, RecentLookup, record_audit
+from bot.store.queries import IMPORT_KINDS
 from bot.views.home import (
     HomeFacts,
     build_card_modal,
@@ -27,6 +29,7 @@ from bot.views.home import (
     recent_lookup_value,
 )
 from bot.views.license_card import build_license_card
+from tests.helpers.cards import freshness_of
 from tests.helpers.e2e_dataset import INITECH_EMAIL
 from tests.helpers.events_harness import (
     ACCESS_URL,
@@ -43,6 +46,11 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LINKS = Links(
     "https://customers.gitlab.com", "https://z.example", "https://v.example", "https://s.example"
 )
+
+
+def home_freshness(**data_times: datetime) -> Freshness:
+    """Every kind's freshness as App Home reads it at NOW (the default rule: 26 hours)."""
+    return FreshnessRule().judge(data_times, IMPORT_KINDS, now=NOW)
 
 
 def lookup(surface: str, query: str | None, minutes_ago: int = 0, outcome: str = "ok"):
@@ -69,12 +77,12 @@ def lookup(surface: str, query: str | None, minutes_ago: int = 0, outcome: str =
     ],
 )
 def test_an_allowed_home_says_which_rule_let_you_in(rule, email, words):
-    facts = HomeFacts(recent=(), data_as_of=NOW)
+    facts = HomeFacts(recent=(), freshness=home_freshness(licenses=NOW - timedelta(hours=2)))
     view = build_home_view(AccessDecision.allow(rule, email), facts, access_request_url=None)
     text = shown(view.to_dict())
     assert words in text
     assert "/license Acme" in text and "/recon Acme" in text
-    assert "Data as of 2025-03-01 12:00 UTC" in text
+    assert "Licenses as of <!date^" in text and "|2 hours ago> · no subscriptions data" in text
     assert "No lookups yet" in text
 
 
@@ -105,7 +113,8 @@ def test_recent_lookup_buttons_round_trip_and_reject_what_we_did_not_build():
 
 def test_recent_lookups_are_buttons_with_unique_action_ids_per_block():
     facts = HomeFacts(
-        recent=tuple(lookup("/license", f"customer {n}", n) for n in range(8)), data_as_of=None
+        recent=tuple(lookup("/license", f"customer {n}", n) for n in range(8)),
+        freshness=home_freshness(),
     )
     view = build_home_view(AccessDecision.allow("user_id"), facts, access_request_url=None)
     blocks = view.to_dict()["blocks"]
@@ -118,11 +127,12 @@ def test_recent_lookups_are_buttons_with_unique_action_ids_per_block():
 
 @pytest.mark.parametrize("reason", ["not_listed", "guest", "external", "identity_unavailable"])
 def test_a_refused_home_shows_how_to_ask_and_no_data(reason):
-    facts = HomeFacts(recent=(lookup("/license", "Initech"),), data_as_of=NOW)
+    stale = home_freshness(licenses=NOW - timedelta(days=3))
+    facts = HomeFacts(recent=(lookup("/license", "Initech"),), freshness=stale)
     view = build_home_view(AccessDecision.refuse(reason), facts, access_request_url=ACCESS_URL)
     text = shown(view.to_dict())
     assert "Initech" not in text and ids.HOME_RECENT_LOOKUP_ACTION not in text
-    assert "Data as of" not in text
+    assert "as of" not in text and "Stale" not in text
     assert (ACCESS_URL in text) is (reason == "not_listed")
 
 
@@ -133,7 +143,9 @@ def test_a_card_in_a_modal_keeps_url_buttons_and_drops_share():
         overview=summarise_licenses([license], NOW.date()),
         today=NOW.date(),
     )
-    card = build_license_card(data, LINKS, include_contact_emails=True, shareable=True)
+    card = build_license_card(
+        data, LINKS, freshness=freshness_of({}), include_contact_emails=True, shareable=True
+    )
     assert ids.LICENSE_SHARE_ACTION in shown(card.to_dict())
     modal = validated_view(build_card_modal(card, command="/license", query="acme").to_dict())
     text = shown(modal)
@@ -168,7 +180,7 @@ def test_opening_home_publishes_access_commands_recent_lookups_and_freshness(bot
     assert "your Slack account is on the allowlist" in text
     assert "/recon globex" in text and "/license initech" in text
     assert text.index("/recon globex") < text.index("/license initech")  # newest first
-    assert "Data as of" in text
+    assert "Licenses as of" in text and "Stale" not in text
 
 
 def test_the_messages_tab_is_left_alone(bot):

@@ -22,6 +22,7 @@ from bot.store.schema import upgrade
 from bot.views.blocks import clean_plain_text, escape_text
 from bot.views.license_card import build_license_card
 from bot.views.pick_list import build_pick_list
+from tests.helpers.cards import freshness_of
 from tests.helpers.customer_rule import Store, paid, trial
 
 TODAY = date(2026, 11, 27)
@@ -87,7 +88,10 @@ def test_a_reversed_name_reads_as_written_in_the_card(store: Store) -> None:
         )
     )
     card = store.card("za:Z1")
-    message = build_license_card(card, LINKS, include_contact_emails=False).to_dict()
+    freshness = freshness_of(card.data_times)
+    message = build_license_card(
+        card, LINKS, freshness=freshness, include_contact_emails=False
+    ).to_dict()
     shown = str(message)
     assert not any(hidden in shown for hidden in HIDDEN)
     assert message["blocks"][0]["text"]["text"] == "Acme Corp"

@@ -22,6 +22,7 @@ from bot.views.notices import build_refusal
 from bot.views.pick_list import build_pick_list
 from bot.views.recon_card import build_recon_card
 from bot.views.text import BOLD, DIM, RESET, mrkdwn_to_text, render_message
+from tests.helpers.cards import freshness_of
 
 LINKS = Links(
     customersdot_url="https://customers.example.test",
@@ -54,10 +55,14 @@ def license_message() -> dict[str, object]:
             [lead], date(2026, 2, 11), {1234: (HostRecord("gitlab.acme.io", 1234, "16.4.1", 48),)}
         ),
         hosts_by_license={1234: (HostRecord("gitlab.acme.io", 1234, "16.4.1", 48),)},
-        data_as_of=datetime(2026, 2, 11, 6, 0, tzinfo=UTC),
+        data_times={
+            "licenses": datetime(2026, 2, 11, 6, 0, tzinfo=UTC),
+            "hosts": datetime(2026, 2, 10, 8, 0, tzinfo=UTC),
+        },
         today=date(2026, 2, 11),
     )
-    message = build_license_card(data, LINKS, include_contact_emails=True)
+    freshness = freshness_of(data.data_times)
+    message = build_license_card(data, LINKS, freshness=freshness, include_contact_emails=True)
     return message.to_dict()
 
 
@@ -79,7 +84,10 @@ def test_license_card_reads_in_a_terminal() -> None:
         "https://zuora.example.test/apps/Subscription.do?method=view&id=abc123" in lines
     )
     assert f"[Share in channel] action:{ids.LICENSE_SHARE_ACTION}" in lines
-    assert lines[-1] == "› Data as of 2026-02-11 06:00 UTC"
+    # Slack's date tokens read as their fallback: the ages when the card was built.
+    assert lines[-1] == (
+        "› Licenses as of 2 hours ago · no subscriptions data · usage pings 24 hours ago"
+    )
     assert "&amp;" not in "\n".join(lines) and "&lt;" not in "\n".join(lines)
 
 
@@ -96,13 +104,14 @@ def test_recon_card_links_and_dividers() -> None:
         )
         for n in (1, 2)
     )
-    data = CustomerReconciliations(CustomerRecord("k", "Acme"), records, None)
-    text = render_message(build_recon_card(data, LINKS).to_dict())
+    data = CustomerReconciliations(CustomerRecord("k", "Acme"), records)
+    freshness = freshness_of(data.data_times, ("reconciliations",))
+    text = render_message(build_recon_card(data, LINKS, freshness=freshness).to_dict())
     assert "*A-S1 (https://zuora.example.test/apps/Subscription.do?method=view&id=z1)*" in text
     assert "Open in CustomersDot (https://customers.example.test/admin/reconciliation/2)" in text
     assert "Invoiced $4,312.50" in text
     assert text.count("─" * 40) == 1
-    assert text.endswith("› No import recorded yet")
+    assert text.endswith("› No reconciliations data")
 
 
 def test_pick_list_buttons_show_their_action() -> None:

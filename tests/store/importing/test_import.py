@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.freshness import FreshnessRule
 from bot.store.importing import (
     BATCH_SIZE,
     ImportFailed,
@@ -680,7 +681,8 @@ def test_an_imported_amount_shows_on_the_card_as_written(
         version_app_url="https://version.example.test",
         salesforce_url="https://salesforce.example.test",
     )
-    card = build_recon_unfurl(record, links, data_as_of=NOW)
+    freshness = FreshnessRule().judge({"reconciliations": NOW}, ("reconciliations",), now=NOW)
+    card = build_recon_unfurl(record, links, freshness=freshness)
     assert shown in json.dumps(card.blocks[0].to_dict(), ensure_ascii=False)
 
 

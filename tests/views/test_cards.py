@@ -33,6 +33,7 @@ from bot.records import (
     Standing,
 )
 from bot.search import QueryKind, parse_query
+from bot.store.queries import LICENSE_CARD_KINDS
 from bot.views.blocks import (
     escape_text,
     format_money,
@@ -75,6 +76,8 @@ TODAY = date(2026, 2, 11)
 DATA_AS_OF = datetime(2026, 2, 11, 6, 0, tzinfo=UTC)
 SUBSCRIPTION_ID = "2c92a0fe6b1f2b48016b2c0e3f7a1234"
 FRESH = freshness_of({"licenses": DATA_AS_OF})
+# Every kind of the license card three days old: the banner on top of the largest cards too.
+STALE = freshness_of(dict.fromkeys(LICENSE_CARD_KINDS, DATA_AS_OF - timedelta(days=3)))
 EMAIL = "jane.doe@acme.io"
 HOSTILE = "<!channel> <@U999> <https://evil.example|click> @here & @everyone | co"
 
@@ -467,8 +470,9 @@ def test_two_hundred_licenses_with_huge_names_fit_in_one_message() -> None:
     data = make_customer_licenses(
         lead=lead, others=others, trials=trials, hosts=hosts, name=huge, key="name:" + "k" * 290
     )
-    message = license_card(data)
+    message = license_card(data, freshness=STALE)
     assert len(message["blocks"]) <= 50
+    assert message["blocks"][1]["block_id"] == ids.STALE_BLOCK
     assert message["blocks"][0]["text"]["text"].endswith("…")
     assert len(message["blocks"][0]["text"]["text"]) == 150
     text = all_text(message)
@@ -688,11 +692,14 @@ def make_reconciliation(record_id: int, **overrides: Any) -> ReconciliationRecor
     return ReconciliationRecord(**values)
 
 
-def recon_card(*records: ReconciliationRecord, name: str = "Acme Corp") -> dict[str, Any]:
+def recon_card(
+    *records: ReconciliationRecord, name: str = "Acme Corp", age: timedelta = timedelta(hours=2)
+) -> dict[str, Any]:
+    """The card of these reconciliations, their data `age` old when it is built."""
     data = CustomerReconciliations(
         customer=CustomerRecord(key="sf:1", name=name),
         reconciliations=records,
-        data_times={"reconciliations": DATA_AS_OF},
+        data_times={"reconciliations": DATA_AS_OF - age + timedelta(hours=2)},
     )
     freshness = freshness_of(data.data_times, ("reconciliations",))
     return check_message(build_recon_card(data, LINKS, freshness=freshness))
@@ -774,8 +781,9 @@ def test_many_reconciliations_are_capped_within_the_block_limit() -> None:
         make_reconciliation(n, subscription_name="A-S" + "9" * 500, skip_reason="y" * 3000)
         for n in range(300)
     )
-    message = recon_card(*records, name="N" * 1000)
+    message = recon_card(*records, name="N" * 1000, age=timedelta(days=30))
     assert len(message["blocks"]) <= 50
+    assert message["blocks"][1]["block_id"] == ids.STALE_BLOCK
     assert "…and 288 older reconciliations in <https://customers.example.test|CustomersDot>" in (
         all_text(message)
     )
@@ -1108,7 +1116,8 @@ def test_more_subscriptions_than_a_card_holds_are_lines_and_all_of_them_a_click_
 
 
 def test_hundreds_of_subscriptions_in_force_are_counted_and_a_click_away() -> None:
-    message = license_card(many_subscriptions(SUBSCRIPTIONS_SHOWN + MORE_IN_FORCE_SHOWN + 190))
+    data = many_subscriptions(SUBSCRIPTIONS_SHOWN + MORE_IN_FORCE_SHOWN + 190)
+    message = license_card(data, freshness=STALE)
     text = all_text(message)
     assert f"*{MORE_IN_FORCE_SHOWN + 190} more subscriptions in force*" in text
     assert "…and 190 more subscriptions in force" in text
@@ -1261,3 +1270,62 @@ def test_servers_pinging_without_user_counts_say_so() -> None:
     stale = replace(quiet, last_ping_at=quiet.last_ping_at - timedelta(days=60))
     text = all_text(license_card(make_customer_licenses(lead=lead, hosts=(stale,))))
     assert "No usage reported in the last 30 days; last 2 months ago." in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Freshness: the data's age, and stale data said first
+
+
+def test_a_stale_card_says_so_in_its_first_lines_and_its_notification() -> None:
+    data = replace(
+        normal_customer(),
+        data_times={
+            "licenses": DATA_AS_OF - timedelta(days=3),
+            "subscriptions": DATA_AS_OF,
+            "hosts": None,  # never imported: no data, not stale
+        },
+    )
+    message = license_card(data, freshness=freshness_of(data.data_times))
+    header, banner, counts = message["blocks"][:3]
+    assert header["type"] == "header" and banner["block_id"] == ids.STALE_BLOCK
+    assert banner["text"]["text"] == (
+        "⚠️ *Stale:* licenses are 3 days old (data older than 26 hours is stale). "
+        "Ask whoever imports the data to refresh it."
+    )
+    assert counts["elements"][0]["text"].startswith("2 licenses · 1 trial")  # the card follows
+    assert message["text"] == (
+        "⚠️ Stale: licenses are 3 days old. Acme Corp: Premium · 50 seats · expires in 18 days"
+    )
+    footer = block_with_id(message, ids.FOOTER_BLOCK)["elements"][0]["text"]
+    assert footer.startswith("⚠️ Licenses as of <!date^") and footer.endswith("no usage pings data")
+
+
+def test_a_card_a_little_younger_than_stale_has_no_banner() -> None:
+    data = replace(normal_customer(), data_times={"licenses": DATA_AS_OF})
+    now = DATA_AS_OF + timedelta(hours=25, minutes=59)
+    message = license_card(data, freshness=freshness_of(data.data_times, now=now))
+    assert ids.STALE_BLOCK not in [block.get("block_id") for block in message["blocks"]]
+    assert not message["text"].startswith("⚠️")
+    later = freshness_of(data.data_times, now=now + timedelta(minutes=2))
+    assert license_card(data, freshness=later)["blocks"][1]["block_id"] == ids.STALE_BLOCK
+
+
+def test_every_card_of_stale_data_says_so_first() -> None:
+    data = normal_customer()
+    history = check_message(
+        build_license_history(data, LINKS, freshness=STALE, include_contact_emails=False)
+    )
+    unfurl = check_message(
+        build_license_unfurl(data, 1100, LINKS, freshness=STALE, include_contact_emails=False)
+    )
+    gone = check_message(
+        build_license_unfurl(data, 4242, LINKS, freshness=STALE, include_contact_emails=False)
+    )
+    recon = recon_card(make_reconciliation(77), age=timedelta(days=2))
+    no_recon = recon_card(age=timedelta(days=2))
+    for message in (history, unfurl, gone):
+        assert message["blocks"][0]["block_id"] == ids.STALE_BLOCK
+        assert message["text"].startswith("⚠️ Stale: licenses are 3 days old")
+    for message in (recon, no_recon):
+        assert message["blocks"][1]["block_id"] == ids.STALE_BLOCK
+        assert message["text"].startswith("⚠️ Stale: reconciliations are 2 days old. ")

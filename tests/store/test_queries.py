@@ -12,7 +12,9 @@ from bot.records import CustomerStanding, Standing
 from bot.search import company_search_key
 from bot.store.models import Host, ImportRun, License, Reconciliation
 from bot.store.queries import (
+    IMPORT_KINDS,
     customer_choices,
+    data_times,
     latest_import_at,
     load_customer_licenses,
     load_customer_reconciliations,
@@ -86,8 +88,18 @@ def add_reconciliation(
     )
 
 
-def add_import(session: Session, kind: str, finished_at: datetime) -> None:
-    session.add(ImportRun(kind=kind, file=f"{kind}.csv", rows=1, finished_at=finished_at))
+def add_import(
+    session: Session, kind: str, finished_at: datetime, source_time: datetime | None = None
+) -> None:
+    session.add(
+        ImportRun(
+            kind=kind,
+            file=f"{kind}.csv",
+            rows=1,
+            finished_at=finished_at,
+            source_time=source_time,
+        )
+    )
 
 
 @contextmanager
@@ -112,6 +124,31 @@ def test_latest_import_at_by_kind_and_overall(session: Session) -> None:
     newest = latest_import_at(session)
     assert newest == at(2026, 6, 5)
     assert newest is not None and newest.tzinfo is not None
+
+
+def test_data_times_are_each_kinds_latest_import_source_time_else_its_finish(
+    session: Session,
+) -> None:
+    assert data_times(session) == dict.fromkeys(IMPORT_KINDS)
+    # Synced: the export's own time, however much later it was imported.
+    add_import(session, "licenses", at(2026, 6, 1), source_time=at(2026, 5, 20))
+    add_import(session, "licenses", at(2026, 6, 3, 6), source_time=at(2026, 6, 2, 22))
+    # Imported by hand after a sync: its finish is all that is known, and it is the latest.
+    add_import(session, "hosts", at(2026, 6, 2), source_time=at(2026, 6, 1))
+    add_import(session, "hosts", at(2026, 6, 4))
+    # Two imports finishing in the same instant: the later one (by id) is the latest.
+    add_import(session, "reconciliations", at(2026, 6, 5), source_time=at(2026, 6, 4, 1))
+    session.flush()
+    add_import(session, "reconciliations", at(2026, 6, 5), source_time=at(2026, 6, 4, 2))
+    session.commit()
+    found = data_times(session)
+    assert found == {
+        "licenses": at(2026, 6, 2, 22),
+        "subscriptions": None,
+        "hosts": at(2026, 6, 4),
+        "reconciliations": at(2026, 6, 4, 2),
+    }
+    assert all(value is None or value.tzinfo is not None for value in found.values())
 
 
 # --- load_customer_licenses -----------------------------------------------------------------
@@ -140,6 +177,7 @@ def test_customer_licenses_with_overview_hosts_and_data_times(session: Session) 
     )
     add_import(session, "licenses", at(2026, 6, 14, 6))
     add_import(session, "reconciliations", at(2026, 6, 15, 6))  # not the license card's
+    add_import(session, "subscriptions", at(2026, 6, 14, 7), source_time=at(2026, 6, 13))
     session.commit()
 
     found = load_customer_licenses(session, "sf:ACME", today=TODAY)
@@ -149,7 +187,7 @@ def test_customer_licenses_with_overview_hosts_and_data_times(session: Session) 
     assert found.today == TODAY
     assert found.data_times == {
         "licenses": at(2026, 6, 14, 6),
-        "subscriptions": None,
+        "subscriptions": at(2026, 6, 13),
         "hosts": None,
     }
     lead = found.overview.lead

@@ -8,13 +8,15 @@ an unmigrated database shows here rather than as a user's "unavailable" notice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.cli.manifest import BOT_SCOPES
-from bot.config import Settings, redact_url_password
+from bot.config import SYNC_KINDS, Settings, redact_url_password
+from bot.freshness import FreshnessRule, KindFreshness
 from bot.slack.client import TOKEN_REJECTED_ERRORS, create_web_client
 from bot.store.failures import store_failure_advice, upgrade_command
 
@@ -31,14 +33,18 @@ class CheckResult:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
 
 
-def run_checks(settings: Settings) -> list[CheckResult]:
+def run_checks(settings: Settings, *, now: datetime | None = None) -> list[CheckResult]:
+    """Every check's result; `now` (default: this clock) judges how old the data is."""
+    store = _check_store(settings)
     results = [
         _check_credentials(settings),
         _check_signing_secret(settings),
         _check_allowlist(settings),
         _check_oauth(settings),
-        _check_store(settings),
+        store,
     ]
+    if store.ok:
+        results += _check_data_freshness(settings, now or datetime.now(UTC))
     results += _check_slack(settings)
     return results
 
@@ -157,6 +163,59 @@ def _check_store(settings: Settings) -> CheckResult:
             f"{head_revision()}): run {upgrade_command()}",
         )
     return CheckResult("store", True, f"reachable and migrated ({where})")
+
+
+def _check_data_freshness(settings: Settings, now: datetime) -> list[CheckResult]:
+    """One line per synced kind (SYNC_<KIND> set): FAIL when its data is older than
+    STALE_AFTER_HOURS (its sync has been failing, or is not running). A kind imported by hand
+    is never failed for its age: check cannot tell whether someone meant to import it; the
+    cards say its age. A synced kind never loaded has no data yet, which is not stale."""
+    from bot.store.db import create_store_engine, make_session_factory
+    from bot.store.queries import data_times
+
+    rule = FreshnessRule.from_settings(settings)
+    synced = [kind for kind in SYNC_KINDS if kind in rule.synced_kinds]
+    if not synced:
+        return [
+            CheckResult(
+                "data age",
+                True,
+                "not checked: no kind has a sync source (SYNC_<KIND>); cards say the age of "
+                "data imported by hand",
+            )
+        ]
+    engine = create_store_engine(
+        settings.database_url,
+        connect_timeout_seconds=settings.database_connect_timeout_seconds,
+    )
+    try:
+        with make_session_factory(engine)() as session:
+            times = data_times(session)
+    except Exception as error:  # the store answered the check above: say this one in a line
+        return [CheckResult("data age", False, store_failure_advice(error))]
+    finally:
+        engine.dispose()
+    freshness = rule.judge(times, synced, now=now)
+    return [_data_age_result(kind, rule) for kind in freshness.kinds]
+
+
+def _data_age_result(kind: KindFreshness, rule: FreshnessRule) -> CheckResult:
+    from bot.views.freshness import age_words, threshold_words
+
+    name = f"{kind.kind} data"
+    if kind.age is None:
+        return CheckResult(name, True, "no data yet: the first python -m bot sync loads it")
+    age = age_words(kind.age)
+    if not kind.stale:
+        return CheckResult(
+            name, True, f"{age} old (stale after {threshold_words(rule.stale_after)})"
+        )
+    return CheckResult(
+        name,
+        False,
+        f"stale: {age} old, older than STALE_AFTER_HOURS ({threshold_words(rule.stale_after)}); "
+        "cards say so. See why its sync has not loaded newer data: python -m bot sync status",
+    )
 
 
 def _missing_sqlite_file(database_url: str) -> str | None:

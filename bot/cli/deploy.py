@@ -16,7 +16,8 @@ def add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     subcommand(
         commands,
         "check",
-        "preflight a deployment: settings, store, Slack token and scopes, allowlist",
+        "preflight a deployment: settings, store, synced data's age, Slack token and scopes, "
+        "allowlist",
         "python -m bot check",
         details=(
             "One line per check, ok or FAIL with what to do; exit 0 only when all pass, 2 "

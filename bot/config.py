@@ -189,6 +189,9 @@ class Settings:
     # Data of a kind older than this (from its source's own time where it has one) is stale:
     # cards and App Home say so first, and `python -m bot check` fails on a synced kind.
     stale_after_hours: float = 26.0
+    # Where a sync says a kind started failing or recovered (bot/cli/sync_alerts.py): a channel
+    # id, or in OAuth mode `T0123:C0456` (the workspace whose installation posts). None: no alert.
+    sync_alert_channel: str | None = None
 
     @classmethod
     def from_env(
@@ -316,6 +319,7 @@ class Settings:
             stale_after_hours=_parse_positive_float(
                 "STALE_AFTER_HOURS", get("STALE_AFTER_HOURS"), defaults.stale_after_hours
             ),
+            sync_alert_channel=get("SYNC_ALERT_CHANNEL"),
         )
         if serving:
             settings.check_organisations()

@@ -12,9 +12,10 @@ from bot.cli import STORE_ENVIRONMENT, subcommand
 from bot.config import SYNC_KINDS, ConfigError, Settings
 
 if TYPE_CHECKING:
+    from bot.cli.sync_alerts import AlertTarget
     from bot.store.importing import ImportKind
     from bot.store.sync_state import SyncStatus
-    from bot.sync.run import Source
+    from bot.sync.run import Source, SyncRun
 
 STATUS = "status"
 # Another sync holds the lease: not a failure of this one's kinds, so not 1.
@@ -49,12 +50,14 @@ def add_sync(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_sync_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli.sync_alerts import alert_target
     from bot.sync.run import configured_sources
 
     # Read (and refused when unsupported) before the store is opened or the lease taken.
     sources = configured_sources(settings)
     if args.target == STATUS:
         return _status(settings, set(sources))
+    alerts = alert_target(settings)
     if args.target is not None:
         chosen = {kind: source for kind, source in sources.items() if kind.value == args.target}
         if not chosen:
@@ -62,29 +65,39 @@ def run_sync_command(settings: Settings, args: argparse.Namespace) -> int:
         sources = chosen
     if not sources:
         raise ConfigError(f"nothing to sync: {SETTINGS_HINT}")
-    return _sync(settings, sources)
-
-
-def _sync(settings: Settings, sources: dict[ImportKind, Source]) -> int:
-    from bot.cli.store import open_store
     from bot.logs import configure_logging
-    from bot.store.db import make_session_factory
-    from bot.sync.run import KindResult, run_sync
 
     # The bot's own logging: redacted lines, and httpx's INFO lines (whole URLs: a signed
     # URL's signature) kept out.
     configure_logging(settings)
+    return _exit_status(_sync_once(settings, sources, alerts))
+
+
+def _sync_once(
+    settings: Settings, sources: dict[ImportKind, Source], alerts: AlertTarget | None
+) -> SyncRun:
+    from bot.cli.store import open_store
+    from bot.cli.sync_alerts import build_sync_alerts
+    from bot.store.db import make_session_factory
+    from bot.sync.run import KindResult, run_sync
+
+    engine = open_store(settings)
+    poster = build_sync_alerts(settings, alerts, engine)
 
     def show(result: KindResult) -> None:
         print(result.line, file=sys.stdout if result.succeeded else sys.stderr, flush=True)
         for warning in result.warnings:
             print(f"warning: {result.kind.value}: {warning}", file=sys.stderr, flush=True)
+        if poster is not None:
+            poster.on_result(result)
 
-    engine = open_store(settings)
     try:
-        run = run_sync(make_session_factory(engine), sources, settings, on_result=show)
+        return run_sync(make_session_factory(engine), sources, settings, on_result=show)
     finally:
         engine.dispose()
+
+
+def _exit_status(run: SyncRun) -> int:
     if not run.leased:
         print(
             "sync: another sync is running (it holds the sync lease); not started", file=sys.stderr

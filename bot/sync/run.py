@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -59,6 +60,10 @@ class FileSource:
 
 
 Source = UrlSource | FileSource
+
+# A kind's change of state that SYNC_ALERT_CHANNEL hears of (once each, not every run): its
+# first failure since a success, and its first success after failures.
+SyncAlert = Literal["started_failing", "recovered"]
 
 
 def setting_name(kind: ImportKind) -> str:
@@ -103,6 +108,8 @@ class KindResult:
     line: str
     # The import's warnings (an unknown column, …): imported all the same.
     warnings: tuple[str, ...] = ()
+    # Set when this result changed the kind's state (sync_state said so as it recorded it).
+    alert: SyncAlert | None = None
 
 
 @dataclass(frozen=True)
@@ -226,21 +233,24 @@ def sync_kind(
     except (SourceError, ImportFailed, OSError) as error:
         reason = _reason(error, described)
         with session_scope(session_factory) as session:
-            sync_state.record_failure(session, kind, at=_now(), error=reason)
+            started_failing = sync_state.record_failure(session, kind, at=_now(), error=reason)
         return KindResult(
-            kind, False, f"{kind.value}: failed, its last good data is kept: {reason}"
+            kind,
+            False,
+            f"{kind.value}: failed, its last good data is kept: {reason}",
+            alert="started_failing" if started_failing else None,
         )
     rows, validators, warnings = loaded
     duration = timedelta(seconds=time.monotonic() - started)
     with session_scope(session_factory) as session:
-        sync_state.record_success(
+        recovered = sync_state.record_success(
             session, kind, at=_now(), rows=rows or 0, duration=duration, validators=validators
         )
     if rows is None:
         line = f"{kind.value}: unchanged at {described} (304), nothing imported"
     else:
         line = f"{kind.value}: {rows:,} rows from {described} in {duration.total_seconds():.1f}s"
-    return KindResult(kind, True, line, warnings)
+    return KindResult(kind, True, line, warnings, alert="recovered" if recovered else None)
 
 
 def _load(

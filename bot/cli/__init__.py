@@ -5,7 +5,8 @@ fix; each family of commands declares its subcommands and runs them in its own m
 bot/cli/serve.py (serve, shell), bot/cli/store.py (import, demo, db upgrade|current), bot/cli/sync.py (sync, sync status),
 bot/cli/audit.py (audit export|purge), bot/cli/deploy.py (check, manifest). The tools those
 commands run live here too: shell.py (the terminal), demo.py (the demo data set),
-preflight.py (the checks) and manifest.py (the Slack app manifest).
+preflight.py (the checks), manifest.py (the Slack app manifest), sync_alerts.py
+(SYNC_ALERT_CHANNEL's messages) and sync_every.py (`sync --every`: the rounds and signals).
 """
 
 from __future__ import annotations

@@ -46,17 +46,33 @@ def add_sync(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         choices=[*SYNC_KINDS, STATUS],
         help="one kind to sync, or `status`; every configured kind when left out",
     )
+    sync.add_argument(
+        "--every",
+        metavar="INTERVAL",
+        help=(
+            "sync again and again, each round this long after the last one started (90s, 30m, "
+            "1h, 1.5h; at least 1m): for a Procfile clock: process or a long-lived container. "
+            "A failed round is logged and the next one comes; SIGTERM or SIGINT stops it (exit 0)"
+        ),
+    )
     sync.set_defaults(run=run_sync_command)
 
 
 def run_sync_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.cli.sync_alerts import alert_target
     from bot.sync.run import configured_sources
+    from bot.sync.schedule import parse_interval
 
     # Read (and refused when unsupported) before the store is opened or the lease taken.
     sources = configured_sources(settings)
     if args.target == STATUS:
+        if args.every is not None:
+            raise ConfigError("--every is for a sync, not for `sync status`")
         return _status(settings, set(sources))
+    try:
+        interval = None if args.every is None else parse_interval(args.every)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     alerts = alert_target(settings)
     if args.target is not None:
         chosen = {kind: source for kind, source in sources.items() if kind.value == args.target}
@@ -70,6 +86,10 @@ def run_sync_command(settings: Settings, args: argparse.Namespace) -> int:
     # The bot's own logging: redacted lines, and httpx's INFO lines (whole URLs: a signed
     # URL's signature) kept out.
     configure_logging(settings)
+    if interval is not None:
+        from bot.cli.sync_every import sync_every
+
+        return sync_every(interval, lambda: _sync_once(settings, sources, alerts))
     return _exit_status(_sync_once(settings, sources, alerts))
 
 

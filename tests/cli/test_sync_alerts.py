@@ -1,4 +1,4 @@
-"""SYNC_ALERT_CHANNEL as an operator meets it: `python -m bot sync` against an export served on
+"""SYNC_ALERT_CHANNEL as an operator meets it: `python -m bot sync` against exports served on
 loopback and the Slack Web API stand-in, on both engines. One message when a kind starts
 failing, one when it recovers, none while nothing changes; Slack failing never fails the sync."""
 
@@ -7,11 +7,8 @@ from __future__ import annotations
 import functools
 import logging
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -27,6 +24,7 @@ from bot.store.db import create_store_engine
 from bot.store.importing import ImportKind
 from bot.sync import https_source
 from bot.sync.run import KindResult
+from tests.helpers.export_server import Export, ExportServer
 from tests.helpers.installations import clear_installation_tables
 from tests.helpers.paths import ROOT
 from tests.helpers.processes import run_main
@@ -39,47 +37,17 @@ CHANNEL = "C0ALERTS"
 BOT_TOKEN = "xoxb-alerts-test"
 
 
-class Exports:
-    """Files served from a directory on loopback, by a plain static file server: a missing
-    file answers 404, which fails the kind at once (no retries)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        handler = functools.partial(_QuietFiles, directory=str(directory))
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-
-    def url(self, name: str, *, password: bool = False) -> str:
-        port = self._httpd.server_address[1]
-        userinfo = f"reader:{URL_PASSWORD}@" if password else ""
-        return f"http://{userinfo}127.0.0.1:{port}/{name}"
-
-    def put(self, name: str, body: bytes) -> None:
-        (self.directory / name).write_bytes(body)
-
-    def remove(self, name: str) -> None:
-        (self.directory / name).unlink()
-
-    def __enter__(self) -> Exports:
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
-class _QuietFiles(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+PATH = "/exports/licenses.csv"
 
 
 @pytest.fixture
-def exports(tmp_path: Path) -> Iterator[Exports]:
-    served = tmp_path / "served"
-    served.mkdir()
-    with Exports(served) as running:
+def exports() -> Iterator[ExportServer]:
+    with ExportServer({PATH: Export(LICENSES, '"lic-1"')}) as running:
         yield running
+
+
+def with_password(url: str) -> str:
+    return url.replace("http://", f"http://reader:{URL_PASSWORD}@", 1)
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +78,7 @@ def sync(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     store_url: str,
-    exports: Exports,
+    exports: ExportServer,
     slack: SlackStandIn,
     **env: str,
 ) -> subprocess.CompletedProcess[str]:
@@ -118,7 +86,7 @@ def sync(
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(f"{name}_AUTHORIZATION", raising=False)
     settings = {
-        "SYNC_LICENSES": exports.url("licenses.csv"),
+        "SYNC_LICENSES": exports.url(PATH),
         "SYNC_LICENSES_AUTHORIZATION": AUTHORIZATION,
         "SYNC_ALERT_CHANNEL": CHANNEL,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -142,13 +110,12 @@ def test_a_failing_kind_alerts_once_and_once_more_when_it_recovers(
 ):
     caplog.set_level(logging.INFO)
     run = functools.partial(sync, monkeypatch, capsys, tmp_path, store_url, exports, slack_standin)
-    exports.put("licenses.csv", LICENSES)
     assert run().returncode == 0
     assert run().returncode == 0  # a 304 this time
     # Succeeding from the start, and going on succeeding: nothing to say.
     assert slack_standin.calls_to("chat.postMessage") == []
 
-    exports.remove("licenses.csv")
+    exports.exports[PATH] = Export(status=500)
     first, second = run(), run()
     assert first.returncode == second.returncode == 1
     posts = slack_standin.calls_to("chat.postMessage")
@@ -156,13 +123,13 @@ def test_a_failing_kind_alerts_once_and_once_more_when_it_recovers(
     failing = posts[0]
     assert failing.params["channel"] == CHANNEL and failing.token == BOT_TOKEN
     assert failing.params["text"].startswith(":warning: *Sync failing*: licenses: failed")
-    assert "HTTP 404" in failing.params["text"]
+    assert "HTTP 500" in failing.params["text"]
     # Block Kit with the text as its fallback, the source named but masked.
     assert failing.json_param("blocks")[0]["type"] == "section"
     Block.parse_all(failing.json_param("blocks"))
-    assert f"{exports.url('licenses.csv')}: no export at that address" in failing.params["text"]
+    assert f"{exports.url(PATH)}: " in failing.params["text"]
 
-    exports.put("licenses.csv", LICENSES)
+    exports.exports[PATH] = Export(LICENSES, '"lic-2"')
     assert run().returncode == 0
     assert run().returncode == 0
     posts = slack_standin.calls_to("chat.postMessage")
@@ -183,7 +150,8 @@ def test_a_failing_kind_alerts_once_and_once_more_when_it_recovers(
 def test_a_url_password_never_reaches_the_alert(
     exports, slack_standin, store_url, tmp_path, monkeypatch, capsys, caplog
 ):
-    url = exports.url("licenses.csv", password=True)
+    exports.exports[PATH] = Export(status=404)
+    url = with_password(exports.url(PATH))
     result = sync(
         monkeypatch,
         capsys,
@@ -210,8 +178,9 @@ def test_slack_refusing_the_alert_changes_nothing_but_the_log(
     else:
         # More failures than the client's bounded retries.
         slack_standin.fail("chat.postMessage", failure, times=5, retry_after=0)
+    exports.exports[PATH] = Export(status=404)
     failed = sync(monkeypatch, capsys, tmp_path, store_url, exports, slack_standin)
-    # The sync's own outcome: licenses failed (no file served), not Slack.
+    # The sync's own outcome: licenses failed (nothing served), not Slack.
     assert failed.returncode == 1
     assert "licenses: failed" in failed.stderr
     problems = [r for r in caplog.records if "not posted to SYNC_ALERT_CHANNEL" in r.getMessage()]
@@ -233,6 +202,7 @@ def test_slack_refusing_the_alert_changes_nothing_but_the_log(
 def test_without_a_channel_nothing_is_posted(
     exports, slack_standin, store_url, tmp_path, monkeypatch, capsys
 ):
+    exports.exports[PATH] = Export(status=404)
     result = sync(
         monkeypatch, capsys, tmp_path, store_url, exports, slack_standin, SYNC_ALERT_CHANNEL=""
     )
@@ -265,7 +235,7 @@ def test_an_alert_channel_that_cannot_be_posted_to_is_refused_at_start(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and said in lines[0], result.stderr
-    assert exports.directory.exists() and slack_standin.calls == []
+    assert exports.seen == [] and slack_standin.calls == []
 
 
 def test_in_oauth_mode_the_alert_goes_with_the_named_workspaces_installation(
@@ -295,6 +265,7 @@ def test_in_oauth_mode_the_alert_goes_with_the_named_workspaces_installation(
                 user_id="UINSTALLER",
             )
         )
+    exports.exports[PATH] = Export(status=404)
     try:
         result = sync(
             monkeypatch,
@@ -311,7 +282,7 @@ def test_in_oauth_mode_the_alert_goes_with_the_named_workspaces_installation(
         assert post.token == "xoxb-installed-team" and post.params["channel"] == "C0ALERTS"
 
         # A workspace the bot does not serve gets nothing, though it is installed: logged.
-        exports.put("licenses.csv", LICENSES)
+        exports.exports[PATH] = Export(LICENSES)
         slack_standin.clear()
         other = sync(
             monkeypatch,

@@ -6,6 +6,11 @@ header is the query's column names. The default queries name their columns as th
 systems' exports do (docs/import-formats.md), so the caller imports the file exactly as a
 downloaded export; this module stores nothing.
 
+Incremental reads: given a watermark (`since`), the default licenses query reads only the rows
+whose `updated_at` is at or after it, and a query of one's own does the same by using a `:since`
+bind parameter (its only one). The export's `watermark` is the greatest `updated_at` it read,
+for the caller to keep and pass to the next one.
+
 Read only, and bounded in time and memory, per dialect:
 - PostgreSQL (`postgresql://` is read with psycopg 3, as the store is): a READ ONLY transaction
   with `SET LOCAL statement_timeout`, and a server-side cursor read `fetch_rows` at a time, so
@@ -28,7 +33,7 @@ import re
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -58,16 +63,33 @@ _QUERY_CANCELED = "57014"
 _READ_ONLY_TRANSACTION = "25006"
 # `:name` that text() would take for a bind parameter (not `::type`, not `a:b`).
 _BIND_LIKE = re.compile(r"(?<![:\w\\]):(?=\w)")
+# The one bind parameter a query may use: the watermark an incremental read starts from.
+SINCE_PARAMETER = "since"
+_SINCE = re.compile(r"(?<![:\w\\]):since\b")
+# The column whose greatest value read is the next watermark.
+WATERMARK_COLUMN = "updated_at"
+# `:since` on a full pass of a query that reads incrementally: before any row's time, written
+# so that PostgreSQL reads it as a timestamp (or a date) and SQLite's ISO 8601 text sorts after
+# it. A row whose updated_at is NULL is not >= it: such a query reads those only if it says so.
+EARLIEST = "0001-01-01 00:00:00"
 
 # CustomersDot's `licenses` table, the columns the importer reads, under the table's own names
 # (those of its `COPY … CSV` export); the license file itself, kilobytes a row, is left behind.
-LICENSES_QUERY = """
-SELECT id, name, company, email, users_count, expires_at, created_at, plan_name, starts_at,
-       zuora_subscription_id, notes, previous_users_count, trueup_quantity, plan_code, trial,
-       zuora_subscription_name, license_file_md5
+# `updated_at` (which the importer ignores) is read for the watermark of the next, incremental
+# read.
+_LICENSES_SELECT = """
+SELECT id, name, company, email, users_count, expires_at, created_at, updated_at, plan_name,
+       starts_at, zuora_subscription_id, notes, previous_users_count, trueup_quantity, plan_code,
+       trial, zuora_subscription_name, license_file_md5
 FROM licenses
-ORDER BY id
 """
+LICENSES_QUERY = f"{_LICENSES_SELECT}ORDER BY id\n"
+# The incremental form: the rows changed since the last read. `>=`, not `>`: a row updated in
+# the same instant as the watermark's row (or committed later with an equal timestamp) is not
+# missed; reading the boundary rows again is harmless, the import's upsert rewrites nothing
+# that is unchanged. A row whose transaction commits after a read with an older updated_at than
+# the watermark is missed by this form: the sync's daily full pass reads it.
+LICENSES_SINCE_QUERY = f"{_LICENSES_SELECT}WHERE updated_at >= :since\nORDER BY id\n"
 
 # version.gitlab.com's `usage_data`, the newest ping of each instance (its uuid, else its
 # hostname, as the store keys hosts): the table holds every ping ever sent. The importer keeps
@@ -94,6 +116,9 @@ DEFAULT_QUERIES: dict[ImportKind, str] = {
     ImportKind.LICENSES: LICENSES_QUERY,
     ImportKind.HOSTS: HOSTS_QUERY,
 }
+# The default queries that have an incremental form (a ping table is append-only and read for
+# its newest row per instance: the hosts query has none).
+INCREMENTAL_QUERIES: dict[ImportKind, str] = {ImportKind.LICENSES: LICENSES_SINCE_QUERY}
 
 
 @dataclass(frozen=True)
@@ -104,6 +129,18 @@ class QueryExport:
     rows: int
     # When the query started: the data's age, as Last-Modified is an HTTPS export's.
     queried_at: datetime
+    # The greatest `updated_at` read, as text (the next incremental read's `:since`); None when
+    # the query has no such column or read no row with one.
+    watermark: str | None = None
+
+
+def reads_incrementally(kind: ImportKind | str, query: str | None = None) -> bool:
+    """Whether `kind`'s query (`query`, else the default) can read only the rows changed since
+    a watermark: a query of one's own that uses `:since`, or a default with an incremental
+    form."""
+    if query is not None and query.strip():
+        return _SINCE.search(query) is not None
+    return ImportKind(_kind_name(kind)) in INCREMENTAL_QUERIES
 
 
 def describe_database(database_url: str) -> str:
@@ -124,12 +161,18 @@ def export_query(
     destination_dir: Path,
     statement_timeout_seconds: float,
     query: str | None = None,
+    since: str | None = None,
     fetch_rows: int = DEFAULT_FETCH_ROWS,
     connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     on_progress: Callable[[int], None] | None = None,
 ) -> QueryExport:
     """Run `kind`'s query (`query` replaces the default) on the database at `database_url` and
     write its rows, with a header of its column names, to a new CSV file in `destination_dir`.
+
+    `since`: a watermark (a previous export's), to read only the rows changed since it, when
+    the query reads incrementally (`reads_incrementally`); None reads every row (a query using
+    `:since` gets EARLIEST). A query that uses `:since` must return `updated_at`, whose greatest
+    value is the export's `watermark`.
 
     `statement_timeout_seconds` bounds each round trip (the query's start, each batch of
     `fetch_rows`); `on_progress(rows_written)` is called after each batch. A query that returns
@@ -139,7 +182,8 @@ def export_query(
     if statement_timeout_seconds <= 0 or fetch_rows < 1:
         raise ValueError("statement_timeout_seconds and fetch_rows must be positive")
     source = f"{_kind_name(kind)} from {describe_database(database_url)}"
-    sql = _query_for(kind, query, source)
+    sql = _query_for(kind, query, source, incremental=since is not None)
+    uses_since = _SINCE.search(sql) is not None
     secrets = _secrets_of(database_url)
     engine = _engine_for(database_url, source, connect_timeout_seconds)
     try:
@@ -150,6 +194,7 @@ def export_query(
             timeout_seconds=statement_timeout_seconds,
             fetch_rows=fetch_rows,
             on_progress=on_progress,
+            since=(since or EARLIEST) if uses_since else None,
         ).run(engine, destination_dir)
     finally:
         engine.engine.dispose()
@@ -165,9 +210,14 @@ def _kind_name(kind: ImportKind | str) -> str:
         ) from None
 
 
-def _query_for(kind: ImportKind | str, query: str | None, source: str) -> str:
+def _query_for(kind: ImportKind | str, query: str | None, source: str, *, incremental: bool) -> str:
     import_kind = ImportKind(_kind_name(kind))
-    chosen = query if query is not None and query.strip() else DEFAULT_QUERIES.get(import_kind)
+    defaults = INCREMENTAL_QUERIES if incremental else {}
+    chosen = (
+        query
+        if query is not None and query.strip()
+        else defaults.get(import_kind, DEFAULT_QUERIES.get(import_kind))
+    )
     if chosen is None:
         raise SourceError(
             f"{source}: no default query reads {import_kind.value} from a database (the source "
@@ -282,6 +332,8 @@ class _Export:
     timeout_seconds: float
     fetch_rows: int
     on_progress: Callable[[int], None] | None
+    # The value bound to `:since` (None: the query has no `:since`).
+    since: str | None = None
 
     def run(self, engine: _Engine, destination_dir: Path) -> QueryExport:
         fd, name = tempfile.mkstemp(prefix="sync-", suffix=".csv", dir=destination_dir)
@@ -292,11 +344,11 @@ class _Export:
                 self._connection(engine.engine) as connection,
             ):
                 queried_at = datetime.now(UTC)
-                rows = self._copy(connection, engine.deadline, out)
+                rows, watermark = self._copy(connection, engine.deadline, out)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return QueryExport(path, rows, queried_at)
+        return QueryExport(path, rows, queried_at, watermark)
 
     @contextmanager
     def _connection(self, engine: Engine) -> Iterator[Connection]:
@@ -325,20 +377,32 @@ class _Export:
         except DBAPIError as error:
             raise self._failure(error) from None
 
-    def _copy(self, connection: Connection, deadline: _Deadline | None, out: TextIO) -> int:
+    def _copy(
+        self, connection: Connection, deadline: _Deadline | None, out: TextIO
+    ) -> tuple[int, str | None]:
         writer = csv.writer(out, lineterminator="\n")
         rows = 0
+        newest = _Greatest()
         try:
             if deadline is not None:
                 deadline.restart(self.timeout_seconds)
+            parameters = {} if self.since is None else {SINCE_PARAMETER: self.since}
             # A server-side cursor (PostgreSQL), read at most `fetch_rows` rows a round trip:
             # memory holds one batch whatever the table's size.
             result = (
                 connection.execution_options(stream_results=True)
-                .execute(text(_literal_sql(self.sql)))
+                .execute(
+                    text(_literal_sql(self.sql, keep_since=self.since is not None)), parameters
+                )
                 .yield_per(self.fetch_rows)
             )
             columns = list(result.keys())
+            watermark_at = columns.index(WATERMARK_COLUMN) if WATERMARK_COLUMN in columns else None
+            if self.since is not None and watermark_at is None:
+                raise SourceError(
+                    f"{self.source}: a query that reads incrementally (it uses :since) must "
+                    f"return the {WATERMARK_COLUMN} column, the next read's watermark"
+                )
             writer.writerow(columns)
             batches = result.partitions()
             while True:
@@ -348,6 +412,8 @@ class _Export:
                 if batch is None:
                     break
                 writer.writerows(self._cells(columns, row) for row in batch)
+                if watermark_at is not None:
+                    newest.add(row[watermark_at] for row in batch)
                 rows += len(batch)
                 if self.on_progress is not None:
                     self.on_progress(rows)
@@ -355,7 +421,8 @@ class _Export:
             raise self._failure(error) from None
         except SQLAlchemyError as error:
             raise SourceError(f"{self.source}: the query failed ({self._words(error)})") from None
-        return rows
+        watermark = None if newest.value is None else _cell(newest.value, WATERMARK_COLUMN, "")
+        return rows, watermark
 
     def _cells(self, columns: Sequence[str], row: Sequence[Any]) -> list[str]:
         return [
@@ -389,10 +456,39 @@ class _Export:
         return words
 
 
-def _literal_sql(sql: str) -> str:
-    """The query for text() with no bind parameters: a `:name` inside it is literal text (it
-    takes no parameters; a string literal may hold a colon before a word)."""
-    return _BIND_LIKE.sub(r"\\:", sql)
+def _literal_sql(sql: str, *, keep_since: bool = False) -> str:
+    """The query for text() with no bind parameters but `:since` (`keep_since`): any other
+    `:name` inside it is literal text (a string literal may hold a colon before a word)."""
+
+    def escaped(match: re.Match[str]) -> str:
+        if keep_since and _SINCE.match(sql, match.start()):
+            return ":"
+        return "\\:"
+
+    return _BIND_LIKE.sub(escaped, sql)
+
+
+class _Greatest:
+    """The greatest of the values seen, None ignored: compared as they came (datetimes from
+    PostgreSQL, ISO 8601 text from SQLite), as text where they cannot be (a column of mixed
+    types, as SQLite allows)."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def add(self, values: Iterable[Any]) -> None:
+        for value in values:
+            if value is None:
+                continue
+            if self.value is None:
+                self.value = value
+                continue
+            try:
+                greater = value > self.value
+            except TypeError:
+                greater = str(value) > str(self.value)
+            if greater:
+                self.value = value
 
 
 def _cell(value: Any, column: str, source: str) -> str:

@@ -25,6 +25,7 @@ from bot.sync.database_source import (
     APPLICATION_NAME,
     describe_database,
     export_query,
+    reads_incrementally,
 )
 from bot.sync.https_source import SourceError
 from tests.helpers.postgres import fresh_postgres_database
@@ -355,3 +356,71 @@ def test_an_unknown_kind_is_refused(exports: Path) -> None:
     with pytest.raises(SourceError, match="unknown import kind 'customers'"):
         _export("sqlite:///x.sqlite3", "customers", exports)
     assert os.listdir(exports) == []
+
+
+def _set_updated_at(url: str, changes: dict[int, str]) -> None:
+    engine = create_engine(_psycopg(url) if url.startswith("postgresql") else url)
+    with engine.begin() as connection:
+        for license_id, at in changes.items():
+            connection.execute(
+                text("UPDATE licenses SET updated_at = :at WHERE id = :id"),
+                {"at": at, "id": license_id},
+            )
+    engine.dispose()
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql", "sqlite"])
+def test_the_default_licenses_query_reads_incrementally_from_a_watermark(
+    engine_name: str, sqlite_source: str, exports: Path, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("source_url") if engine_name == "postgresql" else sqlite_source
+    assert reads_incrementally("licenses") and not reads_incrementally("hosts")
+    _set_updated_at(url, {9001: "2026-11-01 10:00:00", 8999: "2026-11-02 10:00:00.5"})
+    try:
+        full = export_query(url, "licenses", destination_dir=exports, statement_timeout_seconds=5)
+        assert full.rows == 4  # a row without updated_at too
+        assert full.watermark is not None and full.watermark.startswith("2026-11-02")
+        assert full.watermark.endswith("10:00:00.500000" if engine_name == "postgresql" else ".5")
+        # >=: the boundary row is read again; the older one is not.
+        again = export_query(
+            url,
+            "licenses",
+            destination_dir=exports,
+            statement_timeout_seconds=5,
+            since=full.watermark,
+        )
+        assert again.rows == 1 and again.watermark == full.watermark
+        assert again.path.read_text(encoding="utf-8").splitlines()[1].startswith("8999,")
+    finally:
+        _set_updated_at(url, {9001: None, 8999: None})  # type: ignore[dict-item]
+
+
+def test_a_query_of_ones_own_reads_incrementally_with_since(
+    sqlite_source: str, exports: Path
+) -> None:
+    query = "SELECT id, company, plan_code, updated_at FROM licenses WHERE updated_at >= :since"
+    assert reads_incrementally("reconciliations", query)
+    assert not reads_incrementally("licenses", "SELECT id FROM licenses")
+    _set_updated_at(sqlite_source, {9001: "2026-11-01 10:00:00", 7001: "2026-10-01 00:00:00"})
+    # A full pass binds the earliest time: every row with an updated_at.
+    full = export_query(
+        sqlite_source, "licenses", destination_dir=exports, statement_timeout_seconds=5, query=query
+    )
+    assert (full.rows, full.watermark) == (2, "2026-11-01 10:00:00")
+    since = export_query(
+        sqlite_source,
+        "licenses",
+        destination_dir=exports,
+        statement_timeout_seconds=5,
+        query=query,
+        since="2026-10-15",
+    )
+    assert since.rows == 1
+    with pytest.raises(SourceError, match="must return the updated_at column"):
+        export_query(
+            sqlite_source,
+            "licenses",
+            destination_dir=exports,
+            statement_timeout_seconds=5,
+            query="SELECT id FROM licenses WHERE updated_at >= :since",
+        )

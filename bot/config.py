@@ -192,6 +192,20 @@ class Settings:
     # Where a sync says a kind started failing or recovered (bot/cli/sync_alerts.py): a channel
     # id, or in OAuth mode `T0123:C0456` (the workspace whose installation posts). None: no alert.
     sync_alert_channel: str | None = None
+    # A database source's query replacing the kind's default (subscriptions and reconciliations
+    # have none); one using `:since` reads incrementally.
+    sync_subscriptions_query: str | None = None
+    sync_licenses_query: str | None = None
+    sync_hosts_query: str | None = None
+    sync_reconciliations_query: str | None = None
+    # A database source's statement timeout: each round trip of its query (the start, each
+    # batch of rows). Generous: a replica's full read of a large table is slow, not stuck.
+    sync_query_timeout_seconds: int = 600
+    # The `zuora` source (subscriptions): the tenant's REST endpoint and an OAuth client
+    # (the secret is a secret). Not ZUORA_URL: that is the Zuora UI the cards link to.
+    zuora_rest_url: str | None = None
+    zuora_client_id: str | None = None
+    zuora_client_secret: str | None = None
 
     @classmethod
     def from_env(
@@ -320,6 +334,19 @@ class Settings:
                 "STALE_AFTER_HOURS", get("STALE_AFTER_HOURS"), defaults.stale_after_hours
             ),
             sync_alert_channel=get("SYNC_ALERT_CHANNEL"),
+            sync_subscriptions_query=get("SYNC_SUBSCRIPTIONS_QUERY"),
+            sync_licenses_query=get("SYNC_LICENSES_QUERY"),
+            sync_hosts_query=get("SYNC_HOSTS_QUERY"),
+            sync_reconciliations_query=get("SYNC_RECONCILIATIONS_QUERY"),
+            sync_query_timeout_seconds=_parse_int(
+                "SYNC_QUERY_TIMEOUT_SECONDS",
+                get("SYNC_QUERY_TIMEOUT_SECONDS"),
+                defaults.sync_query_timeout_seconds,
+                1,
+            ),
+            zuora_rest_url=get("ZUORA_REST_URL"),
+            zuora_client_id=get("ZUORA_CLIENT_ID"),
+            zuora_client_secret=get("ZUORA_CLIENT_SECRET"),
         )
         if serving:
             settings.check_organisations()
@@ -332,6 +359,13 @@ class Settings:
         source: str | None = getattr(self, f"sync_{kind}")
         authorization: str | None = getattr(self, f"sync_{kind}_authorization")
         return source, authorization
+
+    def sync_query(self, kind: str) -> str | None:
+        """`kind`'s SYNC_<KIND>_QUERY (None: unset)."""
+        if kind not in SYNC_KINDS:
+            raise ValueError(f"no sync setting for {kind!r}")
+        query: str | None = getattr(self, f"sync_{kind}_query")
+        return query
 
     @property
     def synced_kinds(self) -> frozenset[str]:
@@ -392,6 +426,7 @@ class Settings:
             "slack_client_secret",
             "slack_token_encryption_key",
             *(f"sync_{kind}_authorization" for kind in SYNC_KINDS),
+            "zuora_client_secret",
         }
         shown = []
         for name in self.__dataclass_fields__:
@@ -400,8 +435,26 @@ class Settings:
                 value = "***"
             if name == "database_url":
                 value = redact_url_password(value)
+            elif name.startswith("sync_") and _is_url(value):
+                # A sync source: a database URL's password, a signed URL's signature.
+                value = _masked_source(value)
             shown.append(f"{name}={value!r}")
         return f"Settings({', '.join(shown)})"
+
+
+def _is_url(value: object) -> bool:
+    return isinstance(value, str) and _URL_SCHEME.match(value) is not None
+
+
+def _masked_source(url: str) -> str:
+    """A SYNC_<KIND> URL without its userinfo's secret and its query string (a signed URL's
+    signature, a driver's password parameter)."""
+    head, query_mark, _ = url.partition("?")
+    scheme, _, rest = head.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}://{netloc}{slash}{path}{'?…' if query_mark else ''}"
 
 
 def redact_url_password(url: str) -> str:

@@ -247,6 +247,8 @@ def build_formatter(settings: Settings) -> logging.Formatter:
             settings.slack_token_encryption_key,
             # `python -m bot sync`'s Authorization values.
             *(settings.sync_source(kind)[1] for kind in SYNC_KINDS),
+            # The `zuora` source's OAuth client secret.
+            settings.zuora_client_secret,
             # Each key of a rotation list alone too: a line may name just one of them.
             *(key.strip() for key in encryption_keys),
         ]

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store import upkeep
 from bot.store.importing.customers import GROUPING_KINDS, refresh_customers
-from bot.store.importing.errors import ImportFailed
+from bot.store.importing.errors import ImportFailed, MassDeleteRefused
 from bot.store.importing.kinds import ImportKind, KindSpec, import_columns, spec_for
 from bot.store.importing.postgresql import PostgreSQLWriter
 from bot.store.importing.reading import Records, read_records
@@ -44,6 +44,7 @@ __all__ = [
     "ImportFailed",
     "ImportKind",
     "ImportSummary",
+    "MassDeleteRefused",
     "import_columns",
     "import_file",
 ]

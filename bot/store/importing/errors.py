@@ -13,6 +13,17 @@ class ImportFailed(ValueError):
         self.reason = message
 
 
+class MassDeleteRefused(ImportFailed):
+    """`full` would delete more of the table than the guard allows unasked; nothing changed.
+    The counts let a caller (the sync) say it in words of its own."""
+
+    def __init__(self, message: str, *, deleting: int, rows_before: int, kind: str) -> None:
+        super().__init__(message)
+        self.deleting = deleting
+        self.rows_before = rows_before
+        self.kind = kind
+
+
 class InvalidValue(Exception):
     """A cell's value is unusable; the text completes "<column> '<value>' ..."."""
 

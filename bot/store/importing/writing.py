@@ -20,7 +20,7 @@ from sqlalchemy import Boolean, Column, Date, DateTime, Dialect, func, select
 from sqlalchemy.orm import Session
 
 from bot.store.importing.customers import GROUPING_COLUMNS, GROUPING_KINDS
-from bot.store.importing.errors import ImportFailed
+from bot.store.importing.errors import ImportFailed, MassDeleteRefused
 from bot.store.importing.kinds import KindSpec, convert_cells, is_newer
 from bot.store.importing.values import PARSE_CACHE_SIZE
 from bot.store.models import UTCDateTime
@@ -355,11 +355,14 @@ class ImportWriter:
             return
         if not allow_mass_delete and Decimal(count) > MASS_DELETE_SHARE * Decimal(self.rows_before):
             share = round(100 * count / max(self.rows_before, 1))
-            raise ImportFailed(
+            raise MassDeleteRefused(
                 f"--full would delete {count:,} of {self.rows_before:,} "
                 f"{self.spec.kind.value} ({share}%), more than the "
                 f"{int(MASS_DELETE_SHARE * 100)}% safety limit; nothing was changed. If the file "
-                "really is the complete export, run again with --allow-mass-delete."
+                "really is the complete export, run again with --allow-mass-delete.",
+                deleting=count,
+                rows_before=self.rows_before,
+                kind=self.spec.kind.value,
             )
         self._execute(f"DELETE FROM {table} WHERE {missing}")
         self.deleted = count

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.db import dialect_insert, session_scope
 from bot.store.importing.kinds import ImportKind
-from bot.store.models import SyncLease, SyncState, column_width
+from bot.store.models import ImportRun, SyncLease, SyncState, column_width
 
 # The order a sync runs the kinds in, and `sync status` lists them: the customer rule reads
 # the subscriptions, so they come before the licenses.
@@ -191,6 +191,17 @@ def validators_for(session: Session, kind: ImportKind | str) -> Validators:
     if row is None:
         return Validators()
     return Validators(etag=row.etag, last_modified=row.last_modified, watermark=row.watermark)
+
+
+def last_full_import_at(session: Session, kind: ImportKind | str) -> datetime | None:
+    """When `kind`'s last full import (one that deleted what its source no longer had)
+    finished, by a sync or by hand; None if there never was one. An incremental source reads
+    everything again when this is too old."""
+    return session.scalar(
+        select(func.max(ImportRun.finished_at)).where(
+            ImportRun.kind == _kind(kind), ImportRun.full.is_(True)
+        )
+    )
 
 
 def sync_status(session: Session) -> list[SyncStatus]:

@@ -21,8 +21,8 @@ STATUS = "status"
 # Another sync holds the lease: not a failure of this one's kinds, so not 1.
 EXIT_LEASE_HELD = 3
 SETTINGS_HINT = (
-    "set SYNC_SUBSCRIPTIONS, SYNC_LICENSES, SYNC_HOSTS or SYNC_RECONCILIATIONS to an https URL "
-    "or a file path (docs/configuration.md)"
+    "set SYNC_SUBSCRIPTIONS, SYNC_LICENSES, SYNC_HOSTS or SYNC_RECONCILIATIONS to an https URL, "
+    "a database URL, a file path or (subscriptions) zuora (docs/configuration.md)"
 )
 
 
@@ -34,10 +34,13 @@ def add_sync(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "python -m bot sync && python -m bot sync status",
         details=(
             f"Kinds, in this order: {', '.join(SYNC_KINDS)}. Each comes from SYNC_<KIND>: an "
-            "https URL (SYNC_<KIND>_AUTHORIZATION its Authorization header) or a file path. A "
-            "kind that fails keeps its last good data and the others still sync. Exit 0 when "
-            f"every kind synced, 1 when one failed, {EXIT_LEASE_HELD} when another sync is "
-            f"running. {STORE_ENVIRONMENT}"
+            "https URL (SYNC_<KIND>_AUTHORIZATION its Authorization header), a database URL "
+            "(SYNC_<KIND>_QUERY replacing the default query), a file path, or for "
+            "subscriptions zuora (ZUORA_REST_URL, ZUORA_CLIENT_ID, ZUORA_CLIENT_SECRET). A "
+            "full source's import deletes what the source no longer has, more than 10% of a "
+            "table only with --allow-mass-delete KIND. A kind that fails keeps its last good "
+            "data and the others still sync. Exit 0 when every kind synced, 1 when one failed, "
+            f"{EXIT_LEASE_HELD} when another sync is running. {STORE_ENVIRONMENT}"
         ),
     )
     sync.add_argument(
@@ -55,6 +58,17 @@ def add_sync(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             "A failed round is logged and the next one comes; SIGTERM or SIGINT stops it (exit 0)"
         ),
     )
+    sync.add_argument(
+        "--allow-mass-delete",
+        action="append",
+        choices=SYNC_KINDS,
+        default=[],
+        metavar="KIND",
+        help=(
+            "let this run's import of KIND delete more than 10%% of its table (what the source "
+            "no longer has); repeat for more kinds"
+        ),
+    )
     sync.set_defaults(run=run_sync_command)
 
 
@@ -68,6 +82,8 @@ def run_sync_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.target == STATUS:
         if args.every is not None:
             raise ConfigError("--every is for a sync, not for `sync status`")
+        if args.allow_mass_delete:
+            raise ConfigError("--allow-mass-delete approves a sync, not `sync status`")
         return _status(settings, set(sources))
     try:
         interval = None if args.every is None else parse_interval(args.every)
@@ -81,6 +97,13 @@ def run_sync_command(settings: Settings, args: argparse.Namespace) -> int:
         sources = chosen
     if not sources:
         raise ConfigError(f"nothing to sync: {SETTINGS_HINT}")
+    approved = frozenset(kind for kind in sources if kind.value in args.allow_mass_delete)
+    unsynced = sorted(set(args.allow_mass_delete) - {kind.value for kind in approved})
+    if unsynced:
+        raise ConfigError(
+            f"--allow-mass-delete {' '.join(unsynced)}: not synced by this run; it approves "
+            "a sync of that kind (python -m bot sync [KIND] --allow-mass-delete KIND)"
+        )
     from bot.logs import configure_logging
 
     # The bot's own logging: redacted lines, and httpx's INFO lines (whole URLs: a signed
@@ -89,12 +112,21 @@ def run_sync_command(settings: Settings, args: argparse.Namespace) -> int:
     if interval is not None:
         from bot.cli.sync_every import sync_every
 
-        return sync_every(interval, lambda: _sync_once(settings, sources, alerts))
-    return _exit_status(_sync_once(settings, sources, alerts))
+        # --allow-mass-delete approves one run: the loop's first round, not every round.
+        rounds = iter([approved])
+
+        def one_round() -> SyncRun:
+            return _sync_once(settings, sources, alerts, next(rounds, frozenset()))
+
+        return sync_every(interval, one_round)
+    return _exit_status(_sync_once(settings, sources, alerts, approved))
 
 
 def _sync_once(
-    settings: Settings, sources: dict[ImportKind, Source], alerts: AlertTarget | None
+    settings: Settings,
+    sources: dict[ImportKind, Source],
+    alerts: AlertTarget | None,
+    approved: frozenset[ImportKind] = frozenset(),
 ) -> SyncRun:
     from bot.cli.store import open_store
     from bot.cli.sync_alerts import build_sync_alerts
@@ -112,7 +144,13 @@ def _sync_once(
             poster.on_result(result)
 
     try:
-        return run_sync(make_session_factory(engine), sources, settings, on_result=show)
+        return run_sync(
+            make_session_factory(engine),
+            sources,
+            settings,
+            on_result=show,
+            allow_mass_delete=approved,
+        )
     finally:
         engine.dispose()
 

@@ -49,6 +49,9 @@ from sqlalchemy.pool import NullPool
 from bot.store.importing import ImportKind
 from bot.sync.https_source import SourceError
 
+# The databases read (by their SQLAlchemy backend names): the ones whose read-only and
+# statement-timeout settings are written below.
+READ_BACKENDS = frozenset({"postgres", "postgresql", "sqlite"})
 DEFAULT_FETCH_ROWS = 10_000
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
 # Shown to the source's DBA in pg_stat_activity: who is reading their replica.
@@ -277,7 +280,7 @@ def _engine_for(database_url: str, source: str, connect_timeout_seconds: int) ->
     backend = url.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(url, source)
-    if backend in ("postgres", "postgresql"):
+    if backend in READ_BACKENDS:
         return _postgresql_engine(url, source, connect_timeout_seconds)
     raise SourceError(
         f"{source}: only PostgreSQL and SQLite databases are read so far (read-only and a "

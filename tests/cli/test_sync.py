@@ -248,22 +248,6 @@ def test_the_lease_is_released_after_a_sync(server, store_url, tmp_path, monkeyp
     engine.dispose()
 
 
-@pytest.mark.parametrize(
-    "source",
-    ["postgresql://reader:db-password@replica/customersdot", "zuora", "snowflake://a:pw@acct/db"],
-)
-def test_database_and_zuora_sources_are_refused_in_one_line(
-    source, store_url, tmp_path, monkeypatch, capsys
-):
-    result = sync(monkeypatch, capsys, tmp_path, store_url, SYNC_LICENSES=source)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "SYNC_LICENSES (licenses)" in lines[0]
-    assert "database and Zuora sources are not supported yet" in lines[0]
-    assert "db-password" not in lines[0] and "pw@" not in lines[0]
-
-
 def test_plain_http_beyond_loopback_is_a_configuration_error(
     store_url, tmp_path, monkeypatch, capsys
 ):

@@ -4,7 +4,15 @@ second database on the suite's PostgreSQL or a SQLite file."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.helpers.postgres import fresh_postgres_database
 
 # CustomersDot's `licenses`, column for column (tests/data/customersdot_licenses.csv's header).
 LICENSES_TABLE = """
@@ -124,3 +132,75 @@ def fill_source(engine: Engine) -> None:
         )
         if connection.dialect.name == "postgresql":
             connection.execute(text("CREATE SEQUENCE licenses_id_seq"))
+
+
+def more_licenses(count: int, *, first_id: int = 20_000) -> list[dict[str, object]]:
+    """`count` plain licenses (ids from `first_id`), for sources large enough that one row
+    deleted stays under the import's 10% guard."""
+    return [
+        dict.fromkeys(LICENSE_COLUMNS)
+        | {
+            "id": first_id + n,
+            "name": f"Admin {n}",
+            "company": f"Company {n}",
+            "email": f"admin{n}@company{n}.example",
+            "users_count": 10 + n,
+            "expires_at": "2027-01-31",
+            "created_at": "2026-01-01 00:00:00",
+            "updated_at": "2026-01-01 00:00:00",
+            "starts_at": "2026-01-01",
+            "plan_code": "premium",
+            "trial": False,
+        }
+        for n in range(count)
+    ]
+
+
+def add_licenses(url: str, rows: list[dict[str, object]]) -> None:
+    execute(
+        url,
+        f"INSERT INTO licenses ({', '.join(LICENSE_COLUMNS)}) "
+        f"VALUES ({', '.join(':' + c for c in LICENSE_COLUMNS)})",
+        rows,
+    )
+
+
+def execute(url: str, sql: str, parameters: list[dict[str, object]] | None = None) -> None:
+    """One statement on a source database, committed (as its own application would write)."""
+    engine = create_engine(_writable(url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(sql), parameters or [{}])
+    finally:
+        engine.dispose()
+
+
+def _writable(url: str) -> str:
+    # An operator's driverless postgresql:// URL, read by this suite with psycopg 3.
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+@contextmanager
+def postgres_source(password: str) -> Iterator[str]:
+    """A filled source database of its own on the suite's PostgreSQL, dropped afterwards; its
+    URL driverless as an operator writes it, carrying `password` (the test server trusts
+    loopback, so any password connects)."""
+    with fresh_postgres_database("sync_command_source", migrated=False) as url:
+        if url is None:
+            pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (scripts/start-postgres.sh)")
+        engine = create_engine(url)
+        fill_source(engine)
+        engine.dispose()
+        source = make_url(url).set(drivername="postgresql", password=password)
+        yield source.render_as_string(hide_password=False)
+
+
+def sqlite_source(path: Path) -> str:
+    """A filled SQLite source file at `path`; its URL."""
+    engine = create_engine(f"sqlite:///{path}")
+    fill_source(engine)
+    engine.dispose()
+    return f"sqlite:///{path}"

@@ -64,6 +64,9 @@ def test_secrets_never_appear_in_repr():
     settings = Settings.from_env(
         {
             "SYNC_LICENSES_AUTHORIZATION": "Bearer sync-authorization-value",
+            "SYNC_HOSTS": "postgresql://reader:source-db-password@replica/version",
+            "SYNC_SUBSCRIPTIONS": "https://exports.example.test/s.csv?X-Amz-Signature=sig-value",
+            "ZUORA_CLIENT_SECRET": "zuora-client-secret-value",
             "SLACK_BOT_TOKEN": "xoxb-secret-token",
             "SLACK_SIGNING_SECRET": "signing-secret-value",
             "DATABASE_URL": "postgresql+psycopg://bot:db-password@db/customersdot",
@@ -76,8 +79,12 @@ def test_secrets_never_appear_in_repr():
         "signing-secret-value",
         "db-password",
         "sync-authorization-value",
+        "source-db-password",
+        "sig-value",
+        "zuora-client-secret-value",
     ):
         assert secret not in shown
+    assert "sync_hosts='postgresql://***@replica/version'" in shown
     assert redact_url_password("postgresql://u:p@h/d") == "postgresql://u:***@h/d"
     assert redact_url_password("sqlite:///x.sqlite3") == "sqlite:///x.sqlite3"
 
@@ -202,3 +209,29 @@ def test_synced_kinds_are_those_with_a_source():
         {"SYNC_LICENSES": "/var/exports/licenses.csv", "SYNC_HOSTS": ""}, dotenv_path=None
     )
     assert settings.synced_kinds == frozenset({"licenses"})
+
+
+def test_the_database_and_zuora_source_settings():
+    settings = Settings.from_env(
+        {
+            "SYNC_LICENSES_QUERY": "SELECT * FROM licenses WHERE updated_at >= :since",
+            "SYNC_QUERY_TIMEOUT_SECONDS": "120",
+            "ZUORA_REST_URL": "https://rest.eu.zuora.com",
+            "ZUORA_CLIENT_ID": "client-id",
+            "ZUORA_CLIENT_SECRET": "client-secret",
+        },
+        dotenv_path=None,
+    )
+    assert settings.sync_query("licenses") == "SELECT * FROM licenses WHERE updated_at >= :since"
+    assert settings.sync_query("hosts") is None
+    assert settings.sync_query_timeout_seconds == 120
+    assert Settings().sync_query_timeout_seconds == 600
+    assert (settings.zuora_rest_url, settings.zuora_client_id, settings.zuora_client_secret) == (
+        "https://rest.eu.zuora.com",
+        "client-id",
+        "client-secret",
+    )
+    # The Zuora UI the cards link to is another setting.
+    assert settings.zuora_url == "https://www.zuora.com"
+    with pytest.raises(ConfigError, match="SYNC_QUERY_TIMEOUT_SECONDS"):
+        Settings.from_env({"SYNC_QUERY_TIMEOUT_SECONDS": "0"}, dotenv_path=None)

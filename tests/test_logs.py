@@ -270,6 +270,19 @@ def test_the_formatter_redacts_the_oauth_client_secret_and_token_encryption_keys
         assert leaked not in line, line
 
 
+def test_the_formatter_redacts_the_sync_sources_secrets():
+    authorization, zuora_secret = "Bearer sync-authorization-0123", "zuora-client-secret-4567"
+    formatter = build_formatter(
+        Settings(
+            log_format="text",
+            sync_hosts_authorization=authorization,
+            zuora_client_secret=zuora_secret,
+        )
+    )
+    line = formatter.format(_record("sent %s and %s", authorization, zuora_secret))
+    assert authorization not in line and zuora_secret not in line, line
+
+
 def test_an_unsigned_request_is_logged_from_what_the_bot_decided_never_its_fields(
     logged_app, caplog, restore_root_logging
 ):

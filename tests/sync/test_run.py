@@ -1,4 +1,5 @@
-"""`run_sync` between kinds: a sync whose lease was taken over stops before its next kind."""
+"""`run_sync` between kinds: a sync whose lease was taken over stops before its next kind; a store
+that goes away fails the kinds left, each in one line."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.config import Settings
+from bot.store.db import create_store_engine
 from bot.store.importing import ImportKind
+from bot.store.models import License
 from bot.store.sync_state import acquire_lease, current_lease, release_lease, sync_status
 from bot.sync import run
 from bot.sync.run import FileSource, KindResult, holder_is_gone, lease_holder, run_sync
 from tests.helpers.paths import ROOT
+from tests.helpers.store_down import DOWN_STORE_URL
 
 DATA = ROOT / "tests" / "data"
 
@@ -80,3 +85,47 @@ def test_a_holder_is_gone_only_when_this_machine_can_see_its_process_is():
 def test_a_holder_from_a_machine_without_process_spaces_is_never_taken_for_gone(monkeypatch):
     monkeypatch.setattr(run, "process_space", lambda: "")
     assert not holder_is_gone(f"{socket.gethostname()}::{os.getpid()}:0a1b2c3d")
+
+
+def test_a_store_that_goes_away_fails_each_kind_in_one_line(
+    session_factory, engine, monkeypatch: pytest.MonkeyPatch
+):
+    """The store goes away in the middle of the licenses' import (their session factory is
+    pointed at a store that refuses every connection): the import fails, its failure cannot be
+    recorded, the hosts after it fail too, each in one line, and nothing raises."""
+    down = create_store_engine(DOWN_STORE_URL)
+    real_import = run.import_file
+
+    def store_goes_away(factory, kind, path, **options):  # type: ignore[no-untyped-def]
+        if kind is ImportKind.LICENSES:
+            factory.configure(bind=down)
+        return real_import(factory, kind, path, **options)
+
+    monkeypatch.setattr(run, "import_file", store_goes_away)
+    try:
+        synced = run_sync(
+            session_factory,
+            {
+                ImportKind.SUBSCRIPTIONS: FileSource(DATA / "zuora_subscriptions.csv"),
+                ImportKind.LICENSES: FileSource(DATA / "customersdot_licenses.csv"),
+                ImportKind.HOSTS: FileSource(DATA / "customersdot_licenses.csv"),
+            },
+            Settings(),
+        )
+    finally:
+        session_factory.configure(bind=engine)
+        down.dispose()
+    subscriptions, licenses, hosts = synced.results
+    assert subscriptions.succeeded and not synced.succeeded
+    assert licenses.line.startswith("licenses: failed, its last good data is kept: ")
+    assert "the store failed: the store is unreachable" in licenses.line
+    assert licenses.line.endswith("(not recorded: the store is unavailable)")
+    assert hosts.line.startswith("hosts: failed, its last good data is kept: the store failed")
+    with session_factory() as session:
+        # The licenses' attempt was recorded before the store went away; it stays "running"
+        # only because nothing could be written after.
+        statuses = {status.kind: status for status in sync_status(session)}
+        assert statuses[ImportKind.SUBSCRIPTIONS].last_outcome == "succeeded"
+        assert statuses[ImportKind.LICENSES].last_outcome == "running"
+        assert statuses[ImportKind.HOSTS].last_attempt_at is None
+        assert session.scalar(select(func.count()).select_from(License)) == 0

@@ -6,6 +6,7 @@
   a read-only transaction with a statement timeout, streamed into a CSV the importer reads.
 - `bot.sync.zuora_source`: subscriptions from Zuora's Data Query API (an OAuth token, a query
   job polled within a budget, its pre-signed result file fetched without the token).
-- `bot.sync.run`: one sync: each configured kind's source (a URL or a file path) fetched or read,
-  imported, and recorded in the store's sync_state, under the sync lease.
+- `bot.sync.run`: one sync: each configured kind's source (a URL, a file path, a database, Zuora)
+  read, imported (whole, or a database's changed rows since its watermark), and recorded in the
+  store's sync_state, under the sync lease.
 """

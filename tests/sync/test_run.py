@@ -1,5 +1,6 @@
-"""`run_sync` between kinds: a sync whose lease was taken over stops before its next kind; a store
-that goes away fails the kinds left, each in one line."""
+"""`run_sync` between kinds: a sync whose lease was taken over stops before its next kind, a
+holder gone from this machine is told from a live one, and a store that goes away fails the
+kinds left, each in one line."""
 
 from __future__ import annotations
 

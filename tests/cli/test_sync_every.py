@@ -5,6 +5,7 @@ intervals it refuses. The waits are the test's own, but one real process is stop
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import signal
@@ -252,3 +253,54 @@ def test_sigterm_stops_a_real_clock_process_while_it_waits(store_url, tmp_path):
     text = log.read_text()
     assert "sync round 1: 1 kind synced; next round in " in text
     assert "stopped by SIGTERM after 1 rounds" in text and "Traceback" not in text
+
+
+def test_a_mass_delete_approval_holds_for_the_first_round_only(
+    store_url, tmp_path, monkeypatch, capsys, caplog
+):
+    caplog.set_level(logging.INFO)
+    # Read as CSV: a license file's cells span lines.
+    with LICENSES.open(encoding="utf-8-sig", newline="") as source:
+        header, *rows = list(csv.reader(source))
+    export = tmp_path / "licenses.csv"
+
+    def keep(share: float) -> None:
+        with export.open("w", encoding="utf-8", newline="") as out:
+            csv.writer(out).writerows([header, *rows[: int(len(rows) * share)]])
+
+    keep(1)
+    assert run_sync_once(monkeypatch, capsys, tmp_path, store_url, export).returncode == 0
+    # Each round's file lacks more than a tenth of what the store holds.
+    keep(2 / 3)
+    waits = Waits(2, between=[lambda: keep(1 / 3)])
+    result = sync_every(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        store_url,
+        waits,
+        "--every",
+        "1h",
+        "--allow-mass-delete",
+        "licenses",
+        SYNC_LICENSES=str(export),
+    )
+    assert result.returncode == 0, result.stderr
+    rounds = round_lines(caplog)
+    assert rounds[0].startswith("sync round 1: 1 kind synced"), rounds
+    assert rounds[1].startswith("sync round 2: 0 kinds synced, 1 failed (licenses)"), rounds
+    assert "licenses: held back" in result.stderr
+
+
+def run_sync_once(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    store_url: str,
+    export: Path,
+) -> subprocess.CompletedProcess[str]:
+    for name in ("SYNC_SUBSCRIPTIONS", "SYNC_LICENSES", "SYNC_HOSTS", "SYNC_RECONCILIATIONS"):
+        monkeypatch.delenv(name, raising=False)
+    return run_main(
+        monkeypatch, capsys, tmp_path, "sync", DATABASE_URL=store_url, SYNC_LICENSES=str(export)
+    )

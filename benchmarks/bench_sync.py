@@ -34,6 +34,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -56,7 +57,9 @@ from bot.store.db import create_store_engine, make_session_factory
 from bot.store.importing import ImportKind, import_file
 from bot.store.schema import upgrade
 from bot.sync import run as sync_run
+from bot.sync.database_source import export_query
 from bot.sync.https_source import fetch_export
+from bot.sync.zuora_source import export_subscriptions
 
 # A sync of a full source (a file, a URL, a query without a watermark) imports it as the
 # complete export; the plain import it is compared with does the same.
@@ -211,6 +214,69 @@ def drop_postgresql_database(database_url: str) -> None:
     admin.dispose()
 
 
+# --- the database sources: CustomersDot's `licenses` table, filled with the same rows ---------
+
+
+def fill_postgresql_source(server_url: str, customersdot: Path) -> str:
+    """A database of its own on the server holding the `licenses` table, loaded with COPY from
+    the CustomersDot-layout file; its URL."""
+    url = create_postgresql_database(server_url, f"bench_sync_source_{os.getpid()}")
+    engine = create_engine(url)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(CUSTOMERSDOT_TABLE)
+        columns = ", ".join(CUSTOMERSDOT_COLUMNS)
+        with (
+            customersdot.open("rb") as rows,
+            cursor.copy(
+                f"COPY licenses ({columns}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+            ) as copy,
+        ):
+            while chunk := rows.read(COPY_CHUNK_BYTES):
+                copy.write(chunk)
+        cursor.execute("ANALYZE licenses")
+        raw.commit()
+    finally:
+        raw.close()
+        engine.dispose()
+    return url
+
+
+def fill_sqlite_source(path: Path, customersdot: Path) -> str:
+    """A SQLite file holding the `licenses` table with the same rows; its URL."""
+    path.unlink(missing_ok=True)
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute(CUSTOMERSDOT_TABLE)
+        placeholders = ", ".join("?" for _ in CUSTOMERSDOT_COLUMNS)
+        with customersdot.open(newline="") as rows, connection:
+            reader = csv.reader(rows)
+            header = next(reader)
+            connection.executemany(
+                f"INSERT INTO licenses ({', '.join(header)}) VALUES ({placeholders})",
+                (_sqlite_row(header, row) for row in reader),
+            )
+    finally:
+        connection.close()
+    return f"sqlite:///{path}"
+
+
+def _sqlite_row(header: list[str], row: list[str]) -> list[Any]:
+    """A CSV row as the table stores it: NULL for empty cells, integers and booleans as such."""
+    values: list[Any] = []
+    for column, cell in zip(header, row, strict=True):
+        if cell == "":
+            values.append(None)
+        elif column in _INTEGER_COLUMNS:
+            values.append(int(cell))
+        elif column == "trial":
+            values.append(cell == "true")
+        else:
+            values.append(cell)
+    return values
+
+
 # --- what each fresh process measures -------------------------------------------------------
 
 
@@ -284,6 +350,56 @@ def _rows_of(line: str) -> int:
     return int(words[1].replace(",", "")) if len(words) > 1 and words[2] == "rows" else 0
 
 
+@dataclass(frozen=True)
+class QuerySource:
+    url: str
+
+
+@dataclass(frozen=True)
+class ZuoraStandInSource:
+    rest_url: str
+
+
+def measure_export_import(store_url: str, kind: str, source: Any) -> Measured:
+    """What sync_kind does for a database or Zuora source: the export into a scratch
+    directory, then the import of it as a full source, its query time as the data's age."""
+    engine = _open_store(store_url)
+    settings = Settings()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-export-") as scratch:
+            started = time.perf_counter()
+            if isinstance(source, QuerySource):
+                exported = export_query(
+                    source.url,
+                    kind,
+                    destination_dir=Path(scratch),
+                    statement_timeout_seconds=settings.sync_timeout_seconds,
+                )
+                path, queried_at = exported.path, exported.queried_at
+            else:
+                zuora = export_subscriptions(
+                    source.rest_url,
+                    "bench-client",
+                    "bench-secret",
+                    destination_dir=Path(scratch),
+                    max_bytes=settings.sync_max_bytes,
+                    timeout_seconds=settings.sync_timeout_seconds,
+                )
+                path, queried_at = zuora.path, zuora.queried_at
+            summary = import_file(
+                make_session_factory(engine),
+                kind,
+                path,
+                full=FULL,
+                public_email_domains=settings.public_email_domains,
+                source_time=queried_at,
+            )
+            seconds = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    return Measured(seconds, summary.rows, peak_rss_mb())
+
+
 def measure_fetch(url: str) -> Measured:
     """The download alone (`fetch_export`), as the sync does it, into a scratch directory."""
     settings = Settings()
@@ -291,6 +407,38 @@ def measure_fetch(url: str) -> Measured:
         started = time.perf_counter()
         fetch_export(
             url,
+            destination_dir=Path(scratch),
+            max_bytes=settings.sync_max_bytes,
+            timeout_seconds=settings.sync_timeout_seconds,
+        )
+        seconds = time.perf_counter() - started
+    return Measured(seconds, 0, peak_rss_mb())
+
+
+def measure_query(database_url: str) -> Measured:
+    """The query export alone (`export_query`, the default licenses query), as the sync runs it."""
+    settings = Settings()
+    with tempfile.TemporaryDirectory(prefix="bench-query-") as scratch:
+        started = time.perf_counter()
+        exported = export_query(
+            database_url,
+            ImportKind.LICENSES,
+            destination_dir=Path(scratch),
+            statement_timeout_seconds=settings.sync_timeout_seconds,
+        )
+        seconds = time.perf_counter() - started
+    return Measured(seconds, exported.rows, peak_rss_mb())
+
+
+def measure_zuora(rest_url: str) -> Measured:
+    """The Data Query job alone (`export_subscriptions`: token, submit, poll, download)."""
+    settings = Settings()
+    with tempfile.TemporaryDirectory(prefix="bench-zuora-") as scratch:
+        started = time.perf_counter()
+        export_subscriptions(
+            rest_url,
+            "bench-client",
+            "bench-secret",
             destination_dir=Path(scratch),
             max_bytes=settings.sync_max_bytes,
             timeout_seconds=settings.sync_timeout_seconds,
@@ -502,6 +650,53 @@ def run(args: argparse.Namespace) -> list[Row]:
                 "licenses: sync again, HTTP URL (304)",
                 Measured(first.again_seconds, 0, first.peak_rss_mb),
                 baseline,
+            )
+        )
+        customersdot = measured(measure_import, licenses, str(files.customersdot))
+        add(Row("licenses, CustomersDot's table: plain import of the file", customersdot, None))
+        if args.postgres_url:
+            source_url = fill_postgresql_source(args.postgres_url, files.customersdot)
+            try:
+                query = in_fresh_process(measure_query, source_url).seconds
+                add(
+                    Row(
+                        "licenses, CustomersDot's table: sync, PostgreSQL source",
+                        measured(measure_export_import, licenses, QuerySource(source_url)),
+                        customersdot,
+                        query,
+                    )
+                )
+            finally:
+                drop_postgresql_database(source_url)
+        else:
+            print("  no --postgres-url: the PostgreSQL source is not measured")
+        source_url = fill_sqlite_source(workdir / "source.sqlite3", files.customersdot)
+        query = in_fresh_process(measure_query, source_url).seconds
+        add(
+            Row(
+                "licenses, CustomersDot's table: sync, SQLite source",
+                measured(measure_export_import, licenses, QuerySource(source_url)),
+                customersdot,
+                query,
+            )
+        )
+
+        subscriptions = ImportKind.SUBSCRIPTIONS.value
+        server.serve(
+            f"/results/{ZUORA_JOB}.csv.gz",
+            files.subscriptions_gz,
+            content_type="binary/octet-stream",
+        )
+        server.zuora_result = f"/results/{ZUORA_JOB}.csv.gz"
+        plain = measured(measure_import, subscriptions, str(files.subscriptions))
+        add(Row("subscriptions: plain import of the file", plain, None))
+        job = in_fresh_process(measure_zuora, server.url("")).seconds
+        add(
+            Row(
+                "subscriptions: sync, Zuora Data Query",
+                measured(measure_export_import, subscriptions, ZuoraStandInSource(server.url(""))),
+                plain,
+                job,
             )
         )
     return rows

@@ -111,6 +111,10 @@ def generate(workdir: Path, licenses: int) -> Files:
         subscriptions=workdir / "subscriptions.csv",
         subscriptions_gz=workdir / "subscriptions.csv.gz",
     )
+    # A --workdir that an earlier run of the same size filled is reused as it is.
+    done = workdir / f"generated-{licenses}"
+    if done.exists():
+        return files
     datagen.write_licenses(files.licenses, licenses, customers, today)
     datagen.write_subscriptions(files.subscriptions, customers)
     write_customersdot_layout(files.licenses, files.customersdot)
@@ -120,6 +124,7 @@ def generate(workdir: Path, licenses: int) -> Files:
     ):
         with plain.open("rb") as source, gzip.open(compressed, "wb", compresslevel=6) as target:
             shutil.copyfileobj(source, target, COPY_CHUNK_BYTES)
+    done.touch()
     return files
 
 
@@ -283,11 +288,25 @@ def _sqlite_row(header: list[str], row: list[str]) -> list[Any]:
 @dataclass(frozen=True)
 class Measured:
     seconds: float
+    # This process's CPU (user and system): less swayed by other work on a shared machine than
+    # the wall time; a server's (PostgreSQL's, the HTTP server's) is not in it.
+    cpu_seconds: float
     rows: int
     peak_rss_mb: float
-    # The second sync's time, when one was asked for (a 304).
-    again_seconds: float | None = None
+    # The second sync's wall and CPU time and its line, when one was asked for (a 304).
+    again: tuple[float, float] | None = None
     again_line: str = ""
+
+
+class Stopwatch:
+    """Wall and CPU time since it was made."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def read(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
 def peak_rss_mb() -> float:
@@ -308,12 +327,12 @@ def measure_import(store_url: str, kind: str, path: str) -> Measured:
     """The plain import of `path` into the empty store at `store_url`."""
     engine = _open_store(store_url)
     try:
-        started = time.perf_counter()
+        watch = Stopwatch()
         summary = import_file(make_session_factory(engine), kind, Path(path), full=FULL)
-        seconds = time.perf_counter() - started
+        seconds, cpu = watch.read()
     finally:
         engine.dispose()
-    return Measured(seconds, summary.rows, peak_rss_mb())
+    return Measured(seconds, cpu, summary.rows, peak_rss_mb())
 
 
 def measure_sync(store_url: str, kind: str, source: Any, twice: bool = False) -> Measured:
@@ -324,24 +343,24 @@ def measure_sync(store_url: str, kind: str, source: Any, twice: bool = False) ->
     settings = Settings()
     import_kind = ImportKind(kind)
     try:
-        started = time.perf_counter()
+        watch = Stopwatch()
         result = sync_run.sync_kind(factory, import_kind, source, settings)
-        seconds = time.perf_counter() - started
+        seconds, cpu = watch.read()
         if not result.succeeded:
             raise RuntimeError(result.line)
         rows = _rows_of(result.line)
-        again: float | None = None
+        again: tuple[float, float] | None = None
         again_line = ""
         if twice:
-            started = time.perf_counter()
+            watch = Stopwatch()
             second = sync_run.sync_kind(factory, import_kind, source, settings)
-            again = time.perf_counter() - started
+            again = watch.read()
             if not second.succeeded:
                 raise RuntimeError(second.line)
             again_line = second.line
     finally:
         engine.dispose()
-    return Measured(seconds, rows, peak_rss_mb(), again, again_line)
+    return Measured(seconds, cpu, rows, peak_rss_mb(), again, again_line)
 
 
 def _rows_of(line: str) -> int:
@@ -367,7 +386,7 @@ def measure_export_import(store_url: str, kind: str, source: Any) -> Measured:
     settings = Settings()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-export-") as scratch:
-            started = time.perf_counter()
+            watch = Stopwatch()
             if isinstance(source, QuerySource):
                 exported = export_query(
                     source.url,
@@ -394,47 +413,47 @@ def measure_export_import(store_url: str, kind: str, source: Any) -> Measured:
                 public_email_domains=settings.public_email_domains,
                 source_time=queried_at,
             )
-            seconds = time.perf_counter() - started
+            seconds, cpu = watch.read()
     finally:
         engine.dispose()
-    return Measured(seconds, summary.rows, peak_rss_mb())
+    return Measured(seconds, cpu, summary.rows, peak_rss_mb())
 
 
 def measure_fetch(url: str) -> Measured:
     """The download alone (`fetch_export`), as the sync does it, into a scratch directory."""
     settings = Settings()
     with tempfile.TemporaryDirectory(prefix="bench-fetch-") as scratch:
-        started = time.perf_counter()
+        watch = Stopwatch()
         fetch_export(
             url,
             destination_dir=Path(scratch),
             max_bytes=settings.sync_max_bytes,
             timeout_seconds=settings.sync_timeout_seconds,
         )
-        seconds = time.perf_counter() - started
-    return Measured(seconds, 0, peak_rss_mb())
+        seconds, cpu = watch.read()
+    return Measured(seconds, cpu, 0, peak_rss_mb())
 
 
 def measure_query(database_url: str) -> Measured:
     """The query export alone (`export_query`, the default licenses query), as the sync runs it."""
     settings = Settings()
     with tempfile.TemporaryDirectory(prefix="bench-query-") as scratch:
-        started = time.perf_counter()
+        watch = Stopwatch()
         exported = export_query(
             database_url,
             ImportKind.LICENSES,
             destination_dir=Path(scratch),
             statement_timeout_seconds=settings.sync_timeout_seconds,
         )
-        seconds = time.perf_counter() - started
-    return Measured(seconds, exported.rows, peak_rss_mb())
+        seconds, cpu = watch.read()
+    return Measured(seconds, cpu, exported.rows, peak_rss_mb())
 
 
 def measure_zuora(rest_url: str) -> Measured:
     """The Data Query job alone (`export_subscriptions`: token, submit, poll, download)."""
     settings = Settings()
     with tempfile.TemporaryDirectory(prefix="bench-zuora-") as scratch:
-        started = time.perf_counter()
+        watch = Stopwatch()
         export_subscriptions(
             rest_url,
             "bench-client",
@@ -443,8 +462,8 @@ def measure_zuora(rest_url: str) -> Measured:
             max_bytes=settings.sync_max_bytes,
             timeout_seconds=settings.sync_timeout_seconds,
         )
-        seconds = time.perf_counter() - started
-    return Measured(seconds, 0, peak_rss_mb())
+        seconds, cpu = watch.read()
+    return Measured(seconds, cpu, 0, peak_rss_mb())
 
 
 def in_fresh_process(function: Callable[..., Measured], *args: Any) -> Measured:
@@ -568,23 +587,37 @@ class Row:
     source_step: float | None = None
 
     def cells(self) -> list[str]:
-        seconds = self.measured.seconds
-        ratio = f"{seconds / self.baseline.seconds:.2f}x" if self.baseline else "1.00x (baseline)"
-        rows = self.measured.rows
-        rate = f"{rows / seconds:,.0f}" if rows else "-"
-        step = f"{self.source_step:.1f} s" if self.source_step is not None else "-"
+        measured, baseline = self.measured, self.baseline
+        if baseline is None:
+            ratio = cpu_ratio = "1.00x (baseline)"
+        else:
+            ratio = f"{measured.seconds / baseline.seconds:.2f}x"
+            cpu_ratio = f"{measured.cpu_seconds / baseline.cpu_seconds:.2f}x"
+        rows = measured.rows
         return [
             self.label,
-            f"{seconds:.2f} s",
+            f"{measured.seconds:.2f} s",
             ratio,
+            f"{measured.cpu_seconds:.2f} s",
+            cpu_ratio,
             f"{rows:,}",
-            rate,
-            step,
-            f"{self.measured.peak_rss_mb:.0f} MB",
+            f"{rows / measured.seconds:,.0f}" if rows else "-",
+            f"{self.source_step:.1f} s" if self.source_step is not None else "-",
+            f"{measured.peak_rss_mb:.0f} MB",
         ]
 
 
-HEADER = ["source", "seconds", "vs plain import", "rows", "rows/s", "source step", "peak RSS"]
+HEADER = [
+    "source",
+    "seconds",
+    "vs plain import",
+    "CPU",
+    "CPU vs plain import",
+    "rows",
+    "rows/s",
+    "source step",
+    "peak RSS",
+]
 
 
 def print_table(rows: list[Row]) -> None:
@@ -594,18 +627,18 @@ def print_table(rows: list[Row]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
 
 
-def run(args: argparse.Namespace) -> list[Row]:
-    workdir = Path(args.workdir)
+def run(workdir: Path, licenses_count: int, engine: str, postgres_url: str | None) -> list[Row]:
+    """Every measurement, each row printed as it is measured; the rows."""
     started = time.perf_counter()
-    files = generate(workdir, args.licenses)
+    files = generate(workdir, licenses_count)
     print(
-        f"generated {args.licenses:,} licenses ({files.licenses.stat().st_size / 2**20:.1f} MB, "
+        f"generated {licenses_count:,} licenses ({files.licenses.stat().st_size / 2**20:.1f} MB, "
         f"gzip {files.licenses_gz.stat().st_size / 2**20:.1f} MB) and "
         f"{files.subscriptions.stat().st_size / 2**20:.1f} MB of subscriptions in "
-        f"{time.perf_counter() - started:.1f} s; store: {args.engine}",
+        f"{time.perf_counter() - started:.1f} s; store: {engine}",
         flush=True,
     )
-    stores = Stores(args.engine, workdir, args.postgres_url)
+    stores = Stores(engine, workdir, postgres_url)
     rows: list[Row] = []
 
     def measured(function: Callable[..., Measured], *rest: Any) -> Measured:
@@ -643,19 +676,19 @@ def run(args: argparse.Namespace) -> list[Row]:
                 fetch_gzip,
             )
         )
-        assert first.again_seconds is not None
+        assert first.again is not None
         print(f"  second sync: {first.again_line}")
         add(
             Row(
                 "licenses: sync again, HTTP URL (304)",
-                Measured(first.again_seconds, 0, first.peak_rss_mb),
+                Measured(*first.again, 0, first.peak_rss_mb),
                 baseline,
             )
         )
         customersdot = measured(measure_import, licenses, str(files.customersdot))
         add(Row("licenses, CustomersDot's table: plain import of the file", customersdot, None))
-        if args.postgres_url:
-            source_url = fill_postgresql_source(args.postgres_url, files.customersdot)
+        if postgres_url:
+            source_url = fill_postgresql_source(postgres_url, files.customersdot)
             try:
                 query = in_fresh_process(measure_query, source_url).seconds
                 add(
@@ -715,19 +748,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--workdir",
-        help="where the files and SQLite stores go (default: a "
-        "temporary directory, removed at the end)",
+        help="where the files and SQLite stores go, the files kept for another run "
+        "of the same size (default: a temporary directory, removed at the end)",
     )
     args = parser.parse_args(argv)
     if args.engine == "postgresql" and not args.postgres_url:
         parser.error("--engine postgresql needs --postgres-url or BENCH_POSTGRES_URL")
     if args.workdir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
-        rows = run(args)
+        rows = run(Path(args.workdir), args.licenses, args.engine, args.postgres_url)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-sync-") as scratch:
-            args.workdir = scratch
-            rows = run(args)
+            rows = run(Path(scratch), args.licenses, args.engine, args.postgres_url)
     print()
     print_table(rows)
     return 0

@@ -4,9 +4,12 @@ same file into a fresh store, measured in the same run.
     python -m benchmarks.bench_sync [--licenses 20000] [--engine sqlite|postgresql]
                                     [--postgres-url URL] [--workdir DIR]
 
-Every sync goes through `bot.sync.run.sync_kind`, as `python -m bot sync licenses` does: the
-attempt recorded, the source read into a file (or taken as is), the file imported as a full
-source, the success recorded. Each measurement runs in a fresh process on a fresh store, so its
+A sync from a file or a URL goes through `bot.sync.run.sync_kind`, as `python -m bot sync
+licenses` does: the attempt recorded, the source read into a file (or taken as is), the file
+imported as a full source, the success recorded. `sync_kind` reads no database or Zuora source
+yet, so those are read as it will read them (`export_query`, `export_subscriptions` into a
+scratch directory) and imported as a full source, the query's time as the data's age: the same
+work but for the two sync_state writes. Each measurement runs in a fresh process on a fresh store, so its
 time and peak RSS are its own; the servers and source databases stay in this process (or on the
 PostgreSQL server), as they would be on another machine.
 

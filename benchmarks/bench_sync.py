@@ -372,56 +372,6 @@ def _rows_of(line: str) -> int:
     return int(words[1].replace(",", "")) if len(words) > 1 and words[2] == "rows" else 0
 
 
-@dataclass(frozen=True)
-class QuerySource:
-    url: str
-
-
-@dataclass(frozen=True)
-class ZuoraStandInSource:
-    rest_url: str
-
-
-def measure_export_import(store_url: str, kind: str, source: Any) -> Measured:
-    """What sync_kind does for a database or Zuora source: the export into a scratch
-    directory, then the import of it as a full source, its query time as the data's age."""
-    engine = _open_store(store_url)
-    settings = Settings()
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-export-") as scratch:
-            watch = Stopwatch()
-            if isinstance(source, QuerySource):
-                exported = export_query(
-                    source.url,
-                    kind,
-                    destination_dir=Path(scratch),
-                    statement_timeout_seconds=settings.sync_timeout_seconds,
-                )
-                path, queried_at = exported.path, exported.queried_at
-            else:
-                zuora = export_subscriptions(
-                    source.rest_url,
-                    "bench-client",
-                    "bench-secret",
-                    destination_dir=Path(scratch),
-                    max_bytes=settings.sync_max_bytes,
-                    timeout_seconds=settings.sync_timeout_seconds,
-                )
-                path, queried_at = zuora.path, zuora.queried_at
-            summary = import_file(
-                make_session_factory(engine),
-                kind,
-                path,
-                full=FULL,
-                public_email_domains=settings.public_email_domains,
-                source_time=queried_at,
-            )
-            seconds, cpu = watch.read()
-    finally:
-        engine.dispose()
-    return Measured(seconds, cpu, summary.rows, peak_rss_mb())
-
-
 def measure_fetch(url: str) -> Measured:
     """The download alone (`fetch_export`), as the sync does it, into a scratch directory."""
     settings = Settings()
@@ -697,7 +647,7 @@ def run(workdir: Path, licenses_count: int, engine: str, postgres_url: str | Non
                 add(
                     Row(
                         "licenses, CustomersDot's table: sync, PostgreSQL source",
-                        measured(measure_export_import, licenses, QuerySource(source_url)),
+                        measured(measure_sync, licenses, sync_run.DatabaseSource(source_url)),
                         customersdot,
                         query,
                     )
@@ -711,7 +661,7 @@ def run(workdir: Path, licenses_count: int, engine: str, postgres_url: str | Non
         add(
             Row(
                 "licenses, CustomersDot's table: sync, SQLite source",
-                measured(measure_export_import, licenses, QuerySource(source_url)),
+                measured(measure_sync, licenses, sync_run.DatabaseSource(source_url)),
                 customersdot,
                 query,
             )
@@ -730,7 +680,11 @@ def run(workdir: Path, licenses_count: int, engine: str, postgres_url: str | Non
         add(
             Row(
                 "subscriptions: sync, Zuora Data Query",
-                measured(measure_export_import, subscriptions, ZuoraStandInSource(server.url(""))),
+                measured(
+                    measure_sync,
+                    subscriptions,
+                    sync_run.ZuoraSource(server.url(""), "bench-client", "bench-secret"),
+                ),
                 plain,
                 job,
             )

@@ -13,11 +13,13 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -413,6 +415,141 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+FOLLOW_FEATURES = ("licenses", "trials", "expiry", "recon", "seats")
+FOLLOW_STATES = ("active", "paused", "stopped")
+# What a follow remembers of its customer (follow_evidence.kind), strongest first: a Salesforce
+# account, a Zuora account, a subscription (its name), a license (its id). The customer rule
+# groups licenses by the same evidence in the same order (bot.store.customers).
+EVIDENCE_KINDS = ("sf", "za", "sub", "license")
+
+
+class Follow(Base):
+    """A customer followed in a conversation, or in one thread of it (bot/store/follows.py).
+
+    One per (conversation, thread, customer as keyed when the follow started). The customer is
+    found again each time by its evidence (FollowEvidence), not by `customer_key`: imports
+    regroup customers and rename their keys."""
+
+    __tablename__ = "follow"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    # The thread's parent ts, or "" for the conversation itself: SQL's NULLs are distinct in a
+    # unique constraint (PostgreSQL before 15 has no NULLS NOT DISTINCT), so "" keeps one
+    # channel follow per customer. bot.store.follows shows it as None.
+    thread_ts: Mapped[str] = mapped_column(String(32), default="")
+    # The customer's key when the follow started (bot.store.customers): the uniqueness, and the
+    # last resort of finding it again when none of its evidence is left.
+    customer_key: Mapped[str] = mapped_column(String(300))
+    # How messages name it (the card's title when the follow started).
+    customer_name: Mapped[str] = mapped_column(Text)
+    # FOLLOW_FEATURES, comma-separated in that order.
+    features: Mapped[str] = mapped_column(String(64))
+    # A daily digest at FOLLOW_DIGEST_AT in the owner's time zone instead of posts as they come.
+    daily: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner_user_id: Mapped[str] = mapped_column(String(32), index=True)
+    owner_team_id: Mapped[str | None] = mapped_column(String(32))
+    owner_enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # FOLLOW_STATES; a paused follow posts nothing until resumed, a stopped one never again.
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    # Why it is paused or stopped (`is_archived`, `ambiguous`, `owner_not_allowed`, …).
+    state_reason: Mapped[str | None] = mapped_column(String(64))
+    state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The owner's local date of the last digest posted (a daily follow's "today's is done").
+    last_digest_on: Mapped[date | None] = mapped_column(Date)
+
+    __table_args__ = (
+        UniqueConstraint("channel_id", "thread_ts", "customer_key"),
+        Index("ix_follow_state", "state"),
+    )
+
+
+class FollowEvidence(Base):
+    """One piece of what identifies a followed customer (EVIDENCE_KINDS): rows, not a JSON
+    column, so an import finds the follows its rows concern through an index on both engines."""
+
+    __tablename__ = "follow_evidence"
+
+    follow_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("follow.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_follow_evidence_kind_value", "kind", "value"),)
+
+
+class FollowEvent(Base):
+    """A change worth posting to a customer's followers, recorded once (`dedupe_key`) by the
+    import that made it, in its own transaction, or by notify's daily pass (bot/store/follows.py)."""
+
+    __tablename__ = "follow_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # A FOLLOW_FEATURES word: which follows want it.
+    kind: Mapped[str] = mapped_column(String(16))
+    # The customer it concerned when recorded, and its evidence: the subscription's name and
+    # the license or reconciliation id, so a regrouped customer still finds its events.
+    customer_key: Mapped[str] = mapped_column(String(300), index=True)
+    subscription_name: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(64))
+    # `license:<id>`, `recon:<id>:<status>`, `expiry:<subscription>:<expires on>:7`, …
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    # The facts to say, as the message builders read them (bot/views).
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # When the change happened (a threshold's day, an import's time): a follow started after it
+    # is not told of it.
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    import_run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class FollowDelivery(Base):
+    """One event for one follow, claimed once across workers and instances: whoever inserts the
+    row (the unique key) posts it; then it is posted, failed (retried at `next_attempt_at`) or
+    given up."""
+
+    __tablename__ = "follow_delivery"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    follow_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("follow.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("follow_event.id", ondelete="CASCADE"), index=True
+    )
+    # DELIVERY_STATES (bot.store.follows): claimed (being posted), failed (to retry at
+    # `next_attempt_at`), posted, given_up.
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("follow_id", "event_id"),
+        Index("ix_follow_delivery_state", "state"),
+    )
+
+
+class SeatLevel(Base):
+    """The seats-in-use level a subscription was last seen at (0, 90 or 100 percent of seats
+    bought) and how many times it rose to a level: a rise records one event, a fall resets, so a
+    later rise posts again (bot/store/follows.py: the daily pass)."""
+
+    __tablename__ = "seat_level"
+
+    subscription_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer)
+    crossings: Mapped[int] = mapped_column(Integer, default=0)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 def column_width(column: InstrumentedAttribute[Any]) -> int:

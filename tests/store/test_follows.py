@@ -1,0 +1,249 @@
+"""The follows' store API (bot/store/follows.py), on both engines."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store import follows
+from bot.store.db import session_scope
+from bot.store.models import FOLLOW_FEATURES, FollowDelivery, FollowEvidence, License
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+ACME = "sf:0016100001AcmeAAA"
+
+
+def _license(session: Session, number: int, key: str, **columns: object) -> None:
+    values: dict[str, object] = {
+        "company": "Acme",
+        "plan": "premium",
+        "user_count": 100,
+        "trial": False,
+        "salesforce_account_id": "0016100001AcmeAAA",
+        "zuora_subscription_name": "A-S00000001",
+    }
+    values.update(columns)
+    session.add(License(id=number, customer_key=key, **values))
+
+
+def _follow(session: Session, **changes: object) -> follows.FollowChange:
+    arguments: dict[str, object] = {
+        "team_id": "T1",
+        "channel_id": "C1",
+        "thread_ts": None,
+        "customer_key": ACME,
+        "customer_name": "Acme",
+        "owner_user_id": "UALLOWED",
+        "now": NOW,
+    }
+    arguments.update(changes)
+    return follows.add_follow(session, **arguments)  # type: ignore[arg-type]
+
+
+def test_a_follow_remembers_its_customers_evidence_and_all_features_by_default(session):
+    _license(session, 1, ACME)
+    _license(session, 2, ACME, zuora_subscription_name="A-S00000002", zuora_account_id="za1")
+    session.flush()
+    change = _follow(session)
+    session.commit()
+    assert change.created
+    assert change.follow.features == FOLLOW_FEATURES
+    assert change.follow.thread_ts is None and change.follow.state == "active"
+    assert follows.follow_evidence(session, change.follow.id) == follows.CustomerEvidence(
+        salesforce_account_ids=("0016100001AcmeAAA",),
+        zuora_account_ids=("za1",),
+        subscription_names=("A-S00000001", "A-S00000002"),
+        license_ids=(1, 2),
+    )
+
+
+def test_following_again_adds_features_and_resumes_and_a_stopped_one_starts_afresh(session):
+    first = _follow(session, features=["licenses"]).follow
+    again = _follow(session, features=["expiry"], owner_user_id="UOTHER")
+    assert not again.created
+    assert again.follow.id == first.id
+    assert again.follow.features == ("licenses", "expiry")
+    assert again.follow.owner_user_id == "UALLOWED"
+    follows.pause_follow(session, first.id, reason="is_archived", now=NOW)
+    assert _follow(session, features=["seats"]).follow.state == "active"
+    follows.stop_follow(session, first.id, reason="owner_not_allowed", now=NOW)
+    later = NOW + timedelta(days=1)
+    restarted = _follow(session, features=["trials"], owner_user_id="UOTHER", now=later)
+    assert restarted.created
+    assert restarted.follow.features == ("trials",)
+    assert restarted.follow.owner_user_id == "UOTHER"
+    assert restarted.follow.created_at == later
+
+
+def test_a_thread_follow_is_apart_from_the_channels(session):
+    channel = _follow(session).follow
+    thread = _follow(session, thread_ts="1700000000.000100").follow
+    session.commit()
+    assert channel.id != thread.id
+    assert thread.thread_ts == "1700000000.000100"
+    listed = follows.follows_in_conversation(session, "C1")
+    assert [f.id for f in listed] == [channel.id, thread.id]
+    assert [f.id for f in follows.follows_in_conversation(session, "C1", threads=False)] == [
+        channel.id
+    ]
+    assert [f.id for f in follows.follows_of_owner(session, "UALLOWED")] == [channel.id, thread.id]
+    assert follows.find_follow(session, "C1", "1700000000.000100", ACME) == thread
+
+
+def test_unfollowing_features_and_whole_follows(session):
+    follow = _follow(session).follow
+    follows.record_event(
+        session, kind="licenses", customer_key=ACME, dedupe_key="license:1", facts={},
+        occurred_at=NOW, now=NOW,
+    )  # fmt: skip
+    event = follows.events_for_follow(session, follow, ACME, now=NOW)[0]
+    follows.claim_deliveries(session, follow.id, [event.id], claimed_by="w", now=NOW)
+    left = follows.remove_features(session, follow.id, ["licenses", "trials"])
+    assert left is not None and left.features == ("expiry", "recon", "seats")
+    assert follows.remove_features(session, follow.id, []) is None
+    session.commit()
+    assert follows.get_follow(session, follow.id) is None
+    assert session.scalar(select(func.count()).select_from(FollowEvidence)) == 0
+    assert session.scalar(select(func.count()).select_from(FollowDelivery)) == 0
+    with pytest.raises(follows.UnknownFeature):
+        follows.canonical_features(["renewals"])
+
+
+def test_pausing_a_conversation_pauses_its_threads_and_stopped_stays_stopped(session):
+    one = _follow(session).follow
+    two = _follow(session, thread_ts="1.2").follow
+    other = _follow(session, channel_id="C2").follow
+    follows.stop_follow(session, two.id, reason="owner_not_allowed", now=NOW)
+    paused = follows.pause_follows_in_conversation(session, "C1", reason="is_archived", now=NOW)
+    assert [f.id for f in paused] == [one.id]
+    assert follows.get_follow(session, one.id).state_reason == "is_archived"  # type: ignore[union-attr]
+    assert follows.get_follow(session, other.id).state == "active"  # type: ignore[union-attr]
+    follows.resume_follow(session, two.id, now=NOW)
+    assert follows.get_follow(session, two.id).state == "stopped"  # type: ignore[union-attr]
+    assert [f.id for f in follows.active_follows(session)] == [other.id]
+
+
+def test_the_customer_is_found_by_its_evidence_when_keys_change(session):
+    _license(session, 1, ACME)
+    _license(session, 2, ACME, salesforce_account_id=None, zuora_subscription_name="A-S2")
+    session.flush()
+    follow = _follow(session).follow
+    assert follows.resolve_customer(session, follow) == follows.Resolution("one", ACME)
+    # The Salesforce account moved to a new key: followed there.
+    for row in session.scalars(select(License)):
+        row.customer_key = "sf:NEW"
+    session.flush()
+    assert follows.resolve_customer(session, follow) == follows.Resolution("one", "sf:NEW")
+    # The account split across two customers: ambiguous.
+    session.get_one(License, 2).salesforce_account_id = "0016100001AcmeAAA"
+    session.get_one(License, 2).customer_key = "sf:OTHER"
+    session.flush()
+    assert follows.resolve_customer(session, follow) == follows.Resolution(
+        "ambiguous", None, ("sf:NEW", "sf:OTHER")
+    )
+    # Nothing left of it: gone.
+    for row in session.scalars(select(License)):
+        session.delete(row)
+    session.flush()
+    assert follows.resolve_customer(session, follow).outcome == "gone"
+
+
+def test_events_are_recorded_once_and_delivered_to_follows_started_before_them(session):
+    _license(session, 1, ACME)
+    session.flush()
+    early = NOW - timedelta(hours=1)
+    assert follows.record_event(
+        session, kind="expiry", customer_key=ACME, dedupe_key="expiry:A-S00000001:30",
+        facts={"days": 30}, occurred_at=early, now=NOW, subscription_name="A-S00000001",
+    )  # fmt: skip
+    follow = _follow(session).follow
+    for kind, key in (("licenses", "license:3"), ("licenses", "license:3"), ("trials", "t:4")):
+        follows.record_event(
+            session, kind=kind, customer_key="sf:REGROUPED", dedupe_key=key, facts={"n": 1},
+            occurred_at=NOW, now=NOW, subscription_name="A-S00000001",
+        )  # fmt: skip
+    follows.record_event(
+        session, kind="recon", customer_key="sf:SOMEONE", dedupe_key="recon:9:failed",
+        facts={}, occurred_at=NOW, now=NOW, subscription_name="A-S99",
+    )  # fmt: skip
+    session.commit()
+    events = follows.events_for_follow(session, follow, ACME, now=NOW)
+    assert [e.dedupe_key for e in events] == ["license:3", "t:4"]
+    assert events[0].facts == {"n": 1}
+    licenses_only = follows.remove_features(session, follow.id, ["trials", "expiry"])
+    assert licenses_only is not None
+    assert [
+        e.dedupe_key for e in follows.events_for_follow(session, licenses_only, ACME, now=NOW)
+    ] == ["license:3"]
+    # Past the horizon nothing is delivered.
+    later = NOW + follows.EVENT_HORIZON + timedelta(seconds=1)
+    assert follows.events_for_follow(session, licenses_only, ACME, now=later) == []
+
+
+def test_a_delivery_is_claimed_once_and_ends_posted_failed_or_given_up(session):
+    follow = _follow(session).follow
+    for number in (1, 2):
+        follows.record_event(
+            session, kind="licenses", customer_key=ACME, dedupe_key=f"license:{number}",
+            facts={}, occurred_at=NOW, now=NOW,
+        )  # fmt: skip
+    ids = [e.id for e in follows.events_for_follow(session, follow, ACME, now=NOW)]
+    assert follows.claim_deliveries(session, follow.id, ids, claimed_by="a", now=NOW) == ids
+    assert follows.claim_deliveries(session, follow.id, ids, claimed_by="b", now=NOW) == []
+    assert follows.events_for_follow(session, follow, ACME, now=NOW) == []
+    retry_at = NOW + timedelta(minutes=1)
+    follows.mark_failed(session, follow.id, ids, error="ratelimited", retry_at=retry_at)
+    assert follows.retries_due(session, now=NOW) == {}
+    assert follows.retries_due(session, now=retry_at) == {follow.id: ids}
+    assert follows.claim_retries(session, follow.id, ids, claimed_by="b", now=retry_at) == ids
+    assert follows.claim_retries(session, follow.id, ids, claimed_by="c", now=retry_at) == []
+    assert follows.delivery_attempts(session, follow.id, ids) == 1
+    assert follows.first_claimed_at(session, follow.id, ids) == NOW
+    follows.mark_posted(session, follow.id, ids[:1], message_ts="1.1", now=retry_at)
+    follows.mark_failed(session, follow.id, ids[1:], error="x" * 900, retry_at=None)
+    session.commit()
+    states = dict(session.execute(select(FollowDelivery.event_id, FollowDelivery.state)).all())
+    assert states == {ids[0]: "posted", ids[1]: "given_up"}
+
+
+def test_two_workers_claiming_at_once_claim_each_delivery_once(
+    session_factory: sessionmaker[Session],
+):
+    with session_scope(session_factory) as session:
+        follow = _follow(session).follow
+        for number in range(20):
+            follows.record_event(
+                session, kind="licenses", customer_key=ACME, dedupe_key=f"license:{number}",
+                facts={}, occurred_at=NOW, now=NOW,
+            )  # fmt: skip
+        ids = [e.id for e in follows.events_for_follow(session, follow, ACME, now=NOW)]
+    won: dict[str, list[int]] = {}
+    start = threading.Barrier(2)
+
+    def claim(worker: str) -> None:
+        start.wait()
+        for event_id in ids:
+            # One transaction per claim, as a worker commits each claim before posting.
+            got: list[int] = []
+            for _ in range(50):
+                try:
+                    with session_scope(session_factory) as session:
+                        got = follows.claim_deliveries(
+                            session, follow.id, [event_id], claimed_by=worker, now=NOW
+                        )
+                    break
+                except OperationalError:  # SQLite's busy writer: try again, as notify would
+                    continue
+            won.setdefault(worker, []).extend(got)
+
+    threads = [threading.Thread(target=claim, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won.get("a", []) + won.get("b", [])) == sorted(ids)

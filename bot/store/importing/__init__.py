@@ -15,6 +15,7 @@ The package, one job a module:
 - writing.py: what both engines' writers share (work tables, duplicate checks, `--full`);
 - postgresql.py / sqlite.py: each engine's own SQL (COPY; executemany upserts);
 - customers.py: regrouping the customers (bot/store/customers.py) after an import;
+- follow_events.py: what the import changed for followed customers, as follow events;
 - errors.py: ImportFailed, the one error an operator reads.
 Names with a leading underscore are the package's own, shared between its modules.
 """
@@ -30,6 +31,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store import upkeep
+from bot.store.importing import follow_events
 from bot.store.importing.customers import GROUPING_KINDS, refresh_customers
 from bot.store.importing.errors import ImportFailed, MassDeleteRefused
 from bot.store.importing.kinds import ImportKind, KindSpec, import_columns, spec_for
@@ -130,6 +132,9 @@ def import_file(
         # in this transaction; its regrouping is this import's own (below), done once.
         stale, _ = upkeep.bring_store_up_to_date(session.connection(), domains, regroup_now=False)
         run = _open_writer(session, spec, full=full)
+        # After the writer's table lock (PostgreSQL): no other import writes between the look
+        # and the writes.
+        watch = follow_events.watch_before(session, spec.kind)
         bulk_loaded = False
         if run.can_bulk_load():
             bulk_loaded = _bulk_load(run, records, on_progress)
@@ -155,19 +160,23 @@ def import_file(
         instances = run.distinct_keys() if spec.newest_by is not None else None
         run.finish()
         finished_at = (now or datetime.now(UTC)).astimezone(UTC)
-        session.add(
-            ImportRun(
-                kind=spec.kind.value,
-                file=path.name,
-                rows=run.rows,
-                inserted=run.inserted,
-                updated=run.updated,
-                deleted=run.deleted,
-                full=full,
-                finished_at=finished_at,
-                source_time=None if source_time is None else min(source_time, finished_at),
-            )
+        import_run = ImportRun(
+            kind=spec.kind.value,
+            file=path.name,
+            rows=run.rows,
+            inserted=run.inserted,
+            updated=run.updated,
+            deleted=run.deleted,
+            full=full,
+            finished_at=finished_at,
+            source_time=None if source_time is None else min(source_time, finished_at),
         )
+        session.add(import_run)
+        if watch is not None and changed:
+            session.flush()
+            follow_events.record_changes(
+                session, watch, import_run_id=import_run.id, now=finished_at
+            )
     return ImportSummary(
         kind=spec.kind,
         file=path.name,

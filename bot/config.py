@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
@@ -123,6 +124,23 @@ def normalise_database_url(raw: str) -> str:
     return raw
 
 
+def _parse_clock_time(name: str, raw: str | None, default: time) -> time:
+    """`HH:MM` (24-hour) as a time of day."""
+    if raw is None:
+        return default
+    hours, sep, minutes = raw.strip().partition(":")
+    if (
+        sep
+        and hours.isdigit()
+        and minutes.isdigit()
+        and len(minutes) == 2
+        and int(hours) < 24
+        and int(minutes) < 60
+    ):
+        return time(int(hours), int(minutes))
+    raise ConfigError(f"{name} must be a time of day as HH:MM (09:00), not {raw.strip()!r}")
+
+
 def _base_url(raw: str | None, default: str) -> str:
     return (raw or default).strip().rstrip("/")
 
@@ -206,6 +224,9 @@ class Settings:
     zuora_rest_url: str | None = None
     zuora_client_id: str | None = None
     zuora_client_secret: str | None = None
+    # When a `--daily` follow's digest is posted (`python -m bot notify`), in its owner's
+    # Slack time zone.
+    follow_digest_at: time = time(9, 0)
 
     @classmethod
     def from_env(
@@ -347,6 +368,9 @@ class Settings:
             zuora_rest_url=get("ZUORA_REST_URL"),
             zuora_client_id=get("ZUORA_CLIENT_ID"),
             zuora_client_secret=get("ZUORA_CLIENT_SECRET"),
+            follow_digest_at=_parse_clock_time(
+                "FOLLOW_DIGEST_AT", get("FOLLOW_DIGEST_AT"), defaults.follow_digest_at
+            ),
         )
         if serving:
             settings.check_organisations()

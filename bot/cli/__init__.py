@@ -2,7 +2,7 @@
 
 This module holds the parser, `main` and its one-line answer to the failures an operator can
 fix; each family of commands declares its subcommands and runs them in its own module:
-bot/cli/serve.py (serve, shell), bot/cli/store.py (import, demo, db upgrade|current), bot/cli/sync.py (sync, sync status),
+bot/cli/serve.py (serve, shell), bot/cli/store.py (import, demo, db upgrade|current), bot/cli/sync.py (sync, sync status), bot/cli/notify.py (notify),
 bot/cli/audit.py (audit export|purge), bot/cli/deploy.py (check, manifest). The tools those
 commands run live here too: shell.py (the terminal), demo.py (the demo data set),
 preflight.py (the checks), manifest.py (the Slack app manifest), sync_alerts.py
@@ -20,7 +20,7 @@ from bot.command_line import cli_command
 from bot.config import ConfigError, Settings
 
 DESCRIPTION = (
-    "python -m bot <command>: serve, shell, import, demo, sync, audit, db, check, manifest."
+    "python -m bot <command>: serve, shell, import, demo, sync, notify, audit, db, check, manifest."
 )
 STORE_ENVIRONMENT = (
     "The store is DATABASE_URL (default sqlite:///customersdot.sqlite3; on a server "
@@ -88,7 +88,7 @@ def subcommand(
 
 def _parser() -> argparse.ArgumentParser:
     # The families import this module's helpers: imported here, once it is whole.
-    from bot.cli import audit, deploy, serve, store, sync
+    from bot.cli import audit, deploy, notify, serve, store, sync
 
     parser = argparse.ArgumentParser(
         prog=cli_command(),
@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     store.add_import(commands)
     store.add_demo(commands)
     sync.add_sync(commands)
+    notify.add_notify(commands)
     audit.add_audit(commands)
     store.add_db(commands)
     deploy.add_check(commands)

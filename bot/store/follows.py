@@ -19,6 +19,7 @@ Follows (the slash command, the buttons and App Home use these):
   (`Resolution.outcome` "one", "ambiguous" or "gone").
 
 Events and deliveries (imports, the daily pass and `python -m bot notify`):
+- `write_scope(session_factory)`: the unit of work for a claim or a state change.
 - `record_event(...)` records a change once (its dedupe key); `events_for_follow` lists the
   events a follow has not had; `claim_deliveries` claims (follow, event) pairs by inserting
   their delivery rows (insert-or-nothing: one claimant wins); `claim_retries` takes back failed
@@ -29,15 +30,16 @@ A follow's `thread_ts` is None for the conversation itself ("" in the table, see
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.db import dialect_insert
+from bot.store.db import SQLITE_BEGIN_OPTION, dialect_insert
 from bot.store.models import (
     EVIDENCE_KINDS,
     FOLLOW_FEATURES,
@@ -134,6 +136,23 @@ class EventRecord:
     occurred_at: datetime
     created_at: datetime
     import_run_id: int | None
+
+
+@contextmanager
+def write_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that reads, then writes (a claim, a state change): on SQLite it takes the
+    write lock at its start, so a writer that committed in between makes it wait its turn
+    rather than fail (a deferred transaction's snapshot would be stale: SQLITE_BUSY_SNAPSHOT)."""
+    session = factory()
+    try:
+        session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def canonical_features(features: Iterable[str]) -> tuple[str, ...]:

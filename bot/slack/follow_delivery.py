@@ -1,0 +1,387 @@
+"""Delivering follow events to Slack: the work of `python -m bot notify` (bot/cli/notify.py).
+
+One run:
+1. Every active follow's owner is checked against the allowlist (the same decision a lookup
+   gets): refused, the follow stops for good and its conversation is never posted to again;
+   Slack unable to say for now, the follow waits for the next run.
+2. Each follow's customer is found by its evidence (bot.store.follows.resolve_customer):
+   ambiguous or gone, the follow pauses and its owner is told by DM.
+3. The daily pass (bot/store/follow_dates.py) records the calendar's and the pings' events
+   for the followed customers.
+4. For each follow, the events it has not had are claimed — one delivery row per (follow,
+   event), inserted by whoever gets there first and committed before anything is posted, so
+   two runs at once, on any machine, post each once — and posted as one message (a `--daily`
+   follow: once a day, the first run after FOLLOW_DIGEST_AT in its owner's time zone).
+   A post goes to the follow's conversation, or to its thread only (never also to the channel).
+
+Failures: Slack's `not_in_channel`, `is_archived` and `channel_not_found` pause the follow and
+DM its owner (the events are given up: a resumed follow starts from then). Any other failure is
+retried by a later run with exponential backoff (a 429's Retry-After at least), and given up
+GIVE_UP_AFTER after the first claim with one log line. Posts to one conversation are spaced
+POST_SPACING_SECONDS apart (Slack allows about one message per second per channel); the client's
+own retry handlers (bot/slack/client.py) bound each call.
+
+A claimed delivery whose process died before posting stays claimed: posted at most once, never
+twice, is the promise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.access import AccessDecision
+from bot.answers.redaction import hide_emails
+from bot.outcomes import RefusalReason
+from bot.store import follows
+from bot.store.follow_dates import run_daily_pass
+from bot.views.follow_updates import FollowUpdate, follow_paused_message, follow_update_message
+
+logger = logging.getLogger(__name__)
+
+# Slack's answers that mean the bot can no longer post into the conversation.
+CONVERSATION_GONE_ERRORS = frozenset({"not_in_channel", "is_archived", "channel_not_found"})
+# About one message per second per channel is what Slack allows.
+POST_SPACING_SECONDS = 1.1
+# A failed post is retried after this, doubling per attempt up to MAX_BACKOFF ...
+FIRST_BACKOFF = timedelta(minutes=1)
+MAX_BACKOFF = timedelta(hours=1)
+# ... and given up this long after it was first claimed.
+GIVE_UP_AFTER = timedelta(hours=24)
+
+Clock = Callable[[], datetime]
+Access = Callable[[str, str | None, str | None], AccessDecision]
+ClientFor = Callable[[str], WebClient | None]
+
+
+@dataclass
+class NotifyResult:
+    """What one run did, for the CLI's line."""
+
+    messages: int = 0  # messages posted into followed conversations
+    events: int = 0  # events those messages carried
+    recorded: int = 0  # events the daily pass recorded
+    paused: list[int] = field(default_factory=list)
+    stopped: list[int] = field(default_factory=list)
+    failed: int = 0  # posts that failed and will be retried
+    given_up: int = 0
+
+    def describe(self) -> str:
+        words = (
+            f"notify: {self.messages} posted ({self.events} events), "
+            f"{self.recorded} new from the daily pass"
+        )
+        if self.paused:
+            words += f", {len(self.paused)} follows paused"
+        if self.stopped:
+            words += f", {len(self.stopped)} stopped"
+        if self.failed:
+            words += f", {self.failed} posts to retry"
+        if self.given_up:
+            words += f", {self.given_up} given up"
+        return words
+
+
+@dataclass
+class Notifier:
+    """One notify run's collaborators; `run()` does the work."""
+
+    session_factory: sessionmaker[Session]
+    client_for: ClientFor  # a client with the bot token of the follow's workspace
+    access: Access  # the allowlist's decision for (user, team, enterprise)
+    digest_at: time_of_day = time_of_day(9, 0)
+    show_contact_emails_in_channels: bool = False
+    worker: str = "notify"
+    clock: Clock = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    _last_post: dict[str, float] = field(default_factory=dict)
+    _time_zones: dict[str, ZoneInfo] = field(default_factory=dict)
+
+    def run(self, *, daily_pass: bool = True) -> NotifyResult:
+        result = NotifyResult()
+        now = self.clock()
+        with self.session_factory() as session:
+            active = follows.active_follows(session)
+        customers: dict[int, str] = {}
+        for follow in active:
+            key = self._checked_customer(follow, now, result)
+            if key is not None:
+                customers[follow.id] = key
+        if daily_pass:
+            result.recorded = self._daily_pass(
+                {
+                    key
+                    for follow in active
+                    if follow.id in customers and {"expiry", "seats"} & set(follow.features)
+                    for key in [customers[follow.id]]
+                },
+                now,
+            )
+        retries = self._retries_due(now)
+        for follow in active:
+            if follow.id in customers:
+                self._deliver(follow, customers[follow.id], retries.get(follow.id, []), result)
+        return result
+
+    # -- checks
+
+    def _checked_customer(
+        self, follow: follows.FollowRecord, now: datetime, result: NotifyResult
+    ) -> str | None:
+        """The follow's customer today, or None when it is not to be delivered this run."""
+        # The owner's own workspace where it was recorded, else the follow's (a member there).
+        decision = self.access(
+            follow.owner_user_id,
+            follow.owner_team_id or follow.team_id,
+            follow.owner_enterprise_id,
+        )
+        if not decision.allowed:
+            if decision.reason is RefusalReason.IDENTITY_UNAVAILABLE:
+                return None  # Slack could not say: ask again next run
+            with follows.write_scope(self.session_factory) as session:
+                follows.stop_follow(session, follow.id, reason="owner_not_allowed", now=now)
+            logger.info("follow %s stopped: its owner is no longer allowed", follow.id)
+            result.stopped.append(follow.id)
+            return None
+        with follows.write_scope(self.session_factory) as session:
+            resolution = follows.resolve_customer(session, follow)
+            if resolution.outcome == "one":
+                return resolution.customer_key
+            reason = "ambiguous" if resolution.outcome == "ambiguous" else "customer_gone"
+            follows.pause_follow(session, follow.id, reason=reason, now=now)
+        result.paused.append(follow.id)
+        self._tell_owner(follow, reason)
+        return None
+
+    def _daily_pass(self, customer_keys: set[str], now: datetime) -> int:
+        if not customer_keys:
+            return 0
+        try:
+            with follows.write_scope(self.session_factory) as session:
+                return run_daily_pass(session, customer_keys, now=now)
+        except (IntegrityError, OperationalError):
+            # Another notify run is doing the same pass right now; its events are as good.
+            logger.info("notify: the daily pass was running elsewhere; skipped here")
+            return 0
+
+    def _retries_due(self, now: datetime) -> dict[int, list[int]]:
+        with self.session_factory() as session:
+            return follows.retries_due(session, now=now)
+
+    # -- delivery
+
+    def _deliver(
+        self,
+        follow: follows.FollowRecord,
+        customer_key: str,
+        retry_ids: Sequence[int],
+        result: NotifyResult,
+    ) -> None:
+        now = self.clock()
+        digest_day: date | None = None
+        if follow.daily:
+            digest_day = self._digest_due(follow, now)
+            if digest_day is None:
+                return
+        with follows.write_scope(self.session_factory) as session:
+            pending = follows.events_for_follow(session, follow, customer_key, now=now)
+            claimed = follows.claim_deliveries(
+                session, follow.id, [e.id for e in pending], claimed_by=self.worker, now=now
+            )
+        # Committed: the claims are ours before anything is posted.
+        if retry_ids:
+            with follows.write_scope(self.session_factory) as session:
+                claimed += follows.claim_retries(
+                    session, follow.id, retry_ids, claimed_by=self.worker, now=now
+                )
+        if not claimed:
+            if digest_day is not None:
+                with follows.write_scope(self.session_factory) as session:
+                    follows.set_last_digest_on(session, follow.id, digest_day)
+            return
+        with self.session_factory() as session:
+            events = follows.events_by_id(session, claimed)
+        message = follow_update_message(
+            follow.customer_name,
+            customer_key,
+            [self._update(event) for event in events],
+            digest=digest_day is not None,
+        )
+        self._post(follow, claimed, message.to_dict(), result, digest_day)
+
+    def _update(self, event: follows.EventRecord) -> FollowUpdate:
+        facts = dict(event.facts)
+        if not self.show_contact_emails_in_channels:
+            # The shared-card redaction: free text a source wrote may carry an address.
+            for name in ("error", "skip_reason"):
+                if isinstance(facts.get(name), str):
+                    facts[name] = hide_emails(facts[name])
+        return FollowUpdate(event.kind, facts, event.subscription_name)
+
+    def _post(
+        self,
+        follow: follows.FollowRecord,
+        event_ids: list[int],
+        payload: Any,
+        result: NotifyResult,
+        digest_day: date | None,
+    ) -> None:
+        client = self.client_for(follow.team_id)
+        if client is None:
+            self._failed(follow, event_ids, "no_installation", None, result)
+            return
+        self._space(follow.channel_id)
+        arguments: dict[str, Any] = {
+            "channel": follow.channel_id,
+            "text": payload["text"],
+            "blocks": payload["blocks"],
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if follow.thread_ts:
+            # The thread only: never also to the channel (no reply_broadcast).
+            arguments["thread_ts"] = follow.thread_ts
+        try:
+            answer = client.chat_postMessage(**arguments)
+        except SlackApiError as error:
+            code = str(error.response.get("error") or f"http_{error.response.status_code}")
+            if code in CONVERSATION_GONE_ERRORS:
+                self._conversation_gone(follow, event_ids, code, result)
+                return
+            self._failed(follow, event_ids, code, _retry_after(error), result)
+            return
+        except OSError as error:  # no answer at all (connection refused, reset, timed out)
+            self._failed(follow, event_ids, type(error).__name__, None, result)
+            return
+        finally:
+            self._last_post[follow.channel_id] = self.monotonic()
+        now = self.clock()
+        with follows.write_scope(self.session_factory) as session:
+            follows.mark_posted(session, follow.id, event_ids, message_ts=answer.get("ts"), now=now)
+            if digest_day is not None:
+                follows.set_last_digest_on(session, follow.id, digest_day)
+        result.messages += 1
+        result.events += len(event_ids)
+
+    def _space(self, channel_id: str) -> None:
+        last = self._last_post.get(channel_id)
+        if last is not None:
+            wait = POST_SPACING_SECONDS - (self.monotonic() - last)
+            if wait > 0:
+                self.sleep(wait)
+
+    def _conversation_gone(
+        self, follow: follows.FollowRecord, event_ids: list[int], code: str, result: NotifyResult
+    ) -> None:
+        now = self.clock()
+        with follows.write_scope(self.session_factory) as session:
+            follows.mark_failed(session, follow.id, event_ids, error=code, retry_at=None)
+            follows.pause_follow(session, follow.id, reason=code, now=now)
+        result.paused.append(follow.id)
+        logger.info("follow %s paused: Slack answered %s", follow.id, code)
+        self._tell_owner(follow, code)
+
+    def _failed(
+        self,
+        follow: follows.FollowRecord,
+        event_ids: list[int],
+        code: str,
+        retry_after: float | None,
+        result: NotifyResult,
+    ) -> None:
+        now = self.clock()
+        with follows.write_scope(self.session_factory) as session:
+            attempts = follows.delivery_attempts(session, follow.id, event_ids)
+            first = follows.first_claimed_at(session, follow.id, event_ids) or now
+            backoff = min(FIRST_BACKOFF * (2**attempts), MAX_BACKOFF)
+            if retry_after is not None:
+                backoff = max(backoff, timedelta(seconds=retry_after))
+            retry_at: datetime | None = now + backoff
+            if now - first >= GIVE_UP_AFTER:
+                retry_at = None
+            follows.mark_failed(session, follow.id, event_ids, error=code, retry_at=retry_at)
+        if retry_at is None:
+            result.given_up += 1
+            logger.warning(
+                "follow %s: gave up posting %d events after %d attempts since %s (%s)",
+                follow.id,
+                len(event_ids),
+                attempts + 1,
+                first.isoformat(timespec="minutes"),
+                code,
+            )
+        else:
+            result.failed += 1
+
+    def _tell_owner(self, follow: follows.FollowRecord, reason: str) -> None:
+        """A DM to the person who set the follow up: why it stopped posting."""
+        client = self.client_for(follow.team_id)
+        if client is None:
+            return
+        message = follow_paused_message(
+            follow.customer_name, follow.channel_id, follow.thread_ts, reason
+        )
+        try:
+            client.chat_postMessage(channel=follow.owner_user_id, **message.to_dict())
+        except (SlackApiError, OSError) as error:
+            logger.warning("follow %s: could not tell its owner (%s)", follow.id, _code(error))
+
+    # -- digests
+
+    def _digest_due(self, follow: follows.FollowRecord, now: datetime) -> date | None:
+        """The owner's local date when a digest is due now (FOLLOW_DIGEST_AT passed there and
+        today's not yet posted), else None."""
+        local = now.astimezone(self._time_zone(follow))
+        if local.time() < self.digest_at or follow.last_digest_on == local.date():
+            return None
+        return local.date()
+
+    def _time_zone(self, follow: follows.FollowRecord) -> ZoneInfo:
+        """The owner's Slack time zone (users.info `tz`), once per run; UTC when unknown."""
+        owner = follow.owner_user_id
+        if owner in self._time_zones:
+            return self._time_zones[owner]
+        zone = ZoneInfo("UTC")
+        client = self.client_for(follow.team_id)
+        if client is not None:
+            try:
+                user = client.users_info(user=owner).get("user")
+                name = user.get("tz") if isinstance(user, dict) else None
+                if isinstance(name, str) and name:
+                    zone = ZoneInfo(name)
+            except (SlackApiError, OSError, ZoneInfoNotFoundError, ValueError) as error:
+                logger.info(
+                    "follow %s: owner's time zone unknown (%s); UTC", follow.id, _code(error)
+                )
+        self._time_zones[owner] = zone
+        return zone
+
+
+def _retry_after(error: SlackApiError) -> float | None:
+    headers = getattr(error.response, "headers", None) or {}
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) and value else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _code(error: Exception) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error") or "slack_error")
+    return type(error).__name__

@@ -1,0 +1,187 @@
+"""The message a follow posts (issue "Deal threads that keep themselves current"): one small
+card per delivery, however many events it carries — the customer's name, one line per event,
+and a button that sends the full card to whoever presses it (`Send to me`, the shared cards'
+own button: bot.views.license_card.send_to_me_button). Pure: facts in, Block Kit out.
+
+What goes in is already in the shared-card redaction: the events' facts carry no contact names,
+emails or notes (bot/store/importing/follow_events.py, bot/store/follow_dates.py), and the
+free text they do carry (a reconciliation's error or skip reason) has its emails hidden by the
+caller (bot/answers/redaction.py) before it gets here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, Block
+
+from bot.views.blocks import (
+    CardMessage,
+    context_block,
+    escape_text,
+    format_money,
+    header_block,
+    plan_label,
+    plural,
+    section_block,
+    sentence,
+)
+from bot.views.license_card import send_to_me_button
+
+# A message carries this many event lines at most; the rest are counted ("and 3 more").
+LINES_SHOWN = 20
+_ICONS = {"licenses": "🔁", "trials": "🧪", "expiry": "⏳", "recon": "🧾", "seats": "👥"}
+
+
+@dataclass(frozen=True)
+class FollowUpdate:
+    """One event as the message says it: its feature word and its facts."""
+
+    kind: str
+    facts: Mapping[str, Any]
+    subscription_name: str | None = None
+
+
+def _date(value: object) -> str:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            return escape_text(value, 32)
+    return "?"
+
+
+def _seats(value: object) -> str:
+    return plural(value, "seat") if isinstance(value, int) else "seats unknown"
+
+
+def _on(subscription: str | None) -> str:
+    return f" on {escape_text(subscription, 64)}" if subscription else ""
+
+
+def update_line(update: FollowUpdate) -> str:
+    """One event in words, e.g. "renewed: Premium 250 → 300 seats, to 2027-12-25"."""
+    facts = update.facts
+    where = _on(update.subscription_name)
+    if update.kind == "licenses":
+        return _license_line(facts, where)
+    if update.kind == "trials":
+        return (
+            f"new trial: {plan_label(facts.get('plan'))}, {plural_or(facts.get('users'), 'user')}, "
+            f"ends on {_date(facts.get('ends_on'))}"
+        )
+    if update.kind == "expiry":
+        threshold = facts.get("threshold")
+        plan = plan_label(facts.get("plan"))
+        expires = _date(facts.get("expires_on"))
+        if threshold == "expired":
+            return f"expired without a renewal{where}: {plan}, on {expires}"
+        days = plural(threshold, "day") if isinstance(threshold, int) else "days"
+        return f"expires in {days}{where}: {plan}, {_seats(facts.get('seats'))}, on {expires}"
+    if update.kind == "recon":
+        return _recon_line(facts, where)
+    if update.kind == "seats":
+        in_use, bought = facts.get("in_use"), facts.get("bought")
+        level = facts.get("level")
+        over = facts.get("over") or 0
+        words = f"{in_use:,} of {bought:,} seats in use" if _ints(in_use, bought) else "seats"
+        extra = f" ({over:,} over)" if isinstance(over, int) and over > 0 else ""
+        return f"seats reached {level}% of seats bought{where}: {words}{extra}"
+    return escape_text(update.kind, 32)
+
+
+def _ints(*values: object) -> bool:
+    return all(isinstance(value, int) for value in values)
+
+
+def plural_or(value: object, word: str) -> str:
+    return plural(value, word) if isinstance(value, int) else f"{word}s unknown"
+
+
+def _license_line(facts: Mapping[str, Any], where: str) -> str:
+    change = str(facts.get("change") or "new license")
+    plan, previous_plan = plan_label(facts.get("plan")), facts.get("previous_plan")
+    seats, previous_seats = facts.get("seats"), facts.get("previous_seats")
+    plans = plan
+    if previous_plan and plan_label(previous_plan) != plan:
+        plans = f"{plan_label(previous_plan)} → {plan}"
+    if _ints(seats, previous_seats) and seats != previous_seats:
+        counted = f"{previous_seats:,} → {seats:,} seats"
+    else:
+        counted = _seats(seats)
+    until = f", to {_date(facts.get('expires_on'))}" if facts.get("expires_on") else ""
+    trueup = facts.get("trueup_quantity")
+    extra = f" (true-up {trueup:,})" if isinstance(trueup, int) and trueup else ""
+    return f"{escape_text(change, 32)}{where}: {plans} {counted}{until}{extra}"
+
+
+def _recon_line(facts: Mapping[str, Any], where: str) -> str:
+    status = facts.get("status")
+    if status == "processed":
+        parts = []
+        if isinstance(facts.get("users"), int):
+            parts.append(plural(facts["users"], "user"))
+        if isinstance(facts.get("amount_minor"), int):
+            parts.append(format_money(facts["amount_minor"], facts.get("currency")))
+        return f"reconciliation completed{where}" + (f": {', '.join(parts)}" if parts else "")
+    if status == "failed":
+        return f"reconciliation failed{where}: {sentence(facts.get('error')) or 'no error given'}"
+    reason = sentence(facts.get("skip_reason")) or "no reason given"
+    return f"reconciliation skipped{where}: {reason}"
+
+
+def follow_update_message(
+    customer_name: str,
+    customer_key: str,
+    updates: Sequence[FollowUpdate],
+    *,
+    digest: bool = False,
+) -> CardMessage:
+    """The one message of a delivery: a header with the customer, a line per event (icons by
+    feature), and the `Send to me` button for the full card."""
+    name = escape_text(customer_name, 150, markers=False)
+    title = f"{customer_name[:120]}: {'daily digest' if digest else 'update'}"
+    shown = list(updates[:LINES_SHOWN])
+    lines = [f"{_ICONS.get(u.kind, '•')} {update_line(u)}" for u in shown]
+    more = len(updates) - len(shown)
+    if more > 0:
+        lines.append(f"and {plural(more, 'more change')}")
+    blocks: list[Block] = [
+        header_block(title),
+        section_block("\n".join(lines)),
+        ActionsBlock(elements=[send_to_me_button(customer_key)]),
+        context_block(
+            f"You're following {name} here. `/license following` lists what is followed."
+        ),
+    ]
+    first = update_line(shown[0]) if shown else "no changes"
+    others = f" (and {len(updates) - 1} more)" if len(updates) > 1 else ""
+    return CardMessage(text=f"{name}: {first}{others}", blocks=blocks)
+
+
+# Why a follow stopped posting, as its owner reads it (a pause's reason word -> words).
+_PAUSE_WORDS = {
+    "is_archived": "the channel was archived",
+    "not_in_channel": "I'm no longer in the channel",
+    "channel_not_found": "I can no longer see the conversation",
+    "ambiguous": "its records now belong to more than one customer",
+    "customer_gone": "the customer is no longer in the data",
+}
+
+
+def follow_paused_message(
+    customer_name: str, channel_id: str, thread_ts: str | None, reason: str
+) -> CardMessage:
+    """The DM to a follow's owner when it pauses: where, why, and what to do."""
+    name = escape_text(customer_name, 150)
+    where = f"a thread in <#{channel_id}>" if thread_ts else f"<#{channel_id}>"
+    why = _PAUSE_WORDS.get(reason, "Slack would not take the post")
+    text = (
+        f"I've paused following {name} in {where}: {why}. Nothing more will be posted there. "
+        "Follow it again where you want the updates (`/license follow`), or unfollow it from "
+        "my Home tab."
+    )
+    return CardMessage(text=text, blocks=[section_block(text)])

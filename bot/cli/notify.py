@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from bot.cli import STORE_ENVIRONMENT, subcommand
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -47,6 +47,8 @@ def run_notify_command(settings: Settings, args: argparse.Namespace) -> int:
     from bot.logs import configure_logging
 
     configure_logging(settings)
+    if not (settings.slack_bot_token or settings.oauth_enabled):
+        raise ConfigError("notify posts to Slack: set SLACK_BOT_TOKEN (or the OAuth settings)")
     engine = open_store(settings)
     try:
         result = notify(settings, engine, daily_pass=args.daily_pass)
@@ -54,6 +56,22 @@ def run_notify_command(settings: Settings, args: argparse.Namespace) -> int:
         engine.dispose()
     print(result.describe(), flush=True)
     return 0
+
+
+def notify_after_sync(settings: Settings, engine: Engine) -> None:
+    """`python -m bot sync`'s last step: a notify run, when a Slack token is set; its failure
+    is one line and never the sync's."""
+    import logging
+
+    if not (settings.slack_bot_token or settings.oauth_enabled):
+        return
+    try:
+        result = notify(settings, engine)
+    except Exception:
+        logging.getLogger(__name__).exception("notify after sync failed")
+        return
+    if result.messages or result.paused or result.stopped or result.failed or result.given_up:
+        print(result.describe(), flush=True)
 
 
 def notify(settings: Settings, engine: Engine, *, daily_pass: bool = True) -> NotifyResult:

@@ -128,6 +128,7 @@ def _sync_once(
     alerts: AlertTarget | None,
     approved: frozenset[ImportKind] = frozenset(),
 ) -> SyncRun:
+    from bot.cli.notify import notify_after_sync
     from bot.cli.store import open_store
     from bot.cli.sync_alerts import build_sync_alerts
     from bot.store.db import make_session_factory
@@ -144,13 +145,16 @@ def _sync_once(
             poster.on_result(result)
 
     try:
-        return run_sync(
+        run = run_sync(
             make_session_factory(engine),
             sources,
             settings,
             on_result=show,
             allow_mass_delete=approved,
         )
+        if run.leased:  # what the sync recorded for followed customers, posted now
+            notify_after_sync(settings, engine)
+        return run
     finally:
         engine.dispose()
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 
 import pytest
 
@@ -235,3 +236,13 @@ def test_the_database_and_zuora_source_settings():
     assert settings.zuora_url == "https://www.zuora.com"
     with pytest.raises(ConfigError, match="SYNC_QUERY_TIMEOUT_SECONDS"):
         Settings.from_env({"SYNC_QUERY_TIMEOUT_SECONDS": "0"}, dotenv_path=None)
+
+
+def test_follow_digest_at_is_a_time_of_day():
+    assert Settings.from_env({}, dotenv_path=None).follow_digest_at == time(9, 0)
+    assert Settings.from_env(
+        {"FOLLOW_DIGEST_AT": "7:30"}, dotenv_path=None
+    ).follow_digest_at == time(7, 30)
+    for bad in ("25:00", "9", "09:5", "noon"):
+        with pytest.raises(ConfigError, match="FOLLOW_DIGEST_AT"):
+            Settings.from_env({"FOLLOW_DIGEST_AT": bad}, dotenv_path=None)

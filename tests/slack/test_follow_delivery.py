@@ -315,3 +315,24 @@ def test_notify_runs_no_slack_call_when_nobody_follows(session_factory, store_ur
     )
     assert notifier.run().messages == 0
     assert slack.calls == []
+
+
+def test_retry_after_is_honoured_and_posts_to_one_channel_are_spaced(
+    session_factory, store_url, slack, tmp_path
+):
+    _import(session_factory, tmp_path / "a.csv", [license_row(1, user_count=250)], START)
+    _follow(session_factory, START)
+    _follow(session_factory, START, thread_ts=THREAD)
+    later = START + timedelta(hours=1)
+    _import(session_factory, tmp_path / "b.csv", [license_row(1, user_count=250), RENEWAL], later)
+    slack.fail("chat.postMessage", "rate_limited", retry_after=300, times=2)
+    clock = Clock(later)
+    assert _notifier(session_factory, slack, store_url, clock).run().failed == 2
+    clock.now = later + timedelta(minutes=4)  # the backoff (1 minute) is over, Retry-After not
+    assert _notifier(session_factory, slack, store_url, clock).run().messages == 0
+    clock.now = later + timedelta(minutes=6)
+    waits: list[float] = []
+    notifier = _notifier(session_factory, slack, store_url, clock)
+    notifier.sleep = waits.append
+    assert notifier.run().messages == 2
+    assert len(waits) == 1 and 0 < waits[0] <= 1.1  # the second post to C1 waited its turn

@@ -10,7 +10,9 @@ Follows (the slash command, the buttons and App Home use these):
 - `remove_follow(session, follow_id)` / `remove_features(session, follow_id, features)`:
   unfollow (removing every feature removes the follow).
 - `find_follow`, `get_follow`, `follows_in_conversation(session, channel_id)` (the channel and
-  its threads), `follows_of_owner(session, user_id)`.
+  its threads), `follows_of_customer(session, channel_id, customer_key)` (today's key: also
+  follows started under a key the customer had before a regrouping),
+  `follows_of_owner(session, user_id)`.
 - `pause_follow` / `resume_follow` / `stop_follow` (with a reason word), and
   `pause_follows_in_conversation(session, channel_id, reason=…, now=…)` for Slack's events
   that say the bot can no longer post there (channel_archived, member_left).
@@ -372,6 +374,21 @@ def follows_in_conversation(
     if not threads:
         statement = statement.where(Follow.thread_ts == "")
     return [_record(f) for f in session.scalars(_ordered(statement))]
+
+
+def follows_of_customer(session: Session, channel_id: str, customer_key: str) -> list[FollowRecord]:
+    """The conversation's follows (its threads' too) of the customer `customer_key` names
+    today: started under that key, or found there by their evidence since the customers were
+    regrouped. For `/license unfollow Acme` and for not following one company twice."""
+    found = []
+    for follow in follows_in_conversation(session, channel_id):
+        if follow.customer_key == customer_key:
+            found.append(follow)
+            continue
+        resolution = resolve_customer(session, follow)
+        if resolution.customer_key == customer_key or customer_key in resolution.candidates:
+            found.append(follow)
+    return found
 
 
 def follows_of_owner(session: Session, user_id: str) -> list[FollowRecord]:

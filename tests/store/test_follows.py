@@ -139,6 +139,8 @@ def test_the_customer_is_found_by_its_evidence_when_keys_change(session):
         row.customer_key = "sf:NEW"
     session.flush()
     assert follows.resolve_customer(session, follow) == follows.Resolution("one", "sf:NEW")
+    assert [f.id for f in follows.follows_of_customer(session, "C1", "sf:NEW")] == [follow.id]
+    assert follows.follows_of_customer(session, "C1", "sf:ELSE") == []
     # The account split across two customers: ambiguous.
     session.get_one(License, 2).salesforce_account_id = "0016100001AcmeAAA"
     session.get_one(License, 2).customer_key = "sf:OTHER"

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot import ids
 from bot.answers.audited import Answer, AuditedTransaction, Requester
+from bot.answers.follow_command import unquoted
 from bot.answers.redaction import Audience, redaction_for
 from bot.answers.selection import resolve_customer_key
 from bot.freshness import Freshness, FreshnessRule
@@ -144,11 +145,13 @@ class SlashAnswers:
         featured_license_id: int | None = None,
         note: str | None = None,
         shareable: bool | None = None,
+        followable: bool | None = None,
     ) -> Answer:
         """One customer's card, by key (or a modal's option value for it): a pick-list choice,
         a card being shared, posted by a shortcut or sent to the requester's DM.
 
-        `shareable=None` means: share buttons on requester cards only."""
+        `shareable=None` means: share buttons on requester cards only; `followable=None`:
+        "Follow in this thread" on cards for a conversation only."""
         return self._audited.answer(
             surface=surface,
             query=customer_key,
@@ -162,6 +165,7 @@ class SlashAnswers:
                 featured_license_id=featured_license_id,
                 note=note,
                 shareable=shareable,
+                followable=followable,
             ),
         )
 
@@ -169,7 +173,8 @@ class SlashAnswers:
         # A clear winner's card is loaded next: skip loading its pick-list line first.
         result = find_customers(
             session,
-            text,
+            # `/license "Following"`: a name that is also a subcommand, quoted.
+            unquoted(text),
             today=self._audited.today(),
             limit=offset + PICK_PAGE_SIZE,
             load_choices=False,
@@ -231,6 +236,7 @@ class SlashAnswers:
         featured_license_id: int | None = None,
         note: str | None = None,
         shareable: bool | None = None,
+        followable: bool | None = None,
     ) -> Answer:
         to_conversation = audience is Audience.CONVERSATION
         redaction = redaction_for(
@@ -260,6 +266,7 @@ class SlashAnswers:
             # The sharer's own words go where the card goes: the same rule for the emails in
             # them as for the customer's (a note naming a contact's address posts it hidden).
             note=redaction.text(note),
+            followable=to_conversation if followable is None else followable,
         )
         return Answer(message, Outcome.OK, licenses.overview.license_count)
 

@@ -33,6 +33,18 @@ LICENSE_SEND_TO_ME_ACTION = "license_send_to_me"
 # "Show all licenses" under a card, and "Show more" on that list (value: bot.views.license_card).
 LICENSE_HISTORY_ACTION = "license_history"
 HOME_RECENT_LOOKUP_ACTION = "home_recent_lookup"
+# "Follow in this thread" on a card the bot posted into a conversation (value: the customer's
+# key, checked against the message the button is on), and "Unfollow" (value: the follow's id)
+# on App Home and in the following list.
+FOLLOW_IN_THREAD_ACTION = "follow_in_thread"
+UNFOLLOW_ACTION = "unfollow"
+
+# `/license follow|unfollow|following …`: the first word of /license's text. A customer with one
+# of these names is looked up quoted (`/license "Following"`).
+FOLLOW_SUBCOMMAND = "follow"
+UNFOLLOW_SUBCOMMAND = "unfollow"
+FOLLOWING_SUBCOMMAND = "following"
+FOLLOW_SUBCOMMANDS = (FOLLOW_SUBCOMMAND, UNFOLLOW_SUBCOMMAND, FOLLOWING_SUBCOMMAND)
 
 # Shortcuts (callback_id) and the modals they open (view callback_id)
 POST_CARD_SHORTCUT = "post_license_card"  # message shortcut: post a card into the thread
@@ -50,9 +62,31 @@ NOTE_BLOCK = "note"
 NOTE_ACTION = "note_input"
 CONVERSATION_BLOCK = "conversation"
 CONVERSATION_SELECT_ACTION = "conversation_select"
+# The post-card modal's "keep this thread updated" checkbox.
+FOLLOW_THREAD_BLOCK = "follow_thread"
+FOLLOW_THREAD_ACTION = "follow_thread_input"
+FOLLOW_THREAD_OPTION = "follow"
 
+# Events that say the bot can no longer post into a conversation: archived (public, private),
+# the bot removed (Slack sends the bot channel_left/group_left, and member_left_channel naming
+# it), or shared with another organisation (Slack Connect). Each pauses the conversation's
+# follows. They act for no user the allowlist could check: they only ever make the bot post less.
+CONVERSATION_GONE_EVENTS = (
+    "channel_archive",
+    "group_archive",
+    "channel_left",
+    "group_left",
+    "member_left_channel",
+    "channel_shared",
+)
 # Events the app subscribes to (manifest bot_events)
-BOT_EVENTS = ("app_home_opened", "link_shared", "app_uninstalled", "tokens_revoked")
+BOT_EVENTS = (
+    "app_home_opened",
+    "link_shared",
+    "app_uninstalled",
+    "tokens_revoked",
+    *CONVERSATION_GONE_EVENTS,
+)
 
 # Block ids
 CARD_HEADER_BLOCK = "card_header"

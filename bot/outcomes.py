@@ -91,3 +91,6 @@ class PostRefusal(enum.StrEnum):
     NO_CONVERSATION = "no_conversation"  # no conversation was named
     UNREADABLE = "unreadable"  # Slack's answer did not say what the conversation is
     REQUESTER_NOT_MEMBER = "requester_not_member"  # a private conversation the requester is not in
+    # A "Follow in this thread" click not on a card the bot posted there with that button: a
+    # forged or misplaced value, followed nowhere.
+    NOT_OUR_CARD = "not_our_card"

@@ -48,10 +48,12 @@ from bot.views.blocks import (
     read_button_json,
 )
 from bot.views.freshness import freshness_footer, stale_blocks
+from bot.views.follows import FollowShown, home_follow_blocks
 from bot.views.notices import build_refusal
 from bot.views.refusals import access_can_be_requested
 
 RECENT_LOOKUPS_SHOWN = 5
+FOLLOWS_SHOWN = 20
 MODAL_TITLE = "CustomersDot"
 MODAL_BLOCKS_MAX = 100
 HOME_BLOCKS_MAX = 100
@@ -62,11 +64,15 @@ _COMMAND_EXAMPLES = (
     ("/license jane@acme.io", "licenses sent to that address (or `@acme.io`, a whole domain)"),
     ("/license A-S00012345", "by Zuora subscription, license id or hostname"),
     ("/recon Acme", "the seat reconciliations (QSR) of the customer's subscriptions"),
+    ("/license follow Acme", "post Acme's renewals, trials, expiry, reconciliations, seats here"),
+    ("/license following", "what this channel follows; `/license unfollow Acme` stops one"),
 )
 _OTHER_SURFACES = (
     "*Post license card* (a message's ⋮ menu): post a customer's card as a reply in that thread",
     "*Look up a license* (the ⚡ shortcuts menu): look a customer up in a window",
     "Paste a CustomersDot admin link to a license or reconciliation: I show it under the message",
+    "*Follow in this thread* (on a card I posted): that thread hears of the customer's renewals, "
+    "trials, expiry, reconciliations and seats",
 )
 
 
@@ -78,6 +84,7 @@ class HomeFacts:
     # Every import kind's age when the Home was read (bot/freshness.py); None: unknown.
     freshness: Freshness | None
     store_available: bool = True
+    follows: tuple[FollowShown, ...] = ()  # the follows this person set up, newest first
 
 
 def _mrkdwn(text: str) -> MarkdownTextObject:
@@ -216,6 +223,8 @@ def build_home_view(
         )
     else:
         blocks.extend(_recent_lookup_blocks(facts.recent))
+        blocks.append(DividerBlock())
+        blocks.extend(home_follow_blocks(facts.follows, limit=FOLLOWS_SHOWN))
         if freshness is not None and any(kind.as_of for kind in freshness.kinds):
             blocks.append(freshness_footer(freshness))
         else:

@@ -78,6 +78,7 @@ from bot.views.blocks import (
     usable_id,
 )
 from bot.views.freshness import freshness_footer, stale_blocks, stale_fallback
+from bot.views.follows import follow_in_thread_button
 
 # Subscriptions shown in full (current license, seats in use, servers, links); the others are
 # one line each, and all of them are in "Show all licenses".
@@ -575,10 +576,15 @@ def _history_button(
     )
 
 
-def _card_actions(customer_key: str, *, shareable: bool, has_more: bool) -> ActionsBlock | None:
+def _card_actions(
+    customer_key: str, *, shareable: bool, has_more: bool, followable: bool = False
+) -> ActionsBlock | None:
     if len(customer_key) > BUTTON_VALUE_MAX:
         return None  # cannot round-trip through a button value; keys are far shorter
     buttons: list[ButtonElement] = []
+    if followable:
+        # Slack runs no slash command in a thread: this button is how a thread follows.
+        buttons.append(follow_in_thread_button(customer_key))
     if shareable:
         buttons.append(
             ButtonElement(
@@ -684,6 +690,7 @@ def build_license_card(
     today: date | None = None,
     featured_license_id: int | None = None,
     note: str | None = None,
+    followable: bool = False,
 ) -> CardMessage:
     """What the customer has right now: every subscription in force in full (current license,
     seats in use against seats bought, servers, links), then trials (a running one said near
@@ -691,7 +698,8 @@ def build_license_card(
     licenses", never cut silently.
 
     `featured_license_id` (a license of the customer's: a deal thread's, or the one a query
-    named) is shown first; `note` is the poster's words, under the header. A license's internal
+    named) is shown first; `note` is the poster's words, under the header. `followable`: a card
+    the bot posts into a conversation carries "Follow in this thread". A license's internal
     `notes` show under it when its record carries them: the redaction rule
     (bot/answers/redaction.py) leaves them only in the requester's records. `freshness`: the
     age of its licenses, subscriptions and usage pings (a stale kind said under the header).
@@ -787,7 +795,9 @@ def build_license_card(
     if data.same_domain:
         blocks.append(context_block(_same_domain_text(data.same_domain, links)))
 
-    actions = _card_actions(customer.key, shareable=shareable, has_more=hidden > 0)
+    actions = _card_actions(
+        customer.key, shareable=shareable, has_more=hidden > 0, followable=followable
+    )
     if actions is not None:
         blocks.append(actions)
     blocks.append(freshness_footer(freshness))

@@ -24,6 +24,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
+    CheckboxesElement,
     ContextBlock,
     ConversationFilter,
     ConversationSelectElement,
@@ -274,6 +275,26 @@ def _note_input(note: str | None) -> InputBlock:
     )
 
 
+def _follow_thread_input(checked: bool) -> InputBlock:
+    option = Option(
+        value=ids.FOLLOW_THREAD_OPTION,
+        text=PlainTextObject(text="Keep this thread updated"),
+        description=PlainTextObject(
+            text="Renewals, trials, expiry, reconciliations, seats: posted here"
+        ),
+    )
+    return InputBlock(
+        block_id=ids.FOLLOW_THREAD_BLOCK,
+        label=PlainTextObject(text="Follow"),
+        element=CheckboxesElement(
+            action_id=ids.FOLLOW_THREAD_ACTION,
+            options=[option],
+            initial_options=[option] if checked else None,
+        ),
+        optional=True,
+    )
+
+
 def _form_blocks(
     initial: CustomerChoice | None,
     licenses: Sequence[Option],
@@ -298,12 +319,15 @@ def build_post_card_modal(
     selected_license: int | None = None,
     note: str | None = None,
     external_id: str | None = None,
+    follow_thread: bool = False,
 ) -> View:
     """The message shortcut's modal: pick a customer (suggested from the message), a license
-    to feature and a note; submitting posts the card as a reply in the thread."""
+    to feature, a note, and whether to keep the thread updated (follow the customer there);
+    submitting posts the card as a reply in the thread."""
     blocks = _form_blocks(
         suggested, licenses, selected_license=selected_license, note=note, with_note=True
     )
+    blocks.append(_follow_thread_input(follow_thread))
     blocks.append(
         ContextBlock(
             elements=[
@@ -404,9 +428,15 @@ def error_text(text: str) -> str:
 
 
 # The inputs of the modals, in the order a problem with them is reported.
-FORM_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK, ids.CONVERSATION_BLOCK)
+FORM_BLOCKS = (
+    ids.CUSTOMER_BLOCK,
+    ids.LICENSE_BLOCK,
+    ids.NOTE_BLOCK,
+    ids.CONVERSATION_BLOCK,
+    ids.FOLLOW_THREAD_BLOCK,
+)
 UNREADABLE_INPUT = "This could not be read. Choose again, or close the form and start over."
-POST_CARD_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK)
+POST_CARD_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK, ids.NOTE_BLOCK, ids.FOLLOW_THREAD_BLOCK)
 LOOKUP_BLOCKS = (ids.CUSTOMER_BLOCK, ids.LICENSE_BLOCK)
 SEND_BLOCKS = (ids.CONVERSATION_BLOCK, ids.NOTE_BLOCK)
 
@@ -419,6 +449,7 @@ class ModalForm:
     license_id: int | None = None
     note: str | None = None
     conversation: str | None = None
+    follow_thread: bool = False  # the post-card modal's "Keep this thread updated"
     # The first of the modal's blocks whose value is not what Slack sends: answered with the
     # modal's own error on that block rather than a guess (or a 500).
     unreadable_block: str | None = None
@@ -472,11 +503,19 @@ class ModalForm:
         conversation = text(
             ids.CONVERSATION_BLOCK, ids.CONVERSATION_SELECT_ACTION, "selected_conversation"
         )
+        checked = element(ids.FOLLOW_THREAD_BLOCK, ids.FOLLOW_THREAD_ACTION).get("selected_options")
+        if checked is not None and not isinstance(checked, list):
+            unreadable.append(ids.FOLLOW_THREAD_BLOCK)
+        follow_thread = isinstance(checked, list) and any(
+            isinstance(option, dict) and option.get("value") == ids.FOLLOW_THREAD_OPTION
+            for option in checked
+        )
         return cls(
             customer=customer,
             license_id=license_id,
             note=(note.strip() or None) if note else None,
             conversation=conversation,
+            follow_thread=follow_thread,
             unreadable_block=min(unreadable, key=blocks.index) if unreadable else None,
         )
 
@@ -490,11 +529,13 @@ def refilled_modal(
     licenses = license_options(overview)
     callback_id = view.get("callback_id")
     if callback_id == ids.POST_CARD_MODAL:
+        form = ModalForm.read(view)
         return build_post_card_modal(
             ModalContext.decode(view.get("private_metadata")),
             suggested=choice,
             licenses=licenses,
-            note=ModalForm.read(view).note,
+            note=form.note,
+            follow_thread=form.follow_thread,
         )
     if callback_id == ids.LOOKUP_MODAL:
         return build_lookup_modal(selected=choice, licenses=licenses)

@@ -31,6 +31,10 @@ REQUESTER_NOT_MEMBER = (
     "You're not in this conversation, so I can't post a card there. Pick a conversation you're in."
 )
 UNREACHABLE = "I couldn't check this conversation with Slack just now. Try again in a minute."
+NOT_OUR_CARD = (
+    "That button is not on a card I posted here, so nothing was followed. Post the customer's "
+    "card into the thread (the message's ⋮ menu: Post license card) and follow from it."
+)
 REJECTED = "Slack didn't accept the card. Try again in a minute; if it keeps happening, tell the team that runs this bot."
 
 # chat.postMessage / conversations.info error codes -> what the user should read.
@@ -68,6 +72,7 @@ _REFUSAL_WORDS: dict[str, str] = {
     PostRefusal.NO_CONVERSATION: CANNOT_SEE,
     PostRefusal.UNREADABLE: UNREACHABLE,
     PostRefusal.REQUESTER_NOT_MEMBER: REQUESTER_NOT_MEMBER,
+    PostRefusal.NOT_OUR_CARD: NOT_OUR_CARD,
 }
 
 

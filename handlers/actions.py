@@ -1,5 +1,5 @@
 """Buttons: share a card into the channel, pick a customer, show more of a pick list, show all
-of a customer's licenses, and URL buttons (ack only)."""
+of a customer's licenses, follow in a card's thread, unfollow, and URL buttons (ack only)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.answers.conversations import (
     post_via_response_url,
     send_direct_message,
 )
+from bot.answers.following import deliver
 from bot.answers.redaction import Audience
 from bot.answers.slash import COMMAND_BY_MORE_ACTION, COMMAND_BY_PICK_ACTION
 from bot.outcomes import Outcome
@@ -23,6 +24,7 @@ from bot.views.home import build_list_modal
 from bot.views.notices import build_notice, build_share_refused
 from bot.views.posting import SHARE_NOT_TAKEN
 from handlers.binding import bind
+from handlers.events import publish_home_of
 from handlers.payloads import action_value
 
 if TYPE_CHECKING:
@@ -157,6 +159,44 @@ def send_card_to_requester(
     respond(text=problem or SENT_TO_DM, response_type="ephemeral", replace_original=False)
 
 
+def follow_in_thread(
+    body: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    context: BoltContext,
+    *,
+    lookups: LookupService,
+) -> None:
+    # The bot's own ids, to tell its cards from anyone else's message (the payload's message).
+    bot_ids = {value for value in (context.bot_user_id, context.bot_id) if value}
+    result = lookups.follows.follow_in_thread(client, body, actor_of(context), bot_ids=bot_ids)
+    respond(response_type="ephemeral", replace_original=False, **result.answer.payload())
+    deliver(client, result)
+
+
+def unfollow(
+    body: dict[str, Any],
+    respond: Respond | None,
+    client: WebClient,
+    context: BoltContext,
+    *,
+    lookups: LookupService,
+    access_request_url: str | None,
+) -> None:
+    container = body.get("container") or {}
+    # Where the button was clicked, as Slack says: a following list shown in a conversation,
+    # or App Home (no conversation: only the follow's owner may stop it there).
+    in_conversation = container.get("channel_id") if container.get("type") == "message" else None
+    result = lookups.follows.unfollow_button(
+        action_value(body), actor_of(context), in_conversation=in_conversation
+    )
+    deliver(client, result)
+    if container.get("type") == "view":
+        publish_home_of(context, client, lookups=lookups, access_request_url=access_request_url)
+    elif respond is not None and body.get("response_url"):
+        respond(response_type="ephemeral", replace_original=False, **result.answer.payload())
+
+
 def register(app: App, services: Services) -> None:
     lookups = services.lookups
     # URL buttons open in the browser, but Slack still sends block_actions for them.
@@ -177,3 +217,16 @@ def register(app: App, services: Services) -> None:
     more = bind(show_more_matches, lookups=lookups)
     for more_action in COMMAND_BY_MORE_ACTION:
         app.action(more_action)(ack=acknowledge, lazy=[more])
+    app.action(ids.FOLLOW_IN_THREAD_ACTION)(
+        ack=acknowledge, lazy=[bind(follow_in_thread, lookups=lookups)]
+    )
+    app.action(ids.UNFOLLOW_ACTION)(
+        ack=acknowledge,
+        lazy=[
+            bind(
+                unfollow,
+                lookups=lookups,
+                access_request_url=services.settings.access_request_url,
+            )
+        ],
+    )

@@ -1,12 +1,20 @@
-"""/license and /recon: answered in the HTTP response itself, ephemeral to the requester."""
+"""/license and /recon: answered in the HTTP response itself, ephemeral to the requester.
+
+`/license follow|unfollow …` (bot/answers/follow_command.py) checks the conversation with Slack
+and may post into it and DM an owner, so it is acked at once and answered lazily through the
+response_url; `/license following` only reads, and answers in the ack.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, BoltContext
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
 
 from bot import ids
+from bot.answers.follow_command import read_follow_request
+from bot.answers.following import deliver
 from bot.slack.actor import actor_of
 from handlers.binding import bind
 
@@ -24,7 +32,50 @@ def handle_lookup_command(
     ack(response_type="ephemeral", **answer.payload())
 
 
+def is_follow_command(body: dict[str, Any]) -> bool:
+    return body.get("command") == ids.LICENSE_COMMAND and (
+        read_follow_request(str(body.get("text") or "")) is not None
+    )
+
+
+def acknowledge_follow_command(
+    ack: Ack, command: dict[str, Any], context: BoltContext, *, lookups: LookupService
+) -> None:
+    request = read_follow_request(str(command.get("text") or ""))
+    if request is not None and request.subcommand == ids.FOLLOWING_SUBCOMMAND:
+        answer = lookups.follows.following(actor_of(context))
+        ack(response_type="ephemeral", **answer.payload())
+        return
+    ack()  # follow and unfollow answer through the response_url (follow_or_unfollow)
+
+
+def follow_or_unfollow(
+    command: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    context: BoltContext,
+    *,
+    lookups: LookupService,
+) -> None:
+    request = read_follow_request(str(command.get("text") or ""))
+    if request is None or request.subcommand == ids.FOLLOWING_SUBCOMMAND:
+        return
+    requester = actor_of(context)
+    if request.subcommand == ids.FOLLOW_SUBCOMMAND:
+        result = lookups.follows.follow_command(client, request, requester)
+    else:
+        result = lookups.follows.unfollow_command(request, requester)
+    respond(response_type="ephemeral", **result.answer.payload())
+    deliver(client, result)
+
+
 def register(app: App, services: Services) -> None:
-    listener = bind(handle_lookup_command, lookups=services.lookups)
+    lookups = services.lookups
+    # First: `/license follow|unfollow|following …`; every other command text is a lookup.
+    app.command(ids.LICENSE_COMMAND, matchers=[is_follow_command])(
+        ack=bind(acknowledge_follow_command, lookups=lookups),
+        lazy=[bind(follow_or_unfollow, lookups=lookups)],
+    )
+    listener = bind(handle_lookup_command, lookups=lookups)
     for name in ids.COMMANDS:
         app.command(name)(listener)

@@ -1,4 +1,5 @@
-"""Events and App Home: app_home_opened, link_shared, and the Home tab's recent-lookup buttons.
+"""Events and App Home: app_home_opened, link_shared, the Home tab's recent-lookup buttons, and
+the events saying the bot can no longer post into a conversation (its follows are paused).
 
 Every Web API call here (views.publish, chat.unfurl, views.open) need not precede the HTTP
 response, so each runs in a lazy listener after the ack.
@@ -14,6 +15,7 @@ from slack_sdk import WebClient
 
 from bot import ids
 from bot.access import AccessDecision
+from bot.answers.following import conversation_gone_reason
 from bot.answers.unfurls import Unfurler
 from bot.slack.actor import actor_of
 from bot.slack.allowlist import ACCESS_CONTEXT_KEY
@@ -47,12 +49,35 @@ def publish_home(
     # app_home_opened also fires for the Messages tab, which the bot does not draw.
     if event.get("tab", HOME_TAB) != HOME_TAB or not event.get("user"):
         return
+    _publish_home(event["user"], context, client, lookups, access_request_url)
+
+
+def publish_home_of(
+    context: BoltContext,
+    client: WebClient,
+    *,
+    lookups: LookupService,
+    access_request_url: str | None,
+) -> None:
+    """The requester's Home drawn again (after an Unfollow there)."""
+    user_id = actor_of(context).user_id
+    if user_id:
+        _publish_home(user_id, context, client, lookups, access_request_url)
+
+
+def _publish_home(
+    user_id: str,
+    context: BoltContext,
+    client: WebClient,
+    lookups: LookupService,
+    access_request_url: str | None,
+) -> None:
     access = context.get(ACCESS_CONTEXT_KEY)
     decision = access if isinstance(access, AccessDecision) else None
     allowed = decision is not None and decision.allowed
-    facts = lookups.home_facts(event["user"]) if allowed else None
+    facts = lookups.home_facts(user_id) if allowed else None
     view = build_home_view(decision, facts, access_request_url=access_request_url)
-    client.views_publish(user_id=event["user"], view=view)
+    client.views_publish(user_id=user_id, view=view)
 
 
 def unfurl_links(
@@ -82,6 +107,15 @@ def open_recent_lookup(
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+def pause_follows(
+    event: dict[str, Any], context: BoltContext, client: WebClient, *, lookups: LookupService
+) -> None:
+    reason = conversation_gone_reason(event, bot_user_id=context.bot_user_id)
+    channel = event.get("channel")
+    if reason is not None and isinstance(channel, str) and channel:
+        lookups.follows.conversation_gone(client, channel, reason)
+
+
 def register(app: App, services: Services) -> None:
     lookups = services.lookups
     home = bind(
@@ -93,3 +127,7 @@ def register(app: App, services: Services) -> None:
     app.action(ids.HOME_RECENT_LOOKUP_ACTION)(
         ack=acknowledge, lazy=[bind(open_recent_lookup, lookups=lookups)]
     )
+    paused = bind(pause_follows, lookups=lookups)
+    for gone in ids.CONVERSATION_GONE_EVENTS:
+        # DMs to owners need not precede the ack: lazily.
+        app.event(gone)(ack=acknowledge, lazy=[paused])

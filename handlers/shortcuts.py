@@ -11,6 +11,7 @@ response: they post the card, then close the modal, or keep it open with the rea
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, BoltContext
@@ -20,6 +21,7 @@ from slack_sdk.models.views import View
 
 from bot import ids
 from bot.answers.conversations import check_conversation, post_customer_card
+from bot.answers.following import deliver
 from bot.answers.redaction import Audience
 from bot.outcomes import Outcome
 from bot.slack.actor import actor_of
@@ -139,21 +141,40 @@ def post_card_from_modal(
     if form.customer is None:
         _errors(ack, ids.CUSTOMER_BLOCK, PICK_A_CUSTOMER)
         return
+    requester = actor_of(context)
     problem = post_customer_card(
         client,
         lookups,
         conversation_id=target.channel_id,
         customer=form.customer,
-        requester=actor_of(context),
+        requester=requester,
         surface=ids.POST_CARD_SHORTCUT,
         thread_ts=target.thread_ts,
         featured_license_id=form.license_id,
         note=form.note,
+        # "Keep this thread updated" follows it at once: no button to follow it again.
+        followable=False if form.follow_thread else None,
     )
     if problem is not None:
         _errors(ack, ids.CUSTOMER_BLOCK, problem)
         return
+    if not form.follow_thread or not target.thread_ts:
+        ack()
+        return
+    # The card is in the thread (the conversation check just passed): follow it there.
+    followed = lookups.follows.follow_thread(
+        client,
+        form.customer,
+        replace(requester, channel_id=target.channel_id),
+        thread_ts=target.thread_ts,
+        checked=True,
+    )
+    if followed.answer.outcome is not Outcome.OK:
+        # Not an input error: the card is posted, and submitting again would post it twice.
+        ack(response_action="update", view=build_message_modal(followed.answer.message.text))
+        return
     ack()
+    deliver(client, followed)
 
 
 # ---- global shortcut: Look up a license ----------------------------------------------

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -28,10 +28,12 @@ from slack_sdk.web import SlackResponse
 
 from bot import ids
 from bot.answers.audited import Requester
-from bot.answers.lookups import LookupService
 from bot.answers.redaction import Audience
 from bot.outcomes import Outcome, PostRefusal
 from bot.views.posting import UNREACHABLE, explain_slack_error, post_problem
+
+if TYPE_CHECKING:  # the use cases' object, which itself builds the follows on this module
+    from bot.answers.lookups import LookupService
 
 logger = logging.getLogger(__name__)
 
@@ -281,10 +283,11 @@ def post_customer_card(
     thread_ts: str | None = None,
     featured_license_id: int | None = None,
     note: str | None = None,
+    followable: bool | None = None,
 ) -> str | None:
     """Post a customer's card, redacted for the conversation, where the user asked: check the
     conversation, build (and audit) the card, post it. None when posted, else the problem to
-    show the user."""
+    show the user. `followable=False`: no "Follow in this thread" (it is being followed)."""
     check = check_before_posting(
         client,
         lookups,
@@ -304,6 +307,7 @@ def post_customer_card(
         surface=surface,
         featured_license_id=featured_license_id,
         note=note,
+        followable=followable,
     )
     if answer.outcome is not Outcome.OK:
         return answer.message.text

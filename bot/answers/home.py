@@ -1,5 +1,5 @@
-"""What an allowed user's App Home shows from the store: their recent lookups, and how old
-each kind of data is."""
+"""What an allowed user's App Home shows from the store: their recent lookups, the follows they
+set up, and how old each kind of data is."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.answers.following import FollowAnswers
 from bot.freshness import FreshnessRule
 from bot.store.audit import recent_lookups
 from bot.store.failures import store_failure_cause
@@ -26,11 +27,13 @@ class HomeAnswers:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
+        follows: FollowAnswers,
         *,
         clock: Callable[[], datetime] | None = None,
         freshness: FreshnessRule | None = None,
     ) -> None:
         self._session_factory = session_factory
+        self._follows = follows
         self._clock = clock or (lambda: datetime.now(UTC))
         self._freshness = freshness or FreshnessRule()
 
@@ -44,6 +47,7 @@ class HomeAnswers:
                     freshness=self._freshness.judge(
                         data_times(session), IMPORT_KINDS, now=self._clock()
                     ),
+                    follows=self._follows.follows_of(session, user_id),
                 )
         except SQLAlchemyError as error:
             logger.error("home: store %s", store_failure_cause(error))

@@ -1,9 +1,9 @@
 """The use cases of one process, built once (bot/services.py) and shared by every request.
 
 Each surface's use case lives in its own module: `/license` and `/recon` (slash.py), link
-unfurls (unfurl_cards.py), the shortcut's modals (selection.py), each through the one audited
-transaction (bot/answers/audited.py), and App Home (home.py), which only reads the requester's
-own lookups. The listeners call them through this one object, by the names below.
+unfurls (unfurl_cards.py), the shortcut's modals (selection.py), following a customer
+(following.py), each through the one audited transaction (bot/answers/audited.py), and App Home
+(home.py), which only reads the requester's own lookups and follows. The listeners call them through this one object, by the names below.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.audited import AuditedTransaction
+from bot.answers.following import FollowAnswers
 from bot.answers.home import HomeAnswers
 from bot.answers.selection import CustomerSelections
 from bot.answers.slash import SlashAnswers
@@ -50,7 +51,10 @@ class LookupService:
             freshness=freshness,
         )
         self.selections = CustomerSelections(self.audited)
-        self.home = HomeAnswers(session_factory, clock=self.audited.clock, freshness=freshness)
+        self.follows = FollowAnswers(self.audited, session_factory)
+        self.home = HomeAnswers(
+            session_factory, self.follows, clock=self.audited.clock, freshness=freshness
+        )
         # What the listeners call, each one use case's.
         self.answer_query = self.slash.answer_query
         self.answer_more_matches = self.slash.answer_more_matches

@@ -29,10 +29,15 @@ BOT_SCOPES: Mapping[str, str] = {
     "users:read": "users.info: guest, external and deactivated users are refused",
     "users:read.email": "users.info's profile.email, matched against the allowlist",
     "usergroups:read": "usergroups.list / usergroups.users.list for ALLOWED_USERGROUPS",
-    "chat:write": 'chat.postMessage: a card into a deal thread, "Send to me" into the DM',
+    "chat:write": (
+        'chat.postMessage: a card into a deal thread, "Send to me" into the DM, a follow\'s updates'
+    ),
     "im:write": 'conversations.open: the requester\'s DM with the bot for "Send to me"',
-    "channels:read": "conversations.info: never post into a channel shared externally",
-    "groups:read": "conversations.info for private channels",
+    "channels:read": (
+        "conversations.info: never post into a channel shared externally; channel events pause "
+        "follows"
+    ),
+    "groups:read": "conversations.info for private channels; their events pause follows",
     "im:read": "conversations.info for direct messages",
     "mpim:read": "conversations.info for group direct messages",
     "links:read": "link_shared events for CustomersDot admin links",
@@ -101,7 +106,8 @@ def build_manifest(settings: Settings, *, http_base_url: str | None = None) -> d
     event_subscriptions: dict[str, Any] = {}
     interactivity: dict[str, Any] = {"is_enabled": True}
     if request_url:
-        # App Home, unfurls and uninstall cleanup arrive as events; the modal's type-ahead
+        # App Home, unfurls, uninstall cleanup and conversations the bot can no longer post to
+        # (pausing follows) arrive as events; the modal's type-ahead
         # (external_select) asks the options URL.
         event_subscriptions["request_url"] = request_url
         interactivity |= {"request_url": request_url, "message_menu_options_url": request_url}

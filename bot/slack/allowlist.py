@@ -10,8 +10,10 @@ unavailable) and belong to an allowed organisation
 allowlist (bot.slack.identity). An allowed request continues with its `AccessDecision` in
 `context["access"]`; a refused one is audited and answered politely, with no customer data,
 and no listener ever sees it. Slack's own requests (`url_verification`, and the lifecycle
-events `app_uninstalled`, `tokens_revoked`) act for no user and pass unchecked; any other
-request without a user is refused.
+events `app_uninstalled`, `tokens_revoked`) act for no user and pass unchecked, as do the events
+saying the bot can no longer post into a conversation (archived, the bot removed, shared with
+another organisation): whoever they name, their listener only ever makes the bot post less. Any
+other request without a user is refused.
 
     app.use(allowlist_middleware(resolver,
                                  session_factory=session_factory,
@@ -45,6 +47,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import ids
 from bot.access import AccessDecision
 from bot.actor import Actor
 from bot.organisations import OrganisationAllowlist
@@ -97,9 +100,24 @@ def is_lifecycle_event(body: Mapping[str, Any]) -> bool:
     )
 
 
+def is_conversation_gone_event(body: Mapping[str, Any]) -> bool:
+    """A conversation archived, the bot removed from it, or it shared with another organisation
+    (bot.ids.CONVERSATION_GONE_EVENTS): the user it may name (who archived it) asks nothing of
+    the bot, and its listener only stops posting there."""
+    return (
+        body.get("type") == "event_callback"
+        and _dict(body.get("event")).get("type") in ids.CONVERSATION_GONE_EVENTS
+    )
+
+
 def acts_for_no_user(body: Mapping[str, Any]) -> bool:
-    """Slack's own requests (url_verification, app_uninstalled, tokens_revoked): exempt."""
-    return body.get("type") == URL_VERIFICATION or is_lifecycle_event(body)
+    """Slack's own requests (url_verification, app_uninstalled, tokens_revoked, and the events
+    that say the bot can no longer post into a conversation): exempt."""
+    return (
+        body.get("type") == URL_VERIFICATION
+        or is_lifecycle_event(body)
+        or is_conversation_gone_event(body)
+    )
 
 
 def _refusal_modal(text: str, blocks: Sequence[Block | dict[str, Any]] | None) -> dict[str, Any]:

@@ -47,8 +47,8 @@ from bot.views.blocks import (
     format_timestamp,
     read_button_json,
 )
-from bot.views.freshness import freshness_footer, stale_blocks
 from bot.views.follows import FollowShown, home_follow_blocks
+from bot.views.freshness import freshness_footer, stale_blocks
 from bot.views.notices import build_refusal
 from bot.views.refusals import access_can_be_requested
 

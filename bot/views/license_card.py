@@ -77,8 +77,8 @@ from bot.views.blocks import (
     url_button,
     usable_id,
 )
-from bot.views.freshness import freshness_footer, stale_blocks, stale_fallback
 from bot.views.follows import follow_in_thread_button
+from bot.views.freshness import freshness_footer, stale_blocks, stale_fallback
 
 # Subscriptions shown in full (current license, seats in use, servers, links); the others are
 # one line each, and all of them are in "Show all licenses".

@@ -42,6 +42,7 @@ from bot.outcomes import Outcome, PostRefusal
 from bot.records import CustomerChoice
 from bot.search import SearchResult, find_customers
 from bot.store import follows as follow_store
+from bot.store.db import SQLITE_BEGIN_OPTION
 from bot.store.queries import customer_choices, latest_import_at
 from bot.views.blocks import CardMessage
 from bot.views.follows import (
@@ -401,6 +402,9 @@ class FollowAnswers:
         follows were paused (an event Slack sends twice, or two events for one removal, pause
         and tell once: only follows still active are paused)."""
         with self._session_factory() as session:
+            # It reads, then writes: on SQLite, take the write lock first (two events for one
+            # removal arrive together), else the second would fail rather than wait its turn.
+            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             paused = follow_store.pause_follows_in_conversation(
                 session, channel_id, reason=reason, now=self._audited.clock()
             )

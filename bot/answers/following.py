@@ -54,6 +54,7 @@ from bot.views.follows import (
     build_follow_refused,
     build_follow_started,
     build_follow_usage,
+    build_followed_in_threads,
     build_following,
     build_not_followed,
     build_owner_told_of_unfollow,
@@ -310,6 +311,10 @@ class FollowAnswers:
             follows = follow_store.follows_in_conversation(session, requester.channel_id or "")
             matching = _follows_of(session, follows, query, today=self._audited.today())
             in_channel = [f for f in matching if f.thread_ts is None]
+            if not in_channel and matching:
+                return Answer(
+                    build_followed_in_threads(matching[0].customer_name), Outcome.NOT_FOUND
+                )
             if not in_channel:
                 return Answer(build_not_followed(query), Outcome.NOT_FOUND)
             follow = in_channel[0]
@@ -324,6 +329,7 @@ class FollowAnswers:
                             requester.user_id or "",
                             follow.customer_name,
                             follow.channel_id,
+                            stopped=stopped,
                             still=still,
                         ),
                     )
@@ -362,6 +368,7 @@ class FollowAnswers:
                             requester.user_id or "",
                             follow.customer_name,
                             follow.channel_id,
+                            stopped=follow.features,
                             still=(),
                         ),
                     )

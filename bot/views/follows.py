@@ -185,17 +185,32 @@ def build_unfollowed(
 
 
 def build_owner_told_of_unfollow(
-    actor_user_id: str, customer_name: str, channel_id: str, *, still: Sequence[str]
+    actor_user_id: str,
+    customer_name: str,
+    channel_id: str,
+    *,
+    stopped: Sequence[str],
+    still: Sequence[str],
 ) -> CardMessage:
-    """The DM to a follow's owner when someone else unfollows it."""
-    what = (
-        f"stopped {features_words([f for f in FOLLOW_FEATURES if f not in still])} of your "
-        f"follow of {_name(customer_name)} in {_conversation(channel_id)}; still followed: "
-        f"{features_words(still)}."
-        if still
-        else f"stopped your follow of {_name(customer_name)} in {_conversation(channel_id)}."
-    )
+    """The DM to a follow's owner when someone else unfollows it (or some of its features)."""
+    where = f"{_name(customer_name)} in {_conversation(channel_id)}"
+    if still:
+        stopped_words = ", ".join(FEATURE_WORDS[f] for f in FOLLOW_FEATURES if f in stopped)
+        what = (
+            f"stopped {stopped_words} of your follow of {where}; still followed: "
+            f"{features_words(still)}."
+        )
+    else:
+        what = f"stopped your follow of {where}."
     return _notice(f"{_mention(actor_user_id)} {what}")
+
+
+def build_followed_in_threads(customer_name: str) -> CardMessage:
+    """`/license unfollow` in a channel whose threads, not the channel, follow the customer."""
+    return _notice(
+        f"{_name(customer_name)} is followed in a thread here, not in the channel. "
+        "`/license following` lists it, with Unfollow."
+    )
 
 
 def build_follow_paused(customer_names: Sequence[str], channel_id: str, reason: str) -> CardMessage:
@@ -204,8 +219,8 @@ def build_follow_paused(customer_names: Sequence[str], channel_id: str, reason: 
     more = f" and {len(customer_names) - 10} more" if len(customer_names) > 10 else ""
     return _notice(
         f"I can't post in {_conversation(channel_id)} any more ({escape_text(reason, 200)}), so "
-        f"your follow of {names}{more} there is paused: nothing more is posted. Follow again "
-        "in a channel where cards may go."
+        f"your follow of {names}{more} there is paused: nothing more is posted. Once I can post "
+        "there again, follow again there to resume it."
     )
 
 

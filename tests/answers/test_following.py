@@ -202,6 +202,24 @@ def test_unfollowing_what_is_not_followed_says_so(bot):
     assert "isn't followed here" in text_of(replies(bot)[-1])
 
 
+def test_someone_else_stopping_some_features_tells_the_owner_which(bot):
+    command(bot, "follow Initech licenses trials expiry")
+    command(bot, "unfollow Initech trials", user_id=COLLEAGUE)
+    [told] = posts_into(bot, f"D{ALLOWED}")
+    assert told["text"] == (
+        f"<@{COLLEAGUE}> stopped trials of your follow of *{INITECH_NAME}* in <#{CHANNEL}>; "
+        "still followed: renewals, expiry."
+    )
+
+
+def test_a_thread_follow_is_not_stopped_by_the_channels_unfollow(bot):
+    card = post_card(bot)
+    click_follow(bot, card)
+    command(bot, "unfollow Initech")
+    assert "followed in a thread here" in text_of(replies(bot)[-1])
+    assert len(follows_in(bot)) == 1
+
+
 # ---- where a follow may not go ----------------------------------------------------------------
 
 

@@ -42,7 +42,6 @@ from bot.outcomes import Outcome, PostRefusal
 from bot.records import CustomerChoice
 from bot.search import SearchResult, find_customers
 from bot.store import follows as follow_store
-from bot.store.db import SQLITE_BEGIN_OPTION
 from bot.store.queries import customer_choices, latest_import_at
 from bot.views.blocks import CardMessage
 from bot.views.follows import (
@@ -408,14 +407,12 @@ class FollowAnswers:
         """Pause the conversation's follows and tell each owner once, by DM. Returns how many
         follows were paused (an event Slack sends twice, or two events for one removal, pause
         and tell once: only follows still active are paused)."""
-        with self._session_factory() as session:
-            # It reads, then writes: on SQLite, take the write lock first (two events for one
-            # removal arrive together), else the second would fail rather than wait its turn.
-            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        # It reads, then writes: two events for one removal arrive together, and the second
+        # must wait its turn, then find nothing left to pause (write_scope).
+        with follow_store.write_scope(self._session_factory) as session:
             paused = follow_store.pause_follows_in_conversation(
                 session, channel_id, reason=reason, now=self._audited.clock()
             )
-            session.commit()
         by_owner: dict[str, list[str]] = {}
         for follow in paused:
             by_owner.setdefault(follow.owner_user_id, []).append(follow.customer_name)

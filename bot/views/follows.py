@@ -32,6 +32,7 @@ from bot.views.blocks import (
     mrkdwn,
     quoted_query,
     section_block,
+    sentence,
 )
 
 # How each feature reads in a sentence ("following Acme here: renewals, expiry").
@@ -227,11 +228,24 @@ def build_follow_paused(customer_names: Sequence[str], channel_id: str, reason: 
 # ---- lists: `/license following`, App Home ----------------------------------------------
 
 
+# Why a follow is paused or stopped (its reason word), as the lists say it.
+_STATE_REASONS = {
+    "is_archived": "the channel was archived",
+    "not_in_channel": "I'm no longer in the channel",
+    "channel_not_found": "I can no longer see the conversation",
+    "external": "shared with another organisation",
+    "ambiguous": "its records now belong to more than one customer",
+    "customer_gone": "the customer is no longer in the data",
+    "owner_not_allowed": "its owner no longer has access",
+}
+
+
 def _state_words(follow: FollowShown) -> str:
     if follow.state == "active":
         return ""
-    reason = f": {escape_text(follow.state_reason, 60)}" if follow.state_reason else ""
-    return f" · *{escape_text(follow.state, 20)}*{reason}"
+    reason = follow.state_reason or ""
+    words = _STATE_REASONS.get(reason) or sentence(reason, 60)
+    return f" · *{escape_text(follow.state, 20)}*" + (f": {words}" if words else "")
 
 
 def unfollow_button(follow_id: int) -> ButtonElement:
@@ -255,10 +269,15 @@ def _follow_block(follow: FollowShown, *, show_owner: bool, show_where: bool) ->
     if follow.thread_ts:
         where += " (in a thread)"
     digest = " · daily digest" if follow.daily else ""
-    who = f" · set up by {_mention(follow.owner_user_id)}" if show_owner else " · since"
+    since = format_date(follow.created_at.date())
+    who = (
+        f" · set up by {_mention(follow.owner_user_id)} on {since}"
+        if show_owner
+        else f" · since {since}"
+    )
     text = (
         f"{_name(follow.customer_name)}{where}: {features_words(follow.features)}{digest}"
-        f"{who} on {format_date(follow.created_at.date())}{_state_words(follow)}"
+        f"{who}{_state_words(follow)}"
     )
     return SectionBlock(
         block_id=f"follow:{follow.follow_id}",

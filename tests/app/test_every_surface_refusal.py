@@ -94,11 +94,11 @@ def _action(action_id: str, value: str, **kwargs: Any) -> Callable[[EventsBot, s
     return body
 
 
-def _command(command: str) -> Callable[[EventsBot, str], str]:
+def _command(command: str, text: str = "initech") -> Callable[[EventsBot, str], str]:
     def body(bot: EventsBot, user: str) -> str:
         return slash_command_body(
             command,
-            "initech",
+            text,
             user_id=user,
             response_url=bot.slack.response_url(RESPONSE_URL_NAME),
         )
@@ -204,6 +204,36 @@ SURFACES = [
         ),
     ),
     Surface("app_home_opened", _event(app_home_opened), answers=True),
+    Surface("/license follow", _command(ids.LICENSE_COMMAND, "follow initech"), answers=True),
+    Surface("/license unfollow", _command(ids.LICENSE_COMMAND, "unfollow initech"), answers=True),
+    Surface("/license following", _command(ids.LICENSE_COMMAND, "following"), answers=True),
+    Surface(
+        "follow in this thread",
+        _action(
+            ids.FOLLOW_IN_THREAD_ACTION,
+            INITECH_KEY,
+            message={
+                "type": "message",
+                "ts": "1700000050.000200",
+                "user": "UBOT",
+                "bot_id": "BBOT",
+                "blocks": [
+                    {
+                        "type": "actions",
+                        "elements": [
+                            {
+                                "type": "button",
+                                "action_id": ids.FOLLOW_IN_THREAD_ACTION,
+                                "value": INITECH_KEY,
+                            }
+                        ],
+                    }
+                ],
+            },
+        ),
+        answers=True,
+    ),
+    Surface("unfollow button", _action(ids.UNFOLLOW_ACTION, "1"), answers=True),
 ]
 
 
@@ -226,7 +256,8 @@ def test_the_leak_detector_sees_customer_data_when_it_is_sent(bot):
     response = bot.post(_command(ids.LICENSE_COMMAND)(bot, ALLOWED))
     assert "Initech" in leaked_fields(everything_sent(bot, response))
     bot.slack.clear()
-    response = bot.post(SURFACES[-2].body(bot, ALLOWED))  # link_shared
+    [link] = [surface for surface in SURFACES if surface.name == "link_shared"]
+    response = bot.post(link.body(bot, ALLOWED))
     assert leaked_fields(everything_sent(bot, response))
 
 

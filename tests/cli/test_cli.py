@@ -103,14 +103,17 @@ def test_both_buttons_work_in_the_shell_and_show_what_would_be_posted(tmp_path):
         "--demo",
         database_url="",
         cwd=tmp_path,
-        stdin="/license initech\npress 1\npress 2\n/recon globex\n1\npress 9\n",
+        # Send to me first: the card posted by Share carries a button of its own (Follow in
+        # this thread), and the shell's numbers are the last reply's.
+        stdin="/license initech\npress 2\npress 1\n/recon globex\n1\npress 9\n",
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "demo licenses:" in out and "Try it" not in out
-    card, shared = out.split("> press 1", 1)
-    shared, sent = shared.split("> press 2", 1)
-    sent, recon = sent.split("> /recon globex", 1)
+    card, sent = out.split("> press 2", 1)
+    sent, shared = sent.split("> press 1", 1)
+    shared, recon = shared.split("> /recon globex", 1)
+    assert "Follow in this thread" in shared
     assert "@initech.com" in card.lower()
     assert "── posted in the channel, for everyone ──" in shared
     assert "Initech" in shared and "@initech.com" not in shared.lower()

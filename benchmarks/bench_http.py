@@ -9,6 +9,11 @@ load generator keeps 16 clients busy, each on its own keep-alive connection, sen
 /license commands (a rotation over every query kind of benchmark 1). Requests per second and p50/p99 latency for each server, and the
 ratio, all measured in the same run. The load generator shares the machine's cores with the
 server (as it does with the floor), so compare the ratio.
+
+Then each query kind's latency alone: one worker with one app thread (WEB_CONCURRENCY=1,
+GUNICORN_THREADS=1), one client sending each kind `--latency-runs` times in turn (60), every
+user's identity warm first, against the fixed-text app served the same way in the same run:
+p50, p50 as a multiple of the floor's p50, and p99 per kind.
 """
 
 from __future__ import annotations
@@ -161,30 +166,110 @@ def report(label: str, load: Load) -> None:
     )
 
 
+def one_at_a_time(port: int, bodies: list[str], runs: int) -> list[float]:
+    """`runs` requests on one keep-alive connection, each after the last: latencies in ms."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    latencies = []
+    for run in range(runs):
+        body = with_fresh_trigger_id(bodies[run % len(bodies)])
+        headers = signed_headers(SECRET, body)
+        started = time.perf_counter()
+        connection.request("POST", EVENTS_PATH, body=body.encode(), headers=headers)
+        response = connection.getresponse()
+        text = response.read()
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status != 200 or b"lookups in the last hour" in text:
+            raise RuntimeError(f"unexpected answer {response.status}: {text[:200]!r}")
+    connection.close()
+    return latencies
+
+
+def latency_by_kind(
+    slack: SlackStandIn,
+    env: dict[str, str],
+    workdir: Path,
+    users: list[str],
+    kinds: dict[str, tuple[str, str]],
+    runs: int,
+) -> None:
+    """Each kind's latency alone, one worker with one app thread, beside the floor's."""
+    alone = {**env, "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "1"}
+    warm = [slash_command_body("/license", "12345", user_id=user) for user in users]
+    with gunicorn("benchmarks.floor_asgi:app", alone, workdir / "floor-alone.log") as port:
+        one_at_a_time(port, warm, len(users))
+        floor = one_at_a_time(port, warm, runs)
+    floor_p50 = statistics.median(floor)
+    print(
+        f"one at a time, one worker, one thread: floor p50 {floor_p50:.2f} ms,"
+        f" p99 {percentile(floor, 0.99):.2f} ms",
+        flush=True,
+    )
+    with gunicorn("bot.asgi:app", alone, workdir / "bot-alone.log") as port:
+        one_at_a_time(port, warm, len(users))  # every identity warm, then nothing calls Slack
+        slack.clear()
+        for number, (label, (command, query)) in enumerate(kinds.items()):
+            # Users in turn, a different slice for each kind: none nears the rate limit.
+            bodies = [
+                slash_command_body(command, query, user_id=users[(number * 7 + n) % len(users)])
+                for n in range(len(users))
+            ]
+            one_at_a_time(port, bodies, 5)
+            samples = one_at_a_time(port, bodies, runs)
+            p50 = statistics.median(samples)
+            print(
+                f"  {label:<15} p50 {p50:6.2f} ms  {p50 / floor_p50:5.1f}x floor"
+                f"  p99 {percentile(samples, 0.99):6.2f} ms"
+                f" ({percentile(samples, 0.99) / floor_p50:5.1f}x floor p50)",
+                flush=True,
+            )
+        print(f"  Slack API calls: {slack.call_count()}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--licenses", type=int, default=100_000)
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured load per server")
+    parser.add_argument(
+        "--latency-runs", type=int, default=60, help="requests per query kind, one at a time"
+    )
+    parser.add_argument(
+        "--latency-only", action="store_true", help="skip the throughput load (latency per kind)"
+    )
+    parser.add_argument("--workdir", help="where the data goes (default: a new temporary dir)")
+    parser.add_argument(
+        "--no-import",
+        action="store_true",
+        help="serve the store and --workdir an earlier run (or bench_lookup) filled",
+    )
     args = parser.parse_args(argv)
     customers = max(1, args.licenses // 4)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-http-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
-    in_fresh_process(
-        generate, str(workdir), args.licenses, customers, args.licenses // 10, args.licenses // 20
-    )
     engine = create_store_engine(database_url)
-    upgrade(engine)
-    engine.dispose()
-    for kind in ("licenses", "reconciliations", "hosts"):
-        in_fresh_process(timed_import, database_url, kind, str(workdir / f"{kind}.csv"))
+    if args.no_import:
+        if args.workdir is None:
+            parser.error("--no-import needs the --workdir of the run that filled the store")
+    else:
+        in_fresh_process(
+            generate,
+            str(workdir),
+            args.licenses,
+            customers,
+            args.licenses // 10,
+            args.licenses // 20,
+        )
+        upgrade(engine)
+        engine.dispose()
+        for kind in ("licenses", "reconciliations", "hosts"):
+            in_fresh_process(timed_import, database_url, kind, str(workdir / f"{kind}.csv"))
     print(f"store: {engine.url.get_backend_name()}, {args.licenses:,} licenses", flush=True)
 
     users = [f"UHTTP{number:03d}" for number in range(USERS)]
-    queries = [
-        q for command, q in lookup_queries(workdir, customers).values() if command == "/license"
-    ]
-    # User n always asks query kind n mod 8: the clients rotate over the users, so every kind
+    kinds = lookup_queries(workdir, customers)
+    queries = [q for command, q in kinds.values() if command == "/license"]
+    # User n always asks query kind n mod the kinds: the clients rotate over the users, so every kind
     # is in the mix evenly.
     bodies = [
         slash_command_body("/license", queries[number % len(queries)], user_id=user)
@@ -201,6 +286,9 @@ def main(argv: list[str] | None = None) -> None:
             "ALLOWED_USER_IDS": ",".join(users),
             "LOG_FORMAT": "json",
         }
+        latency_by_kind(slack, env, workdir, users, kinds, args.latency_runs)
+        if args.latency_only:
+            return
         results: dict[str, Load] = {}
         for label, module, extra in (
             ("floor (fixed-text Bolt app)", "benchmarks.floor_asgi:app", []),

@@ -259,6 +259,9 @@ def lookup_queries(workdir: Path, customers: int) -> dict[str, tuple[str, str]]:
         "typo": ("/license", name.replace("a", "e", 1) if "a" in name else name + "x"),
         "typo, one word": ("/license", word[:2] + word[1:]),
         "prefix": ("/license", company_search_key(name)[:4]),
+        # The first words of a name, as typed before the rest ("Mesa Media "): words that
+        # begin the names of hundreds of customers.
+        "first words": ("/license", " ".join(name.split()[:2]) + " "),
         "email": ("/license", email),
         "domain": ("/license", f"@c{middle}.example"),
         "subscription": ("/license", f"A-S{middle:08d}"),

@@ -194,7 +194,8 @@ def find_customers(
             return _result(
                 session, query, matched_by, keys, limit, len(keys) == 1, load_choices, today
             )
-    ranked = _rank_names(session, query.name_key, query.text)
+    # One more than the caller shows: `has_more` must still be known.
+    ranked = _rank_names(session, query.name_key, query.text, enough=limit + 1)
     matches = [candidate for candidate in ranked if candidate.is_match]
     if not matches:
         suggestions: list[str] = []

@@ -96,9 +96,17 @@ def _rows(session: Session, statement: Any) -> list[_Row]:
     return [tuple(row) for row in session.execute(statement)]
 
 
-def _name_candidates(session: Session, name_key: str) -> list[_Row]:
+def _name_candidates(session: Session, name_key: str, *, enough: int | None = None) -> list[_Row]:
     """At most a few LIMITed, index-served probes, cheapest and most telling first; each later
     probe runs only while it can still change the answer.
+
+    `enough`: how many customers the caller reads from the top of the ranking (a pick list's
+    pages and one more, to know there are more). Each probe finds every name of its rank that
+    exists (or fills its LIMIT, which settles the answer as below), and later probes only find
+    names that rank lower, so once the names containing the query are `enough` customers',
+    the top `enough` of the ranking can no longer change and no later probe runs. The first
+    words of names shared by hundreds ("mesa media") stop after the key range or the substring
+    probe, not after ranking every name sharing a trigram.
 
     1. Keys starting with the query (a B-tree range, ordered by key, so an exact key comes
        first). An exact key of one customer's wins whatever else matches; a range that fills
@@ -136,12 +144,17 @@ def _name_candidates(session: Session, name_key: str) -> list[_Row]:
             session, CONTACT_NAMES, name_key
         )
     probes = _SQLITE_PROBES if dialect == "sqlite" else _POSTGRESQL_PROBES
-    found, settled = _cheap_candidates(session, probes, name_key)
+    found, settled = _cheap_candidates(session, probes, name_key, enough)
     # Distinct names: the key range and the substring probes return some names twice.
     containing_query = len({(row[0], row[2]) for row in found if name_key in row[2]})
-    if _exact_key_is_one_customers(found, name_key) or containing_query >= CANDIDATE_LIMIT:
-        # A company's name exactly, or a full probe of names containing the query: people's
-        # names rank after them all (bot.search.ranking), so none could be shown.
+    if (
+        _exact_key_is_one_customers(found, name_key)
+        or containing_query >= CANDIDATE_LIMIT
+        or _enough_customers(found, name_key, enough)
+    ):
+        # A company's name exactly, a full probe of names containing the query, or enough
+        # customers whose companies' names contain it: people's names rank after them all
+        # (bot.search.ranking), so none could be shown.
         return found
     people = _contact_candidates(session, probes, name_key)
     if settled or any(name_key in row[2] for row in people):
@@ -174,6 +187,14 @@ def _contact_candidates(session: Session, probes: _TrigramProbes, name_key: str)
     return probes.starting_or_containing(session, CONTACT_NAMES, name_key)
 
 
+def _enough_customers(rows: Sequence[_Row], name_key: str, enough: int | None) -> bool:
+    """`rows` hold at least `enough` customers with a name containing the query: a complete
+    probe's matches, which outrank whatever a later probe could find."""
+    if enough is None:
+        return False
+    return len({row[0] for row in rows if name_key in row[2]}) >= enough
+
+
 def _exact_key_is_one_customers(rows: Sequence[_Row], name_key: str) -> bool:
     """The key range found the query's key exactly, as one customer's name(s) only (a prefix
     range lists exact keys first)."""
@@ -182,11 +203,15 @@ def _exact_key_is_one_customers(rows: Sequence[_Row], name_key: str) -> bool:
 
 
 def _cheap_candidates(
-    session: Session, probes: _TrigramProbes, name_key: str
+    session: Session, probes: _TrigramProbes, name_key: str, enough: int | None = None
 ) -> tuple[list[_Row], bool]:
     """Probes 1-2 of `_name_candidates` over the companies' names, and whether they settle
     the answer (nothing later could change it)."""
     found = _prefix_candidates(session, COMPANY_NAMES, name_key)
+    if _enough_customers(found, name_key, enough):
+        # Enough customers' names start with the query: every name that does is here (the
+        # range did not fill, or it settles anyway), and a word inside a name ranks after.
+        return found, True
     if has_cjk(name_key):
         # No trigram or word of a CJK name says more than its character pairs: the substrings.
         if _exact_key_is_one_customers(found, name_key) or len(found) >= CANDIDATE_LIMIT:

@@ -56,13 +56,17 @@ def _rank(candidate: _Candidate) -> tuple[bool, int, int]:
     )
 
 
-def _rank_names(session: Session, name_key: str, query_text: str = "") -> list[_Candidate]:
+def _rank_names(
+    session: Session, name_key: str, query_text: str = "", *, enough: int | None = None
+) -> list[_Candidate]:
     """The customers whose names match `name_key`, best first, each by its best name.
     `query_text`: the query as typed, so that of one customer's names the one spelt as the
-    query (`Acme Corp`, not `Acme Inc.`) is the one that matched."""
+    query (`Acme Corp`, not `Acme Inc.`) is the one that matched. `enough`: only the first
+    that many customers must be right (and there be that many if as many match); the list
+    may then end there (`bot.search.probes._name_candidates`)."""
     if not name_key:
         return []
-    rows = _name_candidates(session, name_key)
+    rows = _name_candidates(session, name_key, enough=enough)
     query = _ScoredQuery(
         name_key,
         trigrams(name_key),

@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from bot.search import CANDIDATE_LIMIT, find_customers, search_words
+from bot.search import CANDIDATE_LIMIT, company_search_key, find_customers, search_words
+from bot.search.probes import CONTACT_NAMES
+from bot.search.ranking import _rank_names
 from bot.store.models import CustomerName, SearchWord
 from tests.helpers.sql_capture import captured_statements
 from tests.helpers.store_rows import add_customer, add_name
@@ -163,3 +165,58 @@ def test_a_persons_name_skips_the_corrected_and_ranked_probes(
     assert {c.matched_as for c in result.choices} == {("contact", "Elizabeth Wang")}
     assert with_marker(statements, RANKED_PROBE_MARKERS) == []
     assert not [s for s in statements if "search_word" in s]
+
+
+def _reads_people(statement: str) -> bool:
+    return CONTACT_NAMES.predicate in statement or CONTACT_NAMES.sqlite_index in statement
+
+
+@pytest.fixture
+def first_words_shared(with_vocabulary: Session) -> Session:
+    """Fewer names than a probe's LIMIT start with "Stark Wayne", but more customers than a
+    pick list shows; "Wayne Labs" is inside them all; a contact and names sharing one word
+    are there to be outranked."""
+    for number in range(30):
+        name = f"Stark Wayne Labs {number}"
+        add_customer(with_vocabulary, f"name:{name}", name)
+        add_name(with_vocabulary, f"name:{name}", f"{name} Incorporated", kind="company")
+    for number in range(5):
+        add_customer(with_vocabulary, f"name:Wayne Stark {number}", f"Wayne Stark {number}")
+        add_customer(with_vocabulary, f"name:Stark Labs {number}", f"Stark Labs {number}")
+    add_name(with_vocabulary, "sf:INITECH", "Stark Wayne", kind="contact")
+    with_vocabulary.commit()
+    return with_vocabulary
+
+
+@pytest.mark.parametrize(
+    ("query", "limit"),
+    [("Stark Wayne", 8), ("stark wayne ", 8), ("Wayne Labs", 8), ("Stark Wayne", 24)],
+)
+def test_the_first_words_of_enough_names_stop_before_the_costly_probes(
+    engine: Engine, first_words_shared: Session, query: str, limit: int
+) -> None:
+    """Once the names containing the query are more customers than the caller shows, no later
+    probe could place a customer among them: the people's names, the all-but-one-word, the
+    vocabulary and the ranked probes are not run, and the page is what ranking every
+    candidate gives."""
+    with captured_statements(engine) as statements:
+        result = find_customers(first_words_shared, query, today=TODAY, limit=limit)
+    assert with_marker(statements, RANKED_PROBE_MARKERS) == []
+    assert not [s for s in statements if "search_word" in s or _reads_people(s)]
+    everything = _rank_names(first_words_shared, company_search_key(query), query)
+    assert [choice.key for choice in result.choices] == [c.key for c in everything[:limit]]
+    assert result.has_more
+    assert all("Stark Wayne Labs" in choice.name for choice in result.choices)
+
+
+def test_fewer_customers_than_a_page_still_run_every_probe(
+    engine: Engine, first_words_shared: Session
+) -> None:
+    # 30 customers' names start with it; a page of 40 is not full: the people's names, the
+    # all-but-one-word and ranked probes still run, and their finds follow on the page.
+    with captured_statements(engine) as statements:
+        result = find_customers(first_words_shared, "Stark Wayne", today=TODAY, limit=40)
+    assert [s for s in statements if _reads_people(s)]
+    keys = [choice.key for choice in result.choices]
+    assert keys[:30] == [c.key for c in _rank_names(first_words_shared, "stark wayne")[:30]]
+    assert "sf:INITECH" in keys  # the contact named "Stark Wayne", after every company

@@ -54,7 +54,7 @@ from typing import Any, cast
 from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy import CursorResult, delete
+from sqlalchemy import Connection, CursorResult, Executable, delete
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -92,16 +92,29 @@ def claim_event(session_factory: sessionmaker[Session], event_id: str, now: date
     """True if this call claimed `event_id` (handle it); False if it was claimed before.
     Raises SQLAlchemyError when the store cannot be reached."""
     with session_factory() as session:
+        connection = session.connection()
+        # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
+        parameters = {"event_id": event_id, "received_at": now}
+        claimed = connection.execute(_claim_statement(connection), parameters).first() is not None
+        session.commit()
+        return claimed
+
+
+def _claim_statement(connection: Connection) -> Executable:
+    # Built once per dialect and run on the session's connection (Core): every signed request
+    # makes a claim, and a prebuilt statement is neither rebuilt nor cache-keyed again.
+    statement = _CLAIM_STATEMENTS.get(connection.dialect.name)
+    if statement is None:
         statement = (
-            dialect_insert(session, ProcessedEvent)
-            .values(event_id=event_id, received_at=now)
+            dialect_insert(connection, ProcessedEvent)
             .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
             .returning(ProcessedEvent.event_id)
         )
-        # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
-        claimed = session.execute(statement).first() is not None
-        session.commit()
-        return claimed
+        _CLAIM_STATEMENTS[connection.dialect.name] = statement
+    return statement
+
+
+_CLAIM_STATEMENTS: dict[str, Executable] = {}
 
 
 def signature_claim_key(signature: str) -> str:

@@ -120,7 +120,13 @@ def _name_candidates(session: Session, name_key: str, *, enough: int | None = No
     3. Keys containing all but one of the query's words (trigram index): a typo in one word of
        a name made of words shared with thousands of others ("mese media 125000"). When they
        are few (the probe did not fill), they are the names the query means: any other name
-       misses two of its words.
+       misses two of its words. When they fill the probe, keys containing every word of the
+       query: the words of a name in another order, or a name's first words and the start of
+       the next ("stark wayne la": a word too short for a trigram is looked for with the word
+       before it, "wayne la"). When those are few, they are the names the query means: any
+       other name misses one of its words, and ranking every name sharing a trigram with the
+       query would only add such guesses after them, at the price of the costliest statement
+       there is.
     4. Corrected words: each query word that is no word of any name ("moonarch") is matched
        against the vocabulary of name words (`search_word`: thousands of rows, not every name;
        one LIMITed statement for all the words), and the query with its nearest words
@@ -167,6 +173,14 @@ def _name_candidates(session: Session, name_key: str, *, enough: int | None = No
         near = probes.with_all_words_of_any(session, COMPANY_NAMES, _all_but_one(words))
         found.extend(near)
         if 0 < len(near) < CANDIDATE_LIMIT:
+            return found + people
+    every_word = _every_word(name_key)
+    if len(words) >= 2 and near and len(every_word) >= 2:
+        # The all-but-one probe filled: its words are shared by many names. Those with every
+        # word are the query's, when there are few.
+        with_every_word = probes.with_all_words_of_any(session, COMPANY_NAMES, [every_word])
+        found.extend(with_every_word)
+        if 0 < len(with_every_word) < CANDIDATE_LIMIT:
             return found + people
     corrected = _corrected_candidates(session, probes, _corrected_keys(session, probes, name_key))
     if corrected:
@@ -324,6 +338,19 @@ def _probe_words(name_key: str) -> list[str]:
     """The query's distinct words the all-but-one probe looks for, in query order."""
     long_words = [word for word in name_key.split() if len(word) >= MIN_PROBE_WORD_LENGTH]
     return list(dict.fromkeys(long_words))[:MAX_PROBE_WORDS]
+
+
+def _every_word(name_key: str) -> list[str]:
+    """The query's words as the all-words probe looks for them, in query order: a word too
+    short for a trigram goes with the word before it ("stark wayne la" -> "stark", "wayne la",
+    the start of a third word typed after two whole ones)."""
+    words: list[str] = []
+    for word in name_key.split():
+        if len(word) >= MIN_PROBE_WORD_LENGTH:
+            words.append(word)
+        elif words:
+            words[-1] = f"{words[-1]} {word}"
+    return list(dict.fromkeys(words))[:MAX_PROBE_WORDS]
 
 
 def _all_but_one(words: Sequence[str]) -> list[list[str]]:

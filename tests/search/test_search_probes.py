@@ -220,3 +220,32 @@ def test_fewer_customers_than_a_page_still_run_every_probe(
     keys = [choice.key for choice in result.choices]
     assert keys[:30] == [c.key for c in _rank_names(first_words_shared, "stark wayne")[:30]]
     assert "sf:INITECH" in keys  # the contact named "Stark Wayne", after every company
+
+
+@pytest.fixture
+def few_with_every_word(with_vocabulary: Session) -> Session:
+    """Three names with the words "stark", "wayne" and "labs", among more names with two of
+    them, and more with one, than a probe's LIMIT."""
+    for number in range(3):
+        add_customer(
+            with_vocabulary, f"name:Stark Wayne Labs {number}", f"Stark Wayne Labs {number}"
+        )
+    for number in range(CANDIDATE_LIMIT + 10):
+        add_customer(with_vocabulary, f"name:Stark Wayne {number}", f"Stark Wayne Media {number}")
+        add_customer(with_vocabulary, f"name:Wayne Data {number}", f"Wayne Data {number}")
+    with_vocabulary.commit()
+    return with_vocabulary
+
+
+@pytest.mark.parametrize("query", ["Stark Wayne La", "Stark Wayne Labs", "labs wayne stark"])
+def test_few_names_with_every_word_skip_the_ranked_probe(
+    engine: Engine, few_with_every_word: Session, query: str
+) -> None:
+    """A name's first words and the start of the next, or its words in another order: the
+    names with every word lead, found without ranking every name sharing a trigram."""
+    with captured_statements(engine) as statements:
+        result = find_customers(few_with_every_word, query, today=TODAY)
+    assert with_marker(statements, RANKED_PROBE_MARKERS) == []
+    assert [choice.key for choice in result.choices[:3]] == [
+        f"name:Stark Wayne Labs {number}" for number in range(3)
+    ]

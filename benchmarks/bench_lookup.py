@@ -254,6 +254,13 @@ def lookup_queries(workdir: Path, customers: int) -> dict[str, tuple[str, str]]:
     )
     salesforce_customer = next(index for index in range(middle, customers) if index % 3)
     contact_name, _ = datagen.contact(middle, 1)
+    # A three-word name ("Stark Wayne Labs 125003"): its first two words begin fewer names than
+    # a probe's LIMIT (a few hundred at 1M), its first three a handful.
+    three_words = next(
+        names[index].split()
+        for index in range(middle, customers)
+        if len(names[index].split()) > 3 and names[index].split()[1] in datagen.FIRST
+    )
     return {
         "exact name": ("/license", name),
         "typo": ("/license", name.replace("a", "e", 1) if "a" in name else name + "x"),
@@ -262,6 +269,8 @@ def lookup_queries(workdir: Path, customers: int) -> dict[str, tuple[str, str]]:
         # The first words of a name, as typed before the rest ("Mesa Media "): words that
         # begin the names of hundreds of customers.
         "first words": ("/license", " ".join(name.split()[:2]) + " "),
+        "first words, fewer": ("/license", " ".join(three_words[:2])),
+        "and a word begun": ("/license", " ".join(three_words[:2]) + " " + three_words[2][:2]),
         "email": ("/license", email),
         "domain": ("/license", f"@c{middle}.example"),
         "subscription": ("/license", f"A-S{middle:08d}"),

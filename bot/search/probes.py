@@ -13,6 +13,7 @@ one scoring function for both engines.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Select,
     SQLColumnExpression,
     and_,
+    bindparam,
     func,
     intersect,
     literal,
@@ -359,21 +361,34 @@ def _all_but_one(words: Sequence[str]) -> list[list[str]]:
 
 
 def _prefix_candidates(session: Session, names: NameSet, name_key: str) -> list[_Row]:
-    # A range over a B-tree index on search_key (a partial one per NameSet): under binary (C) collation every key starting
-    # with `name_key` sorts between it and it + the highest code point. SQLite compares text
-    # bytewise by default; on PostgreSQL the column's collation follows the database's locale,
-    # so the range reads migration 0009's C-collated indexes (LIKE 'x%' could not be served by
-    # the plain index under a non-C locale, nor return the keys in order).
+    connection = session.connection()
+    statement = _prefix_statement(names, connection.dialect.name)
+    rows = connection.execute(statement, {"low": name_key, "high": name_key + "\U0010ffff"})
+    return [
+        (key, name, search_key, matched, folded, kind)
+        for key, name, search_key, matched, folded, kind in rows
+    ]
+
+
+@functools.cache
+def _prefix_statement(names: NameSet, dialect: str) -> Select[*_Row]:
+    # A range over a B-tree index on search_key (a partial one per NameSet): under binary (C)
+    # collation every key starting with the query sorts between it and it + the highest code
+    # point. SQLite compares text bytewise by default; on PostgreSQL the column's collation
+    # follows the database's locale, so the range reads migration 0009's C-collated indexes
+    # (LIKE 'x%' could not be served by the plain index under a non-C locale, nor return the
+    # keys in order). Built once per name set and engine, run as Core on the session's
+    # connection: every name lookup starts with it, and a prebuilt statement is neither
+    # rebuilt nor cache-keyed again.
     search_key: SQLColumnExpression[str] = CustomerName.search_key
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         search_key = CustomerName.search_key.collate("C")
-    statement = (
+    return (
         _names(names)
-        .where(search_key >= name_key, search_key < name_key + "\U0010ffff")
+        .where(search_key >= bindparam("low"), search_key < bindparam("high"))
         .order_by(search_key)
         .limit(CANDIDATE_LIMIT)
     )
-    return _rows(session, statement)
 
 
 def _cjk_substring_candidates(session: Session, names: NameSet, name_key: str) -> list[_Row]:

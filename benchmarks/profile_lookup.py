@@ -11,12 +11,12 @@ less its work (session, rate-limit lock and check, audit row, commit), the searc
 building the Block Kit objects, and serialising the answer (`Answer.payload` and Bolt's ack). What
 remains of the dispatch is Bolt's own work (signature, parsing, routing, the request's context)
 with the handler's glue; the fixed-text floor app's dispatch is printed beside it. Medians per
-stage and kind, in ms (so the total's median need not be the sum of the stages'), and the
-99th percentile of the total; the timers' own
-cost (a few microseconds a stage) is not subtracted. `--clock cpu` times each stage in this
-thread's CPU time instead of wall time: on a machine shared with other work, a stage's CPU time
-does not grow when the process waits for a core (but a PostgreSQL server's work is then not
-counted). `--cprofile KIND` prints the functions that cost most for one kind instead.
+stage and kind, in ms (so the total's median need not be the sum of the stages'), and the 99th
+percentile of the total; the timers' own cost (a few microseconds a stage) is not subtracted.
+`--clock cpu` times each stage in this thread's CPU time instead of wall time: on a machine
+shared with other work, a stage's CPU time does not grow when the process waits for a core (but a
+PostgreSQL server's work is then not counted). `--cprofile KIND` prints the functions that cost
+most for one kind instead.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, Block
 
 from bot.views.blocks import (
+    PLAN_MAX,
     CardMessage,
     context_block,
     escape_text,
@@ -43,6 +44,12 @@ class FollowUpdate:
     kind: str
     facts: Mapping[str, Any]
     subscription_name: str | None = None
+
+
+def _plan(value: object) -> str:
+    """A plan's words, escaped like every imported value: a plan named `<!channel>` must not
+    reach a followed channel as a broadcast."""
+    return escape_text(plan_label(value if isinstance(value, str) else None), PLAN_MAX)
 
 
 def _date(value: object) -> str:
@@ -70,12 +77,12 @@ def update_line(update: FollowUpdate) -> str:
         return _license_line(facts, where)
     if update.kind == "trials":
         return (
-            f"new trial: {plan_label(facts.get('plan'))}, {plural_or(facts.get('users'), 'user')}, "
+            f"new trial: {_plan(facts.get('plan'))}, {plural_or(facts.get('users'), 'user')}, "
             f"ends on {_date(facts.get('ends_on'))}"
         )
     if update.kind == "expiry":
         threshold = facts.get("threshold")
-        plan = plan_label(facts.get("plan"))
+        plan = _plan(facts.get("plan"))
         expires = _date(facts.get("expires_on"))
         if threshold == "expired":
             return f"expired without a renewal{where}: {plan}, on {expires}"
@@ -103,11 +110,11 @@ def plural_or(value: object, word: str) -> str:
 
 def _license_line(facts: Mapping[str, Any], where: str) -> str:
     change = str(facts.get("change") or "new license")
-    plan, previous_plan = plan_label(facts.get("plan")), facts.get("previous_plan")
+    plan, previous_plan = _plan(facts.get("plan")), facts.get("previous_plan")
     seats, previous_seats = facts.get("seats"), facts.get("previous_seats")
     plans = plan
-    if previous_plan and plan_label(previous_plan) != plan:
-        plans = f"{plan_label(previous_plan)} → {plan}"
+    if previous_plan and _plan(previous_plan) != plan:
+        plans = f"{_plan(previous_plan)} → {plan}"
     if _ints(seats, previous_seats) and seats != previous_seats:
         counted = f"{previous_seats:,} → {seats:,} seats"
     else:

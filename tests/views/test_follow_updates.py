@@ -70,3 +70,14 @@ def test_one_message_for_many_events_with_the_customer_and_send_to_me():
 def test_the_owner_is_told_why_a_follow_paused():
     message = follow_paused_message("Acme", "C1", "1.2", "is_archived")
     assert "a thread in <#C1>" in message.text and "archived" in message.text
+
+
+def test_imported_words_cannot_broadcast_or_link_in_a_followed_channel():
+    hostile = {"change": "renewed", "plan": "<!channel>", "previous_plan": "<https://evil|click>",
+               "seats": 300, "previous_seats": 250, "expires_on": "2027-12-25"}  # fmt: skip
+    for kind in ("licenses", "trials", "expiry"):
+        line = update_line(FollowUpdate(kind, {**hostile, "threshold": 7}, "A-S1"))
+        assert "<!" not in line and "<http" not in line, line
+    message = follow_update_message("Acme", "sf:001", [FollowUpdate("licenses", hostile, "A-S1")])
+    rendered = str(message.to_dict())
+    assert "<!channel>" not in rendered and "<https://evil" not in rendered

@@ -30,6 +30,7 @@ from tests.helpers.e2e_dataset import load_dataset
 from tests.helpers.http_bot import ACCESS_URL, ALLOWED, SECRET, Bot
 from tests.helpers.postgres import ENGINES, fresh_postgres_database
 from tests.helpers.slack_standin import SlackStandIn
+from tests.helpers.sync_commands import command_logging_kept, quick_retries
 
 
 @pytest.fixture(scope="session")
@@ -181,3 +182,12 @@ def logs_never_carry_query_text_or_emails() -> Iterator[None]:
     if leaks:
         shown = "\n".join(f"  {text!r} in: {line}" for text, line in leaks[:5])
         pytest.fail(f"a log line at INFO or above carries query text or an email:\n{shown}")
+
+
+@pytest.fixture
+def sync_command_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """For tests running `python -m bot sync` in-process: the suite's logging kept, and a
+    failing source's retries quick (tests/helpers/sync_commands.py)."""
+    quick_retries(monkeypatch)
+    with command_logging_kept(monkeypatch):
+        yield

@@ -5,26 +5,22 @@ file source, the lease, and a source that fails; on both engines."""
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from bot import logs
 from bot.cli.sync import EXIT_LEASE_HELD
-from bot.config import Settings
-from bot.logs import QUIET_HTTP_LOGGERS, configure_logging
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import ImportRun, License, Subscription
 from bot.store.sync_state import acquire_lease, current_lease, sync_status
-from bot.sync import https_source
 from tests.helpers.e2e_dataset import write_dataset
 from tests.helpers.export_server import Export, ExportServer
 from tests.helpers.paths import ROOT
-from tests.helpers.processes import run_main
+from tests.helpers.sync_commands import sync
+
+pytestmark = pytest.mark.usefixtures("sync_command_environment")
 
 DATA = ROOT / "tests" / "data"
 LICENSES = (DATA / "customersdot_licenses.csv").read_bytes()
@@ -42,44 +38,6 @@ def server() -> Iterator[ExportServer]:
         }
     ) as running:
         yield running
-
-
-@pytest.fixture(autouse=True)
-def logging_kept(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The sync configures the bot's logging as a command does; in a test the handlers already
-    on the root logger (the suite's log guard, caplog) stay, and the levels come back after."""
-    root = logging.getLogger()
-    levels = {name: logging.getLogger(name).level for name in ("", *QUIET_HTTP_LOGGERS)}
-
-    def configure_keeping_handlers(settings: Settings) -> None:
-        kept = list(root.handlers)
-        configure_logging(settings)
-        root.handlers[:] = kept
-
-    monkeypatch.setattr(logs, "configure_logging", configure_keeping_handlers)
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A failing source is tried 3 times: with waits of milliseconds, not seconds.
-    monkeypatch.setattr(https_source, "FIRST_BACKOFF_SECONDS", 0.01)
-
-
-def sync(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    store_url: str,
-    *args: str,
-    **env: str,
-) -> subprocess.CompletedProcess[str]:
-    for name in ("SYNC_SUBSCRIPTIONS", "SYNC_LICENSES", "SYNC_HOSTS", "SYNC_RECONCILIATIONS"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(f"{name}_AUTHORIZATION", raising=False)
-    return run_main(monkeypatch, capsys, tmp_path, "sync", *args, DATABASE_URL=store_url, **env)
 
 
 def source_times(store_url: str) -> dict[str, datetime | None]:

@@ -15,20 +15,19 @@ from cryptography.fernet import Fernet
 from slack_sdk.models.blocks import Block
 from slack_sdk.oauth.installation_store import Installation
 
-from bot import logs
 from bot.cli.sync_alerts import AlertTarget, SyncAlerts, alert_target
 from bot.config import ConfigError, Settings
-from bot.logs import QUIET_HTTP_LOGGERS, configure_logging
 from bot.slack.installation_store import build_installation_store
 from bot.store.db import create_store_engine
 from bot.store.importing import ImportKind
-from bot.sync import https_source
 from bot.sync.run import KindResult
 from tests.helpers.export_server import Export, ExportServer
 from tests.helpers.installations import clear_installation_tables
 from tests.helpers.paths import ROOT
 from tests.helpers.processes import run_main
 from tests.helpers.slack_standin import RecordedCall, SlackStandIn
+
+pytestmark = pytest.mark.usefixtures("sync_command_environment")
 
 LICENSES = (ROOT / "tests" / "data" / "customersdot_licenses.csv").read_bytes()
 AUTHORIZATION = "Bearer alert-s3cret-value"
@@ -48,29 +47,6 @@ def exports() -> Iterator[ExportServer]:
 
 def with_password(url: str) -> str:
     return url.replace("http://", f"http://reader:{URL_PASSWORD}@", 1)
-
-
-@pytest.fixture(autouse=True)
-def logging_kept(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The sync configures the bot's logging; the test's handlers (caplog) stay, and the
-    levels come back after."""
-    root = logging.getLogger()
-    levels = {name: logging.getLogger(name).level for name in ("", *QUIET_HTTP_LOGGERS)}
-
-    def configure_keeping_handlers(settings: Settings) -> None:
-        kept = list(root.handlers)
-        configure_logging(settings)
-        root.handlers[:] = kept
-
-    monkeypatch.setattr(logs, "configure_logging", configure_keeping_handlers)
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(https_source, "FIRST_BACKOFF_SECONDS", 0.01)
 
 
 def sync(

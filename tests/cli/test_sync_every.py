@@ -12,16 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot import logs
 from bot.cli import sync_every as every
 from bot.config import Settings
-from bot.logs import QUIET_HTTP_LOGGERS, configure_logging
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.importing import ImportKind
 from bot.store.sync_state import acquire_lease, current_lease, release_lease, sync_status
@@ -30,27 +27,11 @@ from tests.helpers.paths import ROOT
 from tests.helpers.processes import run_main
 from tests.helpers.store_down import DOWN_STORE_URL
 
+pytestmark = pytest.mark.usefixtures("sync_command_environment")
+
 DATA = ROOT / "tests" / "data"
 LICENSES = DATA / "customersdot_licenses.csv"
 SUBSCRIPTIONS = DATA / "zuora_subscriptions.csv"
-
-
-@pytest.fixture(autouse=True)
-def logging_kept(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The sync configures the bot's logging; the test's handlers (caplog) stay, and the
-    levels come back after."""
-    root = logging.getLogger()
-    levels = {name: logging.getLogger(name).level for name in ("", *QUIET_HTTP_LOGGERS)}
-
-    def configure_keeping_handlers(settings: Settings) -> None:
-        kept = list(root.handlers)
-        configure_logging(settings)
-        root.handlers[:] = kept
-
-    monkeypatch.setattr(logs, "configure_logging", configure_keeping_handlers)
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
 
 
 class Waits:

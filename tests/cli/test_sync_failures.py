@@ -5,29 +5,25 @@ last good data; on both engines."""
 from __future__ import annotations
 
 import gzip
-import logging
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
 
-from bot import logs
 from bot.cli.sync import EXIT_LEASE_HELD
-from bot.config import Settings
-from bot.logs import QUIET_HTTP_LOGGERS, configure_logging
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import License
 from bot.store.sync_state import current_lease, sync_status
-from bot.sync import https_source
 from tests.helpers.export_server import Export, ExportServer
 from tests.helpers.paths import ROOT
-from tests.helpers.processes import run_main, start_bot
+from tests.helpers.processes import start_bot
+from tests.helpers.sync_commands import sync
+
+pytestmark = pytest.mark.usefixtures("sync_command_environment")
 
 DATA = ROOT / "tests" / "data"
 LICENSES = (DATA / "customersdot_licenses.csv").read_bytes()
@@ -39,28 +35,6 @@ LICENSES_LATER = LICENSES.replace(
 PASSWORD = "exp0rt-pa55word"
 
 
-@pytest.fixture(autouse=True)
-def logging_kept(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """As in test_sync.py: the command configures logging; the suite's handlers stay."""
-    root = logging.getLogger()
-    levels = {name: logging.getLogger(name).level for name in ("", *QUIET_HTTP_LOGGERS)}
-
-    def configure_keeping_handlers(settings: Settings) -> None:
-        kept = list(root.handlers)
-        configure_logging(settings)
-        root.handlers[:] = kept
-
-    monkeypatch.setattr(logs, "configure_logging", configure_keeping_handlers)
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(https_source, "FIRST_BACKOFF_SECONDS", 0.01)
-
-
 @pytest.fixture
 def server() -> Iterator[ExportServer]:
     with ExportServer(
@@ -70,20 +44,6 @@ def server() -> Iterator[ExportServer]:
         }
     ) as running:
         yield running
-
-
-def sync(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    store_url: str,
-    *args: str,
-    **env: str,
-) -> subprocess.CompletedProcess[str]:
-    for name in ("SYNC_SUBSCRIPTIONS", "SYNC_LICENSES", "SYNC_HOSTS", "SYNC_RECONCILIATIONS"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(f"{name}_AUTHORIZATION", raising=False)
-    return run_main(monkeypatch, capsys, tmp_path, "sync", *args, DATABASE_URL=store_url, **env)
 
 
 def licenses_held(store_url: str) -> list[tuple[int, int | None]]:

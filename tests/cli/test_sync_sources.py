@@ -7,25 +7,19 @@ incremental reads by updated_at, and a sync that fails unexpectedly; on both sto
 from __future__ import annotations
 
 import csv
-import logging
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from bot import logs
-from bot.config import Settings
-from bot.logs import QUIET_HTTP_LOGGERS, configure_logging
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import Host, ImportRun, License, Subscription
 from bot.store.sync_state import SyncStatus, sync_status
 from bot.sync import run as sync_run
 from bot.sync import zuora_source
-from tests.helpers.processes import run_main
 from tests.helpers.source_databases import (
     add_licenses,
     execute,
@@ -33,28 +27,13 @@ from tests.helpers.source_databases import (
     postgres_source,
     sqlite_source,
 )
+from tests.helpers.sync_commands import sync
 from tests.helpers.zuora_standin import CLIENT_ID, CLIENT_SECRET, TOKEN, StandIn, running_zuora
+
+pytestmark = pytest.mark.usefixtures("sync_command_environment")
 
 PASSWORD = "src-pw-s3cret"
 SOURCE_LICENSES = {7001, 8999, 9001, 9002}
-
-
-@pytest.fixture(autouse=True)
-def logging_kept(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The sync configures the bot's logging as a command does; in a test the handlers already
-    on the root logger (the suite's log guard, caplog) stay, and the levels come back after."""
-    root = logging.getLogger()
-    levels = {name: logging.getLogger(name).level for name in ("", *QUIET_HTTP_LOGGERS)}
-
-    def configure_keeping_handlers(settings: Settings) -> None:
-        kept = list(root.handlers)
-        configure_logging(settings)
-        root.handlers[:] = kept
-
-    monkeypatch.setattr(logs, "configure_logging", configure_keeping_handlers)
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture
@@ -78,22 +57,6 @@ def zuora_env(stand_in: StandIn) -> dict[str, str]:
         "ZUORA_CLIENT_ID": CLIENT_ID,
         "ZUORA_CLIENT_SECRET": CLIENT_SECRET,
     }
-
-
-def sync(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    store_url: str,
-    *args: str,
-    **env: str,
-) -> subprocess.CompletedProcess[str]:
-    for kind in ("SUBSCRIPTIONS", "LICENSES", "HOSTS", "RECONCILIATIONS"):
-        for suffix in ("", "_AUTHORIZATION", "_QUERY"):
-            monkeypatch.delenv(f"SYNC_{kind}{suffix}", raising=False)
-    for name in ("ZUORA_REST_URL", "ZUORA_CLIENT_ID", "ZUORA_CLIENT_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    return run_main(monkeypatch, capsys, tmp_path, "sync", *args, DATABASE_URL=store_url, **env)
 
 
 def stored_ids(store_url: str, model: type[License] | type[Host] = License) -> set[object]:

@@ -579,7 +579,10 @@ def claim_deliveries(
 ) -> list[int]:
     """Claim the (follow, event) deliveries: the event ids this call claimed (inserted), the
     others having been claimed by someone else. Commit before posting, so that another worker's
-    claim of the same pair fails; only the claimant posts."""
+    claim of the same pair fails; only the claimant posts. Nothing is claimed for a follow no
+    longer active (paused, stopped or removed since the run listed it)."""
+    if not _still_active(session, follow_id):
+        return []
     claimed = []
     for event_id in event_ids:
         statement = (
@@ -598,6 +601,16 @@ def claim_deliveries(
         if session.execute(statement).scalar() is not None:
             claimed.append(event_id)
     return claimed
+
+
+def _still_active(session: Session, follow_id: int) -> bool:
+    """The follow exists and is active, read under a row lock on PostgreSQL (a pause or an
+    unfollow waits for the claim's commit, or is seen by it) and under the write lock a claim's
+    `write_scope` holds on SQLite."""
+    state = session.execute(
+        select(Follow.state).where(Follow.id == follow_id).with_for_update()
+    ).scalar()
+    return state == ACTIVE
 
 
 def retries_due(session: Session, *, now: datetime) -> dict[int, list[int]]:
@@ -622,7 +635,10 @@ def claim_retries(
     now: datetime,
 ) -> list[int]:
     """Take back failed deliveries that are due: a conditional UPDATE, so of two workers one
-    gets each. The event ids this call claimed; commit before posting."""
+    gets each. The event ids this call claimed; commit before posting. None for a follow no
+    longer active."""
+    if not _still_active(session, follow_id):
+        return []
     claimed = []
     for event_id in event_ids:
         result = session.execute(

@@ -213,6 +213,23 @@ def test_a_delivery_is_claimed_once_and_ends_posted_failed_or_given_up(session):
     assert states == {ids[0]: "posted", ids[1]: "given_up"}
 
 
+def test_a_follow_paused_or_removed_after_the_run_listed_it_claims_nothing(session):
+    follow = _follow(session).follow
+    follows.record_event(
+        session, kind="licenses", customer_key=ACME, dedupe_key="license:1",
+        facts={}, occurred_at=NOW, now=NOW,
+    )  # fmt: skip
+    ids = [e.id for e in follows.events_for_follow(session, follow, ACME, now=NOW)]
+    follows.pause_follow(session, follow.id, reason="is_archived", now=NOW)
+    assert follows.claim_deliveries(session, follow.id, ids, claimed_by="a", now=NOW) == []
+    assert follows.claim_retries(session, follow.id, ids, claimed_by="a", now=NOW) == []
+    follows.remove_follow(session, follow.id)
+    # Gone: nothing claimed, and no delivery row left pointing at it.
+    assert follows.claim_deliveries(session, follow.id, ids, claimed_by="a", now=NOW) == []
+    session.commit()
+    assert session.execute(select(FollowDelivery)).all() == []
+
+
 def test_two_workers_claiming_at_once_claim_each_delivery_once(
     session_factory: sessionmaker[Session],
 ):

@@ -48,7 +48,7 @@ def source_times(store_url: str) -> dict[str, datetime | None]:
             runs = session.execute(
                 select(ImportRun.kind, ImportRun.source_time).order_by(ImportRun.id)
             )
-            return dict(runs.tuples().all())
+            return {kind: source_time for kind, source_time in runs}
     finally:
         engine.dispose()
 

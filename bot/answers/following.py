@@ -134,6 +134,47 @@ class FollowAnswers:
             )
         return check
 
+    def _add_follow(
+        self,
+        session: Session,
+        requester: Requester,
+        customer: tuple[str, str],
+        *,
+        thread_ts: str | None,
+        features: Sequence[str],
+        daily: bool,
+        started: list[follow_store.FollowRecord],
+    ) -> Answer:
+        """The follow of `customer` (key, name) in the requester's conversation (or its thread)
+        added or widened; one newly started is appended to `started` (its conversation is told
+        after the audited transaction)."""
+        key, name = customer
+        change = follow_store.add_follow(
+            session,
+            customer_key=key,
+            customer_name=name,
+            team_id=requester.team_id or "",
+            channel_id=requester.channel_id or "",
+            thread_ts=thread_ts,
+            features=features,
+            daily=daily,
+            owner_user_id=requester.user_id or "",
+            owner_team_id=requester.team_id,
+            owner_enterprise_id=requester.enterprise_id,
+            now=self._audited.clock(),
+        )
+        record, created = change.follow, change.created
+        if created:
+            started.append(record)
+        message = build_follow_started(
+            record.customer_name,
+            record.features,
+            daily=record.daily,
+            in_thread=thread_ts is not None,
+            already=not created,
+        )
+        return Answer(message, Outcome.OK, 1)
+
     # ---- /license follow ----------------------------------------------------------------------
 
     def follow_command(
@@ -157,31 +198,15 @@ class FollowAnswers:
             result = find_customers(session, query, today=self._audited.today())
             if result.resolved is None:
                 return _no_single_customer(session, query, result)
-            change = follow_store.add_follow(
+            return self._add_follow(
                 session,
-                customer_key=result.resolved.key,
-                customer_name=result.resolved.name,
-                team_id=requester.team_id or "",
-                channel_id=requester.channel_id or "",
+                requester,
+                (result.resolved.key, result.resolved.name),
                 thread_ts=None,
                 features=request.features,
                 daily=request.daily,
-                owner_user_id=requester.user_id or "",
-                owner_team_id=requester.team_id,
-                owner_enterprise_id=requester.enterprise_id,
-                now=self._audited.clock(),
+                started=started,
             )
-            record, created = change.follow, change.created
-            if created:
-                started.append(record)
-            message = build_follow_started(
-                record.customer_name,
-                record.features,
-                daily=record.daily,
-                in_thread=False,
-                already=not created,
-            )
-            return Answer(message, Outcome.OK, 1)
 
         answer = self._audited.answer(
             surface=FOLLOW_SURFACE, query=request.customer, requester=requester, build=follow
@@ -263,31 +288,15 @@ class FollowAnswers:
             choices = customer_choices(session, [key], today=self._audited.today())
             if not choices:
                 return Answer(build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
-            change = follow_store.add_follow(
+            return self._add_follow(
                 session,
-                customer_key=choices[0].key,
-                customer_name=choices[0].name,
-                team_id=requester.team_id or "",
-                channel_id=requester.channel_id or "",
+                requester,
+                (choices[0].key, choices[0].name),
                 thread_ts=thread_ts,
                 features=(),
                 daily=False,
-                owner_user_id=requester.user_id or "",
-                owner_team_id=requester.team_id,
-                owner_enterprise_id=requester.enterprise_id,
-                now=self._audited.clock(),
+                started=started,
             )
-            record, created = change.follow, change.created
-            if created:
-                started.append(record)
-            message = build_follow_started(
-                record.customer_name,
-                record.features,
-                daily=record.daily,
-                in_thread=True,
-                already=not created,
-            )
-            return Answer(message, Outcome.OK, 1)
 
         answer = self._audited.answer(
             surface=surface, query=customer_value, requester=requester, build=follow

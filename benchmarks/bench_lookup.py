@@ -297,20 +297,26 @@ def outcome_of(response_body: str) -> str:
     return "card"
 
 
+def bench_app(slack: SlackStandIn, database_url: str) -> tuple[list[str], App]:
+    """The bot on `database_url`, its allowed users known to the Slack stand-in: the users and
+    the app, wired as `python -m bot serve` wires it."""
+    users = bench_users()
+    for user in users:
+        slack.add_user(user, email=f"{user.lower()}@sales.example")
+    settings = Settings(
+        slack_bot_token="xoxb-bench",
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.api_url,
+        database_url=database_url,
+        allowed_user_ids=frozenset(users),
+    )
+    return users, create_app(settings, services=build_services(settings))
+
+
 def run_lookups(database_url: str, workdir: Path, customers: int, runs: int) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with SlackStandIn() as slack:
-        users = bench_users()
-        for user in users:
-            slack.add_user(user, email=f"{user.lower()}@sales.example")
-        settings = Settings(
-            slack_bot_token="xoxb-bench",
-            slack_signing_secret=SECRET,
-            slack_api_url=slack.api_url,
-            database_url=database_url,
-            allowed_user_ids=frozenset(users),
-        )
-        app = create_app(settings, services=build_services(settings))
+        users, app = bench_app(slack, database_url)
         floor = floor_app(slack.api_url)
         floor_bodies = [slash_command_body("/license", "x", user_id=user) for user in users]
         timed_dispatch(floor, floor_bodies, len(users))

@@ -36,7 +36,7 @@ from slack_bolt.context.ack.ack import Ack
 
 from benchmarks.bench_lookup import (
     SECRET,
-    bench_users,
+    bench_app,
     floor_app,
     generate,
     in_fresh_process,
@@ -46,9 +46,6 @@ from benchmarks.bench_lookup import (
     timed_import,
 )
 from bot.answers import audited, slash
-from bot.app import create_app
-from bot.config import Settings
-from bot.services import build_services
 from bot.slack import allowlist, request_claims
 from bot.store.db import create_store_engine
 from bot.store.schema import upgrade
@@ -163,17 +160,7 @@ def profile(
     clock: Callable[[], float],
 ) -> None:
     with SlackStandIn() as slack:
-        users = bench_users()
-        for user in users:
-            slack.add_user(user, email=f"{user.lower()}@sales.example")
-        settings = Settings(
-            slack_bot_token="xoxb-bench",
-            slack_signing_secret=SECRET,
-            slack_api_url=slack.api_url,
-            database_url=database_url,
-            allowed_user_ids=frozenset(users),
-        )
-        app = create_app(settings, services=build_services(settings))
+        users, app = bench_app(slack, database_url)
         floor = floor_app(slack.api_url)
         floor_bodies = [slash_command_body("/license", "x", user_id=user) for user in users]
         timed_dispatch(floor, floor_bodies, len(users))

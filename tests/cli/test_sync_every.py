@@ -24,8 +24,8 @@ from bot.store.importing import ImportKind
 from bot.store.sync_state import acquire_lease, current_lease, release_lease, sync_status
 from bot.sync.run import FileSource, KindResult, run_sync
 from tests.helpers.paths import ROOT
-from tests.helpers.processes import run_main
 from tests.helpers.store_down import DOWN_STORE_URL
+from tests.helpers.sync_commands import sync
 
 pytestmark = pytest.mark.usefixtures("sync_command_environment")
 
@@ -61,10 +61,8 @@ def sync_every(
     *args: str,
     **env: str,
 ) -> subprocess.CompletedProcess[str]:
-    for name in ("SYNC_SUBSCRIPTIONS", "SYNC_LICENSES", "SYNC_HOSTS", "SYNC_RECONCILIATIONS"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(every.StopSignals, "wait", lambda _signals, seconds: waits(seconds))
-    return run_main(monkeypatch, capsys, tmp_path, "sync", *args, DATABASE_URL=database_url, **env)
+    return sync(monkeypatch, capsys, tmp_path, database_url, *args, **env)
 
 
 def round_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -250,7 +248,7 @@ def test_a_mass_delete_approval_holds_for_the_first_round_only(
             csv.writer(out).writerows([header, *rows[: int(len(rows) * share)]])
 
     keep(1)
-    assert run_sync_once(monkeypatch, capsys, tmp_path, store_url, export).returncode == 0
+    assert sync(monkeypatch, capsys, tmp_path, store_url, SYNC_LICENSES=str(export)).returncode == 0
     # Each round's file lacks more than a tenth of what the store holds.
     keep(2 / 3)
     waits = Waits(2, between=[lambda: keep(1 / 3)])
@@ -271,17 +269,3 @@ def test_a_mass_delete_approval_holds_for_the_first_round_only(
     assert rounds[0].startswith("sync round 1: 1 kind synced"), rounds
     assert rounds[1].startswith("sync round 2: 0 kinds synced, 1 failed (licenses)"), rounds
     assert "licenses: held back" in result.stderr
-
-
-def run_sync_once(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    store_url: str,
-    export: Path,
-) -> subprocess.CompletedProcess[str]:
-    for name in ("SYNC_SUBSCRIPTIONS", "SYNC_LICENSES", "SYNC_HOSTS", "SYNC_RECONCILIATIONS"):
-        monkeypatch.delenv(name, raising=False)
-    return run_main(
-        monkeypatch, capsys, tmp_path, "sync", DATABASE_URL=store_url, SYNC_LICENSES=str(export)
-    )

@@ -38,6 +38,9 @@ HOME_RECENT_LOOKUP_ACTION = "home_recent_lookup"
 # on App Home and in the following list.
 FOLLOW_IN_THREAD_ACTION = "follow_in_thread"
 UNFOLLOW_ACTION = "unfollow"
+# "Open the full card" on an update a follow posted (value: the customer's key): the card for
+# whoever clicks, ephemeral where the update is.
+FOLLOW_OPEN_CARD_ACTION = "follow_open_card"
 
 # `/license follow|unfollow|following …`: the first word of /license's text. A customer with one
 # of these names is looked up quoted (`/license "Following"`).

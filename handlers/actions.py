@@ -1,5 +1,6 @@
 """Buttons: share a card into the channel, pick a customer, show more of a pick list, show all
-of a customer's licenses, follow in a card's thread, unfollow, and URL buttons (ack only)."""
+of a customer's licenses, follow in a card's thread, open a follow update's full card, unfollow,
+and URL buttons (ack only)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 SHARE_SURFACE = "share"
 SEND_TO_ME_SURFACE = "send_to_me"
+OPEN_CARD_SURFACE = "follow_open_card"
 SENT_TO_DM = "Sent to your direct messages with CustomersDot, where it stays."
 
 
@@ -174,6 +176,33 @@ def follow_in_thread(
     deliver(client, result)
 
 
+def open_full_card(
+    body: dict[str, Any],
+    respond: Respond | None,
+    client: WebClient,
+    context: BoltContext,
+    *,
+    lookups: LookupService,
+) -> None:
+    # A follow's update is shared with the whole conversation and carries little; whoever wants
+    # the rest gets their own card, for them alone (ephemeral: contact emails as they may see
+    # them), under the update. The value is only ever a customer to look up, through the same
+    # allowlist, rate limit and audit as /license.
+    requester = actor_of(context)
+    answer = lookups.answer_customer(
+        ids.LICENSE_COMMAND,
+        action_value(body),
+        requester,
+        audience=Audience.REQUESTER,
+        surface=OPEN_CARD_SURFACE,
+    )
+    if respond is not None and body.get("response_url"):
+        respond(response_type="ephemeral", replace_original=False, **answer.payload())
+    elif requester.user_id:
+        # No message to answer under (Slack sent no response_url): the DM is the one place left.
+        send_direct_message(client, requester.user_id, **answer.payload())
+
+
 def unfollow(
     body: dict[str, Any],
     respond: Respond | None,
@@ -219,6 +248,9 @@ def register(app: App, services: Services) -> None:
         app.action(more_action)(ack=acknowledge, lazy=[more])
     app.action(ids.FOLLOW_IN_THREAD_ACTION)(
         ack=acknowledge, lazy=[bind(follow_in_thread, lookups=lookups)]
+    )
+    app.action(ids.FOLLOW_OPEN_CARD_ACTION)(
+        ack=acknowledge, lazy=[bind(open_full_card, lookups=lookups)]
     )
     app.action(ids.UNFOLLOW_ACTION)(
         ack=acknowledge,

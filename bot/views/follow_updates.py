@@ -1,7 +1,7 @@
 """The message a follow posts (issue "Deal threads that keep themselves current"): one small
 card per delivery, however many events it carries — the customer's name, one line per event,
-and a button that sends the full card to whoever presses it (`Send to me`, the shared cards'
-own button: bot.views.license_card.send_to_me_button). Pure: facts in, Block Kit out.
+and **Open the full card**, which shows whoever presses it the customer's card, ephemeral where
+the update is (handlers/actions.py). Pure: facts in, Block Kit out.
 
 What goes in is already in the shared-card redaction: the events' facts carry no contact names,
 emails or notes (bot/store/importing/follow_events.py, bot/store/follow_dates.py), and the
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from slack_sdk.models.blocks import ActionsBlock, Block
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, PlainTextObject
 
+from bot import ids
 from bot.views.blocks import (
     PLAN_MAX,
     CardMessage,
@@ -30,7 +31,6 @@ from bot.views.blocks import (
     section_block,
     sentence,
 )
-from bot.views.license_card import send_to_me_button
 
 # A message carries this many event lines at most; the rest are counted ("and 3 more").
 LINES_SHOWN = 20
@@ -148,7 +148,7 @@ def follow_update_message(
     digest: bool = False,
 ) -> CardMessage:
     """The one message of a delivery: a header with the customer, a line per event (icons by
-    feature), and the `Send to me` button for the full card."""
+    feature), and the button that opens the full card."""
     name = escape_text(customer_name, 150, markers=False)
     title = f"{customer_name[:120]}: {'daily digest' if digest else 'update'}"
     shown = list(updates[:LINES_SHOWN])
@@ -159,7 +159,7 @@ def follow_update_message(
     blocks: list[Block] = [
         header_block(title),
         section_block("\n".join(lines)),
-        ActionsBlock(elements=[send_to_me_button(customer_key)]),
+        ActionsBlock(elements=[open_card_button(customer_key)]),
         context_block(
             f"You're following {name} here. `/license following` lists what is followed."
         ),
@@ -167,6 +167,16 @@ def follow_update_message(
     first = update_line(shown[0]) if shown else "no changes"
     others = f" (and {len(updates) - 1} more)" if len(updates) > 1 else ""
     return CardMessage(text=f"{name}: {first}{others}", blocks=blocks)
+
+
+def open_card_button(customer_key: str) -> ButtonElement:
+    # The update is shared and small; the card is the requester's own, with what only they may
+    # see, so it opens for whoever clicks and for no one else.
+    return ButtonElement(
+        text=PlainTextObject(text="Open the full card"),
+        action_id=ids.FOLLOW_OPEN_CARD_ACTION,
+        value=customer_key,
+    )
 
 
 # Why a follow stopped posting, as its owner reads it (a pause's reason word -> words).

@@ -121,6 +121,11 @@ SURFACES = [
     Surface("pick recon", _action(ids.CUSTOMER_PICK_RECON_ACTION, INITECH_KEY), answers=True),
     Surface("send to me", _action(ids.LICENSE_SEND_TO_ME_ACTION, INITECH_KEY), answers=True),
     Surface(
+        "open a follow update's card",
+        _action(ids.FOLLOW_OPEN_CARD_ACTION, INITECH_KEY),
+        answers=True,
+    ),
+    Surface(
         "show all licenses",
         _action(ids.LICENSE_HISTORY_ACTION, history_value(INITECH_KEY, 0)),
         answers=True,

@@ -401,12 +401,13 @@ def test_buttons_naming_a_customer_that_does_not_exist_get_a_clear_reply(bot, ke
         ids.CUSTOMER_PICK_LICENSE_ACTION,
         ids.CUSTOMER_PICK_RECON_ACTION,
         ids.LICENSE_SEND_TO_ME_ACTION,
+        ids.FOLLOW_OPEN_CARD_ACTION,
     ):
         response = bot.click(action_id, key, response_url=url)
         assert response.status == 200, action_id
     bot.drain()
     replies = [post.body for post in bot.slack.response_posts]
-    assert len(replies) == 4
+    assert len(replies) == 5
     for reply in replies:
         assert reply.get("response_type") != "in_channel"  # nothing shared
         assert "no longer in the license store" in reply["text"], reply

@@ -130,7 +130,7 @@ def test_a_renewal_posts_once_into_each_follow_and_the_thread_only_gets_its_own(
     assert "renewed" in text and "250 → 300 seats" in text and "2028-01-10" in text
     blocks = channel_post.json_param("blocks")
     actions = next(b for b in blocks if b["type"] == "actions")
-    assert actions["elements"][0]["action_id"] == "license_send_to_me"
+    assert actions["elements"][0]["action_id"] == "follow_open_card"
     assert "jane@acme.io" not in str(blocks) and "Jane Doe" not in str(blocks)
     # A second run posts nothing.
     clock.now += timedelta(hours=1)

@@ -422,11 +422,16 @@ class FollowAnswers:
             paused = follow_store.pause_follows_in_conversation(
                 session, channel_id, reason=reason, now=self._audited.clock()
             )
-        by_owner: dict[str, list[str]] = {}
+        by_owner: dict[str, list[follow_store.FollowRecord]] = {}
         for follow in paused:
-            by_owner.setdefault(follow.owner_user_id, []).append(follow.customer_name)
-        for owner, names in by_owner.items():
-            message = build_follow_paused(names, channel_id, post_problem(reason))
+            by_owner.setdefault(follow.owner_user_id, []).append(follow)
+        for owner, theirs in by_owner.items():
+            message = build_follow_paused(
+                list(dict.fromkeys(f.customer_name for f in theirs)),
+                channel_id,
+                reason,
+                in_thread=all(f.thread_ts for f in theirs),
+            )
             problem = send_direct_message(client, owner, **message.to_dict())
             if problem is not None:
                 logger.warning("follow paused in %s; its owner %s was not told", channel_id, owner)

@@ -13,11 +13,21 @@ One run:
    two runs at once, on any machine, post each once — and posted as one message (a `--daily`
    follow: once a day, the first run after FOLLOW_DIGEST_AT in its owner's time zone).
    A post goes to the follow's conversation, or to its thread only (never also to the channel).
+5. Before a follow's first post of the run, its conversation is checked as a card's is
+   (bot.answers.conversations.check_conversation, as a bot message, its owner as the requester):
+   a `channel_shared` or `member_left_channel` event that never arrived does not let customer
+   data into a Slack Connect channel, nor into a private one its owner left. One
+   conversations.info (and conversations.members for a private one) per conversation and owner
+   per run, only when there is something to post.
+6. The owners of the follows paused in the run are told by DM at its end: one per owner,
+   conversation and reason (bot.views.follows.build_follow_paused).
 
-Failures: Slack's `not_in_channel`, `is_archived` and `channel_not_found` pause the follow and
-DM its owner (the events are given up: a resumed follow starts from then). Any other failure is
-retried by a later run with exponential backoff (a 429's Retry-After at least), and given up
-GIVE_UP_AFTER after the first claim with one log line. Posts to one conversation are spaced
+Failures: a check that refuses (CONVERSATION_GONE: Slack Connect, archived, the bot or the
+owner not in it, a DM between people, a conversation Slack no longer shows), and Slack's
+`not_in_channel`, `is_archived` and `channel_not_found` answers to a post, pause the follow and
+DM its owner (the events are given up: a resumed follow starts from then). A check Slack could
+not answer, and any other failed post, is retried by a later run with exponential backoff (a
+429's Retry-After at least), and given up GIVE_UP_AFTER after the first claim with one log line. Posts to one conversation are spaced
 POST_SPACING_SECONDS apart (Slack allows about one message per second per channel); the client's
 own retry handlers (bot/slack/client.py) bound each call.
 
@@ -42,16 +52,29 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.access import AccessDecision
+from bot.answers.conversations import Delivery, PostCheck, check_conversation
 from bot.answers.redaction import hide_emails
-from bot.outcomes import RefusalReason
+from bot.outcomes import PostRefusal, RefusalReason
 from bot.store import follows
 from bot.store.follow_dates import run_daily_pass
-from bot.views.follow_updates import FollowUpdate, follow_paused_message, follow_update_message
+from bot.views.follow_updates import FollowUpdate, follow_update_message
+from bot.views.follows import build_follow_paused
 
 logger = logging.getLogger(__name__)
 
-# Slack's answers that mean the bot can no longer post into the conversation.
+# Slack's answers to a post that mean the bot can no longer post into the conversation ...
 CONVERSATION_GONE_ERRORS = frozenset({"not_in_channel", "is_archived", "channel_not_found"})
+# ... and, with them, the conversation check's refusals that say the bot may not post there (a
+# card would be refused there too). Any other refusal (Slack unreachable or rate limited, an
+# answer it could not read) is a failed post: retried, never a pause.
+CONVERSATION_GONE = CONVERSATION_GONE_ERRORS | {
+    PostRefusal.EXTERNAL,
+    PostRefusal.DIRECT_MESSAGE,
+    PostRefusal.ARCHIVED,
+    PostRefusal.NOT_MEMBER,
+    PostRefusal.REQUESTER_NOT_MEMBER,
+    PostRefusal.NO_CONVERSATION,
+}
 # About one message per second per channel is what Slack allows.
 POST_SPACING_SECONDS = 1.1
 # A failed post is retried after this, doubling per attempt up to MAX_BACKOFF ...
@@ -108,10 +131,19 @@ class Notifier:
     monotonic: Callable[[], float] = time.monotonic
     _last_post: dict[str, float] = field(default_factory=dict)
     _time_zones: dict[str, ZoneInfo] = field(default_factory=dict)
+    # This run's conversation checks, by (workspace, conversation, owner) ...
+    _checks: dict[tuple[str, str, str], PostCheck] = field(default_factory=dict)
+    # ... and the follows it paused, by whom to tell of what: (workspace, owner, conversation,
+    # reason).
+    _paused: dict[tuple[str, str, str, str], list[follows.FollowRecord]] = field(
+        default_factory=dict
+    )
 
     def run(self, *, daily_pass: bool = True) -> NotifyResult:
         result = NotifyResult()
         now = self.clock()
+        self._checks.clear()
+        self._paused.clear()
         with self.session_factory() as session:
             active = follows.active_follows(session)
         customers: dict[int, str] = {}
@@ -133,6 +165,7 @@ class Notifier:
         for follow in active:
             if follow.id in customers:
                 self._deliver(follow, customers[follow.id], retries.get(follow.id, []), result)
+        self._tell_owners()
         return result
 
     # -- checks
@@ -162,7 +195,7 @@ class Notifier:
             reason = "ambiguous" if resolution.outcome == "ambiguous" else "customer_gone"
             follows.pause_follow(session, follow.id, reason=reason, now=now)
         result.paused.append(follow.id)
-        self._tell_owner(follow, reason)
+        self._to_tell(follow, reason)
         return None
 
     def _daily_pass(self, customer_keys: set[str], now: datetime) -> int:
@@ -242,6 +275,14 @@ class Notifier:
         if client is None:
             self._failed(follow, event_ids, "no_installation", None, result)
             return
+        check = self._check(client, follow)
+        if not check.allowed:
+            reason = str(check.reason)
+            if reason in CONVERSATION_GONE:
+                self._conversation_gone(follow, event_ids, reason, result)
+            else:
+                self._failed(follow, event_ids, reason, None, result)
+            return
         self._space(follow.channel_id)
         arguments: dict[str, Any] = {
             "channel": follow.channel_id,
@@ -275,6 +316,20 @@ class Notifier:
         result.messages += 1
         result.events += len(event_ids)
 
+    def _check(self, client: WebClient, follow: follows.FollowRecord) -> PostCheck:
+        """May the bot post there now, for this owner? Slack's answer as a card post gets it,
+        asked once per run for a conversation and owner (the events Slack sends when that
+        changes can be missed: a restart, a lost delivery)."""
+        key = (follow.team_id, follow.channel_id, follow.owner_user_id)
+        if key not in self._checks:
+            self._checks[key] = check_conversation(
+                client,
+                follow.channel_id,
+                requester_user_id=follow.owner_user_id,
+                delivery=Delivery.BOT_MESSAGE,
+            )
+        return self._checks[key]
+
     def _space(self, channel_id: str) -> None:
         last = self._last_post.get(channel_id)
         if last is not None:
@@ -291,7 +346,7 @@ class Notifier:
             follows.pause_follow(session, follow.id, reason=code, now=now)
         result.paused.append(follow.id)
         logger.info("follow %s paused: Slack answered %s", follow.id, code)
-        self._tell_owner(follow, code)
+        self._to_tell(follow, code)
 
     def _failed(
         self,
@@ -325,18 +380,32 @@ class Notifier:
         else:
             result.failed += 1
 
-    def _tell_owner(self, follow: follows.FollowRecord, reason: str) -> None:
-        """A DM to the person who set the follow up: why it stopped posting."""
-        client = self.client_for(follow.team_id)
-        if client is None:
-            return
-        message = follow_paused_message(
-            follow.customer_name, follow.channel_id, follow.thread_ts, reason
-        )
-        try:
-            client.chat_postMessage(channel=follow.owner_user_id, **message.to_dict())
-        except (SlackApiError, OSError) as error:
-            logger.warning("follow %s: could not tell its owner (%s)", follow.id, _code(error))
+    def _to_tell(self, follow: follows.FollowRecord, reason: str) -> None:
+        key = (follow.team_id, follow.owner_user_id, follow.channel_id, reason)
+        self._paused.setdefault(key, []).append(follow)
+
+    def _tell_owners(self) -> None:
+        """A DM to each person whose follows paused in this run: one per conversation and
+        reason, naming every customer it concerned, whatever number of follows paused."""
+        for (team_id, owner, channel_id, reason), paused in self._paused.items():
+            client = self.client_for(team_id)
+            if client is None:
+                continue
+            message = build_follow_paused(
+                list(dict.fromkeys(follow.customer_name for follow in paused)),
+                channel_id,
+                reason,
+                in_thread=all(follow.thread_ts for follow in paused),
+            )
+            try:
+                client.chat_postMessage(channel=owner, **message.to_dict())
+            except (SlackApiError, OSError) as error:
+                logger.warning(
+                    "follows %s paused: could not tell their owner (%s)",
+                    ", ".join(str(follow.id) for follow in paused),
+                    _code(error),
+                )
+        self._paused.clear()
 
     # -- digests
 

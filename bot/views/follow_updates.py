@@ -177,28 +177,3 @@ def open_card_button(customer_key: str) -> ButtonElement:
         action_id=ids.FOLLOW_OPEN_CARD_ACTION,
         value=customer_key,
     )
-
-
-# Why a follow stopped posting, as its owner reads it (a pause's reason word -> words).
-_PAUSE_WORDS = {
-    "is_archived": "the channel was archived",
-    "not_in_channel": "I'm no longer in the channel",
-    "channel_not_found": "I can no longer see the conversation",
-    "ambiguous": "its records now belong to more than one customer",
-    "customer_gone": "the customer is no longer in the data",
-}
-
-
-def follow_paused_message(
-    customer_name: str, channel_id: str, thread_ts: str | None, reason: str
-) -> CardMessage:
-    """The DM to a follow's owner when it pauses: where, why, and what to do."""
-    name = escape_text(customer_name, 150)
-    where = f"a thread in <#{channel_id}>" if thread_ts else f"<#{channel_id}>"
-    why = _PAUSE_WORDS.get(reason, "Slack would not take the post")
-    text = (
-        f"I've paused following {name} in {where}: {why}. Nothing more will be posted there. "
-        "Follow it again where you want the updates (`/license follow`), or unfollow it from "
-        "my Home tab."
-    )
-    return CardMessage(text=text, blocks=[section_block(text)])

@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import ids
+from bot.outcomes import PostRefusal
 from bot.store.models import FOLLOW_FEATURES
 from bot.views.blocks import (
     NAME_MAX,
@@ -34,6 +35,7 @@ from bot.views.blocks import (
     section_block,
     sentence,
 )
+from bot.views.posting import post_problem
 
 # How each feature reads in a sentence ("following Acme here: renewals, expiry").
 FEATURE_WORDS = {
@@ -214,30 +216,57 @@ def build_followed_in_threads(customer_name: str) -> CardMessage:
     )
 
 
-def build_follow_paused(customer_names: Sequence[str], channel_id: str, reason: str) -> CardMessage:
-    """The DM to a follow's owner when the bot can no longer post where it follows."""
+def build_follow_paused(
+    customer_names: Sequence[str], channel_id: str, reason: str, *, in_thread: bool = False
+) -> CardMessage:
+    """The DM to an owner whose follows in one conversation paused for one reason (a reason
+    word: `_STATE_REASONS`, else a refusal or Slack error code `post_problem` explains): where,
+    why, that nothing more is posted there, and what to do. `in_thread`: every follow named is
+    in a thread there."""
     names = ", ".join(_name(name) for name in customer_names[:10])
     more = f" and {len(customer_names) - 10} more" if len(customer_names) > 10 else ""
+    where = _conversation(channel_id)
+    if in_thread:
+        where = f"a thread in {where}"
+    words = _STATE_REASONS.get(reason)
+    why = f": {words}." if words else f". {post_problem(reason)}"
+    if reason in _CUSTOMER_REASONS:
+        then = (
+            "Follow the customer you mean again there with `/license follow`, or unfollow it "
+            "from my Home tab."
+        )
+    else:
+        then = (
+            "Once I can post there, follow again there with `/license follow`, or unfollow it "
+            "from my Home tab."
+        )
     return _notice(
-        f"I can't post in {_conversation(channel_id)} any more ({escape_text(reason, 200)}), so "
-        f"your follow of {names}{more} there is paused: nothing more is posted. Once I can post "
-        "there again, follow again there to resume it."
+        f"I've paused your follow of {names}{more} in {where}{why} "
+        f"Nothing more is posted there. {then}"
     )
 
 
 # ---- lists: `/license following`, App Home ----------------------------------------------
 
 
-# Why a follow is paused or stopped (its reason word), as the lists say it.
+# Why a follow is paused or stopped (its reason word), as the lists and the owner's DM say it:
+# Slack's error codes and events (bot/answers/following.py), the conversation check's refusals
+# (bot.outcomes.PostRefusal) and the customer's own troubles.
 _STATE_REASONS = {
     "is_archived": "the channel was archived",
+    PostRefusal.ARCHIVED: "the channel was archived",
     "not_in_channel": "I'm no longer in the channel",
+    PostRefusal.NOT_MEMBER: "I'm no longer in the channel",
     "channel_not_found": "I can no longer see the conversation",
-    "external": "shared with another organisation",
+    PostRefusal.EXTERNAL: "shared with another organisation",
+    PostRefusal.DIRECT_MESSAGE: "it is a direct message between people",
+    PostRefusal.REQUESTER_NOT_MEMBER: "its owner is no longer in the conversation",
     "ambiguous": "its records now belong to more than one customer",
     "customer_gone": "the customer is no longer in the data",
     "owner_not_allowed": "its owner no longer has access",
 }
+# The reasons that are the customer's, not the conversation's: following again there is fine.
+_CUSTOMER_REASONS = frozenset({"ambiguous", "customer_gone"})
 
 
 def _state_words(follow: FollowShown) -> str:

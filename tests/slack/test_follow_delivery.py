@@ -47,6 +47,9 @@ def slack() -> Any:
     with SlackStandIn() as standin:
         standin.add_user("UALLOWED")
         standin.add_user("UREFUSED")
+        # The conversations followed: public channels the bot is in (a post checks first).
+        for channel in ("C1", "C2", "C3", "CEARLY", "CLATE"):
+            standin.add_channel(channel)
         yield standin
 
 
@@ -238,7 +241,8 @@ def test_an_archived_channel_pauses_the_follow_and_tells_its_owner(
     result = _notifier(session_factory, slack, store_url, clock).run()
     assert result.paused == [follow.id] and result.messages == 0
     (dm,) = _posts(slack, "UALLOWED")
-    assert "paused following Acme Inc." in dm.params["text"] and "archived" in dm.params["text"]
+    assert "paused your follow of *Acme Inc.*" in dm.params["text"]
+    assert "archived" in dm.params["text"]
     with session_factory() as session:
         paused = follows.get_follow(session, follow.id)
     assert paused is not None and (paused.state, paused.state_reason) == ("paused", "is_archived")
@@ -336,3 +340,129 @@ def test_retry_after_is_honoured_and_posts_to_one_channel_are_spaced(
     notifier.sleep = waits.append
     assert notifier.run().messages == 2
     assert len(waits) == 1 and 0 < waits[0] <= 1.1  # the second post to C1 waited its turn
+
+
+# ---- the conversation is checked before posting, as a card's is ---------------------------
+
+
+def _renewed_after_follows(
+    factory: sessionmaker[Session], tmp_path: Path, *follow_kw: Any
+) -> datetime:
+    """Acme imported, followed as each of `follow_kw` says, then renewed: the run's time."""
+    _import(factory, tmp_path / "a.csv", [license_row(1, user_count=250)], START)
+    for kw in follow_kw:
+        _follow(factory, START, **kw)
+    later = START + timedelta(hours=1)
+    _import(factory, tmp_path / "b.csv", [license_row(1, user_count=250), RENEWAL], later)
+    return later
+
+
+def _states(factory: sessionmaker[Session]) -> list[tuple[str, str | None]]:
+    with factory() as session:
+        return [
+            (f.state, f.state_reason) for f in follows.follows_in_conversation(session, "C0DEALS")
+        ]
+
+
+@pytest.mark.parametrize(
+    ("channel", "reason"),
+    [
+        # channel_shared was missed: the channel is Slack Connect now.
+        ({"is_ext_shared": True, "is_shared": True}, "external"),
+        ({"is_archived": True}, "archived"),
+        ({"is_member": False}, "not_member"),
+        # member_left_channel was missed: the owner left the private channel.
+        ({"is_private": True, "members": ["UOTHER"]}, "requester_not_member"),
+        (None, "channel_not_found"),  # gone, or private and the bot was removed
+    ],
+)
+def test_a_conversation_the_bot_may_no_longer_post_to_is_checked_before_posting_and_pauses(
+    session_factory, store_url, slack, tmp_path, channel, reason
+):
+    if channel is not None:
+        slack.add_channel("C0DEALS", **channel)
+    when = _renewed_after_follows(
+        session_factory, tmp_path, {"channel_id": "C0DEALS"},
+        {"channel_id": "C0DEALS", "thread_ts": THREAD},
+    )  # fmt: skip
+    clock = Clock(when)
+    result = _notifier(session_factory, slack, store_url, clock).run()
+    assert result.messages == 0 and len(result.paused) == 2
+    assert _posts(slack, "C0DEALS") == []  # no customer data went there
+    assert _states(session_factory) == [("paused", reason), ("paused", reason)]
+    # Both follows paused in one conversation for one reason: one DM, saying where and why.
+    (dm,) = _posts(slack, "UALLOWED")
+    said = str(dm.json_param("blocks"))
+    assert "paused your follow of *Acme Inc.* in <#C0DEALS>" in said
+    assert "Nothing more is posted there" in said
+    # One check for the conversation and owner, though two follows had something to post.
+    assert slack.call_count("conversations.info") == 1
+    with session_factory() as session:
+        assert set(session.scalars(select(FollowDelivery.state))) == {"given_up"}
+    clock.now += timedelta(hours=1)
+    slack.clear()
+    assert _notifier(session_factory, slack, store_url, clock).run().messages == 0
+    assert slack.calls_to("chat.postMessage") == []
+
+
+def test_a_check_slack_cannot_answer_is_retried_like_a_failed_post_and_pauses_nothing(
+    session_factory, store_url, slack, tmp_path
+):
+    slack.add_channel("C0DEALS")
+    when = _renewed_after_follows(session_factory, tmp_path, {"channel_id": "C0DEALS"})
+    clock = Clock(when)
+    slack.fail("conversations.info", "rate_limited", retry_after=300)  # past the client's wait
+    result = _notifier(session_factory, slack, store_url, clock).run()
+    assert (result.messages, result.failed, result.paused) == (0, 1, [])
+    assert slack.calls_to("chat.postMessage") == []
+    assert _states(session_factory) == [("active", None)]
+    clock.now += timedelta(minutes=2)  # the backoff is over
+    assert _notifier(session_factory, slack, store_url, clock).run().messages == 1
+    assert len(_posts(slack, "C0DEALS")) == 1
+
+
+def test_nothing_to_post_asks_slack_nothing_about_the_conversation(
+    session_factory, store_url, slack, tmp_path
+):
+    _import(session_factory, tmp_path / "a.csv", [license_row(1, user_count=250)], START)
+    _follow(session_factory, START)
+    notifier = _notifier(session_factory, slack, store_url, Clock(START + timedelta(hours=1)))
+    assert notifier.run(daily_pass=False).messages == 0
+    assert slack.call_count("conversations.info") == 0
+    assert slack.call_count("conversations.members") == 0
+
+
+def test_a_private_channel_its_owner_is_in_gets_the_post_after_one_member_check(
+    session_factory, store_url, slack, tmp_path
+):
+    slack.add_channel("G0DEALS", is_private=True, members=["UOTHER", "UALLOWED"])
+    when = _renewed_after_follows(
+        session_factory, tmp_path, {"channel_id": "G0DEALS"},
+        {"channel_id": "G0DEALS", "thread_ts": THREAD},
+    )  # fmt: skip
+    assert _notifier(session_factory, slack, store_url, Clock(when)).run().messages == 2
+    assert len(_posts(slack, "G0DEALS")) == 2
+    assert (slack.call_count("conversations.info"), slack.call_count("conversations.members")) == (
+        1,
+        1,
+    )
+
+
+# ---- unfollow ---------------------------------------------------------------------------------
+
+
+def test_unfollow_stops_the_updates(session_factory, store_url, slack, tmp_path):
+    _import(session_factory, tmp_path / "a.csv", [license_row(1, user_count=250)], START)
+    follow = _follow(session_factory, START)
+    kept = _follow(session_factory, START, channel_id="C2")
+    with session_scope(session_factory) as session:
+        assert follows.remove_follow(session, follow.id) is not None
+    later = START + timedelta(hours=1)
+    _import(session_factory, tmp_path / "b.csv", [license_row(1, user_count=250), RENEWAL], later)
+    clock = Clock(later + timedelta(minutes=1))
+    assert _notifier(session_factory, slack, store_url, clock).run().messages == 1
+    assert _posts(slack, "C1") == []
+    assert len(_posts(slack, "C2")) == 1 and kept.channel_id == "C2"
+    clock.now += timedelta(days=1)
+    assert _notifier(session_factory, slack, store_url, clock).run().messages == 0
+    assert _posts(slack, "C1") == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from bot.views.follow_updates import (
     LINES_SHOWN,
     FollowUpdate,
-    follow_paused_message,
     follow_update_message,
     update_line,
 )
@@ -65,11 +64,6 @@ def test_one_message_for_many_events_with_the_customer_and_send_to_me():
         "daily digest"
         in str(follow_update_message("Acme", "k", updates[:1], digest=True).to_dict())
     )
-
-
-def test_the_owner_is_told_why_a_follow_paused():
-    message = follow_paused_message("Acme", "C1", "1.2", "is_archived")
-    assert "a thread in <#C1>" in message.text and "archived" in message.text
 
 
 def test_imported_words_cannot_broadcast_or_link_in_a_followed_channel():

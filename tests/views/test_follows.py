@@ -102,8 +102,31 @@ def test_the_owners_dms_say_what_stopped_and_why() -> None:
         "<@U0PAT> stopped trials of your follow of *Initech, LLC* in <#C0SALES>; "
         "still followed: renewals."
     )
-    paused = build_follow_paused(["Initech, LLC", "Globex"], "C0SALES", "This channel is archived.")
-    assert "*Initech, LLC*, *Globex*" in paused.text and "paused" in paused.text
+
+    paused = build_follow_paused(["Initech, LLC", "Globex"], "C0SALES", "is_archived")
+    assert paused.text == (
+        "I've paused your follow of *Initech, LLC*, *Globex* in <#C0SALES>: the channel was "
+        "archived. Nothing more is posted there. Once I can post there, follow again there "
+        "with `/license follow`, or unfollow it from my Home tab."
+    )
+
+
+def test_the_paused_dm_says_where_and_why_for_every_reason_word() -> None:
+    in_thread = build_follow_paused(["Acme"], "C0SALES", "external", in_thread=True)
+    assert "in a thread in <#C0SALES>: shared with another organisation." in in_thread.text
+    private = build_follow_paused(["Acme"], "G0DEALS", "requester_not_member")
+    assert "its owner is no longer in the conversation" in private.text
+    # A code with no words of its own is said as a card's refusal is (bot/views/posting.py).
+    restricted = build_follow_paused(["Acme"], "C0SALES", "restricted_action")
+    assert "in <#C0SALES>. Only some people can post in this channel" in restricted.text
+    # The customer's trouble, not the conversation's: following again there is the fix.
+    regrouped = build_follow_paused(["Acme"], "C0SALES", "ambiguous")
+    assert "more than one customer" in regrouped.text
+    assert "Follow the customer you mean again there" in regrouped.text
+    for message in (in_thread, private, restricted, regrouped):
+        said = message.to_dict()["blocks"][0]["text"]["text"]  # the text field is clipped
+        assert "Nothing more is posted there" in said
+        assert "unfollow it from my Home tab" in said
 
 
 def test_the_post_card_modal_keeps_the_thread_updated_when_checked_and_refills_keeping_it() -> None:

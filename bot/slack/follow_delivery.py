@@ -21,6 +21,7 @@ One run:
    per run, only when there is something to post.
 6. The owners of the follows paused in the run are told by DM at its end: one per owner,
    conversation and reason (bot.views.follows.build_follow_paused).
+7. Events and seat levels nobody will deliver or read again are deleted (follows.purge_old).
 
 Failures: a check that refuses (CONVERSATION_GONE: Slack Connect, archived, the bot or the
 owner not in it, a DM between people, a conversation Slack no longer shows), and Slack's
@@ -99,6 +100,7 @@ class NotifyResult:
     stopped: list[int] = field(default_factory=list)
     failed: int = 0  # posts that failed and will be retried
     given_up: int = 0
+    purged: int = 0  # old events and seat levels deleted
 
     def describe(self) -> str:
         words = (
@@ -113,6 +115,8 @@ class NotifyResult:
             words += f", {self.failed} posts to retry"
         if self.given_up:
             words += f", {self.given_up} given up"
+        if self.purged:
+            words += f", {self.purged} old rows purged"
         return words
 
 
@@ -166,6 +170,7 @@ class Notifier:
             if follow.id in customers:
                 self._deliver(follow, customers[follow.id], retries.get(follow.id, []), result)
         self._tell_owners()
+        result.purged = self._purge(now)
         return result
 
     # -- checks
@@ -406,6 +411,16 @@ class Notifier:
                     _code(error),
                 )
         self._paused.clear()
+
+    def _purge(self, now: datetime) -> int:
+        try:
+            with follows.write_scope(self.session_factory) as session:
+                return follows.purge_old(session, now=now)
+        except OperationalError:
+            # Another run purging the same rows at once (a deadlock, SQLite busy): its purge,
+            # or the next run's, is as good.
+            logger.info("notify: the purge of old events was running elsewhere; skipped here")
+            return 0
 
     # -- digests
 

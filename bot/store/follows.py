@@ -50,6 +50,7 @@ from bot.store.models import (
     FollowEvent,
     FollowEvidence,
     License,
+    SeatLevel,
     column_width,
 )
 from bot.store.queries import current_customer_key
@@ -61,6 +62,12 @@ DELIVERY_STATES = (CLAIMED, FAILED, POSTED, GIVEN_UP)
 # Events older than this are not delivered to anyone: a follow resumed after a month's pause
 # hears of what happens next, not of everything it missed.
 EVENT_HORIZON = timedelta(days=14)
+# Events created longer ago than this are deleted with their delivery rows (`purge_old`): past
+# EVENT_HORIZON nobody claims them, and a claim's retries end GIVE_UP_AFTER (a day) after it
+# (bot/slack/follow_delivery.py). It also outlasts the longest window in which the daily pass
+# would record a deleted event again (bot/store/follow_dates.py: 30 days before expiry until
+# 7 days before, 23 days; the 14 days of grace), so a purge never lets one be posted twice.
+PURGE_AFTER = timedelta(days=30)
 _ERROR_WIDTH = column_width(FollowDelivery.last_error)
 _REASON_WIDTH = column_width(Follow.state_reason)
 
@@ -716,3 +723,18 @@ def first_claimed_at(session: Session, follow_id: int, event_ids: Sequence[int])
             FollowDelivery.follow_id == follow_id, FollowDelivery.event_id.in_(event_ids)
         )
     )
+
+
+def purge_old(session: Session, *, now: datetime) -> int:
+    """Delete events created more than PURGE_AFTER ago, with their delivery rows (deleted here,
+    not left to the foreign key: SQLite does not enforce it), and the seat levels not seen for
+    as long; how many rows went. Seat levels go on the same day as the events recorded when they
+    were last seen, so a level counted again from zero never meets an old rise's dedupe key."""
+    cutoff = now - PURGE_AFTER
+    old_events = select(FollowEvent.id).where(FollowEvent.created_at < cutoff)
+    deliveries = session.execute(
+        delete(FollowDelivery).where(FollowDelivery.event_id.in_(old_events))
+    )
+    events = session.execute(delete(FollowEvent).where(FollowEvent.created_at < cutoff))
+    levels = session.execute(delete(SeatLevel).where(SeatLevel.seen_at < cutoff))
+    return sum(int(getattr(r, "rowcount", 0) or 0) for r in (deliveries, events, levels))

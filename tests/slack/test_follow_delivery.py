@@ -466,3 +466,20 @@ def test_unfollow_stops_the_updates(session_factory, store_url, slack, tmp_path)
     clock.now += timedelta(days=1)
     assert _notifier(session_factory, slack, store_url, clock).run().messages == 0
     assert _posts(slack, "C1") == []
+
+
+# ---- purge ------------------------------------------------------------------------------------
+
+
+def test_a_run_purges_events_no_follow_will_be_posted_again(
+    session_factory, store_url, slack, tmp_path
+):
+    when = _renewed_after_follows(session_factory, tmp_path, {})
+    clock = Clock(when)
+    assert _notifier(session_factory, slack, store_url, clock).run().messages == 1
+    clock.now = when + follows.PURGE_AFTER + timedelta(days=1)
+    result = _notifier(session_factory, slack, store_url, clock).run(daily_pass=False)
+    assert result.purged == 2  # the renewal's event and its delivery row
+    assert "2 old rows purged" in result.describe()
+    with session_factory() as session:
+        assert session.scalars(select(FollowDelivery)).all() == []

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store import follows
 from bot.store.db import session_scope
-from bot.store.models import FOLLOW_FEATURES, FollowDelivery, FollowEvidence, License
+from bot.store.models import (
+    FOLLOW_FEATURES,
+    FollowDelivery,
+    FollowEvent,
+    FollowEvidence,
+    License,
+    SeatLevel,
+)
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 ACME = "sf:0016100001AcmeAAA"
@@ -266,3 +273,30 @@ def test_two_workers_claiming_at_once_claim_each_delivery_once(
     for thread in threads:
         thread.join()
     assert sorted(won.get("a", []) + won.get("b", [])) == sorted(ids)
+
+
+def test_purging_deletes_old_events_with_their_deliveries_and_old_seat_levels(session):
+    follow = _follow(session, now=NOW - timedelta(days=60)).follow
+    cutoff = NOW - follows.PURGE_AFTER
+    for key, created in (("license:old", cutoff - timedelta(hours=1)),
+                         ("license:recent", cutoff + timedelta(hours=1))):  # fmt: skip
+        follows.record_event(
+            session, kind="licenses", customer_key=ACME, dedupe_key=key, facts={},
+            occurred_at=created, now=created,
+        )  # fmt: skip
+    ids = [e.id for e in follows.events_for_follow(session, follow, ACME, now=cutoff)]
+    assert len(ids) == 2
+    follows.claim_deliveries(session, follow.id, ids, claimed_by="a", now=cutoff)
+    follows.mark_posted(session, follow.id, ids, message_ts="1.1", now=cutoff)
+    session.add_all([
+        SeatLevel(subscription_name="A-S-OLD", level=90, crossings=1, seen_at=cutoff - timedelta(hours=1)),
+        SeatLevel(subscription_name="A-S-RECENT", level=90, crossings=1, seen_at=cutoff + timedelta(hours=1)),
+    ])  # fmt: skip
+    session.commit()
+    # The old event, its delivery row (a foreign key PostgreSQL enforces) and the old level.
+    assert follows.purge_old(session, now=NOW) == 3
+    session.commit()
+    assert list(session.scalars(select(FollowEvent.dedupe_key))) == ["license:recent"]
+    assert list(session.scalars(select(FollowDelivery.event_id))) == [ids[1]]
+    assert list(session.scalars(select(SeatLevel.subscription_name))) == ["A-S-RECENT"]
+    assert follows.purge_old(session, now=NOW) == 0

@@ -110,15 +110,15 @@ def notify(settings: Settings, engine: Engine, *, daily_pass: bool = True) -> No
 
 def _client_for(settings: Settings, engine: Engine, team_id: str) -> WebClient | None:
     """The bot token's client for the follow's workspace: SLACK_BOT_TOKEN, or in OAuth mode
-    that workspace's installation (None when it has none)."""
+    that workspace's installation's, a rotating token refreshed first as a request's is (None
+    when it has none, or is not one the bot serves)."""
     from bot.slack.client import create_web_client
 
     if not settings.oauth_enabled:
         return create_web_client(settings) if settings.slack_bot_token else None
-    from bot.slack.installation_store import build_installation_store
+    from bot.cli.sync_alerts import installation_client
 
-    bot = build_installation_store(settings, engine).find_bot(enterprise_id=None, team_id=team_id)
-    if bot is None or not bot.bot_token:
+    client = installation_client(settings, engine, team_id)
+    if client is None:
         print(f"notify: no installation for workspace {team_id}", file=sys.stderr)
-        return None
-    return create_web_client(settings, bot.bot_token)
+    return client

@@ -28,9 +28,10 @@ owner not in it, a DM between people, a conversation Slack no longer shows), and
 `not_in_channel`, `is_archived` and `channel_not_found` answers to a post, pause the follow and
 DM its owner (the events are given up: a resumed follow starts from then). A check Slack could
 not answer, and any other failed post, is retried by a later run with exponential backoff (a
-429's Retry-After at least), and given up GIVE_UP_AFTER after the first claim with one log line. Posts to one conversation are spaced
-POST_SPACING_SECONDS apart (Slack allows about one message per second per channel); the client's
-own retry handlers (bot/slack/client.py) bound each call.
+429's Retry-After at least), and given up GIVE_UP_AFTER after the first claim with one log
+line. Posts to one conversation are spaced POST_SPACING_SECONDS apart (Slack allows about one
+message per second per channel); the client's own retry handlers (bot/slack/client.py) bound
+each call.
 
 A claimed delivery whose process died before posting stays claimed: posted at most once, never
 twice, is the promise.

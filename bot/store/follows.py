@@ -96,6 +96,10 @@ class FollowRecord:
     state_reason: str | None
     state_changed_at: datetime | None
     last_digest_on: date | None
+    # Since when it has been active without a break: its start, or its last resumption (a state
+    # change of an active follow is the one that made it active: `_set_state`, `add_follow`).
+    # What happened before, a pause included, is not its news.
+    active_since: datetime
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,12 @@ def canonical_features(features: Iterable[str]) -> tuple[str, ...]:
     return tuple(feature for feature in FOLLOW_FEATURES if feature in wanted)
 
 
+def _active_since(follow: Follow) -> datetime:
+    if follow.state == ACTIVE and follow.state_changed_at is not None:
+        return max(follow.created_at, follow.state_changed_at)
+    return follow.created_at
+
+
 def _record(follow: Follow) -> FollowRecord:
     return FollowRecord(
         id=follow.id,
@@ -193,6 +203,7 @@ def _record(follow: Follow) -> FollowRecord:
         state_reason=follow.state_reason,
         state_changed_at=follow.state_changed_at,
         last_digest_on=follow.last_digest_on,
+        active_since=_active_since(follow),
     )
 
 
@@ -417,9 +428,11 @@ def _set_state(
         return None
     if follow.state == STOPPED and state != STOPPED:
         return _record(follow)  # stopped for good: only a new follow starts it again
+    if follow.state != state:
+        # Only a change moves it: an active follow "resumed" again keeps its `active_since`.
+        follow.state_changed_at = now
     follow.state = state
     follow.state_reason = reason[:_REASON_WIDTH] if reason else None
-    follow.state_changed_at = now
     session.flush()
     return _record(follow)
 
@@ -542,8 +555,13 @@ def events_for_follow(
 ) -> list[EventRecord]:
     """Events of the follow's features about its customer (`customer_key`, as resolved today:
     recorded under that key, or about one of its subscriptions), that happened since the follow
-    started and within EVENT_HORIZON, and that no delivery to this follow claimed yet; oldest
-    first."""
+    has been active (`active_since`, read from the follow as it is now: one resumed since the
+    run listed it hears nothing of its pause) and within EVENT_HORIZON, and that no delivery to
+    this follow claimed yet; oldest first. None for a follow no longer there."""
+    current = session.get(Follow, follow.id)
+    if current is None:
+        return []
+    since = _active_since(current)
     subscriptions = select(License.zuora_subscription_name).where(
         License.customer_key == customer_key, License.zuora_subscription_name.is_not(None)
     )
@@ -556,7 +574,7 @@ def events_for_follow(
                 FollowEvent.customer_key == customer_key,
                 FollowEvent.subscription_name.in_(subscriptions),
             ),
-            FollowEvent.occurred_at >= follow.created_at,
+            FollowEvent.occurred_at >= since,
             FollowEvent.created_at >= now - EVENT_HORIZON,
             FollowEvent.id.not_in(claimed),
         )

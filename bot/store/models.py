@@ -501,8 +501,8 @@ class FollowEvent(Base):
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
     # The facts to say, as the message builders read them (bot/views).
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # When the change happened (a threshold's day, an import's time): a follow started after it
-    # is not told of it.
+    # When the change happened (a threshold's day, an import's time): a follow started, or
+    # resumed, after it is not told of it.
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     import_run_id: Mapped[int | None] = mapped_column(Integer)

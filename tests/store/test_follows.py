@@ -300,3 +300,40 @@ def test_purging_deletes_old_events_with_their_deliveries_and_old_seat_levels(se
     assert list(session.scalars(select(FollowDelivery.event_id))) == [ids[1]]
     assert list(session.scalars(select(SeatLevel.subscription_name))) == ["A-S-RECENT"]
     assert follows.purge_old(session, now=NOW) == 0
+
+
+def test_a_resumed_follow_is_not_told_what_happened_while_it_was_paused(session):
+    follow = _follow(session).follow
+    hour = timedelta(hours=1)
+
+    def event(number: int, at: datetime) -> None:
+        follows.record_event(
+            session, kind="licenses", customer_key=ACME, dedupe_key=f"license:{number}",
+            facts={}, occurred_at=at, now=at,
+        )  # fmt: skip
+
+    def pending() -> list[str]:
+        return [e.dedupe_key for e in follows.events_for_follow(session, follow, ACME, now=NOW)]
+
+    event(1, NOW + hour)  # while active: delivered
+    [first] = follows.events_for_follow(session, follow, ACME, now=NOW)
+    assert first.dedupe_key == "license:1"
+    follows.claim_deliveries(session, follow.id, [first.id], claimed_by="w", now=NOW + hour)
+    follows.pause_follow(session, follow.id, reason="is_archived", now=NOW + 2 * hour)
+    event(2, NOW + 3 * hour)  # while paused
+    resumed = _follow(session, now=NOW + 4 * hour).follow  # following again resumes it
+    assert resumed.active_since == NOW + 4 * hour
+    event(3, NOW + 5 * hour)
+    # `follow` is the record from before the pause: the follow as it is now decides.
+    assert pending() == ["license:3"]
+    # Resuming an active follow is no change: what came since it resumed stays its news.
+    follows.resume_follow(session, follow.id, now=NOW + 6 * hour)
+    assert follows.get_follow(session, follow.id).active_since == NOW + 4 * hour  # type: ignore[union-attr]
+    assert pending() == ["license:3"]
+    # Paused and resumed by resume_follow: it starts from then (what it had not been given
+    # before the pause is not given either: a resumed follow starts from its resumption).
+    follows.pause_follow(session, follow.id, reason="ambiguous", now=NOW + 7 * hour)
+    event(4, NOW + 8 * hour)
+    follows.resume_follow(session, follow.id, now=NOW + 9 * hour)
+    event(5, NOW + 10 * hour)
+    assert pending() == ["license:5"]

@@ -316,8 +316,8 @@ class FollowAnswers:
         told: list[tuple[str, CardMessage]] = []
 
         def unfollow(session: Session) -> Answer:
-            follows = follow_store.follows_in_conversation(session, requester.channel_id or "")
-            matching = _follows_of(session, follows, query, today=self._audited.today())
+            channel_id = requester.channel_id or ""
+            matching = _follows_of(session, channel_id, query, today=self._audited.today())
             in_channel = [f for f in matching if f.thread_ts is None]
             if not in_channel and matching:
                 return Answer(
@@ -550,26 +550,21 @@ def _choice_words(choice: CustomerChoice) -> str:
 
 
 def _follows_of(
-    session: Session,
-    follows: Sequence[follow_store.FollowRecord],
-    query: str,
-    *,
-    today: date,
+    session: Session, channel_id: str, query: str, *, today: date
 ) -> list[follow_store.FollowRecord]:
-    """The follows among `follows` of the customer `query` names: the customer the search finds
-    (as each follow finds its own today), else the name the follow was started under."""
+    """The conversation's follows of the customer `query` names: those of the customer the
+    search finds (bot.store.follows.follows_of_customer: started under its key, or naming it by
+    their evidence today), else those started under that name; oldest first."""
     result = find_customers(session, query, today=today, load_choices=False)
     key = result.resolved_key
+    of_customer = (
+        {f.id for f in follow_store.follows_of_customer(session, channel_id, key)}
+        if key is not None
+        else set()
+    )
     folded = company_name(query).folded
-    found = []
-    for follow in follows:
-        if (
-            key is not None
-            and key
-            in (
-                follow.customer_key,
-                follow_store.resolve_customer(session, follow).customer_key,
-            )
-        ) or company_name(follow.customer_name).folded == folded:
-            found.append(follow)
-    return found
+    return [
+        follow
+        for follow in follow_store.follows_in_conversation(session, channel_id)
+        if follow.id in of_customer or company_name(follow.customer_name).folded == folded
+    ]

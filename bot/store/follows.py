@@ -6,7 +6,8 @@ before posting: `claim_deliveries` says so).
 
 Follows (the slash command, the buttons and App Home use these):
 - `add_follow(...)` starts a follow, or adds features to the one already there for that
-  (conversation, thread, customer) and resumes it; returns `FollowChange(follow, created)`.
+  (conversation, thread, customer) and resumes it — found by today's key, else by its evidence
+  after a regrouping changed the key; returns `FollowChange(follow, created)`.
 - `remove_follow(session, follow_id)` / `remove_features(session, follow_id, features)`:
   unfollow (removing every feature removes the follow).
 - `find_follow`, `get_follow`, `follows_in_conversation(session, channel_id)` (the channel and
@@ -258,11 +259,16 @@ def add_follow(
 
     The same (conversation, thread, customer) followed again gets the features added, `daily`
     as now asked, and resumes if paused; a stopped one starts afresh under its new owner (and
-    from now: nothing from before is delivered). `evidence` defaults to the customer's today.
+    from now: nothing from before is delivered). The same customer is the follow started under
+    `customer_key`, else one there started under an older key whose evidence names this
+    customer alone today (the customers were regrouped since): that one takes today's key.
+    Either way it remembers today's evidence too. `evidence` defaults to the customer's today.
     Two people following at once make one follow (the unique key): the loser's call adds its
     features to the winner's."""
     wanted = canonical_features(features)
     existing = _follow_row(session, channel_id, thread_ts, customer_key)
+    if existing is None:
+        existing = _regrouped_follow_row(session, channel_id, thread_ts, customer_key)
     if existing is None:
         statement = (
             dialect_insert(session, Follow)
@@ -305,10 +311,31 @@ def add_follow(
         existing.features = ",".join(canonical_features([*have, *wanted]))
     existing.daily = daily
     existing.customer_name = customer_name
+    # Today's key (a regrouped follow's changes): no follow here had it when looked up first,
+    # and a concurrent follow of the customer finds this same row by its evidence, so the
+    # unique key allows it.
+    existing.customer_key = customer_key
     if existing.state != ACTIVE:
         existing.state, existing.state_reason, existing.state_changed_at = ACTIVE, None, now
     session.flush()
+    if evidence is None:
+        evidence = customer_evidence(session, customer_key)
+    _write_evidence(session, existing.id, evidence)
     return FollowChange(_record(existing), created=created)
+
+
+def _regrouped_follow_row(
+    session: Session, channel_id: str, thread_ts: str | None, customer_key: str
+) -> Follow | None:
+    """The follow in this conversation and thread, started under another key, whose evidence
+    names `customer_key` alone today (the oldest, if several do). One the evidence leaves
+    ambiguous is not it: following the customer again must not resume what would pause again."""
+    for follow in follows_of_customer(session, channel_id, customer_key):
+        if follow.thread_ts != (thread_ts or None):
+            continue
+        if resolve_customer(session, follow) == Resolution("one", customer_key):
+            return session.get_one(Follow, follow.id)
+    return None
 
 
 def _write_evidence(session: Session, follow_id: int, evidence: CustomerEvidence) -> None:

@@ -8,6 +8,7 @@ the bot posted. Lazy listeners are waited for (`drain`), never slept on.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from bot import ids
 from bot.store import follows as follow_store
 from bot.store.importing import import_file
 from bot.views.modals import ModalContext
-from tests.helpers.e2e_dataset import INITECH_EMAIL
+from tests.helpers.e2e_dataset import INITECH_EMAIL, write_dataset
 from tests.helpers.events_harness import (
     ALLOWED,
     CHANNEL,
@@ -42,6 +43,7 @@ PEOPLE_DM = "D0PEOPLE"  # a DM between two people: Slack shows the bot none of i
 PARENT_TS = "1700000000.000100"
 CARD_TS = "1700000050.000200"
 INITECH_NAME = "Initech, LLC"
+INITECH_SF = INITECH_KEY.removeprefix("sf:")
 EVERYTHING = "renewals, trials, expiry, reconciliations, seats"
 
 
@@ -218,6 +220,28 @@ def test_a_thread_follow_is_not_stopped_by_the_channels_unfollow(bot):
     command(bot, "unfollow Initech")
     assert "followed in a thread here" in text_of(replies(bot)[-1])
     assert len(follows_in(bot)) == 1
+
+
+def test_a_customer_regrouped_under_a_new_key_is_still_one_follow_here(bot, tmp_path):
+    command(bot, "follow Initech licenses")
+    # Initech's Salesforce account id changes: the customer rule keys it anew.
+    (tmp_path / "again").mkdir()
+    dataset = write_dataset(tmp_path / "again", datetime.now(UTC).date())["licenses"]
+    regrouped = tmp_path / "regrouped.csv"
+    regrouped.write_text(dataset.read_text().replace(INITECH_SF, "0016100000INITNW"))
+    import_file(bot.services.session_factory, "licenses", regrouped)
+    bot.slack.clear()
+
+    command(bot, "follow Initech trials")
+    assert f"Now following *{INITECH_NAME}* here: renewals, trials" in text_of(replies(bot)[-1])
+    [follow] = follows_in(bot)
+    assert follow.customer_key == "sf:0016100000INITNW"
+    assert follow.features == ("licenses", "trials")
+    assert posts_into(bot, CHANNEL) == []  # not a new follow: the channel hears nothing
+
+    command(bot, "unfollow Initech")
+    assert f"Stopped following *{INITECH_NAME}* here." in text_of(replies(bot)[-1])
+    assert follows_in(bot) == []
 
 
 # ---- where a follow may not go ----------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store import follows
 from bot.store.db import session_scope
+from bot.store.importing import ImportKind, import_file
 from bot.store.models import (
     FOLLOW_FEATURES,
     FollowDelivery,
@@ -20,6 +21,7 @@ from bot.store.models import (
     License,
     SeatLevel,
 )
+from tests.helpers.import_files import license_row, write_csv
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 ACME = "sf:0016100001AcmeAAA"
@@ -300,6 +302,54 @@ def test_purging_deletes_old_events_with_their_deliveries_and_old_seat_levels(se
     assert list(session.scalars(select(FollowDelivery.event_id))) == [ids[1]]
     assert list(session.scalars(select(SeatLevel.subscription_name))) == ["A-S-RECENT"]
     assert follows.purge_old(session, now=NOW) == 0
+
+
+def test_following_a_regrouped_customer_again_widens_the_follow_it_already_has(
+    session_factory: sessionmaker[Session], tmp_path
+):
+    # Acme's Salesforce account id changes: the customer rule regroups it under a new key.
+    def load(name: str, salesforce_id: str) -> str:
+        rows = [license_row(1, salesforce_account_id=salesforce_id)]
+        import_file(session_factory, ImportKind.LICENSES, write_csv(tmp_path / name, rows))
+        with session_factory() as session:
+            return session.scalars(select(License.customer_key)).one()
+
+    old_key = load("first.csv", "0016100001AcmeAAA")
+    with session_scope(session_factory) as session:
+        first = _follow(session, customer_key=old_key, features=["licenses"]).follow
+    new_key = load("second.csv", "0016100001AcmeBBB")
+    assert new_key != old_key
+    with session_scope(session_factory) as session:
+        again = _follow(session, customer_key=new_key, features=["expiry"])
+        # A thread of the same channel is a follow of its own.
+        in_thread = _follow(session, customer_key=new_key, thread_ts="1.2")
+    assert not again.created and again.follow.id == first.id
+    assert again.follow.features == ("licenses", "expiry")
+    assert again.follow.customer_key == new_key
+    assert in_thread.created and in_thread.follow.id != first.id
+    with session_factory() as session:
+        assert [f.id for f in follows.follows_in_conversation(session, "C1", threads=False)] == [
+            first.id
+        ]
+        evidence = follows.follow_evidence(session, first.id)
+        assert evidence.salesforce_account_ids == ("0016100001AcmeAAA", "0016100001AcmeBBB")
+        # Found by today's key from now on, and its evidence names it alone.
+        assert follows.find_follow(session, "C1", None, new_key) == again.follow
+        assert follows.resolve_customer(session, again.follow) == follows.Resolution("one", new_key)
+
+
+def test_a_follow_whose_evidence_is_ambiguous_is_not_the_one_followed_again(session):
+    _license(session, 1, ACME)
+    session.flush()
+    old = _follow(session).follow
+    # Its Salesforce account now names two customers, neither under its key.
+    session.get_one(License, 1).customer_key = "sf:NEW"
+    _license(session, 2, "sf:OTHER", zuora_subscription_name="A-S2")
+    session.flush()
+    assert follows.resolve_customer(session, old).outcome == "ambiguous"
+    change = _follow(session, customer_key="sf:NEW")
+    assert change.created and change.follow.id != old.id
+    assert follows.get_follow(session, old.id).customer_key == ACME  # type: ignore[union-attr]
 
 
 def test_a_resumed_follow_is_not_told_what_happened_while_it_was_paused(session):

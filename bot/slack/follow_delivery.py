@@ -157,15 +157,14 @@ class Notifier:
             if key is not None:
                 customers[follow.id] = key
         if daily_pass:
-            result.recorded = self._daily_pass(
-                {
-                    key
-                    for follow in active
-                    if follow.id in customers and {"expiry", "seats"} & set(follow.features)
-                    for key in [customers[follow.id]]
-                },
-                now,
-            )
+            # Each customer looked at, with since when its follows have watched it unbroken.
+            watched: dict[str, datetime] = {}
+            for follow in active:
+                key = customers.get(follow.id)
+                if key is not None and {"expiry", "seats"} & set(follow.features):
+                    since = watched.get(key, follow.active_since)
+                    watched[key] = min(since, follow.active_since)
+            result.recorded = self._daily_pass(watched, now)
         retries = self._retries_due(now)
         for follow in active:
             if follow.id in customers:
@@ -204,12 +203,12 @@ class Notifier:
         self._to_tell(follow, reason)
         return None
 
-    def _daily_pass(self, customer_keys: set[str], now: datetime) -> int:
-        if not customer_keys:
+    def _daily_pass(self, watched: dict[str, datetime], now: datetime) -> int:
+        if not watched:
             return 0
         try:
             with follows.write_scope(self.session_factory) as session:
-                return run_daily_pass(session, customer_keys, now=now)
+                return run_daily_pass(session, watched, now=now)
         except (IntegrityError, OperationalError):
             # Another notify run is doing the same pass right now; its events are as good.
             logger.info("notify: the daily pass was running elsewhere; skipped here")

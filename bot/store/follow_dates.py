@@ -11,14 +11,17 @@ usage pings rather than from an import (bot/store/follows.py records them once e
   seats bought. Each subscription's level is kept (models.SeatLevel): a rise records one event
   (`seats:<subscription>:<level>:<n>`, n counting the rises), a fall only lowers the level, so a
   later rise posts again and a level held for weeks posts once. The first look at a
-  subscription is its baseline: a level already reached is not news.
+  subscription is its baseline: a level already reached is not news. So is the first look
+  since its customer is watched again: a level last seen before the customer's follows began
+  (`watched_since`: all of them unfollowed or paused in between) is set again without an
+  event, since whatever it crossed meanwhile happened before anyone followed.
 
 Only the customers of active follows are looked at: one card's worth of reading per customer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -41,17 +44,22 @@ def _subscription_key(subscription: SubscriptionOverview) -> str:
     return subscription.name or f"license:{subscription.current.license.id}"
 
 
-def run_daily_pass(session: Session, customer_keys: Iterable[str], *, now: datetime) -> int:
-    """Record the expiry and seats events of these customers as of `now`; how many were new."""
+def run_daily_pass(
+    session: Session, watched_since: Mapping[str, datetime], *, now: datetime
+) -> int:
+    """Record the expiry and seats events as of `now` of the customers `watched_since` names,
+    each with the moment since when it has been followed without a break (the earliest
+    `active_since` of its active follows that look at dates); how many events were new."""
     today = now.astimezone(UTC).date()
     recorded = 0
-    for customer_key in sorted(set(customer_keys)):
+    for customer_key in sorted(watched_since):
         found = load_customer_licenses(session, customer_key, today=today)
         if found is None:
             continue
+        since = watched_since[customer_key]
         for subscription in found.overview.subscriptions:
             recorded += _expiry(session, found.customer.key, subscription, today, now)
-            recorded += _seats(session, found.customer.key, subscription, now)
+            recorded += _seats(session, found.customer.key, subscription, since, now)
     return recorded
 
 
@@ -111,7 +119,11 @@ def seat_level(in_use: int, bought: int) -> int:
 
 
 def _seats(
-    session: Session, customer_key: str, subscription: SubscriptionOverview, now: datetime
+    session: Session,
+    customer_key: str,
+    subscription: SubscriptionOverview,
+    watched_since: datetime,
+    now: datetime,
 ) -> int:
     seats = subscription.seats
     if not subscription.in_force or seats is None or not seats.bought:
@@ -123,9 +135,12 @@ def _seats(
         session.add(SeatLevel(subscription_name=key, level=level, crossings=0, seen_at=now))
         session.flush()
         return 0
+    unwatched_since_seen = stored.seen_at < watched_since
     stored.seen_at = now
-    if level <= stored.level:
-        stored.level = level  # a fall resets: the next rise is news again
+    if unwatched_since_seen or level <= stored.level:
+        # A fall resets (the next rise is news again); a level from before the customer was
+        # watched again is the new baseline.
+        stored.level = level
         session.flush()
         return 0
     stored.level = level

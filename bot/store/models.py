@@ -542,7 +542,8 @@ class FollowDelivery(Base):
 class SeatLevel(Base):
     """The seats-in-use level a subscription was last seen at (0, 90 or 100 percent of seats
     bought) and how many times it rose to a level: a rise records one event, a fall resets, so a
-    later rise posts again (bot/store/follows.py: the daily pass)."""
+    later rise posts again; a level seen before its customer was followed again is only the new
+    baseline (bot/store/follow_dates.py: the daily pass)."""
 
     __tablename__ = "seat_level"
 

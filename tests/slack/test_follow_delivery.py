@@ -483,3 +483,41 @@ def test_a_run_purges_events_no_follow_will_be_posted_again(
     assert "2 old rows purged" in result.describe()
     with session_factory() as session:
         assert session.scalars(select(FollowDelivery)).all() == []
+
+
+def test_seats_crossed_while_nobody_followed_are_not_announced_to_a_new_follow(
+    session_factory, store_url, slack, tmp_path
+):
+    _import(session_factory, tmp_path / "a.csv", [license_row(1, user_count=100)], START)
+
+    def ping(users: int) -> None:
+        with session_scope(session_factory) as session:
+            host = session.get(Host, "host:gitlab.acme.example")
+            if host is None:
+                host = Host(instance_key="host:gitlab.acme.example", hostname="gitlab.acme.example",
+                            license_id=1)  # fmt: skip
+                session.add(host)
+            host.active_user_count, host.last_ping_at = users, clock.now
+
+    def run() -> int:
+        return _notifier(session_factory, slack, store_url, clock, worker="w").run().messages
+
+    clock = Clock(START)
+    ping(50)
+    first = _follow(session_factory, START, features=["seats"])
+    assert run() == 0  # the baseline: half the seats
+    with session_scope(session_factory) as session:
+        follows.remove_follow(session, first.id)
+    clock.now = START + timedelta(days=2)
+    ping(100)  # every seat in use, and nobody following
+    _follow(session_factory, clock.now, features=["seats"])
+    clock.now += timedelta(hours=1)
+    assert run() == 0  # already so when the follow started: not news
+    clock.now += timedelta(days=1)
+    ping(50)
+    assert run() == 0
+    clock.now += timedelta(days=1)
+    ping(101)
+    assert run() == 1
+    (post,) = _posts(slack)
+    assert "101 of 100 seats in use" in str(post.json_param("blocks"))

@@ -13,6 +13,8 @@ from tests.helpers.store_rows import add_customer
 
 ACME = "sub:A-S1"
 TODAY = date(2026, 12, 7)
+# Followed since long before any look below.
+WATCHED = {ACME: datetime(2026, 1, 1, tzinfo=UTC)}
 
 
 def _at(day: date) -> datetime:
@@ -44,12 +46,12 @@ def test_each_expiry_threshold_is_recorded_once_on_its_day(session):
     expires = TODAY + timedelta(days=10)
     _acme(session, expires=expires)
     day = TODAY
-    assert run_daily_pass(session, [ACME], now=_at(day)) == 1  # 10 days out: 30 reached
-    assert run_daily_pass(session, [ACME], now=_at(day)) == 0
-    assert run_daily_pass(session, [ACME], now=_at(day + timedelta(days=2))) == 0  # 8 days
-    assert run_daily_pass(session, [ACME], now=_at(day + timedelta(days=3))) == 1  # 7 days
-    assert run_daily_pass(session, [ACME], now=_at(day + timedelta(days=4))) == 0
-    assert run_daily_pass(session, [ACME], now=_at(expires + timedelta(days=1))) == 1  # expired
+    assert run_daily_pass(session, WATCHED, now=_at(day)) == 1  # 10 days out: 30 reached
+    assert run_daily_pass(session, WATCHED, now=_at(day)) == 0
+    assert run_daily_pass(session, WATCHED, now=_at(day + timedelta(days=2))) == 0  # 8 days
+    assert run_daily_pass(session, WATCHED, now=_at(day + timedelta(days=3))) == 1  # 7 days
+    assert run_daily_pass(session, WATCHED, now=_at(day + timedelta(days=4))) == 0
+    assert run_daily_pass(session, WATCHED, now=_at(expires + timedelta(days=1))) == 1  # expired
     assert _keys(session) == [
         f"expiry:A-S1:{expires}:30",
         f"expiry:A-S1:{expires}:7",
@@ -73,7 +75,7 @@ def test_no_expiry_notice_when_the_renewal_is_issued(session):
         )
     )  # fmt: skip
     session.flush()
-    assert run_daily_pass(session, [ACME], now=_at(TODAY)) == 0
+    assert run_daily_pass(session, WATCHED, now=_at(TODAY)) == 0
 
 
 def _ping(session: Session, users: int, at: datetime) -> None:
@@ -89,19 +91,37 @@ def test_seats_crossing_a_level_is_recorded_once_per_crossing(session):
     _acme(session, expires=TODAY + timedelta(days=300), seats=100)
     now = _at(TODAY)
     _ping(session, 95, now)
-    assert run_daily_pass(session, [ACME], now=now) == 0  # the baseline: 90% already reached
+    assert run_daily_pass(session, WATCHED, now=now) == 0  # the baseline: 90% already reached
     _ping(session, 101, now)
-    assert run_daily_pass(session, [ACME], now=now) == 1  # 100% crossed
+    assert run_daily_pass(session, WATCHED, now=now) == 1  # 100% crossed
     _ping(session, 120, now)
-    assert run_daily_pass(session, [ACME], now=now) == 0  # still over: no news
+    assert run_daily_pass(session, WATCHED, now=now) == 0  # still over: no news
     _ping(session, 50, now)
-    assert run_daily_pass(session, [ACME], now=now) == 0  # dropped: reset
+    assert run_daily_pass(session, WATCHED, now=now) == 0  # dropped: reset
     _ping(session, 100, now)
-    assert run_daily_pass(session, [ACME], now=now) == 1  # crossed again
+    assert run_daily_pass(session, WATCHED, now=now) == 1  # crossed again
     assert _keys(session) == ["seats:A-S1:100:1", "seats:A-S1:100:2"]
     event = session.scalars(select(FollowEvent)).first()
     assert event is not None
     assert (event.facts["in_use"], event.facts["bought"], event.facts["over"]) == (101, 100, 1)
+
+
+def test_a_level_crossed_while_nobody_followed_is_the_new_baseline(session):
+    _acme(session, expires=TODAY + timedelta(days=300), seats=100)
+    day = _at(TODAY)
+    _ping(session, 50, day)
+    assert run_daily_pass(session, {ACME: day}, now=day) == 0  # followed: the baseline, 50%
+    # Unfollowed the next day; meanwhile the servers reach every seat; followed again.
+    _ping(session, 100, day + timedelta(days=2))
+    again = day + timedelta(days=3)
+    assert run_daily_pass(session, {ACME: again}, now=again + timedelta(hours=1)) == 0
+    later = again + timedelta(days=1)
+    assert run_daily_pass(session, {ACME: again}, now=later) == 0  # held: still no news
+    _ping(session, 50, later)
+    assert run_daily_pass(session, {ACME: again}, now=later + timedelta(hours=1)) == 0
+    _ping(session, 100, later)
+    assert run_daily_pass(session, {ACME: again}, now=later + timedelta(hours=2)) == 1
+    assert _keys(session) == ["seats:A-S1:100:1"]
 
 
 def test_seat_levels():

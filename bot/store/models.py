@@ -497,7 +497,7 @@ class FollowEvent(Base):
     customer_key: Mapped[str] = mapped_column(String(300), index=True)
     subscription_name: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str | None] = mapped_column(String(64))
-    # `license:<id>`, `recon:<id>:<status>`, `expiry:<subscription>:<expires on>:7`, …
+    # `license:<id>`, `recon:<id>:<status>:<run>`, `expiry:<subscription>:<expires on>:7`, …
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
     # The facts to say, as the message builders read them (bot/views).
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -13,7 +13,10 @@ Recorded:
 - licenses: a paid license new to a followed customer, with what changed against the
   subscription's previous license (renewed, true-up, seats changed, plan changed);
 - trials: a trial new to a followed customer (plan, users, ends on);
-- recon: a reconciliation of a followed customer that became processed, failed or skipped.
+- recon: a reconciliation of a followed customer that became processed, failed or skipped —
+  each time it becomes so: one that fails, is retried (pending) and fails again is news twice,
+  so its event is keyed by the import that saw the change (`recon:<id>:<status>:<run>`); the
+  same file imported again changes nothing and records nothing.
 A license or reconciliation that was already stored but newly joined a followed customer
 (regrouped, or its subscription filled in) is news only if it is recent: issued, or
 reconciled, within follows.EVENT_HORIZON.
@@ -260,6 +263,7 @@ def _record_reconciliations(
         .where(condition, Reconciliation.status.in_(RECON_OUTCOMES))
         .order_by(Reconciliation.id)
     )
+    change = str(import_run_id) if import_run_id is not None else now.isoformat()
     recorded = 0
     for row in session.scalars(query):
         before = watch.reconciliation_status.get(row.id)
@@ -283,7 +287,9 @@ def _record_reconciliations(
             customer_key=row.customer_key or f"sub:{row.subscription_name or row.id}",
             subscription_name=row.subscription_name,
             subject=str(row.id),
-            dedupe_key=f"recon:{row.id}:{row.status}",
+            # Per import: it changed in this one (before != after), so each change is news
+            # once; a rerun of this import, or another worker's, records nothing new.
+            dedupe_key=f"recon:{row.id}:{row.status}:{change}",
             facts=facts,
             occurred_at=now,
             now=now,

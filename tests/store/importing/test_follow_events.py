@@ -126,7 +126,32 @@ def test_a_reconciliation_that_failed_is_recorded_once(session_factory, tmp_path
             columns=RECONCILIATION_COLUMNS,
         )  # fmt: skip
     (event,) = _events(session_factory)
-    assert (event.kind, event.dedupe_key) == ("recon", "recon:7:failed")
+    assert event.kind == "recon" and event.dedupe_key.startswith("recon:7:failed:")
     assert event.facts["error"] == "Zuora said no"
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(FollowEvent)) == 1
+
+
+def test_a_reconciliation_failing_again_after_a_retry_is_news_again(session_factory, tmp_path):
+    _import(session_factory, tmp_path, "licenses.csv", [license_row(1)])
+
+    def reconcile(name: str, status: str, error: str = "") -> None:
+        row = reconciliation_row(
+            7, status=status, reconcile_on="2026-11-27", error_message=error,
+            reconcile_done_at="2026-11-27T06:00:00Z" if status != "pending" else "",
+        )  # fmt: skip
+        _import(
+            session_factory, tmp_path, name, [row], kind=ImportKind.RECONCILIATIONS,
+            columns=RECONCILIATION_COLUMNS,
+        )  # fmt: skip
+
+    reconcile("r0.csv", "pending")
+    _follow_acme(session_factory)
+    reconcile("r1.csv", "failed", "Zuora said no")
+    reconcile("r2.csv", "pending")  # retried
+    reconcile("r3.csv", "failed", "Zuora said no again")
+    reconcile("r3.csv", "failed", "Zuora said no again")  # the same file again: nothing changed
+    events = _events(session_factory)
+    assert [e.facts["error"] for e in events] == ["Zuora said no", "Zuora said no again"]
+    assert len({e.dedupe_key for e in events}) == 2
+    assert all(e.dedupe_key.startswith("recon:7:failed:") for e in events)

@@ -485,13 +485,21 @@ def stop_follow(
 def pause_follows_in_conversation(
     session: Session, channel_id: str, *, reason: str, now: datetime
 ) -> list[FollowRecord]:
-    """Pause every active follow in the conversation and its threads; the ones paused now."""
+    """Pause every active follow in the conversation and its threads; the ones paused now.
+
+    The active follows are read under row locks (PostgreSQL; SQLite's `write_scope` holds the
+    write lock): of two events for one removal handled at once, the second waits for the
+    first's commit and then finds them paused, so each owner is told once."""
+    statement = (
+        _ordered(select(Follow).where(Follow.channel_id == channel_id, Follow.state == ACTIVE))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     paused = []
-    for follow in follows_in_conversation(session, channel_id):
-        if follow.state == ACTIVE:
-            record = pause_follow(session, follow.id, reason=reason, now=now)
-            if record is not None:
-                paused.append(record)
+    for follow in session.scalars(statement).all():
+        record = pause_follow(session, follow.id, reason=reason, now=now)
+        if record is not None:
+            paused.append(record)
     return paused
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -387,3 +388,54 @@ def test_a_resumed_follow_is_not_told_what_happened_while_it_was_paused(session)
     follows.resume_follow(session, follow.id, now=NOW + 9 * hour)
     event(5, NOW + 10 * hour)
     assert pending() == ["license:5"]
+
+
+def test_two_removals_of_the_bot_handled_at_once_pause_each_follow_once(
+    engine: Engine, session_factory: sessionmaker[Session]
+):
+    with session_scope(session_factory) as session:
+        follow = _follow(session).follow
+    second: dict[str, object] = {}
+
+    def pause_too() -> None:
+        with follows.write_scope(session_factory) as session:
+            second["paused"] = follows.pause_follows_in_conversation(
+                session, "C1", reason="not_in_channel", now=NOW
+            )
+
+    with follows.write_scope(session_factory) as session:
+        first = follows.pause_follows_in_conversation(session, "C1", reason="is_archived", now=NOW)
+        assert [f.id for f in first] == [follow.id]
+        thread = threading.Thread(target=pause_too)
+        thread.start()
+        _until_waiting(engine, thread)
+    thread.join(timeout=30)
+    # The second waited for the first's commit and found nothing left to pause: one DM.
+    assert second["paused"] == []
+    with session_factory() as session:
+        paused = follows.get_follow(session, follow.id)
+    assert paused is not None and paused.state_reason == "is_archived"
+
+
+def _until_waiting(engine: Engine, thread: threading.Thread) -> None:
+    """Until the other transaction waits on a lock this one holds (PostgreSQL shows the wait;
+    SQLite's busy wait shows nothing, so the thread is given time to reach its lock)."""
+    if engine.dialect.name != "postgresql":
+        thread.join(timeout=1)
+        assert thread.is_alive(), "the second did not wait for the first"
+        return
+    deadline = time.monotonic() + 30  # a loaded machine may take a while to start it
+    with engine.connect() as watcher:
+        while time.monotonic() < deadline:
+            waiting = watcher.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+            watcher.rollback()  # pg_stat_activity is read once per transaction
+            if waiting:
+                return
+            assert thread.is_alive(), "the second did not wait for the first"
+            time.sleep(0.025)
+    raise AssertionError("the second did not wait for the first")

@@ -97,9 +97,9 @@ class FollowRecord:
     state_reason: str | None
     state_changed_at: datetime | None
     last_digest_on: date | None
-    # Since when it has been active without a break: its start, or its last resumption (a state
-    # change of an active follow is the one that made it active: `_set_state`, `add_follow`).
-    # What happened before, a pause included, is not its news.
+    # Since when it has been active without a break: its start, or its last resumption (only a
+    # change of state writes `state_changed_at`, so an active follow's is when it became active:
+    # `_set_state`, `add_follow`). What happened before, a pause included, is not its news.
     active_since: datetime
 
 
@@ -311,9 +311,9 @@ def add_follow(
         existing.features = ",".join(canonical_features([*have, *wanted]))
     existing.daily = daily
     existing.customer_name = customer_name
-    # Today's key (a regrouped follow's changes): no follow here had it when looked up first,
-    # and a concurrent follow of the customer finds this same row by its evidence, so the
-    # unique key allows it.
+    # A regrouped follow takes today's key. The unique key allows it: no follow here had that
+    # key when looked up first, and a concurrent follow of the customer finds this same row by
+    # its evidence rather than inserting one.
     existing.customer_key = customer_key
     if existing.state != ACTIVE:
         existing.state, existing.state_reason, existing.state_changed_at = ACTIVE, None, now

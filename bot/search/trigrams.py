@@ -37,12 +37,16 @@ def trigram_score(query: str, search_key: str) -> float:
 
 
 def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key: str) -> float:
-    key_words = [_word_trigrams(word) for word in search_key.split()]
-    best = _similarity(query_trigrams, frozenset().union(*key_words))
+    key_words = _key_words(search_key)
+    whole = frozenset().union(*key_words)
+    best = _similarity(query_trigrams, whole)
     width = min(query_width, len(key_words))
     if width == len(key_words):
         return best  # the only window is the whole key
-    # A window's trigrams are its words' trigrams: each word is padded on its own.
+    # A window's trigrams are its words' trigrams: each word is padded on its own. Ranking
+    # scores up to a few hundred keys a lookup, so the windows are compared inline: the same
+    # arithmetic as `_similarity`, without a call per window, and a window sharing no trigram
+    # with the query (most words of most keys) cannot raise the best score.
     windows = (
         key_words
         if width == 1
@@ -51,6 +55,16 @@ def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key:
             for start in range(len(key_words) - width + 1)
         )
     )
+    query_size = len(query_trigrams)
     for window in windows:
-        best = max(best, _similarity(query_trigrams, window))
+        shared = len(query_trigrams & window)
+        if shared:
+            best = max(best, shared / (query_size + len(window) - shared))
     return best
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_words(search_key: str) -> tuple[frozenset[str], ...]:
+    # The candidates of one query are mostly the same keys the next time it (or a query
+    # sharing its words) is asked: each key is split once per process, not once per lookup.
+    return tuple(_word_trigrams(word) for word in search_key.split())

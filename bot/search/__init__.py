@@ -219,19 +219,22 @@ def find_customers(
         winner = exact[0].key
     else:
         winner = keys[0] if len(keys) == 1 else None
-    matched_as = {candidate.key: _matched_as(candidate) for candidate in matches}
+    matched = {candidate.key: candidate for candidate in matches}
     if winner is not None:
         # Its card, with whatever else matches offered beside it (`/license globex`: Globex
         # Corporation, and "Also matching: Globex Labs").
         others = tuple((c.key, c.name) for c in matches if c.key != winner)
         keys = [winner, *(key for key, _ in others)]
         result = _result(
-            session, query, QueryKind.NAME, keys, limit, True, load_choices, today, matched_as
+            session, query, QueryKind.NAME, keys, limit, True, load_choices, today, matched
         )
         return replace(result, also_matching=others[:MAX_ALSO_MATCHING])
-    return _result(
-        session, query, QueryKind.NAME, keys, limit, False, load_choices, today, matched_as
-    )
+    return _result(session, query, QueryKind.NAME, keys, limit, False, load_choices, today, matched)
+
+
+def _why_listed(choice: CustomerChoice, matched: dict[str, _Candidate]) -> tuple[str, str] | None:
+    candidate = matched.get(choice.key)
+    return None if candidate is None else _matched_as(candidate)
 
 
 def _matched_as(candidate: _Candidate) -> tuple[str, str] | None:
@@ -251,15 +254,18 @@ def _result(
     clear_winner: bool,
     load_choices: bool,
     today: date,
-    matched_as: dict[str, tuple[str, str] | None] | None = None,
+    matched: dict[str, _Candidate] | None = None,
 ) -> SearchResult:
     if clear_winner and not load_choices:
         # Every matcher reads keys from (or joined to) the customer table: the key exists.
         return SearchResult(query, matched_by=matched_by, resolved_key=keys[0])
     choices = tuple(customer_choices(session, keys[:limit], today=today))
-    if matched_as:
+    if matched:
+        # Said only of the customers shown (not of every candidate that matched), and only
+        # where it says something: most lines matched by the name they are shown with.
         choices = tuple(
-            replace(choice, matched_as=matched_as.get(choice.key)) for choice in choices
+            replace(choice, matched_as=why) if (why := _why_listed(choice, matched)) else choice
+            for choice in choices
         )
     resolved = choices[0] if clear_winner and choices and choices[0].key == keys[0] else None
     return SearchResult(

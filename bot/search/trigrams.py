@@ -47,19 +47,22 @@ def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key:
     # scores up to a few hundred keys a lookup, so the windows are compared inline: the same
     # arithmetic as `_similarity`, without a call per window, and a window sharing no trigram
     # with the query (most words of most keys) cannot raise the best score.
-    windows = (
-        key_words
-        if width == 1
-        else (
-            frozenset().union(*key_words[start : start + width])
-            for start in range(len(key_words) - width + 1)
-        )
-    )
     query_size = len(query_trigrams)
-    for window in windows:
+    if width == 1:
+        for window in key_words:
+            shared = len(query_trigrams & window)
+            if shared:
+                best = max(best, shared / (query_size + len(window) - shared))
+        return best
+    # A window of several words is only built when one of its words shares a trigram with
+    # the query: any other window scores 0.
+    touching = [not query_trigrams.isdisjoint(word) for word in key_words]
+    for start in range(len(key_words) - width + 1):
+        if not any(touching[start : start + width]):
+            continue
+        window = frozenset().union(*key_words[start : start + width])
         shared = len(query_trigrams & window)
-        if shared:
-            best = max(best, shared / (query_size + len(window) - shared))
+        best = max(best, shared / (query_size + len(window) - shared))
     return best
 
 

@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         upgrade(engine)
         engine.dispose()
-        for kind in ("licenses", "reconciliations", "hosts"):
+        for kind in ("subscriptions", "licenses", "reconciliations", "hosts"):
             in_fresh_process(timed_import, database_url, kind, str(workdir / f"{kind}.csv"))
     print(f"store: {engine.url.get_backend_name()}, {args.licenses:,} licenses", flush=True)
 

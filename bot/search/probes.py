@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Select,
     SQLColumnExpression,
+    String,
+    TextClause,
     and_,
     bindparam,
     func,
     intersect,
-    literal,
     or_,
     select,
     text,
@@ -94,8 +96,9 @@ def _names(names: NameSet) -> Select[*_Row]:
     )
 
 
-def _rows(session: Session, statement: Any) -> list[_Row]:
-    return [tuple(row) for row in session.execute(statement)]
+def _rows(session: Session, statement: Any, parameters: dict[str, Any] | None = None) -> list[_Row]:
+    # As Core on the session's connection: plain rows, without the ORM's execution path.
+    return [tuple(row) for row in session.connection().execute(statement, parameters)]
 
 
 def _name_candidates(session: Session, name_key: str, *, enough: int | None = None) -> list[_Row]:
@@ -397,17 +400,43 @@ def _cjk_substring_candidates(session: Session, names: NameSet, name_key: str) -
     pairs = sorted(cjk_bigrams(name_key))[:MAX_CJK_BIGRAMS]
     if not pairs:
         return []
-    holding = [select(NameBigram.search_key).where(NameBigram.bigram == pair) for pair in pairs]
-    keys = holding[0] if len(holding) == 1 else intersect(*holding)
-    statement = (
+    parameters = {f"pair_{position}": pair for position, pair in enumerate(pairs)}
+    parameters["query"] = _like_escaped(name_key)
+    return _rows(session, _cjk_substring_statement(names, len(pairs)), parameters)
+
+
+@functools.cache
+def _cjk_substring_statement(names: NameSet, pair_count: int) -> Select[*_Row]:
+    holding = [
+        select(NameBigram.search_key).where(NameBigram.bigram == bindparam(f"pair_{position}"))
+        for position in range(pair_count)
+    ]
+    keys = holding[0] if pair_count == 1 else intersect(*holding)
+    return (
         _names(names)
         .where(
             CustomerName.search_key.in_(keys.scalar_subquery()),
-            CustomerName.search_key.contains(name_key, autoescape=True),
+            CustomerName.search_key.contains(_like_parameter("query"), escape=_LIKE_ESCAPE),
         )
         .limit(CANDIDATE_LIMIT)
     )
-    return _rows(session, statement)
+
+
+# The statements built once below match a LIKE pattern bound at run time, escaped here as
+# `contains(value, autoescape=True)` escapes a literal one: the same SQL, the same plans.
+_LIKE_ESCAPE = "/"
+
+
+def _like_escaped(value: str) -> str:
+    return (
+        value.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
+        .replace("%", _LIKE_ESCAPE + "%")
+        .replace("_", _LIKE_ESCAPE + "_")
+    )
+
+
+def _like_parameter(name: str) -> BindParameter[str]:
+    return bindparam(name, type_=String())
 
 
 @dataclass(frozen=True)
@@ -445,34 +474,55 @@ _SQLITE_CUSTOMERS_WHERE_ROWID_IN = (
 )
 
 
-def _sqlite_match(session: Session, names: NameSet, expression: str, *, ranked: bool) -> list[_Row]:
+# Each SQLite probe's statement is built once per name set (its text and bound parameters fixed;
+# the FTS5 expression is a parameter) and run as Core on the session's connection: a name
+# lookup runs several, and a text() built per call is parsed for its parameters and cache-keyed
+# again each time.
+def _sqlite_execute(
+    session: Session, statement: TextClause, parameters: dict[str, Any]
+) -> list[_Row]:
+    return [tuple(row) for row in session.connection().execute(statement, parameters)]
+
+
+@functools.cache
+def _sqlite_match_statement(names: NameSet, ranked: bool) -> TextClause:
     matching = _sqlite_matching_rowids(names, "probe", ranked=ranked)
-    rows = session.execute(
-        text(f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}({matching})"),
+    return text(f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}({matching})")
+
+
+def _sqlite_match(session: Session, names: NameSet, expression: str, *, ranked: bool) -> list[_Row]:
+    return _sqlite_execute(
+        session,
+        _sqlite_match_statement(names, ranked),
         {"probe": expression, "limit": CANDIDATE_LIMIT},
     )
-    return [tuple(row) for row in rows]
+
+
+@functools.cache
+def _sqlite_containing_statement(names: NameSet) -> TextClause:
+    # Word starts and matches anywhere, each LIMITed on its own: however many names contain
+    # the query inside a word, they cannot crowd out the word starts.
+    return text(
+        f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
+        f"SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
+        f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'probe')}))"
+    )
 
 
 def _sqlite_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
-    # Word starts and matches anywhere, each LIMITed on its own: however many names contain
-    # the query inside a word, they cannot crowd out the word starts.
-    rows = session.execute(
-        text(
-            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
-            f"SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
-            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'probe')}))"
-        ),
+    return _sqlite_execute(
+        session,
+        _sqlite_containing_statement(names),
         {
             "word_start": _fts_string(" " + name_key),
             "probe": _fts_string(name_key),
             "limit": CANDIDATE_LIMIT,
         },
     )
-    return [tuple(row) for row in rows]
 
 
-def _sqlite_starting_or_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
+@functools.cache
+def _sqlite_starting_or_containing_statement(names: NameSet) -> TextClause:
     # Keys starting with the query, then, only while those did not fill the probe, keys with a
     # word starting with it (a surname): the condition on the first part's count is constant,
     # so SQLite tests it once and skips the second scan when the first is full.
@@ -480,13 +530,18 @@ def _sqlite_starting_or_containing(session: Session, names: NameSet, name_key: s
         f"SELECT id FROM customer_name WHERE {names.predicate}"
         " AND search_key >= :low AND search_key < :high ORDER BY search_key LIMIT :limit"
     )
-    rows = session.execute(
-        text(
-            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
-            f"SELECT id FROM ({starting})"
-            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
-            f" WHERE (SELECT count(*) FROM ({starting})) < :limit)"
-        ),
+    return text(
+        f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
+        f"SELECT id FROM ({starting})"
+        f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
+        f" WHERE (SELECT count(*) FROM ({starting})) < :limit)"
+    )
+
+
+def _sqlite_starting_or_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
+    return _sqlite_execute(
+        session,
+        _sqlite_starting_or_containing_statement(names),
         {
             "low": name_key,
             "high": name_key + "\U0010ffff",
@@ -494,7 +549,6 @@ def _sqlite_starting_or_containing(session: Session, names: NameSet, name_key: s
             "limit": CANDIDATE_LIMIT,
         },
     )
-    return [tuple(row) for row in rows]
 
 
 def _fts_string(value: str) -> str:
@@ -510,17 +564,23 @@ def _sqlite_trigrams(name_key: str) -> list[str]:
 SQLITE_WORD_INDEX = "search_word_trigram"
 
 
-def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, list[str]]:
-    # Per word, the vocabulary words sharing at least two of its padded trigrams (every word
-    # within WORD_CORRECTION_SCORE does: both have four or more), best bm25 first; far fewer
-    # words to rank than those sharing one trigram. One UNION ALL for all the words.
+@functools.cache
+def _sqlite_nearest_words_statement(word_count: int) -> TextClause:
     parts = [
         f"SELECT {position} AS position, search_word.word FROM search_word"
         f" WHERE search_word.rowid IN ("
         f"SELECT rowid FROM {SQLITE_WORD_INDEX} WHERE {SQLITE_WORD_INDEX} MATCH :probe{position}"
         f" ORDER BY rank LIMIT {WORD_CANDIDATE_LIMIT})"
-        for position in range(len(words))
+        for position in range(word_count)
     ]
+    return text(" UNION ALL ".join(parts))
+
+
+def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, list[str]]:
+    # Per word, the vocabulary words sharing at least two of its padded trigrams (every word
+    # within WORD_CORRECTION_SCORE does: both have four or more), best bm25 first; far fewer
+    # words to rank than those sharing one trigram. One UNION ALL for all the words (a
+    # statement built once per number of words: at most MAX_PROBE_WORDS).
     parameters = {
         f"probe{position}": " OR ".join(
             f"({_fts_string(first)} AND {_fts_string(second)})"
@@ -529,7 +589,8 @@ def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, l
         for position, word in enumerate(words)
     }
     nearest: dict[str, list[str]] = {word: [] for word in words}
-    for position, word in session.execute(text(" UNION ALL ".join(parts)), parameters):
+    statement = _sqlite_nearest_words_statement(len(words))
+    for position, word in session.connection().execute(statement, parameters):
         nearest[words[position]].append(word)
     return nearest
 
@@ -556,23 +617,43 @@ _SQLITE_PROBES = _TrigramProbes(
 
 
 def _postgresql_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
+    parameters = {"word_start": _like_escaped(" " + name_key), "inside": _like_escaped(name_key)}
+    return _rows(session, _postgresql_containing_statement(names), parameters)
+
+
+@functools.cache
+def _postgresql_containing_statement(names: NameSet) -> Select[*_Row]:
     search_key = CustomerName.search_key
-    word_start = _names(names).where(search_key.contains(" " + name_key, autoescape=True))
-    inside = _names(names).where(search_key.contains(name_key, autoescape=True))
+    word_start = _names(names).where(
+        search_key.contains(_like_parameter("word_start"), escape=_LIKE_ESCAPE)
+    )
+    inside = _names(names).where(
+        search_key.contains(_like_parameter("inside"), escape=_LIKE_ESCAPE)
+    )
     # Selected from, so the statement starts with SELECT like every other (the plan and
     # statement-count tests capture statements by their first word).
     both = union(word_start.limit(CANDIDATE_LIMIT), inside.limit(CANDIDATE_LIMIT)).subquery()
-    return _rows(session, select(both))
+    return select(both)
 
 
 def _postgresql_starting_or_containing(
     session: Session, names: NameSet, name_key: str
 ) -> list[_Row]:
+    parameters = {
+        "low": name_key,
+        "high": name_key + "\U0010ffff",
+        "word_start": _like_escaped(" " + name_key),
+    }
+    return _rows(session, _postgresql_starting_or_containing_statement(names), parameters)
+
+
+@functools.cache
+def _postgresql_starting_or_containing_statement(names: NameSet) -> Select[*_Row]:
     search_key = CustomerName.search_key
     in_order = search_key.collate("C")
     starting = (
         _names(names)
-        .where(in_order >= name_key, in_order < name_key + "\U0010ffff")
+        .where(in_order >= _like_parameter("low"), in_order < _like_parameter("high"))
         .order_by(in_order)
         .limit(CANDIDATE_LIMIT)
         .cte("starting")
@@ -583,13 +664,13 @@ def _postgresql_starting_or_containing(
     word_start = (
         _names(names)
         .where(
-            search_key.contains(" " + name_key, autoescape=True),
+            search_key.contains(_like_parameter("word_start"), escape=_LIKE_ESCAPE),
             select(func.count()).select_from(starting).scalar_subquery() < CANDIDATE_LIMIT,
         )
         .limit(CANDIDATE_LIMIT)
     )
     every = union(select(starting), word_start).subquery()
-    return _rows(session, select(every))
+    return select(every)
 
 
 def _postgresql_with_all_words_of_any(
@@ -621,17 +702,21 @@ PG_WORD_SIMILARITY_THRESHOLD = 0.4
 
 
 def _postgresql_fuzzy(session: Session, names: NameSet, name_key: str) -> list[_Row]:
-    session.execute(
-        select(
-            func.set_config("pg_trgm.similarity_threshold", str(PG_SIMILARITY_THRESHOLD), True),
-            func.set_config(
-                "pg_trgm.word_similarity_threshold", str(PG_WORD_SIMILARITY_THRESHOLD), True
-            ),
-        )
-    )
+    session.connection().execute(_FUZZY_THRESHOLDS)
+    return _rows(session, _postgresql_fuzzy_statement(names), {"query": name_key})
+
+
+_FUZZY_THRESHOLDS = select(
+    func.set_config("pg_trgm.similarity_threshold", str(PG_SIMILARITY_THRESHOLD), True),
+    func.set_config("pg_trgm.word_similarity_threshold", str(PG_WORD_SIMILARITY_THRESHOLD), True),
+)
+
+
+@functools.cache
+def _postgresql_fuzzy_statement(names: NameSet) -> Select[*_Row]:
     search_key = CustomerName.search_key
-    query = literal(name_key)
-    statement = (
+    query = _like_parameter("query")
+    return (
         _names(names)
         .where(
             or_(
@@ -648,30 +733,31 @@ def _postgresql_fuzzy(session: Session, names: NameSet, name_key: str) -> list[_
         )
         .limit(CANDIDATE_LIMIT)
     )
-    return _rows(session, statement)
 
 
 def _postgresql_nearest_words(session: Session, words: Sequence[str]) -> dict[str, list[str]]:
     # Per word, the vocabulary words within WORD_CORRECTION_SCORE (`%`, served by migration
     # 0006's GIN index), most similar first, LIMITed. `%` reads its threshold from the
     # transaction, set first (the fuzzy probe sets its own, looser, if it runs later).
-    session.execute(
-        select(func.set_config("pg_trgm.similarity_threshold", str(WORD_CORRECTION_SCORE), True))
-    )
-    rows = session.execute(
-        text(
-            "SELECT query.word, nearest.word FROM unnest(CAST(:words AS text[])) AS query(word)"
-            " CROSS JOIN LATERAL (SELECT search_word.word FROM search_word"
-            " WHERE search_word.word % query.word"
-            " ORDER BY similarity(search_word.word, query.word) DESC, search_word.word"
-            f" LIMIT {WORD_CANDIDATE_LIMIT}) AS nearest"
-        ),
-        {"words": list(words)},
-    )
+    connection = session.connection()
+    connection.execute(_CORRECTION_THRESHOLD)
+    rows = connection.execute(_NEAREST_WORDS, {"words": list(words)})
     nearest: dict[str, list[str]] = {word: [] for word in words}
     for word, candidate in rows:
         nearest[word].append(candidate)
     return nearest
+
+
+_CORRECTION_THRESHOLD = select(
+    func.set_config("pg_trgm.similarity_threshold", str(WORD_CORRECTION_SCORE), True)
+)
+_NEAREST_WORDS = text(
+    "SELECT query.word, nearest.word FROM unnest(CAST(:words AS text[])) AS query(word)"
+    " CROSS JOIN LATERAL (SELECT search_word.word FROM search_word"
+    " WHERE search_word.word % query.word"
+    " ORDER BY similarity(search_word.word, query.word) DESC, search_word.word"
+    f" LIMIT {WORD_CANDIDATE_LIMIT}) AS nearest"
+)
 
 
 _POSTGRESQL_PROBES = _TrigramProbes(

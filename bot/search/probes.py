@@ -510,6 +510,15 @@ def _sqlite_containing_statement(names: NameSet) -> TextClause:
 
 
 def _sqlite_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
+    # The names containing the query anywhere first: while they do not fill the probe they are
+    # every match, word starts included, and the word-start scan is not run (FTS5 intersects
+    # the trigram lists of the whole phrase for each: as costly as the first, 0.6 ms for three
+    # common words at 200,000 licenses). Only a full probe is run again with the word starts.
+    # (Every name is of a customer, written together by bot.store.customers: the join drops
+    # none, so fewer rows than the LIMIT means FTS5 found fewer.)
+    inside = _sqlite_match(session, names, _fts_string(name_key), ranked=False)
+    if len(inside) < CANDIDATE_LIMIT:
+        return inside
     return _sqlite_execute(
         session,
         _sqlite_containing_statement(names),

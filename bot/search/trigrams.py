@@ -66,8 +66,8 @@ def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key:
     return best
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=8192)
 def _key_words(search_key: str) -> tuple[frozenset[str], ...]:
-    # The candidates of one query are mostly the same keys the next time it (or a query
-    # sharing its words) is asked: each key is split once per process, not once per lookup.
+    # The words' trigram sets of the keys lookups met recently (a few hundred a lookup; about
+    # 250 bytes each): a query asked again, or one sharing its words, splits no key again.
     return tuple(_word_trigrams(word) for word in search_key.split())

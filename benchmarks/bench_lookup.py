@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -49,7 +50,9 @@ from tests.helpers.slack_standin import SlackStandIn
 
 SECRET = "bench-secret"
 # Lookups rotate over this many allowed users so the production per-user rate limit (which
-# stays on: its check is part of a request's cost) never refuses one.
+# stays on: its check is part of a request's cost) never refuses one. Each run has users of its
+# own: the limit counts the store's audit rows, and a run on a store an earlier one filled
+# (--lookups-only, profile_lookup) would otherwise find its users' hour already spent.
 BENCH_USERS = 64
 RAW_CHUNK_ROWS = 50_000
 
@@ -224,7 +227,8 @@ def floor_app(api_url: str) -> App:
 
 
 def bench_users() -> list[str]:
-    return [f"UBENCH{number:03d}" for number in range(BENCH_USERS)]
+    run = f"{os.getpid():X}"
+    return [f"UBENCH{run}N{number:03d}" for number in range(BENCH_USERS)]
 
 
 def lookup_queries(workdir: Path, customers: int) -> dict[str, tuple[str, str]]:

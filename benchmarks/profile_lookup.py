@@ -194,6 +194,9 @@ def profile(
                     with timers.request() as stages:
                         response = app.dispatch(request)
                     assert response.status == 200, response.body
+                    # A refused lookup would time nothing but the refusal: say so, never a
+                    # table of zeros.
+                    assert "lookups in the last hour" not in response.body, label
                     samples.append(stages)
                 by_kind[label] = _median_stages(samples)
         finally:

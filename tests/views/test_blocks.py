@@ -1,0 +1,87 @@
+"""bot.views.blocks.block_dict: slack_sdk's to_dict, without its reflection on every object.
+
+Every card a test builds is compared with slack_sdk's own to_dict in tests/helpers/cards.py's
+check_message; here, the cases those cards do not reach: a limit broken, objects that serialise
+themselves, the lists slack_sdk keeps even when empty."""
+
+from __future__ import annotations
+
+import pytest
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    RichTextBlock,
+    RichTextSectionElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+
+from bot.views.blocks import CardMessage, block_dict
+
+
+def every_kind_of_block() -> list[object]:
+    option = Option(value="a", text="A")
+    return [
+        HeaderBlock(block_id="header", text=PlainTextObject(text="Initech", emoji=True)),
+        SectionBlock(
+            text=MarkdownTextObject(text="*Active* license", verbatim=True),
+            fields=[MarkdownTextObject(text="one"), PlainTextObject(text="two")],
+            accessory=ButtonElement(text="Open", url="https://example.test", action_id="open"),
+        ),
+        ContextBlock(elements=[MarkdownTextObject(text="as of today")]),
+        DividerBlock(),
+        ActionsBlock(
+            block_id="actions",
+            elements=[
+                ButtonElement(
+                    text="Share",
+                    action_id="share",
+                    value="{}",
+                    style="primary",
+                    confirm=ConfirmObject(title="Sure?", text="Post it"),
+                ),
+                StaticSelectElement(
+                    action_id="pick", options=[option], initial_option=option, placeholder="Pick"
+                ),
+            ],
+        ),
+        InputBlock(label="Note", element=PlainTextInputElement(action_id="note", max_length=500)),
+        RichTextBlock(elements=[RichTextSectionElement(elements=[])]),
+    ]
+
+
+@pytest.mark.parametrize("block", every_kind_of_block(), ids=lambda block: type(block).__name__)
+def test_block_dict_is_slack_sdks_to_dict(block):
+    assert block_dict(block) == block.to_dict()
+    assert block_dict(block) == block.to_dict()  # and again, from the class's cached plan
+
+
+def test_a_card_message_sends_slack_sdks_dicts():
+    blocks = every_kind_of_block()
+    message = CardMessage(text="Initech", blocks=blocks)  # type: ignore[arg-type]
+    assert message.to_dict() == {"text": "Initech", "blocks": [b.to_dict() for b in blocks]}
+
+
+def test_a_broken_limit_is_refused_as_slack_sdk_refuses_it():
+    too_long = HeaderBlock(text=PlainTextObject(text="x" * 151))
+    with pytest.raises(SlackObjectFormationError) as by_slack_sdk:
+        too_long.to_dict()
+    with pytest.raises(SlackObjectFormationError) as by_block_dict:
+        block_dict(too_long)
+    assert str(by_block_dict.value) == str(by_slack_sdk.value)
+
+
+def test_a_nested_object_is_validated_too():
+    button = ButtonElement(text="x" * 76, action_id="long")
+    with pytest.raises(SlackObjectFormationError):
+        block_dict(ActionsBlock(elements=[button]))

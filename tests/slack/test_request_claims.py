@@ -9,7 +9,6 @@ import pytest
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 
 from bot.app import SlackWsgiApp, create_app
 from bot.services import build_services
@@ -19,6 +18,7 @@ from bot.slack.request_claims import (
     claim_event,
     purge_processed_events,
 )
+from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import AuditEvent, ProcessedEvent
 from tests.helpers.slack_requests import event_body, post_to_wsgi, slash_command_body
 
@@ -84,12 +84,10 @@ def test_commands_and_interactions_pass_unclaimed(session_factory):
         assert list(session.scalars(select(ProcessedEvent))) == []
 
 
-def test_store_down_means_not_handled_and_redelivered(session_factory):
-    class BrokenFactory:
-        def __call__(self):
-            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
-
-    middleware = RequestClaimMiddleware(BrokenFactory(), clock=lambda: NOW)  # type: ignore[arg-type]
+def test_store_down_means_not_handled_and_redelivered(session_factory, tmp_path):
+    # A store that cannot be opened: a SQLite file in a directory that does not exist.
+    broken = create_store_engine(f"sqlite:///{tmp_path / 'missing' / 'store.sqlite3'}")
+    middleware = RequestClaimMiddleware(make_session_factory(broken), clock=lambda: NOW)
     response, handled = _run(middleware, _event_request("EvDown"))
     # Not handled (a duplicate post is worse than a late one); 503 makes Slack redeliver.
     assert (response.status, handled) == (503, 0)

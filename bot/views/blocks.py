@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypedDict
@@ -145,25 +145,29 @@ def block_dict(element: JsonObject) -> dict[str, Any]:
     if plan is _OWN_TO_DICT:
         return {key: _dict_compatible(value) for key, value in element.to_dict().items()}
     validators, keys = plan
-    for name in validators:
-        getattr(element, name)()
+    for validator in validators:
+        validator(element)
     dictionary: dict[str, Any] = {}
     for key in keys:
         value = getattr(element, key, None)
         if value is None:
             continue
-        if (
-            hasattr(value, "__len__")
-            and len(value) == 0
-            and (getattr(element, "type", None), key) not in _MAY_BE_EMPTY
-        ):
-            continue
-        dictionary[key] = _dict_compatible(value)
+        kind = type(value)
+        if kind is str or kind is bool or kind is int:  # most values: kept as they are
+            if value == "" and (getattr(element, "type", None), key) not in _MAY_BE_EMPTY:
+                continue
+            dictionary[key] = value
+        elif hasattr(value, "__len__") and len(value) == 0:
+            if (getattr(element, "type", None), key) in _MAY_BE_EMPTY:
+                dictionary[key] = _dict_compatible(value)
+        else:
+            dictionary[key] = _dict_compatible(value)
     return dictionary
 
 
-# (validator method names, attribute names), both sorted as slack_sdk's to_dict walks them.
-_SerialisationPlan = tuple[tuple[str, ...], tuple[str, ...]]
+# (the validators, as the class's functions, and the attribute names), both sorted as slack_sdk's
+# to_dict walks them.
+_SerialisationPlan = tuple[tuple[Callable[[JsonObject], None], ...], tuple[str, ...]]
 _OWN_TO_DICT: _SerialisationPlan = ((), ())
 _SERIALISATION_PLANS: dict[type, _SerialisationPlan] = {}
 # slack_sdk's exceptions to "an empty list is left out" (EMPTY_ALLOWED_TYPE_AND_PROPERTY_LIST).
@@ -185,11 +189,9 @@ def _serialisation_plan(element: JsonObject) -> _SerialisationPlan:
     ):
         return _OWN_TO_DICT
     validators = tuple(
-        sorted(
-            name
-            for name in dir(cls)
-            if not name.startswith("__") and _is_validator(getattr(cls, name, None))
-        )
+        getattr(cls, name)
+        for name in sorted(dir(cls))
+        if not name.startswith("__") and _is_validator(getattr(cls, name, None))
     )
     # Every Block Kit class's attribute set is a constant (a class set, or a property returning
     # its parent's set and its own names).

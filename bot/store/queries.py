@@ -139,9 +139,10 @@ def _same_domain_licenses(
     customer's licenses were also sent to (a reseller's)."""
     if not is_anchored_key(customer_key) or not domains:
         return ()
-    rows = session.connection().execute(
-        _SAME_DOMAIN, {"customer_key": customer_key, "domains": sorted(domains)}
-    )
+    parameters: dict[str, str] = {"customer_key": customer_key}
+    for number, domain in enumerate(sorted(domains)):
+        parameters[f"domain_{number}"] = domain
+    rows = session.connection().execute(_same_domain_statement(len(domains)), parameters)
     return tuple(
         SameDomainLicense(
             license_id=row.id, company=row.company, trial=bool(row.trial), domain=row.domain
@@ -441,26 +442,34 @@ def _anchored(key: Any) -> Any:
 
 
 _OTHER = aliased(License, name="other")
-_SAME_DOMAIN = (
-    select(
-        License.contact_email_domain.label("domain"),
-        License.id,
-        License.company,
-        License.trial,
+
+
+@functools.lru_cache(maxsize=16)
+def _same_domain_statement(domain_count: int) -> Select[*tuple[Any, ...]]:
+    # One statement per number of domains (most customers have one), each domain its own bound
+    # parameter "domain_N": an expanding IN would render the SQL again at every card (most of
+    # this statement's CPU).
+    domains = [bindparam(f"domain_{number}", type_=String) for number in range(domain_count)]
+    return (
+        select(
+            License.contact_email_domain.label("domain"),
+            License.id,
+            License.company,
+            License.trial,
+        )
+        .where(
+            License.contact_email_domain.in_(domains),
+            License.customer_key != bindparam("customer_key"),
+            not_(_anchored(License.customer_key)),
+            ~exists().where(
+                _OTHER.contact_email_domain == License.contact_email_domain,
+                _OTHER.customer_key != bindparam("customer_key"),
+                _anchored(_OTHER.customer_key),
+            ),
+        )
+        .order_by(License.issued_at.desc().nulls_last(), License.id.desc())
+        .limit(SAME_DOMAIN_SHOWN + 1)
     )
-    .where(
-        License.contact_email_domain.in_(bindparam("domains", expanding=True)),
-        License.customer_key != bindparam("customer_key"),
-        not_(_anchored(License.customer_key)),
-        ~exists().where(
-            _OTHER.contact_email_domain == License.contact_email_domain,
-            _OTHER.customer_key != bindparam("customer_key"),
-            _anchored(_OTHER.customer_key),
-        ),
-    )
-    .order_by(License.issued_at.desc().nulls_last(), License.id.desc())
-    .limit(SAME_DOMAIN_SHOWN + 1)
-)
 
 
 def customer_record(customer: Customer | Row[*tuple[Any, ...]]) -> CustomerRecord:

@@ -288,6 +288,21 @@ def test_a_trial_from_a_customers_domain_joins_it_when_its_name_is_the_domains(
     ]
 
 
+def test_licenses_sent_to_each_of_a_customers_domains_are_shown(store: Store) -> None:
+    # Two company domains: the statement binds each domain on its own (one per count of them).
+    store.licenses(
+        paid(1, "Hooli", zuora_account_id="Z-HOOLI", **_at("hooli.example")),
+        paid(2, "Hooli", zuora_account_id="Z-HOOLI", **_at("hooli-labs.example")),
+        trial(3, "Nucleus", **_at("hooli.example", "gavin")),
+        trial(4, "Endframe", **_at("hooli-labs.example", "bighead")),
+    )
+    card = store.card("za:Z-HOOLI")
+    assert {(found.license_id, found.domain) for found in card.same_domain} == {
+        (3, "hooli.example"),
+        (4, "hooli-labs.example"),
+    }
+
+
 def test_a_trial_joins_by_the_customers_own_name_at_its_domain(store: Store) -> None:
     # The label says nothing (a short domain), but the name is the customer's without spaces.
     store.licenses(

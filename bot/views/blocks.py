@@ -233,7 +233,19 @@ def escape_text(text: object, max_length: int = NAME_MAX, *, markers: bool = Tru
     broken with a zero-width joiner, and (unless `markers=False`: an email address, whose
     underscores format nothing inside a word) mrkdwn's markers shown as look-alikes.
     """
-    single_line = _WHITESPACE.sub(" ", str(text).translate(_SPOOFING)).strip()
+    if type(text) is str and len(text) <= max_length and _NOTHING_TO_ESCAPE.fullmatch(text):
+        return text  # most names, ids and dates: every step below would leave them as they are
+    return _escape(str(text), max_length, markers=markers)
+
+
+# Letters, digits and punctuation that is no mrkdwn marker, entity or mention, in words parted
+# by single spaces: text escape_text returns unchanged. Anything else takes every step.
+_PLAIN_CHARACTER = r"(?:[^\W_]|[.,:;'()/#+=%$!?\-])"
+_NOTHING_TO_ESCAPE = re.compile(rf"{_PLAIN_CHARACTER}+(?: {_PLAIN_CHARACTER}+)*")
+
+
+def _escape(text: str, max_length: int, *, markers: bool) -> str:
+    single_line = _WHITESPACE.sub(" ", text.translate(_SPOOFING)).strip()
     shortened = truncate(single_line, max_length)
     if markers:
         shortened = shortened.translate(_MARKER_LOOKALIKES)

@@ -1,4 +1,5 @@
-"""bot.views.blocks.block_dict: slack_sdk's to_dict, without its reflection on every object.
+"""bot.views.blocks.block_dict: slack_sdk's to_dict, without its reflection on every object;
+escape_text's shortcut for text with nothing to escape.
 
 Every card a test builds is compared with slack_sdk's own to_dict in tests/helpers/cards.py's
 check_message; here, the cases those cards do not reach: a limit broken, objects that serialise
@@ -7,6 +8,8 @@ themselves, the lists slack_sdk keeps even when empty."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -26,7 +29,7 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.views.blocks import CardMessage, block_dict
+from bot.views.blocks import NAME_MAX, CardMessage, _escape, block_dict, escape_text
 
 
 def every_kind_of_block() -> list[object]:
@@ -85,3 +88,38 @@ def test_a_nested_object_is_validated_too():
     button = ButtonElement(text="x" * 76, action_id="long")
     with pytest.raises(SlackObjectFormationError):
         block_dict(ActionsBlock(elements=[button]))
+
+
+# escape_text returns plain text as it is: the same text every escaping step would give back.
+SPECIAL = "&<>*_~`@|\n\t\r\x00\x7f \u00a0\u200b\u200d\u202e\ufeff"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Initech",
+        "Initech Corp. (EMEA), 2025-01-02",
+        "A-S00090001",
+        "gitlab.initech.example",
+        "株式会社ヤマト技研",
+        "x" * NAME_MAX,
+        "x" * (NAME_MAX + 1),
+        " Initech",
+        "Initech ",
+        "Ini  tech",
+        "@channel",
+        "a@here b",
+        *(f"a{character}b" for character in SPECIAL),
+        *(f"{character}" for character in SPECIAL),
+    ],
+)
+@pytest.mark.parametrize("markers", [True, False])
+def test_plain_text_escapes_as_every_step_would(text, markers):
+    assert escape_text(text, markers=markers) == _escape(text, NAME_MAX, markers=markers)
+
+
+@given(st.text(alphabet=st.sampled_from("aZ9é字.,:;'()/#+=%$!?-" + SPECIAL), max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_any_text_escapes_as_every_step_would(text):
+    for markers in (True, False):
+        assert escape_text(text, 20, markers=markers) == _escape(text, 20, markers=markers)

@@ -31,6 +31,7 @@ from handlers.payloads import action_value
 if TYPE_CHECKING:
     from slack_bolt import App
 
+    from bot.answers.audited import Answer, Requester
     from bot.answers.lookups import LookupService
     from bot.services import Services
 
@@ -142,14 +143,7 @@ def send_card_to_requester(
     # The requester's own card (emails included) into their DM with the bot, where it
     # stays; no buttons on it, since it is already where it was sent.
     requester = actor_of(context)
-    answer = lookups.answer_customer(
-        ids.LICENSE_COMMAND,
-        action_value(body),
-        requester,
-        audience=Audience.REQUESTER,
-        surface=SEND_TO_ME_SURFACE,
-        shareable=False,
-    )
+    answer = _own_card(body, requester, lookups, surface=SEND_TO_ME_SURFACE, shareable=False)
     problem = answer.message.text if answer.outcome is not Outcome.OK else None
     if problem is None and requester.user_id:
         problem = send_direct_message(client, requester.user_id, **answer.payload())
@@ -159,6 +153,27 @@ def send_card_to_requester(
         return
     # Never a silent failure: say where the card went, or why it did not.
     respond(text=problem or SENT_TO_DM, response_type="ephemeral", replace_original=False)
+
+
+def _own_card(
+    body: dict[str, Any],
+    requester: Requester,
+    lookups: LookupService,
+    *,
+    surface: str,
+    shareable: bool | None = None,
+) -> Answer:
+    """The card of the customer the button names, for the requester alone (contact emails as
+    they may see them): a forged value only ever looks up a customer, through the allowlist,
+    the rate limit and the audit."""
+    return lookups.answer_customer(
+        ids.LICENSE_COMMAND,
+        action_value(body),
+        requester,
+        audience=Audience.REQUESTER,
+        surface=surface,
+        shareable=shareable,
+    )
 
 
 def follow_in_thread(
@@ -185,17 +200,9 @@ def open_full_card(
     lookups: LookupService,
 ) -> None:
     # A follow's update is shared with the whole conversation and carries little; whoever wants
-    # the rest gets their own card, for them alone (ephemeral: contact emails as they may see
-    # them), under the update. The value is only ever a customer to look up, through the same
-    # allowlist, rate limit and audit as /license.
+    # the rest gets their own card, ephemeral under the update.
     requester = actor_of(context)
-    answer = lookups.answer_customer(
-        ids.LICENSE_COMMAND,
-        action_value(body),
-        requester,
-        audience=Audience.REQUESTER,
-        surface=OPEN_CARD_SURFACE,
-    )
+    answer = _own_card(body, requester, lookups, surface=OPEN_CARD_SURFACE)
     if respond is not None and body.get("response_url"):
         respond(response_type="ephemeral", replace_original=False, **answer.payload())
     elif requester.user_id:

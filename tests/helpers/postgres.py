@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from bot.store.db import create_store_engine
 from bot.store.schema import upgrade
@@ -60,3 +62,30 @@ def fresh_postgres_database(name: str, *, migrated: bool = True) -> Iterator[str
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
+
+
+def wait_until_blocked(engine: Engine, thread: threading.Thread, what: object = "") -> None:
+    """Until `thread`'s transaction waits on a lock another holds: PostgreSQL shows the wait;
+    SQLite's busy wait shows nothing, so the thread is given a second to reach its lock. Fails
+    when the thread ends first (it did not wait), saying `what` it got."""
+    if engine.dialect.name != "postgresql":
+        thread.join(timeout=1)
+        assert thread.is_alive(), f"the second did not wait for the first: {what}"
+        return
+    deadline = time.monotonic() + 30  # a loaded CI machine may take a while to start it
+    with engine.connect() as watcher:
+        while time.monotonic() < deadline:
+            waiting = watcher.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+            # pg_stat_activity is read once per transaction: end it, or every poll repeats
+            # the first one's answer.
+            watcher.rollback()
+            if waiting:
+                return
+            assert thread.is_alive(), f"the second did not wait for the first: {what}"
+            time.sleep(0.025)
+    raise AssertionError("the second did not wait for the first")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +22,7 @@ from bot.store.models import (
     SeatLevel,
 )
 from tests.helpers.import_files import license_row, write_csv
+from tests.helpers.postgres import wait_until_blocked
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 ACME = "sf:0016100001AcmeAAA"
@@ -408,34 +408,10 @@ def test_two_removals_of_the_bot_handled_at_once_pause_each_follow_once(
         assert [f.id for f in first] == [follow.id]
         thread = threading.Thread(target=pause_too)
         thread.start()
-        _until_waiting(engine, thread)
+        wait_until_blocked(engine, thread)
     thread.join(timeout=30)
     # The second waited for the first's commit and found nothing left to pause: one DM.
     assert second["paused"] == []
     with session_factory() as session:
         paused = follows.get_follow(session, follow.id)
     assert paused is not None and paused.state_reason == "is_archived"
-
-
-def _until_waiting(engine: Engine, thread: threading.Thread) -> None:
-    """Until the other transaction waits on a lock this one holds (PostgreSQL shows the wait;
-    SQLite's busy wait shows nothing, so the thread is given time to reach its lock)."""
-    if engine.dialect.name != "postgresql":
-        thread.join(timeout=1)
-        assert thread.is_alive(), "the second did not wait for the first"
-        return
-    deadline = time.monotonic() + 30  # a loaded machine may take a while to start it
-    with engine.connect() as watcher:
-        while time.monotonic() < deadline:
-            waiting = watcher.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            )
-            watcher.rollback()  # pg_stat_activity is read once per transaction
-            if waiting:
-                return
-            assert thread.is_alive(), "the second did not wait for the first"
-            time.sleep(0.025)
-    raise AssertionError("the second did not wait for the first")

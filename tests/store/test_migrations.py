@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -27,7 +26,7 @@ from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import Customer, CustomerName, License, Reconciliation, StoreMeta
 from bot.store.queries import load_customer_licenses
 from bot.store.schema import MIGRATIONS_DIR, head_revision, upgrade
-from tests.helpers.postgres import ENGINES, fresh_postgres_database
+from tests.helpers.postgres import ENGINES, fresh_postgres_database, wait_until_blocked
 
 VERSIONS = MIGRATIONS_DIR / "versions"
 TODAY = date(2026, 12, 7)
@@ -259,36 +258,10 @@ def test_two_processes_finding_the_store_stale_take_turns(
             assert first_stale.rule_changed
             thread = threading.Thread(target=second_instance)
             thread.start()
-            _until_waiting(engine, thread, second)
+            wait_until_blocked(engine, thread, second)
         thread.join(timeout=30)
         assert "error" not in second, second.get("error")
         assert second["stale"] == upkeep.Upkeep()  # the first did it all
-
-
-def _until_waiting(engine: Engine, thread: threading.Thread, outcome: dict[str, object]) -> None:
-    """Until the second transaction waits on the first (PostgreSQL shows the wait; SQLite's
-    busy wait shows nothing, so the thread is given time to reach its lock)."""
-    if engine.dialect.name != "postgresql":
-        thread.join(timeout=1)
-        assert thread.is_alive(), f"the second instance did not wait for the first: {outcome}"
-        return
-    deadline = time.monotonic() + 30  # a loaded CI machine may take a while to start it
-    with engine.connect() as watcher:
-        while time.monotonic() < deadline:
-            waiting = watcher.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            )
-            # pg_stat_activity is read once per transaction: end it, or every poll repeats
-            # the first one's answer.
-            watcher.rollback()
-            if waiting:
-                return
-            assert thread.is_alive(), f"the second instance did not wait for the first: {outcome}"
-            time.sleep(0.025)
-    raise AssertionError("the second instance did not wait for the first")
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)

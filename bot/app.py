@@ -306,5 +306,6 @@ def _json_response(
 
 
 def create_wsgi_app(settings: Settings) -> SlackWsgiApp:
-    services = build_services(settings)
+    # Built in each gunicorn worker (no preload): the checkpoint thread is the worker's own.
+    services = build_services(settings, checkpoint_in_background=True)
     return SlackWsgiApp(create_app(settings, services=services), services)

@@ -23,6 +23,11 @@ from bot.slack.installation_store import EncryptedInstallationStore, build_insta
 from bot.slack.workspace_resolvers import WorkspaceResolvers
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.schema import ensure_schema
+from bot.store.wal_checkpoints import (
+    BACKSTOP_AUTOCHECKPOINT_PAGES,
+    WalCheckpointer,
+    start_wal_checkpoints,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ class Services:
     installation_store: EncryptedInstallationStore | None = None
     # OAuth mode only: one identity resolver per workspace, forgotten when it uninstalls.
     workspace_resolvers: WorkspaceResolvers | None = None
+    # A serving process on SQLite: its WAL checkpoints, off the request path.
+    wal_checkpointer: WalCheckpointer | None = None
 
 
 def build_services(
@@ -45,11 +52,19 @@ def build_services(
     *,
     engine: Engine | None = None,
     clock: Callable[[], datetime] | None = None,
+    checkpoint_in_background: bool = False,
 ) -> Services:
+    """`checkpoint_in_background`: for a serving process (after gunicorn's fork) on SQLite, a
+    thread checkpoints the store's WAL files and a request's commit does so only as a backstop
+    (bot/store/wal_checkpoints.py: a checkpoint inside a commit stalled one lookup in a hundred
+    by ~10 ms)."""
     engine = engine or create_store_engine(
         settings.database_url,
         statement_timeout_ms=settings.database_statement_timeout_ms,
         connect_timeout_seconds=settings.database_connect_timeout_seconds,
+        wal_autocheckpoint_pages=BACKSTOP_AUTOCHECKPOINT_PAGES
+        if checkpoint_in_background
+        else None,
     )
     ensure_schema(engine, public_email_domains=settings.public_email_domains)
     session_factory = make_session_factory(engine)
@@ -62,7 +77,10 @@ def build_services(
         rate_limit_per_hour=settings.lookup_rate_limit_per_hour,
         freshness=FreshnessRule.from_settings(settings),
     )
-    services = Services(settings, engine, session_factory, links, lookups)
+    checkpointer = start_wal_checkpoints(engine) if checkpoint_in_background else None
+    services = Services(
+        settings, engine, session_factory, links, lookups, wal_checkpointer=checkpointer
+    )
     return with_oauth_parts(settings, services) if settings.oauth_enabled else services
 
 

@@ -51,6 +51,7 @@ def create_store_engine(
     *,
     statement_timeout_ms: int | None = None,
     connect_timeout_seconds: int | None = None,
+    wal_autocheckpoint_pages: int | None = None,
     **kwargs: Any,
 ) -> Engine:
     """The store's engine. The serving path passes the timeouts (PostgreSQL only; SQLite has
@@ -59,12 +60,18 @@ def create_store_engine(
     fails within POOL_TIMEOUT_SECONDS, so a lookup answers with the "unavailable" notice inside
     Slack's 3 seconds. Imports and migrations run without a statement timeout.
 
+    `wal_autocheckpoint_pages` (SQLite files only): the WAL length at which a commit checkpoints
+    (SQLite's default, 1000 pages, when None). The serving path raises it to a backstop and
+    checkpoints on a thread of its own (bot/store/wal_checkpoints.py).
+
     SQL parameters are left out of error messages (`hide_parameters`): they carry query text
     and customer data, and a failed statement's message reaches the logs in its traceback."""
     kwargs.setdefault("hide_parameters", True)
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(database_url, **kwargs)
+        return _create_sqlite_engine(
+            database_url, wal_autocheckpoint_pages=wal_autocheckpoint_pages, **kwargs
+        )
     # A connection the server (or a proxy) dropped is replaced, not handed to a query.
     kwargs.setdefault("pool_pre_ping", True)
     if url.get_backend_name() == "postgresql":
@@ -81,7 +88,9 @@ def create_store_engine(
     return create_engine(database_url, **kwargs)
 
 
-def _create_sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
+def _create_sqlite_engine(
+    database_url: str, *, wal_autocheckpoint_pages: int | None = None, **kwargs: Any
+) -> Engine:
     url = make_url(database_url)
     in_memory = not url.database or url.database == ":memory:"
     if in_memory:
@@ -104,6 +113,9 @@ def _create_sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
             for schema in ("main", AUDIT_SCHEMA):
                 cursor.execute(f"PRAGMA {schema}.journal_mode = WAL")
                 cursor.execute(f"PRAGMA {schema}.synchronous = NORMAL")
+            if wal_autocheckpoint_pages is not None:
+                # One setting for the connection, every attached file.
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {int(wal_autocheckpoint_pages)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -49,8 +49,11 @@ def serve(settings: Settings, _args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from bot.services import build_services
+
     configure_logging(settings)
-    app = create_app(settings)
+    # Serving: a SQLite store's WAL is checkpointed on a thread, not in a request's commit.
+    app = create_app(settings, services=build_services(settings, checkpoint_in_background=True))
     # slack_bolt leaves `start` unannotated (it blocks until the process is stopped).
     ShapeCheckingSocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
     return 0

@@ -49,9 +49,14 @@ def serve(settings: Settings, _args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from bot.config import ConfigError
     from bot.services import build_services
 
     configure_logging(settings)
+    # What create_app refuses, refused before the store is opened: one line, no migration logs.
+    if problem := settings.slack_credentials_problem():
+        raise ConfigError(problem)
+    settings.check_organisations()
     # Serving: a SQLite store's WAL is checkpointed on a thread, not in a request's commit.
     app = create_app(settings, services=build_services(settings, checkpoint_in_background=True))
     # slack_bolt leaves `start` unannotated (it blocks until the process is stopped).

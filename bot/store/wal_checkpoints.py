@@ -11,7 +11,8 @@ Here a thread of the serving process does that work every CHECKPOINT_EVERY_SECON
 PASSIVE checkpoint of each file (it waits for no reader or writer, and no request waits for it),
 then, when the WAL is all copied, the first write after it (setting the file's `user_version` to
 what it is: one page, nothing read changes), so the WAL starts again from the top and its
-header's sync is paid here. The serving engine's connections keep an automatic checkpoint, but
+header's sync is paid here. A WAL holding only that one page is left as it is: an idle store is
+not written to. The serving engine's connections keep an automatic checkpoint, but
 at BACKSTOP_AUTOCHECKPOINT_PAGES, ten times SQLite's: a request checkpoints only if this thread
 has fallen that far behind (it died, or a long reader kept the WAL from being copied).
 
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 # second, the WAL grew to the backstop within seconds). A round with nothing to copy costs
 # microseconds.
 CHECKPOINT_EVERY_SECONDS = 0.05
+# What the restarting write leaves in a new WAL: `user_version` lives in the file's first page.
+OWN_RESTART_FRAMES = 1
 # The serving engine's automatic checkpoint (SQLite's default is 1000 pages): only a backstop.
 BACKSTOP_AUTOCHECKPOINT_PAGES = 10_000
 
@@ -109,6 +112,9 @@ class WalCheckpointer:
             # request goes first, and the next round comes in a second.
             connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA busy_timeout = 0")
+            # As the store's own connections (bot/store/db.py): a commit in WAL mode needs no sync
+            # of its own; the checkpoint syncs what it copies.
+            connection.execute("PRAGMA synchronous = NORMAL")
             self._connections[path] = connection
         return connection
 
@@ -116,7 +122,10 @@ class WalCheckpointer:
         connection = self._connection(path)
         busy, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         restarted = False
-        if not busy and frames > 0 and copied == frames:
+        # More than the one frame of its own restarting write: a WAL holding only that frame
+        # has nothing of a request's, and restarting it again would write (and sync) the idle
+        # store twenty times a second for ever.
+        if not busy and frames > OWN_RESTART_FRAMES and copied == frames:
             restarted = _restart_wal(connection)
         return Checkpoint(path, bool(busy), frames, copied, restarted)
 

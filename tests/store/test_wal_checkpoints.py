@@ -82,6 +82,28 @@ def test_the_checkpointer_copies_each_wal_and_starts_it_again(tmp_path: Path):
     serving.dispose()
 
 
+def test_an_idle_store_is_not_written_to_round_after_round(tmp_path: Path):
+    # Its own restarting write is the WAL's one frame: with no request writing, the next rounds
+    # copy nothing and write nothing (they once restarted it every 50 ms, for ever).
+    database = str(tmp_path / "store.sqlite3")
+    serving = create_store_engine(
+        f"sqlite:///{database}", wal_autocheckpoint_pages=BACKSTOP_AUTOCHECKPOINT_PAGES
+    )
+    write_claims(serving, commits=10)
+    checkpointer = WalCheckpointer(database)
+    _main, audit = checkpointer.checkpoint()
+    assert audit.restarted
+    rounds = [checkpointer.checkpoint() for _ in range(5)]
+    assert not any(each.restarted for checkpoints in rounds for each in checkpoints)
+    assert wal_frames(sqlite_audit_path(database)) == 1
+    # A request's write is again the thread's to copy and restart.
+    write_claims(serving, commits=1, start=10)
+    _main, audit = checkpointer.checkpoint()
+    checkpointer.stop()
+    assert audit.restarted
+    serving.dispose()
+
+
 def test_the_checkpointer_leaves_the_wal_to_a_request_holding_the_write_lock(tmp_path: Path):
     database = str(tmp_path / "store.sqlite3")
     serving = create_store_engine(

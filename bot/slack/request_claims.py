@@ -93,10 +93,16 @@ def claim_event(session_factory: sessionmaker[Session], event_id: str, now: date
     Raises SQLAlchemyError when the store cannot be reached."""
     # A Core transaction on the factory's engine: the claim is one statement, and a session's
     # state and unit of work cost more than it does (every signed request makes a claim).
-    engine: Engine = session_factory.kw["bind"]
-    with engine.begin() as connection:
-        # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
-        parameters = {"event_id": event_id, "received_at": now}
+    # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
+    parameters = {"event_id": event_id, "received_at": now}
+    bind = session_factory.kw.get("bind")
+    if not isinstance(bind, Engine):
+        # A factory bound otherwise (not the app's: make_session_factory binds an engine) still
+        # claims, through a session, rather than fail every request outside the store's errors.
+        with session_factory.begin() as session:
+            connection = session.connection()
+            return connection.execute(_claim_statement(connection), parameters).first() is not None
+    with bind.begin() as connection:
         return connection.execute(_claim_statement(connection), parameters).first() is not None
 
 

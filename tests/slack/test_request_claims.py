@@ -9,6 +9,7 @@ import pytest
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from bot.app import SlackWsgiApp, create_app
 from bot.services import build_services
@@ -32,6 +33,19 @@ def test_an_event_id_is_claimed_once(session_factory):
     assert claim_event(session_factory, "Ev2", NOW) is True
     with session_factory() as session:
         assert sorted(session.scalars(select(ProcessedEvent.event_id))) == ["Ev1", "Ev2"]
+
+
+def test_a_factory_bound_to_a_connection_still_claims_once(session_factory):
+    # The claim takes the engine a factory is bound to; one bound otherwise claims through a
+    # session rather than raise outside the store's errors (which would fail every request).
+    engine = session_factory.kw["bind"]
+    with engine.connect() as connection:
+        on_connection = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+        assert claim_event(on_connection, "Ev1", NOW) is True
+        assert claim_event(on_connection, "Ev1", NOW) is False
+        connection.commit()
+    with session_factory() as session:
+        assert list(session.scalars(select(ProcessedEvent.event_id))) == ["Ev1"]
 
 
 def test_old_claims_are_purged_and_recent_ones_kept(session_factory):

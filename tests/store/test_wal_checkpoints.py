@@ -31,6 +31,15 @@ def write_claims(engine: Engine, commits: int = COMMITS, start: int = 0) -> None
             )
 
 
+def serving_store(tmp_path: Path) -> tuple[str, Engine]:
+    """A SQLite store's path and an engine on it as a serving process opens it (the backstop)."""
+    database = str(tmp_path / "store.sqlite3")
+    engine = create_store_engine(
+        f"sqlite:///{database}", wal_autocheckpoint_pages=BACKSTOP_AUTOCHECKPOINT_PAGES
+    )
+    return database, engine
+
+
 def wal_frames(path: str) -> int:
     """The frames in `path`'s WAL while the engine holds it open (the last connection to close
     checkpoints it and removes it). A PASSIVE checkpoint reports them and copies what it may."""
@@ -40,10 +49,7 @@ def wal_frames(path: str) -> int:
 
 
 def test_a_serving_engines_commits_do_not_checkpoint(tmp_path: Path):
-    database = str(tmp_path / "store.sqlite3")
-    serving = create_store_engine(
-        f"sqlite:///{database}", wal_autocheckpoint_pages=BACKSTOP_AUTOCHECKPOINT_PAGES
-    )
+    database, serving = serving_store(tmp_path)
     write_claims(serving)
     # Every frame still there: no commit copied the WAL and started it again.
     assert wal_frames(sqlite_audit_path(database)) >= 2 * COMMITS
@@ -60,10 +66,7 @@ def test_any_other_engines_commits_checkpoint_as_sqlite_does(tmp_path: Path):
 
 
 def test_the_checkpointer_copies_each_wal_and_starts_it_again(tmp_path: Path):
-    database = str(tmp_path / "store.sqlite3")
-    serving = create_store_engine(
-        f"sqlite:///{database}", wal_autocheckpoint_pages=BACKSTOP_AUTOCHECKPOINT_PAGES
-    )
+    database, serving = serving_store(tmp_path)
     write_claims(serving)
     checkpointer = WalCheckpointer(database)
     main, audit = checkpointer.checkpoint()
@@ -85,10 +88,7 @@ def test_the_checkpointer_copies_each_wal_and_starts_it_again(tmp_path: Path):
 def test_an_idle_store_is_not_written_to_round_after_round(tmp_path: Path):
     # Its own restarting write is the WAL's one frame: with no request writing, the next rounds
     # copy nothing and write nothing (they once restarted it every 50 ms, for ever).
-    database = str(tmp_path / "store.sqlite3")
-    serving = create_store_engine(
-        f"sqlite:///{database}", wal_autocheckpoint_pages=BACKSTOP_AUTOCHECKPOINT_PAGES
-    )
+    database, serving = serving_store(tmp_path)
     write_claims(serving, commits=10)
     checkpointer = WalCheckpointer(database)
     _main, audit = checkpointer.checkpoint()
@@ -105,10 +105,7 @@ def test_an_idle_store_is_not_written_to_round_after_round(tmp_path: Path):
 
 
 def test_the_checkpointer_leaves_the_wal_to_a_request_holding_the_write_lock(tmp_path: Path):
-    database = str(tmp_path / "store.sqlite3")
-    serving = create_store_engine(
-        f"sqlite:///{database}", wal_autocheckpoint_pages=BACKSTOP_AUTOCHECKPOINT_PAGES
-    )
+    database, serving = serving_store(tmp_path)
     write_claims(serving, commits=10)
     checkpointer = WalCheckpointer(database)
     with serving.connect() as request:
@@ -122,10 +119,7 @@ def test_the_checkpointer_leaves_the_wal_to_a_request_holding_the_write_lock(tmp
 
 
 def test_the_thread_checkpoints_while_requests_write(tmp_path: Path):
-    database = str(tmp_path / "store.sqlite3")
-    serving = create_store_engine(
-        f"sqlite:///{database}", wal_autocheckpoint_pages=BACKSTOP_AUTOCHECKPOINT_PAGES
-    )
+    database, serving = serving_store(tmp_path)
     checkpointer = WalCheckpointer(database, every_seconds=0.01)
     checkpointer.start()
     assert checkpointer.running

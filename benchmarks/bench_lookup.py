@@ -175,11 +175,12 @@ def raw_load(database_url: str, raw_url: str) -> tuple[float, float, dict[str, t
     return seconds, peak_rss_mb(), counts
 
 
-def fresh_postgresql_database(database_url: str, suffix: str) -> str:
-    """A new, empty database beside `database_url`'s on the same server (dropped first if a
-    previous run left it): the raw baseline's store."""
-    url = make_url(database_url)
-    name = f"{url.database}_{suffix}"
+def create_postgresql_database(server_url: str, name: str) -> str:
+    """A new, empty database `name` on the server of `server_url` (dropped first if a previous
+    run left it); its URL."""
+    url = make_url(server_url)
+    if "+" not in url.drivername:
+        url = url.set(drivername="postgresql+psycopg")
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -188,11 +189,17 @@ def fresh_postgresql_database(database_url: str, suffix: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def fresh_postgresql_database(database_url: str, suffix: str) -> str:
+    """A new, empty database beside `database_url`'s on the same server (dropped first if a
+    previous run left it): the raw baseline's store."""
+    return create_postgresql_database(database_url, f"{make_url(database_url).database}_{suffix}")
+
+
 def drop_postgresql_database(database_url: str) -> None:
     url = make_url(database_url)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.database}"'))
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
     admin.dispose()
 
 

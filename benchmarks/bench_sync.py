@@ -52,9 +52,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine
 
 from benchmarks import datagen
+from benchmarks.bench_lookup import create_postgresql_database, drop_postgresql_database
 from bot.config import Settings
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.importing import ImportKind, import_file
@@ -198,28 +199,6 @@ class Stores:
             yield url
         finally:
             drop_postgresql_database(url)
-
-
-def create_postgresql_database(server_url: str, name: str) -> str:
-    """A new, empty database `name` on the server of `server_url` (dropped first if a previous
-    run left it); its URL."""
-    url = make_url(server_url)
-    if "+" not in url.drivername:
-        url = url.set(drivername="postgresql+psycopg")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgresql_database(database_url: str) -> None:
-    url = make_url(database_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 # --- the database sources: CustomersDot's `licenses` table, filled with the same rows ---------

@@ -31,7 +31,7 @@ from bot.slack.install_guard import InstallGuard, InstallRefusal
 from bot.slack.installation_authorization import InstalledWorkspacesAuthorize, build_authorize
 from bot.slack.installation_clients import InstallationClients
 from bot.slack.oauth import build_oauth_flow, build_oauth_settings
-from bot.slack.request_claims import INVALID_REQUEST, RequestClaimMiddleware
+from bot.slack.request_claims import INVALID_REQUEST, ClaimSettlingApp, RequestClaimMiddleware
 from bot.slack.request_shape import malformed_reason
 from bot.slack.slack_sdk_tables import OAUTH_STATES_TABLE
 from bot.slack.workspace_resolvers import WorkspaceResolvers
@@ -87,7 +87,7 @@ def create_app(
         # instead, where an outage or a refused token gets an answer rather than a 500
         # (bot.slack.authorization); `python -m bot check` tests the token before a deploy.
         authorization = SingleWorkspaceAuthorization(client)
-        app = App(
+        app = ClaimSettlingApp(
             name="customersdot",
             # Bolt gives each request's client the token `authorize` returns.
             client=_without_token(client),
@@ -102,7 +102,15 @@ def create_app(
         resolver = identity_resolver or IdentityResolver(client, settings)
     # The first of the app's middleware (Bolt has checked the signature and authorized): a
     # retried Events API delivery or a replayed request is dropped before anything else acts on it.
-    app.use(RequestClaimMiddleware(services.session_factory))
+    # A lookup command's claim is made in the lookup's own audited transaction (one commit
+    # fewer), and the app settles it after the dispatch; handlers/commands.py knows which
+    # commands those are.
+    from handlers.commands import claims_in_its_transaction
+
+    app.request_claims = RequestClaimMiddleware(
+        services.session_factory, claimed_by_its_listener=claims_in_its_transaction
+    )
+    app.use(app.request_claims)
     app.use(
         allowlist_middleware(
             resolver,
@@ -129,14 +137,14 @@ def _without_token(client: WebClient) -> WebClient:
 
 def _create_oauth_app(
     settings: Settings, services: Services, client: WebClient | None
-) -> tuple[App, InstallationClients]:
+) -> tuple[ClaimSettlingApp, InstallationClients]:
     store = services.installation_store
     assert store is not None  # _with_oauth_parts
     # No token of its own: every request is authorized with its installation's token.
     client = client or create_web_client(replace(settings, slack_bot_token=None))
     oauth_settings = build_oauth_settings(settings, services.engine, store)
     authorize = build_authorize(oauth_settings, client)
-    app = App(
+    app = ClaimSettlingApp(
         name="customersdot",
         client=client,
         signing_secret=settings.slack_signing_secret,

@@ -38,6 +38,13 @@ def is_follow_command(body: dict[str, Any]) -> bool:
     )
 
 
+def claims_in_its_transaction(body: dict[str, Any]) -> bool:
+    """Whether this request's listener is `handle_lookup_command`, which touches nothing before
+    its audited transaction and so makes the request's replay claim there
+    (bot/slack/request_claims.py): a command that is no follow subcommand."""
+    return isinstance(body.get("command"), str) and not is_follow_command(body)
+
+
 def acknowledge_follow_command(
     ack: Ack, command: dict[str, Any], context: BoltContext, *, lookups: LookupService
 ) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.actor import Actor
 from bot.outcomes import Outcome
+from bot.request_claim import waiting_claim
 from bot.request_outcome import note_request_outcome
 from bot.store.audit import (
     AuditEntry,
@@ -30,6 +31,7 @@ from bot.store.audit import (
     record_audit,
 )
 from bot.store.failures import store_failure_cause
+from bot.store.request_claims import insert_claim
 from bot.views.blocks import CardMessage, MessagePayload
 from bot.views.notices import STORE_UNAVAILABLE, build_notice, rate_limited_notice
 
@@ -140,10 +142,18 @@ class AuditedTransaction:
                 result_count=count,
             )
 
+        # The request's replay claim, when it is made here (bot/request_claim.py): first, so a
+        # replay stops before the rate limit and the work, and commits with the audit row.
+        claim = waiting_claim()
         try:
             with self.session_factory() as session:
+                if claim is not None and not insert_claim(
+                    session.connection(), claim.key, self.clock()
+                ):
+                    claim.replayed()  # nothing read, nothing written: the middleware refuses it
+                    return None
                 if self._rate_limit and requester.user_id:
-                    lock_lookups_of(session, requester.user_id)
+                    lock_lookups_of(session, requester.user_id, audit_written=claim is not None)
                 hit = self._rate_limit_hit(session, requester)
                 result = work(session, hit)
                 decided = entry(*outcome_of(result))
@@ -152,6 +162,8 @@ class AuditedTransaction:
                 try:
                     add_audit(session, decided, now=self.clock())
                     session.commit()
+                    if claim is not None:
+                        claim.made()
                 except SQLAlchemyError as error:
                     logger.error(
                         "audit write failed: store %s; withholding the answer",

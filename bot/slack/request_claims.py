@@ -28,6 +28,14 @@ re-signs each retry with a new timestamp (a retry 5 minutes on must pass the sam
 so retries stay the event_id claim's business. Shell mode has no signatures and Socket Mode is
 not signed (its socket is the app's own authenticated connection): neither is claimed.
 
+A lookup command (a slash command's plain lookup) is claimed differently: its claim is the first
+statement of the lookup's own audited transaction (bot/request_claim.py, bot/answers/audited.py),
+one commit a lookup instead of two. Its replay passes the allowlist (cached identity) and stops at
+the claim, before the rate limit and the search: no answer, no audit row. Bolt's middleware cannot
+act after a listener, so `ClaimSettlingApp` settles the claim once the dispatch is done: 401 for a
+replay, and a claim made then, before the answer leaves, when no transaction made it (a refusal, a
+failed lookup).
+
 A store that cannot take the signature claim fails closed, as the event claim does: no listener
 runs. A slash command gets the store's "unavailable" notice (Slack shows a command's response
 body, so the user still learns why); any other request gets 503. An import does not stop the
@@ -51,18 +59,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from slack_bolt import App
 from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy import Connection, CursorResult, Engine, Executable, delete
+from sqlalchemy import CursorResult, Engine, delete
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.outcomes import Outcome
+from bot.request_claim import ClaimScope, ClaimState, claim_scope, defer_claim
 from bot.request_outcome import note_request_outcome
-from bot.store.db import dialect_insert
 from bot.store.failures import store_failure_cause
 from bot.store.models import ProcessedEvent
+from bot.store.request_claims import insert_claim
 from bot.views.notices import STORE_UNAVAILABLE, build_notice
 
 logger = logging.getLogger(__name__)
@@ -92,35 +102,15 @@ def claim_event(session_factory: sessionmaker[Session], event_id: str, now: date
     """True if this call claimed `event_id` (handle it); False if it was claimed before.
     Raises SQLAlchemyError when the store cannot be reached."""
     # A Core transaction on the factory's engine: the claim is one statement, and a session's
-    # state and unit of work cost more than it does (every signed request makes a claim).
-    # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
-    parameters = {"event_id": event_id, "received_at": now}
+    # state and unit of work cost more than it does.
     bind = session_factory.kw.get("bind")
     if not isinstance(bind, Engine):
         # A factory bound otherwise (not the app's: make_session_factory binds an engine) still
         # claims, through a session, rather than fail every request outside the store's errors.
         with session_factory.begin() as session:
-            connection = session.connection()
-            return connection.execute(_claim_statement(connection), parameters).first() is not None
+            return insert_claim(session.connection(), event_id, now)
     with bind.begin() as connection:
-        return connection.execute(_claim_statement(connection), parameters).first() is not None
-
-
-def _claim_statement(connection: Connection) -> Executable:
-    # Built once per dialect and run on the session's connection (Core): every signed request
-    # makes a claim, and a prebuilt statement is neither rebuilt nor cache-keyed again.
-    statement = _CLAIM_STATEMENTS.get(connection.dialect.name)
-    if statement is None:
-        statement = (
-            dialect_insert(connection, ProcessedEvent)
-            .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
-            .returning(ProcessedEvent.event_id)
-        )
-        _CLAIM_STATEMENTS[connection.dialect.name] = statement
-    return statement
-
-
-_CLAIM_STATEMENTS: dict[str, Executable] = {}
+        return insert_claim(connection, event_id, now)
 
 
 def signature_claim_key(signature: str) -> str:
@@ -146,9 +136,25 @@ def purge_processed_events(
         return int(result.rowcount)
 
 
+# Whether a request's listener claims it in its own audited transaction (bot/request_claim.py),
+# told by the wiring (bot/app.py), which knows the listeners.
+ClaimedByItsListener = Callable[[dict[str, Any]], bool]
+
+
+def _never(_body: dict[str, Any]) -> bool:
+    return False
+
+
 class RequestClaimMiddleware(Middleware):
     """Claims each request in the store (a delivery's event_id, another request's signature):
-    acks and drops a delivery already claimed, refuses a replayed request with 401."""
+    acks and drops a delivery already claimed, refuses a replayed request with 401.
+
+    A request `claimed_by_its_listener` says is a lookup's (a slash command answered through the
+    audited transaction, with no side effect before it) is claimed there instead, in the
+    lookup's own transaction (bot/request_claim.py): the allowlist and the lookup then run for a
+    replay too, but a replay is still never answered (its transaction stops at the claim, writes
+    nothing and returns nothing), and whatever the listener did not claim is claimed here before
+    the answer leaves."""
 
     def __init__(
         self,
@@ -157,11 +163,13 @@ class RequestClaimMiddleware(Middleware):
         clock: Clock = _utcnow,
         monotonic: Monotonic = time.monotonic,
         purge_every_seconds: float = PURGE_EVERY_SECONDS,
+        claimed_by_its_listener: ClaimedByItsListener = _never,
     ) -> None:
         self._session_factory = session_factory
         self._clock = clock
         self._monotonic = monotonic
         self._purge_every = purge_every_seconds
+        self._claimed_by_its_listener = claimed_by_its_listener
         self._lock = threading.Lock()
         self._next_purge_at: float | None = None
 
@@ -180,9 +188,12 @@ class RequestClaimMiddleware(Middleware):
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if not isinstance(event_id, str) or not event_id:
             signature = _header(req, "x-slack-signature")
-            if signature and req.mode != "socket_mode":
-                return self._refuse_a_replay(req, signature, next)
-            return next()
+            if not signature or req.mode == "socket_mode":
+                return next()
+            key = signature_claim_key(signature)
+            if self._claimed_by_its_listener(body) and defer_claim(key):
+                return next()  # claimed in the listener's transaction: see `settle`
+            return self._refuse_a_replay(req, key, next)
         retry_num = _header(req, "x-slack-retry-num")
         now = self._clock()
         try:
@@ -206,11 +217,11 @@ class RequestClaimMiddleware(Middleware):
         return next()
 
     def _refuse_a_replay(
-        self, req: BoltRequest, signature: str, next: Callable[[], BoltResponse]
+        self, req: BoltRequest, key: str, next: Callable[[], BoltResponse]
     ) -> BoltResponse:
         now = self._clock()
         try:
-            claimed = claim_event(self._session_factory, signature_claim_key(signature), now)
+            claimed = claim_event(self._session_factory, key, now)
         except SQLAlchemyError as error:
             logger.warning(
                 "request not handled: the store cannot check it is not a replay: store %s",
@@ -218,11 +229,24 @@ class RequestClaimMiddleware(Middleware):
             )
             return _store_unavailable_response(req)
         if not claimed:
-            # No user or query in the line: the request is not trusted, so neither are they.
-            logger.warning("refused a replayed request (its signature was already used)")
-            return BoltResponse(status=REPLAY_STATUS, body=INVALID_REQUEST)
+            return _replay_refused()
         self._maybe_purge(now)
         return next()
+
+    def settle(self, req: BoltRequest, scope: ClaimScope, response: BoltResponse) -> BoltResponse:
+        """After a dispatch: `response` if its deferred claim was made (or none was deferred);
+        401 for a replay; a claim made now when no transaction of the listener's made it (a help
+        text, a refusal, a store that failed mid-lookup), and the answer withheld if it is a
+        replay's."""
+        claim = scope.claim
+        if claim is None:
+            return response
+        if claim.state is ClaimState.REPLAYED:
+            return _replay_refused()
+        if claim.state is ClaimState.WAITING:
+            return self._refuse_a_replay(req, claim.key, lambda: response)
+        self._maybe_purge(self._clock())
+        return response
 
     def _maybe_purge(self, now: datetime) -> None:
         tick = self._monotonic()
@@ -238,6 +262,26 @@ class RequestClaimMiddleware(Middleware):
             return
         if removed:
             logger.info("purged %d event claims older than %s", removed, RETENTION)
+
+
+class ClaimSettlingApp(App):
+    """Bolt's App, settling after each dispatch the replay claim its listener was left to make
+    (bot/request_claim.py): Bolt's global middleware cannot act once a listener has run."""
+
+    request_claims: RequestClaimMiddleware | None = None
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        if self.request_claims is None:
+            return super().dispatch(req)
+        with claim_scope() as scope:
+            response = super().dispatch(req)
+        return self.request_claims.settle(req, scope, response)
+
+
+def _replay_refused() -> BoltResponse:
+    # No user or query in the line: the request is not trusted, so neither are they.
+    logger.warning("refused a replayed request (its signature was already used)")
+    return BoltResponse(status=REPLAY_STATUS, body=INVALID_REQUEST)
 
 
 def _store_unavailable_response(req: BoltRequest) -> BoltResponse:

@@ -171,7 +171,7 @@ class RateLimitHit:
     retry_at: datetime  # when the oldest counted lookup leaves the window
 
 
-def lock_lookups_of(session: Session, user_id: str) -> None:
+def lock_lookups_of(session: Session, user_id: str, *, audit_written: bool = False) -> None:
     """Hold `user_id`'s rate-limit check and audit write until the session's transaction ends,
     so two requests of one user cannot both pass the check before either is counted. Call it
     first in the transaction.
@@ -180,11 +180,12 @@ def lock_lookups_of(session: Session, user_id: str) -> None:
     held up; a collision of two users' hashes only makes them wait for each other). SQLite: the
     audit file's write lock, taken by a write that changes nothing. Not `BEGIN IMMEDIATE`: that
     takes the write lock of every attached file, the store's too, so a lookup would wait for an
-    import's whole transaction."""
+    import's whole transaction. `audit_written`: the transaction has written to the audit
+    schema already (the request's claim), so on SQLite it holds that lock."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(_ADVISORY_XACT_LOCK, {"key": _lock_key(user_id)})
-    elif connection.dialect.name == "sqlite":
+    elif connection.dialect.name == "sqlite" and not audit_written:
         connection.execute(_TAKE_AUDIT_WRITE_LOCK)
 
 

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from bot.app import create_app
 from bot.config import Settings
@@ -35,27 +35,28 @@ SQL_VERBS = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")
 # sets pg_trgm's thresholds), each only while it can change the answer. A corrected typo costs
 # one statement more than the fuzzy ranking it replaces (the vocabulary, then the key range);
 # a query with no word to correct pays the vocabulary read, a LIMITed index read, and on
-# PostgreSQL its threshold, before the ranking. Each figure includes one statement that takes
-# the user's rate-limit lock first (PostgreSQL: pg_advisory_xact_lock; SQLite: a no-op DELETE
-# that takes the audit file's write lock), so that concurrent requests of one user cannot all
-# pass the check before any is counted; the audit row is written in the same transaction. And
-# one INSERT claims the request's signature (bot/slack/request_claims.py), so a replay of it is refused.
+# PostgreSQL its threshold, before the ranking. Each figure begins with the INSERT that claims
+# the request's signature (bot/request_claim.py), so a replay of it is refused, in the lookup's
+# own transaction; then, on PostgreSQL, the user's rate-limit lock (pg_advisory_xact_lock; on
+# SQLite the claim has taken the audit file's write lock already), so that concurrent requests
+# of one user cannot all pass the check before any is counted; the audit row is written in the
+# same transaction, which is the request's one commit.
 # A name that is no company's exactly then reads the people's names that start with it or
 # contain it, in one statement (the contacts' own index, migration 0009).
 # The card of a customer with an account or subscription (Initech's) reads, besides its
 # licenses and servers, the licenses sent to its company domains but filed elsewhere ("also
 # sent to @domain", issue 17): one indexed statement.
 EXPECTED_STATEMENTS = {
-    ("/license", "initech"): (9, 9),  # exact name
-    ("/license", "initek"): (13, 14),  # typo: corrected to "initech"
-    ("/license", "bill.lumbergh@initech.example"): (9, 9),  # email
-    ("/license", "@initech.example"): (9, 9),  # domain
-    ("/license", "A-S00090001"): (9, 9),  # subscription name
-    ("/license", "9001"): (9, 9),  # license id
-    ("/license", "gitlab.initech.example"): (9, 9),  # hostname
-    ("/license", "umbrel"): (11, 12),  # a pick list of two ("umbrel" completed to "umbrella")
-    ("/license", "zzzz nothing"): (11, 13),  # not found: no word to correct, the fuzzy ranking
-    ("/recon", "globex"): (7, 7),  # exact name
+    ("/license", "initech"): (8, 9),  # exact name
+    ("/license", "initek"): (12, 14),  # typo: corrected to "initech"
+    ("/license", "bill.lumbergh@initech.example"): (8, 9),  # email
+    ("/license", "@initech.example"): (8, 9),  # domain
+    ("/license", "A-S00090001"): (8, 9),  # subscription name
+    ("/license", "9001"): (8, 9),  # license id
+    ("/license", "gitlab.initech.example"): (8, 9),  # hostname
+    ("/license", "umbrel"): (10, 12),  # a pick list of two ("umbrel" completed to "umbrella")
+    ("/license", "zzzz nothing"): (10, 13),  # not found: no word to correct, the fuzzy ranking
+    ("/recon", "globex"): (6, 7),  # exact name
 }
 
 
@@ -97,3 +98,23 @@ def test_statements_and_slack_calls_per_request(bot, slack_standin, command, que
     sqlite_count, postgresql_count = EXPECTED_STATEMENTS[(command, query)]
     expected = sqlite_count if engine.dialect.name == "sqlite" else postgresql_count
     assert len(statements) == expected, shown
+
+
+def test_a_lookup_is_one_transaction_claim_and_audit_row_included(bot):
+    """The replay claim, the rate-limit check, the lookup and its audit row commit together:
+    one commit a lookup (there were two, the claim's own first)."""
+    app, engine = bot
+    body = slash_command_body("/license", "initech", user_id=ALLOWED)
+    assert app.dispatch(bolt_request(body, SECRET)).status == 200  # warms the identity cache
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(engine, "commit", count)
+    try:
+        response = app.dispatch(bolt_request(with_fresh_trigger_id(body), SECRET))
+    finally:
+        event.remove(engine, "commit", count)
+    assert response.status == 200 and "Initech" in response.body
+    assert len(commits) == 1

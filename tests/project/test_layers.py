@@ -58,6 +58,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "bot.outcomes",
             "bot.records",
             "bot.request_body",
+            "bot.request_claim",
             "bot.request_outcome",
             "bot.salesforce_ids",
         ),
@@ -70,6 +71,11 @@ FORBIDDEN: tuple[tuple[frozenset[str], str, str], ...] = (
         frozenset({"views", "search", "store"}),
         "bot.request_outcome",
         "the request line's outcome is the Slack adapter's and the use cases' to note",
+    ),
+    (
+        frozenset({"views", "search", "store"}),
+        "bot.request_claim",
+        "a request's replay claim is made by the Slack adapter or the audited transaction",
     ),
     (frozenset({"views", "use cases"}), "sqlalchemy.sql", "queries live in bot/store"),
 )

@@ -8,12 +8,15 @@ and signature, byte for byte.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot import ids
 from bot.app import SlackWsgiApp, create_app
@@ -26,9 +29,9 @@ from tests.helpers.slack_requests import (
     event_body,
     interaction_body,
     post_to_wsgi,
+    sign,
     slash_command_body,
 )
-from tests.helpers.slack_standin import SlackStandIn
 from tests.helpers.store_down import app_with_the_store_down
 
 SECRET = "replay-signing-secret"
@@ -58,28 +61,120 @@ def _audit_rows(services: Services) -> list[tuple[str, str]]:
         return [(row.surface, row.outcome) for row in rows]
 
 
-def _calls_but_auth_test(standin: SlackStandIn) -> int:
-    return len([call for call in standin.calls if call.method != "auth.test"])
-
-
-def test_a_replayed_command_is_refused_without_running_a_listener(deployment, slack_standin):
+def test_a_replayed_command_is_refused_and_nothing_of_it_is_written(deployment, slack_standin):
+    """A lookup command is claimed in its own audited transaction (bot/request_claim.py): the
+    replay's allowlist check runs (the second worker, its identity cache cold, asks Slack who
+    the user is), but its transaction stops at the claim: no answer, no audit row, no count
+    against the rate limit."""
     first, second, services = deployment
     body = slash_command_body(ids.LICENSE_COMMAND, "initech", user_id=ALLOWED)
     sent_at = int(time.time())
     answered = post_to_wsgi(first, body, SECRET, timestamp=sent_at)
     assert answered.status == 200 and INITECH_EMAIL in answered.text
-    calls_before = _calls_but_auth_test(slack_standin)
-    for worker in (first, second):  # the same worker, and another sharing the store
+    slack_standin.clear()
+    for worker in (first, second, first):  # the same worker, and another sharing the store
         replayed = post_to_wsgi(worker, body, SECRET, timestamp=sent_at)
         assert replayed.status == REPLAY_STATUS
         assert INITECH_EMAIL not in replayed.text and "Initech" not in replayed.text
-    # No listener ran for the replays: no audit row, no Slack call (not even users.info); the
-    # second worker's first request is its Bolt app's one auth.test, whatever the request is.
     assert _audit_rows(services) == [("/license", "ok")]
-    assert _calls_but_auth_test(slack_standin) == calls_before
+    # Only the identity of the user, once (then cached), and the second worker's auth.test.
+    assert {call.method for call in slack_standin.calls} <= {"users.info", "auth.test"}
+    assert slack_standin.call_count("users.info") == 1
+    assert _signature_claims(services) == [signature_claim_key(_signature(body, sent_at))]
     # The user's next command (a new trigger_id, so a new signature) is answered.
     again = slash_command_body(ids.LICENSE_COMMAND, "initech", user_id=ALLOWED)
     assert INITECH_EMAIL in post_to_wsgi(second, again, SECRET, timestamp=sent_at).text
+
+
+def test_a_replayed_refusal_is_claimed_after_its_dispatch_and_refused(deployment):
+    """A command refused by the allowlist makes no lookup transaction: its claim is made once the
+    dispatch is done, before the refusal leaves, and the replay gets 401."""
+    first, second, services = deployment
+    body = slash_command_body(ids.LICENSE_COMMAND, "initech", user_id="UNOTLISTED")
+    sent_at = int(time.time())
+    refused = post_to_wsgi(first, body, SECRET, timestamp=sent_at)
+    assert refused.status == 200 and INITECH_EMAIL not in refused.text
+    assert post_to_wsgi(second, body, SECRET, timestamp=sent_at).status == REPLAY_STATUS
+    assert _signature_claims(services) == [signature_claim_key(_signature(body, sent_at))]
+
+
+def test_a_lookup_whose_audit_row_fails_still_has_its_replay_refused(deployment):
+    """The audit row cannot be written: the lookup's transaction, its claim with it, rolls back
+    and the user is told the store is unavailable; the claim is then made on its own, so a
+    replay of the request is refused rather than answered once the audit works again."""
+    first, second, services = deployment
+    body = slash_command_body(ids.LICENSE_COMMAND, "initech", user_id=ALLOWED)
+    sent_at = int(time.time())
+    with audit_rows_refused(services):
+        withheld = post_to_wsgi(first, body, SECRET, timestamp=sent_at)
+    assert withheld.status == 200 and "unavailable" in withheld.json()["text"]
+    assert INITECH_EMAIL not in withheld.text
+    assert post_to_wsgi(second, body, SECRET, timestamp=sent_at).status == REPLAY_STATUS
+    assert _signature_claims(services) == [signature_claim_key(_signature(body, sent_at))]
+
+
+def test_a_replay_sent_with_its_original_is_answered_once(deployment):
+    """Both at once, to two workers: each lookup's transaction inserts the claim first, so one
+    of them waits on the other's (PostgreSQL: the row; SQLite: the audit file's write lock)
+    and, once it commits, finds it taken."""
+    first, second, services = deployment
+    for attempt in range(4):
+        body = slash_command_body(
+            ids.LICENSE_COMMAND, "initech", user_id=ALLOWED, trigger_id=f"race.{attempt}"
+        )
+        sent_at = int(time.time())
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sent = [
+                pool.submit(post_to_wsgi, worker, body, SECRET, timestamp=sent_at)
+                for worker in (first, second)
+            ]
+            responses = [future.result() for future in sent]
+        answered = [response for response in responses if INITECH_EMAIL in response.text]
+        assert len(answered) == 1 and answered[0].status == 200
+        assert sorted(response.status for response in responses) == [200, REPLAY_STATUS]
+    assert _audit_rows(services) == [("/license", "ok")] * 4
+
+
+@contextmanager
+def audit_rows_refused(services: Services) -> Iterator[None]:
+    """A trigger that refuses every audit row (the claims' table is left alone)."""
+    engine = services.engine
+    if engine.dialect.name == "sqlite":
+        create = [
+            "CREATE TRIGGER audit.refuse_audit_rows BEFORE INSERT ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+        ]
+        drop = ["DROP TRIGGER audit.refuse_audit_rows"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse_audit_rows() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit refused'; END $$",
+            "CREATE TRIGGER refuse_audit_rows BEFORE INSERT ON audit.audit_event "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_audit_rows()",
+        ]
+        drop = [
+            "DROP TRIGGER refuse_audit_rows ON audit.audit_event",
+            "DROP FUNCTION refuse_audit_rows()",
+        ]
+    with engine.begin() as connection:
+        for statement in create:
+            connection.execute(text(statement))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            for statement in drop:
+                connection.execute(text(statement))
+
+
+def _signature_claims(services: Services) -> list[str]:
+    with services.session_factory() as session:
+        claims = session.scalars(select(ProcessedEvent.event_id))
+        return [claim for claim in claims if claim.startswith(SIGNATURE_KEY_PREFIX)]
+
+
+def _signature(body: str, sent_at: int) -> str:
+    return sign(SECRET, sent_at, body)["X-Slack-Signature"]
 
 
 def test_a_replayed_type_ahead_is_refused_and_not_counted_again(deployment):
@@ -94,17 +189,7 @@ def test_a_replayed_type_ahead_is_refused_and_not_counted_again(deployment):
     assert options.status == 200 and len(options.json()["options"]) == 2
     assert post_to_wsgi(second, body, SECRET, timestamp=sent_at).status == REPLAY_STATUS
     assert _audit_rows(services) == [("customer_suggest", "ok")]
-    with services.session_factory() as session:
-        claims = list(session.scalars(select(ProcessedEvent.event_id)))
-    assert [claim for claim in claims if claim.startswith(SIGNATURE_KEY_PREFIX)] == [
-        signature_claim_key(options_signature(body, sent_at))
-    ]
-
-
-def options_signature(body: str, sent_at: int) -> str:
-    from tests.helpers.slack_requests import sign
-
-    return sign(SECRET, sent_at, body)["X-Slack-Signature"]
+    assert _signature_claims(services) == [signature_claim_key(_signature(body, sent_at))]
 
 
 def test_the_claim_key_fits_the_event_id_column():
@@ -146,8 +231,10 @@ def test_a_store_that_cannot_take_the_claim_fails_closed(settings, slack_standin
     wsgi = app_with_the_store_down(settings, slack_standin, SECRET)
     slack_standin.clear()
     command = post_to_wsgi(wsgi, slash_command_body(ids.LICENSE_COMMAND, "initech"), SECRET)
-    # A command still tells the user why (Slack shows a command's response body).
+    # A command still tells the user why (Slack shows a command's response body). A lookup
+    # command's claim is its transaction's, so the allowlist has asked who the user is.
     assert command.status == 200 and "unavailable" in command.json()["text"]
+    slack_standin.clear()
     suggestion = interaction_body(
         block_suggestion_payload(ids.CUSTOMER_SELECT_ACTION, "umbrel", block_id=ids.CUSTOMER_BLOCK)
     )

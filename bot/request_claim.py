@@ -5,9 +5,9 @@ command's claim is instead one more statement of the lookup's own transaction
 (bot/answers/audited.py), not a transaction of its own before it: one commit fewer on the path
 every lookup takes. Bolt's global middleware cannot wrap a listener (its `next()` only lets the
 dispatch go on), so the app opens a scope around each dispatch; the claim middleware defers the
-claim into it, the audited transaction takes it first and says whether it was made or the
-request is a replay, and once the dispatch is done the app refuses a replay and claims what no
-transaction took before the answer leaves.
+claim into it, the audited transaction makes it before any other write and says whether it was
+made or the request is a replay, and once the dispatch is done the app refuses a replay and
+claims what no transaction took before the answer leaves.
 """
 
 from __future__ import annotations

@@ -1,8 +1,14 @@
 """The one small audited transaction every answer carrying customer data goes through.
 
-The requester's rate limit, the work, its audit row: one transaction, under the requester's lock
-when a limit is set (bot/store/audit.py: lock_lookups_of), so N concurrent requests against a
-limit of N-1 get N-1 answers. Every answer that carries customer data is audited first: if the
+The work, then the requester's rate limit and its audit row: one transaction, the check and the
+row under the requester's lock when a limit is set (bot/store/audit.py: lock_lookups_of), so N
+concurrent requests against a limit of N-1 get N-1 answers. The lock comes after the work: on
+SQLite it is the audit file's write lock, which every worker's lookups share, so it is held for
+the claim, the check and the audit row only, not for a search and a card (taken first, it made
+every lookup of every worker wait for the one in flight, SQLite's busy handler sleeping 1-100 ms
+between tries). Over the limit the work is rolled back (a follow's rows with it) and the answer
+is the limit's notice; a user found over it is then refused without the work until their retry
+time (`KnownLimits`), so hammering at the limit costs no search. Every answer that carries customer data is audited first: if the
 audit row cannot be written, the user gets the "store unavailable" notice instead of the data.
 The request line's outcome is noted here too (bot/request_outcome.py), never by the store.
 """
@@ -10,6 +16,7 @@ The request line's outcome is noted here too (bot/request_outcome.py), never by 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.actor import Actor
 from bot.outcomes import Outcome
-from bot.request_claim import waiting_claim
+from bot.request_claim import DeferredClaim, waiting_claim
 from bot.request_outcome import note_request_outcome
 from bot.store.audit import (
     AuditEntry,
@@ -60,6 +67,36 @@ def rate_limited_answer(hit: RateLimitHit) -> Answer:
 STORE_UNAVAILABLE_ANSWER = Answer(build_notice(STORE_UNAVAILABLE), Outcome.UNAVAILABLE)
 
 
+class _Replayed:
+    """The request is a replay: its transaction stopped at the claim."""
+
+
+_REPLAYED = _Replayed()
+
+
+class KnownLimits:
+    """The users this process found over the rate limit, until their retry time: their next
+    requests get the notice without a search (the store's count stays the authority: a user
+    not known here is checked there)."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, RateLimitHit] = {}
+        self._lock = threading.Lock()
+
+    def get(self, user_id: str | None, now: datetime) -> RateLimitHit | None:
+        hit = self._until.get(user_id) if user_id else None
+        return hit if hit is not None and now < hit.retry_at else None
+
+    def remember(self, user_id: str | None, hit: RateLimitHit, now: datetime) -> None:
+        if not user_id:
+            return
+        with self._lock:  # the expired are dropped, so the map holds only users limited now
+            self._until = {
+                user: known for user, known in self._until.items() if now < known.retry_at
+            }
+            self._until[user_id] = hit
+
+
 class AuditedTransaction:
     """Runs a surface's work inside the rate limit and the audit, one transaction each time."""
 
@@ -74,6 +111,7 @@ class AuditedTransaction:
         self.clock = clock or (lambda: datetime.now(UTC))
         # LOOKUP_RATE_LIMIT_PER_HOUR (Settings holds its default); 0 = no limit.
         self._rate_limit = rate_limit_per_hour
+        self._known_limits = KnownLimits()
 
     def today(self) -> date:
         return self.clock().date()
@@ -126,9 +164,9 @@ class AuditedTransaction:
         outcome_of: Callable[[_Result], tuple[Outcome, int]],
         failed: _Result,
     ) -> _Result | None:
-        """Check the user's rate limit, do the work, write its audit row: one transaction,
-        under the user's lock when a limit is set. None: the audit row could not be written,
-        so nothing may be shown."""
+        """Do the work, then check the user's rate limit and write its audit row: one
+        transaction, the check and the row under the user's lock when a limit is set. None: a
+        replay, or the audit row could not be written, so nothing may be shown."""
 
         def entry(outcome: Outcome, count: int) -> AuditEntry:
             return AuditEntry(
@@ -142,20 +180,29 @@ class AuditedTransaction:
                 result_count=count,
             )
 
-        # The request's replay claim, when it is made here (bot/request_claim.py): first, so a
-        # replay stops before the rate limit and the work, and commits with the audit row.
+        # The request's replay claim, when it is made here (bot/request_claim.py).
         claim = waiting_claim()
+        # A user this process has seen over the limit is refused without the work (retry_at
+        # only moves later: lookups leave the window oldest first, and later ones only add).
+        known_hit = self._known_limits.get(requester.user_id, self.clock())
         try:
             with self.session_factory() as session:
-                if claim is not None and not insert_claim(
-                    session.connection(), claim.key, self.clock()
-                ):
-                    claim.replayed()  # nothing read, nothing written: the middleware refuses it
+                result = work(session, known_hit)
+                # Everything this transaction writes (the claim, the audit row) and the rate
+                # limit's check come after the work, under the user's lock: on SQLite that lock
+                # is the audit file's write lock, which every worker's lookups share, held now
+                # for these few statements rather than for the whole search and card.
+                settled = self._settle(session, claim, requester, check=known_hit is None)
+                if isinstance(settled, _Replayed):
                     return None
-                if self._rate_limit and requester.user_id:
-                    lock_lookups_of(session, requester.user_id, audit_written=claim is not None)
-                hit = self._rate_limit_hit(session, requester)
-                result = work(session, hit)
+                if settled is not None:
+                    # Over the limit: nothing of the work is kept (a follow's rows included)
+                    # and the answer is the limit's notice, audited with the claim.
+                    session.rollback()
+                    self._known_limits.remember(requester.user_id, settled, self.clock())
+                    result = work(session, settled)
+                    if isinstance(self._settle(session, claim, requester, check=False), _Replayed):
+                        return None
                 decided = entry(*outcome_of(result))
                 # The request line says what was decided, whether or not the store takes the row.
                 note_request_outcome(decided.outcome)
@@ -213,9 +260,24 @@ class AuditedTransaction:
                 "audit write failed for a withheld card: store %s", store_failure_cause(error)
             )
 
-    def _rate_limit_hit(self, session: Session, requester: Requester) -> RateLimitHit | None:
-        # Checked before any search, on every surface: they all come through `run` (under the
-        # user's lock).
+    def _settle(
+        self,
+        session: Session,
+        claim: DeferredClaim | None,
+        requester: Requester,
+        *,
+        check: bool,
+    ) -> RateLimitHit | _Replayed | None:
+        """Make the request's claim, take the user's lock and (when `check`) read their last
+        hour: _REPLAYED for a replay (the caller writes nothing more), the limit's hit when the
+        user is over it, else None."""
+        if claim is not None and not insert_claim(session.connection(), claim.key, self.clock()):
+            claim.replayed()  # the middleware refuses it; the transaction is rolled back
+            return _REPLAYED
         if not self._rate_limit or not requester.user_id:
             return None
+        lock_lookups_of(session, requester.user_id, audit_written=claim is not None)
+        if not check:
+            return None
+        # Checked on every surface: they all come through `run`, under the user's lock.
         return rate_limit_hit(session, requester.user_id, limit=self._rate_limit, now=self.clock())

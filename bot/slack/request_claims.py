@@ -29,9 +29,10 @@ so retries stay the event_id claim's business. Shell mode has no signatures and 
 not signed (its socket is the app's own authenticated connection): neither is claimed.
 
 A lookup command (a slash command's plain lookup) is claimed differently: its claim is the first
-statement of the lookup's own audited transaction (bot/request_claim.py, bot/answers/audited.py),
-one commit a lookup instead of two. Its replay passes the allowlist (cached identity) and stops at
-the claim, before the rate limit and the search: no answer, no audit row. Bolt's middleware cannot
+write of the lookup's own audited transaction (bot/request_claim.py, bot/answers/audited.py), made
+after the lookup's reads, one commit a lookup instead of two. Its replay passes the allowlist
+(cached identity) and reads what the lookup reads, then stops at the claim, before the rate limit
+and any write: no answer, no audit row. Bolt's middleware cannot
 act after a listener, so `ClaimSettlingApp` settles the claim once the dispatch is done: 401 for a
 replay, and a claim made then, before the answer leaves, when no transaction made it (a refusal, a
 failed lookup).

@@ -64,7 +64,7 @@ def _audit_rows(services: Services) -> list[tuple[str, str]]:
 def test_a_replayed_command_is_refused_and_nothing_of_it_is_written(deployment, slack_standin):
     """A lookup command is claimed in its own audited transaction (bot/request_claim.py): the
     replay's allowlist check runs (the second worker, its identity cache cold, asks Slack who
-    the user is), but its transaction stops at the claim: no answer, no audit row, no count
+    the user is) and its lookup reads, but its transaction stops at the claim: no answer, no audit row, no count
     against the rate limit."""
     first, second, services = deployment
     body = slash_command_body(ids.LICENSE_COMMAND, "initech", user_id=ALLOWED)
@@ -114,8 +114,8 @@ def test_a_lookup_whose_audit_row_fails_still_has_its_replay_refused(deployment)
 
 
 def test_a_replay_sent_with_its_original_is_answered_once(deployment):
-    """Both at once, to two workers: each lookup's transaction inserts the claim first, so one
-    of them waits on the other's (PostgreSQL: the row; SQLite: the audit file's write lock)
+    """Both at once, to two workers: each lookup's transaction inserts the claim before its
+    other writes, so one of them waits on the other's (PostgreSQL: the row; SQLite: the audit file's write lock)
     and, once it commits, finds it taken."""
     first, second, services = deployment
     for attempt in range(4):

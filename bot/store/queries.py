@@ -95,31 +95,52 @@ def load_customer_licenses(
 ) -> CustomerLicenses | None:
     """Everything the license card shows for one customer; None if the customer is gone."""
     # Core execution of statements built once (below): a card is read on most lookups, and
-    # rebuilding, cache-keying and ORM-loading its three statements cost more than running
-    # them. Plain rows: the records are built from them straight away.
-    connection = session.connection()
-    customer = _customer_with_data_times(session, customer_key, _CUSTOMER_FOR_LICENSE_CARD)
-    if customer is None:
+    # rebuilding, cache-keying and ORM-loading its statements cost more than running them.
+    # Plain rows: the records are built from them straight away.
+    rows = _customer_license_rows(session, customer_key)
+    if not rows:
         return None
+    first = rows[0]
+    customer = _card_customer(first)
     params = {"customer_key": customer.key}
-    license_rows = connection.execute(_LICENSES_OF_CUSTOMER, params).all()
-    licenses = [license_record(row) for row in license_rows]
-    hosts = connection.execute(_HOSTS_OF_CUSTOMER, params)
+    # The customer LEFT JOINed to its licenses: one row with no license when it has none.
+    license_rows = rows if first.id is not None else []
+    licenses = [_card_license_record(row) for row in license_rows]
     found_hosts: dict[int, list[HostRecord]] = defaultdict(list)
-    for host in hosts:
+    for host in session.connection().execute(_HOSTS_OF_CUSTOMER, params):
         if host.license_id is not None:
-            found_hosts[host.license_id].append(host_record(host))
+            found_hosts[host.license_id].append(_host_from_row(host))
     hosts_by_license = {license_id: tuple(found) for license_id, found in found_hosts.items()}
+    # The statement says whether another customer's license went to one of its company domains
+    # at all: most customers' never did, and their card skips the same-domain read.
+    domains = (
+        {row.company_domain for row in license_rows} - {None}
+        if first._mapping.get(_SAME_DOMAIN_POSSIBLE)
+        else set()
+    )
     return CustomerLicenses(
-        customer=customer_record(customer),
+        customer=customer,
         overview=summarise_licenses(licenses, today, hosts_by_license),
         hosts_by_license=hosts_by_license,
-        data_times=_data_times_of(customer, LICENSE_CARD_KINDS),
+        data_times=_data_times_of(first, LICENSE_CARD_KINDS),
         today=today,
-        same_domain=_same_domain_licenses(
-            session, customer.key, {row.company_domain for row in license_rows} - {None}
-        ),
+        same_domain=_same_domain_licenses(session, customer.key, domains),
     )
+
+
+def _customer_license_rows(session: Session, customer_key: str) -> Sequence[Row[Any]]:
+    """The license card's customer row with its licenses (none: the customer is gone), a key
+    that no longer names a customer followed to the one it became (as
+    `_customer_with_data_times`)."""
+    connection = session.connection()
+    rows = connection.execute(_license_card_statement(customer_key), {"customer_key": customer_key})
+    found = rows.all()
+    if found:
+        return found
+    current = current_customer_key(session, customer_key)
+    if current is None or current == customer_key:
+        return []
+    return connection.execute(_license_card_statement(current), {"customer_key": current}).all()
 
 
 # The customer rule's anchored customers (rules 1-2): keyed by an account or a subscription.
@@ -369,32 +390,11 @@ def _data_time(kind: str) -> Label[datetime]:
 
 _DATA_TIMES = select(*(_data_time(kind) for kind in IMPORT_KINDS))
 # The card's data times ride along with the customer: one round trip fewer per card.
-_CUSTOMER_FOR_LICENSE_CARD = select(
-    *CUSTOMER_COLUMNS,
-    Customer.search_key,
-    *(_data_time(kind) for kind in LICENSE_CARD_KINDS),
-).where(Customer.key == bindparam("customer_key"))
 _CUSTOMER_FOR_RECON_CARD = select(
     *CUSTOMER_COLUMNS,
     Customer.search_key,
     *(_data_time(kind) for kind in RECON_CARD_KINDS),
 ).where(Customer.key == bindparam("customer_key"))
-_LICENSES_OF_CUSTOMER = (
-    select(
-        *_LICENSE_READ,
-        # Its contact's domain unless a public mail provider's: the card's same-domain read
-        # takes only these, never reading every license sent to gmail.com to learn it is public.
-        case(
-            (
-                exists().where(PublicEmailDomain.domain == License.contact_email_domain),
-                null(),
-            ),
-            else_=License.contact_email_domain,
-        ).label("company_domain"),
-    )
-    .outerjoin(_VERSION, _VERSION.zuora_subscription_id == License.zuora_subscription_id)
-    .where(License.customer_key == bindparam("customer_key"))
-)
 # An instance reports its license by our id, or by the license file's MD5 (version.gitlab.com's
 # own record): two indexed lookups, the MD5 one only for hosts that gave no id.
 _HOST_COLUMNS_BUT_LICENSE = tuple(column for column in HOST_COLUMNS if column.key != "license_id")
@@ -470,6 +470,96 @@ def _same_domain_statement(domain_count: int) -> Select[*tuple[Any, ...]]:
         .order_by(License.issued_at.desc().nulls_last(), License.id.desc())
         .limit(SAME_DOMAIN_SHOWN + 1)
     )
+
+
+# The license card's first statement: the customer, its card's data times and its licenses
+# (LEFT JOINed: a customer without licenses is one row whose license columns are NULL). The
+# customer's columns are labelled apart from the license's own (both have a Salesforce id).
+_CARD_CUSTOMER_COLUMNS = tuple(
+    getattr(Customer, field.name).label(f"card_{field.name}")
+    for field in dataclasses.fields(CustomerRecord)
+)
+# A license's contact domain unless a public mail provider's: the card's same-domain read takes
+# only these, never reading every license sent to gmail.com to learn it is public.
+_COMPANY_DOMAIN = case(
+    (exists().where(PublicEmailDomain.domain == License.contact_email_domain), null()),
+    else_=License.contact_email_domain,
+).label("company_domain")
+_MINE = aliased(License, name="mine")
+_ELSEWHERE = aliased(License, name="elsewhere")
+_SAME_DOMAIN_POSSIBLE = "same_domain_possible"
+# Whether a license of another customer, not an anchored one, went to one of the customer's
+# company domains: all `_same_domain_statement` can find is among those, so without any the
+# card skips it (most customers' domains are their own). Uncorrelated: evaluated once, through
+# the indexes on the customer's licenses and on contact domains.
+_SAME_DOMAIN_POSSIBLE_COLUMN = (
+    exists()
+    .where(
+        _ELSEWHERE.contact_email_domain.in_(
+            select(_MINE.contact_email_domain).where(
+                _MINE.customer_key == bindparam("customer_key"),
+                ~exists().where(PublicEmailDomain.domain == _MINE.contact_email_domain),
+            )
+        ),
+        _ELSEWHERE.customer_key != bindparam("customer_key"),
+        not_(_anchored(_ELSEWHERE.customer_key)),
+    )
+    .label(_SAME_DOMAIN_POSSIBLE)
+)
+
+
+def _card_select(*, same_domain: bool) -> Select[*tuple[Any, ...]]:
+    # The same-domain check last: the other columns' positions are the same in both forms.
+    return (
+        select(
+            *_CARD_CUSTOMER_COLUMNS,
+            *(_data_time(kind) for kind in LICENSE_CARD_KINDS),
+            *_LICENSE_READ,
+            _COMPANY_DOMAIN,
+            *((_SAME_DOMAIN_POSSIBLE_COLUMN,) if same_domain else ()),
+        )
+        .select_from(Customer)
+        .outerjoin(License, License.customer_key == Customer.key)
+        .outerjoin(_VERSION, _VERSION.zuora_subscription_id == License.zuora_subscription_id)
+        .where(Customer.key == bindparam("customer_key"))
+    )
+
+
+# Only an anchored customer's card says what went to its domains (`_same_domain_licenses`).
+_LICENSE_CARD = _card_select(same_domain=False)
+_ANCHORED_LICENSE_CARD = _card_select(same_domain=True)
+
+
+def _license_card_statement(customer_key: str) -> Select[*tuple[Any, ...]]:
+    return _ANCHORED_LICENSE_CARD if is_anchored_key(customer_key) else _LICENSE_CARD
+
+
+def _record_values(record: type, names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """A record's fields' values read from a row by position (its columns are named as the
+    fields), one C-level itemgetter (see `license_record`)."""
+    return operator.itemgetter(*(names.index(field.name) for field in dataclasses.fields(record)))
+
+
+_CARD_NAMES = list(_LICENSE_CARD.selected_columns.keys())
+_CARD_CUSTOMER_VALUES = operator.itemgetter(
+    *(_CARD_NAMES.index(f"card_{field.name}") for field in dataclasses.fields(CustomerRecord))
+)
+_CARD_LICENSE_VALUES = _record_values(LicenseRecord, _CARD_NAMES)
+_HOST_VALUES = _record_values(HostRecord, list(_HOSTS_OF_CUSTOMER.selected_columns.keys()))
+
+
+def _card_customer(row: Row[*tuple[Any, ...]]) -> CustomerRecord:
+    return CustomerRecord(*_CARD_CUSTOMER_VALUES(row))
+
+
+def _card_license_record(row: Row[*tuple[Any, ...]]) -> LicenseRecord:
+    values = list(_CARD_LICENSE_VALUES(row))
+    values[_TRIAL] = bool(values[_TRIAL])
+    return LicenseRecord(*values)
+
+
+def _host_from_row(row: Row[*tuple[Any, ...]]) -> HostRecord:
+    return HostRecord(*_HOST_VALUES(row))
 
 
 def customer_record(customer: Customer | Row[*tuple[Any, ...]]) -> CustomerRecord:

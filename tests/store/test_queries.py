@@ -404,8 +404,9 @@ def test_pick_lists_judge_active_licenses_by_the_injected_clock(session: Session
     with captured_statements(session.get_bind()) as statements:
         selection = lookups.customer_selection("sf:EAST", requester)
     assert selection is not None and selection.choice.active_plan == "ultimate"
-    # The pick-list line is built from the licenses loaded for the selection, not a re-read.
-    license_reads = [sql for sql in statements if sql.lstrip().startswith("SELECT license.id")]
+    # The pick-list line is built from the licenses loaded for the selection, not a re-read:
+    # one statement reads license rows (a column only those select).
+    license_reads = [sql for sql in statements if "license.trueup_quantity" in sql]
     assert len(license_reads) == 1, license_reads
 
 

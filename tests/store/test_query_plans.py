@@ -27,6 +27,7 @@ from tests.helpers.customer_now_dataset import (
     WAYNE_ACCOUNT_NUMBER,
     WAYNE_KEY,
     WAYNE_SALESFORCE_ID,
+    YAMATO_ACCOUNT_ID,
     load_exports,
 )
 from tests.helpers.e2e_dataset import load_dataset
@@ -156,8 +157,11 @@ def test_card_statements_use_indexes(engine, loaded):
     with captured_selects(engine) as statements, loaded() as session:
         assert load_customer_licenses(session, "sf:0016100000INITEC", today=today)
         assert load_customer_reconciliations(session, "sf:0016100000INITEC")
-        # Two subscriptions, servers by MD5, licenses sent to its domain filed elsewhere.
+        # Two subscriptions, servers by MD5.
         assert load_customer_licenses(session, WAYNE_KEY, today=today)
+        # A license sent to its domain filed elsewhere: the same-domain read runs too.
+        yamato = load_customer_licenses(session, f"za:{YAMATO_ACCOUNT_ID}", today=today)
+        assert yamato is not None and yamato.same_domain
     for statement, parameters in statements:
         assert full_scans(engine, statement, parameters) == [], statement
 

@@ -12,6 +12,7 @@ short lines; details follow in two-column fields that stack on a narrow screen.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -278,6 +279,18 @@ def link(url: str, label: object, max_length: int = NAME_MAX, *, markers: bool =
 
 
 def mailto_link(email: str) -> str:
+    if len(email) <= EMAIL_MAX and _PLAIN_EMAIL.fullmatch(email):
+        # Most addresses: quoting, escaping and the URL's own escapes would leave them as they
+        # are; only a broadcast-like domain (`bob@here.example`) is still broken in the label.
+        return f"<mailto:{email}|{_neutralise_broadcasts(email)}>"
+    return _escaped_mailto_link(email)
+
+
+# An address that quote(safe="@.+-_"), escape_text(markers=False) and _mrkdwn_url leave as it is.
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._+\-]+@[A-Za-z0-9._+\-]+")
+
+
+def _escaped_mailto_link(email: str) -> str:
     address = truncate(_WHITESPACE.sub("", email), EMAIL_MAX)
     return link("mailto:" + quote(address, safe="@.+-_"), address, EMAIL_MAX, markers=False)
 
@@ -303,6 +316,8 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+# A card names a plan several times, and the store holds few distinct plan codes.
+@functools.lru_cache(maxsize=256)
 def plan_label(plan: str | None) -> str:
     """`premium` -> Premium, `gitlab_com_premium` -> GitLab.com Premium; unknown plans readable."""
     if not plan or not plan.strip():
@@ -382,7 +397,11 @@ def format_timestamp(value: datetime | None) -> str:
     """`2025-02-27 14:03 UTC`; naive timestamps are UTC (docs/import-formats.md)."""
     if value is None:
         return "unknown"
-    return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+    utc = as_utc(value)
+    if utc.year < 1000:  # strftime's %Y does not pad such a year
+        return utc.strftime("%Y-%m-%d %H:%M UTC")
+    # strftime's format, without its cost (four of these on a card).
+    return f"{utc.year}-{utc.month:02}-{utc.day:02} {utc.hour:02}:{utc.minute:02} UTC"
 
 
 def format_money(amount_minor: int, currency: str | None) -> str:

@@ -29,7 +29,15 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.views.blocks import NAME_MAX, CardMessage, _escape, block_dict, escape_text
+from bot.views.blocks import (
+    NAME_MAX,
+    CardMessage,
+    _escape,
+    _escaped_mailto_link,
+    block_dict,
+    escape_text,
+    mailto_link,
+)
 
 
 def every_kind_of_block() -> list[object]:
@@ -123,3 +131,31 @@ def test_plain_text_escapes_as_every_step_would(text, markers):
 def test_any_text_escapes_as_every_step_would(text):
     for markers in (True, False):
         assert escape_text(text, 20, markers=markers) == _escape(text, 20, markers=markers)
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jane@initech.example",
+        "jane.o_hara+deals@mail-1.initech.co.uk",
+        "bob@here.example",  # a broadcast-like domain: still broken in the label
+        "a@channel",
+        "x" * 250 + "@b.co",
+        "x" * 251 + "@b.co",  # too long: cut
+        "jane doe@initech.example",
+        "<@U123>@x.example",
+        "a|b@x.example",
+        "a&b@x.example",
+        "*bold*@x.example",
+        "jane@@x",
+        "",
+    ],
+)
+def test_a_plain_address_links_as_the_escaping_path_links_it(email: str) -> None:
+    assert mailto_link(email) == _escaped_mailto_link(email)
+
+
+@given(st.text(alphabet=st.sampled_from("aZ09._+-@|<>&* \u202e~`!"), max_size=40))
+@settings(max_examples=300)
+def test_any_address_links_as_the_escaping_path_links_it(email: str) -> None:
+    assert mailto_link(email) == _escaped_mailto_link(email)

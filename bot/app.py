@@ -24,7 +24,7 @@ from bot.request_body import buffer_bounded_body, buffered_body
 from bot.services import Services, build_services, with_oauth_parts
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
 from bot.slack.authorization import SingleWorkspaceAuthorization
-from bot.slack.bolt_request import SlackWsgiHandler
+from bot.slack.bolt_request import PARSED_BODY_ENVIRON_KEY, SlackWsgiHandler
 from bot.slack.client import create_web_client
 from bot.slack.identity import AccessResolver, IdentityResolver
 from bot.slack.install_guard import InstallGuard, InstallRefusal
@@ -32,7 +32,7 @@ from bot.slack.installation_authorization import InstalledWorkspacesAuthorize, b
 from bot.slack.installation_clients import InstallationClients
 from bot.slack.oauth import build_oauth_flow, build_oauth_settings
 from bot.slack.request_claims import INVALID_REQUEST, ClaimSettlingApp, RequestClaimMiddleware
-from bot.slack.request_shape import malformed_reason
+from bot.slack.request_shape import read_slack_body
 from bot.slack.slack_sdk_tables import OAUTH_STATES_TABLE
 from bot.slack.workspace_resolvers import WorkspaceResolvers
 from bot.store.failures import store_failure_cause, upgrade_command
@@ -292,10 +292,14 @@ def _body_is_malformed(environ: dict[str, Any]) -> bool:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
         return True
-    reason = malformed_reason(body, environ.get("CONTENT_TYPE"))
+    payload, reason = read_slack_body(body, environ.get("CONTENT_TYPE"))
     if reason is not None:
         logging.getLogger(__name__).info("refused a malformed Slack request: %s", reason)
-    return reason is not None
+        return True
+    if isinstance(payload, dict):
+        # Parsed once: the request Bolt dispatches is built from it (bot/slack/bolt_request.py).
+        environ[PARSED_BODY_ENVIRON_KEY] = (body, payload)
+    return False
 
 
 def _json_response(

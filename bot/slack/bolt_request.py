@@ -22,15 +22,29 @@ from slack_bolt.response import BoltResponse
 
 from bot.slack.request_shape import parse_slack_body
 
+# Where the HTTP boundary (bot/app.py) leaves a body it parsed and found well-formed: the body's
+# text and what it parsed to, for the request's SlackRequest to use rather than parse it again.
+PARSED_BODY_ENVIRON_KEY = "customersdot.parsed_slack_body"
+
 
 class SlackRequest(BoltRequest):
-    def __init__(self, *, body: str | dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(body=body, **kwargs)
-        if isinstance(body, str) and body:
-            parsed = parse_slack_body(self.raw_body, self.content_type)
-            if parsed != self.body:
-                self.body = parsed
-                self.context = build_context(BoltContext(kwargs.get("context") or {}), parsed)
+    def __init__(
+        self,
+        *,
+        body: str | dict[str, Any],
+        parsed_body: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(body, str) or not body:
+            super().__init__(body=body, **kwargs)
+            return
+        # Parsed once, by our rule (or given, parsed by it at the boundary): Bolt is handed an
+        # empty body, which it parses to nothing, and the parsed one replaces it.
+        super().__init__(body="", **kwargs)
+        self.raw_body = body
+        parsed = parse_slack_body(body, self.content_type) if parsed_body is None else parsed_body
+        self.body = parsed
+        self.context = build_context(BoltContext(kwargs.get("context") or {}), parsed)
 
     def to_copyable(self) -> SlackRequest:
         copied = super().to_copyable()
@@ -47,8 +61,14 @@ class SlackWsgiHandler(SlackRequestHandler):
     """Bolt's WSGI adapter, dispatching SlackRequests."""
 
     def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
+        body = request.get_body()
+        parsed = request.environ.get(PARSED_BODY_ENVIRON_KEY)
         return self.app.dispatch(
             SlackRequest(
-                body=request.get_body(), query=request.query_string, headers=request.get_headers()
+                body=body,
+                # The boundary's parse, if of this very text.
+                parsed_body=parsed[1] if parsed is not None and parsed[0] == body else None,
+                query=request.query_string,
+                headers=request.get_headers(),
             )
         )

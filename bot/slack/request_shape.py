@@ -21,15 +21,22 @@ _OBJECT_FIELDS = ("user", "team", "channel", "container", "view", "message", "en
 
 def malformed_reason(body: str, content_type: str | None) -> str | None:
     """Why Bolt could not safely handle `body`, or None when it can."""
+    return read_slack_body(body, content_type)[1]
+
+
+def read_slack_body(body: str, content_type: str | None) -> tuple[Any, str | None]:
+    """`body` parsed as `parse_slack_body` does (None when empty or unparseable), and why Bolt
+    could not safely handle it (None when it can): the HTTP boundary parses a body once, and
+    hands a well-formed one on to its `SlackRequest` (bot/slack/bolt_request.py)."""
     if not body:
-        return None  # Bolt treats an empty body as {}; verification refuses it
+        return None, None  # Bolt treats an empty body as {}; verification refuses it
     try:
         payload = parse_slack_body(body, content_type)
     except ValueError:  # json.JSONDecodeError is a ValueError
-        return "body is not valid JSON"
+        return None, "body is not valid JSON"
     except RecursionError:  # `[[[[…` two hundred thousand deep: json gives up, as we do
-        return "body is nested too deeply"
-    return malformed_payload_reason(payload)
+        return None, "body is nested too deeply"
+    return payload, malformed_payload_reason(payload)
 
 
 def malformed_payload_reason(payload: Any) -> str | None:

@@ -13,8 +13,11 @@ import json
 import logging
 
 import pytest
+import slack_bolt.request.request as bolt_request_module
 from slack_bolt.request.internals import parse_body
 
+from bot.slack import bolt_request as slack_request_module
+from bot.slack import request_shape
 from bot.slack.bolt_request import SlackRequest
 from bot.slack.request_shape import malformed_reason, parse_slack_body
 from tests.helpers.http_bot import ALLOWED, SECRET
@@ -84,3 +87,25 @@ def test_json_nested_deeper_than_the_parser_goes_is_refused_in_one_line(
     assert json.loads(response.body) == {"error": "malformed request"}
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_request_body_is_parsed_once_where_it_enters(bot, monkeypatch) -> None:
+    """The boundary's shape check parses the body; the request Bolt dispatches is built from
+    that parse, not from a second one (Bolt's, then ours)."""
+    parsed: list[str] = []
+
+    def counted(parse):
+        def parse_counted(body: str, content_type: str | None):
+            if body:
+                parsed.append(body)
+            return parse(body, content_type)
+
+        return parse_counted
+
+    monkeypatch.setattr(request_shape, "parse_slack_body", counted(parse_slack_body))
+    monkeypatch.setattr(slack_request_module, "parse_slack_body", counted(parse_slack_body))
+    monkeypatch.setattr(bolt_request_module, "parse_body", counted(parse_body))
+    body = slash_command_body("/license", "payload")
+    response = post_to_wsgi(bot.wsgi, body, SECRET)
+    assert response.status == 200 and response.json()["blocks"]
+    assert parsed == [body]

@@ -417,13 +417,16 @@ class RequestLogMiddleware:
             status = status_holder.get("status", 500)
             quiet = fields["path"] in PROBE_PATHS and status < 500
             level = logging.DEBUG if quiet else logging.INFO
-            self._log(
-                self._with_request(fields, environ),
-                status,
-                started,
-                level=level,
-                decided=outcome_holder.get("outcome"),
-            )
+            # A line the level filters out costs nothing: its body is neither verified again
+            # nor parsed again.
+            if self._logger.isEnabledFor(level):
+                self._log(
+                    self._with_request(fields, environ),
+                    status,
+                    started,
+                    level=level,
+                    decided=outcome_holder.get("outcome"),
+                )
             # ValueError: the body was iterated in another context (a server thread switch).
             with contextlib.suppress(ValueError):
                 _reset(tokens)

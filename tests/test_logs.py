@@ -23,7 +23,12 @@ from bot.logs import (
     configure_logging,
 )
 from bot.services import build_services
-from tests.helpers.slack_requests import event_body, post_to_wsgi, slash_command_body
+from tests.helpers.slack_requests import (
+    event_body,
+    post_to_wsgi,
+    slash_command_body,
+    with_fresh_trigger_id,
+)
 from tests.helpers.store_down import app_with_the_store_down
 
 SECRET = "logs-signing-secret-1234"
@@ -160,6 +165,25 @@ def test_one_line_per_request_with_who_what_and_how_long(logged_app, caplog):
     assert (record.status, record.outcome, record.latency_ms) == (200, "not_found", 250.0)
     # The query a user typed (here an email) is the audit table's, never the log's.
     assert "initech" not in json.dumps(vars(record), default=str)
+
+
+def test_a_request_line_the_level_filters_out_reads_nothing_of_the_body(
+    logged_app, caplog, monkeypatch
+):
+    caplog.set_level(logging.WARNING, logger=REQUEST_LOGGER)
+    read: list[object] = []
+    monkeypatch.setattr(
+        RequestLogMiddleware, "_verified_body_fields", lambda _self, environ: read.append(environ)
+    )
+    body = slash_command_body("/license", "initech", user_id="UALLOWED")
+    assert post_to_wsgi(logged_app, body, SECRET).status == 200
+    assert _request_records(caplog) == []
+    assert read == []  # neither verified again nor parsed again for a line never written
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    monkeypatch.undo()
+    assert post_to_wsgi(logged_app, with_fresh_trigger_id(body), SECRET).status == 200
+    [record] = _request_records(caplog)
+    assert (record.user, record.surface) == ("UALLOWED", "/license")
 
 
 def test_forged_requests_and_slack_retries_are_logged(logged_app, caplog):

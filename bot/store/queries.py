@@ -106,11 +106,15 @@ def load_customer_licenses(
     # The customer LEFT JOINed to its licenses: one row with no license when it has none.
     license_rows = rows if first.id is not None else []
     licenses = [_card_license_record(row) for row in license_rows]
-    found_hosts: dict[int, list[HostRecord]] = defaultdict(list)
-    for host in session.connection().execute(_HOSTS_OF_CUSTOMER, params):
-        if host.license_id is not None:
-            found_hosts[host.license_id].append(_host_from_row(host))
-    hosts_by_license = {license_id: tuple(found) for license_id, found in found_hosts.items()}
+    # The statement says whether a server reports any of its licenses: most customers' never
+    # did (GitLab.com subscriptions, trials), and their card skips the servers' read.
+    hosts_by_license: dict[int, tuple[HostRecord, ...]] = {}
+    if first._mapping[_HOSTS_POSSIBLE]:
+        found_hosts: dict[int, list[HostRecord]] = defaultdict(list)
+        for host in session.connection().execute(_HOSTS_OF_CUSTOMER, params):
+            if host.license_id is not None:
+                found_hosts[host.license_id].append(_host_from_row(host))
+        hosts_by_license = {license_id: tuple(found) for license_id, found in found_hosts.items()}
     # The statement says whether another customer's license went to one of its company domains
     # at all: most customers' never did, and their card skips the same-domain read.
     domains = (
@@ -129,18 +133,27 @@ def load_customer_licenses(
 
 
 def _customer_license_rows(session: Session, customer_key: str) -> Sequence[Row[Any]]:
-    """The license card's customer row with its licenses (none: the customer is gone), a key
-    that no longer names a customer followed to the one it became (as
-    `_customer_with_data_times`)."""
+    """The license card's customer row with its licenses (none: the customer is gone)."""
+    return _card_rows(session, customer_key, _license_card_statement)
+
+
+def _card_rows(
+    session: Session,
+    customer_key: str,
+    statement_for: Callable[[str], Select[*tuple[Any, ...]]],
+) -> Sequence[Row[Any]]:
+    """A card's rows: its customer with the data times of its kinds and what it lists, LEFT
+    JOINed (none: the customer is gone). A key that no longer names a customer (an old
+    button, App Home entry or unfurl, made before an import regrouped the customers) is
+    followed to the customer it became, if exactly one."""
     connection = session.connection()
-    rows = connection.execute(_license_card_statement(customer_key), {"customer_key": customer_key})
-    found = rows.all()
+    found = connection.execute(statement_for(customer_key), {"customer_key": customer_key}).all()
     if found:
         return found
     current = current_customer_key(session, customer_key)
     if current is None or current == customer_key:
         return []
-    return connection.execute(_license_card_statement(current), {"customer_key": current}).all()
+    return connection.execute(statement_for(current), {"customer_key": current}).all()
 
 
 # The customer rule's anchored customers (rules 1-2): keyed by an account or a subscription.
@@ -180,33 +193,17 @@ def load_customer_reconciliations(
     Which customer a reconciliation belongs to is the customer rule's (bot.store.customers),
     kept in `reconciliation.customer_key` by every import.
     """
-    customer = _customer_with_data_times(session, customer_key, _CUSTOMER_FOR_RECON_CARD)
-    if customer is None:
+    rows = _card_rows(session, customer_key, lambda _key: _RECON_CARD)
+    if not rows:
         return None
-    rows = session.connection().execute(
-        _RECONCILIATIONS_OF_CUSTOMER, {"customer_key": customer.key}
-    )
+    first = rows[0]
+    # One row with no reconciliation when it has none.
+    reconciliations = rows if first.id is not None else []
     return CustomerReconciliations(
-        customer=customer_record(customer),
-        reconciliations=tuple(reconciliation_record(row) for row in rows),
-        data_times=_data_times_of(customer, RECON_CARD_KINDS),
+        customer=_card_customer(first),
+        reconciliations=tuple(reconciliation_record(row) for row in reconciliations),
+        data_times=_data_times_of(first, RECON_CARD_KINDS),
     )
-
-
-def _customer_with_data_times(
-    session: Session, customer_key: str, statement: Select[*tuple[Any, ...]]
-) -> Row[*tuple[Any, ...]] | None:
-    """The customer row with the data times of its card's kinds; a key that no longer names a
-    customer (an old button, App Home entry or unfurl, made before an import regrouped the
-    customers) is followed to the customer it became, if exactly one."""
-    connection = session.connection()
-    customer = connection.execute(statement, {"customer_key": customer_key}).first()
-    if customer is not None:
-        return customer
-    current = current_customer_key(session, customer_key)
-    if current is None or current == customer_key:
-        return None
-    return connection.execute(statement, {"customer_key": current}).first()
 
 
 def current_customer_key(session: Session, old_key: str) -> str | None:
@@ -390,11 +387,6 @@ def _data_time(kind: str) -> Label[datetime]:
 
 _DATA_TIMES = select(*(_data_time(kind) for kind in IMPORT_KINDS))
 # The card's data times ride along with the customer: one round trip fewer per card.
-_CUSTOMER_FOR_RECON_CARD = select(
-    *CUSTOMER_COLUMNS,
-    Customer.search_key,
-    *(_data_time(kind) for kind in RECON_CARD_KINDS),
-).where(Customer.key == bindparam("customer_key"))
 # An instance reports its license by our id, or by the license file's MD5 (version.gitlab.com's
 # own record): two indexed lookups, the MD5 one only for hosts that gave no id.
 _HOST_COLUMNS_BUT_LICENSE = tuple(column for column in HOST_COLUMNS if column.key != "license_id")
@@ -413,11 +405,6 @@ _HOSTS_BY_LICENSE_MD5 = (
 _HOSTS = union_all(_HOSTS_BY_LICENSE_ID, _HOSTS_BY_LICENSE_MD5).subquery()
 _HOSTS_OF_CUSTOMER = select(_HOSTS).order_by(
     _HOSTS.c.last_ping_at.desc().nulls_last(), _HOSTS.c.hostname, _HOSTS.c.instance_key
-)
-_RECONCILIATIONS_OF_CUSTOMER = (
-    select(*Reconciliation.__table__.columns)
-    .where(Reconciliation.customer_key == bindparam("customer_key"))
-    .order_by(Reconciliation.reconcile_on.desc().nulls_last(), Reconciliation.id.desc())
 )
 
 
@@ -508,6 +495,24 @@ _SAME_DOMAIN_POSSIBLE_COLUMN = (
 )
 
 
+_HOSTED = aliased(License, name="hosted")
+_HOSTS_POSSIBLE = "hosts_possible"
+# Whether any server reports one of the customer's licenses, by its id or its MD5: what
+# `_HOSTS_OF_CUSTOMER` reads, asked once (uncorrelated) through the same indexes.
+_HOSTS_POSSIBLE_COLUMN = or_(
+    exists().where(
+        Host.license_id.in_(
+            select(_HOSTED.id).where(_HOSTED.customer_key == bindparam("customer_key"))
+        )
+    ),
+    exists().where(
+        Host.license_id.is_(None),
+        Host.license_md5 == _HOSTED.license_md5,
+        _HOSTED.customer_key == bindparam("customer_key"),
+    ),
+).label(_HOSTS_POSSIBLE)
+
+
 def _card_select(*, same_domain: bool) -> Select[*tuple[Any, ...]]:
     # The same-domain check last: the other columns' positions are the same in both forms.
     return (
@@ -516,6 +521,7 @@ def _card_select(*, same_domain: bool) -> Select[*tuple[Any, ...]]:
             *(_data_time(kind) for kind in LICENSE_CARD_KINDS),
             *_LICENSE_READ,
             _COMPANY_DOMAIN,
+            _HOSTS_POSSIBLE_COLUMN,
             *((_SAME_DOMAIN_POSSIBLE_COLUMN,) if same_domain else ()),
         )
         .select_from(Customer)
@@ -532,6 +538,21 @@ _ANCHORED_LICENSE_CARD = _card_select(same_domain=True)
 
 def _license_card_statement(customer_key: str) -> Select[*tuple[Any, ...]]:
     return _ANCHORED_LICENSE_CARD if is_anchored_key(customer_key) else _LICENSE_CARD
+
+
+# The reconciliation card's one statement: the customer, its data time and its
+# reconciliations, newest first (LEFT JOINed, as the license card's).
+_RECON_CARD = (
+    select(
+        *_CARD_CUSTOMER_COLUMNS,
+        *(_data_time(kind) for kind in RECON_CARD_KINDS),
+        *Reconciliation.__table__.columns,
+    )
+    .select_from(Customer)
+    .outerjoin(Reconciliation, Reconciliation.customer_key == Customer.key)
+    .where(Customer.key == bindparam("customer_key"))
+    .order_by(Reconciliation.reconcile_on.desc().nulls_last(), Reconciliation.id.desc())
+)
 
 
 def _record_values(record: type, names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:

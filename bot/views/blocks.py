@@ -139,6 +139,12 @@ def block_dict(element: JsonObject) -> dict[str, Any]:
     each class's validators and attributes once. A class that overrides how it serialises (an
     option, a rich-text element) is serialised by its own to_dict.
     (tests/views/test_blocks.py compares the two on every kind of card.)"""
+    kind = type(element)
+    if kind is MarkdownTextObject or kind is PlainTextObject:
+        # Most of a card's objects: no validators, and plain values (see _text_object_dict).
+        text_dict = _text_object_dict(element)  # type: ignore[arg-type]
+        if text_dict is not None:
+            return text_dict
     plan = _SERIALISATION_PLANS.get(type(element))
     if plan is None:
         plan = _serialisation_plan(element)
@@ -163,6 +169,30 @@ def block_dict(element: JsonObject) -> dict[str, Any]:
                 dictionary[key] = _dict_compatible(value)
         else:
             dictionary[key] = _dict_compatible(value)
+    return dictionary
+
+
+def _text_object_dict(element: MarkdownTextObject | PlainTextObject) -> dict[str, Any] | None:
+    """A text object's dict as the general path makes it (its attributes emoji, text, type and
+    verbatim, sorted; None ones left out), when its text is a non-empty str and its flags
+    bools or None; else None, for the general path."""
+    text = element.text
+    emoji = element.emoji
+    verbatim = getattr(element, "verbatim", None)
+    if (
+        type(text) is not str
+        or not text
+        or (emoji is not None and type(emoji) is not bool)
+        or (verbatim is not None and type(verbatim) is not bool)
+        or type(element.type) is not str
+        or not element.type
+    ):
+        return None
+    dictionary: dict[str, Any] = {"emoji": emoji} if emoji is not None else {}
+    dictionary["text"] = text
+    dictionary["type"] = element.type
+    if verbatim is not None:
+        dictionary["verbatim"] = verbatim
     return dictionary
 
 

@@ -26,6 +26,7 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
     PlainTextObject,
@@ -471,11 +472,21 @@ def section_block(text: str) -> SectionBlock:
 
 
 def url_button(text: str, url: str, name: str) -> ButtonElement:
-    return ButtonElement(
-        text=PlainTextObject(text=text[:BUTTON_TEXT_MAX]),
-        url=url,
-        action_id=ids.link_action_id(name),
-    )
+    return ButtonElement(text=button_text(text), url=url, action_id=ids.link_action_id(name))
+
+
+# One object per label, shared by every card that has the button: building one costs as much as
+# the rest of the button. Shared parts are never changed once built (nothing in bot/ sets an
+# attribute of a Block Kit object: builders make new ones; tests/views/test_blocks.py checks
+# that building and serialising cards leaves them as they were).
+@functools.lru_cache(maxsize=64)
+def button_text(label: str) -> PlainTextObject:
+    """A button's label, the app's own words (never data): one shared object per label."""
+    return PlainTextObject(text=label[:BUTTON_TEXT_MAX])
+
+
+# The divider between a card's parts: one shared object (see button_text).
+DIVIDER = DividerBlock()
 
 
 def pack_lines(lines: Iterable[str], limit: int = SECTION_TEXT_MAX) -> list[str]:

@@ -16,8 +16,6 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    DividerBlock,
-    PlainTextObject,
     SectionBlock,
 )
 
@@ -44,6 +42,7 @@ from bot.views.blocks import (
     CONTACT_NAME_MAX,
     CONTEXT_TEXT_MAX,
     CUSTOMER_STANDING_WORDS,
+    DIVIDER,
     HOSTNAME_MAX,
     NAME_MAX,
     NOTE_MAX,
@@ -54,6 +53,7 @@ from bot.views.blocks import (
     CardMessage,
     ago_words,
     as_utc,
+    button_text,
     capitalised,
     context_block,
     escape_text,
@@ -542,7 +542,7 @@ def _same_domain_text(same_domain: Sequence[SameDomainLicense], links: Links) ->
 def send_to_me_button(customer_key: str) -> ButtonElement:
     # Ephemeral replies vanish and never reach a phone; a DM from the bot stays.
     return ButtonElement(
-        text=PlainTextObject(text="Send to me"),
+        text=button_text("Send to me"),
         action_id=ids.LICENSE_SEND_TO_ME_ACTION,
         value=customer_key,
     )
@@ -571,9 +571,7 @@ def _history_button(
     value = history_value(customer_key, offset)
     if len(value) > BUTTON_VALUE_MAX:
         return None
-    return ButtonElement(
-        text=PlainTextObject(text=text), action_id=ids.LICENSE_HISTORY_ACTION, value=value
-    )
+    return ButtonElement(text=button_text(text), action_id=ids.LICENSE_HISTORY_ACTION, value=value)
 
 
 def _card_actions(
@@ -588,7 +586,7 @@ def _card_actions(
     if shareable:
         buttons.append(
             ButtonElement(
-                text=PlainTextObject(text="Share in channel"),
+                text=button_text("Share in channel"),
                 action_id=ids.LICENSE_SHARE_ACTION,
                 value=customer_key,
             )
@@ -763,7 +761,7 @@ def build_license_card(
 
     trials = overview.trials
     if trials:
-        blocks.append(DividerBlock())
+        blocks.append(DIVIDER)
         lines = [f"*{plural(len(trials), 'trial')}*, newest first"]
         lines += [
             _trial_lines(
@@ -784,7 +782,7 @@ def build_license_card(
         _history_groups(overview, shown_in_full), links, include_contact_emails=emails
     )
     if entries:
-        blocks.append(DividerBlock())
+        blocks.append(DIVIDER)
         lines = [f"*History* ({plural(len(entries), 'license')}), newest first"]
         lines += _with_headings(entries[:HISTORY_SHOWN])
         hidden_history = len(entries) - HISTORY_SHOWN

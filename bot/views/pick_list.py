@@ -14,7 +14,6 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
-    PlainTextObject,
     SectionBlock,
 )
 
@@ -30,6 +29,7 @@ from bot.views.blocks import (
     PLAN_MAX,
     SHORT_CODE_MAX,
     CardMessage,
+    button_text,
     context_block,
     escape_text,
     fallback_text,
@@ -158,7 +158,7 @@ def build_pick_list(
                 block_id=f"{ids.PICK_LIST_BLOCK_PREFIX}{index}",
                 text=mrkdwn(line),
                 accessory=ButtonElement(
-                    text=PlainTextObject(text="Show"),
+                    text=button_text("Show"),
                     action_id=action_id,
                     value=choice.key,
                 ),
@@ -176,7 +176,7 @@ def build_pick_list(
         if more is not None and len(more[1]) <= BUTTON_VALUE_MAX:
             more_action_id, value = more
             button = ButtonElement(
-                text=PlainTextObject(text="Show more"), action_id=more_action_id, value=value
+                text=button_text("Show more"), action_id=more_action_id, value=value
             )
             blocks.append(ActionsBlock(block_id=ids.PICK_MORE_BLOCK, elements=[button]))
     return CardMessage(text=fallback_text(intro), blocks=blocks)
@@ -223,9 +223,7 @@ def also_matching_blocks(others: Sequence[tuple[str, str]], *, action_id: str) -
             SectionBlock(
                 block_id=f"{ids.ALSO_MATCHING_BLOCK_PREFIX}{index}",
                 text=mrkdwn(f"*{escape_text(name, NAME_MAX)}*"),
-                accessory=ButtonElement(
-                    text=PlainTextObject(text="Show"), action_id=action_id, value=key
-                ),
+                accessory=ButtonElement(text=button_text("Show"), action_id=action_id, value=key),
             )
         )
     return blocks

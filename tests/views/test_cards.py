@@ -35,6 +35,8 @@ from bot.records import (
 from bot.search import QueryKind, parse_query
 from bot.store.queries import LICENSE_CARD_KINDS
 from bot.views.blocks import (
+    DIVIDER,
+    button_text,
     escape_text,
     format_money,
     link,
@@ -1329,3 +1331,46 @@ def test_every_card_of_stale_data_says_so_first() -> None:
     for message in (recon, no_recon):
         assert message["blocks"][1]["block_id"] == ids.STALE_BLOCK
         assert message["text"].startswith("⚠️ Stale: reconciliations are 2 days old. ")
+
+
+def test_the_parts_cards_share_are_left_as_they_were_built() -> None:
+    """Button labels and the divider are one object each, shared by every card that has them
+    (bot/views/blocks.py's button_text, DIVIDER): building and serialising cards leaves them
+    as they were, and a card's parts are those very objects."""
+    labels = ("Show", "Show more", "Share in channel", "Send to me", "Show all licenses")
+    labels += ("Zuora subscription", "CustomersDot", "Hostnames")
+    before = {label: button_text(label).to_dict() for label in labels}
+    many_old = [
+        RankedLicense(make_license(100 + n, expires_at=date(2024, 1, 1)), Standing.EXPIRED)
+        for n in range(HISTORY_SHOWN + 1)
+    ]
+    card = build_license_card(
+        normal_customer(others=tuple(many_old)),
+        LINKS,
+        freshness=FRESH,
+        include_contact_emails=True,
+    )
+    choices = [
+        CustomerChoice(f"k{n}", f"Acme {n}", 1, standing=CustomerStanding.EXPIRED) for n in range(3)
+    ]
+    pick_list = build_pick_list(
+        "acme", choices, action_id="pick", has_more=True, more=("more", "{}")
+    )
+    for message in (card, pick_list):
+        json.dumps(check_message(message))
+    shared = [
+        part
+        for message in (card, pick_list)
+        for block in message.blocks
+        for part in (
+            block,
+            getattr(block, "accessory", None),
+            *(getattr(block, "elements", None) or ()),
+        )
+    ]
+    labels_used = {id(getattr(part, "text", None)) for part in shared}
+    assert {id(button_text(label)) for label in labels} <= labels_used
+    assert any(part is DIVIDER for part in shared)
+    assert {label: button_text(label).to_dict() for label in labels} == before
+    assert before == {label: {"type": "plain_text", "text": label} for label in labels}
+    assert DIVIDER.to_dict() == {"type": "divider"}

@@ -76,13 +76,20 @@ def follow_or_unfollow(
     deliver(client, result)
 
 
+def is_lookup_command(body: dict[str, Any]) -> bool:
+    return not is_follow_command(body)
+
+
 def register(app: App, services: Services) -> None:
     lookups = services.lookups
-    # First: `/license follow|unfollow|following …`; every other command text is a lookup.
+    # Lookups first, the commands almost every request is: each listener Bolt tries before the
+    # one that answers costs it a matcher call (its arguments built anew for each). Every
+    # command text that is no `/license follow|unfollow|following …` is a lookup.
+    listener = bind(handle_lookup_command, lookups=lookups)
+    for name in ids.COMMANDS:
+        matchers = [is_lookup_command] if name == ids.LICENSE_COMMAND else None
+        app.command(name, matchers=matchers)(listener)
     app.command(ids.LICENSE_COMMAND, matchers=[is_follow_command])(
         ack=bind(acknowledge_follow_command, lookups=lookups),
         lazy=[bind(follow_or_unfollow, lookups=lookups)],
     )
-    listener = bind(handle_lookup_command, lookups=lookups)
-    for name in ids.COMMANDS:
-        app.command(name)(listener)

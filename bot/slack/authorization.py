@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from enum import Enum
+from typing import Any
 from urllib.error import URLError
 
 from slack_bolt.authorization import AuthorizeResult
@@ -75,6 +76,7 @@ class SingleWorkspaceAuthorization(Authorization):
         # Only a success is kept: a worker that met an outage asks again at its next request.
         # Two threads may both ask on a worker's first requests; both answers are the same.
         self._auth_test: SlackResponse | None = None
+        self._authorize_fields: dict[str, Any] | None = None
 
     def process(
         self,
@@ -99,14 +101,22 @@ class SingleWorkspaceAuthorization(Authorization):
             return next()
         if auth_test is Unconfirmed.TOKEN_REFUSED:
             return _setup_problem_response(req)
-        req.context.set_authorize_result(
-            AuthorizeResult.from_auth_test_response(
+        req.context.set_authorize_result(self._authorize_result(auth_test))
+        return next()
+
+    def _authorize_result(self, auth_test: SlackResponse) -> AuthorizeResult:
+        """A new AuthorizeResult for each request (Bolt's to change), from fields read out of
+        auth.test's answer once: reading them (and splitting the scopes) anew cost more."""
+        if self._authorize_fields is None:
+            read = AuthorizeResult.from_auth_test_response(
                 bot_token=self._client.token,
                 bot_scopes=auth_test.headers.get("x-oauth-scopes"),
                 auth_test_response=auth_test,
             )
-        )
-        return next()
+            self._authorize_fields = dict(read)
+        fields = self._authorize_fields
+        scopes = fields["bot_scopes"]
+        return AuthorizeResult(**{**fields, "bot_scopes": None if scopes is None else [*scopes]})
 
     @staticmethod
     def authorize(context: BoltContext) -> AuthorizeResult | None:

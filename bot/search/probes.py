@@ -626,8 +626,28 @@ _SQLITE_PROBES = _TrigramProbes(
 
 
 def _postgresql_containing(session: Session, names: NameSet, name_key: str) -> list[_Row]:
+    # As on SQLite (`_sqlite_containing`): the names containing the query anywhere first. While
+    # they do not fill the probe they are every match, word starts included (a GIN scan's
+    # recheck is exact), and the word-start scan is not run: it intersects the same trigram
+    # lists, as costly as the first (2.9 ms of 5.6 for "soylent acme sy" at 1M licenses).
+    # (Every name is of a customer: the join drops none, so fewer rows than the LIMIT means
+    # the index found fewer.) Only a full probe is run again with the word starts.
+    inside = _rows(
+        session, _postgresql_inside_statement(names), {"inside": _like_escaped(name_key)}
+    )
+    if len(inside) < CANDIDATE_LIMIT:
+        return inside
     parameters = {"word_start": _like_escaped(" " + name_key), "inside": _like_escaped(name_key)}
     return _rows(session, _postgresql_containing_statement(names), parameters)
+
+
+@functools.cache
+def _postgresql_inside_statement(names: NameSet) -> Select[*_Row]:
+    return (
+        _names(names)
+        .where(CustomerName.search_key.contains(_like_parameter("inside"), escape=_LIKE_ESCAPE))
+        .limit(CANDIDATE_LIMIT)
+    )
 
 
 @functools.cache
@@ -636,12 +656,11 @@ def _postgresql_containing_statement(names: NameSet) -> Select[*_Row]:
     word_start = _names(names).where(
         search_key.contains(_like_parameter("word_start"), escape=_LIKE_ESCAPE)
     )
-    inside = _names(names).where(
-        search_key.contains(_like_parameter("inside"), escape=_LIKE_ESCAPE)
-    )
+    # Word starts and matches anywhere, each LIMITed on its own: however many names contain
+    # the query inside a word, they cannot crowd out the word starts.
+    both = union(word_start.limit(CANDIDATE_LIMIT), _postgresql_inside_statement(names)).subquery()
     # Selected from, so the statement starts with SELECT like every other (the plan and
     # statement-count tests capture statements by their first word).
-    both = union(word_start.limit(CANDIDATE_LIMIT), inside.limit(CANDIDATE_LIMIT)).subquery()
     return select(both)
 
 

@@ -586,23 +586,81 @@ def _sqlite_nearest_words_statement(word_count: int) -> TextClause:
     return text(" UNION ALL ".join(parts))
 
 
+# The vocabulary words sharing any trigram with a query word the unranked probe reads, at most
+# (see `_sqlite_nearest_words`): a few hundred rows cost less than ranking, more would not.
+SQLITE_SHARING_WORDS_LIMIT = 400
+
+
+@functools.cache
+def _sqlite_sharing_words_statement(word_count: int) -> TextClause:
+    parts = [
+        f"SELECT {position} AS position, search_word.word FROM search_word"
+        f" WHERE search_word.rowid IN ("
+        f"SELECT rowid FROM {SQLITE_WORD_INDEX} WHERE {SQLITE_WORD_INDEX} MATCH :probe{position}"
+        f" LIMIT {SQLITE_SHARING_WORDS_LIMIT})"
+        for position in range(word_count)
+    ]
+    return text(" UNION ALL ".join(parts))
+
+
 def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, list[str]]:
     # Per word, the vocabulary words sharing at least two of its padded trigrams (every word
     # within WORD_CORRECTION_SCORE does: both have four or more), best bm25 first; far fewer
     # words to rank than those sharing one trigram. One UNION ALL for all the words (a
     # statement built once per number of words: at most MAX_PROBE_WORDS).
+    #
+    # Ranking them is what costs (FTS5's bm25 counts every phrase of the OR of pairs over the
+    # whole table: 0.8 ms of a one-word typo's lookup at 200,000 licenses, whatever the
+    # vocabulary's size), and it only decides which WORD_CANDIDATE_LIMIT of them are handed
+    # back when more share two trigrams. So the words sharing any one trigram are read first,
+    # unranked (an OR of single trigrams, cheap to evaluate), and those sharing two are picked
+    # here: while they are no more than WORD_CANDIDATE_LIMIT they are exactly the rows the
+    # ranked probe returns (the caller orders them by similarity), and only a word with more,
+    # or more sharing one than the unranked probe reads, is ranked by the engine.
+    nearest: dict[str, list[str]] = {word: [] for word in words}
+    sharing: dict[str, list[str]] = {word: [] for word in words}
+    connection = session.connection()
+    parameters = {
+        f"probe{position}": " OR ".join(_fts_string(t) for t in sorted(_word_trigrams(word)))
+        for position, word in enumerate(words)
+    }
+    for position, word in connection.execute(
+        _sqlite_sharing_words_statement(len(words)), parameters
+    ):
+        sharing[words[position]].append(word)
+    ranked: list[str] = []
+    for word in words:
+        found = sharing[word]
+        trigrams = _word_trigrams(word)
+        near = [other for other in found if len(trigrams & _word_trigrams(other)) >= 2]
+        if (
+            len(found) >= SQLITE_SHARING_WORDS_LIMIT
+            or len(near) > WORD_CANDIDATE_LIMIT
+            or not all(map(_fts_folds_as_is, (word, *found)))
+        ):
+            ranked.append(word)
+        else:
+            nearest[word] = near
+    if not ranked:
+        return nearest
     parameters = {
         f"probe{position}": " OR ".join(
             f"({_fts_string(first)} AND {_fts_string(second)})"
             for first, second in itertools.combinations(sorted(_word_trigrams(word)), 2)
         )
-        for position, word in enumerate(words)
+        for position, word in enumerate(ranked)
     }
-    nearest: dict[str, list[str]] = {word: [] for word in words}
-    statement = _sqlite_nearest_words_statement(len(words))
-    for position, word in session.connection().execute(statement, parameters):
-        nearest[words[position]].append(word)
+    statement = _sqlite_nearest_words_statement(len(ranked))
+    for position, word in connection.execute(statement, parameters):
+        nearest[ranked[position]].append(word)
     return nearest
+
+
+def _fts_folds_as_is(word: str) -> bool:
+    """FTS5 matches trigrams case-insensitively: a word it would fold (an upper-case letter,
+    or a letter outside ASCII, whose folding Python's may not share) is left to its own
+    matching, not to trigrams compared here."""
+    return word.isascii() and word == word.lower()
 
 
 _SQLITE_PROBES = _TrigramProbes(

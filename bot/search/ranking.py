@@ -50,16 +50,6 @@ _FUZZY_TIER = 4
 _KIND_RANK = {"customer": 0, "account": 0, "company": 0, "contact": 1}
 
 
-def _rank(candidate: _Candidate) -> tuple[bool, int, int]:
-    """What orders candidates first: word matches before fuzzy ones, companies before people,
-    then the match tier."""
-    return (
-        candidate.tier >= _FUZZY_TIER,
-        _KIND_RANK.get(candidate.kind, 1),
-        candidate.tier,
-    )
-
-
 def _rank_names(
     session: Session, name_key: str, query_text: str = "", *, enough: int | None = None
 ) -> list[_Candidate]:
@@ -79,19 +69,38 @@ def _rank_names(
         min_substring_length(name_key),
     )
     best: dict[str, tuple[tuple[object, ...], _Candidate]] = {}
+    # Each row's match tier and trigram score, and what orders it first: word matches before
+    # fuzzy ones, companies before people, then the match tier. Inline: this loop runs for
+    # every candidate row (up to a few hundred a lookup), and a row's candidate is only built
+    # when it is its customer's best name so far.
+    key_of_query, trigrams_of_query, width = query.key, query.trigrams, query.width
+    word_start = f" {key_of_query}"
+    substring_matches = len(key_of_query) >= query.min_substring
     # A name two probes found (the key range and the substring probe) is scored once.
     for row in dict.fromkeys(rows):
-        candidate = _score_candidate(row, query)
+        key, name, search_key, matched_name, folded, kind = row
+        if search_key == key_of_query:
+            tier = 0
+        elif search_key.startswith(key_of_query):
+            tier = 1
+        elif word_start in f" {search_key}":
+            tier = 2
+        elif substring_matches and key_of_query in search_key:
+            tier = 3
+        else:
+            tier = _FUZZY_TIER
+        score = _trigram_score(trigrams_of_query, width, search_key)
         order = (
-            _rank(candidate),
-            candidate.folded != query.folded,
-            -candidate.score,
-            len(candidate.search_key),
-            candidate.matched_name,
+            (tier >= _FUZZY_TIER, _KIND_RANK.get(kind, 1), tier),
+            folded != query.folded,
+            -score,
+            len(search_key),
+            matched_name,
         )
-        kept = best.get(candidate.key)
+        kept = best.get(key)
         if kept is None or order < kept[0]:
-            best[candidate.key] = (order, candidate)
+            candidate = _Candidate(key, name, search_key, tier, score, matched_name, folded, kind)
+            best[key] = (order, candidate)
     # Each customer's sort key once (its rank is already in its order); keys are distinct, so
     # no two sort keys are equal.
     ranked = sorted(
@@ -113,19 +122,3 @@ class _ScoredQuery:
     width: int  # words
     folded: str  # the query's folded form, legal form kept
     min_substring: int  # from how many characters a substring is a match
-
-
-def _score_candidate(row: tuple[str, str, str, str, str, str], query: _ScoredQuery) -> _Candidate:
-    key, name, search_key, matched_name, folded, kind = row
-    if search_key == query.key:
-        tier = 0
-    elif search_key.startswith(query.key):
-        tier = 1
-    elif f" {query.key}" in f" {search_key}":
-        tier = 2
-    elif len(query.key) >= query.min_substring and query.key in search_key:
-        tier = 3
-    else:
-        tier = _FUZZY_TIER
-    score = _trigram_score(query.trigrams, query.width, search_key)
-    return _Candidate(key, name, search_key, tier, score, matched_name, folded, kind)

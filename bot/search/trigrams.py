@@ -37,9 +37,16 @@ def trigram_score(query: str, search_key: str) -> float:
 
 
 def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key: str) -> float:
-    key_words = _key_words(search_key)
-    whole = frozenset().union(*key_words)
-    best = _similarity(query_trigrams, whole)
+    key_words, whole = _key_trigrams(search_key)
+    if not query_trigrams or not whole:
+        return 0.0
+    # `_similarity`, inline: ranking calls this for every candidate (up to a few hundred a
+    # lookup).
+    query_size = len(query_trigrams)
+    shared = len(query_trigrams & whole)
+    if not shared:
+        return 0.0  # no window of the key shares a trigram either
+    best = shared / (query_size + len(whole) - shared)
     width = min(query_width, len(key_words))
     if width == len(key_words):
         return best  # the only window is the whole key
@@ -47,7 +54,6 @@ def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key:
     # scores up to a few hundred keys a lookup, so the windows are compared inline: the same
     # arithmetic as `_similarity`, without a call per window, and a window sharing no trigram
     # with the query (most words of most keys) cannot raise the best score.
-    query_size = len(query_trigrams)
     if width == 1:
         for window in key_words:
             shared = len(query_trigrams & window)
@@ -67,7 +73,9 @@ def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key:
 
 
 @functools.lru_cache(maxsize=8192)
-def _key_words(search_key: str) -> tuple[frozenset[str], ...]:
-    # The words' trigram sets of the keys lookups met recently (a few hundred a lookup; about
-    # 250 bytes each): a query asked again, or one sharing its words, splits no key again.
-    return tuple(_word_trigrams(word) for word in search_key.split())
+def _key_trigrams(search_key: str) -> tuple[tuple[frozenset[str], ...], frozenset[str]]:
+    # The words' trigram sets of the keys lookups met recently, and the whole key's (a few
+    # hundred keys a lookup; about 400 bytes each): a query asked again, or one sharing its
+    # words, splits no key again.
+    words = tuple(_word_trigrams(word) for word in search_key.split())
+    return words, frozenset().union(*words)

@@ -156,7 +156,16 @@ def _name_candidates(session: Session, name_key: str, *, enough: int | None = No
             session, CONTACT_NAMES, name_key
         )
     probes = _SQLITE_PROBES if dialect == "sqlite" else _POSTGRESQL_PROBES
-    found, settled = _cheap_candidates(session, probes, name_key, enough)
+    words = _probe_words(name_key)
+    every_word = _every_word(name_key)
+    # The names with every word of the query, when probe 2 read them (SQLite) to find the
+    # names containing it: probe 3 would read the same rows again.
+    every_word_first = (
+        probes.containing_among_every_word and len(words) >= 2 and len(every_word) >= 2
+    )
+    found, settled, with_every_word = _cheap_candidates(
+        session, probes, name_key, enough, every_word if every_word_first else None
+    )
     # Distinct names: the key range and the substring probes return some names twice.
     containing_query = len({(row[0], row[2]) for row in found if name_key in row[2]})
     if (
@@ -174,17 +183,16 @@ def _name_candidates(session: Session, name_key: str, *, enough: int | None = No
         # corrected or fuzzy probes could find (ranking: word matches before guesses), and
         # those probes cost most: "Elizabeth Wang" is a contact, not a misspelt company.
         return found + people
-    words = _probe_words(name_key)
     if len(words) >= 2:
         near = probes.with_all_words_of_any(session, COMPANY_NAMES, _all_but_one(words))
         found.extend(near)
         if 0 < len(near) < CANDIDATE_LIMIT:
             return found + people
-    every_word = _every_word(name_key)
     if len(words) >= 2 and near and len(every_word) >= 2:
         # The all-but-one probe filled: its words are shared by many names. Those with every
         # word are the query's, when there are few.
-        with_every_word = probes.with_all_words_of_any(session, COMPANY_NAMES, [every_word])
+        if with_every_word is None:
+            with_every_word = probes.with_all_words_of_any(session, COMPANY_NAMES, [every_word])
         found.extend(with_every_word)
         if 0 < len(with_every_word) < CANDIDATE_LIMIT:
             return found + people
@@ -223,37 +231,66 @@ def _exact_key_is_one_customers(rows: Sequence[_Row], name_key: str) -> bool:
 
 
 def _cheap_candidates(
-    session: Session, probes: _TrigramProbes, name_key: str, enough: int | None = None
-) -> tuple[list[_Row], bool]:
-    """Probes 1-2 of `_name_candidates` over the companies' names, and whether they settle
-    the answer (nothing later could change it)."""
+    session: Session,
+    probes: _TrigramProbes,
+    name_key: str,
+    enough: int | None = None,
+    every_word: Sequence[str] | None = None,
+) -> tuple[list[_Row], bool, list[_Row] | None]:
+    """Probes 1-2 of `_name_candidates` over the companies' names, whether they settle the
+    answer (nothing later could change it), and the names holding all of `every_word` when
+    they were read: given `every_word`, the names containing the query are picked from those
+    (`_TrigramProbes.containing_among_every_word`)."""
+    with_every_word: list[_Row] | None = None
     found = _prefix_candidates(session, COMPANY_NAMES, name_key)
     if _enough_customers(found, name_key, enough):
         # Enough customers' names start with the query: every name that does is here (the
         # range did not fill, or it settles anyway), and a word inside a name ranks after.
-        return found, True
+        return found, True, with_every_word
     if has_cjk(name_key):
         # No trigram or word of a CJK name says more than its character pairs: the substrings.
         if _exact_key_is_one_customers(found, name_key) or len(found) >= CANDIDATE_LIMIT:
-            return found, True
+            return found, True, with_every_word
         if len(name_key) >= MIN_CJK_SUBSTRING_QUERY_LENGTH:
             found.extend(_cjk_substring_candidates(session, COMPANY_NAMES, name_key))
-        return found, True
+        return found, True, with_every_word
     if len(name_key) < MIN_TRIGRAM_QUERY_LENGTH:
-        return found, True
+        return found, True, with_every_word
     if _exact_key_is_one_customers(found, name_key) or len(found) >= CANDIDATE_LIMIT:
-        return found, True
+        return found, True, with_every_word
     if len(name_key) >= MIN_SUBSTRING_QUERY_LENGTH:
-        containing = probes.containing(session, COMPANY_NAMES, name_key)
+        containing: list[_Row] | None = None
+        if every_word is not None:
+            with_every_word = probes.with_all_words_of_any(session, COMPANY_NAMES, [every_word])
+            containing = _containing_among(with_every_word, every_word, name_key)
+        if containing is None:
+            containing = probes.containing(session, COMPANY_NAMES, name_key)
         found.extend(containing)
         if len(containing) >= CANDIDATE_LIMIT:
-            return found, True
+            return found, True, with_every_word
     if any(row[2] == name_key for row in found):
         # The query is exactly the names of several customers (two "Vandelay Industries", a
         # contact's name many customers share): they lead whatever else matches, with the
         # names starting with or containing it after them; nothing fuzzy can outrank them.
-        return found, True
-    return found, False
+        return found, True, with_every_word
+    return found, False, with_every_word
+
+
+def _containing_among(
+    with_every_word: Sequence[_Row], every_word: Sequence[str], name_key: str
+) -> list[_Row] | None:
+    """The names containing the query, picked from every name holding all of `every_word`
+    (each a part of the query, so a name containing it holds them all): those rows, as
+    SQLite's substring probe returns them (in the index's rowid order, as both statements
+    read it), when the names holding every word are all there (the probe did not fill) and
+    FTS5 matches them as Python does (no text it would fold); else None."""
+    if len(with_every_word) >= CANDIDATE_LIMIT or not _fts_folds_as_is(name_key):
+        return None
+    if not all(word in name_key for word in every_word):
+        return None
+    if not all(_fts_folds_as_is(row[2]) for row in with_every_word):
+        return None
+    return [row for row in with_every_word if name_key in row[2]]
 
 
 def _corrected_candidates(
@@ -453,6 +490,13 @@ class _TrigramProbes:
     # query word -> the vocabulary words nearest it (one statement for all the words)
     nearest_words: Callable[[Session, Sequence[str]], dict[str, list[str]]]
     fuzzy: Callable[[Session, NameSet, str], list[_Row]]
+    # The names containing a query of several words are picked from those with every word
+    # (probe 3's second statement, read first and kept) while those are few: FTS5 reads the
+    # phrase's trigram lists for either (the words' are most of the phrase's), so the
+    # substring probe costs nothing more, and a query whose all-but-one probe fills (the start
+    # of a third word typed after two common ones) runs one such statement, not two. Not
+    # PostgreSQL: its substring probe reads the index for the query's trigrams in one scan.
+    containing_among_every_word: bool = False
 
 
 # The SQLite FTS5 table of the companies' names (migrations 0008, 0009).
@@ -656,11 +700,12 @@ def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, l
     return nearest
 
 
-def _fts_folds_as_is(word: str) -> bool:
-    """FTS5 matches trigrams case-insensitively: a word it would fold (an upper-case letter,
-    or a letter outside ASCII, whose folding Python's may not share) is left to its own
-    matching, not to trigrams compared here."""
-    return word.isascii() and word == word.lower()
+def _fts_folds_as_is(text: str) -> bool:
+    """FTS5's trigram tokenizer matches case-insensitively (folding each character to its
+    lower case, by a table no larger than Python's): a text with no upper-case character is
+    matched as it is, so trigrams and substrings compared in Python agree with its matches.
+    (Search keys and vocabulary words are folded already: anything else is left to FTS5.)"""
+    return text == text.lower()
 
 
 _SQLITE_PROBES = _TrigramProbes(
@@ -681,6 +726,7 @@ _SQLITE_PROBES = _TrigramProbes(
         " OR ".join(_fts_string(t) for t in _sqlite_trigrams(name_key)),
         ranked=True,
     ),
+    containing_among_every_word=True,
 )
 
 

@@ -10,6 +10,7 @@ queries may reach the ranked probe. Results are asserted in tests/search/test_se
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, select
@@ -25,7 +26,7 @@ from bot.search.probes import (
 )
 from bot.search.ranking import _rank_names
 from bot.store.models import CustomerName, SearchWord
-from tests.helpers.sql_capture import captured_statements
+from tests.helpers.sql_capture import captured_executions, captured_statements
 from tests.helpers.store_rows import add_customer, add_name
 
 # A statement with one of these ranks every trigram match before returning the first.
@@ -328,3 +329,98 @@ def test_a_full_probe_still_finds_a_phrase_starting_a_word(
     shared_words.commit()
     result = find_customers(shared_words, "esa media", today=TODAY)
     assert result.choices[0].key == "name:Big Esa Media"
+
+
+def _vocabulary_probes(executions: list[tuple[str, Any]]) -> list[str]:
+    """The vocabulary statements run: "ranked" (FTS5 orders the words sharing two trigrams by
+    bm25) or "unranked" (the words sharing any one, picked from in Python)."""
+    return [
+        "ranked" if "ORDER BY rank" in statement else "unranked"
+        for statement, _ in executions
+        if "search_word" in statement
+    ]
+
+
+def test_sqlite_ranks_the_vocabulary_only_when_more_words_than_its_limit_share_two_trigrams(
+    engine: Engine, with_vocabulary: Session
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's FTS5 vocabulary probe")
+    with captured_executions(engine) as executions:
+        result = find_customers(with_vocabulary, "initek", today=TODAY)
+    assert result.choices[0].key == "sf:INITECH"
+    assert _vocabulary_probes(executions) == ["unranked"]
+    # More words than the ranked probe returns share two trigrams with "initek" ("  i", " in",
+    # "ini", "nit"): which of them it hands back is bm25's to say, so it is asked.
+    with_vocabulary.add_all(
+        SearchWord(word=f"init{first}{second}")
+        for first in "abcdfg"
+        for second in "abcdfghijklm"
+        if f"{first}{second}" != "ec"
+    )
+    with_vocabulary.commit()
+    with captured_executions(engine) as executions:
+        result = find_customers(with_vocabulary, "initek", today=TODAY)
+    assert result.choices[0].key == "sf:INITECH"
+    assert _vocabulary_probes(executions) == ["unranked", "ranked"]
+
+
+def test_sqlite_leaves_a_vocabulary_word_it_would_fold_to_fts5(
+    engine: Engine, with_vocabulary: Session
+) -> None:
+    # FTS5 matches trigrams case-insensitively; a word not folded already is not compared in
+    # Python (whose folding may not be FTS5's), the engine's own ranking decides.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's FTS5 vocabulary probe")
+    with_vocabulary.add(SearchWord(word="INITECK"))
+    with_vocabulary.commit()
+    with captured_executions(engine) as executions:
+        result = find_customers(with_vocabulary, "initek", today=TODAY)
+    assert result.choices[0].key == "sf:INITECH"
+    assert _vocabulary_probes(executions) == ["unranked", "ranked"]
+
+
+def _company_matches(executions: list[tuple[str, Any]]) -> list[str]:
+    """The FTS5 expressions the single-expression probes of the companies' names were given."""
+    return [
+        parameters[0]
+        for statement, parameters in executions
+        if statement.count("customer_name_search MATCH") == 1 and "ORDER BY rank" not in statement
+    ]
+
+
+def test_sqlite_picks_the_names_containing_the_query_from_those_with_every_word(
+    engine: Engine, few_with_every_word: Session
+) -> None:
+    # "stark wayne la": the three names with every word are read once (the all-but-one probe
+    # fills, so they are needed anyway), and those containing the query picked from them.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's FTS5 probes")
+    with captured_executions(engine) as executions:
+        result = find_customers(few_with_every_word, "Stark Wayne La", today=TODAY)
+    assert _company_matches(executions) == [
+        '("stark" AND "wayne la")',
+        '("wayne") OR ("stark")',
+    ]
+    assert [choice.key for choice in result.choices[:3]] == [
+        f"name:Stark Wayne Labs {number}" for number in range(3)
+    ]
+
+
+def test_sqlite_reads_the_names_containing_the_query_when_those_with_every_word_fill_the_probe(
+    engine: Engine, few_with_every_word: Session
+) -> None:
+    # More names hold "data" and "wayne" than the probe's LIMIT: the names containing "data
+    # wayne" cannot be picked from them, and are read; the all-but-one probe fills too, and
+    # the names with every word already read are not read again.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's FTS5 probes")
+    with captured_executions(engine) as executions:
+        result = find_customers(few_with_every_word, "data wayne", today=TODAY)
+    assert _company_matches(executions) == [
+        '("data" AND "wayne")',
+        '"data wayne"',
+        '("wayne") OR ("data")',
+    ]
+    everything = _rank_names(few_with_every_word, "data wayne", "data wayne")
+    assert [choice.key for choice in result.choices] == [c.key for c in everything[:8]]

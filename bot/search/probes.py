@@ -122,7 +122,9 @@ def _name_candidates(session: Session, name_key: str, *, enough: int | None = No
     2. Keys with a word starting with the query, and keys containing it (trigram index), up to
        CANDIDATE_LIMIT of each: word starts outrank matches inside a word, so however many
        names have the query inside a word, they cannot crowd those out. A full set of either
-       outranks fuzzy matches.
+       outranks fuzzy matches. (SQLite, a query of several words: the names containing it are
+       picked from those with every word, read first and kept for probe 3,
+       `_TrigramProbes.containing_among_every_word`.)
     3. Keys containing all but one of the query's words (trigram index): a typo in one word of
        a name made of words shared with thousands of others ("mese media 125000"). When they
        are few (the probe did not fill), they are the names the query means: any other name

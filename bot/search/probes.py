@@ -160,7 +160,7 @@ def _name_candidates(session: Session, name_key: str, *, enough: int | None = No
     probes = _SQLITE_PROBES if dialect == "sqlite" else _POSTGRESQL_PROBES
     words = _probe_words(name_key)
     every_word = _every_word(name_key)
-    # The names with every word of the query, when probe 2 read them (SQLite) to find the
+    # The names with every word of the query, when probe 2 read them to find the
     # names containing it: probe 3 would read the same rows again.
     every_word_first = (
         probes.containing_among_every_word and len(words) >= 2 and len(every_word) >= 2
@@ -496,8 +496,8 @@ class _TrigramProbes:
     # (probe 3's second statement, read first and kept) while those are few: FTS5 reads the
     # phrase's trigram lists for either (the words' are most of the phrase's), so the
     # substring probe costs nothing more, and a query whose all-but-one probe fills (the start
-    # of a third word typed after two common ones) runs one such statement, not two. Not
-    # PostgreSQL: its substring probe reads the index for the query's trigrams in one scan.
+    # of a third word typed after two common ones) runs one such statement, not two. So on
+    # PostgreSQL, whose substring probe looks a phrase up by its words too (`_indexed_words`).
     containing_among_every_word: bool = False
 
 
@@ -952,4 +952,5 @@ _POSTGRESQL_PROBES = _TrigramProbes(
     nearest_words=_postgresql_nearest_words,
     with_all_words_of_any=_postgresql_with_all_words_of_any,
     fuzzy=_postgresql_fuzzy,
+    containing_among_every_word=True,
 )

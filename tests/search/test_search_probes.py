@@ -424,3 +424,18 @@ def test_sqlite_reads_the_names_containing_the_query_when_those_with_every_word_
     ]
     everything = _rank_names(few_with_every_word, "data wayne", "data wayne")
     assert [choice.key for choice in result.choices] == [c.key for c in everything[:8]]
+
+
+def test_both_engines_pick_the_names_containing_the_query_from_those_with_every_word(
+    engine: Engine, few_with_every_word: Session
+) -> None:
+    # "stark wayne la" on either engine: the key range, the names with every word (read once:
+    # those containing the query are picked from them, where PostgreSQL read the phrase in a
+    # statement of its own), the people's names, the all-but-one probe, and the pick list's
+    # customers and licenses.
+    with captured_statements(engine) as statements:
+        result = find_customers(few_with_every_word, "Stark Wayne La", today=TODAY)
+    assert len(statements) == 6, statements
+    assert [choice.key for choice in result.choices[:3]] == [
+        f"name:Stark Wayne Labs {number}" for number in range(3)
+    ]

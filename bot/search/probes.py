@@ -621,12 +621,15 @@ SQLITE_WORD_INDEX = "search_word_trigram"
 
 
 @functools.cache
-def _sqlite_nearest_words_statement(word_count: int) -> TextClause:
+def _sqlite_vocabulary_statement(word_count: int, *, ranked: bool) -> TextClause:
+    # Per word (`:probe<position>`), the vocabulary words its FTS5 MATCH finds: best bm25 first
+    # up to WORD_CANDIDATE_LIMIT when `ranked`, else unranked up to SQLITE_SHARING_WORDS_LIMIT.
+    order = f" ORDER BY rank LIMIT {WORD_CANDIDATE_LIMIT}"
     parts = [
         f"SELECT {position} AS position, search_word.word FROM search_word"
         f" WHERE search_word.rowid IN ("
         f"SELECT rowid FROM {SQLITE_WORD_INDEX} WHERE {SQLITE_WORD_INDEX} MATCH :probe{position}"
-        f" ORDER BY rank LIMIT {WORD_CANDIDATE_LIMIT})"
+        f"{order if ranked else f' LIMIT {SQLITE_SHARING_WORDS_LIMIT}'})"
         for position in range(word_count)
     ]
     return text(" UNION ALL ".join(parts))
@@ -635,18 +638,6 @@ def _sqlite_nearest_words_statement(word_count: int) -> TextClause:
 # The vocabulary words sharing any trigram with a query word the unranked probe reads, at most
 # (see `_sqlite_nearest_words`): a few hundred rows cost less than ranking, more would not.
 SQLITE_SHARING_WORDS_LIMIT = 400
-
-
-@functools.cache
-def _sqlite_sharing_words_statement(word_count: int) -> TextClause:
-    parts = [
-        f"SELECT {position} AS position, search_word.word FROM search_word"
-        f" WHERE search_word.rowid IN ("
-        f"SELECT rowid FROM {SQLITE_WORD_INDEX} WHERE {SQLITE_WORD_INDEX} MATCH :probe{position}"
-        f" LIMIT {SQLITE_SHARING_WORDS_LIMIT})"
-        for position in range(word_count)
-    ]
-    return text(" UNION ALL ".join(parts))
 
 
 def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, list[str]]:
@@ -671,7 +662,7 @@ def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, l
         for position, word in enumerate(words)
     }
     for position, word in connection.execute(
-        _sqlite_sharing_words_statement(len(words)), parameters
+        _sqlite_vocabulary_statement(len(words), ranked=False), parameters
     ):
         sharing[words[position]].append(word)
     ranked: list[str] = []
@@ -696,7 +687,7 @@ def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, l
         )
         for position, word in enumerate(ranked)
     }
-    statement = _sqlite_nearest_words_statement(len(ranked))
+    statement = _sqlite_vocabulary_statement(len(ranked), ranked=True)
     for position, word in connection.execute(statement, parameters):
         nearest[ranked[position]].append(word)
     return nearest

@@ -28,13 +28,16 @@ def captured_statements(
 
 
 @contextmanager
-def captured_executions(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """Every (statement, parameters) `engine` sends to its driver inside the block: for tests
-    that tell apart runs of one prebuilt statement by what it was given."""
+def captured_executions(
+    engine: Engine, keep: Callable[[str], bool] = lambda _statement: True
+) -> Iterator[list[tuple[str, Any]]]:
+    """Every (statement, parameters) `engine` sends to its driver inside the block that `keep`
+    keeps: for tests that tell apart runs of one prebuilt statement by what it was given."""
     executions: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        executions.append((statement, parameters))
+        if keep(statement):
+            executions.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)
     try:

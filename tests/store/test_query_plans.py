@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, event
+from sqlalchemy import Engine, delete
 
 from bot.search import find_customers
 from bot.store.models import SearchWord
@@ -31,6 +30,7 @@ from tests.helpers.customer_now_dataset import (
     load_exports,
 )
 from tests.helpers.e2e_dataset import load_dataset
+from tests.helpers.sql_capture import captured_executions
 
 TODAY = date(2026, 11, 27)
 STORE_TABLES = {
@@ -71,19 +71,10 @@ QUERIES = [
 ]
 
 
-@contextmanager
-def captured_selects(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            statements.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+def captured_selects(engine: Engine) -> AbstractContextManager[list[tuple[str, Any]]]:
+    return captured_executions(
+        engine, lambda statement: statement.lstrip().upper().startswith(("SELECT", "WITH"))
+    )
 
 
 def full_scans(engine: Engine, statement: str, parameters: Any) -> list[str]:

@@ -38,11 +38,16 @@ def is_follow_command(body: dict[str, Any]) -> bool:
     )
 
 
+def is_lookup_command(body: dict[str, Any]) -> bool:
+    """A command text that is no `/license follow|unfollow|following …`: a lookup."""
+    return not is_follow_command(body)
+
+
 def claims_in_its_transaction(body: dict[str, Any]) -> bool:
     """Whether this request's listener is `handle_lookup_command`, which touches nothing before
     its audited transaction and so makes the request's replay claim there
-    (bot/slack/request_claims.py): a command that is no follow subcommand."""
-    return isinstance(body.get("command"), str) and not is_follow_command(body)
+    (bot/slack/request_claims.py)."""
+    return isinstance(body.get("command"), str) and is_lookup_command(body)
 
 
 def acknowledge_follow_command(
@@ -74,10 +79,6 @@ def follow_or_unfollow(
         result = lookups.follows.unfollow_command(request, requester)
     respond(response_type="ephemeral", **result.answer.payload())
     deliver(client, result)
-
-
-def is_lookup_command(body: dict[str, Any]) -> bool:
-    return not is_follow_command(body)
 
 
 def register(app: App, services: Services) -> None:

@@ -1,8 +1,10 @@
 """`gunicorn benchmarks.floor_asgi:app`: the framework floor for benchmark 2.
 
 A Bolt app whose /license only acks a fixed text, behind the same adapter and request-log
-middleware as bot/asgi.py, so the only difference from production is what the command does.
-Like bot/asgi.py, this module builds its app at import: gunicorn imports it once per worker.
+middleware as bot/asgi.py, with logging configured as there (so its request line is written,
+as production writes one per request, not dropped at the logger), so the only difference from
+production is what the command does. Like bot/asgi.py, this module builds its app at import:
+gunicorn imports it once per worker.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
+from bot.app import configure_logging
 from bot.asgi_adapter import BufferedWsgi, create_asgi_app
+from bot.config import Settings
 
 
 def floor_asgi_app() -> BufferedWsgi:
+    configure_logging(Settings.from_env())
     bolt = App(
         client=WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"]),
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],

@@ -20,11 +20,11 @@ from bot.config import ConfigError, Settings
 from bot.logs import configure_logging as configure_logging
 from bot.logs import quiet_bolt_logs
 from bot.request_body import MAX_BODY_BYTES as MAX_BODY_BYTES
-from bot.request_body import buffer_bounded_body, buffered_body
+from bot.request_body import buffer_bounded_body, buffered_body, keep_parsed_body
 from bot.services import Services, build_services, with_oauth_parts
 from bot.slack.allowlist import allowlist_middleware, local_operator_middleware
 from bot.slack.authorization import SingleWorkspaceAuthorization
-from bot.slack.bolt_request import PARSED_BODY_ENVIRON_KEY, SlackWsgiHandler
+from bot.slack.bolt_request import SlackWsgiHandler
 from bot.slack.client import create_web_client
 from bot.slack.identity import AccessResolver, IdentityResolver
 from bot.slack.install_guard import InstallGuard, InstallRefusal
@@ -298,7 +298,7 @@ def _body_is_malformed(environ: dict[str, Any]) -> bool:
         return True
     if isinstance(payload, dict):
         # Parsed once: the request Bolt dispatches is built from it (bot/slack/bolt_request.py).
-        environ[PARSED_BODY_ENVIRON_KEY] = (body, payload)
+        keep_parsed_body(environ, body, payload)
     return False
 
 

@@ -32,7 +32,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.config import SYNC_KINDS, Settings
 from bot.outcomes import Outcome, outcome_of_status
-from bot.request_body import buffered_body
+from bot.request_body import buffered_body, parsed_body
 from bot.request_outcome import REQUEST_OUTCOME
 from bot.slack.actor import identify_actor
 
@@ -290,6 +290,11 @@ def describe_slack_body(raw: bytes, content_type: str | None) -> dict[str, str]:
         body = _parse_slack_body(raw, content_type)
     except ValueError:
         return {}
+    return describe_slack_payload(body)
+
+
+def describe_slack_payload(body: Mapping[str, Any]) -> dict[str, str]:
+    """`describe_slack_body` of a body already parsed."""
     actor = identify_actor(body)
     fields = {
         "kind": actor.kind,
@@ -467,7 +472,13 @@ class RequestLogMiddleware:
         if not verified:
             return {}
         try:
-            described = describe_slack_body(raw, environ.get("CONTENT_TYPE"))
+            # The app's own parse of this very body where it made one (a well-formed body),
+            # rather than a second parse of it.
+            parsed = parsed_body(environ, raw.decode("utf-8"))
+            if parsed is not None:
+                described = describe_slack_payload(parsed)
+            else:
+                described = describe_slack_body(raw, environ.get("CONTENT_TYPE"))
         except Exception:  # a malformed body is the app's to answer, not the logger's
             return {}
         return {key: bounded_field(value) for key, value in described.items()}

@@ -15,6 +15,9 @@ from typing import Any
 MAX_BODY_BYTES = 1024 * 1024
 # The environ key of the buffered body: its bytes, or None when it is over MAX_BODY_BYTES.
 _BUFFERED_BODY = "customersdot.buffered_body"
+# The environ key of the body's parse, where the app made one (a well-formed Slack body): its
+# text and what it parsed to.
+_PARSED_BODY = "customersdot.parsed_slack_body"
 
 
 def buffer_bounded_body(environ: dict[str, Any]) -> bool:
@@ -51,3 +54,15 @@ def buffer_bounded_body(environ: dict[str, Any]) -> bool:
 def buffered_body(environ: dict[str, Any]) -> bytes | None:
     """The body buffer_bounded_body read, or None when it read none (or refused it)."""
     return environ.get(_BUFFERED_BODY)
+
+
+def keep_parsed_body(environ: dict[str, Any], text: str, payload: dict[str, Any]) -> None:
+    """Keep the app's parse of the body (`text`, decoded from the buffer), so that Bolt's request
+    and the request log use it rather than parse the body again."""
+    environ[_PARSED_BODY] = (text, payload)
+
+
+def parsed_body(environ: dict[str, Any], text: str) -> dict[str, Any] | None:
+    """The kept parse if it is of this very text, else None."""
+    kept = environ.get(_PARSED_BODY)
+    return kept[1] if kept is not None and kept[0] == text else None

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot import logs as logs_module
 from bot.app import SlackWsgiApp, create_app
 from bot.config import ConfigError, Settings
 from bot.logs import (
@@ -184,6 +185,29 @@ def test_a_request_line_the_level_filters_out_reads_nothing_of_the_body(
     assert post_to_wsgi(logged_app, with_fresh_trigger_id(body), SECRET).status == 200
     [record] = _request_records(caplog)
     assert (record.user, record.surface) == ("UALLOWED", "/license")
+
+
+def test_the_request_line_reads_the_apps_parse_of_the_body_not_a_second_one(
+    logged_app, caplog, monkeypatch
+):
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    parsed_again: list[bytes] = []
+    real_parse = logs_module._parse_slack_body
+
+    def counted(raw: bytes, content_type: str | None):
+        parsed_again.append(raw)
+        return real_parse(raw, content_type)
+
+    monkeypatch.setattr(logs_module, "_parse_slack_body", counted)
+    body = slash_command_body("/license", "initech", user_id="UALLOWED")
+    assert post_to_wsgi(logged_app, body, SECRET).status == 200
+    # A body the app refused as malformed was never parsed by it: the line parses it itself.
+    malformed = "payload=%7Bnot+json&user_id=UALLOWED"
+    assert post_to_wsgi(logged_app, malformed, SECRET).status == 400
+    well_formed, refused = _request_records(caplog)
+    assert (well_formed.user, well_formed.surface) == ("UALLOWED", "/license")
+    assert refused.status == 400
+    assert parsed_again == [malformed.encode()]
 
 
 def test_forged_requests_and_slack_retries_are_logged(logged_app, caplog):

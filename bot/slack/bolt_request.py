@@ -20,11 +20,8 @@ from slack_bolt.context.context import BoltContext
 from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
 
+from bot.request_body import parsed_body
 from bot.slack.request_shape import parse_slack_body
-
-# Where the HTTP boundary (bot/app.py) leaves a body it parsed and found well-formed: the body's
-# text and what it parsed to, for the request's SlackRequest to use rather than parse it again.
-PARSED_BODY_ENVIRON_KEY = "customersdot.parsed_slack_body"
 
 
 class SlackRequest(BoltRequest):
@@ -62,12 +59,11 @@ class SlackWsgiHandler(SlackRequestHandler):
 
     def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
         body = request.get_body()
-        parsed = request.environ.get(PARSED_BODY_ENVIRON_KEY)
         return self.app.dispatch(
             SlackRequest(
                 body=body,
-                # The boundary's parse, if of this very text.
-                parsed_body=parsed[1] if parsed is not None and parsed[0] == body else None,
+                # The HTTP boundary's parse (bot/app.py), if it made one of this very text.
+                parsed_body=parsed_body(request.environ, body),
                 query=request.query_string,
                 headers=request.get_headers(),
             )

@@ -25,7 +25,6 @@ from sqlalchemy import (
     Select,
     SQLColumnExpression,
     String,
-    TextClause,
     and_,
     bindparam,
     func,
@@ -40,6 +39,7 @@ from sqlalchemy.orm import Session
 from bot.names import cjk_bigrams, has_cjk, search_words
 from bot.search.trigrams import _similarity, _word_trigrams
 from bot.store.models import Customer, CustomerName, NameBigram
+from bot.store.prepared import PreparedStatement
 
 # How many rows each index probe may hand to the ranking. Bounds the work per lookup however
 # many customers share a common trigram.
@@ -406,27 +406,22 @@ def _all_but_one(words: Sequence[str]) -> list[list[str]]:
 def _prefix_candidates(session: Session, names: NameSet, name_key: str) -> list[_Row]:
     connection = session.connection()
     statement = _prefix_statement(names, connection.dialect.name)
-    rows = connection.execute(statement, {"low": name_key, "high": name_key + "\U0010ffff"})
-    return [
-        (key, name, search_key, matched, folded, kind)
-        for key, name, search_key, matched, folded, kind in rows
-    ]
+    return statement.rows(connection, {"low": name_key, "high": name_key + "\U0010ffff"})
 
 
 @functools.cache
-def _prefix_statement(names: NameSet, dialect: str) -> Select[*_Row]:
+def _prefix_statement(names: NameSet, dialect: str) -> PreparedStatement:
     # A range over a B-tree index on search_key (a partial one per NameSet): under binary (C)
     # collation every key starting with the query sorts between it and it + the highest code
     # point. SQLite compares text bytewise by default; on PostgreSQL the column's collation
     # follows the database's locale, so the range reads migration 0009's C-collated indexes
     # (LIKE 'x%' could not be served by the plain index under a non-C locale, nor return the
-    # keys in order). Built once per name set and engine, run as Core on the session's
-    # connection: every name lookup starts with it, and a prebuilt statement is neither
-    # rebuilt nor cache-keyed again.
+    # keys in order). Built once per name set and engine, run on the driver's cursor
+    # (bot/store/prepared.py): every name lookup starts with it.
     search_key: SQLColumnExpression[str] = CustomerName.search_key
     if dialect == "postgresql":
         search_key = CustomerName.search_key.collate("C")
-    return (
+    return PreparedStatement(
         _names(names)
         .where(search_key >= bindparam("low"), search_key < bindparam("high"))
         .order_by(search_key)
@@ -526,15 +521,15 @@ _SQLITE_CUSTOMERS_WHERE_ROWID_IN = (
 # lookup runs several, and a text() built per call is parsed for its parameters and cache-keyed
 # again each time.
 def _sqlite_execute(
-    session: Session, statement: TextClause, parameters: dict[str, Any]
+    session: Session, statement: PreparedStatement, parameters: dict[str, Any]
 ) -> list[_Row]:
-    return [tuple(row) for row in session.connection().execute(statement, parameters)]
+    return statement.rows(session.connection(), parameters)
 
 
 @functools.cache
-def _sqlite_match_statement(names: NameSet, ranked: bool) -> TextClause:
+def _sqlite_match_statement(names: NameSet, ranked: bool) -> PreparedStatement:
     matching = _sqlite_matching_rowids(names, "probe", ranked=ranked)
-    return text(f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}({matching})")
+    return PreparedStatement(text(f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}({matching})"))
 
 
 def _sqlite_match(session: Session, names: NameSet, expression: str, *, ranked: bool) -> list[_Row]:
@@ -546,13 +541,15 @@ def _sqlite_match(session: Session, names: NameSet, expression: str, *, ranked: 
 
 
 @functools.cache
-def _sqlite_containing_statement(names: NameSet) -> TextClause:
+def _sqlite_containing_statement(names: NameSet) -> PreparedStatement:
     # Word starts and matches anywhere, each LIMITed on its own: however many names contain
     # the query inside a word, they cannot crowd out the word starts.
-    return text(
-        f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
-        f"SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
-        f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'probe')}))"
+    return PreparedStatement(
+        text(
+            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
+            f"SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
+            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'probe')}))"
+        )
     )
 
 
@@ -578,7 +575,7 @@ def _sqlite_containing(session: Session, names: NameSet, name_key: str) -> list[
 
 
 @functools.cache
-def _sqlite_starting_or_containing_statement(names: NameSet) -> TextClause:
+def _sqlite_starting_or_containing_statement(names: NameSet) -> PreparedStatement:
     # Keys starting with the query, then, only while those did not fill the probe, keys with a
     # word starting with it (a surname): the condition on the first part's count is constant,
     # so SQLite tests it once and skips the second scan when the first is full.
@@ -586,11 +583,13 @@ def _sqlite_starting_or_containing_statement(names: NameSet) -> TextClause:
         f"SELECT id FROM customer_name WHERE {names.predicate}"
         " AND search_key >= :low AND search_key < :high ORDER BY search_key LIMIT :limit"
     )
-    return text(
-        f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
-        f"SELECT id FROM ({starting})"
-        f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
-        f" WHERE (SELECT count(*) FROM ({starting})) < :limit)"
+    return PreparedStatement(
+        text(
+            f"{_SQLITE_CUSTOMERS_WHERE_ROWID_IN}("
+            f"SELECT id FROM ({starting})"
+            f" UNION SELECT rowid FROM ({_sqlite_matching_rowids(names, 'word_start')})"
+            f" WHERE (SELECT count(*) FROM ({starting})) < :limit)"
+        )
     )
 
 
@@ -621,7 +620,7 @@ SQLITE_WORD_INDEX = "search_word_trigram"
 
 
 @functools.cache
-def _sqlite_vocabulary_statement(word_count: int, *, ranked: bool) -> TextClause:
+def _sqlite_vocabulary_statement(word_count: int, *, ranked: bool) -> PreparedStatement:
     # Per word (`:probe<position>`), the vocabulary words its FTS5 MATCH finds: best bm25 first
     # up to WORD_CANDIDATE_LIMIT when `ranked`, else unranked up to SQLITE_SHARING_WORDS_LIMIT.
     order = f" ORDER BY rank LIMIT {WORD_CANDIDATE_LIMIT}"
@@ -632,7 +631,7 @@ def _sqlite_vocabulary_statement(word_count: int, *, ranked: bool) -> TextClause
         f"{order if ranked else f' LIMIT {SQLITE_SHARING_WORDS_LIMIT}'})"
         for position in range(word_count)
     ]
-    return text(" UNION ALL ".join(parts))
+    return PreparedStatement(text(" UNION ALL ".join(parts)))
 
 
 # The vocabulary words sharing any trigram with a query word the unranked probe reads, at most
@@ -661,8 +660,8 @@ def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, l
         f"probe{position}": " OR ".join(_fts_string(t) for t in sorted(_word_trigrams(word)))
         for position, word in enumerate(words)
     }
-    for position, word in connection.execute(
-        _sqlite_vocabulary_statement(len(words), ranked=False), parameters
+    for position, word in _sqlite_vocabulary_statement(len(words), ranked=False).rows(
+        connection, parameters
     ):
         sharing[words[position]].append(word)
     ranked: list[str] = []
@@ -688,7 +687,7 @@ def _sqlite_nearest_words(session: Session, words: Sequence[str]) -> dict[str, l
         for position, word in enumerate(ranked)
     }
     statement = _sqlite_vocabulary_statement(len(ranked), ranked=True)
-    for position, word in connection.execute(statement, parameters):
+    for position, word in statement.rows(connection, parameters):
         nearest[ranked[position]].append(word)
     return nearest
 

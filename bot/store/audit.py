@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.outcomes import AUDIT_OUTCOMES, LOOKUP_OUTCOMES, Outcome
 from bot.store.db import session_scope
 from bot.store.models import AuditEvent, column_width
+from bot.store.prepared import PreparedStatement
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,23 @@ def _storable(text: str) -> str:
 
 # Built once: every lookup writes one audit row, and a Core INSERT of a prebuilt statement skips
 # both the ORM unit of work (flush, identity map) and building and cache-keying a new statement.
-_INSERT_AUDIT_EVENT = insert(AuditEvent.__table__)
+# Run on the driver's cursor (bot/store/prepared.py).
+_AUDIT_COLUMNS = (
+    "at",
+    "surface",
+    "outcome",
+    "user_id",
+    "team_id",
+    "enterprise_id",
+    "channel_id",
+    "query",
+    "result_count",
+    "reason",
+)
+# `inline()`: PostgreSQL's compiler would otherwise add RETURNING id, which nothing reads.
+_INSERT_AUDIT_EVENT = PreparedStatement(
+    insert(AuditEvent.__table__).inline(), column_keys=_AUDIT_COLUMNS
+)
 
 
 def record_audit(
@@ -103,8 +120,8 @@ def add_audit(session: Session, entry: AuditEntry, *, now: datetime | None = Non
     """Write one audit row in the session's transaction; the caller commits, and notes the
     entry's outcome for the request line (bot/answers/audited.py, bot/slack/allowlist.py)."""
     at = now or datetime.now(UTC)
-    session.connection().execute(
-        _INSERT_AUDIT_EVENT,
+    _INSERT_AUDIT_EVENT.execute(
+        session.connection(),
         {
             "at": at,
             "surface": _storable(entry.surface)[: _WIDTHS["surface"]],
@@ -214,7 +231,7 @@ def rate_limit_hit(
     params = {"user_id": user_id, "since": now - RATE_LIMIT_WINDOW}
     # Core execution: plain values back, without the ORM's per-statement result machinery.
     connection = session.connection()
-    limit_th = connection.scalar(_NTH_NEWEST_LOOKUP_AT, {**params, "skip": limit - 1})
+    limit_th = _NTH_NEWEST_LOOKUP_AT.scalar(connection, {**params, "skip": limit - 1})
     if limit_th is None:
         return None
     count = connection.scalar(_LOOKUPS_IN_WINDOW, params) or 0
@@ -230,7 +247,7 @@ _IN_WINDOW = (
     # SQL is rendered again at every execution (a third of this check's CPU).
     AuditEvent.outcome.in_([literal(str(outcome)) for outcome in LOOKUP_OUTCOMES]),
 )
-_NTH_NEWEST_LOOKUP_AT = (
+_NTH_NEWEST_LOOKUP_AT = PreparedStatement(
     select(AuditEvent.at)
     .where(*_IN_WINDOW)
     .order_by(AuditEvent.at.desc())

@@ -58,6 +58,7 @@ from bot.store.models import (
     Reconciliation,
     Subscription,
 )
+from bot.store.prepared import PreparedStatement
 
 # ImportRun.kind of each import (python -m bot import {licenses|reconciliations|hosts|...}).
 LICENSES_IMPORT = "licenses"
@@ -86,8 +87,8 @@ def data_times(session: Session) -> dict[str, datetime | None]:
     return _data_times_of(row, IMPORT_KINDS)
 
 
-def _data_times_of(row: Row[*tuple[Any, ...]], kinds: Sequence[str]) -> dict[str, datetime | None]:
-    return {kind: row._mapping[_data_time_label(kind)] for kind in kinds}
+def _data_times_of(row: Any, kinds: Sequence[str]) -> dict[str, datetime | None]:
+    return {kind: getattr(row, _data_time_label(kind)) for kind in kinds}
 
 
 def load_customer_licenses(
@@ -109,7 +110,7 @@ def load_customer_licenses(
     # The statement says whether a server reports any of its licenses: most customers' never
     # did (GitLab.com subscriptions, trials), and their card skips the servers' read.
     hosts_by_license: dict[int, tuple[HostRecord, ...]] = {}
-    if first._mapping[_HOSTS_POSSIBLE]:
+    if getattr(first, _HOSTS_POSSIBLE):
         found_hosts: dict[int, list[HostRecord]] = defaultdict(list)
         for host in session.connection().execute(_HOSTS_OF_CUSTOMER, params):
             if host.license_id is not None:
@@ -119,7 +120,7 @@ def load_customer_licenses(
     # at all: most customers' never did, and their card skips the same-domain read.
     domains = (
         {row.company_domain for row in license_rows} - {None}
-        if first._mapping.get(_SAME_DOMAIN_POSSIBLE)
+        if getattr(first, _SAME_DOMAIN_POSSIBLE, False)
         else set()
     )
     return CustomerLicenses(
@@ -140,20 +141,20 @@ def _customer_license_rows(session: Session, customer_key: str) -> Sequence[Row[
 def _card_rows(
     session: Session,
     customer_key: str,
-    statement_for: Callable[[str], Select[*tuple[Any, ...]]],
-) -> Sequence[Row[Any]]:
+    statement_for: Callable[[str], PreparedStatement],
+) -> Sequence[Any]:
     """A card's rows: its customer with the data times of its kinds and what it lists, LEFT
     JOINed (none: the customer is gone). A key that no longer names a customer (an old
     button, App Home entry or unfurl, made before an import regrouped the customers) is
     followed to the customer it became, if exactly one."""
     connection = session.connection()
-    found = connection.execute(statement_for(customer_key), {"customer_key": customer_key}).all()
+    found = statement_for(customer_key).rows(connection, {"customer_key": customer_key})
     if found:
         return found
     current = current_customer_key(session, customer_key)
     if current is None or current == customer_key:
         return []
-    return connection.execute(statement_for(current), {"customer_key": current}).all()
+    return statement_for(current).rows(connection, {"customer_key": current})
 
 
 # The customer rule's anchored customers (rules 1-2): keyed by an account or a subscription.
@@ -274,9 +275,9 @@ def customer_choices(session: Session, keys: Sequence[str], *, today: date) -> l
     connection = session.connection()
     customers_by_keys, licenses_of_customers = _choices_statements(len(keys))
     params = {f"key_{position}": key for position, key in enumerate(keys)}
-    customers = {row.key: row for row in connection.execute(customers_by_keys, params)}
+    customers = {row.key: row for row in customers_by_keys.rows(connection, params)}
     licenses_by_customer: dict[str, list[LicenseRecord]] = defaultdict(list)
-    for row in connection.execute(licenses_of_customers, params):
+    for row in licenses_of_customers.rows(connection, params):
         licenses_by_customer[row.customer_key].append(license_record(row))
     # Standing and counts need no servers: a pick list reads none.
     choices: list[CustomerChoice] = []
@@ -409,11 +410,11 @@ _HOSTS_OF_CUSTOMER = select(_HOSTS).order_by(
 
 
 @functools.lru_cache(maxsize=32)
-def _choices_statements(count: int) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+def _choices_statements(count: int) -> tuple[PreparedStatement, PreparedStatement]:
     """The pick list's two statements for `count` keys (`key_0`, `key_1`, ...), built once per
-    count: a pick list's page of keys, or one. Not an expanding IN: that form is rendered anew
-    on every execution (a regular expression over the statement), which cost as much as
-    running it."""
+    count (a pick list's page of keys, or one) and run on the driver's cursor. Not an expanding
+    IN: that form is rendered anew on every execution (a regular expression over the
+    statement), which cost as much as running it."""
     keys = [bindparam(f"key_{position}", type_=String()) for position in range(count)]
     customers = select(*CUSTOMER_COLUMNS).where(Customer.key.in_(keys))
     licenses = (
@@ -421,7 +422,7 @@ def _choices_statements(count: int) -> tuple[Select[*tuple[Any, ...]], Select[*t
         .outerjoin(_VERSION, _VERSION.zuora_subscription_id == License.zuora_subscription_id)
         .where(License.customer_key.in_(keys))
     )
-    return customers, licenses
+    return PreparedStatement(customers), PreparedStatement(licenses)
 
 
 def _anchored(key: Any) -> Any:
@@ -532,17 +533,19 @@ def _card_select(*, same_domain: bool) -> Select[*tuple[Any, ...]]:
 
 
 # Only an anchored customer's card says what went to its domains (`_same_domain_licenses`).
-_LICENSE_CARD = _card_select(same_domain=False)
-_ANCHORED_LICENSE_CARD = _card_select(same_domain=True)
+# Run on the driver's cursor (bot/store/prepared.py): a card is read on most lookups.
+_LICENSE_CARD_SELECT = _card_select(same_domain=False)
+_LICENSE_CARD = PreparedStatement(_LICENSE_CARD_SELECT)
+_ANCHORED_LICENSE_CARD = PreparedStatement(_card_select(same_domain=True))
 
 
-def _license_card_statement(customer_key: str) -> Select[*tuple[Any, ...]]:
+def _license_card_statement(customer_key: str) -> PreparedStatement:
     return _ANCHORED_LICENSE_CARD if is_anchored_key(customer_key) else _LICENSE_CARD
 
 
 # The reconciliation card's one statement: the customer, its data time and its
 # reconciliations, newest first (LEFT JOINed, as the license card's).
-_RECON_CARD = (
+_RECON_CARD = PreparedStatement(
     select(
         *_CARD_CUSTOMER_COLUMNS,
         *(_data_time(kind) for kind in RECON_CARD_KINDS),
@@ -561,7 +564,7 @@ def _record_values(record: type, names: Sequence[str]) -> Callable[[Any], tuple[
     return operator.itemgetter(*(names.index(field.name) for field in dataclasses.fields(record)))
 
 
-_CARD_NAMES = list(_LICENSE_CARD.selected_columns.keys())
+_CARD_NAMES = list(_LICENSE_CARD_SELECT.selected_columns.keys())
 _CARD_CUSTOMER_VALUES = operator.itemgetter(
     *(_CARD_NAMES.index(f"card_{field.name}") for field in dataclasses.fields(CustomerRecord))
 )
@@ -569,11 +572,11 @@ _CARD_LICENSE_VALUES = _record_values(LicenseRecord, _CARD_NAMES)
 _HOST_VALUES = _record_values(HostRecord, list(_HOSTS_OF_CUSTOMER.selected_columns.keys()))
 
 
-def _card_customer(row: Row[*tuple[Any, ...]]) -> CustomerRecord:
+def _card_customer(row: Any) -> CustomerRecord:
     return CustomerRecord(*_CARD_CUSTOMER_VALUES(row))
 
 
-def _card_license_record(row: Row[*tuple[Any, ...]]) -> LicenseRecord:
+def _card_license_record(row: Any) -> LicenseRecord:
     values = list(_CARD_LICENSE_VALUES(row))
     values[_TRIAL] = bool(values[_TRIAL])
     return LicenseRecord(*values)

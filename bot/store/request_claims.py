@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Executable
+from sqlalchemy import Connection
 
 from bot.store.db import dialect_insert
 from bot.store.models import ProcessedEvent
+from bot.store.prepared import PreparedStatement
 
 
 def insert_claim(connection: Connection, key: str, now: datetime) -> bool:
@@ -17,21 +18,22 @@ def insert_claim(connection: Connection, key: str, now: datetime) -> bool:
     for it: PostgreSQL waits on the conflicting row, SQLite on the audit file's write lock)."""
     # ON CONFLICT DO NOTHING RETURNING: our row back, or nothing because it existed.
     parameters = {"event_id": key, "received_at": now}
-    return connection.execute(_claim_statement(connection), parameters).first() is not None
+    return bool(_claim_statement(connection).rows(connection, parameters))
 
 
-def _claim_statement(connection: Connection) -> Executable:
-    # Built once per dialect: every signed request makes a claim, and a prebuilt statement is
-    # neither rebuilt nor cache-keyed again.
+def _claim_statement(connection: Connection) -> PreparedStatement:
+    # Built once per dialect and run on the driver's cursor (bot/store/prepared.py): every
+    # signed request makes a claim.
     statement = _CLAIM_STATEMENTS.get(connection.dialect.name)
     if statement is None:
-        statement = (
+        statement = PreparedStatement(
             dialect_insert(connection, ProcessedEvent)
             .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
-            .returning(ProcessedEvent.event_id)
+            .returning(ProcessedEvent.event_id),
+            column_keys=("event_id", "received_at"),
         )
         _CLAIM_STATEMENTS[connection.dialect.name] = statement
     return statement
 
 
-_CLAIM_STATEMENTS: dict[str, Executable] = {}
+_CLAIM_STATEMENTS: dict[str, PreparedStatement] = {}

@@ -1,10 +1,10 @@
 """`gunicorn benchmarks.floor_asgi:app`: the framework floor for benchmark 2.
 
 A Bolt app whose /license only acks a fixed text, behind the same adapter and request-log
-middleware as bot/asgi.py, with logging configured as there (so its request line is written,
-as production writes one per request, not dropped at the logger), so the only difference from
-production is what the command does. Like bot/asgi.py, this module builds its app at import:
-gunicorn imports it once per worker.
+middleware as bot/asgi.py, with logging configured and its startup objects frozen as there
+(its request line is written, as production writes one per request, not dropped at the
+logger), so the only difference from production is what the command does. Like bot/asgi.py,
+this module builds its app at import: gunicorn imports it once per worker.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.app import configure_logging
+from bot.app import configure_logging, freeze_startup_objects
 from bot.asgi_adapter import BufferedWsgi, create_asgi_app
 from bot.config import Settings
 
@@ -42,3 +42,4 @@ def floor_asgi_app() -> BufferedWsgi:
 
 
 app = floor_asgi_app()
+freeze_startup_objects()

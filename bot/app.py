@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import html
 import io
 import json
@@ -270,6 +271,15 @@ def _install_refused(start_response: Callable[..., Any], refusal: InstallRefusal
         ],
     )
     return [encoded]
+
+
+def freeze_startup_objects() -> None:
+    """Leave what a serving process built before its first request (modules, the app, its
+    prebuilt statements: about 124,000 objects) out of the garbage collector's full collections
+    (`gc.freeze`). A full collection of them took 29-37 ms, and came at an arbitrary request,
+    every so many thousand. Called once the app is built, by each process that serves."""
+    gc.collect()  # nothing already unreachable is kept for ever
+    gc.freeze()
 
 
 def _timestamp_is_well_formed(environ: dict[str, Any]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from bot.app import configure_logging, create_wsgi_app
+from bot.app import configure_logging, create_wsgi_app, freeze_startup_objects
 from bot.asgi_adapter import create_asgi_app
 from bot.config import Settings
 
@@ -19,3 +19,4 @@ app = create_asgi_app(
     signing_secret=settings.slack_signing_secret,
     threads=int(os.environ.get("GUNICORN_THREADS", "4")),
 )
+freeze_startup_objects()

@@ -38,7 +38,7 @@ def add_shell(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def serve(settings: Settings, _args: argparse.Namespace) -> int:
-    from bot.app import configure_logging, create_app
+    from bot.app import configure_logging, create_app, freeze_startup_objects
     from bot.slack.socket_mode import ShapeCheckingSocketModeHandler
 
     if not settings.slack_app_token:
@@ -59,6 +59,7 @@ def serve(settings: Settings, _args: argparse.Namespace) -> int:
     settings.check_organisations()
     # Serving: a SQLite store's WAL is checkpointed on a thread, not in a request's commit.
     app = create_app(settings, services=build_services(settings, checkpoint_in_background=True))
+    freeze_startup_objects()
     # slack_bolt leaves `start` unannotated (it blocks until the process is stopped).
     ShapeCheckingSocketModeHandler(app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
     return 0

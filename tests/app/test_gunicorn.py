@@ -544,3 +544,32 @@ def test_nginx_in_front_holds_slow_clients_and_forwards_slack(server, tmp_path):
         oversized = httpx.post(url, content=b"x" * (2 * 1024 * 1024), timeout=10)
         assert oversized.status_code == 413
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["ready"] is True
+
+
+def test_a_worker_leaves_its_startup_objects_out_of_full_collections(tmp_path):
+    """bot.asgi (what each gunicorn worker imports) freezes what it built: a full collection
+    then walks none of it (it walked ~124,000 objects in 29-37 ms, at an arbitrary request)."""
+    database_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    upgrade(create_store_engine(database_url))
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-gunicorn-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",  # never called at import
+        "DATABASE_URL": database_url,
+        "ALLOWED_USER_IDS": "UALLOWED",
+        "PYTHONPATH": str(ROOT),
+    }
+    probe = (
+        "import gc, time\n"
+        "import bot.asgi\n"
+        "started = time.perf_counter(); gc.collect()\n"
+        "print(gc.get_freeze_count(), len(gc.get_objects()), time.perf_counter() - started)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    frozen, still_collected, _seconds = result.stdout.split()
+    assert int(frozen) > 50_000
+    assert int(still_collected) < int(frozen) // 10

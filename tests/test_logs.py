@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from dataclasses import replace
 from itertools import count
 from typing import Any
@@ -208,6 +209,16 @@ def test_the_request_line_reads_the_apps_parse_of_the_body_not_a_second_one(
     assert (well_formed.user, well_formed.surface) == ("UALLOWED", "/license")
     assert refused.status == 400
     assert parsed_again == [malformed.encode()]
+
+
+def test_a_request_without_an_id_gets_one_of_its_own(logged_app, caplog):
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    body = slash_command_body("/license", "initech", user_id="UALLOWED")
+    for sent in (body, with_fresh_trigger_id(body)):
+        assert post_to_wsgi(logged_app, sent, SECRET).status == 200
+    first, second = (record.request_id for record in _request_records(caplog))
+    assert re.fullmatch("[0-9a-f]{16}", first) and re.fullmatch("[0-9a-f]{16}", second)
+    assert first != second
 
 
 def test_forged_requests_and_slack_retries_are_logged(logged_app, caplog):

@@ -60,15 +60,10 @@ def _trigram_score(query_trigrams: frozenset[str], query_width: int, search_key:
             if shared:
                 best = max(best, shared / (query_size + len(window) - shared))
         return best
-    # A window of several words is only built when one of its words shares a trigram with
-    # the query: any other window scores 0.
-    touching = [not query_trigrams.isdisjoint(word) for word in key_words]
-    for start in range(len(key_words) - width + 1):
-        if not any(touching[start : start + width]):
-            continue
-        window = frozenset().union(*key_words[start : start + width])
+    for window in _key_windows(search_key, width):
         shared = len(query_trigrams & window)
-        best = max(best, shared / (query_size + len(window) - shared))
+        if shared:
+            best = max(best, shared / (query_size + len(window) - shared))
     return best
 
 
@@ -79,3 +74,15 @@ def _key_trigrams(search_key: str) -> tuple[tuple[frozenset[str], ...], frozense
     # words, splits no key again.
     words = tuple(_word_trigrams(word) for word in search_key.split())
     return words, frozenset().union(*words)
+
+
+@functools.lru_cache(maxsize=8192)
+def _key_windows(search_key: str, width: int) -> tuple[frozenset[str], ...]:
+    # Each run of `width` consecutive words of a key, as one trigram set (its words' padded
+    # trigrams), for the keys lookups met recently: a query of several words scores each
+    # candidate against these (up to a hundred keys a lookup, each joining its words' sets anew
+    # cost a third of the ranking).
+    words, _ = _key_trigrams(search_key)
+    return tuple(
+        frozenset().union(*words[start : start + width]) for start in range(len(words) - width + 1)
+    )

@@ -22,6 +22,7 @@ from bot.search import (
     parse_query,
     trigram_score,
 )
+from bot.search.trigrams import _similarity, trigrams
 from bot.store.models import CustomerName, Host, License, Reconciliation
 from bot.store.schema import MIGRATIONS_DIR, upgrade
 from tests.helpers.store_rows import add_customer, add_name, assert_name_indexes_in_step
@@ -174,6 +175,38 @@ def test_trigram_score_prefers_the_intended_name() -> None:
     assert trigram_score("initek", "initech global services") == trigram_score("initek", "initech")
     assert trigram_score("acme", "acme") == 1.0
     assert trigram_score("zzzz", "acme") == 0.0
+
+
+_WORDS = st.sampled_from(
+    [
+        "acme",
+        "acm",
+        "global",
+        "globel",
+        "systems",
+        "sy",
+        "umbrella",
+        "nakatomi",
+        "se",
+        "kk",
+        "株式会社",
+    ]
+)
+
+
+@given(query=st.lists(_WORDS, min_size=1, max_size=4), key=st.lists(_WORDS, min_size=1, max_size=6))
+def test_trigram_score_is_the_best_of_the_whole_key_and_each_run_of_as_many_words(
+    query: list[str], key: list[str]
+) -> None:
+    """The reference computation, spelt out: the key's runs of as many consecutive words as
+    the query has, each compared with the query (the score's windows are cached per key)."""
+    query_trigrams = trigrams(" ".join(query))
+    width = min(len(query), len(key))
+    runs = [" ".join(key)] + [
+        " ".join(key[start : start + width]) for start in range(len(key) - width + 1)
+    ]
+    expected = max(_similarity(query_trigrams, trigrams(run)) for run in runs)
+    assert trigram_score(" ".join(query), " ".join(key)) == pytest.approx(expected)
 
 
 # --- find_customers over both engines -------------------------------------------------------

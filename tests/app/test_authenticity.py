@@ -10,6 +10,8 @@ and any timestamp more than five minutes off, is answered 401 before any listene
 from __future__ import annotations
 
 import argparse
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,8 +199,9 @@ class _CapturingSocketModeHandler:
 @pytest.fixture
 def served_app(
     settings: Settings, slack_standin: SlackStandIn, tmp_path: Path, monkeypatch
-) -> tuple[App, Services]:
-    """The very app `python -m bot serve` builds (bot.cli.serve.serve), not a copy of it."""
+) -> Iterator[tuple[App, Services]]:
+    """The very app `python -m bot serve` builds (bot.cli.serve.serve), not a copy of it.
+    (`serve` freezes this process's objects once the app is built: thawed after the test.)"""
     import bot.app as bot_app
     import bot.slack.socket_mode as socket_mode
     from bot.cli.serve import serve
@@ -215,7 +218,14 @@ def served_app(
     monkeypatch.setattr(bot_app, "configure_logging", lambda _settings: None)
     assert serve(settings, argparse.Namespace()) == 0
     [app] = _CapturingSocketModeHandler.apps
-    return app, services
+    try:
+        yield app, services
+    finally:
+        gc.unfreeze()
+
+
+def test_serve_leaves_what_it_built_out_of_full_collections(served_app):
+    assert gc.get_freeze_count() > 50_000  # bot.app.freeze_startup_objects, once the app is built
 
 
 def _socket_mode_command(app: App, user: str, text: str) -> str:

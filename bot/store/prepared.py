@@ -11,9 +11,11 @@ A `PreparedStatement` is compiled by SQLAlchemy once per dialect (the same SQL i
 and each run is the driver's execute and fetch on the session's connection, inside its
 transaction, with the bind and result processors of the statement's own types (what SQLAlchemy
 applies: SQLite's text dates, our UTC datetimes). What SQLAlchemy's execution does besides is
-kept: the engine's cursor events fire (the tests' statement capture sees these statements), and
-a driver error is raised as SQLAlchemy's `DBAPIError` with the parameters hidden, a lost
-connection invalidated first. Rows come back as named tuples: by position or by column name.
+kept: the engine's cursor events fire (the tests' statement capture sees these statements; a
+listener that rewrites the statement, `retval=True`, is not supported), and a driver error is
+raised as SQLAlchemy's `DBAPIError` with the parameters hidden (as the store's engines hide
+them), a lost connection invalidated first. Rows come back as named tuples, read by position or
+by column name; as plain tuples for a text() statement, or where two columns share a name.
 
 Only plain statements are taken: binds given at run time or fixed in the statement, no
 expanding (`IN` list) or render-at-run-time binds; `PreparedStatement` refuses others when it
@@ -22,6 +24,7 @@ compiles them.
 
 from __future__ import annotations
 
+import contextlib
 import keyword
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
@@ -206,4 +209,6 @@ def _run(
                 listener(connection, cursor, compiled.sql, arguments, None, False)
         return fetched
     finally:
-        cursor.close()
+        # As SQLAlchemy closes a cursor: a failure to close it is not the statement's.
+        with contextlib.suppress(dialect.loaded_dbapi.Error):
+            cursor.close()

@@ -133,7 +133,7 @@ def load_customer_licenses(
     )
 
 
-def _customer_license_rows(session: Session, customer_key: str) -> Sequence[Row[Any]]:
+def _customer_license_rows(session: Session, customer_key: str) -> Sequence[Any]:
     """The license card's customer row with its licenses (none: the customer is gone)."""
     return _card_rows(session, customer_key, _license_card_statement)
 

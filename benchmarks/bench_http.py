@@ -215,9 +215,9 @@ def latency_by_kind(
 
     Both servers run at once, and the requests go in blocks of BLOCK to each in turn, back to
     back within a block (each server hot, as one answering alone is): the floor's p50 is taken
-    over the whole run, under the same load as the bot's. (A floor measured before the bot, as
-    it was until 2026-12-08, moved between 0.68 and 0.98 ms from run to run on a shared
-    machine, and every ratio with it.)"""
+    over the whole run, under the same load as the bot's. (A floor measured before the bot
+    moved between 0.68 and 0.98 ms from run to run on a shared machine, and every ratio with
+    it.)"""
     alone = {**env, "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "1"}
     warm = [slash_command_body("/license", "12345", user_id=user) for user in users]
     with (

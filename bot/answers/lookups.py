@@ -2,7 +2,8 @@
 
 Each surface's use case lives in its own module: `/license` and `/recon` (slash.py), link
 unfurls (unfurl_cards.py), the shortcut's modals (selection.py), following a customer
-(following.py), each through the one audited transaction (bot/answers/audited.py), and App Home
+(following.py), each through the one audited transaction (bot/answers/audited.py), `/license`
+and `/recon`'s answers kept per store generation (answer_cache.py), and App Home
 (home.py), which only reads the requester's own lookups and follows. The listeners call them through this one object, by the names below.
 """
 
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.answers.answer_cache import DEFAULT_MAX_ANSWERS, AnswerCache
 from bot.answers.audited import AuditedTransaction
 from bot.answers.following import FollowAnswers
 from bot.answers.home import HomeAnswers
@@ -33,6 +35,7 @@ class LookupService:
         clock: Callable[[], datetime] | None = None,
         rate_limit_per_hour: int,
         freshness: FreshnessRule | None = None,
+        answer_cache_size: int = DEFAULT_MAX_ANSWERS,
     ) -> None:
         self.audited = AuditedTransaction(
             session_factory, clock=clock, rate_limit_per_hour=rate_limit_per_hour
@@ -43,6 +46,7 @@ class LookupService:
             links,
             show_contact_emails_in_channels=show_contact_emails_in_channels,
             freshness=freshness,
+            cache=AnswerCache(max_answers=answer_cache_size),
         )
         self.unfurl_cards = UnfurlCards(
             self.audited,

@@ -4,7 +4,7 @@ card's full license history. Each goes through the audited transaction (bot/answ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import Block
 from sqlalchemy.orm import Session
 
 from bot import ids
+from bot.answers.answer_cache import AnswerCache, clock_key
 from bot.answers.audited import Answer, AuditedTransaction, Requester
 from bot.answers.follow_command import unquoted
 from bot.answers.redaction import Audience, redaction_for
@@ -73,11 +74,13 @@ class SlashAnswers:
         *,
         show_contact_emails_in_channels: bool = False,
         freshness: FreshnessRule | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
         self._audited = audited
         self._links = links
         self._show_emails_in_channels = show_contact_emails_in_channels
         self._freshness = freshness or FreshnessRule()
+        self._cache = cache or AnswerCache(max_answers=0)
 
     def answer_query(
         self, command: str, text: str, requester: Requester, *, offset: int = 0
@@ -85,12 +88,21 @@ class SlashAnswers:
         """A slash command: search, then a card, a pick list, a not-found or the usage.
 
         `offset`: a pick list's later page ("Show more"), the matches from that one on."""
-        return self._audited.answer(
-            surface=command,
-            query=text,
-            requester=requester,
-            build=lambda session: self._answer_query(session, command, text, offset=offset),
-        )
+
+        def build(session: Session) -> Answer:
+            now = self._audited.clock()
+            redaction = redaction_for(
+                Audience.REQUESTER, show_contact_emails_in_channels=self._show_emails_in_channels
+            )
+            return self._kept(
+                session,
+                ("query", command, text, offset, redaction),
+                command,
+                now,
+                lambda: self._answer_query(session, command, text, offset=offset, now=now),
+            )
+
+        return self._audited.answer(surface=command, query=text, requester=requester, build=build)
 
     def answer_more_matches(self, command: str, value: str, requester: Requester) -> Answer:
         """A pick list's "Show more": the same search as the command, from the next page on.
@@ -115,7 +127,8 @@ class SlashAnswers:
 
         def history(session: Session) -> Answer:
             key = resolve_customer_key(session, customer_key)
-            licenses = load_customer_licenses(session, key, today=self._audited.today())
+            now = self._audited.clock()
+            licenses = load_customer_licenses(session, key, today=now.date())
             if licenses is None:
                 return Answer(build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
             redaction = redaction_for(
@@ -124,7 +137,7 @@ class SlashAnswers:
             message = build_license_history(
                 redaction.licenses(licenses),
                 self._links,
-                freshness=self._judge(licenses.data_times, LICENSE_CARD_KINDS),
+                freshness=self._judge(licenses.data_times, LICENSE_CARD_KINDS, now),
                 include_contact_emails=redaction.shows_contact_emails,
                 offset=offset,
             )
@@ -152,30 +165,64 @@ class SlashAnswers:
 
         `shareable=None` means: share buttons on requester cards only; `followable=None`:
         "Follow in this thread" on cards for a conversation only."""
-        return self._audited.answer(
-            surface=surface,
-            query=customer_key,
-            requester=requester,
-            build=lambda session: self._customer_card(
+        # A card for a conversation names who shared it.
+        shared_by = requester.user_id if audience is Audience.CONVERSATION else None
+
+        def build(session: Session) -> Answer:
+            now = self._audited.clock()
+            redaction = redaction_for(
+                audience, show_contact_emails_in_channels=self._show_emails_in_channels
+            )
+            options = (featured_license_id, note, shareable, followable)
+            return self._kept(
                 session,
+                ("customer", command, customer_key, audience, redaction, shared_by, options),
                 command,
-                resolve_customer_key(session, customer_key),
-                audience=audience,
-                shared_by=requester.user_id,
-                featured_license_id=featured_license_id,
-                note=note,
-                shareable=shareable,
-                followable=followable,
-            ),
+                now,
+                lambda: self._customer_card(
+                    session,
+                    command,
+                    resolve_customer_key(session, customer_key),
+                    audience=audience,
+                    now=now,
+                    shared_by=shared_by,
+                    featured_license_id=featured_license_id,
+                    note=note,
+                    shareable=shareable,
+                    followable=followable,
+                ),
+            )
+
+        return self._audited.answer(
+            surface=surface, query=customer_key, requester=requester, build=build
         )
 
-    def _answer_query(self, session: Session, command: str, text: str, *, offset: int) -> Answer:
+    def _kept(
+        self,
+        session: Session,
+        key: tuple[object, ...],
+        command: str,
+        now: datetime,
+        build: Callable[[], Answer],
+    ) -> Answer:
+        """`build()`'s answer, or the one kept for the same key, store generation and clock
+        (bot/answers/answer_cache.py). `build` must build it at `now`."""
+        state = self._cache.store_state(session)
+        if state is None:
+            return build()
+        kinds = RECON_CARD_KINDS if command == ids.RECON_COMMAND else LICENSE_CARD_KINDS
+        moment = clock_key(self._freshness, state.data_times, kinds, now)
+        return self._cache.answer(state, (*key, moment), build)
+
+    def _answer_query(
+        self, session: Session, command: str, text: str, *, offset: int, now: datetime
+    ) -> Answer:
         # A clear winner's card is loaded next: skip loading its pick-list line first.
         result = find_customers(
             session,
             # `/license "Following"`: a name that is also a subcommand, quoted.
             unquoted(text),
-            today=self._audited.today(),
+            today=now.date(),
             limit=offset + PICK_PAGE_SIZE,
             load_choices=False,
         )
@@ -191,6 +238,7 @@ class SlashAnswers:
                 command,
                 result.resolved_key,
                 audience=Audience.REQUESTER,
+                now=now,
                 featured_license_id=featured,
             )
             answer = _told_unsent_email(answer, result, customer_count=1)
@@ -232,6 +280,7 @@ class SlashAnswers:
         customer_key: str,
         *,
         audience: Audience,
+        now: datetime,
         shared_by: str | None = None,
         featured_license_id: int | None = None,
         note: str | None = None,
@@ -249,16 +298,16 @@ class SlashAnswers:
             message = build_recon_card(
                 redaction.reconciliations(reconciliations),
                 self._links,
-                freshness=self._judge(reconciliations.data_times, RECON_CARD_KINDS),
+                freshness=self._judge(reconciliations.data_times, RECON_CARD_KINDS, now),
             )
             return Answer(message, Outcome.OK, len(reconciliations.reconciliations))
-        licenses = load_customer_licenses(session, customer_key, today=self._audited.today())
+        licenses = load_customer_licenses(session, customer_key, today=now.date())
         if licenses is None:
             return Answer(build_notice(CUSTOMER_GONE), Outcome.NOT_FOUND)
         message = build_license_card(
             redaction.licenses(licenses),
             self._links,
-            freshness=self._judge(licenses.data_times, LICENSE_CARD_KINDS),
+            freshness=self._judge(licenses.data_times, LICENSE_CARD_KINDS, now),
             include_contact_emails=redaction.shows_contact_emails,
             shareable=(not to_conversation) if shareable is None else shareable,
             shared_by_user_id=shared_by if to_conversation else None,
@@ -270,9 +319,11 @@ class SlashAnswers:
         )
         return Answer(message, Outcome.OK, licenses.overview.license_count)
 
-    def _judge(self, data_times: Mapping[str, datetime | None], kinds: Sequence[str]) -> Freshness:
-        """How old the card's kinds are now, by the answer's own clock."""
-        return self._freshness.judge(data_times, kinds, now=self._audited.clock())
+    def _judge(
+        self, data_times: Mapping[str, datetime | None], kinds: Sequence[str], now: datetime
+    ) -> Freshness:
+        """How old the card's kinds are at `now`, the answer's own moment."""
+        return self._freshness.judge(data_times, kinds, now=now)
 
 
 def _told_unsent_email(answer: Answer, result: SearchResult, *, customer_count: int) -> Answer:

@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Table, inspect, text
 
+from bot.store.data_generation import bump_data_generation
 from bot.store.db import SQLITE_BEGIN_OPTION, is_sqlite
 from bot.store.failures import StoreNotMigrated
 
@@ -178,6 +179,9 @@ def upgrade(
         if revision == "head":
             domains = upkeep.public_email_domains(public_email_domains)
             upkeep.bring_store_up_to_date(connection, domains)
+            # A migration or the upkeep may have rewritten what lookups read: answers kept
+            # before it are not given after it.
+            bump_data_generation(connection)
 
 
 def ensure_schema(engine: Engine, *, public_email_domains: Iterable[str] = ()) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store import upkeep
+from bot.store.data_generation import bump_data_generation
 from bot.store.importing import follow_events
 from bot.store.importing.customers import GROUPING_KINDS, refresh_customers
 from bot.store.importing.errors import ImportFailed, MassDeleteRefused
@@ -172,6 +173,8 @@ def import_file(
             source_time=None if source_time is None else min(source_time, finished_at),
         )
         session.add(import_run)
+        # Answers kept for the data before this import are not given after it.
+        bump_data_generation(session.connection())
         if watch is not None and changed:
             session.flush()
             follow_events.record_changes(

@@ -10,6 +10,10 @@ load generator keeps 16 clients busy, each on its own keep-alive connection, sen
 ratio, all measured in the same run. The load generator shares the machine's cores with the
 server (as it does with the floor), so compare the ratio.
 
+Every user asks one kind's query again and again, so with the deployment's ANSWER_CACHE_SIZE the
+bot answers most from the answers it keeps per store generation (bot/answers/answer_cache.py);
+`--answer-cache-size 0` measures every request as a query asked for the first time.
+
 Then each query kind's latency alone: one worker with one app thread (WEB_CONCURRENCY=1,
 GUNICORN_THREADS=1), one client sending each kind `--latency-runs` times in turn (60), every
 user's identity warm first, against the fixed-text app served the same way, running beside it
@@ -50,8 +54,9 @@ from tests.helpers.slack_standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = 16
-# Enough users that none reaches the production per-user lookup limit (120 an hour) in a run.
-USERS = 128
+# Enough users that none reaches the production per-user lookup limit (120 an hour) in a run:
+# both bot servers' warm rounds and loads write to the one audit file, tens of thousands of rows.
+USERS = 1024
 EVENTS_PATH = "/slack/events"
 WARM_ROUNDS = 20
 # Each warm round opens new connections, which land on the workers anew: one round without a
@@ -270,8 +275,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--latency-runs", type=int, default=60, help="requests per query kind, one at a time"
     )
-    parser.add_argument(
+    measured = parser.add_mutually_exclusive_group()
+    measured.add_argument(
         "--latency-only", action="store_true", help="skip the throughput load (latency per kind)"
+    )
+    measured.add_argument(
+        "--throughput-only", action="store_true", help="skip the latency per kind"
+    )
+    parser.add_argument(
+        "--answer-cache-size",
+        type=int,
+        help="the bot's ANSWER_CACHE_SIZE (default: the deployment's); 0: every query as if asked"
+        " for the first time",
     )
     parser.add_argument("--workdir", help="where the data goes (default: a new temporary dir)")
     parser.add_argument(
@@ -323,7 +338,10 @@ def main(argv: list[str] | None = None) -> None:
             "ALLOWED_USER_IDS": ",".join(users),
             "LOG_FORMAT": "json",
         }
-        latency_by_kind(slack, env, workdir, users, kinds, args.latency_runs)
+        if args.answer_cache_size is not None:
+            env["ANSWER_CACHE_SIZE"] = str(args.answer_cache_size)
+        if not args.throughput_only:
+            latency_by_kind(slack, env, workdir, users, kinds, args.latency_runs)
         if args.latency_only:
             return
         results: dict[str, Load] = {}

@@ -165,6 +165,8 @@ class Settings:
     # a company's personal-mail brand): the customer rule never groups licenses by them.
     public_email_domains: frozenset[str] = field(default_factory=frozenset)
     identity_cache_seconds: int = 300
+    # Answers kept per process for the store's data generation (bot/answers/answer_cache.py).
+    answer_cache_size: int = 256
     customersdot_url: str = "https://customers.gitlab.com"
     zuora_url: str = "https://www.zuora.com"
     version_app_url: str = "https://version.gitlab.com"
@@ -297,6 +299,9 @@ class Settings:
                 "IDENTITY_CACHE_SECONDS",
                 get("IDENTITY_CACHE_SECONDS"),
                 defaults.identity_cache_seconds,
+            ),
+            answer_cache_size=_parse_int(
+                "ANSWER_CACHE_SIZE", get("ANSWER_CACHE_SIZE"), defaults.answer_cache_size
             ),
             customersdot_url=_base_url(get("CUSTOMERSDOT_URL"), defaults.customersdot_url),
             zuora_url=_base_url(get("ZUORA_URL"), defaults.zuora_url),

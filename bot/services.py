@@ -76,6 +76,7 @@ def build_services(
         clock=clock,
         rate_limit_per_hour=settings.lookup_rate_limit_per_hour,
         freshness=FreshnessRule.from_settings(settings),
+        answer_cache_size=settings.answer_cache_size,
     )
     checkpointer = start_wal_checkpoints(engine) if checkpoint_in_background else None
     services = Services(

@@ -53,6 +53,8 @@ def test_environment_wins_over_dotenv(tmp_path):
     [
         ("IDENTITY_CACHE_SECONDS", "soon"),
         ("IDENTITY_CACHE_SECONDS", "-1"),
+        ("ANSWER_CACHE_SIZE", "-1"),
+        ("ANSWER_CACHE_SIZE", "lots"),
         ("SHOW_CONTACT_EMAILS_IN_CHANNELS", "maybe"),
     ],
 )
@@ -120,6 +122,7 @@ def test_from_env_reads_the_dataclass_defaults():
         slack_api_url: str = "https://slack.example.test/api/"
         show_contact_emails_in_channels: bool = True
         identity_cache_seconds: int = 7
+        answer_cache_size: int = 3
         customersdot_url: str = "https://customers.example.test"
         log_level: str = "WARNING"
         log_format: str = "json"

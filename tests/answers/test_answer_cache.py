@@ -5,6 +5,7 @@ say), and never in place of a request's claim, rate limit or audit row."""
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,13 +19,14 @@ from bot.answers.lookups import LookupService
 from bot.answers.redaction import Audience
 from bot.config import Settings
 from bot.links import Links
+from bot.services import build_services
 from bot.store.data_generation import DATA_GENERATION_KEY, data_generation
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.importing import import_file
 from bot.store.models import AuditEvent, StoreMeta
 from bot.store.schema import upgrade
 from bot.views.modals import customer_options
-from tests.helpers.e2e_dataset import INITECH_EMAIL, write_dataset
+from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset, write_dataset
 from tests.helpers.sql_capture import captured_statements
 
 START = datetime(2026, 11, 3, 9, 41, 30, tzinfo=UTC)
@@ -207,3 +209,17 @@ def _licenses_with_contact(directory: Path, old: str, new: str) -> Path:
     with changed.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
     return changed
+
+
+@pytest.mark.parametrize(("size", "kept"), [(0, False), (5, True)])
+def test_answer_cache_size_is_the_deployments(settings, tmp_path, size, kept) -> None:
+    """ANSWER_CACHE_SIZE reaches the service: 0 keeps nothing."""
+    services = build_services(replace(settings, answer_cache_size=size))
+    try:
+        load_dataset(services.session_factory, tmp_path, START.date())
+        lookups = services.lookups
+        first = lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE)
+        again = lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE)
+        assert first.outcome == "ok" and (again is first) == kept
+    finally:
+        services.engine.dispose()

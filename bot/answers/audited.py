@@ -39,6 +39,7 @@ from bot.store.audit import (
 )
 from bot.store.failures import store_failure_cause
 from bot.store.request_claims import insert_claim
+from bot.store.write_turns import write_turn_of
 from bot.views.blocks import CardMessage, MessagePayload
 from bot.views.notices import STORE_UNAVAILABLE, build_notice, rate_limited_notice
 
@@ -109,6 +110,8 @@ class AuditedTransaction:
     ) -> None:
         self.session_factory = session_factory
         self.clock = clock or (lambda: datetime.now(UTC))
+        # On SQLite, the writes below wait for the audit file in line (bot/store/write_turns.py).
+        self._turn = write_turn_of(session_factory)
         # LOOKUP_RATE_LIMIT_PER_HOUR (Settings holds its default); 0 = no limit.
         self._rate_limit = rate_limit_per_hour
         self._known_limits = KnownLimits()
@@ -191,33 +194,37 @@ class AuditedTransaction:
                 # Everything this transaction writes (the claim, the audit row) and the rate
                 # limit's check come after the work, under the user's lock: on SQLite that lock
                 # is the audit file's write lock, which every worker's lookups share, held now
-                # for these few statements rather than for the whole search and card.
-                settled = self._settle(session, claim, requester, check=known_hit is None)
-                if isinstance(settled, _Replayed):
-                    return None
-                if settled is not None:
-                    # Over the limit: nothing of the work is kept (a follow's rows included)
-                    # and the answer is the limit's notice, audited with the claim.
-                    session.rollback()
-                    self._known_limits.remember(requester.user_id, settled, self.clock())
-                    result = work(session, settled)
-                    if isinstance(self._settle(session, claim, requester, check=False), _Replayed):
+                # for these few statements rather than for the whole search and card (and asked
+                # for in turn).
+                with self._turn.held():
+                    settled = self._settle(session, claim, requester, check=known_hit is None)
+                    if isinstance(settled, _Replayed):
                         return None
-                decided = entry(*outcome_of(result))
-                # The request line says what was decided, whether or not the store takes the row.
-                note_request_outcome(decided.outcome)
-                try:
-                    add_audit(session, decided, now=self.clock())
-                    session.commit()
-                    if claim is not None:
-                        claim.made()
-                except SQLAlchemyError as error:
-                    logger.error(
-                        "audit write failed: store %s; withholding the answer",
-                        store_failure_cause(error),
-                    )
-                    note_request_outcome(Outcome.UNAVAILABLE)
-                    return None
+                    if settled is not None:
+                        # Over the limit: nothing of the work is kept (a follow's rows included)
+                        # and the answer is the limit's notice, audited with the claim.
+                        session.rollback()
+                        self._known_limits.remember(requester.user_id, settled, self.clock())
+                        result = work(session, settled)
+                        resettled = self._settle(session, claim, requester, check=False)
+                        if isinstance(resettled, _Replayed):
+                            return None
+                    decided = entry(*outcome_of(result))
+                    # The request line says what was decided, whether or not the store takes
+                    # the row.
+                    note_request_outcome(decided.outcome)
+                    try:
+                        add_audit(session, decided, now=self.clock())
+                        session.commit()
+                        if claim is not None:
+                            claim.made()
+                    except SQLAlchemyError as error:
+                        logger.error(
+                            "audit write failed: store %s; withholding the answer",
+                            store_failure_cause(error),
+                        )
+                        note_request_outcome(Outcome.UNAVAILABLE)
+                        return None
                 return result
         except SQLAlchemyError as error:
             logger.error("lookup failed: store %s", store_failure_cause(error))

@@ -1,6 +1,6 @@
 """SQLite's WAL checkpoints on a thread of the serving process, not inside a request's commit.
 
-Every signed request writes to the audit file twice (its replay claim, then its audit row), so
+Every signed request writes to the audit file (its replay claim and its audit row, one commit), so
 its WAL passes SQLite's automatic checkpoint (1000 pages) every hundred-odd lookups. The commit
 that passes it then runs the checkpoint itself: it syncs the WAL, copies the pages into the
 file and syncs the file; and the next write, finding the WAL copied, starts it again from the

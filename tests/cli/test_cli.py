@@ -124,9 +124,11 @@ def test_both_buttons_work_in_the_shell_and_show_what_would_be_posted(tmp_path):
     assert "couldn't check" not in out and "URLError" not in out + result.stderr
     assert "The last reply has no buttons to press." in recon
     assert "Unknown command" not in out
-    # Nothing was left behind where the shell was started but the store it was told to use.
+    # Nothing was left behind where the shell was started but the store it was told to use
+    # (and the empty file its audit writes take turns on: bot/store/write_turns.py).
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "customersdot.audit.sqlite3",
+        "customersdot.audit.sqlite3.turn",
         "customersdot.sqlite3",
     ]
 

@@ -223,3 +223,14 @@ def test_answer_cache_size_is_the_deployments(settings, tmp_path, size, kept) ->
         assert first.outcome == "ok" and (again is first) == kept
     finally:
         services.engine.dispose()
+
+
+def test_a_kept_answer_is_serialised_once(loaded, clock) -> None:
+    """Its blocks' dicts are made at its first sending and shared by the next; the top level is
+    each caller's own to add to (`response_type`, `replace_original`)."""
+    answer = _service(loaded, clock).answer_query(ids.LICENSE_COMMAND, "initech", ALICE)
+    first, second = answer.payload(), answer.payload()
+    assert first == answer.message.to_dict()
+    assert first is not second and first["blocks"] is second["blocks"]
+    first["text"] = "changed by one caller"
+    assert answer.payload()["text"] == answer.message.text

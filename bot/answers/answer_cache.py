@@ -51,7 +51,10 @@ class AnswerCache:
         self._lock = threading.Lock()
 
     def store_state(self, session: Session) -> StoreState | None:
-        """The session's generation; None (keep nothing) for a store without one yet."""
+        """The session's generation; None (keep nothing) for a store without one yet, and
+        without reading it when this cache keeps nothing (ANSWER_CACHE_SIZE=0)."""
+        if self._max_answers <= 0:
+            return None
         generation = data_generation(session)
         if generation is None:
             return None

@@ -219,8 +219,11 @@ def test_answer_cache_size_is_the_deployments(settings, tmp_path, size, kept) ->
         load_dataset(services.session_factory, tmp_path, START.date())
         lookups = services.lookups
         first = lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE)
-        again = lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE)
+        with captured_statements(services.engine, lambda sql: "store_meta" in sql) as reads:
+            again = lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE)
         assert first.outcome == "ok" and (again is first) == kept
+        # Keeping nothing, the generation is not even read.
+        assert len(reads) == (1 if kept else 0)
     finally:
         services.engine.dispose()
 

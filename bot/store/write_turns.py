@@ -18,7 +18,9 @@ PostgreSQL and in-memory stores have no such file: their turn is held at once.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -29,6 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, sqlite_audit_path
 
+logger = logging.getLogger(__name__)
+
 TURN_SUFFIX = ".turn"
 
 
@@ -38,6 +42,7 @@ class WriteTurn:
         self._thread_lock = threading.Lock()
         self._file: int | None = None
         self._file_pid: int | None = None
+        self._warned = False
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -49,14 +54,32 @@ class WriteTurn:
             yield  # the process's turn is stuck: SQLite's busy handler decides, as before
             return
         try:
-            descriptor = self._descriptor()
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            descriptor = self._locked_descriptor()
             try:
                 yield
             finally:
-                fcntl.flock(descriptor, fcntl.LOCK_UN)
+                if descriptor is not None:
+                    with contextlib.suppress(OSError):
+                        fcntl.flock(descriptor, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+    def _locked_descriptor(self) -> int | None:
+        """The turn file's descriptor, its flock taken; None when the file cannot be had (a
+        directory this process may not write to): the threads still take turns, the processes
+        meet SQLite's busy handler as before, and the lookup goes on."""
+        try:
+            descriptor = self._descriptor()
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except OSError as error:
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "audit write turns across processes off: the turn file: %s",
+                    error.strerror or type(error).__name__,
+                )
+            return None
+        return descriptor
 
     def _descriptor(self) -> int:
         # Opened in the process that uses it: a descriptor inherited across a fork shares its

@@ -91,6 +91,18 @@ def test_a_stuck_turn_is_given_up_after_the_busy_timeout(tmp_path, monkeypatch) 
     waiter.join()
 
 
+def test_a_turn_file_that_cannot_be_made_does_not_stop_the_write(tmp_path, caplog) -> None:
+    """A store in a directory the process may not write to (or a file gone): the write goes on
+    without the processes' turn, and the operator is told once."""
+    turn = WriteTurn(str(tmp_path / "missing-directory" / "x.audit.sqlite3.turn"))
+    with caplog.at_level("WARNING", logger="bot.store.write_turns"):
+        for _ in range(2):
+            with turn.held():
+                pass
+    [warning] = [record.getMessage() for record in caplog.records]
+    assert "turn file" in warning and "missing-directory" not in warning
+
+
 def test_one_turn_per_audit_file_in_a_process(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     first, second = create_store_engine(url), create_store_engine(url)

@@ -26,6 +26,7 @@ from bot.store.importing import import_file
 from bot.store.models import AuditEvent, StoreMeta
 from bot.store.schema import upgrade
 from bot.views.modals import customer_options
+from tests.helpers.clocks import SettableClock
 from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset, write_dataset
 from tests.helpers.sql_capture import captured_statements
 
@@ -36,17 +37,9 @@ ALICE = Requester("UALICE", "T1", channel_id="C1")
 BOB = Requester("UBOB", "T1", channel_id="C1")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = ASKED
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SettableClock:
+    return SettableClock(ASKED)
 
 
 @pytest.fixture
@@ -57,7 +50,7 @@ def loaded(session_factory: sessionmaker[Session], tmp_path: Path) -> sessionmak
     return session_factory
 
 
-def _service(factory: sessionmaker[Session], clock: Clock, **options: int) -> LookupService:
+def _service(factory: sessionmaker[Session], clock: SettableClock, **options: int) -> LookupService:
     return LookupService(
         factory, Links.from_settings(Settings()), clock=clock, rate_limit_per_hour=0, **options
     )

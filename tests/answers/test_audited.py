@@ -17,19 +17,12 @@ from bot.outcomes import Outcome
 from bot.store.audit import RATE_LIMIT_WINDOW, RateLimitHit
 from bot.store.db import create_store_engine, make_session_factory
 from bot.store.models import AuditEvent, Customer
+from tests.helpers.clocks import SettableClock
 
 START = datetime(2026, 11, 3, 9, 41, 30, tzinfo=UTC)
 ALICE = Requester("UALICE", "T1", channel_id="C1")
 BOB = Requester("UBOB", "T1", channel_id="C1")
 LIMIT = 3
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _customers(session: Session) -> int:
@@ -117,7 +110,9 @@ def test_over_the_limit_nothing_of_the_work_is_kept(session_factory) -> None:
     """Found over the limit after its work (this process did not know): the work's writes roll
     back with it, and the answer is the limit's notice, audited."""
     _at_the_limit(session_factory, ALICE)
-    audited = AuditedTransaction(session_factory, clock=Clock(), rate_limit_per_hour=LIMIT)
+    audited = AuditedTransaction(
+        session_factory, clock=SettableClock(START), rate_limit_per_hour=LIMIT
+    )
 
     def writing_work(session: Session, hit: RateLimitHit | None) -> str:
         if hit is not None:
@@ -139,7 +134,7 @@ def test_a_user_found_over_the_limit_is_refused_without_the_work_until_their_ret
     session_factory,
 ) -> None:
     _at_the_limit(session_factory, ALICE)
-    clock = Clock()
+    clock = SettableClock(START)
     audited = AuditedTransaction(session_factory, clock=clock, rate_limit_per_hour=LIMIT)
     calls: list[RateLimitHit | None] = []
 

@@ -19,6 +19,7 @@ from bot.answers.redaction import Audience
 from bot.config import ConfigError, Settings
 from bot.links import Links
 from bot.store.models import AuditEvent
+from tests.helpers.clocks import SettableClock
 from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset
 
 START = datetime(2026, 11, 3, 9, 41, 30, tzinfo=UTC)
@@ -26,17 +27,9 @@ ALICE = Requester("UALICE", "T1", channel_id="C1")
 BOB = Requester("UBOB", "T1", channel_id="C1")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SettableClock:
+    return SettableClock(START)
 
 
 @pytest.fixture
@@ -45,7 +38,7 @@ def loaded(session_factory: sessionmaker[Session], tmp_path: Path) -> sessionmak
     return session_factory
 
 
-def _service(factory: sessionmaker[Session], clock: Clock, limit: int) -> LookupService:
+def _service(factory: sessionmaker[Session], clock: SettableClock, limit: int) -> LookupService:
     return LookupService(
         factory, Links.from_settings(Settings()), clock=clock, rate_limit_per_hour=limit
     )

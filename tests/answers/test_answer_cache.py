@@ -18,6 +18,7 @@ from bot.answers.audited import Requester
 from bot.answers.lookups import LookupService
 from bot.answers.redaction import Audience
 from bot.config import Settings
+from bot.freshness import FreshnessRule
 from bot.links import Links
 from bot.services import build_services
 from bot.store.data_generation import DATA_GENERATION_KEY, data_generation
@@ -25,6 +26,7 @@ from bot.store.db import create_store_engine, make_session_factory
 from bot.store.importing import import_file
 from bot.store.models import AuditEvent, StoreMeta
 from bot.store.schema import upgrade
+from bot.views.freshness import STALE_MARK
 from bot.views.modals import customer_options
 from tests.helpers.clocks import SettableClock
 from tests.helpers.e2e_dataset import INITECH_EMAIL, load_dataset, write_dataset
@@ -230,3 +232,20 @@ def test_a_kept_answer_is_serialised_once(loaded, clock) -> None:
     assert first is not second and first["blocks"] is second["blocks"]
     first["text"] = "changed by one caller"
     assert answer.payload()["text"] == answer.message.text
+
+
+def test_data_turning_stale_within_a_minute_is_a_new_answer(loaded, clock) -> None:
+    """STALE_AFTER_HOURS need not be whole minutes: the stale banner is keyed by itself, not
+    only by the age's minutes."""
+    lookups = LookupService(
+        loaded,
+        Links.from_settings(Settings()),
+        clock=clock,
+        rate_limit_per_hour=0,
+        freshness=FreshnessRule(stale_after=timedelta(seconds=30)),
+    )
+    fresh = lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE)  # 10 seconds old
+    clock.now += timedelta(seconds=40)  # 50 seconds old: the same minute, now stale
+    stale = lookups.answer_query(ids.LICENSE_COMMAND, "initech", ALICE)
+    assert stale is not fresh
+    assert STALE_MARK in _text(stale) and STALE_MARK not in _text(fresh)

@@ -39,11 +39,11 @@ SQL_VERBS = ("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")
 # a query with no word to correct pays the vocabulary read, a LIMITed index read, and on
 # PostgreSQL its threshold, before the ranking. Each figure begins with the read of the store's
 # data generation (bot/answers/answer_cache.py: the query was not asked in it before), and has
-# the INSERT that claims the request's signature (bot/request_claim.py), so a replay of it is refused, in the lookup's
-# own transaction; then, on PostgreSQL, the user's rate-limit lock (pg_advisory_xact_lock; on
-# SQLite the claim has taken the audit file's write lock already), so that concurrent requests
-# of one user cannot all pass the check before any is counted; the audit row is written in the
-# same transaction, which is the request's one commit.
+# the INSERT that claims the request's signature (bot/request_claim.py), so a replay of it is
+# refused, in the lookup's own transaction; then, on PostgreSQL, the user's rate-limit lock
+# (pg_advisory_xact_lock; on SQLite the claim has taken the audit file's write lock already), so
+# that concurrent requests of one user cannot all pass the check before any is counted; the
+# audit row is written in the same transaction, which is the request's one commit.
 # A name that is no company's exactly then reads the people's names that start with it or
 # contain it, in one statement (the contacts' own index, migration 0009).
 # The card of a customer with an account or subscription (Initech's) says what was sent to its

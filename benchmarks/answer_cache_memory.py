@@ -5,7 +5,7 @@
 On the store and --workdir a `bench_lookup` (or `bench_http`) run filled: the first `--answers`
 company names of its licenses file are asked once each (mostly cards, some pick lists), each
 answer serialised as it is when sent, and kept. Prints what the kept answers hold (traced
-allocations, after a full collection) and the process's RSS before and after.
+allocations, after a full collection) and the process's peak RSS before and after.
 """
 
 from __future__ import annotations
@@ -17,20 +17,13 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.bench_lookup import peak_rss_mb
 from bot import ids
 from bot.answers.audited import Requester
 from bot.config import Settings
 from bot.services import build_services
 
 REQUESTER = Requester("UMEMORY", "T1", channel_id="C1")
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def company_names(licenses_csv: Path, count: int) -> list[str]:
@@ -61,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     *names, warm = company_names(workdir / "licenses.csv", args.answers)
     lookups.answer_query(ids.LICENSE_COMMAND, warm, REQUESTER)  # statements compiled
     gc.collect()
-    before = _rss_mb()
+    before = peak_rss_mb()
     tracemalloc.start()
     outcomes: Counter[str] = Counter()
     for name in names:
@@ -74,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{len(names)} answers kept ({', '.join(f'{n} {o}' for o, n in outcomes.items())}):"
         f" {traced / 1e6:.1f} MB traced, {traced / len(names) / 1e3:.0f} KB each;"
-        f" RSS {before:.0f} -> {_rss_mb():.0f} MB"
+        f" peak RSS {before:.0f} -> {peak_rss_mb():.0f} MB"
     )
     services.engine.dispose()
 

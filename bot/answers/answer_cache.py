@@ -72,7 +72,7 @@ class AnswerCache:
         self, state: StoreState | None, key: Hashable, build: Callable[[], Answer]
     ) -> Answer:
         """The kept answer for (`state`'s generation, `key`), else `build()`'s, kept."""
-        if state is None or self._max_answers <= 0:
+        if state is None:  # keeping nothing, `store_state` gives none
             return build()
         full_key = (state.generation, key)
         with self._lock:
